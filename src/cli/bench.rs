@@ -1,0 +1,37 @@
+//! `tilelab bench`: release-mode timings of the detectors, the constructed networks and training.
+
+use clap::{Args, ValueEnum};
+
+/// What to benchmark.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTarget {
+    /// Direct φ, N1 and N2 in the Fashion setting.
+    Construct,
+    /// SGD training of the paper's Fashion network.
+    Train,
+    /// Both.
+    All,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value = "all")]
+    target: BenchTarget,
+    /// Repetitions; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Print one JSON object per benchmark.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if matches!(args.target, BenchTarget::Construct | BenchTarget::All) {
+        super::bench_construct::run(args.repeats, args.json)?;
+    }
+    if matches!(args.target, BenchTarget::Train | BenchTarget::All) {
+        super::bench_train::run(args.repeats, args.json)?;
+    }
+    Ok(())
+}

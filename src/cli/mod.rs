@@ -1,0 +1,51 @@
+//! The command line: `tilelab` with no command opens the app; each subcommand runs headless.
+
+mod bench;
+mod bench_construct;
+mod bench_train;
+mod logits;
+mod reproduce;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tilelab: hand-constructed monosemantic CNNs beside SGD-trained ones.
+#[derive(Parser)]
+#[command(name = "tilelab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check N1 and N2 against the direct detectors on random tile sets and datasets.
+    Verify(verify::VerifyArgs),
+    /// Print the logits of the direct φ, N1 and N2 for one greyscale PNG.
+    Logits(logits::LogitsArgs),
+    /// Reproduce the paper's experiments (toy, fashion, mnist, figure4, all).
+    Reproduce(reproduce::ReproduceArgs),
+    /// Benchmark the detectors, the constructed networks and SGD training.
+    Bench(bench::BenchArgs),
+}
+
+/// Parses the arguments, runs the command (or the app) and turns errors into a message.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => crate::app::run(),
+        Some(Command::Verify(args)) => verify::run(args),
+        Some(Command::Logits(args)) => logits::run(args),
+        Some(Command::Reproduce(args)) => reproduce::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

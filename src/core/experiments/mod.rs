@@ -1,0 +1,1 @@
+//! The paper's experiments, headless: shared by the CLI and the app.

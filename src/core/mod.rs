@@ -1,0 +1,14 @@
+//! The mathematics of tilelab: tiles, detectors, datasets, networks and training. Never imports egui.
+
+pub mod atomic;
+pub mod construct;
+pub mod dataset;
+pub mod detect;
+pub mod experiments;
+pub mod idx;
+pub mod nn;
+pub mod plot;
+pub mod presets;
+pub mod tile;
+pub mod tileset_file;
+pub mod verify;

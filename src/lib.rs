@@ -1,0 +1,4 @@
+//! tilelab: why convolutional networks are good at feature extraction, made visible.
+pub mod app;
+pub mod cli;
+pub mod core;
