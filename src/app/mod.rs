@@ -1,6 +1,472 @@
-//! The egui application.
+//! The egui application: menu bar, the class tree on the left, the central views as tabs, a status
+//! line with background jobs, toasts and a log. No mathematics here: the app is a view onto `core`.
+//!
+//! # How a view plugs in
+//! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
+//!   [`views::ViewStates`]) and `pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut XViewState)`.
+//!   Add a variant to [`views::View`] and a match arm in `TilelabApp::central_ui`.
+//! - It reads the user's work from [`state::AppState`] (`classes`, `selected`, `dataset`, `session`)
+//!   and never mutates the tile set itself: it pushes a [`command::Command`] with `app.push(..)`
+//!   (`Command::Edit(..)` for undoable tile-set changes); commands run once at the end of the frame.
+//! - Heavy work runs in a [`jobs::Job`]: `Job::spawn(name, Some(ctx.clone()), move |shared| ..)`,
+//!   reporting `shared.set_progress(f)` and checking `shared.is_cancelled()`; keep the job in the
+//!   view state (or `AppState`), call `job.poll()` each frame, and log errors with `app.error(..)`.
+//! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
 
-/// Opens the desktop window.
+pub mod command;
+pub mod jobs;
+mod run;
+pub mod state;
+pub mod theme;
+pub mod training_job;
+mod tree;
+pub mod views;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use command::{Command, Preset};
+use state::{AppState, Level};
+use theme::{Rendering, ThemeChoice};
+use views::dialogs::PathDialog;
+use views::{View, ViewStates};
+
+/// Key of the UI preferences in eframe's storage.
+const PREFS_KEY: &str = "tilelab-ui-prefs";
+/// How long an error toast stays visible.
+const TOAST_DURATION: Duration = Duration::from_secs(6);
+
+/// UI preferences kept in eframe storage (the user's work is kept elsewhere, see [`state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UiPrefs {
+    /// Dark or light.
+    pub theme: ThemeChoice,
+    /// egui's zoom factor.
+    pub zoom: f32,
+}
+
+impl Default for UiPrefs {
+    fn default() -> Self {
+        Self { theme: ThemeChoice::Dark, zoom: 1.0 }
+    }
+}
+
+/// The application: shared state, per-view state and UI preferences.
+pub struct TilelabApp {
+    /// The user's work and everything views share.
+    pub state: AppState,
+    /// Per-view state, dialogs and the gallery.
+    pub views: ViewStates,
+    /// Theme and zoom.
+    pub prefs: UiPrefs,
+    timing: Option<timing::FrameTiming>,
+}
+
+impl TilelabApp {
+    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's).
+    pub fn new_for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            state: AppState::restore(Some(data_dir)),
+            views: ViewStates::default(),
+            prefs: UiPrefs::default(),
+            timing: None,
+        }
+    }
+
+    fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
+        let prefs: UiPrefs = cc.storage.and_then(|s| eframe::get_value(s, PREFS_KEY)).unwrap_or_default();
+        prefs.theme.apply(&cc.egui_ctx);
+        if prefs.zoom.is_finite() && (0.25..=4.0).contains(&prefs.zoom) {
+            cc.egui_ctx.set_zoom_factor(prefs.zoom);
+        }
+        let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
+        Self { state: AppState::restore(state::default_data_dir()), views: ViewStates::default(), prefs, timing }
+    }
+
+    /// One whole frame: panels, views, dialogs, then the frame's commands.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let frame_start = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.shortcuts(&ctx);
+        self.handle_close_request(&ctx);
+        egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
+            tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs);
+        });
+        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
+        views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
+        self.toasts_ui(&ctx);
+        self.run_commands(&ctx);
+        self.state.textures.evict_unused(&ctx);
+        if let Some(due) = self.state.autosave_pending() {
+            ctx.request_repaint_after(due.saturating_duration_since(Instant::now()));
+        }
+        if let Some(timing) = &mut self.timing {
+            timing.frame_done(frame_start, &ctx);
+        }
+    }
+
+    /// Non-UI work each frame: finished jobs and the debounced autosave.
+    fn poll(&mut self, ctx: &egui::Context) {
+        self.poll_dataset_job(ctx);
+        self.state.autosave_if_due(Instant::now());
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let shift = Modifiers::COMMAND | Modifiers::SHIFT;
+        // Longer shortcuts first: Ctrl+S would also match Ctrl+Shift+S.
+        let table = [
+            (KeyboardShortcut::new(shift, Key::S), Command::AskPath(views::dialogs::PathPurpose::SaveTileSetAs)),
+            (KeyboardShortcut::new(shift, Key::Z), Command::Redo),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::S), Command::Save),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::Z), Command::Undo),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::Y), Command::Redo),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::N), Command::NewTileSet),
+            (
+                KeyboardShortcut::new(Modifiers::COMMAND, Key::O),
+                Command::AskPath(views::dialogs::PathPurpose::OpenTileSet),
+            ),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::Q), Command::Quit),
+        ];
+        for (shortcut, command) in table {
+            if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
+                self.state.push(command);
+            }
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {
+            let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+        }
+    }
+
+    /// Closing with unsaved work asks first.
+    fn handle_close_request(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested()) && self.state.is_dirty() && !self.views.dialogs.quit_confirmed
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.views.dialogs.confirm_quit = true;
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            self.file_menu_ui(ui);
+            self.edit_menu_ui(ui);
+            self.view_menu_ui(ui);
+            ui.menu_button("Help", |ui| {
+                let dialogs = &mut self.views.dialogs;
+                if ui.button("Keyboard shortcuts").clicked() {
+                    dialogs.shortcuts = true;
+                }
+                if ui.button("Log").clicked() {
+                    dialogs.log = true;
+                }
+                if ui.button("About tilelab").clicked() {
+                    dialogs.about = true;
+                }
+            });
+        });
+    }
+
+    fn file_menu_ui(&mut self, ui: &mut egui::Ui) {
+        use views::dialogs::PathPurpose as P;
+        ui.menu_button("File", |ui| {
+            let items = [
+                ("New", "Ctrl+N", Command::NewTileSet),
+                ("Open…", "Ctrl+O", Command::AskPath(P::OpenTileSet)),
+                ("Save", "Ctrl+S", Command::Save),
+                ("Save as…", "Ctrl+Shift+S", Command::AskPath(P::SaveTileSetAs)),
+                ("Import tile image…", "", Command::AskPath(P::ImportTileImage)),
+                ("Tile gallery…", "", Command::ShowGallery),
+                ("Open IDX files…", "", Command::AskPath(P::OpenIdx)),
+                ("Export atlas PNG…", "", Command::AskPath(P::ExportAtlas)),
+                ("Export tile PNG…", "", Command::AskPath(P::ExportTilePng)),
+            ];
+            for (label, shortcut, command) in items {
+                if ui.add(egui::Button::new(label).shortcut_text(shortcut)).clicked() {
+                    self.state.push(command);
+                }
+            }
+            ui.menu_button("Examples", |ui| {
+                for preset in Preset::ALL {
+                    if ui.button(preset.label()).clicked() {
+                        self.state.push(Command::LoadPreset(preset));
+                    }
+                }
+            });
+            ui.separator();
+            if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
+                self.state.push(Command::Quit);
+            }
+        });
+    }
+
+    fn edit_menu_ui(&mut self, ui: &mut egui::Ui) {
+        ui.menu_button("Edit", |ui| {
+            let undo = egui::Button::new("Undo").shortcut_text("Ctrl+Z");
+            if ui.add_enabled(self.state.history.can_undo(), undo).clicked() {
+                self.state.push(Command::Undo);
+            }
+            let redo = egui::Button::new("Redo").shortcut_text("Ctrl+Shift+Z");
+            if ui.add_enabled(self.state.history.can_redo(), redo).clicked() {
+                self.state.push(Command::Redo);
+            }
+            ui.separator();
+            if ui.button("Add class").clicked()
+                && let Some(edit) = tree::new_class_edit(&self.state.classes)
+            {
+                self.state.push(Command::Edit(edit));
+            }
+        });
+    }
+
+    fn view_menu_ui(&mut self, ui: &mut egui::Ui) {
+        ui.menu_button("View", |ui| {
+            for view in View::ALL {
+                if ui.radio(self.state.session.view == view, view.label()).clicked() {
+                    self.state.push(Command::ShowView(view));
+                }
+            }
+            ui.separator();
+            for (choice, label) in [(ThemeChoice::Dark, "Dark theme"), (ThemeChoice::Light, "Light theme")] {
+                if ui.radio(self.prefs.theme == choice, label).clicked() {
+                    self.prefs.theme = choice;
+                    choice.apply(ui.ctx());
+                }
+            }
+            ui.separator();
+            for rendering in [Rendering::OneIsBright, Rendering::OneIsInk] {
+                if ui.radio(self.state.session.rendering == rendering, rendering.label()).clicked() {
+                    self.state.session.rendering = rendering;
+                    self.state.changed();
+                }
+            }
+            ui.separator();
+            egui::gui_zoom::zoom_menu_buttons(ui);
+            if ui.add(egui::Button::new("Full screen").shortcut_text("F11")).clicked() {
+                let fullscreen = ui.input(|i| i.viewport().fullscreen.unwrap_or(false));
+                ui.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+            }
+        });
+    }
+
+    fn central_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for view in View::ALL {
+                if ui.selectable_label(self.state.session.view == view, view.label()).clicked() {
+                    self.state.push(Command::ShowView(view));
+                }
+            }
+            ui.separator();
+            let rendering = &mut self.state.session.rendering;
+            egui::ComboBox::from_label("Pixel values").selected_text(rendering.label()).show_ui(ui, |ui| {
+                ui.selectable_value(rendering, Rendering::OneIsBright, Rendering::OneIsBright.label());
+                ui.selectable_value(rendering, Rendering::OneIsInk, Rendering::OneIsInk.label());
+            });
+        });
+        ui.separator();
+        let (app, v) = (&mut self.state, &mut self.views);
+        match app.session.view {
+            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles),
+            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset),
+            View::Networks => views::networks::ui(ui, app, &mut v.networks),
+            View::Training => views::training::ui(ui, app, &mut v.training),
+            View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some(job) = &self.state.dataset_job {
+                let shared = job.shared();
+                let bar = egui::ProgressBar::new(shared.progress()).desired_width(160.0).show_percentage();
+                ui.add(bar);
+                ui.label(format!("{} ({:.1} s)", shared.name, job.elapsed_seconds()));
+                // Progress comes from an atomic counter: keep looking while the job runs.
+                ui.ctx().request_repaint_after(Duration::from_millis(100));
+                if ui.button("Cancel").clicked() {
+                    shared.cancel();
+                }
+                ui.separator();
+            }
+            if self.views.gallery.is_loading() {
+                ui.spinner();
+                ui.label("loading images");
+                ui.separator();
+            }
+            let file = self
+                .state
+                .session
+                .tileset_path
+                .as_ref()
+                .map_or("not saved to a file".to_owned(), |p| p.display().to_string());
+            ui.label(file);
+            if self.state.is_dirty() {
+                ui.label("* unsaved changes");
+            }
+            ui.separator();
+            if let Some(entry) = self.state.last_message() {
+                let color = level_color(ui, entry.level);
+                let text = entry.text.clone();
+                if ui
+                    .add(egui::Label::new(egui::RichText::new(text).color(color)).sense(egui::Sense::click()))
+                    .clicked()
+                {
+                    self.views.dialogs.log = true;
+                }
+            }
+        });
+    }
+
+    /// Recent errors float at the bottom right for a few seconds (all stay in the log).
+    fn toasts_ui(&self, ctx: &egui::Context) {
+        let recent: Vec<_> = self
+            .state
+            .log
+            .iter()
+            .rev()
+            .take(3)
+            .filter(|e| e.level == Level::Error && e.at.elapsed() < TOAST_DURATION)
+            .collect();
+        if recent.is_empty() {
+            return;
+        }
+        ctx.request_repaint_after(Duration::from_millis(500));
+        egui::Area::new(egui::Id::unique("tilelab toasts")).anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -36.0]).show(
+            ctx,
+            |ui| {
+                for entry in recent {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.colored_label(theme::ERROR, &entry.text);
+                    });
+                }
+            },
+        );
+    }
+
+    /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
+    fn ask_path(&mut self, purpose: views::dialogs::PathPurpose) {
+        let start = match purpose {
+            views::dialogs::PathPurpose::SaveTileSetAs | views::dialogs::PathPurpose::OpenTileSet => {
+                self.state.session.tileset_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        self.views.dialogs.path = Some(PathDialog::new(purpose, start));
+    }
+}
+
+fn level_color(ui: &egui::Ui, level: Level) -> egui::Color32 {
+    match level {
+        Level::Info => ui.visuals().text_color(),
+        Level::Warning => theme::WARNING,
+        Level::Error => theme::ERROR,
+    }
+}
+
+impl eframe::App for TilelabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll(ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, PREFS_KEY, &self.prefs);
+        self.state.autosave_now();
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.state.autosave_now();
+    }
+}
+
+/// Opens the desktop window ("tilelab", 1280×800, glow renderer).
 pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("the app is being built")
+    let started = Instant::now();
+    // A second logger (tests, embedding) is fine: keep the first.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default().with_title("tilelab").with_inner_size([1280.0, 800.0]),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native("tilelab", options, Box::new(move |cc| Ok(Box::new(TilelabApp::from_creation(cc, started)))))
+        .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}
+
+mod timing {
+    //! Optional frame timing (`TILELAB_TIMING=1`): time to the first frame and UI time per frame, on stderr.
+
+    use std::time::{Duration, Instant};
+
+    /// Frames per printed summary.
+    const WINDOW: usize = 120;
+
+    /// Collects frame times and prints a summary every [`WINDOW`] frames.
+    pub struct FrameTiming {
+        started: Instant,
+        first_frame_reported: bool,
+        ui_ms: Vec<f32>,
+        last_frame_end: Option<Instant>,
+        interval_ms: Vec<f32>,
+    }
+
+    impl FrameTiming {
+        /// Starts timing from process start `started`.
+        pub fn new(started: Instant) -> Self {
+            Self {
+                started,
+                first_frame_reported: false,
+                ui_ms: Vec::new(),
+                last_frame_end: None,
+                interval_ms: Vec::new(),
+            }
+        }
+
+        /// Records one frame whose UI work began at `frame_start`; keeps frames coming to measure idle cost.
+        pub fn frame_done(&mut self, frame_start: Instant, ctx: &egui::Context) {
+            let now = Instant::now();
+            if !self.first_frame_reported {
+                self.first_frame_reported = true;
+                eprintln!(
+                    "tilelab timing: first frame built {:.1} ms after start",
+                    (now - self.started).as_secs_f32() * 1e3
+                );
+            }
+            self.ui_ms.push((now - frame_start).as_secs_f32() * 1e3);
+            if let Some(last) = self.last_frame_end {
+                self.interval_ms.push((now - last).as_secs_f32() * 1e3);
+            }
+            self.last_frame_end = Some(now);
+            if self.ui_ms.len() >= WINDOW {
+                eprintln!(
+                    "tilelab timing: ui {}; frame interval {}",
+                    summary(&mut self.ui_ms),
+                    summary(&mut self.interval_ms)
+                );
+                self.ui_ms.clear();
+                self.interval_ms.clear();
+            }
+            ctx.request_repaint_after(Duration::from_millis(1));
+        }
+    }
+
+    fn summary(values: &mut [f32]) -> String {
+        if values.is_empty() {
+            return "n/a".to_owned();
+        }
+        values.sort_by(f32::total_cmp);
+        let median = values[values.len() / 2];
+        let max = values[values.len() - 1];
+        format!("median {median:.2} ms, max {max:.2} ms over {} frames", values.len())
+    }
 }

@@ -1,8 +1,115 @@
-//! `tilelab logits` (being written).
+//! `tilelab logits`: the direct φ, N1 and N2 logits of one greyscale PNG for a tile-set file.
 
-#[derive(clap::Args)]
-pub struct LogitsArgs {}
+use std::path::PathBuf;
 
-pub fn run(_args: &LogitsArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+use anyhow::Context;
+use clap::Args;
+use ndarray::Array2;
+use serde::Serialize;
+
+use crate::core::construct::{Constructed, build_n1, build_n2, filter_report};
+use crate::core::{detect, tileset_file};
+
+/// Largest image side accepted (the constructed networks grow with the image).
+const MAX_IMAGE_SIDE: u32 = 1024;
+
+/// Arguments of `tilelab logits`.
+#[derive(Args)]
+pub struct LogitsArgs {
+    /// The tile set (JSON, `tilelab-tileset` format).
+    #[arg(long)]
+    tileset: PathBuf,
+    /// A greyscale image (PNG or JPEG; colour is converted to grey), read as pixel/255.
+    #[arg(long)]
+    image: PathBuf,
+    /// Print one JSON object with keys `direct`, `n1`, `n2`, `predicted`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The logits of the three computations, one per class in file order.
+#[derive(Serialize)]
+struct LogitsOutput {
+    classes: Vec<String>,
+    direct: Vec<f32>,
+    n1: Vec<f32>,
+    n2: Vec<f32>,
+    /// The argmax of the direct logits, `null` when all are 0.
+    predicted: Option<usize>,
+}
+
+/// Loads both files, builds N1 and N2 for the image's size and prints the logits.
+pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
+    let classes = tileset_file::load(&args.tileset)
+        .with_context(|| format!("cannot load the tile set {}", args.tileset.display()))?;
+    let image = load_grey(&args.image).with_context(|| format!("cannot read the image {}", args.image.display()))?;
+    let (height, width) = image.dim();
+    let n1 = build_n1(&classes, height, width).context("cannot build N1")?;
+    let n2 = build_n2(&classes, height, width).context("cannot build N2")?;
+    let direct = detect::logits(&classes, image.view());
+    let output = LogitsOutput {
+        classes: classes.classes.iter().map(|o| o.name.clone()).collect(),
+        predicted: detect::classify(&direct),
+        n1: n1.logits(image.view())?,
+        n2: n2.logits(image.view())?,
+        direct,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&output)?);
+    } else {
+        print_table(&output, (height, width));
+        print_layers("N1", &n1);
+        let filters = filter_report(&n1, &classes);
+        println!(
+            "N1 conv filters: {} (paper's bound for the set: 4(Σ|supp t| + 1) = {})",
+            filters.filters, filters.set_bound
+        );
+        print_layers("N2", &n2);
+    }
+    Ok(())
+}
+
+/// The per-layer report: units, kernel, dilation, output shape, parameters.
+fn print_layers(name: &str, network: &Constructed) {
+    println!("{name}:");
+    for row in network.network.report() {
+        let kernel = row.kernel.map_or(String::new(), |(kh, kw)| format!("{kh}×{kw}"));
+        let dilation = row.dilation.map_or(String::new(), |d| format!("d={d}"));
+        println!(
+            "  {:<48} {:>6} units {:>5} {:>4}  out {:<14} params {} non-zero / {} dense",
+            row.name,
+            row.units,
+            kernel,
+            dilation,
+            row.output.to_string(),
+            row.params_nonzero,
+            row.params_dense
+        );
+    }
+}
+
+fn print_table(output: &LogitsOutput, (height, width): (usize, usize)) {
+    println!("image {height}×{width}");
+    println!("{:<24} {:>12} {:>12} {:>12}", "class", "direct φ", "N1", "N2");
+    for (i, name) in output.classes.iter().enumerate() {
+        println!("{name:<24} {:>12.6} {:>12.6} {:>12.6}", output.direct[i], output.n1[i], output.n2[i]);
+    }
+    match output.predicted {
+        Some(class) => println!("predicted: {class} ('{}')", output.classes[class]),
+        None => println!("predicted: none (no class detected)"),
+    }
+}
+
+/// Decodes an image with size limits and returns its grey levels in [0, 1].
+fn load_grey(path: &std::path::Path) -> anyhow::Result<Array2<f32>> {
+    let mut reader = image::ImageReader::open(path)?.with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(64 * 1024 * 1024);
+    reader.limits(limits);
+    let grey = reader.decode()?.into_luma8();
+    let (width, height) = (grey.width() as usize, grey.height() as usize);
+    let pixels = grey.into_raw().into_iter().map(|p| f32::from(p) / 255.0).collect();
+    Ok(Array2::from_shape_vec((height, width), pixels)?)
 }

@@ -103,6 +103,13 @@ pub fn classify(logits: &[f32]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
+/// The largest `d_T` any image can reach: `Σ_{(a,b) ∈ S} max(t[a][b], 1 − t[a][b])`.
+///
+/// With `ε` above it, every window of every image in `[0,1]` matches the tile.
+pub fn max_distance(tile: &Tile) -> f32 {
+    tile.support_pixels().map(|(_, _, t)| t.max(1.0 - t)).sum()
+}
+
 /// True iff some window of `image` holds the tile (`d_T < ε`).
 pub fn contains_tile(tile: &Tile, image: ArrayView2<f32>) -> bool {
     distance_map(tile, image).iter().any(|&d| d < tile.epsilon())
@@ -134,6 +141,14 @@ mod tests {
             assert!((d - brute_distance(&tile, &x, i, j)).abs() < 1e-5);
             assert!((d - distance(&tile, x.view(), i, j)).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn max_distance_is_reached_by_the_opposite_image() {
+        let tile = Tile::new(array![[0.2, 0.0], [1.0, 0.7]], array![[true, true], [true, false]], 0.3).unwrap();
+        assert!((max_distance(&tile) - (0.8 + 1.0 + 1.0)).abs() < 1e-6);
+        let opposite = tile.values().mapv(|t| if t < 0.5 { 1.0 } else { 0.0 });
+        assert!((distance(&tile, opposite.view(), 0, 0) - max_distance(&tile)).abs() < 1e-6);
     }
 
     #[test]

@@ -1,0 +1,554 @@
+//! User actions: `Command`s collected during a frame and applied once at its end, the tile-set
+//! `Edit`s among them (pure functions of the [`ClassSet`]), and the bounded undo history.
+
+use std::path::PathBuf;
+
+use ndarray::Array2;
+
+use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
+
+use super::views::View;
+use super::views::dialogs::PathPurpose;
+
+/// A node of the class → feature → tile tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// A class (object) by index.
+    Class(usize),
+    /// A feature: `(class, feature)`.
+    Feature(usize, usize),
+    /// One tile.
+    Tile(TileId),
+}
+
+/// Where a tile made from an image goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertAt {
+    /// A new class with one feature holding the tile.
+    NewClass,
+    /// An extra alternative tile in an existing feature `(class, feature)`.
+    Feature(usize, usize),
+    /// Replaces an existing tile (keeping its ε).
+    Replace(TileId),
+}
+
+/// A change of the tile set; every edit is one undo step (or merges into the previous one).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// Appends a class named `name` whose one tile is `tile`.
+    AddClass { name: String, tile: Tile },
+    /// Appends a feature to a class, with a copy of the class's first tile.
+    AddFeature { class: usize },
+    /// Appends a copy of the feature's first tile as a new alternative.
+    AddTile { class: usize, feature: usize },
+    /// Inserts a copy of the node right after it.
+    Duplicate(Node),
+    /// Removes the node; a feature or class left empty goes too.
+    Delete(Node),
+    /// Swaps the node with its previous (`up`) or next sibling.
+    Move { node: Node, up: bool },
+    /// Renames a class or feature (tiles have no names of their own).
+    Rename { node: Node, name: String },
+    /// Sets pixels to `value`, inside (`in_support`) or outside the support; `stroke` groups undo.
+    Paint { tile: TileId, pixels: Vec<(usize, usize)>, value: f32, in_support: bool, stroke: u64 },
+    /// Flood-fills the 4-connected region of equal pixels around `(row, col)` with `value` in the support.
+    Fill { tile: TileId, row: usize, col: usize, value: f32 },
+    /// Sets a tile's ε.
+    SetEpsilon { tile: TileId, epsilon: f32 },
+    /// Resizes a tile (anchored top-left, see [`Tile::resized`]).
+    Resize { tile: TileId, rows: usize, cols: usize },
+    /// Puts a tile made elsewhere (gallery, image file) into the set.
+    Insert { tile: Tile, name: String, at: InsertAt },
+    /// Replaces the whole set (new, open, preset).
+    ReplaceAll(ClassSet),
+}
+
+/// Consecutive edits with the same key merge into one undo step (one stroke, one slider drag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeKey {
+    /// Every pixel of one brush stroke.
+    Stroke(u64),
+    /// Changes of one tile's ε.
+    Epsilon(TileId),
+    /// Changes of one tile's size.
+    Resize(TileId),
+}
+
+impl Edit {
+    /// The key under which this edit merges with the previous one, if any.
+    pub fn merge_key(&self) -> Option<MergeKey> {
+        match self {
+            Self::Paint { stroke, .. } => Some(MergeKey::Stroke(*stroke)),
+            Self::SetEpsilon { tile, .. } => Some(MergeKey::Epsilon(*tile)),
+            Self::Resize { tile, .. } => Some(MergeKey::Resize(*tile)),
+            _ => None,
+        }
+    }
+}
+
+/// The built-in example tile sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Trouser, Sneaker, Bag: one Fashion-MNIST tile each (the first screen).
+    FashionThree,
+    /// All ten Fashion-MNIST classes, one tile each.
+    FashionTen,
+    /// All ten MNIST digits, one tile each.
+    MnistTen,
+    /// The paper's toy: a black and a white 2×2 square.
+    ToySquares,
+    /// A small object made of two features.
+    TwoFeatures,
+}
+
+impl Preset {
+    /// Every preset, in menu order.
+    pub const ALL: [Self; 5] =
+        [Self::FashionThree, Self::FashionTen, Self::MnistTen, Self::ToySquares, Self::TwoFeatures];
+
+    /// The menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FashionThree => "Fashion-MNIST: 3 classes",
+            Self::FashionTen => "Fashion-MNIST: 10 classes",
+            Self::MnistTen => "MNIST: 10 digits",
+            Self::ToySquares => "Toy: black and white squares",
+            Self::TwoFeatures => "Two-feature object",
+        }
+    }
+}
+
+/// Everything the user can ask for; views push these, the app applies them after the frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A tile-set change (undoable).
+    Edit(Edit),
+    /// Undoes the last edit.
+    Undo,
+    /// Redoes the last undone edit.
+    Redo,
+    /// Selects a tile for the editor.
+    Select(TileId),
+    /// Switches the central view.
+    ShowView(View),
+    /// Replaces the set by a fresh one-class set (undoable).
+    NewTileSet,
+    /// Replaces the set by a built-in example (undoable).
+    LoadPreset(Preset),
+    /// Loads a tile-set file.
+    OpenTileSet(PathBuf),
+    /// Saves to this file and remembers it as the current file.
+    SaveTileSet(PathBuf),
+    /// Saves to the current file, or asks for one.
+    Save,
+    /// Imports a PNG/JPEG as a tile (`threshold`: support = pixels ≥ it, else non-zero pixels).
+    ImportTileImage { path: PathBuf, max_side: usize, threshold: Option<f32>, at: InsertAt },
+    /// Writes the atlas PNG of all tiles.
+    ExportAtlas(PathBuf),
+    /// Writes the selected tile as a PNG.
+    ExportTilePng(PathBuf),
+    /// Opens a pair of IDX files (images, optional labels) in the gallery.
+    OpenIdx { images: PathBuf, labels: Option<PathBuf> },
+    /// Sets the dataset view's background image.
+    SetBackgroundImage(PathBuf),
+    /// Generates the dataset in the background from the current settings.
+    GenerateDataset,
+    /// Opens the path dialog for a file operation.
+    AskPath(PathPurpose),
+    /// Opens the gallery window.
+    ShowGallery,
+    /// Closes the window (after asking when there is unsaved work).
+    Quit,
+}
+
+/// Applies an edit; returns the tile to select afterwards (if the selection should move).
+pub fn apply_edit(classes: &mut ClassSet, edit: Edit) -> Result<Option<TileId>, EditError> {
+    match edit {
+        Edit::AddClass { name, tile } => {
+            classes.classes.push(crate::core::tile::single_tile_object(&name, tile));
+            Ok(Some(TileId { class: classes.len() - 1, feature: 0, tile: 0 }))
+        }
+        Edit::AddFeature { class } => {
+            let object = object_mut(classes, class)?;
+            let tile = first_tile(object).ok_or(EditError::NoSuchNode)?;
+            let name = format!("feature {}", object.features.len() + 1);
+            object.features.push(Feature { name, tiles: vec![tile] });
+            Ok(Some(TileId { class, feature: object.features.len() - 1, tile: 0 }))
+        }
+        Edit::AddTile { class, feature } => {
+            let feature_ref = feature_mut(classes, class, feature)?;
+            let tile = feature_ref.tiles.first().cloned().ok_or(EditError::NoSuchNode)?;
+            feature_ref.tiles.push(tile);
+            Ok(Some(TileId { class, feature, tile: feature_ref.tiles.len() - 1 }))
+        }
+        Edit::Duplicate(node) => duplicate(classes, node),
+        Edit::Delete(node) => delete(classes, node),
+        Edit::Move { node, up } => move_node(classes, node, up),
+        Edit::Rename { node, name } => {
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                return Err(EditError::EmptyName);
+            }
+            match node {
+                Node::Class(c) => object_mut(classes, c)?.name = name,
+                Node::Feature(c, f) => feature_mut(classes, c, f)?.name = name,
+                Node::Tile(_) => return Err(EditError::NoSuchNode),
+            }
+            Ok(None)
+        }
+        Edit::Paint { tile, pixels, value, in_support, .. } => {
+            let target = tile_mut(classes, tile)?;
+            for (row, col) in pixels {
+                target.set_pixel(row, col, value, in_support)?;
+            }
+            Ok(None)
+        }
+        Edit::Fill { tile, row, col, value } => {
+            let target = tile_mut(classes, tile)?;
+            for (r, c) in flood_region(target, row, col) {
+                target.set_pixel(r, c, value, true)?;
+            }
+            Ok(None)
+        }
+        Edit::SetEpsilon { tile, epsilon } => {
+            tile_mut(classes, tile)?.set_epsilon(epsilon)?;
+            Ok(None)
+        }
+        Edit::Resize { tile, rows, cols } => {
+            let target = tile_mut(classes, tile)?;
+            *target = target.resized(rows, cols)?;
+            Ok(None)
+        }
+        Edit::Insert { tile, name, at } => insert(classes, tile, name, at),
+        Edit::ReplaceAll(set) => {
+            *classes = set;
+            Ok(first_id(classes))
+        }
+    }
+}
+
+/// Why an edit could not be applied (the set is left unchanged by the failing step).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EditError {
+    #[error("that class, feature or tile no longer exists")]
+    NoSuchNode,
+    #[error("a name cannot be empty")]
+    EmptyName,
+    #[error(transparent)]
+    Tile(#[from] TileError),
+}
+
+/// The first tile of the set, if any.
+pub fn first_id(classes: &ClassSet) -> Option<TileId> {
+    classes.tiles().next().map(|(id, _)| id)
+}
+
+/// The pixels of the 4-connected region around `(row, col)` with the same value and support state.
+pub fn flood_region(tile: &Tile, row: usize, col: usize) -> Vec<(usize, usize)> {
+    if row >= tile.rows() || col >= tile.cols() {
+        return Vec::new();
+    }
+    let key = |r: usize, c: usize| (tile.values()[[r, c]].to_bits(), tile.support()[[r, c]]);
+    let target = key(row, col);
+    let mut seen = Array2::from_elem((tile.rows(), tile.cols()), false);
+    let mut stack = vec![(row, col)];
+    let mut region = Vec::new();
+    seen[[row, col]] = true;
+    while let Some((r, c)) = stack.pop() {
+        region.push((r, c));
+        let neighbours = [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)];
+        for (nr, nc) in neighbours {
+            if nr < tile.rows() && nc < tile.cols() && !seen[[nr, nc]] && key(nr, nc) == target {
+                seen[[nr, nc]] = true;
+                stack.push((nr, nc));
+            }
+        }
+    }
+    region
+}
+
+fn object_mut(classes: &mut ClassSet, class: usize) -> Result<&mut Object, EditError> {
+    classes.classes.get_mut(class).ok_or(EditError::NoSuchNode)
+}
+
+fn feature_mut(classes: &mut ClassSet, class: usize, feature: usize) -> Result<&mut Feature, EditError> {
+    object_mut(classes, class)?.features.get_mut(feature).ok_or(EditError::NoSuchNode)
+}
+
+fn tile_mut(classes: &mut ClassSet, id: TileId) -> Result<&mut Tile, EditError> {
+    feature_mut(classes, id.class, id.feature)?.tiles.get_mut(id.tile).ok_or(EditError::NoSuchNode)
+}
+
+fn first_tile(object: &Object) -> Option<Tile> {
+    object.features.first()?.tiles.first().cloned()
+}
+
+fn duplicate(classes: &mut ClassSet, node: Node) -> Result<Option<TileId>, EditError> {
+    match node {
+        Node::Class(c) => {
+            let mut copy = classes.classes.get(c).cloned().ok_or(EditError::NoSuchNode)?;
+            copy.name = format!("{} copy", copy.name);
+            classes.classes.insert(c + 1, copy);
+            Ok(Some(TileId { class: c + 1, feature: 0, tile: 0 }))
+        }
+        Node::Feature(c, f) => {
+            let object = object_mut(classes, c)?;
+            let mut copy = object.features.get(f).cloned().ok_or(EditError::NoSuchNode)?;
+            copy.name = format!("{} copy", copy.name);
+            object.features.insert(f + 1, copy);
+            Ok(Some(TileId { class: c, feature: f + 1, tile: 0 }))
+        }
+        Node::Tile(id) => {
+            let feature = feature_mut(classes, id.class, id.feature)?;
+            let copy = feature.tiles.get(id.tile).cloned().ok_or(EditError::NoSuchNode)?;
+            feature.tiles.insert(id.tile + 1, copy);
+            Ok(Some(TileId { tile: id.tile + 1, ..id }))
+        }
+    }
+}
+
+fn delete(classes: &mut ClassSet, node: Node) -> Result<Option<TileId>, EditError> {
+    match node {
+        Node::Class(c) => {
+            if c >= classes.len() {
+                return Err(EditError::NoSuchNode);
+            }
+            classes.classes.remove(c);
+        }
+        Node::Feature(c, f) => {
+            let object = object_mut(classes, c)?;
+            if f >= object.features.len() {
+                return Err(EditError::NoSuchNode);
+            }
+            object.features.remove(f);
+            if object.features.is_empty() {
+                classes.classes.remove(c);
+            }
+        }
+        Node::Tile(id) => {
+            let feature = feature_mut(classes, id.class, id.feature)?;
+            if id.tile >= feature.tiles.len() {
+                return Err(EditError::NoSuchNode);
+            }
+            feature.tiles.remove(id.tile);
+            if feature.tiles.is_empty() {
+                return delete(classes, Node::Feature(id.class, id.feature));
+            }
+        }
+    }
+    Ok(first_id(classes))
+}
+
+fn move_node(classes: &mut ClassSet, node: Node, up: bool) -> Result<Option<TileId>, EditError> {
+    let swap = |len: usize, index: usize| -> Option<usize> {
+        if up { index.checked_sub(1) } else { (index + 1 < len).then_some(index + 1) }
+    };
+    match node {
+        Node::Class(c) => {
+            let other = swap(classes.len(), c).ok_or(EditError::NoSuchNode)?;
+            classes.classes.swap(c, other);
+            Ok(Some(TileId { class: other, feature: 0, tile: 0 }))
+        }
+        Node::Feature(c, f) => {
+            let object = object_mut(classes, c)?;
+            let other = swap(object.features.len(), f).ok_or(EditError::NoSuchNode)?;
+            object.features.swap(f, other);
+            Ok(Some(TileId { class: c, feature: other, tile: 0 }))
+        }
+        Node::Tile(id) => {
+            let feature = feature_mut(classes, id.class, id.feature)?;
+            let other = swap(feature.tiles.len(), id.tile).ok_or(EditError::NoSuchNode)?;
+            feature.tiles.swap(id.tile, other);
+            Ok(Some(TileId { tile: other, ..id }))
+        }
+    }
+}
+
+fn insert(classes: &mut ClassSet, tile: Tile, name: String, at: InsertAt) -> Result<Option<TileId>, EditError> {
+    match at {
+        InsertAt::NewClass => apply_edit(classes, Edit::AddClass { name, tile }),
+        InsertAt::Feature(c, f) => {
+            let feature = feature_mut(classes, c, f)?;
+            feature.tiles.push(tile);
+            Ok(Some(TileId { class: c, feature: f, tile: feature.tiles.len() - 1 }))
+        }
+        InsertAt::Replace(id) => {
+            let target = tile_mut(classes, id)?;
+            let epsilon = target.epsilon();
+            let mut tile = tile;
+            tile.set_epsilon(epsilon)?;
+            *target = tile;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// Most undo steps kept; older ones are dropped.
+pub const HISTORY_LIMIT: usize = 200;
+
+/// Undo/redo as snapshots of the whole class set (small: a few hundred KB at most).
+#[derive(Debug, Default)]
+pub struct History {
+    undo: Vec<ClassSet>,
+    redo: Vec<ClassSet>,
+    last_key: Option<MergeKey>,
+}
+
+impl History {
+    /// Records the state before an edit, unless it continues the previous edit (same merge key).
+    pub fn record(&mut self, before: &ClassSet, key: Option<MergeKey>) {
+        let continues = key.is_some() && key == self.last_key;
+        self.last_key = key;
+        self.redo.clear();
+        if continues {
+            return;
+        }
+        self.undo.push(before.clone());
+        if self.undo.len() > HISTORY_LIMIT {
+            self.undo.remove(0);
+        }
+    }
+
+    /// Ends the current merge group (the next edit is a new undo step).
+    pub fn break_merge(&mut self) {
+        self.last_key = None;
+    }
+
+    /// The state to return to, given the current one (which becomes redoable).
+    pub fn undo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+        let previous = self.undo.pop()?;
+        self.redo.push(current.clone());
+        self.last_key = None;
+        Some(previous)
+    }
+
+    /// The state to go forward to, given the current one (which becomes undoable).
+    pub fn redo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+        let next = self.redo.pop()?;
+        self.undo.push(current.clone());
+        self.last_key = None;
+        Some(next)
+    }
+
+    /// True when there is something to undo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// True when there is something to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+}
+
+#[cfg(test)]
+// Painted values are assigned, not computed: exact comparison is the right check.
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+    use crate::core::tile::single_tile_object;
+
+    fn set() -> ClassSet {
+        let a = Tile::filled(3, 3, 1.0, 0.5).unwrap();
+        let b = Tile::filled(2, 4, 0.0, 0.5).unwrap();
+        ClassSet { classes: vec![single_tile_object("a", a), single_tile_object("b", b)] }
+    }
+
+    fn id(class: usize, feature: usize, tile: usize) -> TileId {
+        TileId { class, feature, tile }
+    }
+
+    #[test]
+    fn structure_edits_keep_the_tree_consistent() {
+        let mut s = set();
+        assert_eq!(apply_edit(&mut s, Edit::AddTile { class: 0, feature: 0 }).unwrap(), Some(id(0, 0, 1)));
+        assert_eq!(apply_edit(&mut s, Edit::AddFeature { class: 1 }).unwrap(), Some(id(1, 1, 0)));
+        assert_eq!(s.tiles().count(), 4);
+        apply_edit(&mut s, Edit::Duplicate(Node::Class(0))).unwrap();
+        assert_eq!(s.classes[1].name, "a copy");
+        apply_edit(&mut s, Edit::Move { node: Node::Class(2), up: true }).unwrap();
+        assert_eq!(s.classes[1].name, "b");
+        assert!(apply_edit(&mut s, Edit::Move { node: Node::Class(0), up: true }).is_err());
+        // Deleting the last tile of a one-feature class removes the class.
+        apply_edit(&mut s, Edit::Delete(Node::Feature(1, 0))).unwrap();
+        apply_edit(&mut s, Edit::Delete(Node::Tile(id(1, 0, 0)))).unwrap();
+        assert_eq!(s.classes.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["a", "a copy"]);
+        assert_eq!(
+            apply_edit(&mut s, Edit::Rename { node: Node::Class(1), name: "  ".into() }),
+            Err(EditError::EmptyName)
+        );
+        apply_edit(&mut s, Edit::Rename { node: Node::Class(1), name: " c ".into() }).unwrap();
+        assert_eq!(s.classes[1].name, "c");
+        assert_eq!(apply_edit(&mut s, Edit::Delete(Node::Class(9))), Err(EditError::NoSuchNode));
+    }
+
+    #[test]
+    fn paint_fill_epsilon_and_resize() {
+        let mut s = set();
+        let t = id(0, 0, 0);
+        let paint = Edit::Paint { tile: t, pixels: vec![(0, 0), (1, 1)], value: 0.25, in_support: true, stroke: 1 };
+        apply_edit(&mut s, paint).unwrap();
+        assert_eq!(s.tile(t).unwrap().values()[[1, 1]], 0.25);
+        let erase = Edit::Paint { tile: t, pixels: vec![(2, 2)], value: 0.0, in_support: false, stroke: 2 };
+        apply_edit(&mut s, erase).unwrap();
+        assert!(!s.tile(t).unwrap().support()[[2, 2]]);
+        // The 1.0s 4-connected to (0,1) are (0,1), (0,2), (1,2): (1,0), (2,0), (2,1) are cut off.
+        apply_edit(&mut s, Edit::Fill { tile: t, row: 0, col: 1, value: 0.5 }).unwrap();
+        let tile = s.tile(t).unwrap();
+        assert_eq!(tile.values().iter().filter(|&&v| v == 0.5).count(), 3);
+        assert_eq!((tile.values()[[1, 2]], tile.values()[[1, 0]], tile.values()[[2, 2]]), (0.5, 1.0, 0.0));
+        apply_edit(&mut s, Edit::SetEpsilon { tile: t, epsilon: 3.0 }).unwrap();
+        assert!(apply_edit(&mut s, Edit::SetEpsilon { tile: t, epsilon: f32::NAN }).is_err());
+        assert_eq!(s.tile(t).unwrap().epsilon(), 3.0);
+        apply_edit(&mut s, Edit::Resize { tile: t, rows: 5, cols: 2 }).unwrap();
+        assert_eq!((s.tile(t).unwrap().rows(), s.tile(t).unwrap().cols()), (5, 2));
+        assert!(apply_edit(&mut s, Edit::Resize { tile: t, rows: 65, cols: 2 }).is_err());
+    }
+
+    #[test]
+    fn flood_region_is_four_connected() {
+        let tile = Tile::from_values(ndarray::array![[1.0, 0.0, 1.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], 1.0).unwrap();
+        let mut region = flood_region(&tile, 0, 0);
+        region.sort_unstable();
+        assert_eq!(region, [(0, 0), (1, 0)]);
+        assert_eq!(flood_region(&tile, 0, 2).len(), 4, "(0,2),(1,2),(2,2),(2,1)");
+        assert!(flood_region(&tile, 5, 0).is_empty());
+    }
+
+    #[test]
+    fn one_stroke_is_one_undo_step() {
+        let mut s = set();
+        let mut history = History::default();
+        let original = s.clone();
+        for (i, stroke) in [1, 1, 1, 2].into_iter().enumerate() {
+            let edit = Edit::Paint { tile: id(1, 0, 0), pixels: vec![(0, i)], value: 1.0, in_support: true, stroke };
+            history.record(&s, edit.merge_key());
+            apply_edit(&mut s, edit).unwrap();
+        }
+        let after_first_stroke = s.tile(id(1, 0, 0)).unwrap().values()[[0, 3]];
+        assert_eq!(after_first_stroke, 1.0);
+        s = history.undo(&s).unwrap();
+        assert_eq!(s.tile(id(1, 0, 0)).unwrap().values()[[0, 3]], 0.0);
+        assert_eq!(s.tile(id(1, 0, 0)).unwrap().values()[[0, 2]], 1.0);
+        s = history.undo(&s).unwrap();
+        assert_eq!(s, original);
+        assert!(!history.can_undo());
+        s = history.redo(&s).unwrap();
+        assert_eq!(s.tile(id(1, 0, 0)).unwrap().values()[[0, 2]], 1.0);
+        assert!(history.can_redo());
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut history = History::default();
+        let s = set();
+        for _ in 0..HISTORY_LIMIT + 10 {
+            history.record(&s, None);
+        }
+        let mut steps = 0;
+        while history.undo(&s).is_some() {
+            steps += 1;
+        }
+        assert_eq!(steps, HISTORY_LIMIT);
+    }
+}

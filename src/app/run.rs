@@ -1,0 +1,224 @@
+//! Applies the frame's commands (after all views have drawn) and collects finished dataset jobs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::core::tile::{ClassSet, single_tile_object};
+use crate::core::{atomic, dataset, presets, tileset_file};
+
+use super::TilelabApp;
+use super::command::{Command, Edit, Preset};
+use super::jobs::Job;
+use super::state::DatasetOutcome;
+use super::views::dialogs::{PathPurpose, load_grey_image};
+use super::views::gallery::GALLERY_EPSILON;
+
+/// Largest image file the importer reads.
+const MAX_IMPORT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Pixels per tile pixel in the atlas export.
+const ATLAS_SCALE: u32 = 4;
+/// Pixels per tile pixel in a tile PNG (1: the file re-imports to the same values).
+const TILE_PNG_SCALE: u32 = 1;
+
+impl TilelabApp {
+    /// Runs the commands pushed during this frame, in order.
+    pub(super) fn run_commands(&mut self, ctx: &egui::Context) {
+        for command in std::mem::take(&mut self.state.commands) {
+            self.run_command(ctx, command);
+        }
+    }
+
+    fn run_command(&mut self, ctx: &egui::Context, command: Command) {
+        let state = &mut self.state;
+        match command {
+            Command::Edit(edit) => state.edit(edit),
+            Command::Undo => state.undo(),
+            Command::Redo => state.redo(),
+            Command::Select(id) => {
+                state.selected = Some(id);
+                state.history.break_merge();
+            }
+            Command::ShowView(view) => {
+                state.session.view = view;
+                state.changed();
+            }
+            Command::NewTileSet => {
+                let tile = crate::core::tile::Tile::filled(8, 8, 0.0, GALLERY_EPSILON);
+                match tile {
+                    Ok(tile) => self
+                        .replace_set(ClassSet { classes: vec![single_tile_object("Class 1", tile)] }, "new tile set"),
+                    Err(error) => self.state.error(format!("could not create a tile: {error}")),
+                }
+            }
+            Command::LoadPreset(preset) => self.replace_set(preset_set(preset), preset.label()),
+            Command::OpenTileSet(path) => self.open_tileset(&path),
+            Command::SaveTileSet(path) => self.save_tileset(&path),
+            Command::Save => match state.session.tileset_path.clone() {
+                Some(path) => self.save_tileset(&path),
+                None => self.ask_path(PathPurpose::SaveTileSetAs),
+            },
+            Command::ImportTileImage { path, max_side, threshold, at } => {
+                match import_image(&path, max_side, threshold) {
+                    Ok(tile) => {
+                        let name = path
+                            .file_stem()
+                            .map_or_else(|| "imported".to_owned(), |s| s.to_string_lossy().into_owned());
+                        state.edit(Edit::Insert { tile, name, at });
+                        state.info(format!("imported {}", path.display()));
+                    }
+                    Err(error) => state.error(format!("could not import {}: {error}", path.display())),
+                }
+            }
+            Command::ExportAtlas(path) => {
+                let result = tileset_file::atlas_png(&state.classes, ATLAS_SCALE).map_err(|e| e.to_string());
+                self.write_file(&path, result, "atlas");
+            }
+            Command::ExportTilePng(path) => {
+                let tile = state.selected.and_then(|id| state.classes.tile(id));
+                let result = tile
+                    .ok_or_else(|| "no tile selected".to_owned())
+                    .and_then(|t| tileset_file::tile_png(t, TILE_PNG_SCALE).map_err(|e| e.to_string()));
+                self.write_file(&path, result, "tile");
+            }
+            Command::OpenIdx { images, labels } => self.views.gallery.open_idx(ctx, images, labels),
+            Command::SetBackgroundImage(path) => match load_grey_image(&path) {
+                Ok(_) => {
+                    state.session.dataset.background = super::state::BackgroundChoice::ImageFile { path };
+                    state.changed();
+                }
+                Err(error) => state.error(format!("cannot use this background: {error}")),
+            },
+            Command::GenerateDataset => self.start_dataset_job(ctx),
+            Command::AskPath(purpose) => self.ask_path(purpose),
+            Command::ShowGallery => self.views.gallery.open = true,
+            Command::Quit => {
+                if state.is_dirty() && !self.views.dialogs.quit_confirmed {
+                    self.views.dialogs.confirm_quit = true;
+                } else {
+                    self.views.dialogs.quit_confirmed = true;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+        }
+    }
+
+    /// Replaces the set (undoable); it no longer belongs to the file it came from.
+    fn replace_set(&mut self, classes: ClassSet, what: &str) {
+        self.state.edit(Edit::ReplaceAll(classes));
+        self.state.session.tileset_path = None;
+        self.state.info(format!("loaded {what}"));
+    }
+
+    fn open_tileset(&mut self, path: &Path) {
+        match tileset_file::load(path) {
+            Ok(classes) => {
+                self.state.edit(Edit::ReplaceAll(classes));
+                self.state.session.tileset_path = Some(path.to_owned());
+                self.state.mark_saved();
+                self.state.info(format!("opened {}", path.display()));
+            }
+            Err(error) => self.state.error(format!("could not open {}: {error}", path.display())),
+        }
+    }
+
+    fn save_tileset(&mut self, path: &Path) {
+        match tileset_file::save(path, &self.state.classes) {
+            Ok(()) => {
+                self.state.session.tileset_path = Some(path.to_owned());
+                self.state.mark_saved();
+                self.state.info(format!("saved {}", path.display()));
+            }
+            Err(error) => self.state.error(format!("could not save {}: {error}", path.display())),
+        }
+    }
+
+    fn write_file(&mut self, path: &Path, bytes: Result<Vec<u8>, String>, what: &str) {
+        match bytes.and_then(|b| atomic::write_atomic(path, &b).map_err(|e| e.to_string())) {
+            Ok(()) => self.state.info(format!("exported the {what} to {}", path.display())),
+            Err(error) => self.state.error(format!("could not export the {what} to {}: {error}", path.display())),
+        }
+    }
+
+    /// Starts generating the dataset from the current set and settings (one job at a time).
+    pub(super) fn start_dataset_job(&mut self, ctx: &egui::Context) {
+        let state = &mut self.state;
+        if state.dataset_job.is_some() {
+            return;
+        }
+        let spec = match state.session.dataset.to_spec() {
+            Ok(spec) => spec,
+            Err(error) => {
+                state.error(format!("cannot generate the dataset: {error}"));
+                state.dataset_failed_for = Some(state.dataset_request());
+                return;
+            }
+        };
+        let classes = state.classes.clone();
+        state.dataset_job_for = Some(state.dataset_request());
+        state.dataset_job = Some(Job::spawn("generating the dataset", Some(ctx.clone()), move |shared| {
+            let warnings = dataset::warnings(&classes, &spec);
+            shared.set_total(spec.samples_per_class * classes.len());
+            let dataset = dataset::generate_observed(&classes, &spec, shared.items_done(), shared.cancel_flag())
+                .map_err(|e| e.to_string());
+            Ok(DatasetOutcome { warnings, dataset })
+        }));
+    }
+
+    /// Takes a finished dataset job.
+    pub(super) fn poll_dataset_job(&mut self, _ctx: &egui::Context) {
+        let state = &mut self.state;
+        let Some(job) = &mut state.dataset_job else { return };
+        let Some(outcome) = job.poll() else { return };
+        let seconds = job.elapsed_seconds();
+        let cancelled = job.shared().is_cancelled();
+        state.dataset_job = None;
+        let request = state.dataset_job_for.take();
+        let outcome = outcome.and_then(|o| {
+            state.dataset_warnings = o.warnings;
+            o.dataset
+        });
+        state.dataset_error = outcome.as_ref().err().cloned();
+        match outcome {
+            _ if cancelled => {
+                // Not retried automatically until the set or the settings change.
+                state.dataset_failed_for = request;
+                state.dataset_error = None;
+                state.info("dataset generation cancelled");
+            }
+            Ok(data) => {
+                let message = format!(
+                    "generated {} samples in {seconds:.2} s ({} redrawn because they held a second class)",
+                    data.samples.len(),
+                    data.rejections.total
+                );
+                state.dataset = Some(Arc::new(data));
+                state.dataset_for = request;
+                state.dataset_generation += 1;
+                state.info(message);
+            }
+            Err(error) => {
+                state.dataset_failed_for = request;
+                state.error(format!("dataset generation failed: {error}"));
+            }
+        }
+    }
+}
+
+fn preset_set(preset: Preset) -> ClassSet {
+    match preset {
+        Preset::FashionThree => presets::fashion_three(),
+        Preset::FashionTen => presets::fashion_ten(1),
+        Preset::MnistTen => presets::mnist_ten(1),
+        Preset::ToySquares => presets::toy_squares(),
+        Preset::TwoFeatures => presets::two_feature_example(),
+    }
+}
+
+fn import_image(path: &Path, max_side: usize, threshold: Option<f32>) -> Result<crate::core::tile::Tile, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > MAX_IMPORT_FILE_BYTES {
+        return Err(format!("the file has {size} bytes; at most {MAX_IMPORT_FILE_BYTES} are read"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    tileset_file::import_tile_image(&bytes, max_side, threshold, GALLERY_EPSILON).map_err(|e| e.to_string())
+}

@@ -1,0 +1,484 @@
+//! The app's shared state ([`AppState`]): the user's work (tile set, dataset settings, seeds,
+//! open view), its undo history, the log, background jobs, and its persistence. The work is
+//! autosaved (debounced) into the data dir through `core::atomic::write_atomic` and restored at
+//! start; eframe storage holds only UI preferences.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::dataset::{Background, Dataset, DatasetSpec};
+use crate::core::tile::{ClassSet, TileId};
+use crate::core::{atomic, presets, tileset_file};
+
+use super::command::{Command, Edit, History, apply_edit, first_id};
+use super::jobs::Job;
+use super::theme::{Rendering, TextureCache};
+use super::views::View;
+
+/// How long after the last change the work is autosaved.
+pub const AUTOSAVE_DELAY: Duration = Duration::from_secs(1);
+/// File in the data dir holding the session settings.
+pub const SESSION_FILE: &str = "session.json";
+/// File in the data dir holding the working tile set.
+pub const AUTOSAVE_TILESET_FILE: &str = "autosave.tileset.json";
+/// Most log entries kept.
+const LOG_LIMIT: usize = 500;
+
+/// The background of generated images, as the user picks it (a file path rather than pixels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BackgroundChoice {
+    /// I.i.d. uniform noise in [0, 1] (the paper's setting).
+    Uniform,
+    /// Smooth noise: uniform values on a coarse grid of `cell` pixels, interpolated.
+    Smooth { cell: usize },
+    /// One grey value everywhere.
+    Constant { value: f32 },
+    /// A linear ramp at an angle.
+    Gradient { angle_degrees: f32 },
+    /// A grey image from a file, fitted to the image size.
+    ImageFile { path: PathBuf },
+}
+
+/// The dataset settings of the dataset view (persisted with the session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatasetSettings {
+    /// Image height H.
+    pub height: usize,
+    /// Image width W.
+    pub width: usize,
+    /// Samples generated per class.
+    pub samples_per_class: usize,
+    /// Background kind.
+    pub background: BackgroundChoice,
+    /// Random pixel jitter of the pasted tile, as a fraction of ε (0 = exact paste).
+    pub jitter: f32,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl Default for DatasetSettings {
+    fn default() -> Self {
+        Self {
+            height: 40,
+            width: 40,
+            samples_per_class: 20,
+            background: BackgroundChoice::Uniform,
+            jitter: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+impl DatasetSettings {
+    /// The core spec (reads the background image file when one is chosen).
+    pub fn to_spec(&self) -> Result<DatasetSpec, String> {
+        let background = match &self.background {
+            BackgroundChoice::Uniform => Background::Uniform,
+            BackgroundChoice::Smooth { cell } => Background::Smooth { cell: *cell },
+            BackgroundChoice::Constant { value } => Background::Constant(*value),
+            BackgroundChoice::Gradient { angle_degrees } => Background::Gradient { angle_degrees: *angle_degrees },
+            BackgroundChoice::ImageFile { path } => Background::Image(super::views::dialogs::load_grey_image(path)?),
+        };
+        Ok(DatasetSpec {
+            height: self.height,
+            width: self.width,
+            samples_per_class: self.samples_per_class,
+            background,
+            jitter: self.jitter,
+            seed: self.seed,
+        })
+    }
+}
+
+/// What persists across restarts besides the tile set itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Session {
+    /// The file the tile set was last opened from or saved to.
+    pub tileset_path: Option<PathBuf>,
+    /// The open view.
+    pub view: View,
+    /// 1 = bright or 1 = ink.
+    pub rendering: Rendering,
+    /// Dataset view settings (including the seed).
+    pub dataset: DatasetSettings,
+    /// The selected tile as `[class, feature, tile]`.
+    pub selected: Option<[usize; 3]>,
+    /// True when the working set differs from the last explicit save.
+    pub unsaved: bool,
+}
+
+/// How serious a log entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done.
+    Info,
+    /// Worth knowing, nothing failed.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+/// One line of the log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// Severity.
+    pub level: Level,
+    /// The message.
+    pub text: String,
+    /// When it was logged (toasts fade after a few seconds).
+    pub at: Instant,
+}
+
+/// What a dataset job produces: the warnings for the settings, and the dataset or why not.
+pub struct DatasetOutcome {
+    /// `core::dataset::warnings` for the set and spec.
+    pub warnings: Vec<String>,
+    /// The generated dataset, or the readable error.
+    pub dataset: Result<Dataset, String>,
+}
+
+/// What a dataset is generated from: the tile-set version and the settings.
+pub type DatasetRequest = (u64, DatasetSettings);
+
+/// The shared state every view reads and pushes commands into.
+pub struct AppState {
+    /// The tile set being edited.
+    pub classes: ClassSet,
+    /// The tile open in the editor.
+    pub selected: Option<TileId>,
+    /// Undo/redo snapshots.
+    pub history: History,
+    /// Session settings (persisted).
+    pub session: Session,
+    /// Commands pushed during this frame, applied at its end.
+    pub commands: Vec<Command>,
+    /// Messages for the status line, toasts and the log window.
+    pub log: Vec<LogEntry>,
+    /// Textures uploaded from arrays.
+    pub textures: TextureCache,
+    /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
+    pub data_dir: Option<PathBuf>,
+    /// The last generated dataset.
+    pub dataset: Option<Arc<Dataset>>,
+    /// Counts generated datasets (texture keys and views use it to notice a new one).
+    pub dataset_generation: u64,
+    /// Warnings about the settings found by the last generation (impossible or suspicious settings).
+    pub dataset_warnings: Vec<String>,
+    /// Why the last generation failed, if it did.
+    pub dataset_error: Option<String>,
+    /// The dataset generation running in the background.
+    pub dataset_job: Option<Job<DatasetOutcome>>,
+    /// What the running job was started from.
+    pub dataset_job_for: Option<DatasetRequest>,
+    /// What the current dataset was generated from.
+    pub dataset_for: Option<DatasetRequest>,
+    /// The request that last failed (not retried until something changes).
+    pub dataset_failed_for: Option<DatasetRequest>,
+    /// Counts tile-set changes (views cache derived data against it).
+    pub classes_version: u64,
+    /// The live SGD run (training view; the networks view shows its newest weights).
+    pub training: Option<super::training_job::TrainingJob>,
+    /// The set as last explicitly saved or opened.
+    saved_classes: ClassSet,
+    autosave_due: Option<Instant>,
+}
+
+impl AppState {
+    /// A fresh state with the default first screen (three Fashion-MNIST classes).
+    pub fn new(data_dir: Option<PathBuf>) -> Self {
+        let classes = presets::fashion_three();
+        let selected = first_id(&classes);
+        Self {
+            saved_classes: classes.clone(),
+            classes,
+            selected,
+            history: History::default(),
+            session: Session::default(),
+            commands: Vec::new(),
+            log: Vec::new(),
+            textures: TextureCache::default(),
+            data_dir,
+            dataset: None,
+            dataset_generation: 0,
+            dataset_warnings: Vec::new(),
+            dataset_error: None,
+            dataset_job: None,
+            dataset_job_for: None,
+            dataset_for: None,
+            dataset_failed_for: None,
+            classes_version: 0,
+            training: None,
+            autosave_due: None,
+        }
+    }
+
+    /// A state restored from the data dir (falls back to the default, logging why).
+    pub fn restore(data_dir: Option<PathBuf>) -> Self {
+        let mut state = Self::new(data_dir.clone());
+        let Some(dir) = data_dir else { return state };
+        if let Err(error) = atomic::remove_stale_temporaries(&dir) {
+            log::debug!("no stale temporaries removed in {}: {error}", dir.display());
+        }
+        match load_work(&dir) {
+            Ok(Some((session, classes))) => {
+                state.saved_classes = if session.unsaved { ClassSet::default() } else { classes.clone() };
+                state.selected = session
+                    .selected
+                    .map(|[class, feature, tile]| TileId { class, feature, tile })
+                    .filter(|id| classes.tile(*id).is_some())
+                    .or_else(|| first_id(&classes));
+                state.classes = classes;
+                state.session = session;
+                state.info("restored the previous session");
+            }
+            Ok(None) => {}
+            Err(error) => state.warn(format!("could not restore the previous session ({error}); starting fresh")),
+        }
+        state
+    }
+
+    /// Queues a command for the end of the frame.
+    pub fn push(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    /// True when the set differs from the last explicit save or open.
+    pub fn is_dirty(&self) -> bool {
+        self.classes != self.saved_classes
+    }
+
+    /// Applies an edit as one undo step (or merged into the previous one).
+    pub fn edit(&mut self, edit: Edit) {
+        let before = self.classes.clone();
+        let key = edit.merge_key();
+        match apply_edit(&mut self.classes, edit) {
+            Ok(selection) => {
+                if self.classes != before {
+                    self.history.record(&before, key);
+                    self.classes_changed();
+                }
+                if let Some(id) = selection {
+                    self.selected = Some(id);
+                }
+                self.fix_selection();
+            }
+            Err(error) => {
+                self.classes = before;
+                self.error(format!("edit refused: {error}"));
+            }
+        }
+    }
+
+    /// Undoes the last edit.
+    pub fn undo(&mut self) {
+        match self.history.undo(&self.classes) {
+            Some(previous) => {
+                self.classes = previous;
+                self.fix_selection();
+                self.classes_changed();
+            }
+            None => self.info("nothing to undo"),
+        }
+    }
+
+    /// Redoes the last undone edit.
+    pub fn redo(&mut self) {
+        match self.history.redo(&self.classes) {
+            Some(next) => {
+                self.classes = next;
+                self.fix_selection();
+                self.classes_changed();
+            }
+            None => self.info("nothing to redo"),
+        }
+    }
+
+    /// Makes the set the saved reference (after a save or open).
+    pub fn mark_saved(&mut self) {
+        self.saved_classes = self.classes.clone();
+        self.changed();
+    }
+
+    /// Notes a change of the tile set: bumps its version and schedules an autosave.
+    pub fn classes_changed(&mut self) {
+        self.classes_version += 1;
+        self.changed();
+    }
+
+    /// Notes a change of the session settings: schedules an autosave.
+    pub fn changed(&mut self) {
+        self.autosave_due = Some(Instant::now() + AUTOSAVE_DELAY);
+    }
+
+    /// What a dataset generated now would be generated from.
+    pub fn dataset_request(&self) -> DatasetRequest {
+        (self.classes_version, self.session.dataset.clone())
+    }
+
+    /// True when the dataset is missing or was generated from another set or settings, and no
+    /// job is running and the same request did not just fail.
+    pub fn dataset_needs_generation(&self) -> bool {
+        let request = self.dataset_request();
+        self.dataset_job.is_none()
+            && self.dataset_for.as_ref() != Some(&request)
+            && self.dataset_failed_for.as_ref() != Some(&request)
+    }
+
+    /// Writes the work to the data dir if an autosave is due.
+    pub fn autosave_if_due(&mut self, now: Instant) {
+        if self.autosave_due.is_some_and(|due| now >= due) {
+            self.autosave_now();
+        }
+    }
+
+    /// Writes the work to the data dir now (on exit, or when due).
+    pub fn autosave_now(&mut self) {
+        self.autosave_due = None;
+        let Some(dir) = self.data_dir.clone() else { return };
+        self.session.unsaved = self.is_dirty();
+        self.session.selected = self.selected.map(|id| [id.class, id.feature, id.tile]);
+        if let Err(error) = save_work(&dir, &self.session, &self.classes) {
+            self.error(format!("autosave failed: {error}"));
+        }
+    }
+
+    /// True while an autosave is scheduled (the app keeps repainting until it is written).
+    pub fn autosave_pending(&self) -> Option<Instant> {
+        self.autosave_due
+    }
+
+    /// Keeps the selection pointing at an existing tile.
+    pub fn fix_selection(&mut self) {
+        if self.selected.is_none_or(|id| self.classes.tile(id).is_none()) {
+            self.selected = first_id(&self.classes);
+        }
+    }
+
+    /// Logs an informational message.
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.add_log(Level::Info, text.into());
+    }
+
+    /// Logs a warning.
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.add_log(Level::Warning, text.into());
+    }
+
+    /// Logs an error (shown once, as a toast and in the log).
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.add_log(Level::Error, text.into());
+    }
+
+    fn add_log(&mut self, level: Level, text: String) {
+        match level {
+            Level::Info => log::info!("{text}"),
+            Level::Warning => log::warn!("{text}"),
+            Level::Error => log::error!("{text}"),
+        }
+        self.log.push(LogEntry { level, text, at: Instant::now() });
+        if self.log.len() > LOG_LIMIT {
+            self.log.remove(0);
+        }
+    }
+
+    /// The most recent log entry.
+    pub fn last_message(&self) -> Option<&LogEntry> {
+        self.log.last()
+    }
+}
+
+/// `$XDG_DATA_HOME/tilelab`, else `~/.local/share/tilelab` (`None` without a home folder).
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(xdg).join("tilelab"));
+    }
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".local/share/tilelab"))
+}
+
+/// Writes the session and the working tile set into `dir` (created if needed), each atomically.
+pub fn save_work(dir: &Path, session: &Session, classes: &ClassSet) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tileset = tileset_file::to_json(classes)?;
+    atomic::write_atomic(&dir.join(AUTOSAVE_TILESET_FILE), tileset.as_bytes())?;
+    let session = serde_json::to_string_pretty(session)?;
+    atomic::write_atomic(&dir.join(SESSION_FILE), session.as_bytes())?;
+    Ok(())
+}
+
+/// Reads what [`save_work`] wrote; `Ok(None)` when nothing was saved yet.
+pub fn load_work(dir: &Path) -> anyhow::Result<Option<(Session, ClassSet)>> {
+    let session_path = dir.join(SESSION_FILE);
+    if !session_path.exists() {
+        return Ok(None);
+    }
+    let session: Session = serde_json::from_str(&std::fs::read_to_string(&session_path)?)?;
+    let classes = tileset_file::load(&dir.join(AUTOSAVE_TILESET_FILE))?;
+    Ok(Some((session, classes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::command::Node;
+
+    #[test]
+    fn work_round_trips_through_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = AppState::new(Some(dir.path().to_owned()));
+        state.edit(Edit::Rename { node: Node::Class(0), name: "renamed".into() });
+        state.session.dataset.seed = 42;
+        state.session.view = View::Dataset;
+        state.autosave_now();
+        let restored = AppState::restore(Some(dir.path().to_owned()));
+        assert_eq!(restored.classes, state.classes);
+        assert_eq!(restored.session.dataset.seed, 42);
+        assert_eq!(restored.session.view, View::Dataset);
+        assert!(restored.is_dirty(), "unsaved work stays unsaved after a restart");
+    }
+
+    #[test]
+    fn autosave_waits_for_the_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = AppState::new(Some(dir.path().to_owned()));
+        state.edit(Edit::Delete(Node::Class(0)));
+        state.autosave_if_due(Instant::now());
+        assert!(!dir.path().join(SESSION_FILE).exists());
+        state.autosave_if_due(Instant::now() + AUTOSAVE_DELAY * 2);
+        assert!(dir.path().join(SESSION_FILE).exists());
+        assert!(state.autosave_pending().is_none());
+    }
+
+    #[test]
+    fn a_corrupt_session_falls_back_to_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SESSION_FILE), "{ not json").unwrap();
+        let state = AppState::restore(Some(dir.path().to_owned()));
+        assert_eq!(state.classes, presets::fashion_three());
+        assert_eq!(state.last_message().map(|m| m.level), Some(Level::Warning));
+    }
+
+    #[test]
+    fn failed_edits_leave_the_set_unchanged_and_log() {
+        let mut state = AppState::new(None);
+        let before = state.classes.clone();
+        state.edit(Edit::Delete(Node::Class(99)));
+        assert_eq!(state.classes, before);
+        assert!(!state.history.can_undo());
+        assert_eq!(state.last_message().map(|m| m.level), Some(Level::Error));
+        assert!(!state.is_dirty());
+    }
+
+    #[test]
+    fn dirty_tracking_follows_undo() {
+        let mut state = AppState::new(None);
+        state.edit(Edit::Duplicate(Node::Class(0)));
+        assert!(state.is_dirty());
+        state.undo();
+        assert!(!state.is_dirty(), "undoing back to the saved set is clean again");
+    }
+}

@@ -1,0 +1,204 @@
+//! The one input image of the networks view: a background plus tile placements, so that a tile
+//! can be dragged to a new place and the image re-rendered (`core::dataset::render`).
+
+use egui::{Color32, Pos2, Rect, Sense, Vec2};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::app::theme::{self, Rendering, TextureCache};
+use crate::app::views::heatmap::{self, CellRect};
+use crate::core::dataset::{self, DatasetSpec, Placement, Sample};
+use crate::core::tile::ClassSet;
+
+/// An input image made of a background and the tiles placed on it.
+#[derive(Debug, Clone)]
+pub struct InputImage {
+    pub background: Array2<f32>,
+    pub placements: Vec<Placement>,
+    /// `render(background, placements)`.
+    pub image: Array2<f32>,
+    /// The class whose object was placed (the true label), if known.
+    pub label: Option<usize>,
+    /// Where it came from, for the heading.
+    pub origin: String,
+    /// Changes whenever the image does (caches key on it).
+    pub stamp: u64,
+    /// The tile-set version the placements refer to.
+    pub classes_version: u64,
+}
+
+/// Counter making every new input's stamp unique.
+static NEXT_STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_stamp() -> u64 {
+    NEXT_STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl InputImage {
+    /// The input made from a generated sample: its pasted tiles' pixels are refilled with fresh
+    /// background (seeded by `seed`) so that the tiles can be moved without leaving a copy behind.
+    pub fn from_sample(classes: &ClassSet, spec: &DatasetSpec, sample: &Sample, origin: String, seed: u64, version: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (height, width) = sample.image.dim();
+        let fresh = dataset::background(&spec.background, height, width, &mut rng);
+        let mut background = sample.image.clone();
+        for p in &sample.placements {
+            let Some(tile) = classes.tile(p.tile) else { continue };
+            for (a, b, _) in tile.support_pixels() {
+                let (row, col) = (p.row + a, p.col + b);
+                if row < height && col < width {
+                    background[[row, col]] = fresh[[row, col]];
+                }
+            }
+        }
+        let image = dataset::render(classes, &background, &sample.placements);
+        let placements = sample.placements.clone();
+        Self { background, placements, image, label: Some(sample.label), origin, stamp: next_stamp(), classes_version: version }
+    }
+
+    /// A fresh valid sample of a random class, drawn with `seed` from the dataset settings.
+    pub fn random(classes: &ClassSet, spec: &DatasetSpec, seed: u64, version: u64) -> Result<Self, String> {
+        if classes.is_empty() {
+            return Err("the tile set has no classes".to_owned());
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let one_each = DatasetSpec { samples_per_class: 1, seed: rng.random(), ..spec.clone() };
+        let data = dataset::generate(classes, &one_each).map_err(|e| e.to_string())?;
+        let index = rng.random_range(0..data.samples.len().max(1));
+        let sample = data.samples.get(index).ok_or("no sample was generated")?;
+        Ok(Self::from_sample(classes, spec, sample, format!("random sample (seed {seed})"), rng.random(), version))
+    }
+
+    /// Moves placement `index` by whole pixels, clamped to the valid offsets; true when it moved.
+    pub fn move_placement(&mut self, classes: &ClassSet, index: usize, rows: isize, cols: isize) -> bool {
+        let (height, width) = self.image.dim();
+        let Some(p) = self.placements.get_mut(index) else { return false };
+        let (max_row, max_col) = (height.saturating_sub(p.rows), width.saturating_sub(p.cols));
+        let row = p.row.saturating_add_signed(rows).min(max_row);
+        let col = p.col.saturating_add_signed(cols).min(max_col);
+        if (row, col) == (p.row, p.col) {
+            return false;
+        }
+        (p.row, p.col) = (row, col);
+        self.image = dataset::render(classes, &self.background, &self.placements);
+        self.stamp = next_stamp();
+        true
+    }
+
+    /// Index of the placement whose rectangle holds pixel `(row, col)`.
+    pub fn placement_at(&self, row: usize, col: usize) -> Option<usize> {
+        self.placements.iter().position(|p| (p.row..p.row + p.rows).contains(&row) && (p.col..p.col + p.cols).contains(&col))
+    }
+}
+
+/// What happened on the drawn input this frame.
+#[derive(Debug, Default)]
+pub struct InputEvents {
+    /// The pixel clicked, if any.
+    pub clicked: Option<(usize, usize)>,
+    /// True when a tile was dragged to a new place (the image changed).
+    pub moved: bool,
+}
+
+/// Drag state kept between frames: the placement being dragged and the sub-pixel remainder.
+#[derive(Debug, Default)]
+pub struct DragState {
+    placement: Option<usize>,
+    carry: Vec2,
+}
+
+/// Draws the input with its placements and `field` (a receptive field) outlined; dragging a tile moves it.
+pub fn input_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    input: &mut InputImage,
+    classes: &ClassSet,
+    rendering: Rendering,
+    field: Option<CellRect>,
+    drag: &mut DragState,
+) -> InputEvents {
+    let (rows, cols) = input.image.dim();
+    let cell = (260.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
+    let (rect, response) = ui.allocate_exact_size(Vec2::new(cols as f32 * cell, rows as f32 * cell), Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "input image"));
+    let texture = textures.get(ui.ctx(), "networks input", input.stamp * 2 + rendering as u64, || {
+        theme::grey_image(input.image.view(), rendering)
+    });
+    let painter = ui.painter_at(rect.expand(3.0));
+    painter.image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+    for p in &input.placements {
+        heatmap::outline_cells(&painter, rect, cell, (p.row, p.col, p.rows, p.cols), theme::PLACEMENT_OUTLINE);
+    }
+    if let Some(field) = field {
+        heatmap::outline_cells(&painter, rect, cell, field, heatmap::OUTLINE);
+    }
+    let pixel = |pos: Pos2| {
+        let offset = (pos - rect.min) / cell;
+        (rect.contains(pos) && offset.x >= 0.0 && offset.y >= 0.0).then(|| (offset.y as usize, offset.x as usize))
+    };
+    let mut events = InputEvents::default();
+    if response.drag_started() {
+        *drag = DragState { placement: response.interact_pointer_pos().and_then(pixel).and_then(|(r, c)| input.placement_at(r, c)), carry: Vec2::ZERO };
+    }
+    if response.dragged()
+        && let Some(index) = drag.placement
+    {
+        drag.carry += response.drag_delta() / cell;
+        let (rows_moved, cols_moved) = (drag.carry.y.trunc(), drag.carry.x.trunc());
+        drag.carry -= Vec2::new(cols_moved, rows_moved);
+        events.moved = input.move_placement(classes, index, rows_moved as isize, cols_moved as isize);
+    }
+    if response.drag_stopped() {
+        *drag = DragState::default();
+    }
+    if response.clicked() {
+        events.clicked = response.interact_pointer_pos().and_then(pixel).filter(|&(r, c)| r < rows && c < cols);
+    }
+    response.on_hover_text_at_pointer("Drag a tile to move it; click a pixel to see which neurons respond there.");
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::dataset::Background;
+    use crate::core::{detect, presets};
+
+    fn spec() -> DatasetSpec {
+        DatasetSpec { height: 36, width: 36, samples_per_class: 1, background: Background::Uniform, jitter: 0.0, seed: 5 }
+    }
+
+    #[test]
+    fn a_sample_is_reproduced_exactly_and_its_tile_moves() {
+        let classes = presets::fashion_three();
+        let data = dataset::generate(&classes, &spec()).unwrap();
+        let sample = &data.samples[1];
+        let mut input = InputImage::from_sample(&classes, &spec(), sample, "sample 1".into(), 9, 0);
+        assert_eq!(input.image, sample.image, "an exact paste is re-rendered identically");
+        let p = input.placements[0];
+        let stamp = input.stamp;
+        let (down, right) = (if p.row > 0 { -1 } else { 1 }, if p.col > 0 { -1 } else { 1 });
+        assert!(input.move_placement(&classes, 0, down, right));
+        assert_ne!(input.stamp, stamp);
+        let moved = input.placements[0];
+        assert_eq!((moved.row as isize, moved.col as isize), (p.row as isize + down, p.col as isize + right));
+        let tile = classes.tile(moved.tile).unwrap();
+        assert_eq!(detect::distance(tile, input.image.view(), moved.row, moved.col), 0.0, "the tile sits at its new place");
+        input.move_placement(&classes, 0, -1000, -1000);
+        assert_eq!((input.placements[0].row, input.placements[0].col), (0, 0), "moves are clamped to valid offsets");
+        assert!(!input.move_placement(&classes, 7, 1, 1), "no such placement");
+    }
+
+    #[test]
+    fn random_inputs_are_valid_and_reproducible() {
+        let classes = presets::fashion_three();
+        let a = InputImage::random(&classes, &spec(), 11, 0).unwrap();
+        let b = InputImage::random(&classes, &spec(), 11, 0).unwrap();
+        assert_eq!(a.image, b.image);
+        let label = a.label.unwrap();
+        assert_eq!(detect::classify(&detect::logits(&classes, a.image.view())), Some(label));
+        let p = a.placements[0];
+        assert_eq!(a.placement_at(p.row, p.col), Some(0));
+    }
+}

@@ -1,0 +1,457 @@
+//! The networks view: one input image (a dataset sample, a fresh random sample, or a tile dragged
+//! to a new place) through the constructed network (N1 or N2) beside the SGD-trained CNN, layer
+//! by layer; the logits of direct φ, the constructed and the trained network; and the measured
+//! selectivity of their hidden units.
+//!
+//! Heavy work runs in jobs: building N1/N2 (cached by tile-set version and image size), the
+//! constructed forward pass (latest input wins), and the selectivity measurement. The trained
+//! network's forward pass is one small convolution and runs in the frame, cached by weights and input.
+
+mod constructed;
+mod input;
+mod selectivity_panel;
+mod trained;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use egui::RichText;
+use egui_plot::{Bar, BarChart, Plot};
+
+use crate::app::command::Command;
+use crate::app::jobs::Job;
+use crate::app::state::AppState;
+use crate::app::theme;
+use crate::app::views::heatmap::CellRect;
+use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::detect;
+use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
+use crate::core::nn::sparse::Activations;
+
+use constructed::{ConstructedView, NetworkFrame};
+use input::{DragState, InputImage};
+use selectivity_panel::SelectivityPanel;
+use trained::{TrainedFrame, TrainedView};
+
+/// Width of the left column (input, logits, selectivity), in points.
+const LEFT_WIDTH: f32 = 330.0;
+
+/// What the pointer is on: a sentence about the neuron and its receptive field on the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hover {
+    pub text: String,
+    /// Input pixels `(row, col, rows, cols)` the neuron reads.
+    pub field: Option<CellRect>,
+}
+
+/// The constructed network shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Which {
+    /// Theorem 1: 2×2 value filters, one hidden FC layer of detectors.
+    #[default]
+    N1,
+    /// Theorem 2: hierarchical block distances with dilated 2×2 kernels.
+    N2,
+}
+
+impl Which {
+    /// The short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::N1 => "N1",
+            Self::N2 => "N2",
+        }
+    }
+}
+
+/// What a constructed network is built from: tile-set version, image size, which network.
+type BuildKey = (u64, usize, usize, Which);
+
+/// The constructed forward pass of one input, with the direct φ logits for comparison.
+struct Forward {
+    activations: Activations,
+    direct: Vec<f32>,
+}
+
+/// What the networks view remembers between frames.
+#[derive(Default)]
+pub struct NetworksViewState {
+    /// N1 or N2.
+    pub which: Which,
+    /// Dataset sample used as input.
+    pub sample_index: usize,
+    random_seed: u64,
+    input: Option<InputImage>,
+    drag: DragState,
+    built: Vec<(BuildKey, Arc<Constructed>)>,
+    build_job: Option<(BuildKey, Job<Constructed>)>,
+    build_error: Option<(BuildKey, String)>,
+    forward: Option<((BuildKey, u64), Arc<Forward>)>,
+    forward_job: Option<((BuildKey, u64), Job<Forward>)>,
+    trained: Option<((u64, u64), Arc<CnnActivations>)>,
+    constructed_view: ConstructedView,
+    trained_view: TrainedView,
+    /// The neuron under the pointer (last frame).
+    pub hover: Option<Hover>,
+    clicked: Option<(usize, usize)>,
+    selectivity: SelectivityPanel,
+}
+
+/// Draws the networks view.
+pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+    if app.dataset_needs_generation() {
+        app.push(Command::GenerateDataset);
+    }
+    ensure_input(app, view);
+    let key = build_key(app, view.which);
+    poll_build(ui.ctx(), app, view, key);
+    let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| Arc::clone(n));
+    poll_forward(ui.ctx(), app, view, key, network.as_ref());
+    let trained = trained_forward(app, view);
+    top_bar_ui(ui, app, view);
+    ui.separator();
+    let mut hover = None;
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.set_width(LEFT_WIDTH);
+            egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
+                left_column_ui(ui, app, view, key, trained.as_ref());
+                if let Some(net) = &network {
+                    let cnn = trained.as_ref().map(|(c, _, _)| Arc::clone(c));
+                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, cnn, view.which);
+                }
+            });
+        });
+        ui.separator();
+        ui.columns(2, |columns| {
+            egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
+                hover = constructed_side_ui(ui, app, view, key, network.as_ref()).or(hover.take());
+            });
+            egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
+                hover = trained_side_ui(ui, app, view, trained.as_ref()).or(hover.take());
+            });
+        });
+    });
+    if hover != view.hover {
+        ui.ctx().request_repaint();
+    }
+    view.hover = hover;
+}
+
+fn build_key(app: &AppState, which: Which) -> BuildKey {
+    (app.classes_version, app.session.dataset.height, app.session.dataset.width, which)
+}
+
+/// Makes an input when there is none, or when the tile set or the image size changed.
+fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
+    let size = (app.session.dataset.height, app.session.dataset.width);
+    let current = view.input.as_ref().is_some_and(|i| i.classes_version == app.classes_version && i.image.dim() == size);
+    if current {
+        return;
+    }
+    view.input = None;
+    if !dataset_sample_input(app, view) {
+        random_input(app, view);
+    }
+}
+
+/// Uses dataset sample `view.sample_index` if the dataset is current; false when it is not.
+fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> bool {
+    let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
+    let size = (app.session.dataset.height, app.session.dataset.width);
+    let Some(data) = app.dataset.clone().filter(|_| current) else { return false };
+    let Some(sample) = data.samples.get(view.sample_index).filter(|s| s.image.dim() == size) else { return false };
+    let spec = match app.session.dataset.to_spec() {
+        Ok(spec) => spec,
+        Err(error) => {
+            app.error(error);
+            return false;
+        }
+    };
+    let origin = format!("dataset sample {}", view.sample_index);
+    let seed = app.session.dataset.seed ^ view.sample_index as u64;
+    view.input = Some(InputImage::from_sample(&app.classes, &spec, sample, origin, seed, app.classes_version));
+    true
+}
+
+/// A fresh random valid sample.
+fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
+    view.random_seed = view.random_seed.wrapping_add(1);
+    let made = app.session.dataset.to_spec().and_then(|spec| InputImage::random(&app.classes, &spec, view.random_seed, app.classes_version));
+    match made {
+        Ok(input) => view.input = Some(input),
+        Err(error) => app.warn(format!("no input image: {error}")),
+    }
+}
+
+/// Finishes or starts building the constructed network for `key`.
+fn poll_build(ctx: &egui::Context, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey) {
+    if let Some((job_key, job)) = &mut view.build_job
+        && let Some(outcome) = job.poll()
+    {
+        let job_key = *job_key;
+        view.build_job = None;
+        match outcome {
+            Ok(network) => view.built.push((job_key, Arc::new(network))),
+            Err(error) => {
+                app.error(format!("{} could not be built: {error}", job_key.3.name()));
+                view.build_error = Some((job_key, error));
+            }
+        }
+    }
+    // Keep only networks of the current tile set and size (both N1 and N2 may stay).
+    view.built.retain(|(k, _)| (k.0, k.1, k.2) == (key.0, key.1, key.2));
+    let have = view.built.iter().any(|(k, _)| *k == key);
+    let failed = view.build_error.as_ref().is_some_and(|(k, _)| *k == key);
+    if have || failed || view.build_job.is_some() {
+        return;
+    }
+    let classes = app.classes.clone();
+    let (_, height, width, which) = key;
+    let job = Job::spawn(&format!("building {}", which.name()), Some(ctx.clone()), move |_| {
+        let built = match which {
+            Which::N1 => build_n1(&classes, height, width),
+            Which::N2 => build_n2(&classes, height, width),
+        };
+        built.map_err(|e| e.to_string())
+    });
+    view.build_job = Some((key, job));
+}
+
+/// Finishes or starts the constructed forward pass of the current input (the newest input wins).
+fn poll_forward(ctx: &egui::Context, app: &AppState, view: &mut NetworksViewState, key: BuildKey, network: Option<&Arc<Constructed>>) {
+    if let Some((job_key, job)) = &mut view.forward_job
+        && let Some(outcome) = job.poll()
+    {
+        if let Ok(forward) = outcome {
+            view.forward = Some((*job_key, Arc::new(forward)));
+        }
+        view.forward_job = None;
+    }
+    let (Some(network), Some(input)) = (network, &view.input) else { return };
+    let wanted = (key, input.stamp);
+    let have = view.forward.as_ref().is_some_and(|(k, _)| *k == wanted);
+    if have || view.forward_job.is_some() {
+        return;
+    }
+    let (network, image, classes) = (Arc::clone(network), input.image.clone(), app.classes.clone());
+    let job = Job::spawn("constructed forward pass", Some(ctx.clone()), move |_| {
+        let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
+        Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
+    });
+    view.forward_job = Some((wanted, job));
+}
+
+/// The training run's newest weights with their forward pass on the input, when they fit this tile set and size.
+fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<Cnn>, Arc<CnnActivations>, u64)> {
+    let (cnn, version) = {
+        let progress = app.training.as_ref()?.progress();
+        (Arc::clone(progress.cnn.as_ref()?), progress.version)
+    };
+    let input = view.input.as_ref()?;
+    let spec = cnn.spec();
+    if (spec.height, spec.width, spec.classes) != (input.image.nrows(), input.image.ncols(), app.classes.len()) {
+        return None;
+    }
+    let wanted = (version, input.stamp);
+    if let Some((k, activations)) = &view.trained
+        && *k == wanted
+    {
+        return Some((cnn, Arc::clone(activations), version));
+    }
+    let activations = Arc::new(cnn.forward(input.image.view()).ok()?);
+    view.trained = Some((wanted, Arc::clone(&activations)));
+    Some((cnn, activations, version))
+}
+
+fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+    ui.horizontal(|ui| {
+        ui.label("Input:");
+        let samples = app.dataset.as_ref().map_or(0, |d| d.samples.len());
+        ui.add_enabled_ui(samples > 0, |ui| {
+            let changed = ui.add(egui::DragValue::new(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample ")).changed();
+            if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
+                app.warn("the dataset is not ready yet");
+            }
+        });
+        if ui.button("Random sample").on_hover_text("A fresh valid sample of a random class").clicked() {
+            random_input(app, view);
+        }
+        ui.separator();
+        ui.label("Constructed network:");
+        for which in [Which::N1, Which::N2] {
+            if ui.radio(view.which == which, which.name()).clicked() {
+                view.which = which;
+                view.constructed_view = ConstructedView::default();
+            }
+        }
+    });
+}
+
+fn left_column_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+    let Some(input) = view.input.as_mut() else {
+        ui.label("No input image yet.");
+        return;
+    };
+    ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
+    let field = view.hover.as_ref().and_then(|h| h.field);
+    let events = input::input_ui(ui, &mut app.textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
+    if events.clicked.is_some() {
+        view.clicked = events.clicked;
+    }
+    if events.moved {
+        input.origin = "tile dragged by hand".to_owned();
+    }
+    let label = input.label;
+    ui.group(|ui| {
+        ui.set_width(LEFT_WIDTH - 12.0);
+        match &view.hover {
+            Some(hover) => ui.label(format!("Neuron: {}", hover.text)),
+            None => ui.weak("Hover a neuron to see its meaning, value and receptive field."),
+        };
+    });
+    clicked_ui(ui, app, view, key, trained);
+    logits_ui(ui, app, view, key, label, trained);
+}
+
+/// Which neurons respond at the clicked pixel.
+fn clicked_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: BuildKey, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+    let Some((row, col)) = view.clicked else { return };
+    ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
+    let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| n);
+    let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    if let (Some(net), Some(forward)) = (network, forward) {
+        let frame = frame_of(app, view, net, &forward.activations, 0);
+        let found = constructed::responders(&frame, row, col);
+        if found.is_empty() {
+            ui.label(format!("{}: no detector fires on a window covering this pixel.", view.which.name()));
+        }
+        for (what, value) in found.iter().take(5) {
+            ui.label(format!("{}: {what} = {value:.3}", view.which.name()));
+        }
+    }
+    if let Some((cnn, activations, _)) = trained {
+        let found = trained::responders(cnn, activations, row, col);
+        let list: Vec<String> = found.iter().take(6).map(|(f, v)| format!("{f} ({v:.2})")).collect();
+        ui.label(format!("Trained: {} of {} filters respond here: {}", found.len(), cnn.spec().filters, list.join(", ")));
+    }
+}
+
+fn frame_of<'a>(app: &'a AppState, view: &NetworksViewState, net: &'a Constructed, activations: &'a Activations, stamp: u64) -> NetworkFrame<'a> {
+    NetworkFrame { net, activations, classes: &app.classes, name: view.which.name(), stamp, rendering: app.session.rendering }
+}
+
+/// Direct φ, constructed and trained logits as bar charts side by side, with predictions and the true label.
+fn logits_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: BuildKey, label: Option<usize>, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+    let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    let mut charts: Vec<(String, Vec<f32>)> = Vec::new();
+    if let Some(forward) = forward {
+        charts.push(("direct φ".to_owned(), forward.direct.clone()));
+        charts.push((view.which.name().to_owned(), forward.activations.logits()));
+    }
+    if let Some((_, activations, _)) = trained {
+        charts.push(("trained".to_owned(), activations.logits.to_vec()));
+    }
+    ui.label(RichText::new("Logits").strong());
+    let name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
+    ui.label(format!("True label: {}", label.map_or_else(|| "unknown".to_owned(), name)));
+    if charts.is_empty() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("computing…");
+        });
+        return;
+    }
+    let width = (LEFT_WIDTH - 16.0) / charts.len() as f32 - 6.0;
+    ui.horizontal_top(|ui| {
+        for (title, logits) in &charts {
+            ui.vertical(|ui| {
+                let predicted = if title == "trained" { Some(argmax(logits)) } else { detect::classify(logits) };
+                ui.small(format!("{title} → {}", predicted.map_or_else(|| "none".to_owned(), name)));
+                logit_chart_ui(ui, title, logits, predicted, width);
+            });
+        }
+    });
+    if forward.is_none() {
+        ui.weak(format!("{} is being built…", view.which.name()));
+    }
+}
+
+fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Option<usize>, width: f32) {
+    let bars: Vec<Bar> = logits
+        .iter()
+        .enumerate()
+        .map(|(c, &v)| {
+            let bar = Bar::new(c as f64, f64::from(v)).width(0.7);
+            if Some(c) == predicted { bar.fill(theme::PLACEMENT_OUTLINE) } else { bar }
+        })
+        .collect();
+    Plot::new(("logits", title))
+        .width(width.max(60.0))
+        .height(120.0)
+        .show_x(false)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .show(ui, |plot| plot.bar_chart(BarChart::new(title, bars)));
+}
+
+fn constructed_side_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey, network: Option<&Arc<Constructed>>) -> Option<Hover> {
+    ui.heading(format!("Constructed {}", view.which.name()));
+    if let Some((_, error)) = view.build_error.as_ref().filter(|(k, _)| *k == key) {
+        ui.colored_label(theme::ERROR, format!("Cannot build {}: {error}", view.which.name()));
+        return None;
+    }
+    let Some(network) = network else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("building {}…", view.which.name()));
+        });
+        return None;
+    };
+    let Some(((_, input_stamp), forward)) = view.forward.clone().filter(|(k, _)| k.0 == key) else {
+        ui.spinner();
+        return None;
+    };
+    let stamp = stamp_of(&(key, input_stamp));
+    let textures = &mut app.textures;
+    let frame = NetworkFrame {
+        net: network,
+        activations: &forward.activations,
+        classes: &app.classes,
+        name: view.which.name(),
+        stamp,
+        rendering: app.session.rendering,
+    };
+    constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view)
+}
+
+fn trained_side_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) -> Option<Hover> {
+    ui.heading("Trained CNN (SGD)");
+    let Some((cnn, activations, version)) = trained else {
+        let why = if app.training.is_some() {
+            "The training run's network does not fit the current tile set or image size: restart it in the Training view."
+        } else {
+            "No trained network yet: start training in the Training view; this side follows its weights live."
+        };
+        ui.label(why);
+        return None;
+    };
+    let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
+    let frame = TrainedFrame {
+        cnn,
+        activations,
+        classes: &app.classes,
+        weights_stamp: stamp_of(version),
+        stamp: stamp_of(&(version, input_stamp)),
+    };
+    trained::trained_ui(ui, &mut app.textures, &frame, &mut view.trained_view)
+}
+
+/// A texture stamp from any hashable key.
+fn stamp_of(key: &impl Hash) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,133 @@
+//! The selectivity panel: measures (in a job) how many classes make each hidden unit fire over the
+//! dataset's samples, for the constructed detectors and the trained CNN's feature-map units, and
+//! shows it as one number per network and a histogram. The threshold slider re-thresholds the
+//! stored per-class maxima at once, without running the networks again.
+
+use std::sync::Arc;
+
+use egui::RichText;
+use egui_plot::{Bar, BarChart, Legend, Plot};
+
+use crate::app::jobs::Job;
+use crate::app::state::AppState;
+use crate::app::theme;
+use crate::core::construct::Constructed;
+use crate::core::nn::cnn::Cnn;
+use crate::core::selectivity::{self, ClassMaxima, Selectivity};
+
+use super::Which;
+
+/// Colour of the trained network's bars.
+const TRAINED_COLOR: egui::Color32 = egui::Color32::from_rgb(90, 160, 230);
+
+/// The per-class maxima of both networks over one probe set.
+struct Measured {
+    which: Which,
+    constructed: ClassMaxima,
+    trained: Option<ClassMaxima>,
+    probe_samples: usize,
+}
+
+/// What the panel remembers: the threshold, the running job and the last measurement.
+pub struct SelectivityPanel {
+    /// Relative firing threshold in [0, 1).
+    pub threshold: f32,
+    job: Option<Job<Measured>>,
+    measured: Option<Measured>,
+}
+
+impl Default for SelectivityPanel {
+    fn default() -> Self {
+        Self { threshold: 0.0, job: None, measured: None }
+    }
+}
+
+/// Draws the panel; `cnn` is the trained network when it fits the tile set.
+pub fn panel_ui(ui: &mut egui::Ui, app: &mut AppState, panel: &mut SelectivityPanel, net: &Arc<Constructed>, cnn: Option<Arc<Cnn>>, which: Which) {
+    ui.separator();
+    ui.label(RichText::new("Selectivity of hidden units").strong());
+    ui.small("For each unit: how many classes make it fire (above the threshold × its largest activation) over the dataset's samples.");
+    if let Some(job) = &mut panel.job
+        && let Some(outcome) = job.poll()
+    {
+        panel.job = None;
+        match outcome {
+            Ok(measured) => panel.measured = Some(measured),
+            Err(error) => app.error(format!("selectivity: {error}")),
+        }
+    }
+    ui.add(egui::Slider::new(&mut panel.threshold, 0.0..=0.95).text("relative threshold"));
+    if panel.job.is_some() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("measuring…");
+        });
+    } else if ui.button("Measure selectivity").clicked() {
+        start(ui.ctx(), app, panel, net, cnn, which);
+    }
+    if let Some(measured) = &panel.measured {
+        results_ui(ui, measured, panel.threshold);
+    }
+}
+
+fn start(ctx: &egui::Context, app: &mut AppState, panel: &mut SelectivityPanel, net: &Arc<Constructed>, cnn: Option<Arc<Cnn>>, which: Which) {
+    let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
+    let Some(data) = app.dataset.clone().filter(|d| current && d.samples.first().is_some_and(|s| s.image.dim() == net.network.input())) else {
+        app.warn("selectivity needs the current dataset: open the Dataset view or wait for it to be generated");
+        return;
+    };
+    let (net, classes) = (Arc::clone(net), app.classes.len());
+    panel.job = Some(Job::spawn("measuring selectivity", Some(ctx.clone()), move |shared| {
+        let (images, labels) = (data.images(), data.labels());
+        let constructed = selectivity::constructed(&net, &images, &labels, classes).map_err(|e| e.to_string())?;
+        shared.set_progress(0.5);
+        let trained = cnn.map(|cnn| selectivity::trained(&cnn, &images, &labels)).transpose().map_err(|e| e.to_string())?;
+        Ok(Measured { which, constructed, trained, probe_samples: images.len() })
+    }));
+}
+
+fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
+    let (Ok(constructed), trained) = (
+        measured.constructed.selectivity(threshold),
+        measured.trained.as_ref().map(|m| m.selectivity(threshold)).transpose().ok().flatten(),
+    ) else {
+        ui.colored_label(theme::ERROR, "the threshold must be in [0, 1)");
+        return;
+    };
+    let mean = |s: &Selectivity| s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"));
+    let name = measured.which.name();
+    let text = match &trained {
+        Some(t) => format!("Mean classes per active unit: {name} {} vs trained {}", mean(&constructed), mean(t)),
+        None => format!("Mean classes per active unit: {name} {} (train the CNN to compare)", mean(&constructed)),
+    };
+    ui.label(RichText::new(text).strong());
+    let active = |s: &Selectivity| format!("{} of {} units active", s.active_units(), s.units());
+    ui.small(format!("{name}: {}; over {} probe images", active(&constructed), measured.probe_samples));
+    if let Some(t) = &trained {
+        ui.small(format!("trained: {}", active(t)));
+    }
+    histogram_ui(ui, name, &constructed, trained.as_ref());
+}
+
+/// Percentage of active units firing for n = 1, 2, … classes, both networks side by side.
+fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<&Selectivity>) {
+    let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
+        let active = s.active_units().max(1) as f64;
+        s.histogram.iter().enumerate().skip(1).map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35)).collect()
+    };
+    Plot::new("selectivity histogram")
+        .height(150.0)
+        .legend(Legend::default())
+        .x_axis_label("classes a unit fires for")
+        .y_axis_label("% of active units")
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE));
+            if let Some(t) = trained {
+                plot.bar_chart(BarChart::new("trained", bars(t, 0.2)).color(TRAINED_COLOR));
+            }
+        });
+}

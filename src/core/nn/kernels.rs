@@ -1,0 +1,851 @@
+//! The fast fused training step of the trainable CNN (conv k×k → ReLU → FC → softmax CE).
+//!
+//! One sample is processed start to finish while it is still in cache: convolution, ReLU and the
+//! FC forward pass row by row, then loss, then per feature-map row the FC input and weight
+//! gradients and the convolution weight gradient. Threads work on disjoint parts of a batch, each
+//! with its own gradient buffers ([`Workspace`]), which are reduced once per batch by [`sgd_update`].
+//!
+//! Layout: feature-map rows are padded to a multiple of 8 columns (one AVX register), so every
+//! inner loop runs over whole registers. The padding columns of the FC weights are zero and their
+//! features are masked to zero, so they never receive a gradient and never change the result.
+//! The AVX2+FMA path is chosen at run time; the portable path is the same algorithm in plain loops.
+//! Both are tested against the readable [`Cnn::loss_and_gradient`].
+
+use ndarray::{Array1, Array2, Array4};
+use rayon::prelude::*;
+
+use super::cnn::{Cnn, CnnSpec, argmax};
+use super::dense::NnError;
+
+/// Floats per SIMD register (AVX: 8 × f32).
+const LANES: usize = 8;
+
+/// Which implementation of the per-sample step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// AVX2 + FMA intrinsics (x86-64, detected at run time).
+    Avx2Fma,
+    /// Plain loops, any CPU.
+    Portable,
+}
+
+impl Backend {
+    /// The fastest backend this CPU supports.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Backend::Avx2Fma;
+            }
+        }
+        Backend::Portable
+    }
+}
+
+/// Sizes and strides of the padded layout.
+#[derive(Debug, Clone, PartialEq)]
+struct Layout {
+    height: usize,
+    width: usize,
+    kernel: usize,
+    filters: usize,
+    classes: usize,
+    map_h: usize,
+    map_w: usize,
+    /// Feature-map row length rounded up to a multiple of [`LANES`].
+    padded_w: usize,
+    /// Row stride of the zero-padded image copy: every kernel tap of every padded column fits.
+    image_stride: usize,
+    /// Floats per padded feature map, `map_h · padded_w`.
+    plane: usize,
+    /// Floats per padded feature vector, `filters · plane`.
+    features: usize,
+    /// 1.0 for real columns, 0.0 for padding, `[padded_w]`.
+    mask: Vec<f32>,
+}
+
+impl Layout {
+    fn new(spec: CnnSpec) -> Self {
+        let (map_h, map_w) = (spec.map_height(), spec.map_width());
+        let padded_w = map_w.div_ceil(LANES) * LANES;
+        let plane = map_h * padded_w;
+        Self {
+            height: spec.height,
+            width: spec.width,
+            kernel: spec.kernel,
+            filters: spec.filters,
+            classes: spec.classes,
+            map_h,
+            map_w,
+            padded_w,
+            image_stride: padded_w + spec.kernel - 1,
+            plane,
+            features: spec.filters * plane,
+            mask: (0..padded_w).map(|x| if x < map_w { 1.0 } else { 0.0 }).collect(),
+        }
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel * self.kernel
+    }
+}
+
+/// The network's parameters in the padded layout the kernels read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastCnn {
+    spec: CnnSpec,
+    layout: Layout,
+    backend: Backend,
+    /// `[F][k·k]`.
+    conv_weight: Vec<f32>,
+    /// `[F]`.
+    conv_bias: Vec<f32>,
+    /// `[L][F][H'][padded W']`, zero in the padding columns.
+    fc_weight: Vec<f32>,
+    /// `[L]`.
+    fc_bias: Vec<f32>,
+}
+
+impl FastCnn {
+    /// The padded copy of `cnn`, using the fastest backend of this CPU.
+    pub fn from_cnn(cnn: &Cnn) -> Self {
+        Self::with_backend(cnn, Backend::detect())
+    }
+
+    /// The padded copy of `cnn` with a chosen backend (`Avx2Fma` falls back if the CPU lacks it).
+    pub fn with_backend(cnn: &Cnn, backend: Backend) -> Self {
+        let spec = cnn.spec();
+        let layout = Layout::new(spec);
+        let mut fc_weight = vec![0.0; spec.classes * layout.features];
+        let dense = cnn.fc().weight.as_standard_layout();
+        for (l, row) in dense.outer_iter().enumerate() {
+            for (i, &w) in row.iter().enumerate() {
+                fc_weight[l * layout.features + padded_index(&layout, i)] = w;
+            }
+        }
+        let backend = if backend == Backend::Avx2Fma { Backend::detect() } else { backend };
+        Self {
+            spec,
+            backend,
+            conv_weight: cnn.conv().weight.iter().copied().collect(),
+            conv_bias: cnn.conv().bias.to_vec(),
+            fc_weight,
+            fc_bias: cnn.fc().bias.to_vec(),
+            layout,
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> CnnSpec {
+        self.spec
+    }
+
+    /// Back to the plain [`Cnn`] (fails only if a parameter is not finite).
+    pub fn to_cnn(&self) -> Result<Cnn, NnError> {
+        let (conv_weight, conv_bias, fc_weight, fc_bias) = self.unpadded();
+        Cnn::from_parameters(self.spec, conv_weight, conv_bias, fc_weight, fc_bias)
+    }
+
+    /// Back to the plain [`Cnn`] without the finiteness check, for callers that keep weights finite.
+    pub(crate) fn to_cnn_trusted(&self) -> Cnn {
+        let (conv_weight, conv_bias, fc_weight, fc_bias) = self.unpadded();
+        Cnn::from_trusted_parameters(self.spec, conv_weight, conv_bias, fc_weight, fc_bias)
+    }
+
+    /// The parameters in the plain layout: conv weight, conv bias, FC weight, FC bias.
+    fn unpadded(&self) -> (Array4<f32>, Array1<f32>, Array2<f32>, Array1<f32>) {
+        let s = self.spec;
+        let k = s.kernel;
+        let conv_weight =
+            Array4::from_shape_fn((s.filters, 1, k, k), |(f, _, a, b)| self.conv_weight[(f * k + a) * k + b]);
+        let fc_weight = Array2::from_shape_fn((s.classes, s.features()), |(l, i)| {
+            self.fc_weight[l * self.layout.features + padded_index(&self.layout, i)]
+        });
+        (conv_weight, Array1::from(self.conv_bias.clone()), fc_weight, Array1::from(self.fc_bias.clone()))
+    }
+
+    /// True when every parameter is finite.
+    pub fn is_finite(&self) -> bool {
+        [&self.conv_weight, &self.conv_bias, &self.fc_weight, &self.fc_bias]
+            .iter()
+            .all(|p| p.iter().all(|v| v.is_finite()))
+    }
+}
+
+/// Position in the padded feature vector of flat feature `i` (`F, H', W'` row-major).
+fn padded_index(layout: &Layout, i: usize) -> usize {
+    let per_filter = layout.map_h * layout.map_w;
+    let (f, rest) = (i / per_filter, i % per_filter);
+    let (y, x) = (rest / layout.map_w, rest % layout.map_w);
+    f * layout.plane + y * layout.padded_w + x
+}
+
+/// Gradient sums of one thread, in the padded layout.
+#[derive(Debug, Clone, PartialEq)]
+struct Gradients {
+    /// `[F][k·k][LANES]`: per-lane partial sums, reduced when the update is applied.
+    conv_weight: Vec<f32>,
+    /// `[F][LANES]`, per-lane partial sums.
+    conv_bias: Vec<f32>,
+    /// `[L][F][H'][padded W']`.
+    fc_weight: Vec<f32>,
+    /// `[L]`.
+    fc_bias: Vec<f32>,
+}
+
+impl Gradients {
+    fn zeros(layout: &Layout) -> Self {
+        Self {
+            conv_weight: vec![0.0; layout.filters * layout.taps() * LANES],
+            conv_bias: vec![0.0; layout.filters * LANES],
+            fc_weight: vec![0.0; layout.classes * layout.features],
+            fc_bias: vec![0.0; layout.classes],
+        }
+    }
+
+    fn clear(&mut self) {
+        for part in [&mut self.conv_weight, &mut self.conv_bias, &mut self.fc_weight, &mut self.fc_bias] {
+            part.fill(0.0);
+        }
+    }
+}
+
+/// Per-thread scratch buffers and gradient sums; allocated once, reused for every sample.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    layout: Layout,
+    /// Zero-padded copy of the current image, `[H][image_stride]`.
+    image: Vec<f32>,
+    /// Feature maps after ReLU, `[F][H'][padded W']`.
+    features: Vec<f32>,
+    /// Per-lane partial logits, `[L][LANES]`.
+    logit_lanes: Vec<f32>,
+    /// `∂loss/∂logits` of the current sample, `[L]`.
+    grad_logits: Vec<f32>,
+    grads: Gradients,
+    /// Sum of the losses since the last [`Workspace::take_totals`].
+    loss_sum: f64,
+    /// Correct predictions (before the update) since the last [`Workspace::take_totals`].
+    correct: usize,
+    /// Samples since the last [`Workspace::take_totals`].
+    samples: usize,
+}
+
+impl Workspace {
+    /// Buffers for `net`'s architecture.
+    pub fn new(net: &FastCnn) -> Self {
+        let layout = net.layout.clone();
+        Self {
+            image: vec![0.0; layout.height * layout.image_stride],
+            features: vec![0.0; layout.features],
+            logit_lanes: vec![0.0; layout.classes * LANES],
+            grad_logits: vec![0.0; layout.classes],
+            grads: Gradients::zeros(&layout),
+            loss_sum: 0.0,
+            correct: 0,
+            samples: 0,
+            layout,
+        }
+    }
+
+    /// `(loss sum, correct, samples)` since the last call, and resets them.
+    pub fn take_totals(&mut self) -> (f64, usize, usize) {
+        let totals = (self.loss_sum, self.correct, self.samples);
+        (self.loss_sum, self.correct, self.samples) = (0.0, 0, 0);
+        totals
+    }
+
+    /// Zeroes the gradient sums (after a step that is thrown away).
+    pub fn clear_gradients(&mut self) {
+        self.grads.clear();
+    }
+
+    fn load_image(&mut self, image: &[f32]) {
+        let (w, stride) = (self.layout.width, self.layout.image_stride);
+        for (dst, src) in self.image.chunks_exact_mut(stride).zip(image.chunks_exact(w)) {
+            dst[..w].copy_from_slice(src);
+            dst[w..].fill(0.0);
+        }
+    }
+
+    /// Softmax cross-entropy from the lane partials; fills `grad_logits`, returns the loss.
+    fn finish_forward(&mut self, bias: &[f32], label: usize) -> f32 {
+        let logits: Vec<f32> = (0..self.layout.classes)
+            .map(|l| self.logit_lanes[l * LANES..(l + 1) * LANES].iter().sum::<f32>() + bias[l])
+            .collect();
+        if argmax(&logits) == label {
+            self.correct += 1;
+        }
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let total: f32 = logits.iter().map(|&v| (v - max).exp()).sum();
+        for (g, &z) in self.grad_logits.iter_mut().zip(&logits) {
+            *g = (z - max).exp() / total;
+        }
+        self.grad_logits[label] -= 1.0;
+        let loss = total.ln() + max - logits[label];
+        self.loss_sum += f64::from(loss);
+        self.samples += 1;
+        loss
+    }
+}
+
+/// Forward pass and loss of one sample (fills `features` and `grad_logits`); returns the loss.
+///
+/// `image` is `H·W` row-major; `label < L` (callers validate both).
+fn forward_sample(net: &FastCnn, ws: &mut Workspace, image: &[f32], label: usize) -> f32 {
+    ws.load_image(image);
+    match net.backend {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the backend is Avx2Fma only when the CPU reported AVX2 and FMA (Backend::detect).
+        Backend::Avx2Fma => unsafe { avx2::forward(net, ws) },
+        _ => portable::forward(net, ws),
+    }
+    ws.finish_forward(&net.fc_bias, label)
+}
+
+/// Forward, loss and backward of one sample, adding its gradients to the workspace.
+fn train_sample(net: &FastCnn, ws: &mut Workspace, image: &[f32], label: usize) {
+    forward_sample(net, ws, image, label);
+    match net.backend {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `forward_sample`.
+        Backend::Avx2Fma => unsafe { avx2::backward(net, ws) },
+        _ => portable::backward(net, ws),
+    }
+    for (g, d) in ws.grads.fc_bias.iter_mut().zip(&ws.grad_logits) {
+        *g += d;
+    }
+}
+
+/// Splits `indices` into one contiguous part per workspace and runs `per_sample` on them in parallel.
+fn for_each_sample(
+    net: &FastCnn,
+    workspaces: &mut [Workspace],
+    images: &[f32],
+    labels: &[usize],
+    indices: &[usize],
+    per_sample: impl Fn(&FastCnn, &mut Workspace, &[f32], usize) + Sync,
+) {
+    let pixels = net.layout.height * net.layout.width;
+    let part = indices.len().div_ceil(workspaces.len().max(1)).max(1);
+    workspaces.par_iter_mut().zip(indices.par_chunks(part)).for_each(|(ws, chunk)| {
+        for &i in chunk {
+            per_sample(net, ws, &images[i * pixels..(i + 1) * pixels], labels[i]);
+        }
+    });
+}
+
+/// Loss and accuracy (no gradients) of the samples `indices`, added to the workspaces' totals.
+pub fn evaluate_batch(
+    net: &FastCnn,
+    workspaces: &mut [Workspace],
+    images: &[f32],
+    labels: &[usize],
+    indices: &[usize],
+) {
+    for_each_sample(net, workspaces, images, labels, indices, |net, ws, image, label| {
+        forward_sample(net, ws, image, label);
+    });
+}
+
+/// Accumulates the gradients of the samples `indices` of `images` (packed `N·H·W`) over the workspaces.
+///
+/// The indices are split into one contiguous part per workspace, processed in parallel.
+pub fn accumulate_batch(
+    net: &FastCnn,
+    workspaces: &mut [Workspace],
+    images: &[f32],
+    labels: &[usize],
+    indices: &[usize],
+) {
+    for_each_sample(net, workspaces, images, labels, indices, train_sample);
+}
+
+/// SGD settings for [`sgd_update`] (PyTorch's `torch.optim.SGD` semantics).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdStep {
+    pub learning_rate: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    /// Samples whose gradients are in the workspaces (the mean is taken over them).
+    pub batch_len: usize,
+}
+
+/// Momentum buffers, one per parameter (padded layout); `Velocity::default()` (empty) means no momentum.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Velocity {
+    conv_weight: Vec<f32>,
+    conv_bias: Vec<f32>,
+    fc_weight: Vec<f32>,
+    fc_bias: Vec<f32>,
+}
+
+impl Velocity {
+    /// Zero buffers for `net`.
+    pub fn new(net: &FastCnn) -> Self {
+        Self {
+            conv_weight: vec![0.0; net.conv_weight.len()],
+            conv_bias: vec![0.0; net.conv_bias.len()],
+            fc_weight: vec![0.0; net.fc_weight.len()],
+            fc_bias: vec![0.0; net.fc_bias.len()],
+        }
+    }
+}
+
+/// Applies one SGD step with the mean gradient of the workspaces, then clears them.
+///
+/// `d = ḡ + weight_decay·w`; with momentum `v = μ·v + d`, `d = v`; then `w −= lr·d`.
+pub fn sgd_update(net: &mut FastCnn, workspaces: &mut [Workspace], velocity: &mut Velocity, step: SgdStep) {
+    let scale = 1.0 / step.batch_len.max(1) as f32;
+    let taps = net.layout.taps();
+    let reduce_lanes = |part: fn(&Gradients) -> &Vec<f32>, index: usize| -> f32 {
+        workspaces.iter().map(|ws| part(&ws.grads)[index * LANES..(index + 1) * LANES].iter().sum::<f32>()).sum()
+    };
+    let conv_w: Vec<f32> = (0..net.conv_weight.len()).map(|i| reduce_lanes(|g| &g.conv_weight, i) * scale).collect();
+    let conv_b: Vec<f32> = (0..net.conv_bias.len()).map(|i| reduce_lanes(|g| &g.conv_bias, i) * scale).collect();
+    let fc_b: Vec<f32> =
+        (0..net.fc_bias.len()).map(|i| workspaces.iter().map(|ws| ws.grads.fc_bias[i]).sum::<f32>() * scale).collect();
+    debug_assert_eq!(conv_w.len(), net.layout.filters * taps);
+    apply(&mut net.conv_weight, &conv_w, &mut velocity.conv_weight, step);
+    apply(&mut net.conv_bias, &conv_b, &mut velocity.conv_bias, step);
+    apply(&mut net.fc_bias, &fc_b, &mut velocity.fc_bias, step);
+    // The FC weights are the bulk: reduce and update them in parallel chunks, without a copy.
+    const CHUNK: usize = 4096;
+    let grads: Vec<&[f32]> = workspaces.iter().map(|ws| ws.grads.fc_weight.as_slice()).collect();
+    let update_chunk = |chunk: usize, weights: &mut [f32], velocity: &mut [f32]| {
+        let start = chunk * CHUNK;
+        for (j, w) in weights.iter_mut().enumerate() {
+            let mean = grads.iter().map(|g| g[start + j]).sum::<f32>() * scale;
+            apply_one(w, mean, velocity.get_mut(j), step);
+        }
+    };
+    if velocity.fc_weight.len() == net.fc_weight.len() {
+        let velocity = velocity.fc_weight.par_chunks_mut(CHUNK);
+        net.fc_weight.par_chunks_mut(CHUNK).zip(velocity).enumerate().for_each(|(c, (w, v))| update_chunk(c, w, v));
+    } else {
+        net.fc_weight.par_chunks_mut(CHUNK).enumerate().for_each(|(c, w)| update_chunk(c, w, &mut []));
+    }
+    workspaces.par_iter_mut().for_each(|ws| ws.grads.clear());
+}
+
+/// `w −= lr·d` for one parameter slice (see [`sgd_update`]); `velocity` is empty without momentum.
+fn apply(weights: &mut [f32], mean_grad: &[f32], velocity: &mut [f32], step: SgdStep) {
+    for (i, (w, &g)) in weights.iter_mut().zip(mean_grad).enumerate() {
+        apply_one(w, g, velocity.get_mut(i), step);
+    }
+}
+
+/// The SGD rule for one parameter.
+fn apply_one(w: &mut f32, mean_grad: f32, velocity: Option<&mut f32>, step: SgdStep) {
+    let mut d = mean_grad + step.weight_decay * *w;
+    if let Some(v) = velocity {
+        *v = step.momentum * *v + d;
+        d = *v;
+    }
+    *w -= step.learning_rate * d;
+}
+
+/// The plain-loop implementation (any CPU).
+mod portable {
+    use super::{FastCnn, LANES, Workspace};
+
+    /// Convolution + ReLU into `ws.features`, and the FC forward pass into `ws.logit_lanes`.
+    pub(super) fn forward(net: &FastCnn, ws: &mut Workspace) {
+        let l = &net.layout;
+        ws.logit_lanes.fill(0.0);
+        let mut row = vec![0.0; l.padded_w];
+        for f in 0..l.filters {
+            for y in 0..l.map_h {
+                row.fill(net.conv_bias[f]);
+                for a in 0..l.kernel {
+                    let src = &ws.image[(y + a) * l.image_stride..];
+                    for b in 0..l.kernel {
+                        let w = net.conv_weight[f * l.taps() + a * l.kernel + b];
+                        for (o, &x) in row.iter_mut().zip(&src[b..b + l.padded_w]) {
+                            *o += w * x;
+                        }
+                    }
+                }
+                let offset = f * l.plane + y * l.padded_w;
+                for ((dst, &v), &m) in ws.features[offset..offset + l.padded_w].iter_mut().zip(&row).zip(&l.mask) {
+                    *dst = v.max(0.0) * m;
+                }
+                for class in 0..l.classes {
+                    let weights = &net.fc_weight[class * l.features + offset..][..l.padded_w];
+                    let lanes = &mut ws.logit_lanes[class * LANES..(class + 1) * LANES];
+                    for (x, (&w, &v)) in weights.iter().zip(&ws.features[offset..offset + l.padded_w]).enumerate() {
+                        lanes[x % LANES] += w * v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// FC input and weight gradients, ReLU, and the convolution weight and bias gradients.
+    pub(super) fn backward(net: &FastCnn, ws: &mut Workspace) {
+        let l = &net.layout;
+        let mut grad = vec![0.0; l.padded_w];
+        for f in 0..l.filters {
+            for y in 0..l.map_h {
+                let offset = f * l.plane + y * l.padded_w;
+                let features = &ws.features[offset..offset + l.padded_w];
+                grad.fill(0.0);
+                for (class, &d) in ws.grad_logits.iter().enumerate() {
+                    let at = class * l.features + offset;
+                    let weights = &net.fc_weight[at..at + l.padded_w];
+                    let grad_weights = &mut ws.grads.fc_weight[at..at + l.padded_w];
+                    for x in 0..l.padded_w {
+                        grad[x] += d * weights[x];
+                        grad_weights[x] += d * features[x];
+                    }
+                }
+                // ReLU passes the gradient only where the feature is positive.
+                for (g, &v) in grad.iter_mut().zip(features) {
+                    if v <= 0.0 {
+                        *g = 0.0;
+                    }
+                }
+                for (x, &g) in grad.iter().enumerate() {
+                    ws.grads.conv_bias[f * LANES + x % LANES] += g;
+                }
+                for a in 0..l.kernel {
+                    let src = &ws.image[(y + a) * l.image_stride..];
+                    for b in 0..l.kernel {
+                        let lanes = &mut ws.grads.conv_weight[(f * l.taps() + a * l.kernel + b) * LANES..][..LANES];
+                        for (x, (&g, &v)) in grad.iter().zip(&src[b..b + l.padded_w]).enumerate() {
+                            lanes[x % LANES] += g * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The AVX2 + FMA implementation: 8 columns per register, several registers per row.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, _CMP_GT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_cmp_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
+        _mm256_max_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    use super::{FastCnn, LANES, Workspace};
+
+    /// Registers of one row handled at once: 2 filters × 5 registers = 10 accumulators.
+    const MAX_BLOCK: usize = 5;
+
+    /// Convolution + ReLU into `ws.features`, and the FC forward pass into `ws.logit_lanes`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn forward(net: &FastCnn, ws: &mut Workspace) {
+        ws.logit_lanes.fill(0.0);
+        let l = &net.layout;
+        let registers = l.padded_w / LANES;
+        let mut f = 0;
+        while f < l.filters {
+            let pair = l.filters - f >= 2;
+            for y in 0..l.map_h {
+                let mut v0 = 0;
+                while v0 < registers {
+                    let n = (registers - v0).min(MAX_BLOCK);
+                    // SAFETY: all indices stay inside the buffers sized by the layout (see `conv_block`).
+                    unsafe {
+                        match (pair, n) {
+                            (true, 1) => conv_block::<2, 1>(net, ws, f, y, v0),
+                            (true, 2) => conv_block::<2, 2>(net, ws, f, y, v0),
+                            (true, 3) => conv_block::<2, 3>(net, ws, f, y, v0),
+                            (true, 4) => conv_block::<2, 4>(net, ws, f, y, v0),
+                            (true, _) => conv_block::<2, 5>(net, ws, f, y, v0),
+                            (false, 1) => conv_block::<1, 1>(net, ws, f, y, v0),
+                            (false, 2) => conv_block::<1, 2>(net, ws, f, y, v0),
+                            (false, 3) => conv_block::<1, 3>(net, ws, f, y, v0),
+                            (false, 4) => conv_block::<1, 4>(net, ws, f, y, v0),
+                            (false, _) => conv_block::<1, 5>(net, ws, f, y, v0),
+                        }
+                    }
+                    v0 += n;
+                }
+            }
+            f += if pair { 2 } else { 1 };
+        }
+    }
+
+    /// `N` registers of row `y` of filters `f..f+FB`: convolution, ReLU, mask, store, FC forward.
+    ///
+    /// Bounds: the image is `H × image_stride` with `image_stride = padded_w + k − 1`, and the
+    /// highest column read is `(v0 + N)·8 − 1 + (k − 1) < image_stride`; rows `y + a < H`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn conv_block<const FB: usize, const N: usize>(
+        net: &FastCnn,
+        ws: &mut Workspace,
+        f: usize,
+        y: usize,
+        v0: usize,
+    ) {
+        let l = &net.layout;
+        let k = l.kernel;
+        let taps = l.taps();
+        let image = ws.image.as_ptr();
+        let mut acc = [[_mm256_setzero_ps(); N]; FB];
+        for (i, acc) in acc.iter_mut().enumerate() {
+            *acc = [_mm256_set1_ps(net.conv_bias[f + i]); N];
+        }
+        for a in 0..k {
+            let row = image.wrapping_add((y + a) * l.image_stride + v0 * LANES);
+            for b in 0..k {
+                let mut w = [_mm256_setzero_ps(); FB];
+                for (i, w) in w.iter_mut().enumerate() {
+                    *w = _mm256_set1_ps(net.conv_weight[(f + i) * taps + a * k + b]);
+                }
+                for v in 0..N {
+                    // SAFETY: in bounds by the layout (see the doc comment).
+                    let x = unsafe { _mm256_loadu_ps(row.add(b + v * LANES)) };
+                    for i in 0..FB {
+                        acc[i][v] = _mm256_fmadd_ps(w[i], x, acc[i][v]);
+                    }
+                }
+            }
+        }
+        let zero = _mm256_setzero_ps();
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let offset = (f + i) * l.plane + y * l.padded_w + v0 * LANES;
+            for (v, value) in acc.iter_mut().enumerate() {
+                // SAFETY: the mask has padded_w entries and v0 + v < padded_w / 8.
+                let mask = unsafe { _mm256_loadu_ps(l.mask.as_ptr().add((v0 + v) * LANES)) };
+                *value = _mm256_mul_ps(_mm256_max_ps(*value, zero), mask);
+                // SAFETY: offset + 8 ≤ features.len() by the layout.
+                unsafe { _mm256_storeu_ps(ws.features.as_mut_ptr().add(offset + v * LANES), *value) };
+            }
+        }
+        for class in 0..l.classes {
+            let weights = net.fc_weight.as_ptr().wrapping_add(class * l.features);
+            let lanes = ws.logit_lanes.as_mut_ptr().wrapping_add(class * LANES);
+            // SAFETY: lanes has L·8 entries; the weights index as the features above.
+            unsafe {
+                let mut sum = _mm256_loadu_ps(lanes);
+                for (i, acc) in acc.iter().enumerate() {
+                    let offset = (f + i) * l.plane + y * l.padded_w + v0 * LANES;
+                    for (v, value) in acc.iter().enumerate() {
+                        sum = _mm256_fmadd_ps(_mm256_loadu_ps(weights.add(offset + v * LANES)), *value, sum);
+                    }
+                }
+                _mm256_storeu_ps(lanes, sum);
+            }
+        }
+    }
+
+    /// FC input and weight gradients, ReLU, and the convolution weight and bias gradients.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn backward(net: &FastCnn, ws: &mut Workspace) {
+        let l = &net.layout;
+        let registers = l.padded_w / LANES;
+        for f in 0..l.filters {
+            for y in 0..l.map_h {
+                let mut v0 = 0;
+                while v0 < registers {
+                    let n = (registers - v0).min(MAX_BLOCK);
+                    // SAFETY: all indices stay inside the buffers sized by the layout.
+                    unsafe {
+                        match n {
+                            1 => backward_block::<1>(net, ws, f, y, v0),
+                            2 => backward_block::<2>(net, ws, f, y, v0),
+                            3 => backward_block::<3>(net, ws, f, y, v0),
+                            4 => backward_block::<4>(net, ws, f, y, v0),
+                            _ => backward_block::<5>(net, ws, f, y, v0),
+                        }
+                    }
+                    v0 += n;
+                }
+            }
+        }
+    }
+
+    /// `N` registers of row `y` of filter `f`: the whole backward pass for those features.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn backward_block<const N: usize>(net: &FastCnn, ws: &mut Workspace, f: usize, y: usize, v0: usize) {
+        let l = &net.layout;
+        let k = l.kernel;
+        let offset = f * l.plane + y * l.padded_w + v0 * LANES;
+        let zero = _mm256_setzero_ps();
+        let mut features = [zero; N];
+        let mut grad = [zero; N];
+        // SAFETY (whole block): offsets are those of the forward pass; gradient buffers share its layout.
+        unsafe {
+            for (v, value) in features.iter_mut().enumerate() {
+                *value = _mm256_loadu_ps(ws.features.as_ptr().add(offset + v * LANES));
+            }
+            for class in 0..l.classes {
+                let d = _mm256_set1_ps(ws.grad_logits[class]);
+                let at = class * l.features + offset;
+                let weights = net.fc_weight.as_ptr().add(at);
+                let grad_weights = ws.grads.fc_weight.as_mut_ptr().add(at);
+                for v in 0..N {
+                    grad[v] = _mm256_fmadd_ps(d, _mm256_loadu_ps(weights.add(v * LANES)), grad[v]);
+                    let gw = grad_weights.add(v * LANES);
+                    _mm256_storeu_ps(gw, _mm256_fmadd_ps(d, features[v], _mm256_loadu_ps(gw)));
+                }
+            }
+            // ReLU passes the gradient only where the feature is positive.
+            for v in 0..N {
+                grad[v] = _mm256_and_ps(grad[v], _mm256_cmp_ps::<_CMP_GT_OQ>(features[v], zero));
+            }
+            let bias_lanes = ws.grads.conv_bias.as_mut_ptr().add(f * LANES);
+            let mut bias = _mm256_loadu_ps(bias_lanes);
+            for g in &grad {
+                bias = _mm256_add_ps(bias, *g);
+            }
+            _mm256_storeu_ps(bias_lanes, bias);
+            let image = ws.image.as_ptr();
+            for a in 0..k {
+                let row = image.add((y + a) * l.image_stride + v0 * LANES);
+                for b in 0..k {
+                    let lanes = ws.grads.conv_weight.as_mut_ptr().add((f * l.taps() + a * k + b) * LANES);
+                    let mut sum: __m256 = _mm256_loadu_ps(lanes);
+                    for (v, g) in grad.iter().enumerate() {
+                        sum = _mm256_fmadd_ps(*g, _mm256_loadu_ps(row.add(b + v * LANES)), sum);
+                    }
+                    _mm256_storeu_ps(lanes, sum);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::nn::cnn::CnnGradient;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random_images(spec: CnnSpec, count: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let pixels = (0..count * spec.height * spec.width).map(|_| rng.random_range(0.0..1.0)).collect();
+        let labels = (0..count).map(|_| rng.random_range(0..spec.classes)).collect();
+        (pixels, labels)
+    }
+
+    /// The summed gradient of `indices` by the readable reference path.
+    fn reference_sum(cnn: &Cnn, pixels: &[f32], labels: &[usize], indices: &[usize]) -> (f64, CnnGradient) {
+        let s = cnn.spec();
+        let n = s.height * s.width;
+        let mut total: Option<CnnGradient> = None;
+        let mut loss = 0.0;
+        for &i in indices {
+            let image = Array2::from_shape_vec((s.height, s.width), pixels[i * n..(i + 1) * n].to_vec()).unwrap();
+            let (l, g) = cnn.loss_and_gradient(image.view(), labels[i]).unwrap();
+            loss += f64::from(l);
+            total = Some(match total {
+                None => g,
+                Some(t) => CnnGradient {
+                    conv_weight: t.conv_weight + g.conv_weight,
+                    conv_bias: t.conv_bias + g.conv_bias,
+                    fc_weight: t.fc_weight + g.fc_weight,
+                    fc_bias: t.fc_bias + g.fc_bias,
+                },
+            });
+        }
+        (loss, total.unwrap())
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what}[{i}]: {g} vs {w}");
+        }
+    }
+
+    /// Runs a batch through the fast path, then one SGD step with lr 1, and compares the weight
+    /// change (which is −mean gradient) and the loss with the reference path.
+    fn check(spec: CnnSpec, backend: Backend, threads: usize, seed: u64) {
+        let cnn = Cnn::new(spec, seed).unwrap();
+        let (pixels, labels) = random_images(spec, 7, seed + 1);
+        let indices = [3, 0, 6, 1, 5, 2];
+        let (ref_loss, reference) = reference_sum(&cnn, &pixels, &labels, &indices);
+        let mut fast = FastCnn::with_backend(&cnn, backend);
+        assert_eq!(fast.backend(), backend);
+        assert_eq!(fast.to_cnn().unwrap(), cnn, "padding round trip");
+        let mut workspaces: Vec<Workspace> = (0..threads).map(|_| Workspace::new(&fast)).collect();
+        accumulate_batch(&fast, &mut workspaces, &pixels, &labels, &indices);
+        let loss: f64 = workspaces.iter_mut().map(|ws| ws.take_totals().0).sum();
+        assert!((loss - ref_loss).abs() < 1e-4 * ref_loss.abs().max(1.0), "{loss} vs {ref_loss}");
+        let step = SgdStep { learning_rate: 1.0, momentum: 0.0, weight_decay: 0.0, batch_len: indices.len() };
+        sgd_update(&mut fast, &mut workspaces, &mut Velocity::default(), step);
+        let after = fast.to_cnn().unwrap();
+        let n = indices.len() as f32;
+        let flat = |a: ndarray::ArrayViewD<f32>| a.iter().copied().collect::<Vec<f32>>();
+        // With lr 1 and the mean over n samples, (old − new)·n is the summed gradient.
+        let change = |new: ndarray::ArrayViewD<f32>, old: ndarray::ArrayViewD<f32>| -> Vec<f32> {
+            flat(old).iter().zip(&flat(new)).map(|(o, w)| (o - w) * n).collect()
+        };
+        let parts = [
+            (
+                "conv weight",
+                after.conv().weight.view().into_dyn(),
+                cnn.conv().weight.view().into_dyn(),
+                reference.conv_weight.view().into_dyn(),
+            ),
+            (
+                "conv bias",
+                after.conv().bias.view().into_dyn(),
+                cnn.conv().bias.view().into_dyn(),
+                reference.conv_bias.view().into_dyn(),
+            ),
+            (
+                "fc weight",
+                after.fc().weight.view().into_dyn(),
+                cnn.fc().weight.view().into_dyn(),
+                reference.fc_weight.view().into_dyn(),
+            ),
+            (
+                "fc bias",
+                after.fc().bias.view().into_dyn(),
+                cnn.fc().bias.view().into_dyn(),
+                reference.fc_bias.view().into_dyn(),
+            ),
+        ];
+        for (what, new, old, want) in parts {
+            assert_close(&change(new, old), &flat(want), what);
+        }
+        assert!(workspaces.iter().all(|ws| ws.grads.fc_weight.iter().all(|&g| g == 0.0)), "cleared");
+    }
+
+    #[test]
+    fn fast_step_matches_the_reference_on_many_shapes() {
+        let specs = [
+            CnnSpec::toy(1),
+            CnnSpec::toy(3),
+            CnnSpec { height: 12, width: 21, kernel: 3, filters: 5, classes: 3 },
+            CnnSpec { height: 9, width: 60, kernel: 4, filters: 2, classes: 4 },
+            CnnSpec { height: 3, width: 3, kernel: 3, filters: 1, classes: 2 },
+            CnnSpec::fashion(),
+        ];
+        for (seed, spec) in specs.into_iter().enumerate() {
+            for threads in [1, 3] {
+                check(spec, Backend::Portable, threads, seed as u64);
+                if Backend::detect() == Backend::Avx2Fma {
+                    check(spec, Backend::Avx2Fma, threads, seed as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn momentum_and_weight_decay_follow_pytorch() {
+        let step = SgdStep { learning_rate: 0.1, momentum: 0.9, weight_decay: 0.01, batch_len: 1 };
+        let mut w = [1.0f32];
+        let mut v = [0.0f32];
+        apply(&mut w, &[0.5], &mut v, step);
+        // d = 0.5 + 0.01 = 0.51, v = 0.51, w = 1 − 0.051.
+        assert!((w[0] - 0.949).abs() < 1e-6 && (v[0] - 0.51).abs() < 1e-6);
+        apply(&mut w, &[0.5], &mut v, step);
+        let d = 0.5 + 0.01 * 0.949;
+        let v2 = 0.9 * 0.51 + d;
+        assert!((v[0] - v2).abs() < 1e-6 && (w[0] - (0.949 - 0.1 * v2)).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,311 @@
+//! Measured selectivity of hidden units: for each unit, how many classes make it fire over a
+//! probe set of labelled images. Monosemantic units (the constructed networks' detectors
+//! `σ(ε − d_T(x,i,j))`) fire for exactly one class; the units of an SGD-trained CNN usually fire
+//! for several (polysemantic). The number, not only a picture, is what the app shows.
+//!
+//! # Definition
+//! Let `m_u[c]` be the largest activation of unit `u` over the probe images of class `c`, and
+//! `M_u = max_c m_u[c]`. Unit `u` *fires for* class `c` when `m_u[c] > 0` and
+//! `m_u[c] > relative_threshold · M_u`. A unit that fires for no class is *inactive*; the summary
+//! is the histogram of "number of classes a unit fires for" over all units, and the mean over the
+//! active units.
+//!
+//! For a constructed network the hidden units measured are its detector layer (the layer the
+//! theorems are about, [`Detectors`](crate::core::construct::Detectors)); for the trained CNN they
+//! are the feature maps after the ReLU (`F·H'·W'` units).
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+use thiserror::Error;
+
+use super::construct::Constructed;
+use super::nn::cnn::Cnn;
+
+/// Why selectivity could not be measured.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SelectivityError {
+    #[error("{images} probe images but {labels} labels")]
+    LengthMismatch { images: usize, labels: usize },
+    #[error("label {label} is out of range for {classes} classes")]
+    BadLabel { label: usize, classes: usize },
+    #[error("the relative threshold must be a number in [0, 1), got {0}")]
+    BadThreshold(f32),
+    #[error("the network could not run on a probe image: {0}")]
+    Network(String),
+}
+
+/// The result: per-unit class counts and their histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selectivity {
+    /// Number of classes each unit fires for (0 = inactive), in the layer's flat unit order.
+    pub classes_per_unit: Vec<usize>,
+    /// `histogram[n]` = number of units that fire for exactly `n` classes, `n = 0..=classes`.
+    pub histogram: Vec<usize>,
+}
+
+impl Selectivity {
+    /// Number of units measured.
+    pub fn units(&self) -> usize {
+        self.classes_per_unit.len()
+    }
+
+    /// Number of units that fire for at least one class.
+    pub fn active_units(&self) -> usize {
+        self.classes_per_unit.iter().filter(|&&n| n > 0).count()
+    }
+
+    /// Mean number of classes per active unit (`None` when no unit fires).
+    pub fn mean_classes_per_active_unit(&self) -> Option<f32> {
+        let active = self.active_units();
+        let total: usize = self.classes_per_unit.iter().sum();
+        (active > 0).then(|| total as f32 / active as f32)
+    }
+
+    /// Fraction of active units that fire for exactly one class (`None` when no unit fires).
+    pub fn monosemantic_fraction(&self) -> Option<f32> {
+        let active = self.active_units();
+        (active > 0).then(|| self.histogram.get(1).copied().unwrap_or(0) as f32 / active as f32)
+    }
+}
+
+/// Per-unit, per-class maximum activation, accumulated image by image.
+#[derive(Debug, Clone)]
+pub struct ClassMaxima {
+    /// `[units, classes]`, starting at `-∞`.
+    maxima: Array2<f32>,
+}
+
+impl ClassMaxima {
+    /// Empty maxima for `units` units and `classes` classes.
+    pub fn new(units: usize, classes: usize) -> Self {
+        Self { maxima: Array2::from_elem((units, classes), f32::NEG_INFINITY) }
+    }
+
+    /// Folds in one image's activations (flat, one per unit) with its label; NaN never counts as firing.
+    pub fn add(&mut self, activations: &[f32], label: usize) {
+        for (unit, &value) in activations.iter().enumerate().take(self.maxima.nrows()) {
+            let slot = &mut self.maxima[[unit, label]];
+            if value > *slot {
+                *slot = value;
+            }
+        }
+    }
+
+    /// Merges another accumulator of the same shape (for parallel accumulation).
+    fn merge(mut self, other: &Self) -> Self {
+        self.maxima.zip_mut_with(&other.maxima, |a, &b| *a = a.max(b));
+        self
+    }
+
+    /// The selectivity under `relative_threshold` in [0, 1) (see the module documentation).
+    pub fn selectivity(&self, relative_threshold: f32) -> Result<Selectivity, SelectivityError> {
+        if !(0.0..1.0).contains(&relative_threshold) {
+            return Err(SelectivityError::BadThreshold(relative_threshold));
+        }
+        let classes = self.maxima.ncols();
+        let classes_per_unit: Vec<usize> =
+            self.maxima.rows().into_iter().map(|row| classes_fired(row.as_slice().unwrap_or(&[]), relative_threshold)).collect();
+        let mut histogram = vec![0; classes + 1];
+        for &n in &classes_per_unit {
+            histogram[n.min(classes)] += 1;
+        }
+        Ok(Selectivity { classes_per_unit, histogram })
+    }
+}
+
+/// How many classes one unit fires for, given its per-class maxima.
+fn classes_fired(maxima: &[f32], relative_threshold: f32) -> usize {
+    let overall = maxima.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if overall <= 0.0 {
+        return 0;
+    }
+    let threshold = relative_threshold * overall;
+    maxima.iter().filter(|&&m| m > 0.0 && m > threshold).count()
+}
+
+/// Checks the probe set shared by both measurements.
+fn check_probe(images: usize, labels: &[usize], classes: usize) -> Result<(), SelectivityError> {
+    if images != labels.len() {
+        return Err(SelectivityError::LengthMismatch { images, labels: labels.len() });
+    }
+    if let Some(&label) = labels.iter().find(|&&l| l >= classes) {
+        return Err(SelectivityError::BadLabel { label, classes });
+    }
+    Ok(())
+}
+
+/// Accumulates per-class maxima over the probe set in parallel, `units_of` giving one image's units.
+fn accumulate<F>(images: &[Array2<f32>], labels: &[usize], units: usize, classes: usize, units_of: F) -> Result<ClassMaxima, SelectivityError>
+where
+    F: Fn(ArrayView2<f32>) -> Result<Vec<f32>, String> + Sync,
+{
+    images
+        .par_iter()
+        .zip(labels)
+        .try_fold(
+            || ClassMaxima::new(units, classes),
+            |mut acc, (image, &label)| {
+                let values = units_of(image.view()).map_err(SelectivityError::Network)?;
+                acc.add(&values, label);
+                Ok(acc)
+            },
+        )
+        .try_reduce(|| ClassMaxima::new(units, classes), |a, b| Ok(a.merge(&b)))
+}
+
+/// Per-class maxima of a constructed network's detector neurons over labelled probe images
+/// (then [`ClassMaxima::selectivity`] for any threshold, without running the network again).
+pub fn constructed(
+    network: &Constructed,
+    images: &[Array2<f32>],
+    labels: &[usize],
+    classes: usize,
+) -> Result<ClassMaxima, SelectivityError> {
+    check_probe(images.len(), labels, classes)?;
+    let layer = network.detectors.layer;
+    // Only the valid windows are detectors (N2's detection maps also hold padded offsets).
+    let units: Vec<usize> = network.detectors.tiles.iter().flat_map(|t| t.units()).collect();
+    accumulate(images, labels, units.len(), classes, |image| {
+        let activations = network.network.forward(image).map_err(|e| e.to_string())?;
+        let values = activations.layers.get(layer).map(|a| a.as_slice()).unwrap_or(&[]);
+        Ok(units.iter().map(|&u| values.get(u).copied().unwrap_or(f32::NAN)).collect())
+    })
+}
+
+/// Per-class maxima of the trained CNN's feature-map units (after ReLU) over labelled probe images.
+pub fn trained(cnn: &Cnn, images: &[Array2<f32>], labels: &[usize]) -> Result<ClassMaxima, SelectivityError> {
+    let spec = cnn.spec();
+    check_probe(images.len(), labels, spec.classes)?;
+    accumulate(images, labels, spec.features(), spec.classes, |image| {
+        let activations = cnn.forward(image).map_err(|e| e.to_string())?;
+        Ok(activations.post_relu.iter().copied().collect())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::construct::{build_n1, build_n2};
+    use crate::core::detect;
+    use crate::core::nn::cnn::CnnSpec;
+    use crate::core::tile::{ClassSet, Tile, single_tile_object};
+    use ndarray::array;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Three small classes: distinct 3×3 patterns with full support and a small ε.
+    fn three_classes() -> ClassSet {
+        let patterns = [
+            array![[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+            array![[1.0, 0.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0]],
+            array![[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]],
+        ];
+        let classes = patterns
+            .into_iter()
+            .enumerate()
+            .map(|(i, values)| {
+                let support = values.mapv(|_| true);
+                single_tile_object(&format!("class {i}"), Tile::new(values, support, 0.5).unwrap())
+            })
+            .collect();
+        ClassSet { classes }
+    }
+
+    /// Valid labelled images: a tile pasted on uniform noise, kept when exactly its class's logit is positive.
+    fn probe(classes: &ClassSet, per_class: usize, side: usize, seed: u64) -> (Vec<Array2<f32>>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        for (label, object) in classes.classes.iter().enumerate() {
+            let tile = &object.features[0].tiles[0];
+            while labels.iter().filter(|&&l| l == label).count() < per_class {
+                let mut image = Array2::from_shape_simple_fn((side, side), || rng.random::<f32>());
+                let (row, col) = (rng.random_range(0..=side - tile.rows()), rng.random_range(0..=side - tile.cols()));
+                for (a, b, v) in tile.support_pixels() {
+                    image[[row + a, col + b]] = v;
+                }
+                let logits = detect::logits(classes, image.view());
+                let positive: Vec<usize> = (0..logits.len()).filter(|&c| logits[c] > 0.0).collect();
+                if positive == [label] {
+                    images.push(image);
+                    labels.push(label);
+                }
+            }
+        }
+        (images, labels)
+    }
+
+    #[test]
+    fn class_counts_follow_the_definition() {
+        // (per-class maxima, relative threshold, expected count)
+        let cases: [(&[f32], f32, usize); 6] = [
+            (&[0.0, 0.0, 0.0], 0.0, 0),
+            (&[-1.0, f32::NEG_INFINITY, 0.0], 0.0, 0),
+            (&[2.0, 0.0, 0.0], 0.0, 1),
+            (&[2.0, 0.1, 1.5], 0.0, 3),
+            (&[2.0, 0.1, 1.5], 0.5, 2),
+            (&[2.0, f32::NAN, 1.0], 0.5, 1),
+        ];
+        for (maxima, threshold, expected) in cases {
+            assert_eq!(classes_fired(maxima, threshold), expected, "{maxima:?} at {threshold}");
+        }
+    }
+
+    #[test]
+    fn histogram_and_summary_agree_with_the_counts() {
+        let mut maxima = ClassMaxima::new(4, 3);
+        maxima.add(&[1.0, 0.0, 1.0, 0.0], 0);
+        maxima.add(&[0.0, 0.0, 1.0, 0.0], 1);
+        maxima.add(&[0.0, 0.0, 1.0, 2.0], 2);
+        let s = maxima.selectivity(0.0).unwrap();
+        assert_eq!(s.classes_per_unit, vec![1, 0, 3, 1]);
+        assert_eq!(s.histogram, vec![1, 2, 0, 1]);
+        assert_eq!(s.active_units(), 3);
+        assert_eq!(s.mean_classes_per_active_unit(), Some(5.0 / 3.0));
+        assert_eq!(s.monosemantic_fraction(), Some(2.0 / 3.0));
+        assert_eq!(ClassMaxima::new(2, 2).selectivity(0.0).unwrap().mean_classes_per_active_unit(), None);
+        assert_eq!(maxima.selectivity(0.5).unwrap().classes_per_unit, vec![1, 0, 3, 1], "per-class maxima all equal");
+        for bad in [1.0, -0.1, f32::NAN] {
+            assert!(matches!(maxima.selectivity(bad), Err(SelectivityError::BadThreshold(_))));
+        }
+    }
+
+    #[test]
+    fn constructed_detectors_are_monosemantic() {
+        let classes = three_classes();
+        let (images, labels) = probe(&classes, 15, 10, 7);
+        for network in [build_n1(&classes, 10, 10).unwrap(), build_n2(&classes, 10, 10).unwrap()] {
+            let s = constructed(&network, &images, &labels, classes.len()).unwrap().selectivity(0.0).unwrap();
+            assert_eq!(s.units(), 3 * 8 * 8, "one unit per tile and valid window");
+            assert!(s.active_units() > 0);
+            assert_eq!(s.mean_classes_per_active_unit(), Some(1.0));
+            assert!(s.histogram[2..].iter().all(|&n| n == 0), "{:?}", s.histogram);
+        }
+    }
+
+    #[test]
+    fn a_random_cnn_has_polysemantic_units() {
+        let classes = three_classes();
+        let (images, labels) = probe(&classes, 15, 10, 8);
+        let spec = CnnSpec { height: 10, width: 10, kernel: 3, filters: 4, classes: 3 };
+        let cnn = Cnn::new(spec, 1).unwrap();
+        let s = trained(&cnn, &images, &labels).unwrap().selectivity(0.0).unwrap();
+        assert_eq!(s.units(), spec.features());
+        assert!(s.mean_classes_per_active_unit().unwrap() > 2.0, "{:?}", s.histogram);
+    }
+
+    #[test]
+    fn bad_probes_are_refused() {
+        let classes = three_classes();
+        let network = build_n1(&classes, 10, 10).unwrap();
+        let image = Array2::zeros((10, 10));
+        let cases = [
+            (vec![image.clone()], vec![], SelectivityError::LengthMismatch { images: 1, labels: 0 }),
+            (vec![image.clone()], vec![3], SelectivityError::BadLabel { label: 3, classes: 3 }),
+        ];
+        for (images, labels, expected) in cases {
+            assert_eq!(constructed(&network, &images, &labels, 3).err(), Some(expected));
+        }
+        let wrong_size = vec![Array2::zeros((5, 5))];
+        assert!(matches!(constructed(&network, &wrong_size, &[0], 3), Err(SelectivityError::Network(_))));
+    }
+}
