@@ -312,5 +312,7 @@ fn screenshots_of_every_view() {
     harness.get_by_label("Tiles").click();
     harness.state_mut().views.gallery.open = true;
     wait_until(&mut harness, "the gallery", |app| app.views.gallery.fashion.is_some());
+    harness.get_by_label_contains("image 1 ").click();
+    settle(&mut harness);
     screenshot(&mut harness, "gallery");
 }

@@ -189,7 +189,10 @@ impl TilelabApp {
                 ("Export tile PNG…", "", Command::AskPath(P::ExportTilePng)),
             ];
             for (label, shortcut, command) in items {
-                if ui.add(egui::Button::new(label).shortcut_text(shortcut)).clicked() {
+                let button = egui::Button::new(label);
+                // An empty shortcut text would still add a space to the accessible label.
+                let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
+                if ui.add(button).clicked() {
                     self.state.push(command);
                 }
             }

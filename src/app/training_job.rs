@@ -177,13 +177,25 @@ impl TrainingJob {
         ctx: Option<egui::Context>,
     ) -> Result<Self, String> {
         let spec = config.spec(classes.len(), data.height, data.width)?;
+        let make_sets = move || generate_sets(&classes, &data, config, spec);
+        Self::start_with(spec, config, started_from, ctx, make_sets)
+    }
+
+    /// Starts a worker that trains `spec` on the sets `make_sets` returns (it runs on the worker).
+    pub fn start_with(
+        spec: CnnSpec,
+        config: TrainingConfig,
+        started_from: DatasetRequest,
+        ctx: Option<egui::Context>,
+        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
+    ) -> Result<Self, String> {
         let published = Arc::new(Mutex::new(Progress::new()));
         let interrupt = Arc::new(OnceLock::new());
         let (control, receiver) = channel();
         let worker = Worker { published: Arc::clone(&published), interrupt: Arc::clone(&interrupt), ctx };
         std::thread::Builder::new()
             .name("tilelab training".to_owned())
-            .spawn(move || worker.run(&classes, data, config, spec, &receiver))
+            .spawn(move || worker.run(make_sets, config, spec, &receiver))
             .map_err(|e| format!("could not start the training thread: {e}"))?;
         Ok(Self { published, control, interrupt, started_from, config, spec })
     }
@@ -231,8 +243,14 @@ struct RunState {
 }
 
 impl Worker {
-    fn run(self, classes: &ClassSet, data: DatasetSpec, config: TrainingConfig, spec: CnnSpec, controls: &Receiver<Control>) {
-        let mut trainer = match self.prepare(classes, data, config, spec) {
+    fn run(
+        self,
+        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
+        config: TrainingConfig,
+        spec: CnnSpec,
+        controls: &Receiver<Control>,
+    ) {
+        let mut trainer = match self.prepare(make_sets, config, spec) {
             Ok(trainer) => trainer,
             Err(message) => {
                 self.update(|p| p.phase = Phase::Failed(message));
@@ -262,20 +280,14 @@ impl Worker {
         }
     }
 
-    /// Generates the training and test sets and builds the trainer.
-    fn prepare(&self, classes: &ClassSet, data: DatasetSpec, config: TrainingConfig, spec: CnnSpec) -> Result<Trainer, String> {
-        let generate = |samples_per_class: usize, seed: u64| {
-            let spec = DatasetSpec { samples_per_class, seed, ..data.clone() };
-            dataset::generate(classes, &spec).map_err(|e| e.to_string())
-        };
-        let train = generate(config.train_per_class, data.seed)?;
-        let train = LabelledSet::from_dataset(&train, spec.height, spec.width, spec.classes).map_err(|e| e.to_string())?;
-        let test = if config.test_per_class == 0 {
-            LabelledSet::default()
-        } else {
-            let test = generate(config.test_per_class, data.seed.wrapping_add(TEST_SEED_OFFSET))?;
-            LabelledSet::from_dataset(&test, spec.height, spec.width, spec.classes).map_err(|e| e.to_string())?
-        };
+    /// Makes the training and test sets and builds the trainer.
+    fn prepare(
+        &self,
+        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
+        config: TrainingConfig,
+        spec: CnnSpec,
+    ) -> Result<Trainer, String> {
+        let (train, test) = make_sets()?;
         let (train_samples, test_samples) = (train.len(), test.len());
         let trainer = Trainer::new(spec, config.hyper, train, test, config.seed).map_err(|e| e.to_string())?;
         self.update(|p| {
@@ -368,6 +380,19 @@ impl Worker {
     }
 }
 
+/// The training set (`data.seed`) and the test set (another seed) generated from the tile set.
+fn generate_sets(classes: &ClassSet, data: &DatasetSpec, config: TrainingConfig, spec: CnnSpec) -> Result<(LabelledSet, LabelledSet), String> {
+    let generate = |samples_per_class: usize, seed: u64| {
+        let data = DatasetSpec { samples_per_class, seed, ..data.clone() };
+        let generated = dataset::generate(classes, &data).map_err(|e| e.to_string())?;
+        LabelledSet::from_dataset(&generated, spec.height, spec.width, spec.classes).map_err(|e| e.to_string())
+    };
+    let train = generate(config.train_per_class, data.seed)?;
+    let test =
+        if config.test_per_class == 0 { LabelledSet::default() } else { generate(config.test_per_class, data.seed.wrapping_add(TEST_SEED_OFFSET))? };
+    Ok((train, test))
+}
+
 /// Samples seen divided by the training-set size.
 fn epochs_seen(trainer: &Trainer) -> f64 {
     let per_epoch = trainer.batches_per_epoch().max(1) as f64;
@@ -434,8 +459,20 @@ mod tests {
 
     #[test]
     fn divergence_is_reported_and_stops_the_run() {
-        let config = TrainingConfig { hyper: Hyper::plain(1e3, 10), ..small_config() };
-        let job = TrainingJob::start(presets::fashion_three(), small_data(), config, (0, Default::default()), None).unwrap();
+        // Pixels of 1e12 with the largest learning rate overflow f32 within a few steps
+        // (images in [0, 1] only saturate: their loss grows but stays finite).
+        let spec = CnnSpec { height: 8, width: 8, kernel: 3, filters: 2, classes: 2 };
+        let config = TrainingConfig { hyper: Hyper::plain(1e3, 5), ..small_config() };
+        let make_sets = move || {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+            let images: Vec<ndarray::Array2<f32>> =
+                (0..20).map(|_| ndarray::Array2::from_shape_simple_fn((8, 8), || rng.random::<f32>() * 1e12)).collect();
+            let labels: Vec<usize> = (0..20).map(|i| i % 2).collect();
+            let train = LabelledSet::new(&images, &labels, 8, 8, 2).map_err(|e| e.to_string())?;
+            Ok((train, LabelledSet::default()))
+        };
+        let job = TrainingJob::start_with(spec, config, (0, Default::default()), None, make_sets).unwrap();
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
         assert!(matches!(progress.status, Status::Diverged { .. }), "{:?}", progress.status);

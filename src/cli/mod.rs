@@ -35,7 +35,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => crate::app::run(),
+        None => open_app(),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Logits(args)) => logits::run(args),
         Some(Command::Reproduce(args)) => reproduce::run(args),
@@ -48,4 +48,14 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "gui")]
+fn open_app() -> anyhow::Result<()> {
+    crate::app::run()
+}
+
+#[cfg(not(feature = "gui"))]
+fn open_app() -> anyhow::Result<()> {
+    anyhow::bail!("this build has no desktop app (built without the `gui` feature); see `tilelab --help`")
 }

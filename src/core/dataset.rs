@@ -146,10 +146,15 @@ fn validate_background(background: &Background) -> Result<(), DatasetError> {
 /// Where one tile was pasted: its id and the window `rows×cols` at `(row, col)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
+    /// Which tile.
     pub tile: TileId,
+    /// Top row of the window.
     pub row: usize,
+    /// Left column of the window.
     pub col: usize,
+    /// Tile height `k`.
     pub rows: usize,
+    /// Tile width `l`.
     pub cols: usize,
 }
 
@@ -166,8 +171,11 @@ impl Placement {
 /// One generated image with its label and where its object's tiles are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The `H×W` image, values in [0, 1].
     pub image: Array2<f32>,
+    /// Index of its class.
     pub label: usize,
+    /// One placement per feature of its object.
     pub placements: Vec<Placement>,
 }
 
@@ -178,14 +186,18 @@ pub struct Sample {
 /// rounding at the ε boundary).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rejections {
+    /// All redrawn draws.
     pub total: usize,
+    /// `(label, other class found, count)`.
     pub by_pair: Vec<(usize, usize, usize)>,
 }
 
 /// A valid dataset: every image contains its own class's object and no other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// The samples, interleaved by class.
     pub samples: Vec<Sample>,
+    /// What had to be redrawn on the way.
     pub rejections: Rejections,
 }
 

@@ -3,8 +3,8 @@
 //!
 //! CSV follows RFC 4180 (fields holding `,`, `"`, a line break or edge spaces are quoted, quotes
 //! doubled) with `\n` line ends. Floats are written in Rust's shortest round-trip form; NaN is
-//! written as `NaN` and infinities as `inf` / `-inf`, which Rust's, NumPy's and pandas' float
-//! parsers all read back. NPY arrays may hold any value, NaN included.
+//! written as `NaN` and infinities as `inf` / `-inf`, which the float parsers of Rust, numpy
+//! and pandas all read back. NPY arrays may hold any value, NaN included.
 
 use std::io::Cursor;
 use std::mem::size_of;
@@ -258,18 +258,22 @@ mod tests {
                     chars.next();
                 }
                 (true, '"') => in_quotes = false,
-                (true, c) => field.push(c),
                 (false, '"') => in_quotes = true,
                 (false, ',') => row.push(std::mem::take(&mut field)),
                 (false, '\n') => {
                     row.push(std::mem::take(&mut field));
                     rows.push(std::mem::take(&mut row));
                 }
-                (false, c) => field.push(c),
+                (_, c) => field.push(c),
             }
         }
         assert!(!in_quotes && field.is_empty() && row.is_empty(), "output ends with a complete line");
         rows
+    }
+
+    /// Bit-exact equality (so −0 ≠ +0), with every NaN equal to every NaN.
+    fn same_float(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
     }
 
     fn sample_table() -> Table {
@@ -292,7 +296,7 @@ mod tests {
             for (cell, text) in row.iter().zip(cells) {
                 match cell {
                     CsvValue::Float(v) if v.is_nan() => assert_eq!(text, "NaN"),
-                    CsvValue::Float(v) => assert_eq!(text.parse::<f32>().expect("float"), *v),
+                    CsvValue::Float(v) => assert!(same_float(text.parse().expect("float"), *v), "{text}"),
                     CsvValue::Int(v) => assert_eq!(text.parse::<i64>().expect("int"), *v),
                     CsvValue::Text(t) => assert_eq!(text, t),
                 }
@@ -322,7 +326,7 @@ mod tests {
         with_nan[[1, 2, 3]] = f32::NAN;
         let back: ArrayD<f32> = npy_from_bytes(&npy_bytes(&with_nan).expect("writes")).expect("reads");
         assert_eq!(back.shape(), &[2, 3, 4]);
-        assert!(back.iter().zip(with_nan.iter()).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())));
+        assert!(back.iter().zip(with_nan.iter()).all(|(a, b)| same_float(*a, *b)));
 
         let labels: Array1<i64> = array![3, -1, i64::MIN, 9];
         let back: ArrayD<i64> = npy_from_bytes(&npy_bytes(&labels).expect("writes")).expect("reads");
@@ -352,7 +356,7 @@ mod tests {
     /// A version 1.0 `.npy` file with this header dictionary, padded to 64 bytes, then `data`.
     fn npy_with_header(dict: &str, data: &[u8]) -> Vec<u8> {
         let mut header = dict.to_owned();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
@@ -464,7 +468,7 @@ mod tests {
             for (row, (text, value)) in parsed[1..].iter().zip(texts.iter().zip(&floats)) {
                 prop_assert_eq!(&row[0], text);
                 let back: f32 = row[1].parse().expect("float");
-                prop_assert!(back == *value || (back.is_nan() && value.is_nan()));
+                prop_assert!(same_float(back, *value), "{} vs {}", back, value);
             }
         }
     }

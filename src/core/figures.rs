@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Axis};
+use ndarray::Axis;
 
 use crate::core::construct::{ConstructError, Constructed, build_n2};
 use crate::core::dataset::{self, Dataset, DatasetError, DatasetSpec, Sample};
@@ -77,8 +77,9 @@ pub fn figure_pack(classes: &ClassSet, out_dir: &Path, seed: u64) -> Result<Vec<
     save("tiles.png", &tiles)?;
     save("tiles.svg", &tiles)?;
     save("dataset_samples.png", &samples_figure(classes, &dataset))?;
+    save("n2_input.png", &input_figure(classes, sample))?;
     let maps: Vec<_> = activations.layers.iter().map(as_map).collect();
-    for (layer, figure) in layer_figures(&n2, &maps, sample) {
+    for (layer, figure) in layer_figures(classes, &n2, &maps, sample) {
         save(&format!("n2_layer{layer:02}.png"), &figure)?;
     }
     let logits = logits_figure(classes, sample, &activations.logits());
@@ -138,25 +139,61 @@ fn as_map(activation: &Activation) -> Option<&ndarray::Array3<f32>> {
     }
 }
 
-/// One figure per convolutional layer of N2 (padding skipped): the input, then up to
-/// [`MAX_CHANNELS_SHOWN`] channel maps labelled with their meaning.
-fn layer_figures(n2: &Constructed, maps: &[Option<&ndarray::Array3<f32>>], sample: &Sample) -> Vec<(usize, Figure)> {
+/// The sample N2 is run on, labelled with its class.
+fn input_figure(classes: &ClassSet, sample: &Sample) -> Figure {
+    let class = classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
+    let panels = vec![Heatmap { label: format!("input: a sample of '{class}'"), values: sample.image.clone() }];
+    let grid = HeatmapGrid {
+        cols: 1,
+        colormap: Colormap::Gray,
+        range: Some((0.0, 1.0)),
+        colorbar_label: "pixel".into(),
+        panels,
+    };
+    Figure::new("N2 input", FigureKind::HeatmapGrid(grid)).with_size(420, 380)
+}
+
+/// One figure per convolutional layer of N2 (padding skipped): up to [`MAX_CHANNELS_SHOWN`]
+/// channel maps on one colour scale, each labelled with what it computes.
+fn layer_figures(
+    classes: &ClassSet,
+    n2: &Constructed,
+    maps: &[Option<&ndarray::Array3<f32>>],
+    sample: &Sample,
+) -> Vec<(usize, Figure)> {
     let network = &n2.network;
     let mut figures = Vec::new();
     for (layer, (spec, map)) in network.layers().iter().zip(maps).enumerate() {
         let (LayerKind::Conv(_), Some(map)) = (&spec.kind, map) else { continue };
-        let mut panels = vec![Heatmap { label: "input".into(), values: sample.image.clone() }];
-        for channel in shown_channels(n2, layer, map.len_of(Axis(0)), sample) {
-            let values: Array2<f32> = map.index_axis(Axis(0), channel).to_owned();
-            panels.push(Heatmap { label: short(&format!("{channel}: {}", network.meaning(layer, channel))), values });
-        }
         let channels = map.len_of(Axis(0));
-        let title = format!("N2 {} — {} of {channels} channels", spec.name, panels.len() - 1);
+        let panels: Vec<Heatmap> = shown_channels(n2, layer, channels, sample)
+            .into_iter()
+            .map(|channel| Heatmap {
+                label: channel_label(classes, n2, layer, channel),
+                values: map.index_axis(Axis(0), channel).to_owned(),
+            })
+            .collect();
+        let title = format!("N2 {} — {} of {channels} channels", spec.name, panels.len());
         let grid =
             HeatmapGrid { cols: 5, colormap: Colormap::Gray, range: None, colorbar_label: "activation".into(), panels };
         figures.push((layer, Figure::new(title, FigureKind::HeatmapGrid(grid))));
     }
     figures
+}
+
+/// A short caption: for block channels the block's tile and pixel span, otherwise the unit's meaning.
+fn channel_label(classes: &ClassSet, n2: &Constructed, layer: usize, channel: usize) -> String {
+    let level = n2.blocks.iter().find(|level| level.layer == layer);
+    let block = level.and_then(|level| Some((level.size, level.channels.get(channel)?.places.as_slice())));
+    match block {
+        Some((size, [first, rest @ ..])) => {
+            let more = if rest.is_empty() { String::new() } else { format!(" +{}", rest.len()) };
+            let (row, col) = (first.row, first.col);
+            let tile = classes.tile_label(first.tile);
+            format!("{channel}: {tile} r{row}–{} c{col}–{}{more}", row + size - 1, col + size - 1)
+        }
+        _ => format!("{channel}: {}", n2.network.meaning(layer, channel)),
+    }
 }
 
 /// The channels to draw: for block layers those whose block occurs in a tile pasted in the sample,
@@ -174,17 +211,7 @@ fn shown_channels(n2: &Constructed, layer: usize, channels: usize, sample: &Samp
     first
 }
 
-/// At most 34 characters, so a label fits above its panel.
-fn short(text: &str) -> String {
-    const LIMIT: usize = 34;
-    if text.chars().count() <= LIMIT {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(LIMIT - 1).collect::<String>())
-    }
-}
-
-/// Grouped bars per class: the direct φ_O and N2's logits on `sample` (they must coincide).
+/// Grouped bars per class: the direct `φ_O` and N2's logits on `sample` (they must coincide).
 pub fn logits_figure(classes: &ClassSet, sample: &Sample, logits_n2: &[f32]) -> Figure {
     let groups: Vec<String> = classes.classes.iter().map(|o| o.name.clone()).collect();
     let phi = detect::logits(classes, sample.image.view());
@@ -319,13 +346,11 @@ mod tests {
         }
         let activations = n2.network.forward(sample.image.view()).expect("forward");
         let maps: Vec<_> = activations.layers.iter().map(as_map).collect();
-        let figures = layer_figures(&n2, &maps, sample);
+        let figures = layer_figures(&classes, &n2, &maps, sample);
         assert!(figures.len() >= n2.blocks.len() + 2, "layer 0, block layers and detection");
-        assert_eq!(short(&"x".repeat(50)).chars().count(), 34);
+        let level = &n2.blocks[0];
+        let label = channel_label(&classes, &n2, level.layer, 0);
+        let place = level.channels[0].places[0];
+        assert!(label.starts_with(&format!("0: {} r{}–", classes.tile_label(place.tile), place.row)), "{label}");
     }
-}
-#[test]
-fn tmp_pack_for_eyes() {
-    let files = figure_pack(&crate::core::presets::fashion_three(), Path::new("/tmp/pack"), 1).unwrap();
-    println!("{files:?}");
 }

@@ -56,8 +56,11 @@ pub enum IdxError {
 /// `len()` grey images of `rows×cols` bytes, stored row-major one after the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxImages {
+    /// Height of every image.
     pub rows: usize,
+    /// Width of every image.
     pub cols: usize,
+    /// All pixels, image after image, row-major, 0 = black.
     pub pixels: Vec<u8>,
 }
 
@@ -84,7 +87,9 @@ impl IdxImages {
 /// Images with one label each (`images.len() == labels.len()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledImages {
+    /// The images.
     pub images: IdxImages,
+    /// The label of each image.
     pub labels: Vec<u8>,
 }
 
@@ -121,7 +126,9 @@ impl LabelledImages {
 /// The data sets embedded in the binary (200 images per class, labels 0..9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BundledSet {
+    /// Fashion-MNIST (Zalando), the paper's data.
     FashionMnist,
+    /// MNIST handwritten digits.
     Mnist,
 }
 

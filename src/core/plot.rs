@@ -1,5 +1,5 @@
 //! Headless figures: plain data structs (histogram grids, line charts, grouped bar charts, heat-map
-//! grids) rendered by plotters to SVG or PNG with the embedded DejaVu Sans font, so the CLI, the app
+//! grids) rendered by plotters to SVG or PNG with the embedded `DejaVu Sans` font, so the CLI, the app
 //! and CI need no system fonts and no display.
 //!
 //! Non-finite values never panic: histogram samples, curve points and bars that are NaN/±∞ are
@@ -377,7 +377,9 @@ fn render_png(figure: &Figure, scale: f32) -> Result<Vec<u8>, PlotError> {
 /// Draws title, content and (if needed) the non-finite footer; `s` scales every size in pixels.
 fn draw_figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure, s: f64) -> Result<(), PlotError> {
     root.fill(&WHITE).map_err(drawing_error)?;
-    let body = root.titled(&figure.title, text_style(TITLE_PX, s)).map_err(drawing_error)?;
+    // A top margin keeps the title's ascenders inside the image.
+    let page = root.margin(px(8.0, s), 0, px(4.0, s), px(4.0, s));
+    let body = page.titled(&figure.title, text_style(TITLE_PX, s)).map_err(drawing_error)?;
     let skipped = non_finite_values(figure);
     let body = if skipped > 0 {
         let height = body.dim_in_pixel().1 as i32;

@@ -386,3 +386,48 @@ pub fn image_with_object(
     }
     image
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_error_follows_the_definition() {
+        assert_eq!(max_relative_error(&[1.5, 0.0], &[1.0, 0.0]), 0.5);
+        assert!((max_relative_error(&[10.1], &[10.0]) - 0.01).abs() < 1e-6, "relative above 1");
+        assert_eq!(max_relative_error(&[1.0], &[1.0, 2.0]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[f32::NAN], &[1.0]), f32::INFINITY);
+    }
+
+    #[test]
+    fn runs_are_reproducible_and_pass() {
+        let first = run(3, 12).unwrap();
+        assert_eq!(first, run(3, 12).unwrap());
+        assert!(first.passed(), "{first:?}");
+        assert_eq!(first.cases, 12);
+        assert!(first.images_with_detection > 0 && first.valid_images > 0, "{first:?}");
+    }
+
+    #[test]
+    fn a_network_built_for_another_epsilon_is_caught() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let tile = Tile::filled(3, 2, 0.5, 0.2).unwrap();
+        let classes = ClassSet { classes: vec![crate::core::tile::single_tile_object("t", tile)] };
+        let mut wider = classes.clone();
+        wider.classes[0].features[0].tiles[0].set_epsilon(1.0).unwrap();
+        let n1 = build_n1(&wider, 8, 8).unwrap();
+        // A jittered paste: some windows lie between ε = 0.2 and 1.0.
+        let mut image = random_image(&mut rng, 8, 8);
+        image.slice_mut(ndarray::s![2..5, 3..5]).fill(0.6);
+        assert!(monosemantic_violations(&classes, &n1, image.view()).unwrap() > 0);
+        let direct = detect::logits(&classes, image.view());
+        assert!(max_relative_error(&n1.logits(image.view()).unwrap(), &direct) > TOLERANCE);
+    }
+
+    #[test]
+    fn preset_datasets_are_classified_without_error() {
+        let report = check_preset_datasets(1).unwrap();
+        assert!(report.passed(), "{report:?}");
+        assert!(report.valid_images >= 300, "{report:?}");
+    }
+}

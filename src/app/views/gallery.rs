@@ -187,7 +187,8 @@ pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryS
     }
     gallery.ensure_loaded(ctx);
     let mut open = true;
-    egui::Window::new("Gallery").open(&mut open).default_width(460.0).show(ctx, |ui| {
+    let window = egui::Window::new("Gallery").open(&mut open).default_width(460.0).default_pos([780.0, 90.0]);
+    window.show(ctx, |ui| {
         source_bar_ui(ui, app, gallery);
         let Some(source) = gallery.source().cloned() else {
             ui.horizontal(|ui| {

@@ -10,7 +10,8 @@ use crate::core::dataset::{Background, DatasetSpec, generate};
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::train::{Hyper, LabelledSet};
 use crate::core::presets::{fashion_ten, mnist_ten};
-use crate::core::tile::ClassSet;
+use crate::core::tile::{ClassSet, Tile};
+use ndarray::Array2;
 
 /// Offset between the training and the test seed, so the two sets are drawn independently.
 const TEST_SEED_OFFSET: u64 = 0x7E57_5EED;
@@ -33,6 +34,8 @@ pub struct FashionConfig {
     pub test_samples: usize,
     pub learning_rate: f32,
     pub batch_size: usize,
+    /// Paste the whole 28×28 image (the paper) rather than only its non-zero pixels.
+    pub whole_square: bool,
 }
 
 impl FashionConfig {
@@ -47,14 +50,35 @@ impl FashionConfig {
             test_samples: 1000,
             learning_rate: 0.03,
             batch_size: 100,
+            whole_square: true,
         }
     }
 
-    /// The ten classes with `tiles_per_class` tiles each.
+    /// The ten classes with `tiles_per_class` tiles each; with `whole_square` every tile has its
+    /// whole 28×28 square as support (see [`whole_square`]).
     pub fn classes(&self) -> ClassSet {
-        match self.source {
+        let mut classes = match self.source {
             TileSource::FashionMnist => fashion_ten(self.tiles_per_class),
             TileSource::Mnist => mnist_ten(self.tiles_per_class),
+        };
+        if self.whole_square {
+            whole_square(&mut classes);
+        }
+        classes
+    }
+}
+
+/// Makes every pixel of every tile part of its support, so that pasting writes the whole image.
+///
+/// The paper pastes a 28×28 Fashion-MNIST *image* onto the noise: its black surround is pasted
+/// too. With the presets' support (the non-zero pixels) only the garment would be pasted and the
+/// surround would stay noise: a harder task than the paper's (about 0.94 instead of 0.99 test
+/// accuracy after 15 epochs, measured).
+pub fn whole_square(classes: &mut ClassSet) {
+    for tile in classes.classes.iter_mut().flat_map(|o| o.features.iter_mut()).flat_map(|f| f.tiles.iter_mut()) {
+        let full = Array2::from_elem(tile.values().raw_dim(), true);
+        if let Ok(whole) = Tile::new(tile.values().clone(), full, tile.epsilon()) {
+            *tile = whole;
         }
     }
 }
@@ -73,6 +97,7 @@ pub struct FashionSummary {
     pub test_samples: usize,
     pub threads: usize,
     pub tiles_per_class: usize,
+    pub whole_square: bool,
     pub seed: u64,
     pub epoch_records: Vec<EpochRecord>,
 }
@@ -126,6 +151,7 @@ pub fn summary(config: &FashionConfig, run: &TrainingRun) -> FashionSummary {
         test_samples: run.test.samples,
         threads: run.threads,
         tiles_per_class: config.tiles_per_class,
+        whole_square: config.whole_square,
         seed: config.seed,
         epoch_records: run.epochs.clone(),
     }

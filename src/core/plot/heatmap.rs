@@ -12,6 +12,9 @@ use super::{
 /// Colour of non-finite cells: not on either colour map, so they stand out.
 pub(super) const NON_FINITE_RGB: (u8, u8, u8) = (255, 0, 255);
 
+/// Smallest panel caption size in logical pixels before captions are cut instead.
+const MIN_LABEL_PX: f64 = 8.0;
+
 /// Colour-bar steps: enough that neighbouring steps are indistinguishable.
 const COLORBAR_STEPS: usize = 64;
 
@@ -27,11 +30,42 @@ pub(super) fn draw_heatmap_grid<DB: DrawingBackend>(
     let (panels_area, bar_area) = area.split_horizontally(width - bar_width);
     let shape = grid_shape(grid.panels.len(), grid.cols);
     for (cell, panel) in panels_area.split_evenly(shape).iter().zip(&grid.panels) {
-        let inner = cell.titled(&panel.label, text_style(CAPTION_PX * 0.9, s)).map_err(drawing_error)?;
+        let (label, style) = fitted_label(cell, &panel.label, s)?;
+        let inner = cell.titled(&label, style).map_err(drawing_error)?;
         let inner = inner.margin(px(2.0, s), px(4.0, s), px(4.0, s), px(4.0, s));
         draw_array(&inner, &panel.values, grid.colormap, (lo, hi), s)?;
     }
     draw_colorbar(&bar_area, grid, (lo, hi), s)
+}
+
+/// The panel caption and its style: shrunk to fit the panel's width (down to [`MIN_LABEL_PX`]),
+/// then cut with an ellipsis if it still does not fit.
+fn fitted_label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    label: &str,
+    s: f64,
+) -> Result<(String, TextStyle<'static>), PlotError> {
+    let available = f64::from(area.dim_in_pixel().0) * 0.95;
+    let width = |text: &str, style: &TextStyle| -> Result<f64, PlotError> {
+        Ok(f64::from(area.estimate_text_size(text, style).map_err(drawing_error)?.0))
+    };
+    let base = CAPTION_PX * 0.9;
+    let measured = width(label, &text_style(base, s))?;
+    if measured <= available {
+        return Ok((label.to_owned(), text_style(base, s)));
+    }
+    let style = text_style((base * available / measured).max(MIN_LABEL_PX), s);
+    let chars: Vec<char> = label.chars().collect();
+    for keep in (1..=chars.len()).rev() {
+        let mut text: String = chars[..keep].iter().collect();
+        if keep < chars.len() {
+            text.push('…');
+        }
+        if width(&text, &style)? <= available {
+            return Ok((text, style));
+        }
+    }
+    Ok((String::new(), style))
 }
 
 /// The value range of the colour scale: fixed, or from the finite data (symmetric if diverging).
@@ -145,7 +179,7 @@ fn draw_colorbar<DB: DrawingBackend>(
     let border = Rectangle::new([(0, 0), (bar_width, y(1.0))], BLACK.stroke_width(stroke(1.0, s)));
     inner.draw(&border).map_err(drawing_error)?;
     let style = text_style(LABEL_PX, s).pos(Pos::new(HPos::Left, VPos::Center));
-    for (fraction, value) in [(0.0, hi), (0.5, (lo + hi) / 2.0), (1.0, lo)] {
+    for (fraction, value) in [(0.0, hi), (0.5, f64::midpoint(lo, hi)), (1.0, lo)] {
         let tick = Text::new(format_value(value), (bar_width + px(4.0, s), y(fraction)), style.clone());
         inner.draw(&tick).map_err(drawing_error)?;
     }

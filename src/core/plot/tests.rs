@@ -8,11 +8,11 @@ use super::charts::{histogram_counts, mean_std};
 use super::heatmap::{NON_FINITE_RGB, color_of, color_range, equal_runs, format_value};
 use super::*;
 
-fn histogram_figure(samples: Vec<f32>) -> Figure {
+fn histogram_figure(samples: &[f32]) -> Figure {
     let panel = |title: &str, shift: f32| HistogramPanel {
         title: title.into(),
         series: vec![
-            SampleSeries { name: "z_tile".into(), samples: samples.clone() },
+            SampleSeries { name: "z_tile".into(), samples: samples.to_vec() },
             SampleSeries { name: "z_other".into(), samples: samples.iter().map(|v| v + shift).collect() },
         ],
     };
@@ -59,7 +59,7 @@ fn gradient(rows: usize, cols: usize) -> Array2<f32> {
 
 fn all_figures() -> Vec<Figure> {
     vec![
-        histogram_figure((0..200).map(|i| (i as f32 * 0.37).sin()).collect()),
+        histogram_figure(&(0..200).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>()),
         line_figure(),
         bar_figure(4),
         heatmap_figure(gradient(8, 8), Colormap::Gray, Some((0.0, 1.0))),
@@ -119,7 +119,7 @@ fn svg_is_an_svg_document_with_the_texts() {
 #[test]
 fn legend_prints_mean_and_std_of_each_series() {
     let samples = vec![1.0, 2.0, 3.0, 4.0];
-    let svg = svg_text(&histogram_figure(samples));
+    let svg = svg_text(&histogram_figure(&samples));
     // mean 2.5, population std √1.25 ≈ 1.118; the second series is shifted by 1 (first panel).
     assert!(svg.contains("z_tile: 2.500 ± 1.118"), "{svg}");
     assert!(svg.contains("z_other: 3.500 ± 1.118"));
@@ -204,18 +204,21 @@ fn non_finite_heat_cells_are_magenta_and_noted() {
 
 #[test]
 fn nan_samples_are_skipped_and_reported() {
-    let figure = histogram_figure(vec![0.5, f32::NAN, 1.5, f32::NEG_INFINITY]);
+    let figure = histogram_figure(&[0.5, f32::NAN, 1.5, f32::NEG_INFINITY]);
     let svg = svg_text(&figure);
     assert!(svg.contains("12 non-finite value(s) skipped"), "2 × 2 series × 3 panels");
     assert!(svg.contains("z_tile: 1.000 ± 0.500"));
-    let all_nan = histogram_figure(vec![f32::NAN; 5]);
+    let all_nan = histogram_figure(&[f32::NAN; 5]);
     assert!(svg_text(&all_nan).contains("no finite data"));
 }
+
+/// Whether an error is of the expected kind.
+type ErrorCheck = fn(&PlotError) -> bool;
 
 #[test]
 fn empty_or_inconsistent_figures_are_clean_errors() {
     let empty_grid = HistogramGrid { cols: 2, bins: 10, x_label: String::new(), panels: vec![] };
-    let cases: Vec<(Figure, fn(&PlotError) -> bool)> = vec![
+    let cases: Vec<(Figure, ErrorCheck)> = vec![
         (Figure::new("a", FigureKind::HistogramGrid(empty_grid.clone())), |e| matches!(e, PlotError::Empty(_))),
         (
             Figure::new(
@@ -274,7 +277,7 @@ fn bad_scales_are_refused_before_allocating() {
 fn empty_arrays_and_constant_data_still_render() {
     let figure = heatmap_figure(Array2::zeros((0, 3)), Colormap::Diverging, None);
     assert!(svg_text(&figure).contains("empty"));
-    let constant = histogram_figure(vec![2.0; 10]);
+    let constant = histogram_figure(&[2.0; 10]);
     assert!(render(&constant, Format::Png { scale: 1.0 }).is_ok());
     let flat = LineChart {
         x_label: String::new(),
@@ -323,7 +326,7 @@ proptest! {
     fn any_samples_render_without_panic(
         samples in prop::collection::vec(prop_oneof![any::<f32>(), Just(f32::NAN), -1e30f32..1e30], 0..60),
     ) {
-        let figure = histogram_figure(samples);
+        let figure = histogram_figure(&samples);
         prop_assert!(render(&figure, Format::Svg).is_ok());
     }
 }

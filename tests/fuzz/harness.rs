@@ -1,0 +1,92 @@
+//! The checks behind every fuzz target, shared with `tests/corpus_replay.rs` (included there by path)
+//! so that `cargo test` replays the committed corpus through exactly what the fuzzer ran.
+//!
+//! Each check feeds raw bytes to one loader. A loader may refuse the bytes with its typed error
+//! (returned here as the error's message, which must not be empty); whatever it accepts must
+//! survive a save and a reload unchanged. Anything else (a panic, an unequal round trip) is a bug.
+
+use tilelab::core::idx;
+use tilelab::core::nn::weights_file;
+use tilelab::core::tileset_file;
+
+/// What a loader made of one input: a summary of what loaded, or the typed error's message.
+pub type Outcome = Result<String, String>;
+
+/// A check: one loader run on raw bytes.
+pub type Check = fn(&[u8]) -> Outcome;
+
+/// Every fuzz target by name (also its folder under `tests/corpus/`) with its check.
+pub const TARGETS: [(&str, Check); 4] =
+    [("tileset_json", tileset_json), ("idx", idx), ("import_image", import_image), ("weights_json", weights_json)];
+
+/// The error's message; an empty message would leave the user with nothing to act on.
+fn message(error: &dyn std::error::Error) -> String {
+    let text = error.to_string();
+    assert!(!text.trim().is_empty(), "an error with an empty message: {error:?}");
+    text
+}
+
+/// Files are read with `read_to_string`, which refuses invalid UTF-8 before any parsing.
+fn utf8(data: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(data).map_err(|e| message(&e))
+}
+
+/// `tileset_file::from_json`, then save and reload: the set must come back equal.
+pub fn tileset_json(data: &[u8]) -> Outcome {
+    let set = tileset_file::from_json(utf8(data)?).map_err(|e| message(&e))?;
+    let json = tileset_file::to_json(&set).expect("a set that loaded can be saved");
+    let again = tileset_file::from_json(&json).expect("a saved set loads");
+    assert_eq!(again, set, "the tile set changed in a save/load round trip");
+    Ok(format!("{} classes, {} tiles", set.len(), set.tiles().count()))
+}
+
+/// `idx::read_images` and `idx::read_labels` (gzip or plain); what loads must be self-consistent.
+pub fn idx(data: &[u8]) -> Outcome {
+    let images = idx::read_images(data);
+    let labels = idx::read_labels(data);
+    match (images, labels) {
+        (Ok(images), _) => {
+            let size = images.rows * images.cols;
+            assert_eq!(images.len() * size, images.pixels.len(), "pixels are not a whole number of images");
+            if let Some(last) = images.len().checked_sub(1) {
+                let image = images.image(last).expect("the last image exists");
+                assert_eq!(image.dim(), (images.rows, images.cols));
+                assert!(image.iter().all(|v| (0.0..=1.0).contains(v)), "a pixel outside [0, 1]");
+            }
+            assert!(images.image(images.len()).is_none(), "an image past the end");
+            Ok(format!("{} images of {}×{}", images.len(), images.rows, images.cols))
+        }
+        (Err(_), Ok(labels)) => Ok(format!("{} labels", labels.len())),
+        (Err(images), Err(labels)) => Err(format!("images: {}; labels: {}", message(&images), message(&labels))),
+    }
+}
+
+/// `tileset_file::import_tile_image` with parameters taken from the input's length (so corpus
+/// files are plain images); an imported tile must export to PNG and import back unchanged.
+pub fn import_image(data: &[u8]) -> Outcome {
+    let max_side = 1 + data.len() % 64;
+    let threshold = (data.len() % 2 == 1).then_some(0.5);
+    let epsilon = 2.0;
+    let tile = tileset_file::import_tile_image(data, max_side, threshold, epsilon).map_err(|e| message(&e))?;
+    assert!(tile.rows() <= max_side && tile.cols() <= max_side, "the tile was not shrunk to {max_side}");
+    let png = tileset_file::tile_png(&tile, 1).expect("an imported tile exports");
+    let back = tileset_file::import_tile_image(&png, max_side, None, epsilon).expect("an exported tile imports");
+    // Support pixels are all non-zero (threshold 0.5, or non-zero), so the export keeps them exactly.
+    assert_eq!(back.support(), tile.support(), "the support changed in a PNG round trip");
+    for ((value, original), &inside) in back.values().iter().zip(tile.values()).zip(tile.support()) {
+        assert!(!inside || value == original, "a support pixel changed in a PNG round trip: {original} → {value}");
+    }
+    Ok(format!("{}×{} tile", tile.rows(), tile.cols()))
+}
+
+/// `weights_file::from_json`, a forward pass, then save and reload: the network must come back equal.
+pub fn weights_json(data: &[u8]) -> Outcome {
+    let cnn = weights_file::from_json(utf8(data)?).map_err(|e| message(&e))?;
+    let spec = cnn.spec();
+    let logits = cnn.logits(ndarray::Array2::zeros((spec.height, spec.width)).view()).map_err(|e| message(&e))?;
+    assert_eq!(logits.len(), spec.classes);
+    let json = weights_file::to_json(&cnn).expect("weights that loaded can be saved");
+    let again = weights_file::from_json(&json).expect("saved weights load");
+    assert_eq!(again, cnn, "the weights changed in a save/load round trip");
+    Ok(format!("{spec:?}"))
+}
