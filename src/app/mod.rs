@@ -15,6 +15,7 @@
 
 pub mod command;
 pub mod jobs;
+pub mod lecture;
 mod run;
 pub mod state;
 pub mod theme;
@@ -91,13 +92,20 @@ impl TilelabApp {
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
         self.shortcuts(&ctx);
+        lecture::handle_keys(&ctx, &mut self.views.lecture);
         self.handle_close_request(&ctx);
-        egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
-        egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
-        egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
-            tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs);
-        });
-        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        if self.views.lecture.active {
+            // Lecture mode replaces every panel with the full-window lecture page.
+            egui::CentralPanel::default()
+                .show(ui, |ui| views::lecture::ui(ui, &mut self.state, &mut self.views.lecture));
+        } else {
+            egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
+            egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
+            egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
+                tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs);
+            });
+            egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        }
         views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
         self.toasts_ui(&ctx);
@@ -251,6 +259,10 @@ impl TilelabApp {
                 }
             }
             ui.separator();
+            if ui.add(egui::Button::new("Lecture mode").shortcut_text("F5")).clicked() {
+                self.views.lecture.enter(ui.ctx(), 0);
+            }
+            ui.separator();
             egui::gui_zoom::zoom_menu_buttons(ui);
             if ui.add(egui::Button::new("Full screen").shortcut_text("F11")).clicked() {
                 let fullscreen = ui.input(|i| i.viewport().fullscreen.unwrap_or(false));
@@ -265,6 +277,9 @@ impl TilelabApp {
                 if ui.selectable_label(self.state.session.view == view, view.label()).clicked() {
                     self.state.push(Command::ShowView(view));
                 }
+            }
+            if ui.button("▶ Lecture").on_hover_text("Lecture mode (F5)").clicked() {
+                self.views.lecture.enter(ui.ctx(), 0);
             }
             ui.separator();
             let rendering = &mut self.state.session.rendering;

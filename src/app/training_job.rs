@@ -459,23 +459,28 @@ mod tests {
 
     #[test]
     fn divergence_is_reported_and_stops_the_run() {
-        // Pixels of 1e12 with the largest learning rate overflow f32 within a few steps
-        // (images in [0, 1] only saturate: their loss grows but stays finite).
-        let spec = CnnSpec { height: 8, width: 8, kernel: 3, filters: 2, classes: 2 };
-        let config = TrainingConfig { hyper: Hyper::plain(1e3, 5), ..small_config() };
+        // Squares on noise scaled to 1e12 with the largest learning rate overflow f32 within a few
+        // steps (images in [0, 1] only saturate: their loss grows but stays finite).
+        let spec = CnnSpec { height: 6, width: 6, kernel: 2, filters: 4, classes: 2 };
+        let config = TrainingConfig { hyper: Hyper::plain(1e3, 5), seed: 1, ..small_config() };
         let make_sets = move || {
             use rand::{Rng, SeedableRng};
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-            let images: Vec<ndarray::Array2<f32>> =
-                (0..20).map(|_| ndarray::Array2::from_shape_simple_fn((8, 8), || rng.random::<f32>() * 1e12)).collect();
-            let labels: Vec<usize> = (0..20).map(|i| i % 2).collect();
-            let train = LabelledSet::new(&images, &labels, 8, 8, 2).map_err(|e| e.to_string())?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let (mut images, mut labels) = (Vec::new(), Vec::new());
+            for i in 0..100 {
+                let mut image = ndarray::Array2::from_shape_simple_fn((6, 6), || rng.random_range(0.0..1.0f32));
+                let (r, c) = (rng.random_range(0..5), rng.random_range(0..5));
+                image.slice_mut(ndarray::s![r..r + 2, c..c + 2]).fill(if i % 2 == 0 { 1.0 } else { 0.0 });
+                images.push(image * 1e12);
+                labels.push(i % 2);
+            }
+            let train = LabelledSet::new(&images, &labels, 6, 6, 2).map_err(|e| e.to_string())?;
             Ok((train, LabelledSet::default()))
         };
         let job = TrainingJob::start_with(spec, config, (0, Default::default()), None, make_sets).unwrap();
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
-        assert!(matches!(progress.status, Status::Diverged { .. }), "{:?}", progress.status);
+        assert!(matches!(progress.status, Status::Diverged { .. }), "{:?} after {} steps, {:?}, {:?}", progress.status, progress.step, progress.phase, progress.train_curve.last());
         assert!(!progress.running);
         assert!(progress.cnn.as_ref().is_some_and(|c| c.is_finite()), "the published weights stay finite");
     }

@@ -3,6 +3,8 @@
 mod bench;
 mod bench_construct;
 mod bench_train;
+mod dataset;
+mod export;
 mod logits;
 mod reproduce;
 mod verify;
@@ -29,6 +31,10 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Benchmark the detectors, the constructed networks and SGD training.
     Bench(bench::BenchArgs),
+    /// Write a generated dataset as NumPy files (images, labels, offsets) and a contact sheet.
+    Dataset(dataset::DatasetArgs),
+    /// Export N1, N2 or the trained CNN as ONNX (or its weights as safetensors).
+    Export(export::ExportArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -40,6 +46,8 @@ pub fn main() -> ExitCode {
         Some(Command::Logits(args)) => logits::run(args),
         Some(Command::Reproduce(args)) => reproduce::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Dataset(args)) => dataset::run(args),
+        Some(Command::Export(args)) => export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

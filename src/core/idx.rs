@@ -189,24 +189,39 @@ fn read_images_limited(bytes: &[u8], limit: usize) -> Result<IdxImages, IdxError
     if rows == 0 || cols == 0 {
         return Err(IdxError::BadImageSize { rows, cols });
     }
-    let pixels = body(&data, 16, &[count, rows, cols])?;
-    Ok(IdxImages { rows, cols, pixels: pixels.to_vec() })
+    check_body(&data, 16, &[count, rows, cols])?;
+    Ok(IdxImages { rows, cols, pixels: without_header(data, 16) })
 }
 
 fn read_labels_limited(bytes: &[u8], limit: usize) -> Result<Vec<u8>, IdxError> {
     let data = decompress(bytes, limit)?;
     let dims = header(&data, "label", LABELS_MAGIC, 1)?;
-    Ok(body(&data, 8, &dims)?.to_vec())
+    check_body(&data, 8, &dims)?;
+    Ok(without_header(data, 8))
+}
+
+/// The data after the header, reusing the decompressed buffer rather than copying up to the limit again.
+fn without_header(data: std::borrow::Cow<'_, [u8]>, header_len: usize) -> Vec<u8> {
+    let mut bytes = data.into_owned();
+    bytes.drain(..header_len);
+    bytes
 }
 
 /// Reads a file whose size is first checked against the limit (an IDX file never grows when gzipped).
 fn read_file(path: &Path) -> Result<Vec<u8>, IdxError> {
     let io = |source| IdxError::Io { path: path.to_owned(), source };
+    let limit = MAX_DECOMPRESSED_BYTES as u64;
     let size = fs::metadata(path).map_err(io)?.len();
-    if size > MAX_DECOMPRESSED_BYTES as u64 {
+    if size > limit {
         return Err(IdxError::TooLarge { limit: MAX_DECOMPRESSED_BYTES });
     }
-    fs::read(path).map_err(io)
+    // `take` as well: a pipe or device reports size 0 (`/dev/zero` never ends), and a file may grow.
+    let mut bytes = Vec::with_capacity(size as usize);
+    fs::File::open(path).map_err(io)?.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(IdxError::TooLarge { limit: MAX_DECOMPRESSED_BYTES });
+    }
+    Ok(bytes)
 }
 
 /// The plain bytes: gunzipped if the gzip magic is present, reading at most `limit` bytes.
@@ -217,13 +232,28 @@ fn decompress(bytes: &[u8], limit: usize) -> Result<std::borrow::Cow<'_, [u8]>, 
         }
         return Ok(bytes.into());
     }
+    let mut decoder = GzDecoder::new(bytes);
+    let mut chunk = vec![0; 64 * 1024];
     let mut out = Vec::new();
-    // One byte past the limit tells "exactly at the limit" from "too large" (a gzip bomb stops here).
-    GzDecoder::new(bytes).take(limit as u64 + 1).read_to_end(&mut out).map_err(IdxError::Gzip)?;
-    if out.len() > limit {
-        return Err(IdxError::TooLarge { limit });
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => return Ok(out.into()),
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(IdxError::Gzip(error)),
+        };
+        // A gzip bomb stops here, before holding more than the limit.
+        if out.len() + n > limit {
+            return Err(IdxError::TooLarge { limit });
+        }
+        // Doubling, capped at the limit: `read_to_end` would double a full buffer past it (measured
+        // 512 MiB for a bomb against a 256 MiB limit).
+        if out.len() + n > out.capacity() {
+            let target = (out.capacity() * 2).max(out.len() + n).min(limit);
+            out.reserve_exact(target - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
-    Ok(out.into())
 }
 
 /// Checks the magic number and returns the `ndims` dimensions.
@@ -242,15 +272,15 @@ fn header(data: &[u8], kind: &'static str, magic: u32, ndims: usize) -> Result<V
     Ok((0..ndims).map(|d| be_u32(&data[4 + 4 * d..8 + 4 * d]) as usize).collect())
 }
 
-/// The data after the header, whose length must be the product of the dimensions.
-fn body<'a>(data: &'a [u8], header_len: usize, dims: &[usize]) -> Result<&'a [u8], IdxError> {
+/// Checks that the data after the header is as long as the product of the dimensions.
+fn check_body(data: &[u8], header_len: usize, dims: &[usize]) -> Result<(), IdxError> {
     // u64 cannot overflow: three u32 factors fit in 96 bits, so saturate instead of wrapping.
     let expected = dims.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
     let found = data.len() - header_len;
     if expected != found as u64 {
         return Err(IdxError::LengthMismatch { expected, found });
     }
-    Ok(&data[header_len..])
+    Ok(())
 }
 
 fn be_u32(bytes: &[u8]) -> u32 {

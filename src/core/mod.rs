@@ -8,6 +8,7 @@ pub mod experiments;
 pub mod export;
 pub mod figures;
 pub mod idx;
+pub mod interop;
 pub mod nn;
 pub mod plot;
 pub mod presets;

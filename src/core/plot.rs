@@ -7,6 +7,7 @@
 
 mod charts;
 mod heatmap;
+mod raster;
 
 use std::io::Cursor;
 use std::sync::OnceLock;
@@ -15,6 +16,8 @@ use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
+
+use raster::Raster;
 
 /// Family name the embedded font is registered under; SVG viewers fall back to any sans-serif.
 pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
@@ -361,7 +364,7 @@ fn render_png(figure: &Figure, scale: f32) -> Result<Vec<u8>, PlotError> {
     check_size(width, height)?;
     let mut rgb = vec![0u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        let root = Raster::new(BitMapBackend::with_buffer(&mut rgb, (width, height)))?.into_drawing_area();
         draw_figure(&root, figure, f64::from(scale))?;
         root.present().map_err(drawing_error)?;
     }

@@ -388,6 +388,8 @@ pub fn image_with_object(
 }
 
 #[cfg(test)]
+// The error function returns exact values here (0.5, ∞): comparing them exactly is the point.
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,7 @@ pub mod dialogs;
 pub mod gallery;
 pub mod heatmap;
 pub mod invariance;
+pub mod lecture;
 pub mod networks;
 pub mod tiles;
 pub mod training;
@@ -62,4 +63,6 @@ pub struct ViewStates {
     pub invariance: invariance::InvarianceViewState,
     /// Open dialogs.
     pub dialogs: dialogs::Dialogs,
+    /// Lecture mode (F5).
+    pub lecture: crate::app::lecture::LectureState,
 }

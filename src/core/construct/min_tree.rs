@@ -53,7 +53,7 @@ fn feature_sum(
     (0..tiles).flat_map(|tile| units_of(TileId { class, feature, tile })).map(|unit| (unit, 1.0)).collect()
 }
 
-/// The hidden layer of feature sums `f_F = σ(Σ h)` (non-negative, so the ReLU is exact).
+/// The hidden layer of feature sums `f_F = σ(Σ h)` (non-negative, so the `ReLU` is exact).
 fn feature_layer(classes: &ClassSet, sums: &[Vec<Combination>]) -> (SparseLayer, Vec<Vec<Combination>>) {
     let mut dense = SparseDense::new(true);
     let mut meanings = Vec::new();

@@ -80,7 +80,12 @@ pub fn dataset_arrays(classes: &ClassSet, dataset: &Dataset, height: usize, widt
 }
 
 /// A grey PNG with up to `per_class` samples of every class, one row per class, 1-pixel grey gaps.
-pub fn contact_sheet_png(dataset: &Dataset, classes: usize, per_class: usize, scale: usize) -> Result<Vec<u8>, InteropError> {
+pub fn contact_sheet_png(
+    dataset: &Dataset,
+    classes: usize,
+    per_class: usize,
+    scale: usize,
+) -> Result<Vec<u8>, InteropError> {
     let Some(first) = dataset.samples.first() else { return Err(InteropError::Png("the dataset is empty".into())) };
     let (height, width) = first.image.dim();
     let scale = scale.max(1);

@@ -38,3 +38,6 @@ pub enum InteropError {
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
+
+#[cfg(test)]
+mod tests;

@@ -69,7 +69,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Vec<NamedTensor>, BTreeMap<String, St
     for (name, entry) in header {
         if name == "__metadata__" {
             for (k, v) in entry.as_object().ok_or_else(|| bad("__metadata__ is not an object"))? {
-                metadata.insert(k.clone(), v.as_str().ok_or_else(|| bad("metadata values must be strings"))?.to_owned());
+                metadata
+                    .insert(k.clone(), v.as_str().ok_or_else(|| bad("metadata values must be strings"))?.to_owned());
             }
             continue;
         }
@@ -92,7 +93,8 @@ fn read_tensor(name: String, entry: &Value, data: &[u8]) -> Result<NamedTensor, 
     else {
         return Err(bad("data_offsets must be two integers".into()));
     };
-    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad("shape overflows".into()))?;
+    let count =
+        dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad("shape overflows".into()))?;
     let raw = data.get(begin as usize..end as usize).ok_or(SafetensorsError::Truncated)?;
     let dtype = entry["dtype"].as_str().unwrap_or("");
     let size = match dtype {
@@ -120,7 +122,11 @@ mod tests {
     #[test]
     fn round_trip_keeps_names_shapes_values_and_metadata() {
         let tensors = vec![
-            NamedTensor { name: "layer1.weight".into(), dims: vec![2, 1, 1, 3], data: TensorData::F32(vec![1.5, -2.0, 0.0, 3.25, 1e-7, -0.0]) },
+            NamedTensor {
+                name: "layer1.weight".into(),
+                dims: vec![2, 1, 1, 3],
+                data: TensorData::F32(vec![1.5, -2.0, 0.0, 3.25, 1e-7, -0.0]),
+            },
             NamedTensor { name: "pads".into(), dims: vec![2], data: TensorData::I64(vec![0, -7]) },
             NamedTensor { name: "empty".into(), dims: vec![0], data: TensorData::F32(vec![]) },
         ];

@@ -8,7 +8,7 @@
 //! # Shapes
 //! The input is one grey image `H×W`, seen as a map `[1, H, W]`. A convolution maps `[C, H, W]`
 //! to `[C', H − (kh−1)·d, W − (kw−1)·d]` (stride 1, no padding, dilation `d`); a dense layer reads
-//! the previous output flattened in `(C, H, W)` row-major order (PyTorch's order).
+//! the previous output flattened in `(C, H, W)` row-major order (the order of `PyTorch`'s flatten).
 
 use ndarray::{Array1, Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
@@ -78,7 +78,7 @@ pub struct SparseConv {
     pub kernel: (usize, usize),
     /// Spacing between kernel taps (1 = an ordinary convolution).
     pub dilation: usize,
-    /// Whether a ReLU follows.
+    /// Whether a `ReLU` follows.
     pub relu: bool,
     /// Per output channel, its non-zero taps.
     pub taps: Vec<Vec<Tap>>,
@@ -108,7 +108,7 @@ impl SparseConv {
 /// A fully connected layer in compressed-row form: neuron `n` reads `inputs[starts[n]..starts[n+1]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseDense {
-    /// Whether a ReLU follows.
+    /// Whether a `ReLU` follows.
     pub relu: bool,
     starts: Vec<usize>,
     inputs: Vec<u32>,
@@ -122,9 +122,12 @@ impl SparseDense {
         Self { relu, starts: vec![0], inputs: Vec::new(), weights: Vec::new(), bias: Vec::new() }
     }
 
-    /// Adds a neuron `bias + Σ w·input[index]`; returns its index.
+    /// Adds a neuron `bias + Σ w·input[index]`; returns its index. Its weights are stored in
+    /// input order, so that the forward pass reads the previous layer front to back.
     pub fn push_neuron(&mut self, weights: &[(usize, f32)], bias: f32) -> usize {
-        for &(index, weight) in weights {
+        let mut weights = weights.to_vec();
+        weights.sort_by_key(|&(index, _)| index);
+        for (index, weight) in weights {
             // Indices beyond u32 are caught by `SparseNetwork::new` through the sentinel.
             self.inputs.push(u32::try_from(index).unwrap_or(u32::MAX));
             self.weights.push(weight);
@@ -472,12 +475,12 @@ fn conv_channel(conv: &SparseConv, channel: usize, input: &Array3<f32>, mut plan
         .collect();
     let rows = ConvRows { taps: &taps, bias: conv.bias[channel], relu: conv.relu, input, cols, out_cols };
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { conv_rows_avx2(&rows, out) };
         return;
     }
-    conv_rows(&rows, out);
+    conv_rows::<false>(&rows, out);
 }
 
 /// What [`conv_rows`] needs to compute one output channel.
@@ -493,38 +496,50 @@ struct ConvRows<'a> {
     out_cols: usize,
 }
 
-/// [`conv_rows`] compiled for AVX2.
+/// [`conv_rows`] compiled for AVX2 with fused multiply-adds.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn conv_rows_avx2(rows: &ConvRows, out: &mut [f32]) {
-    conv_rows(rows, out);
+    conv_rows::<true>(rows, out);
 }
 
 /// `out = σ(bias + Σ_taps w · input[c][y + dy·d][x + dx·d])`, row by row: the first tap
-/// initialises the output row, the others add to it while it sits in L1, the ReLU comes last,
+/// initialises the output row, the others add to it while it sits in L1, the `ReLU` comes last,
 /// and the inner loops run over contiguous columns so they vectorise.
+// Inlining into `conv_rows_avx2` is what makes the loops use AVX2: it must not be left to chance.
+#[allow(clippy::inline_always)]
 #[inline(always)]
-fn conv_rows(rows: &ConvRows, out: &mut [f32]) {
+fn conv_rows<const FMA: bool>(rows: &ConvRows, out: &mut [f32]) {
     let ConvRows { taps, bias, relu, input, cols, out_cols } = *rows;
     for (y, out_row) in out.chunks_exact_mut(out_cols).enumerate() {
         let row_input = |start: usize| &input[start + y * cols..][..out_cols];
         match taps.split_first() {
             Some((&(start, weight), rest)) => {
                 for (o, &x) in out_row.iter_mut().zip(row_input(start)) {
-                    *o = bias + weight * x;
+                    *o = multiply_add::<FMA>(weight, x, bias);
                 }
                 for &(start, weight) in rest {
                     for (o, &x) in out_row.iter_mut().zip(row_input(start)) {
-                        *o += weight * x;
+                        *o = multiply_add::<FMA>(weight, x, *o);
                     }
                 }
             }
             None => out_row.fill(bias),
         }
         if relu {
-            out_row.iter_mut().for_each(|v| *v = v.max(0.0));
+            for v in out_row.iter_mut() {
+                *v = v.max(0.0);
+            }
         }
     }
+}
+
+/// `w·x + acc`, as one fused instruction when `FMA` (only inside an FMA-enabled function: elsewhere
+/// `mul_add` would be a slow library call).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn multiply_add<const FMA: bool>(w: f32, x: f32, acc: f32) -> f32 {
+    if FMA { w.mul_add(x, acc) } else { w * x + acc }
 }
 
 /// The sparse fully connected layer, parallel over neurons.

@@ -16,6 +16,7 @@
 //! are refused before writing (JSON has no NaN; serde_json would write `null`). Files are written
 //! atomically, and loading checks the file size and the architecture's limits before allocating.
 
+use std::io::Read;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, Array4};
@@ -139,7 +140,13 @@ pub fn load(path: &Path) -> Result<Cnn, WeightsFileError> {
     if bytes > MAX_FILE_BYTES {
         return Err(WeightsFileError::TooLarge(bytes));
     }
-    from_json(&std::fs::read_to_string(path)?)
+    // `take` as well: a pipe or device reports size 0 (`/dev/zero` never ends), and a file may grow.
+    let mut text = String::with_capacity(bytes as usize);
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(WeightsFileError::TooLarge(text.len() as u64));
+    }
+    from_json(&text)
 }
 
 #[cfg(test)]

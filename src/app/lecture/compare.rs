@@ -1,0 +1,368 @@
+//! Steps 7–8 of the lecture: the SGD-trained CNN beside the constructed network (its filters, its
+//! feature maps on the input, and the measured selectivity of both), and Figure 4's invariance
+//! histograms. Both read the live training run (`AppState::training`); when there is none the step
+//! offers to start one with the paper's settings.
+
+use std::sync::Arc;
+
+use egui::{Color32, RichText};
+use egui_plot::{Bar, BarChart, Legend, Plot};
+use ndarray::{Array2, Axis};
+
+use crate::app::state::AppState;
+use crate::app::theme;
+use crate::app::training_job::{Control, Phase, TrainingConfig, TrainingJob};
+use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::views::networks::Which;
+use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult};
+use crate::core::nn::cnn::Cnn;
+use crate::core::selectivity;
+use crate::core::tile::TileId;
+
+use super::LectureState;
+use super::data::{MeasureKey, SelectivityOutcome};
+use super::steps::{WINDOW, fmt, formula, live_input, note, two_columns};
+
+/// Probe images used for the selectivity measurement.
+const SELECTIVITY_PROBES: usize = 300;
+/// Images per tile and perturbation in the invariance step (the paper's 100).
+const INVARIANCE_SAMPLES: usize = 100;
+/// Seed of the invariance images.
+const INVARIANCE_SEED: u64 = 4;
+/// Histogram bins per invariance panel.
+const BINS: usize = 20;
+/// Colour of the trained network's bars.
+const TRAINED: Color32 = Color32::from_rgb(90, 160, 255);
+
+/// The newest trained weights, their version, and a one-line status of the run.
+fn trained_snapshot(app: &AppState) -> (Option<Arc<Cnn>>, u64, String) {
+    let Some(job) = &app.training else { return (None, 0, "no training run".to_owned()) };
+    let progress = job.progress();
+    let status = match &progress.phase {
+        Phase::PreparingData => "generating the training data…".to_owned(),
+        Phase::Failed(message) => format!("training could not start: {message}"),
+        Phase::Ready => {
+            let accuracy = progress.test_accuracy().map_or("–".to_owned(), |a| format!("{:.1}%", 100.0 * a));
+            let state = if progress.running { "training" } else { "paused" };
+            format!("{state}, epoch {}, test accuracy {accuracy}", progress.epoch)
+        }
+    };
+    (progress.cnn.clone(), progress.version, status)
+}
+
+/// A "start training" button for when there is no run (the paper's settings, data from the dataset settings).
+fn start_training_ui(ui: &mut egui::Ui, app: &mut AppState) {
+    if app.training.is_some() {
+        return;
+    }
+    note(ui, "No network has been trained yet.");
+    if ui.button("Start training (paper's settings)").clicked() {
+        let started = app.session.dataset.to_spec().and_then(|spec| {
+            TrainingJob::start(
+                app.classes.clone(),
+                spec,
+                TrainingConfig::default(),
+                app.dataset_request(),
+                Some(ui.ctx().clone()),
+            )
+        });
+        match started {
+            Ok(job) => {
+                job.send(Control::Run);
+                app.training = Some(job);
+            }
+            Err(error) => app.error(format!("training could not start: {error}")),
+        }
+    }
+}
+
+/// The conv filters `[F, 1, k, k]` as `k×k` maps.
+fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
+    let weight = &cnn.conv().weight;
+    (0..weight.shape()[0]).map(|f| weight.index_axis(Axis(0), f).index_axis(Axis(0), 0).to_owned()).collect()
+}
+
+/// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
+pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+    let (cnn, version, status) = trained_snapshot(app);
+    let key: MeasureKey = (app.classes_version, app.dataset_generation, version);
+    lecture.data.selectivity.poll();
+    let measured = lecture.data.selectivity.latest(|k| k.0 == key.0);
+    two_columns(
+        ui,
+        &mut (&mut *app, &mut *lecture),
+        |ui, (app, lecture)| {
+            ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
+            start_training_ui(ui, app);
+            let Some(cnn) = &cnn else { return };
+            let maps = filters(cnn);
+            let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));
+            let views: Vec<MapView<'_>> = maps
+                .iter()
+                .enumerate()
+                .map(|(f, m)| MapView {
+                    title: format!("filter {f}"),
+                    values: m.view(),
+                    key: format!("lecture filter {f}"),
+                    stamp: version,
+                })
+                .collect();
+            ui.label(RichText::new("its conv filters (learned)").strong());
+            heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
+                format!("filter {f} ({r}, {c}): {}", fmt(v))
+            });
+            heatmap::scale_ui(ui, &scale);
+            ui.add_space(6.0);
+            ui.horizontal_top(|ui| {
+                ui.vertical(|ui| {
+                    ui.label(RichText::new("input").strong());
+                    live_input(ui, app, lecture, 150.0, &[]);
+                });
+                let Some(input) = &lecture.data.input else { return };
+                let Ok(activations) = cnn.forward(input.image.view()) else {
+                    ui.label("The trained network was made for another image size.");
+                    return;
+                };
+                ui.vertical(|ui| {
+                    ui.label(RichText::new("its feature maps after ReLU").strong());
+                    let maps: Vec<Array2<f32>> = activations.post_relu.outer_iter().map(|m| m.to_owned()).collect();
+                    let scale = Scale::non_negative("activation", maps.iter().flat_map(|m| m.iter()));
+                    let views: Vec<MapView<'_>> = maps
+                        .iter()
+                        .enumerate()
+                        .map(|(f, m)| MapView {
+                            title: format!("map {f}"),
+                            values: m.view(),
+                            key: format!("lecture map {f}"),
+                            stamp: version ^ input.stamp << 20,
+                        })
+                        .collect();
+                    heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
+                        format!("map {f} ({r}, {c}): {}", fmt(v))
+                    });
+                });
+            });
+        },
+        |ui, (app, lecture)| {
+            note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
+            formula(ui, "selectivity = classes a unit fires for");
+            ui.add_space(4.0);
+            let ready = cnn.is_some() && app.dataset.is_some();
+            let running = lecture.data.selectivity.is_running();
+            if ui.add_enabled(ready && !running, egui::Button::new("Measure selectivity")).clicked()
+                && let (Some(cnn), Some(dataset)) = (cnn.clone(), app.dataset.clone())
+                && let Some(n1) = lecture.data.network(ui.ctx(), app, Which::N1)
+            {
+                let classes = app.classes.len();
+                lecture.data.selectivity.start(ui.ctx(), key, "measuring selectivity", move || {
+                    let probes: Vec<_> = dataset.samples.iter().take(SELECTIVITY_PROBES).collect();
+                    let images: Vec<Array2<f32>> = probes.iter().map(|s| s.image.clone()).collect();
+                    let labels: Vec<usize> = probes.iter().map(|s| s.label).collect();
+                    let constructed =
+                        selectivity::constructed(&n1, &images, &labels, classes).and_then(|m| m.selectivity(0.0));
+                    let trained = selectivity::trained(&cnn, &images, &labels).and_then(|m| m.selectivity(0.0));
+                    Ok(SelectivityOutcome {
+                        constructed: constructed.map_err(|e| e.to_string())?,
+                        trained: trained.map_err(|e| e.to_string())?,
+                        probes: images.len(),
+                    })
+                });
+            }
+            if running {
+                ui.spinner();
+            }
+            if !ready {
+                note(ui, "(needs a trained network and the generated dataset)");
+            }
+            if let Some(outcome) = &measured {
+                selectivity_ui(ui, outcome);
+            }
+        },
+    );
+}
+
+/// The two selectivity numbers and their histograms.
+fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
+    let mean =
+        |s: &selectivity::Selectivity| s.mean_classes_per_active_unit().map_or("–".to_owned(), |m| format!("{m:.2}"));
+    formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
+    formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
+    note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
+    let bars = |s: &selectivity::Selectivity, offset: f64| -> Vec<Bar> {
+        let active = s.active_units().max(1) as f64;
+        s.histogram
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35))
+            .collect()
+    };
+    Plot::new("lecture selectivity")
+        .height(160.0)
+        .legend(Legend::default())
+        .x_axis_label("classes a unit fires for")
+        .y_axis_label("% of active units")
+        .include_y(0.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("N1 (constructed)", bars(&outcome.constructed, -0.18)).color(WINDOW));
+            plot.bar_chart(BarChart::new("trained", bars(&outcome.trained, 0.18)).color(TRAINED));
+        });
+}
+
+/// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;
+/// non-finite samples are skipped, values on the edges go to the end bins.
+pub fn histogram(samples: &[f32], bins: usize, low: f32, high: f32) -> Vec<(f32, usize)> {
+    let bins = bins.max(1);
+    let width = if high > low { (high - low) / bins as f32 } else { 1.0 };
+    let mut counts = vec![0; bins];
+    for &v in samples.iter().filter(|v| v.is_finite()) {
+        let index = (((v - low) / width).floor().max(0.0) as usize).min(bins - 1);
+        counts[index] += 1;
+    }
+    counts.into_iter().enumerate().map(|(i, n)| (low + (i as f32 + 0.5) * width, n)).collect()
+}
+
+/// The class logit of every image of a perturbation: (trained, constructed).
+fn class_logits(result: &PerturbationResult, class: usize) -> (Vec<f32>, Vec<f32>) {
+    let pick = |rows: &[Vec<f32>]| rows.iter().filter_map(|l| l.get(class).copied()).collect();
+    (pick(&result.trained), pick(&result.constructed))
+}
+
+/// Mean and population standard deviation.
+fn mean_std(values: &[f32]) -> (f32, f32) {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+    (mean, var.sqrt())
+}
+
+/// One histogram panel: the tile's class logit under one perturbation, both networks.
+fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationResult, class: usize, width: f32) {
+    let (trained, constructed) = class_logits(result, class);
+    let all: Vec<f32> = trained.iter().chain(&constructed).copied().filter(|v| v.is_finite()).collect();
+    let low = all.iter().copied().fold(f32::INFINITY, f32::min);
+    let high = all.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (low, high) =
+        if low.is_finite() && high > low { (low, high) } else { (low.min(0.0) - 1.0, low.max(0.0) + 1.0) };
+    let bar_width = f64::from((high - low) / BINS as f32) * 0.9;
+    let bars = |values: &[f32]| -> Vec<Bar> {
+        histogram(values, BINS, low, high)
+            .into_iter()
+            .map(|(x, n)| Bar::new(f64::from(x), n as f64).width(bar_width))
+            .collect()
+    };
+    let ((tm, ts), (cm, cs)) = (mean_std(&trained), mean_std(&constructed));
+    ui.vertical(|ui| {
+        ui.label(RichText::new(title).strong());
+        Plot::new(id)
+            .width(width)
+            .height(130.0)
+            .include_y(0.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("trained", bars(&trained)).color(TRAINED));
+                plot.bar_chart(BarChart::new("N1", bars(&constructed)).color(WINDOW));
+            });
+        ui.label(RichText::new(format!("trained {} ± {}   N1 {} ± {}", fmt(tm), fmt(ts), fmt(cm), fmt(cs))).small());
+    });
+}
+
+/// Step 8: Figure 4 on the current set: the tile's class logit under background redraws (top) and
+/// translations (bottom), trained beside constructed.
+pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+    let (cnn, version, status) = trained_snapshot(app);
+    let key: MeasureKey = (app.classes_version, 0, version);
+    lecture.data.invariance.poll();
+    let result = lecture.data.invariance.latest(|k| k.0 == key.0);
+    let error = lecture.data.invariance.error(&key).map(str::to_owned);
+    two_columns(
+        ui,
+        &mut (&mut *app, &mut *lecture),
+        |ui, (app, lecture)| {
+            ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
+            start_training_ui(ui, app);
+            let running = lecture.data.invariance.is_running();
+            ui.horizontal(|ui| {
+                let label = format!("Compute ({INVARIANCE_SAMPLES} images per tile and perturbation)");
+                if ui.add_enabled(cnn.is_some() && !running, egui::Button::new(label)).clicked()
+                    && let Some(cnn) = cnn.clone()
+                {
+                    let classes = app.classes.clone();
+                    let tiles: Vec<TileId> =
+                        (0..classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
+                    lecture.data.invariance.start(ui.ctx(), key, "computing invariance", move || {
+                        figure4::invariance(&classes, &cnn, &tiles, INVARIANCE_SAMPLES, INVARIANCE_SEED, None)
+                            .map_err(|e| e.to_string())
+                    });
+                }
+                if running {
+                    ui.spinner();
+                }
+            });
+            if let Some(error) = error {
+                ui.colored_label(theme::ERROR, error);
+            }
+            if let Some(result) = &result {
+                invariance_grid_ui(ui, result);
+            }
+        },
+        |ui, _| {
+            note(
+                ui,
+                "Each tile is pasted 100 times with the background redrawn, and 100 times at random places on one background.",
+            );
+            formula(ui, "N1: logit = ε for an exact paste");
+            note(
+                ui,
+                "The constructed network's class logit does not move at all, wherever the tile is and whatever surrounds it (as long as ε is small enough that nothing else matches).",
+            );
+            note(
+                ui,
+                "The trained network's logit spreads, little under background changes and more under translations.",
+            );
+        },
+    );
+}
+
+/// The 2 × tiles grid of panels.
+fn invariance_grid_ui(ui: &mut egui::Ui, result: &Arc<InvarianceResult>) {
+    let columns = result.tiles.len().max(1);
+    let width = ((ui.available_width() - 16.0 * columns as f32) / columns as f32).clamp(120.0, 360.0);
+    for (row, name) in [(0, "background redrawn"), (1, "tile translated")] {
+        ui.horizontal_top(|ui| {
+            for t in &result.tiles {
+                let perturbation = if row == 0 { &t.background } else { &t.translation };
+                let title = format!("{}: {name}", t.name);
+                panel_ui(ui, format!("lecture invariance {row} {}", t.label), &title, perturbation, t.label, width);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_count_every_finite_sample_once() {
+        let samples = [0.0, 0.1, 0.5, 0.99, 1.0, f32::NAN, 2.0, -1.0];
+        let bins = histogram(&samples, 4, 0.0, 1.0);
+        assert_eq!(bins.iter().map(|b| b.1).sum::<usize>(), 7, "NaN skipped, outliers clamped to the end bins");
+        assert_eq!(bins.iter().map(|b| b.1).collect::<Vec<_>>(), [3, 0, 1, 3]);
+        assert!((bins[0].0 - 0.125).abs() < 1e-6);
+        let flat = histogram(&[3.0, 3.0], 5, 3.0, 3.0);
+        assert_eq!(flat.iter().map(|b| b.1).sum::<usize>(), 2, "an empty range still counts");
+    }
+
+    #[test]
+    fn mean_and_spread() {
+        let (m, s) = mean_std(&[1.0, 3.0]);
+        assert_eq!((m, s), (2.0, 1.0));
+        assert_eq!(mean_std(&[]), (0.0, 0.0));
+    }
+}

@@ -1,0 +1,501 @@
+//! Lecture mode: a full-screen walk through the construction on the user's own tile set, in eight
+//! steps from a tile and its ε to the trained network's invariance.
+//!
+//! This module owns the mode itself: the [`Step`]s and keyboard navigation (what presentation
+//! clickers send), entering and leaving (full screen, a zoom that scales everything, an optional
+//! high-contrast theme — all restored on leaving), the animation clock, and the presenter aids (a
+//! pointer highlight and "save this step as PNG" through egui's screenshot command). The steps are
+//! drawn by [`steps`] (tile, template matching, the identity), [`layers`] (N1, N2, the min-network)
+//! and [`compare`] (trained network, invariance), from the shared live data in [`data`] and the
+//! input image in [`input`]. The page around them is `views::lecture`.
+
+pub mod compare;
+pub mod data;
+pub mod input;
+pub mod layers;
+pub mod steps;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::Duration;
+
+use egui::{Color32, ColorImage, Key, Modifiers};
+
+use crate::app::jobs::Job;
+use crate::app::state::AppState;
+use crate::core::atomic;
+use crate::core::tile::TileId;
+
+/// Zoom factor while lecturing (type and images 1.5× larger), unless the lecturer picks another.
+pub const DEFAULT_ZOOM: f32 = 1.5;
+/// Smallest and largest lecture zoom.
+pub const ZOOM_RANGE: std::ops::RangeInclusive<f32> = 0.75..=3.0;
+/// Repaint interval while an animation plays.
+pub const ANIMATION_FRAME: Duration = Duration::from_millis(33);
+/// Radius of the pointer highlight, in points.
+const POINTER_RADIUS: f32 = 22.0;
+
+/// The lecture's steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A tile, its support and ε.
+    Tile,
+    /// The window sliding over an image: `d_T` per window and `φ_T`.
+    Matching,
+    /// `|y − c| = σ(2y − 2c) − σ(y) + c`, plotted.
+    Identity,
+    /// N1: 2×2 value/identity filters, one hidden neuron per window, the logit.
+    N1,
+    /// N2 layer by layer: blocks built from four smaller blocks.
+    N2,
+    /// Objects with several features and the min-network.
+    Objects,
+    /// The trained CNN beside the constructed one: filters and selectivity.
+    Trained,
+    /// Logit histograms under background perturbation and translation.
+    Invariance,
+}
+
+impl Step {
+    /// Every step, in lecture order.
+    pub const ALL: [Self; 8] = [
+        Self::Tile,
+        Self::Matching,
+        Self::Identity,
+        Self::N1,
+        Self::N2,
+        Self::Objects,
+        Self::Trained,
+        Self::Invariance,
+    ];
+
+    /// The step shown at `index` (clamped to the last step).
+    pub fn at(index: usize) -> Self {
+        Self::ALL[index.min(Self::ALL.len() - 1)]
+    }
+
+    /// The heading shown on screen.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Tile => "A tile, its support and ε",
+            Self::Matching => "Template matching: the window slides over the image",
+            Self::Identity => "The identity |y − c| = σ(2y − 2c) − σ(y) + c",
+            Self::N1 => "N1: 2×2 filters, one hidden neuron per window",
+            Self::N2 => "N2: every block is built from four smaller blocks",
+            Self::Objects => "Objects with several features: the min-network",
+            Self::Trained => "The trained network beside the constructed one",
+            Self::Invariance => "Invariance: logits under background changes and translations",
+        }
+    }
+
+    /// A file-name-friendly name, used for exported PNGs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Tile => "tile",
+            Self::Matching => "matching",
+            Self::Identity => "identity",
+            Self::N1 => "n1",
+            Self::N2 => "n2",
+            Self::Objects => "objects",
+            Self::Trained => "trained",
+            Self::Invariance => "invariance",
+        }
+    }
+}
+
+/// A navigation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    /// →, Space, PageDown.
+    Next,
+    /// ←, PageUp, Backspace.
+    Previous,
+    /// Home.
+    First,
+    /// End.
+    Last,
+}
+
+/// The step index after `nav` from `index` (stays within the steps, no wrap-around).
+pub fn navigate(index: usize, nav: Nav) -> usize {
+    let last = Step::ALL.len() - 1;
+    match nav {
+        Nav::Next => (index + 1).min(last),
+        Nav::Previous => index.saturating_sub(1).min(last),
+        Nav::First => 0,
+        Nav::Last => last,
+    }
+}
+
+/// The keys of the navigation, in the order they are checked.
+const NAV_KEYS: [(Key, Nav); 8] = [
+    (Key::ArrowRight, Nav::Next),
+    (Key::Space, Nav::Next),
+    (Key::PageDown, Nav::Next),
+    (Key::ArrowLeft, Nav::Previous),
+    (Key::PageUp, Nav::Previous),
+    (Key::Backspace, Nav::Previous),
+    (Key::Home, Nav::First),
+    (Key::End, Nav::Last),
+];
+
+/// What entering lecture mode changed, so leaving puts it back.
+struct Restore {
+    zoom: f32,
+    fullscreen: bool,
+    theme: egui::Theme,
+    style: Arc<egui::Style>,
+}
+
+/// What a step lets the lecturer change (kept across steps so the story stays on one tile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    /// The tile the lecture follows (`None`: the tile selected in the editor).
+    pub tile: Option<TileId>,
+    /// Step 2: the window `(i, j)` shown (`None`: the best-matching window).
+    pub window: Option<(usize, usize)>,
+    /// Step 3: the constant `c` of the identity.
+    pub c: f32,
+    /// Step 6: the second argument `b` of `min(a, b)`.
+    pub b: f32,
+    /// Step 4: the conv filter of N1 shown.
+    pub filter: usize,
+    /// Step 5: the N2 layer (block level, 1-based) in focus.
+    pub level: usize,
+    /// Step 4: the receptive field `(row, col, rows, cols)` of the neuron pointed at (or animated).
+    pub field: Option<crate::app::views::heatmap::CellRect>,
+    /// Step 5: the block pointed at, `(level index, block row, block column)`.
+    pub block: Option<(usize, usize, usize)>,
+}
+
+impl Default for Interaction {
+    fn default() -> Self {
+        Self { tile: None, window: None, c: 0.4, b: 1.0, filter: 0, level: 1, field: None, block: None }
+    }
+}
+
+/// Lecture mode's state (not persisted: a lecture starts fresh each time the app starts).
+pub struct LectureState {
+    /// True while lecture mode is on.
+    pub active: bool,
+    /// Index of the current step in [`Step::ALL`].
+    pub step: usize,
+    /// Zoom factor while lecturing.
+    pub zoom: f32,
+    /// High-contrast colours (for washed-out projectors).
+    pub high_contrast: bool,
+    /// Draw a highlight around the pointer.
+    pub pointer: bool,
+    /// The animation runs (windows slide, layers advance).
+    pub playing: bool,
+    /// Folder the "save as PNG" button writes into.
+    pub export_dir: PathBuf,
+    /// The last PNG written (shown on screen, checked by tests).
+    pub last_export: Option<PathBuf>,
+    /// What the lecturer changed inside the steps.
+    pub interaction: Interaction,
+    /// Input image, networks and measurements the steps show.
+    pub data: data::LectureData,
+    restore: Option<Restore>,
+    animation_origin: f64,
+    screenshot: Option<(PathBuf, Receiver<Arc<ColorImage>>)>,
+    export_job: Option<Job<PathBuf>>,
+}
+
+impl Default for LectureState {
+    fn default() -> Self {
+        Self {
+            active: false,
+            step: 0,
+            zoom: DEFAULT_ZOOM,
+            high_contrast: false,
+            pointer: true,
+            playing: false,
+            export_dir: default_export_dir(),
+            last_export: None,
+            interaction: Interaction::default(),
+            data: data::LectureData::default(),
+            restore: None,
+            animation_origin: 0.0,
+            screenshot: None,
+            export_job: None,
+        }
+    }
+}
+
+/// `~/Pictures/tilelab-lecture` when there is a home folder, else the current folder.
+fn default_export_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| PathBuf::from("."), |home| PathBuf::from(home).join("Pictures").join("tilelab-lecture"))
+}
+
+impl LectureState {
+    /// The current step.
+    pub fn current(&self) -> Step {
+        Step::at(self.step)
+    }
+
+    /// Turns lecture mode on at step `step`: full screen, the lecture zoom, high contrast if chosen.
+    pub fn enter(&mut self, ctx: &egui::Context, step: usize) {
+        if !self.active {
+            let theme = ctx.theme();
+            self.restore = Some(Restore {
+                zoom: ctx.zoom_factor(),
+                fullscreen: ctx.input(|i| i.viewport().fullscreen.unwrap_or(false)),
+                theme,
+                style: ctx.style_of(theme),
+            });
+        }
+        self.active = true;
+        self.step = step.min(Step::ALL.len() - 1);
+        self.set_zoom(ctx, self.zoom);
+        self.apply_contrast(ctx);
+        ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(true));
+        self.restart_animation(ctx);
+    }
+
+    /// Leaves lecture mode, restoring the zoom, the full-screen state and the theme.
+    pub fn leave(&mut self, ctx: &egui::Context) {
+        self.active = false;
+        self.playing = false;
+        if let Some(restore) = self.restore.take() {
+            ctx.set_zoom_factor(restore.zoom);
+            ctx.set_style_of(restore.theme, restore.style);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(restore.fullscreen));
+        }
+    }
+
+    /// Sets the lecture zoom (clamped to [`ZOOM_RANGE`]) and applies it while lecturing.
+    pub fn set_zoom(&mut self, ctx: &egui::Context, zoom: f32) {
+        let zoom = if zoom.is_finite() { zoom.clamp(*ZOOM_RANGE.start(), *ZOOM_RANGE.end()) } else { DEFAULT_ZOOM };
+        self.zoom = zoom;
+        if self.active {
+            ctx.set_zoom_factor(zoom);
+        }
+    }
+
+    /// Applies (or removes) the high-contrast visuals while lecturing.
+    pub fn apply_contrast(&self, ctx: &egui::Context) {
+        let Some(restore) = &self.restore else { return };
+        if self.high_contrast {
+            ctx.set_visuals_of(restore.theme, high_contrast_visuals());
+        } else {
+            ctx.set_style_of(restore.theme, Arc::clone(&restore.style));
+        }
+    }
+
+    /// Moves to another step (the animation restarts there).
+    pub fn go(&mut self, ctx: &egui::Context, nav: Nav) {
+        let next = navigate(self.step, nav);
+        if next != self.step {
+            self.step = next;
+            self.restart_animation(ctx);
+        }
+    }
+
+    /// Seconds since the animation started, while it plays (steps derive their frame from it).
+    pub fn animation_seconds(&self, ctx: &egui::Context) -> Option<f64> {
+        if !self.playing {
+            return None;
+        }
+        ctx.request_repaint_after(ANIMATION_FRAME);
+        Some((ctx.input(|i| i.time) - self.animation_origin).max(0.0))
+    }
+
+    /// Play or pause.
+    pub fn toggle_play(&mut self, ctx: &egui::Context) {
+        self.playing = !self.playing;
+        self.restart_animation(ctx);
+    }
+
+    fn restart_animation(&mut self, ctx: &egui::Context) {
+        self.animation_origin = ctx.input(|i| i.time);
+    }
+
+    /// Asks egui for a screenshot of the next frame; it is written as `lecture-<n>-<step>.png`.
+    pub fn request_png(&mut self, ctx: &egui::Context) {
+        let step = self.current();
+        let path = self.export_dir.join(format!("lecture-{}-{}.png", self.step + 1, step.slug()));
+        let (sender, receiver) = channel();
+        let repaint = ctx.clone();
+        ctx.request_screenshot(move |image| {
+            // The lecture may have been left meanwhile: then nobody listens.
+            let _ = sender.send(image);
+            repaint.request_repaint();
+        });
+        self.screenshot = Some((path, receiver));
+    }
+
+    /// True while a screenshot is awaited or being written.
+    pub fn is_exporting(&self) -> bool {
+        self.screenshot.is_some() || self.export_job.is_some()
+    }
+
+    /// Collects the screenshot and the PNG writing job (the encoding runs off the UI thread).
+    pub fn poll_export(&mut self, ctx: &egui::Context, app: &mut AppState) {
+        if let Some((path, receiver)) = &self.screenshot {
+            match receiver.try_recv() {
+                Ok(image) => {
+                    let path = path.clone();
+                    self.export_job = Some(Job::spawn("saving the lecture step", Some(ctx.clone()), move |_| {
+                        write_png(&path, &image)?;
+                        Ok(path)
+                    }));
+                    self.screenshot = None;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    app.error("the screenshot could not be taken");
+                    self.screenshot = None;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        let Some(job) = &mut self.export_job else { return };
+        let Some(result) = job.poll() else { return };
+        self.export_job = None;
+        match result {
+            Ok(path) => {
+                app.info(format!("saved {}", path.display()));
+                self.last_export = Some(path);
+            }
+            Err(error) => app.error(format!("could not save the step: {error}")),
+        }
+    }
+}
+
+/// Encodes a screenshot as PNG and writes it atomically (creating the folder).
+pub fn write_png(path: &std::path::Path, image: &ColorImage) -> Result<(), String> {
+    let [width, height] = image.size;
+    let rgba: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+    let buffer = image::RgbaImage::from_raw(width as u32, height as u32, rgba)
+        .ok_or_else(|| "the screenshot has an inconsistent size".to_owned())?;
+    let mut bytes = Vec::new();
+    buffer
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Black background, white text, thick white outlines: readable on a washed-out projector.
+pub fn high_contrast_visuals() -> egui::Visuals {
+    let mut visuals = egui::Visuals::dark();
+    visuals.override_text_color = Some(Color32::WHITE);
+    visuals.panel_fill = Color32::BLACK;
+    visuals.window_fill = Color32::BLACK;
+    visuals.extreme_bg_color = Color32::BLACK;
+    visuals.faint_bg_color = Color32::from_gray(20);
+    let stroke = egui::Stroke::new(1.5, Color32::WHITE);
+    for widget in [
+        &mut visuals.widgets.noninteractive,
+        &mut visuals.widgets.inactive,
+        &mut visuals.widgets.hovered,
+        &mut visuals.widgets.active,
+    ] {
+        widget.fg_stroke = stroke;
+    }
+    visuals.widgets.inactive.bg_stroke = egui::Stroke::new(1.0, Color32::WHITE);
+    visuals.widgets.noninteractive.bg_stroke = egui::Stroke::new(1.0, Color32::from_gray(200));
+    visuals.selection.bg_fill = Color32::from_rgb(0, 90, 200);
+    visuals.selection.stroke = stroke;
+    visuals
+}
+
+/// The keys of lecture mode: F5 enters (Shift+F5 resumes at the last step); while lecturing,
+/// →/Space/PageDown and ←/PageUp/Backspace step, Home/End jump, P plays/pauses, Esc leaves.
+/// Consumed before any widget sees them, so a focused widget cannot swallow the clicker.
+pub fn handle_keys(ctx: &egui::Context, lecture: &mut LectureState) {
+    if !lecture.active {
+        if ctx.input_mut(|i| i.consume_key(Modifiers::SHIFT, Key::F5)) {
+            lecture.enter(ctx, lecture.step);
+        } else if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F5)) {
+            lecture.enter(ctx, 0);
+        }
+        return;
+    }
+    if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+        lecture.leave(ctx);
+        return;
+    }
+    for (key, nav) in NAV_KEYS {
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
+            lecture.go(ctx, nav);
+        }
+    }
+    if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::P)) {
+        lecture.toggle_play(ctx);
+    }
+}
+
+/// Draws the pointer highlight on top of everything.
+pub fn pointer_ui(ctx: &egui::Context) {
+    let Some(pos) = ctx.pointer_hover_pos() else { return };
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Tooltip, egui::Id::unique("lecture pointer")));
+    painter.circle_filled(pos, POINTER_RADIUS, Color32::from_rgba_unmultiplied(255, 215, 0, 60));
+    painter.circle_stroke(pos, POINTER_RADIUS, egui::Stroke::new(2.0, Color32::from_rgb(255, 200, 0)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigation_stays_within_the_steps() {
+        let last = Step::ALL.len() - 1;
+        let cases = [
+            (0, Nav::Next, 1),
+            (last, Nav::Next, last),
+            (0, Nav::Previous, 0),
+            (3, Nav::Previous, 2),
+            (5, Nav::First, 0),
+            (2, Nav::Last, last),
+            (99, Nav::Previous, last),
+        ];
+        for (from, nav, expected) in cases {
+            assert_eq!(navigate(from, nav), expected, "{from} {nav:?}");
+        }
+        assert_eq!(Step::at(99), Step::Invariance);
+    }
+
+    #[test]
+    fn steps_have_distinct_titles_and_slugs() {
+        let titles: std::collections::HashSet<_> = Step::ALL.iter().map(|s| s.title()).collect();
+        let slugs: std::collections::HashSet<_> = Step::ALL.iter().map(|s| s.slug()).collect();
+        assert_eq!((titles.len(), slugs.len()), (8, 8));
+    }
+
+    #[test]
+    fn entering_and_leaving_restores_zoom_and_style() {
+        let ctx = egui::Context::default();
+        ctx.set_zoom_factor(1.25);
+        let before = ctx.style_of(ctx.theme());
+        let mut lecture = LectureState { high_contrast: true, ..LectureState::default() };
+        lecture.enter(&ctx, 3);
+        assert!(lecture.active);
+        assert_eq!((lecture.step, ctx.zoom_factor()), (3, DEFAULT_ZOOM));
+        assert_eq!(ctx.style_of(ctx.theme()).visuals.panel_fill, Color32::BLACK);
+        lecture.set_zoom(&ctx, 40.0);
+        assert_eq!(ctx.zoom_factor(), *ZOOM_RANGE.end(), "the zoom is clamped");
+        lecture.leave(&ctx);
+        assert!(!lecture.active);
+        assert_eq!(ctx.zoom_factor(), 1.25);
+        assert_eq!(ctx.style_of(ctx.theme()).visuals, before.visuals);
+    }
+
+    #[test]
+    fn screenshots_are_written_as_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("step.png");
+        let image = ColorImage::new([3, 2], vec![Color32::RED; 6]);
+        write_png(&path, &image).unwrap();
+        let decoded = image::open(&path).unwrap().to_rgba8();
+        assert_eq!(decoded.dimensions(), (3, 2));
+        assert_eq!(decoded.get_pixel(2, 1).0, [255, 0, 0, 255]);
+        let bad = ColorImage { size: [4, 4], ..image };
+        assert!(write_png(&dir.path().join("bad.png"), &bad).is_err());
+    }
+}

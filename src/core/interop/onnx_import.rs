@@ -1,0 +1,553 @@
+//! Loading an ONNX image classifier (one grey input `[1, 1, H, W]`, class scores out) and running
+//! it in tilelab's own engine with every intermediate value kept, so the app can draw each layer.
+//!
+//! Loading checks everything a hostile or truncated file could abuse before allocating: the file
+//! size, the node count, every tensor's rank and element count, external-data paths (they must
+//! stay inside the model's folder) and their byte ranges, that every value a node reads is
+//! defined, and that the graph has no cycle. A dry run on a blank image then checks every shape.
+//! Subgraphs (If, Loop) are not parsed at all, and prost's recursion limit bounds message nesting.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+use ndarray::{ArrayD, ArrayView2, IxDyn};
+use prost::Message;
+use thiserror::Error;
+
+use super::ops::{Attributes, MAX_TENSOR_ELEMENTS, Op, Value, check_shape};
+use super::proto::{
+    DATA_LOCATION_EXTERNAL, DATA_TYPE_DOUBLE, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, ModelProto, NodeProto,
+    TensorProto, ValueInfoProto,
+};
+
+/// Largest `.onnx` file read (external data files are bounded per tensor instead).
+pub const MAX_MODEL_BYTES: u64 = 256 << 20;
+/// Most nodes a graph may have.
+pub const MAX_NODES: usize = 10_000;
+/// Most values (all tensors together) one run may keep, 128 Mi floats.
+pub const MAX_KEPT_ELEMENTS: usize = 1 << 27;
+/// Largest input image side.
+pub const MAX_INPUT_SIDE: usize = 4096;
+
+/// Why a model cannot be loaded or run.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the model file is {0} bytes, more than the limit of {MAX_MODEL_BYTES}")]
+    FileTooLarge(u64),
+    #[error("not a valid ONNX file (protobuf decoding failed): {0}")]
+    Decode(String),
+    #[error("the model has no graph")]
+    NoGraph,
+    #[error("the graph has {0} nodes, more than the limit of {MAX_NODES}")]
+    TooManyNodes(usize),
+    #[error("node '{node}' ({op}): {reason}")]
+    Node { node: String, op: String, reason: String },
+    #[error("tensor '{name}': {reason}")]
+    Tensor { name: String, reason: String },
+    #[error("external data of '{name}': {reason}")]
+    ExternalData { name: String, reason: String },
+    #[error("node '{node}' reads '{value}', which no node, input or initialiser defines")]
+    Missing { node: String, value: String },
+    #[error("the graph has a cycle through node '{0}'")]
+    Cycle(String),
+    #[error("the graph's input: {0}")]
+    Input(String),
+    #[error("the graph's output: {0}")]
+    Output(String),
+    #[error("the model expects a {expected_rows}×{expected_cols} image, got {rows}×{cols}")]
+    InputSize { expected_rows: usize, expected_cols: usize, rows: usize, cols: usize },
+    #[error("one run would keep more than {MAX_KEPT_ELEMENTS} values")]
+    TooManyValues,
+}
+
+/// One node of the graph, its operator parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub op: Op,
+    /// Input value names; empty for an omitted optional input.
+    pub inputs: Vec<String>,
+    /// The first output (the only one tilelab computes; Dropout's mask and the like are not).
+    pub output: String,
+}
+
+/// One value computed during a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traced {
+    /// The value's name in the graph.
+    pub name: String,
+    /// The node that computed it and its operator.
+    pub node: String,
+    pub op_type: String,
+    /// The tensor (batch axis of size 1 included).
+    pub value: ArrayD<f32>,
+}
+
+/// Everything one run computed, in execution order, and the class scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub values: Vec<Traced>,
+    pub logits: Vec<f32>,
+}
+
+impl Trace {
+    /// The value called `name`, if the run computed it.
+    pub fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
+        self.values.iter().find(|t| t.name == name).map(|t| &t.value)
+    }
+}
+
+/// A loaded, checked ONNX classifier.
+#[derive(Debug, Clone)]
+pub struct OnnxModel {
+    input_name: String,
+    input_size: (usize, usize),
+    nodes: Vec<Node>,
+    constants: HashMap<String, Value>,
+    output: String,
+    graph_outputs: Vec<String>,
+    metadata: Vec<(String, String)>,
+    classes: usize,
+}
+
+impl OnnxModel {
+    /// Reads `path` (and external data beside it), checks it and runs it once on a blank image.
+    pub fn load(path: &Path) -> Result<Self, ImportError> {
+        let io = |source| ImportError::Io { path: path.to_path_buf(), source };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_MODEL_BYTES {
+            return Err(ImportError::FileTooLarge(size));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let folder = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let folder = if folder.as_os_str().is_empty() { PathBuf::from(".") } else { folder };
+        Self::from_bytes(&bytes, Some(&folder))
+    }
+
+    /// Parses a model from memory; `folder` is where external data may be read (none if `None`).
+    pub fn from_bytes(bytes: &[u8], folder: Option<&Path>) -> Result<Self, ImportError> {
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(ImportError::FileTooLarge(bytes.len() as u64));
+        }
+        let model = ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| matches!(o.domain.as_deref(), None | Some("" | "ai.onnx")))
+            .and_then(|o| o.version)
+            .unwrap_or(1);
+        let graph = model.graph.ok_or(ImportError::NoGraph)?;
+        if graph.node.len() > MAX_NODES {
+            return Err(ImportError::TooManyNodes(graph.node.len()));
+        }
+        let mut constants = HashMap::new();
+        for tensor in &graph.initializer {
+            let name = tensor.name.clone().unwrap_or_default();
+            constants.insert(name, tensor_value(tensor, folder)?);
+        }
+        let mut nodes = Vec::with_capacity(graph.node.len());
+        for proto in &graph.node {
+            if let Some((output, value)) = constant_node(proto, folder)? {
+                constants.insert(output, value);
+            } else {
+                nodes.push(parse_node(proto, opset)?);
+            }
+        }
+        let (input_name, input_size) = graph_input(&graph.input, &constants)?;
+        let graph_outputs: Vec<String> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
+        let output = graph_outputs
+            .iter()
+            .find(|n| *n == "logits")
+            .or_else(|| graph_outputs.first())
+            .cloned()
+            .ok_or_else(|| ImportError::Output("the graph declares no output".into()))?;
+        let nodes = topological_order(nodes, &constants, &input_name)?;
+        if !nodes.iter().any(|n| n.output == output) {
+            return Err(ImportError::Output(format!("'{output}' is not computed by any node")));
+        }
+        let metadata = model
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.clone().unwrap_or_default(), p.value.clone().unwrap_or_default()))
+            .collect();
+        let mut loaded = Self { input_name, input_size, nodes, constants, output, graph_outputs, metadata, classes: 0 };
+        let blank = ndarray::Array2::zeros(input_size);
+        loaded.classes = loaded.run(blank.view())?.logits.len();
+        if loaded.classes == 0 {
+            return Err(ImportError::Output("the model outputs no class scores".into()));
+        }
+        Ok(loaded)
+    }
+
+    /// The image size `(H, W)` the model takes.
+    pub fn input_size(&self) -> (usize, usize) {
+        self.input_size
+    }
+
+    /// Number of class scores.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The nodes in execution order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// A constant (initialiser or Constant node), e.g. a convolution's weight for drawing filters.
+    pub fn constant(&self, name: &str) -> Option<&Value> {
+        self.constants.get(name)
+    }
+
+    /// The names of the graph outputs as declared.
+    pub fn graph_outputs(&self) -> &[String] {
+        &self.graph_outputs
+    }
+
+    /// The name of the output read as class scores (`logits` if declared, else the first output).
+    pub fn output_name(&self) -> &str {
+        &self.output
+    }
+
+    /// The model's `metadata_props`.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// Runs one `H×W` image (grey levels in [0, 1]) and keeps every computed value.
+    pub fn run(&self, image: ArrayView2<f32>) -> Result<Trace, ImportError> {
+        let (rows, cols) = image.dim();
+        if (rows, cols) != self.input_size {
+            let (expected_rows, expected_cols) = self.input_size;
+            return Err(ImportError::InputSize { expected_rows, expected_cols, rows, cols });
+        }
+        let input = Value::F32(
+            image
+                .to_owned()
+                .into_shape_with_order(IxDyn(&[1, 1, rows, cols]))
+                .map_err(|e| ImportError::Input(e.to_string()))?,
+        );
+        let mut computed: HashMap<&str, Value> = HashMap::new();
+        let mut values = Vec::with_capacity(self.nodes.len());
+        let mut kept = 0usize;
+        for node in &self.nodes {
+            let inputs: Vec<Option<&Value>> = node
+                .inputs
+                .iter()
+                .map(|name| match name.as_str() {
+                    "" => None,
+                    n if n == self.input_name => Some(&input),
+                    n => computed.get(n).or_else(|| self.constants.get(n)),
+                })
+                .collect();
+            let value = node.op.apply(&inputs).map_err(|reason| node_error(node, reason))?;
+            kept = kept.saturating_add(value.shape().iter().product());
+            if kept > MAX_KEPT_ELEMENTS {
+                return Err(ImportError::TooManyValues);
+            }
+            if let Value::F32(array) = &value {
+                values.push(Traced {
+                    name: node.output.clone(),
+                    node: node.name.clone(),
+                    op_type: node.op_type.clone(),
+                    value: array.clone(),
+                });
+            }
+            computed.insert(&node.output, value);
+        }
+        let logits = match computed.get(self.output.as_str()) {
+            Some(Value::F32(a)) if a.ndim() == 1 || (a.ndim() == 2 && a.shape()[0] == 1) => a.iter().copied().collect(),
+            Some(v) => {
+                return Err(ImportError::Output(format!(
+                    "'{}' has shape {:?}, expected [1, classes]",
+                    self.output,
+                    v.shape()
+                )));
+            }
+            None => return Err(ImportError::Output(format!("'{}' was not computed", self.output))),
+        };
+        Ok(Trace { values, logits })
+    }
+
+    /// The class scores of one image.
+    pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, ImportError> {
+        Ok(self.run(image)?.logits)
+    }
+}
+
+fn node_error(node: &Node, reason: String) -> ImportError {
+    ImportError::Node { node: node.name.clone(), op: node.op_type.clone(), reason }
+}
+
+fn node_name(proto: &NodeProto) -> String {
+    match proto.name.as_deref() {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => proto.output.first().map_or_else(|| "(unnamed)".to_owned(), |o| format!("(producing '{o}')")),
+    }
+}
+
+fn parse_node(proto: &NodeProto, opset: i64) -> Result<Node, ImportError> {
+    let name = node_name(proto);
+    let op_type = proto.op_type.clone().unwrap_or_default();
+    let error = |reason: String| ImportError::Node { node: name.clone(), op: op_type.clone(), reason };
+    if let Some(domain) = proto.domain.as_deref().filter(|d| !d.is_empty() && *d != "ai.onnx") {
+        return Err(error(format!("operator domain '{domain}' is not supported (standard ONNX operators only)")));
+    }
+    if proto.attribute.iter().any(|a| a.ref_attr_name.is_some()) {
+        return Err(error("attribute references (functions) are not supported".into()));
+    }
+    let op = Op::parse(&op_type, &Attributes(&proto.attribute), opset).map_err(error)?;
+    let output = proto.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| error("no output".into()))?;
+    let extra_used = proto.output.iter().skip(1).any(|o| !o.is_empty()) && !matches!(op_type.as_str(), "Dropout");
+    if extra_used {
+        return Err(error(
+            "only the first output is supported (e.g. MaxPool indices, BatchNormalization statistics)".into(),
+        ));
+    }
+    Ok(Node { name, op_type, op, inputs: proto.input.clone(), output })
+}
+
+/// A `Constant` node's output name and value, or `None` for other nodes.
+fn constant_node(proto: &NodeProto, folder: Option<&Path>) -> Result<Option<(String, Value)>, ImportError> {
+    if proto.op_type.as_deref() != Some("Constant") {
+        return Ok(None);
+    }
+    let name = node_name(proto);
+    let error = |reason: &str| ImportError::Node { node: name.clone(), op: "Constant".into(), reason: reason.into() };
+    let output = proto.output.first().cloned().ok_or_else(|| error("no output"))?;
+    let attribute = proto.attribute.first().ok_or_else(|| error("no value"))?;
+    let value = match attribute.name.as_deref() {
+        Some("value") => tensor_value(attribute.t.as_ref().ok_or_else(|| error("'value' holds no tensor"))?, folder)?,
+        Some("value_float") => Value::F32(ArrayD::from_elem(IxDyn(&[]), attribute.f.unwrap_or(0.0))),
+        Some("value_floats") => Value::F32(
+            ArrayD::from_shape_vec(IxDyn(&[attribute.floats.len()]), attribute.floats.clone())
+                .map_err(|_| error("bad floats"))?,
+        ),
+        Some("value_int") => Value::I64(ArrayD::from_elem(IxDyn(&[]), attribute.i.unwrap_or(0))),
+        Some("value_ints") => Value::I64(
+            ArrayD::from_shape_vec(IxDyn(&[attribute.ints.len()]), attribute.ints.clone())
+                .map_err(|_| error("bad ints"))?,
+        ),
+        _ => return Err(error("only value, value_float(s) and value_int(s) are supported")),
+    };
+    Ok(Some((output, value)))
+}
+
+/// The one real input (not an initialiser): its name and `(H, W)` from `[1 or N, 1, H, W]`.
+fn graph_input(
+    inputs: &[ValueInfoProto],
+    constants: &HashMap<String, Value>,
+) -> Result<(String, (usize, usize)), ImportError> {
+    let real: Vec<&ValueInfoProto> =
+        inputs.iter().filter(|i| !constants.contains_key(i.name.as_deref().unwrap_or_default())).collect();
+    let [input] = real.as_slice() else {
+        return Err(ImportError::Input(format!("expected one image input, found {}", real.len())));
+    };
+    let name = input.name.clone().unwrap_or_default();
+    let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+    if tensor.and_then(|t| t.elem_type) != Some(DATA_TYPE_FLOAT) {
+        return Err(ImportError::Input(format!("'{name}' must be float32")));
+    }
+    let dims = tensor.and_then(|t| t.shape.as_ref()).map(|s| s.dim.as_slice()).unwrap_or_default();
+    let fixed = |i: usize| dims.get(i).and_then(|d| d.dim_value).and_then(|v| usize::try_from(v).ok());
+    let batch_ok = dims.first().is_some_and(|d| d.dim_value.is_none_or(|v| v == 1));
+    match (dims.len(), batch_ok, fixed(1), fixed(2), fixed(3)) {
+        (4, true, Some(1), Some(h), Some(w))
+            if (1..=MAX_INPUT_SIDE).contains(&h) && (1..=MAX_INPUT_SIDE).contains(&w) =>
+        {
+            Ok((name, (h, w)))
+        }
+        _ => {
+            let shown: Vec<String> = dims
+                .iter()
+                .map(|d| {
+                    d.dim_value.map_or_else(|| d.dim_param.clone().unwrap_or_else(|| "?".into()), |v| v.to_string())
+                })
+                .collect();
+            Err(ImportError::Input(format!(
+                "'{name}' has shape [{}]; expected one grey image [1, 1, H, W] with fixed H and W (1 to {MAX_INPUT_SIDE})",
+                shown.join(", ")
+            )))
+        }
+    }
+}
+
+/// Kahn's algorithm; every input must be defined, and a leftover node means a cycle.
+fn topological_order(
+    nodes: Vec<Node>,
+    constants: &HashMap<String, Value>,
+    input: &str,
+) -> Result<Vec<Node>, ImportError> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if producer.insert(&node.output, i).is_some() || constants.contains_key(&node.output) || node.output == input {
+            return Err(node_error(node, format!("its output '{}' is defined twice", node.output)));
+        }
+    }
+    let mut waiting = vec![0usize; nodes.len()];
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for name in node.inputs.iter().filter(|n| !n.is_empty() && *n != input && !constants.contains_key(*n)) {
+            let &from = producer
+                .get(name.as_str())
+                .ok_or_else(|| ImportError::Missing { node: node.name.clone(), value: name.clone() })?;
+            if seen.insert(from) {
+                waiting[i] += 1;
+                readers[from].push(i);
+            }
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &r in &readers[i] {
+            waiting[r] -= 1;
+            if waiting[r] == 0 {
+                ready.push_back(r);
+            }
+        }
+    }
+    if let Some(stuck) = (0..nodes.len()).find(|&i| waiting[i] > 0) {
+        return Err(ImportError::Cycle(nodes[stuck].name.clone()));
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// The tensor's dimensions, checked against the rank and element limits.
+fn tensor_dims(tensor: &TensorProto, name: &str) -> Result<(Vec<usize>, usize), ImportError> {
+    let bad = |reason: String| ImportError::Tensor { name: name.to_owned(), reason };
+    let dims: Vec<usize> = tensor
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("negative dimension in {:?}", tensor.dims)))?;
+    check_shape(&dims).map_err(bad)?;
+    let count = dims.iter().product();
+    Ok((dims, count))
+}
+
+/// Decodes an initialiser (inline or external) into a value.
+fn tensor_value(tensor: &TensorProto, folder: Option<&Path>) -> Result<Value, ImportError> {
+    let name = tensor.name.clone().unwrap_or_default();
+    let bad = |reason: String| ImportError::Tensor { name: name.clone(), reason };
+    let (dims, count) = tensor_dims(tensor, &name)?;
+    let data_type = tensor.data_type.unwrap_or(0);
+    let width = match data_type {
+        DATA_TYPE_FLOAT | DATA_TYPE_INT32 => 4,
+        DATA_TYPE_INT64 | DATA_TYPE_DOUBLE => 8,
+        other => return Err(bad(format!("data type {other} is not supported (float32, float64, int32, int64)"))),
+    };
+    let raw = if tensor.data_location == Some(DATA_LOCATION_EXTERNAL) {
+        Some(external_bytes(tensor, &name, folder, count * width)?)
+    } else {
+        tensor.raw_data.clone()
+    };
+    let shape = IxDyn(&dims);
+    let wrong_length = |got: usize| bad(format!("holds {got} values for shape {dims:?}"));
+    let value = match (data_type, raw) {
+        (_, Some(raw)) if raw.len() != count * width => return Err(wrong_length(raw.len() / width)),
+        (DATA_TYPE_FLOAT, Some(raw)) => Value::F32(from_vec(
+            shape,
+            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        )),
+        (DATA_TYPE_DOUBLE, Some(raw)) => Value::F32(from_vec(
+            shape,
+            raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+        )),
+        (DATA_TYPE_INT32, Some(raw)) => Value::I64(from_vec(
+            shape,
+            raw.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+        )),
+        (DATA_TYPE_INT64, Some(raw)) => Value::I64(from_vec(
+            shape,
+            raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
+        )),
+        (DATA_TYPE_FLOAT, None) if tensor.float_data.len() == count => {
+            Value::F32(from_vec(shape, tensor.float_data.clone()))
+        }
+        (DATA_TYPE_DOUBLE, None) if tensor.double_data.len() == count => {
+            Value::F32(from_vec(shape, tensor.double_data.iter().map(|&v| v as f32).collect()))
+        }
+        (DATA_TYPE_INT32, None) if tensor.int32_data.len() == count => {
+            Value::I64(from_vec(shape, tensor.int32_data.iter().map(|&v| i64::from(v)).collect()))
+        }
+        (DATA_TYPE_INT64, None) if tensor.int64_data.len() == count => {
+            Value::I64(from_vec(shape, tensor.int64_data.clone()))
+        }
+        _ => {
+            let got = tensor
+                .float_data
+                .len()
+                .max(tensor.int32_data.len())
+                .max(tensor.int64_data.len())
+                .max(tensor.double_data.len());
+            return Err(wrong_length(got));
+        }
+    };
+    Ok(value)
+}
+
+/// `ArrayD::from_shape_vec` for data whose length was checked against the shape.
+fn from_vec<T: Clone + Default>(shape: IxDyn, data: Vec<T>) -> ArrayD<T> {
+    ArrayD::from_shape_vec(shape.clone(), data).unwrap_or_else(|_| ArrayD::from_elem(shape, T::default()))
+}
+
+/// The bytes of an external tensor: `location` relative to the model's folder and inside it,
+/// `offset`/`length` inside the file, `length` equal to what the shape needs.
+fn external_bytes(
+    tensor: &TensorProto,
+    name: &str,
+    folder: Option<&Path>,
+    needed: usize,
+) -> Result<Vec<u8>, ImportError> {
+    let bad = |reason: String| ImportError::ExternalData { name: name.to_owned(), reason };
+    let field =
+        |key: &str| tensor.external_data.iter().find(|e| e.key.as_deref() == Some(key)).and_then(|e| e.value.clone());
+    let folder =
+        folder.ok_or_else(|| bad("the model was not read from a file, so external data cannot be found".into()))?;
+    let location = field("location").ok_or_else(|| bad("no location".into()))?;
+    let relative = Path::new(&location);
+    if relative.components().any(|c| !matches!(c, Component::Normal(_))) || location.is_empty() {
+        return Err(bad(format!(
+            "the path '{location}' leaves the model's folder (only plain relative paths are allowed)"
+        )));
+    }
+    let path = folder.join(relative);
+    let io = |e: std::io::Error| bad(format!("{}: {e}", path.display()));
+    let (real_folder, real_path) = (folder.canonicalize().map_err(io)?, path.canonicalize().map_err(io)?);
+    if !real_path.starts_with(&real_folder) {
+        return Err(bad(format!("'{location}' resolves outside the model's folder")));
+    }
+    let number = |key: &str| {
+        field(key).map(|v| v.parse::<u64>().map_err(|_| bad(format!("{key} '{v}' is not a number")))).transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let length = number("length")?.unwrap_or(needed as u64);
+    if length != needed as u64 {
+        return Err(bad(format!("length {length} bytes, but the shape needs {needed}")));
+    }
+    let mut file = std::fs::File::open(&real_path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if offset.checked_add(length).is_none_or(|end| end > size) {
+        return Err(bad(format!(
+            "bytes {offset}..{} lie beyond the end of the {size}-byte file",
+            offset.saturating_add(length)
+        )));
+    }
+    debug_assert!(needed <= MAX_TENSOR_ELEMENTS * 8);
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut bytes = vec![0u8; needed];
+    file.read_exact(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests;
