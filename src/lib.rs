@@ -1,4 +1,38 @@
 //! tilelab: why convolutional networks are good at feature extraction, made visible.
+//!
+//! # Bird's-eye view
+//! A user makes **feature tiles** (a small grey matrix `t`, a support mask `S`, a tolerance ε),
+//! groups them into classes, and pastes them onto random backgrounds to make a *valid* dataset (each
+//! image holds exactly one class's object). Two kinds of CNN then classify the images:
+//! the **constructed** networks N1 and N2, whose weights come from the proof (every hidden neuron
+//! fires only when one tile sits in one window), and a CNN **trained with SGD**. The app draws both,
+//! neuron by neuron; the CLI reproduces the paper's experiments headlessly.
+//!
+//! # Code map
+//! - [`core`]: the mathematics, no UI (a test keeps egui out of it).
+//!   - `core::tile`: `Tile`, `Feature`, `Object`, `ClassSet` and their validation.
+//!   - `core::detect`: `d_T`, `φ_T`, `φ_F`, `φ_O`, argmax — the reference every network must equal.
+//!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
+//!   - `core::idx`, `core::tileset_file`: the file formats in (with size limits); `core::atomic`: every write.
+//!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
+//!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5.
+//!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
+//!     SIMD training step and the SGD stepper; `core::nn::weights_file`: saved weights.
+//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments.
+//!   - `core::selectivity`: how many classes make a hidden unit fire (mono- vs polysemantic).
+//!   - `core::plot`, `core::figures`, `core::export`: headless PNG/SVG figures, CSV and NPY.
+//!   - `core::interop`: ONNX and safetensors out, ONNX in, NumPy datasets.
+//!   - `core::verify`: the random checks behind `tilelab verify`.
+//! - [`cli`]: one file per subcommand; `tilelab` without one opens the app.
+//! - `app` (feature `gui`): the egui application, one file per view under `app/views/`, the lecture
+//!   mode under `app/lecture/`, background jobs in `app/jobs.rs` and `app/training_job.rs`.
+//!
+//! # Invariants
+//! - N1(x) and N2(x) equal the direct `φ_O(x)` for every class (relative error ≤ 1e-4 in f32).
+//! - A generated dataset is valid: every sample holds its own object and no other.
+//! - The UI thread never trains or evaluates large batches; it reads the newest snapshot.
+//! - Files are written atomically (temporary file, fsync, rename); loaders never panic on input.
+
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod cli;

@@ -25,7 +25,7 @@ use tilelab::core::tileset_file;
 const DIR_ENV: &str = "TILELAB_CRASH_SAVER_DIR";
 /// Environment variable choosing the child's way of writing: `atomic` or `plain`.
 const MODE_ENV: &str = "TILELAB_CRASH_SAVER_MODE";
-/// What the child prints once its data is built and the save loop starts.
+/// What the child prints once its data is built and the save loop starts (after libtest's `test … `).
 const READY: &str = "saver ready";
 const TILESET: &str = "set.json";
 const WEIGHTS: &str = "net.json";
@@ -87,7 +87,7 @@ fn spawn_saver(dir: &Path, mode: &str) -> Child {
         .spawn()
         .expect("the test binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
-    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line == READY);
+    let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line.ends_with(READY));
     assert!(ready, "the child saver did not start");
     child
 }

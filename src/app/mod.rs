@@ -14,6 +14,7 @@
 //! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
 
 pub mod command;
+pub mod export_menu;
 pub mod jobs;
 pub mod lecture;
 mod run;
@@ -108,6 +109,7 @@ impl TilelabApp {
         }
         views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
+        export_menu::window_ui(&ctx, &mut self.state, &mut self.views);
         self.toasts_ui(&ctx);
         self.run_commands(&ctx);
         self.state.textures.evict_unused(&ctx);
@@ -204,6 +206,7 @@ impl TilelabApp {
                     self.state.push(command);
                 }
             }
+            export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
             ui.menu_button("Examples", |ui| {
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
@@ -278,7 +281,7 @@ impl TilelabApp {
                     self.state.push(Command::ShowView(view));
                 }
             }
-            if ui.button("▶ Lecture").on_hover_text("Lecture mode (F5)").clicked() {
+            if ui.button("Lecture (F5)").on_hover_text("Full-screen lecture mode").clicked() {
                 self.views.lecture.enter(ui.ctx(), 0);
             }
             ui.separator();

@@ -411,14 +411,24 @@ pub fn save_work(dir: &Path, session: &Session, classes: &ClassSet) -> anyhow::R
 }
 
 /// Reads what [`save_work`] wrote; `Ok(None)` when nothing was saved yet.
+///
+/// A session that does not parse (e.g. a float that was saved as `null`) gives the default
+/// session marked unsaved: the tile set, which is the user's work, is never dropped for it.
 pub fn load_work(dir: &Path) -> anyhow::Result<Option<(Session, ClassSet)>> {
     let session_path = dir.join(SESSION_FILE);
     if !session_path.exists() {
         return Ok(None);
     }
-    let session: Session = serde_json::from_str(&std::fs::read_to_string(&session_path)?)?;
     let classes = tileset_file::load(&dir.join(AUTOSAVE_TILESET_FILE))?;
+    let session = read_session(&session_path).unwrap_or_else(|error| {
+        log::warn!("the saved session settings are unreadable ({error}); restoring the tile set alone");
+        Session { unsaved: true, ..Session::default() }
+    });
     Ok(Some((session, classes)))
+}
+
+fn read_session(path: &Path) -> anyhow::Result<Session> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ use super::state::DatasetRequest;
 /// How long the worker trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// Shortest time between two test-set evaluations while running.
-const TEST_INTERVAL: Duration = Duration::from_millis(500);
+const TEST_INTERVAL: Duration = Duration::from_millis(250);
+/// Training-curve points recorded per epoch (at most; a batch is the finest step).
+const CURVE_POINTS_PER_EPOCH: usize = 8;
 /// Most points kept per curve (older points are thinned out beyond it).
 const MAX_CURVE_POINTS: usize = 4000;
 /// Added to the dataset seed for the test set, so test images differ from training images.
@@ -44,7 +46,14 @@ pub struct TrainingConfig {
 impl Default for TrainingConfig {
     /// The paper's Fashion-MNIST setting (Section 6.2): conv 5×5 ×12, lr 0.03, batch 100, 400/100 per class.
     fn default() -> Self {
-        Self { filters: 12, kernel: 5, hyper: Hyper::paper_fashion(), train_per_class: 400, test_per_class: 100, seed: 1 }
+        Self {
+            filters: 12,
+            kernel: 5,
+            hyper: Hyper::paper_fashion(),
+            train_per_class: 400,
+            test_per_class: 100,
+            seed: 1,
+        }
     }
 }
 
@@ -319,28 +328,36 @@ impl Worker {
         }
     }
 
-    /// Trains for about [`PUBLISH_INTERVAL`] (or the pending single steps), then publishes.
+    /// Trains for about [`PUBLISH_INTERVAL`] (or the pending single steps), then publishes; a
+    /// curve point is recorded every [`CURVE_POINTS_PER_EPOCH`]th of an epoch, so fast runs on
+    /// small sets still draw a curve rather than a jump.
     fn train_chunk(&self, trainer: &mut Trainer, state: &mut RunState) {
         let started = Instant::now();
-        let (mut loss_sum, mut correct_sum, mut samples) = (0.0f64, 0.0f64, 0usize);
+        let segment = (trainer.batches_per_epoch() / CURVE_POINTS_PER_EPOCH).max(1);
+        let (mut points, mut sum) = (Vec::new(), Segment::default());
+        let mut samples_done = 0;
         while started.elapsed() < PUBLISH_INTERVAL && (state.running || state.pending_batches > 0) {
             let report = trainer.step(1);
             state.pending_batches = state.pending_batches.saturating_sub(1);
-            loss_sum += f64::from(report.loss) * report.samples as f64;
-            correct_sum += f64::from(report.accuracy) * report.samples as f64;
-            samples += report.samples;
+            sum.add(report.loss, report.accuracy, report.samples);
+            samples_done += report.samples;
             if report.status != Status::Running {
                 // Diverged or interrupted: stop and wait for the user.
                 (state.running, state.pending_batches) = (false, 0);
             }
+            if sum.batches >= segment {
+                points.extend(sum.point(epochs_seen(trainer)));
+                sum = Segment::default();
+            }
         }
+        points.extend(sum.point(epochs_seen(trainer)));
         let seconds = started.elapsed().as_secs_f32();
-        let epoch = epochs_seen(trainer);
-        if samples > 0 {
-            let point = CurvePoint { epoch, loss: (loss_sum / samples as f64) as f32, accuracy: (correct_sum / samples as f64) as f32 };
+        if samples_done > 0 {
             self.update(|p| {
-                push_point(&mut p.train_curve, point);
-                p.samples_per_second = samples as f32 / seconds.max(1e-6);
+                for point in points {
+                    push_point(&mut p.train_curve, point);
+                }
+                p.samples_per_second = samples_done as f32 / seconds.max(1e-6);
             });
         }
         let finished = !state.running && state.pending_batches == 0;
@@ -381,16 +398,49 @@ impl Worker {
 }
 
 /// The training set (`data.seed`) and the test set (another seed) generated from the tile set.
-fn generate_sets(classes: &ClassSet, data: &DatasetSpec, config: TrainingConfig, spec: CnnSpec) -> Result<(LabelledSet, LabelledSet), String> {
+fn generate_sets(
+    classes: &ClassSet,
+    data: &DatasetSpec,
+    config: TrainingConfig,
+    spec: CnnSpec,
+) -> Result<(LabelledSet, LabelledSet), String> {
     let generate = |samples_per_class: usize, seed: u64| {
         let data = DatasetSpec { samples_per_class, seed, ..data.clone() };
         let generated = dataset::generate(classes, &data).map_err(|e| e.to_string())?;
         LabelledSet::from_dataset(&generated, spec.height, spec.width, spec.classes).map_err(|e| e.to_string())
     };
     let train = generate(config.train_per_class, data.seed)?;
-    let test =
-        if config.test_per_class == 0 { LabelledSet::default() } else { generate(config.test_per_class, data.seed.wrapping_add(TEST_SEED_OFFSET))? };
+    let test = if config.test_per_class == 0 {
+        LabelledSet::default()
+    } else {
+        generate(config.test_per_class, data.seed.wrapping_add(TEST_SEED_OFFSET))?
+    };
     Ok((train, test))
+}
+
+/// Loss and accuracy summed over the batches of one curve point.
+#[derive(Default)]
+struct Segment {
+    loss: f64,
+    correct: f64,
+    samples: usize,
+    batches: usize,
+}
+
+impl Segment {
+    /// Adds one batch's mean loss and accuracy over `samples` samples.
+    fn add(&mut self, loss: f32, accuracy: f32, samples: usize) {
+        self.loss += f64::from(loss) * samples as f64;
+        self.correct += f64::from(accuracy) * samples as f64;
+        self.samples += samples;
+        self.batches += 1;
+    }
+
+    /// The curve point of these batches, if they held any sample.
+    fn point(&self, epoch: f64) -> Option<CurvePoint> {
+        let n = self.samples as f64;
+        (self.samples > 0).then(|| CurvePoint { epoch, loss: (self.loss / n) as f32, accuracy: (self.correct / n) as f32 })
+    }
 }
 
 /// Samples seen divided by the training-set size.
@@ -418,11 +468,25 @@ mod tests {
     use crate::core::presets;
 
     fn small_data() -> DatasetSpec {
-        DatasetSpec { height: 32, width: 32, samples_per_class: 1, background: Background::Uniform, jitter: 0.0, seed: 3 }
+        DatasetSpec {
+            height: 32,
+            width: 32,
+            samples_per_class: 1,
+            background: Background::Uniform,
+            jitter: 0.0,
+            seed: 3,
+        }
     }
 
     fn small_config() -> TrainingConfig {
-        TrainingConfig { filters: 4, kernel: 5, hyper: Hyper::plain(0.05, 20), train_per_class: 60, test_per_class: 20, seed: 2 }
+        TrainingConfig {
+            filters: 4,
+            kernel: 5,
+            hyper: Hyper::plain(0.05, 20),
+            train_per_class: 60,
+            test_per_class: 20,
+            seed: 2,
+        }
     }
 
     fn wait_for(job: &TrainingJob, seconds: f32, done: impl Fn(&Progress) -> bool) -> Progress {
@@ -438,7 +502,9 @@ mod tests {
 
     #[test]
     fn a_run_learns_pauses_steps_and_resets() {
-        let job = TrainingJob::start(presets::fashion_three(), small_data(), small_config(), (0, Default::default()), None).unwrap();
+        let job =
+            TrainingJob::start(presets::fashion_three(), small_data(), small_config(), (0, Default::default()), None)
+                .unwrap();
         let ready = wait_for(&job, 20.0, |p| p.phase != Phase::PreparingData && p.cnn.is_some());
         assert_eq!(ready.phase, Phase::Ready);
         assert_eq!((ready.train_samples, ready.test_samples, ready.step), (180, 60, 0));
@@ -480,7 +546,14 @@ mod tests {
         let job = TrainingJob::start_with(spec, config, (0, Default::default()), None, make_sets).unwrap();
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
-        assert!(matches!(progress.status, Status::Diverged { .. }), "{:?} after {} steps, {:?}, {:?}", progress.status, progress.step, progress.phase, progress.train_curve.last());
+        assert!(
+            matches!(progress.status, Status::Diverged { .. }),
+            "{:?} after {} steps, {:?}, {:?}",
+            progress.status,
+            progress.step,
+            progress.phase,
+            progress.train_curve.last()
+        );
         assert!(!progress.running);
         assert!(progress.cnn.as_ref().is_some_and(|c| c.is_finite()), "the published weights stay finite");
     }
@@ -495,9 +568,10 @@ mod tests {
             (TrainingConfig { train_per_class: 0, ..small_config() }, "samples per class"),
         ];
         for (config, expected) in cases {
-            let error = TrainingJob::start(presets::fashion_three(), small_data(), config, (0, Default::default()), None)
-                .err()
-                .unwrap_or_default();
+            let error =
+                TrainingJob::start(presets::fashion_three(), small_data(), config, (0, Default::default()), None)
+                    .err()
+                    .unwrap_or_default();
             assert!(error.contains(expected), "{error:?} should mention {expected}");
         }
     }

@@ -57,8 +57,17 @@ pub fn run(repeats: usize, json: bool) -> anyhow::Result<()> {
         ("n1_n2_200_images", networks_ms, "ms for 200 images through N1 and N2 (target < 1000)"),
         ("n2_forward_all_layers_kept", forward_n2_ms, "ms for one image through N2 keeping every activation"),
     ];
-    if !json {
+    // Wall times on a shared machine are only meaningful next to its load.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("unknown");
+    if json {
+        println!(
+            "{}",
+            json!({ "bench": "machine", "load_average_1min": load, "threads": rayon::current_num_threads() })
+        );
+    } else {
         println!("Fashion setting: 10 classes × one 28×28 tile, {SIDE}×{SIDE} images, median of {repeats}");
+        println!("machine load (1 min): {load}, threads: {}", rayon::current_num_threads());
         print_sizes(&n1, &n2);
     }
     for (name, value, what) in rows {

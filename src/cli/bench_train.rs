@@ -147,6 +147,7 @@ pub fn format_load(load: Option<[f64; 3]>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 

@@ -1,4 +1,4 @@
-//! `tilelab dataset`: a generated dataset written as NumPy files and a PNG contact sheet
+//! `tilelab dataset`: a generated dataset written as `.npy` files and a PNG contact sheet
 //! (`core::interop::dataset_files` documents the files), exactly the samples `generate` gives.
 
 use std::path::PathBuf;

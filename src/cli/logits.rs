@@ -8,6 +8,7 @@ use ndarray::Array2;
 use serde::Serialize;
 
 use crate::core::construct::{Constructed, build_n1, build_n2, filter_report};
+use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::{detect, tileset_file};
 
 /// Largest image side accepted (the constructed networks grow with the image).
@@ -17,12 +18,15 @@ const MAX_IMAGE_SIDE: u32 = 1024;
 #[derive(Args)]
 pub struct LogitsArgs {
     /// The tile set (JSON, `tilelab-tileset` format).
-    #[arg(long)]
-    tileset: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    tileset: Option<PathBuf>,
+    /// An ONNX classifier (e.g. exported by `PyTorch`) to run instead of the constructed networks.
+    #[arg(long, conflicts_with = "tileset")]
+    model: Option<PathBuf>,
     /// A greyscale image (PNG or JPEG; colour is converted to grey), read as pixel/255.
     #[arg(long)]
     image: PathBuf,
-    /// Print one JSON object with keys `direct`, `n1`, `n2`, `predicted`.
+    /// Print one JSON object with keys `direct`, `n1`, `n2`, `predicted` (with --model: `logits`, `predicted`).
     #[arg(long)]
     json: bool,
 }
@@ -40,9 +44,14 @@ struct LogitsOutput {
 
 /// Loads both files, builds N1 and N2 for the image's size and prints the logits.
 pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
-    let classes = tileset_file::load(&args.tileset)
-        .with_context(|| format!("cannot load the tile set {}", args.tileset.display()))?;
     let image = load_grey(&args.image).with_context(|| format!("cannot read the image {}", args.image.display()))?;
+    let tileset = match (&args.model, &args.tileset) {
+        (Some(model), _) => return run_model(model, &image, args.json),
+        (None, Some(tileset)) => tileset,
+        (None, None) => anyhow::bail!("give --tileset FILE.json or --model FILE.onnx"),
+    };
+    let classes =
+        tileset_file::load(tileset).with_context(|| format!("cannot load the tile set {}", tileset.display()))?;
     let (height, width) = image.dim();
     let n1 = build_n1(&classes, height, width).context("cannot build N1")?;
     let n2 = build_n2(&classes, height, width).context("cannot build N2")?;
@@ -65,6 +74,22 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
             filters.filters, filters.set_bound
         );
         print_layers("N2", &n2);
+    }
+    Ok(())
+}
+
+/// Runs an ONNX classifier on the image: `{"logits": [...], "predicted": i}` or a table.
+fn run_model(path: &std::path::Path, image: &Array2<f32>, json: bool) -> anyhow::Result<()> {
+    let model = OnnxModel::load(path).with_context(|| format!("cannot load the model {}", path.display()))?;
+    let logits = model.logits(image.view())?;
+    let predicted = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]));
+    if json {
+        println!("{}", serde_json::json!({ "logits": logits, "predicted": predicted }));
+    } else {
+        for (class, value) in logits.iter().enumerate() {
+            println!("class {class:<4} {value:>12.6}");
+        }
+        println!("predicted: {}", predicted.map_or_else(|| "none".to_owned(), |p| p.to_string()));
     }
     Ok(())
 }

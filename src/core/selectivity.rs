@@ -103,8 +103,12 @@ impl ClassMaxima {
             return Err(SelectivityError::BadThreshold(relative_threshold));
         }
         let classes = self.maxima.ncols();
-        let classes_per_unit: Vec<usize> =
-            self.maxima.rows().into_iter().map(|row| classes_fired(row.as_slice().unwrap_or(&[]), relative_threshold)).collect();
+        let classes_per_unit: Vec<usize> = self
+            .maxima
+            .rows()
+            .into_iter()
+            .map(|row| classes_fired(row.as_slice().unwrap_or(&[]), relative_threshold))
+            .collect();
         let mut histogram = vec![0; classes + 1];
         for &n in &classes_per_unit {
             histogram[n.min(classes)] += 1;
@@ -135,7 +139,13 @@ fn check_probe(images: usize, labels: &[usize], classes: usize) -> Result<(), Se
 }
 
 /// Accumulates per-class maxima over the probe set in parallel, `units_of` giving one image's units.
-fn accumulate<F>(images: &[Array2<f32>], labels: &[usize], units: usize, classes: usize, units_of: F) -> Result<ClassMaxima, SelectivityError>
+fn accumulate<F>(
+    images: &[Array2<f32>],
+    labels: &[usize],
+    units: usize,
+    classes: usize,
+    units_of: F,
+) -> Result<ClassMaxima, SelectivityError>
 where
     F: Fn(ArrayView2<f32>) -> Result<Vec<f32>, String> + Sync,
 {

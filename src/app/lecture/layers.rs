@@ -19,7 +19,7 @@ use crate::core::tile::TileId;
 
 use super::LectureState;
 use super::data::followed_tile;
-use super::steps::{CHILD, WINDOW, best_window, fmt, formula, live_input, note, play_button, tile_picker, two_columns};
+use super::steps::{CHILD, WINDOW, best_window, fmt, formula, live_input, note, tile_picker, two_columns};
 
 /// Seconds each N2 layer stays in focus while the animation plays.
 const SECONDS_PER_LEVEL: f64 = 1.6;
@@ -108,6 +108,10 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
         let (i, j) = (index / grid.ncols().max(1), index % grid.ncols().max(1));
         lecture.interaction.field = Some((i, j, k, l));
     }
+    if lecture.interaction.field.is_none() {
+        lecture.interaction.field =
+            lecture.data.input.as_ref().and_then(|i| i.followed()).map(|p| (p.row, p.col, p.rows, p.cols));
+    }
     let conv_layer = net.detectors.layer.saturating_sub(1);
     let filters = report.filters.max(1);
     lecture.interaction.filter = lecture.interaction.filter.min(filters - 1);
@@ -128,7 +132,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                     live_input(ui, app, lecture, side, &outline);
                 });
                 ui.vertical(|ui| {
-                    let small = (ui.available_width() - 8.0).clamp(100.0, 260.0);
+                    let small = (ui.available_width() - 8.0).clamp(100.0, 220.0);
                     ui.label(RichText::new("conv filter (2×2) output").strong());
                     ui.add(egui::Slider::new(&mut lecture.interaction.filter, 0..=filters - 1).text("filter"));
                     ui.label(RichText::new(net.network.meaning(conv_layer, lecture.interaction.filter)).small());
@@ -180,8 +184,6 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             if field.is_some() || !lecture.playing {
                 lecture.interaction.field = field.or(lecture.interaction.field);
             }
-            play_button(ui, lecture);
-            logits_chart(ui, "lecture n1 logits", &names, &direct, &activations.logits(), "N1");
         },
         |ui, (_, lecture)| {
             formula(ui, "layer 1: 2×2 conv, σ(2x − 2c) and σ(x)");
@@ -212,6 +214,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             if let (Some(n1), Some(phi)) = (activations.logits().get(id.class), direct.get(id.class)) {
                 formula(ui, &format!("N1: {}   direct φ: {}", fmt(*n1), fmt(*phi)));
             }
+            logits_chart(ui, "lecture n1 logits", &names, &direct, &activations.logits(), "N1");
         },
     );
 }
@@ -309,11 +312,12 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     }
     lecture.interaction.level = lecture.interaction.level.clamp(1, levels);
     let Some(tile) = app.classes.tile(id).cloned() else { return };
-    // The window: where the followed tile was pasted, else the best match.
-    let window = lecture.data.input.as_ref().map_or((0, 0), |input| {
-        input
-            .followed()
-            .map_or_else(|| best_window(&detect::distance_map(&tile, input.image.view())), |p| (p.row, p.col))
+    // The window: the one clicked (steps 2 and 5), else where the followed tile was pasted, else the best match.
+    let (height, width) = super::data::image_size(app);
+    let clicked = lecture.interaction.window.filter(|&(i, j)| i + tile.rows() <= height && j + tile.cols() <= width);
+    let window = clicked.or_else(|| lecture.data.input.as_ref().and_then(|i| i.followed()).map(|p| (p.row, p.col)));
+    let window = window.unwrap_or_else(|| {
+        lecture.data.input.as_ref().map_or((0, 0), |i| best_window(&detect::distance_map(&tile, i.image.view())))
     });
     let grids = tile_blocks(&net, id);
     let values: Vec<Array2<Option<f32>>> = grids
@@ -328,7 +332,9 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
         })
         .collect();
     let all: Vec<f32> = values.iter().flat_map(|v| v.iter().flatten().copied()).collect();
-    let scale = Scale::non_negative("distance", &all);
+    // At least up to ε, so that a matching window (distances near 0) reads as dark everywhere.
+    let mut scale = Scale::non_negative("distance", &all);
+    scale.high = scale.high.max(tile.epsilon());
     let hover = lecture.interaction.block;
     let children: Vec<(usize, usize, usize)> = hover
         .filter(|&(level, _, _)| level > 0)
@@ -342,19 +348,24 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
         ui,
         &mut (&mut *app, &mut *lecture),
         |ui, (app, lecture)| {
-            ui.horizontal(|ui| {
-                tile_picker(ui, app, &mut lecture.interaction.tile);
-                play_button(ui, lecture);
-            });
+            tile_picker(ui, app, &mut lecture.interaction.tile);
             let mut new_hover: Option<BlockHit> = None;
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input x, tile window").strong());
-                    let side = (ui.available_width() * 0.3).clamp(140.0, 300.0);
+                    let side = (ui.available_width() * 0.4).clamp(140.0, 280.0);
                     let mut outlines = vec![((window.0, window.1, tile.rows(), tile.cols()), WINDOW)];
                     outlines.extend(field.map(|f| (f, CHILD)));
-                    live_input(ui, app, lecture, side, &outlines);
+                    if let Some((row, col)) = live_input(ui, app, lecture, side, &outlines) {
+                        lecture.interaction.window = Some((row, col));
+                    }
+                    if ui.button("Window on the tile").clicked() {
+                        lecture.interaction.window = None;
+                    }
                 });
+            });
+            ui.add_space(8.0);
+            ui.horizontal_top(|ui| {
                 let available = ui.available_width();
                 let side = ((available - 24.0 * levels as f32) / levels as f32).clamp(60.0, 220.0);
                 for (level, mosaic) in values.iter().enumerate() {
@@ -399,7 +410,10 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             ui.add_space(6.0);
             match hover {
                 Some((level, a, b)) => hovered_block_ui(ui, &net, &values, &grids, (level, a, b)),
-                None => note(ui, "Point at a block to see its meaning and the four channels it adds up."),
+                None => note(
+                    ui,
+                    "Point at a block to see its meaning and the four channels it adds up; click the image to move the window.",
+                ),
             }
             ui.add_space(6.0);
             formula(ui, "detector: σ(ε − D_r(T))");
@@ -515,7 +529,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             formula(ui, "min(a, b) = σ(a) − σ(a − b)   (a, b ≥ 0)");
             note(
                 ui,
-                "One ReLU layer halves the number of values per class (an odd one is carried as σ(a) = a): m features need ⌈log₂ m⌉ min-layers.",
+                "One ReLU layer halves the number of values per class (an odd one is carried as σ(a) = a): m features need ceil(log₂ m) min-layers.",
             );
             ui.add_space(6.0);
             if let Some(net) = &n1 {

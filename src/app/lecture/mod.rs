@@ -470,17 +470,25 @@ mod tests {
 
     #[test]
     fn entering_and_leaving_restores_zoom_and_style() {
+        // A zoom change takes effect at the next pass.
+        let pass = |ctx: &egui::Context| {
+            let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
+        };
         let ctx = egui::Context::default();
         ctx.set_zoom_factor(1.25);
+        pass(&ctx);
         let before = ctx.style_of(ctx.theme());
         let mut lecture = LectureState { high_contrast: true, ..LectureState::default() };
         lecture.enter(&ctx, 3);
+        pass(&ctx);
         assert!(lecture.active);
         assert_eq!((lecture.step, ctx.zoom_factor()), (3, DEFAULT_ZOOM));
         assert_eq!(ctx.style_of(ctx.theme()).visuals.panel_fill, Color32::BLACK);
         lecture.set_zoom(&ctx, 40.0);
+        pass(&ctx);
         assert_eq!(ctx.zoom_factor(), *ZOOM_RANGE.end(), "the zoom is clamped");
         lecture.leave(&ctx);
+        pass(&ctx);
         assert!(!lecture.active);
         assert_eq!(ctx.zoom_factor(), 1.25);
         assert_eq!(ctx.style_of(ctx.theme()).visuals, before.visuals);

@@ -244,7 +244,8 @@ mod tests {
 
     #[test]
     fn values_are_formatted_compactly() {
-        let cases = [(0.0, "0"), (1.5, "1.500"), (-0.25, "-0.250"), (1234.0, "1234"), (1e-6, "1.00e-6"), (2e6, "2.00e6")];
+        let cases =
+            [(0.0, "0"), (1.5, "1.500"), (-0.25, "-0.250"), (1234.0, "1234"), (1e-6, "1.00e-6"), (2e6, "2.00e6")];
         for (value, expected) in cases {
             assert_eq!(format_value(value), expected);
         }

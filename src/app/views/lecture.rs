@@ -43,12 +43,16 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
     ui.horizontal(|ui| {
         let total = Step::ALL.len();
         ui.label(RichText::new(format!("{} / {total}", lecture.step + 1)).strong().size(18.0));
-        if ui.add_enabled(lecture.step > 0, egui::Button::new("◀ Previous")).on_hover_text("← / PageUp").clicked() {
+        if ui
+            .add_enabled(lecture.step > 0, egui::Button::new("Previous"))
+            .on_hover_text("Left arrow / PageUp")
+            .clicked()
+        {
             lecture.go(&ctx, Nav::Previous);
         }
         if ui
-            .add_enabled(lecture.step + 1 < total, egui::Button::new("Next ▶"))
-            .on_hover_text("→ / Space / PageDown")
+            .add_enabled(lecture.step + 1 < total, egui::Button::new("Next"))
+            .on_hover_text("Right arrow / Space / PageDown")
             .clicked()
         {
             lecture.go(&ctx, Nav::Next);

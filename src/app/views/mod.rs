@@ -65,4 +65,6 @@ pub struct ViewStates {
     pub dialogs: dialogs::Dialogs,
     /// Lecture mode (F5).
     pub lecture: crate::app::lecture::LectureState,
+    /// File → Export: the path window and the running export.
+    pub exports: crate::app::export_menu::ExportState,
 }

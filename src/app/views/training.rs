@@ -7,7 +7,9 @@ use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::training_job::{Control, CurvePoint, MAX_SAMPLES_PER_CLASS, Phase, Progress, TrainingConfig, TrainingJob};
+use crate::app::training_job::{
+    Control, CurvePoint, MAX_SAMPLES_PER_CLASS, Phase, Progress, TrainingConfig, TrainingJob,
+};
 use crate::core::nn::train::Status;
 
 /// Height of each curve plot, in points.
@@ -76,7 +78,11 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
         ui.add(egui::DragValue::new(&mut config.seed));
         ui.end_row();
     });
-    if ui.button("Paper's defaults").on_hover_text("conv 5×5 ×12, lr 0.03, batch 100, 400/100 samples per class").clicked() {
+    if ui
+        .button("Paper's defaults")
+        .on_hover_text("conv 5×5 ×12, lr 0.03, batch 100, 400/100 samples per class")
+        .clicked()
+    {
         *config = TrainingConfig::default();
     }
     let data = &app.session.dataset;
@@ -85,7 +91,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
         ui.colored_label(theme::ERROR, format!("Cannot train: {reason}"));
     }
     for warning in config.hyper.warnings() {
-        ui.colored_label(theme::WARNING, format!("⚠ {warning}"));
+        ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
     }
 }
 
@@ -116,7 +122,10 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) 
                 job.send(Control::Step(1));
             }
         }
-        if ui.add_enabled(app.training.is_some(), egui::Button::new("Reset")).on_hover_text("Back to the initial weights").clicked()
+        if ui
+            .add_enabled(app.training.is_some(), egui::Button::new("Reset"))
+            .on_hover_text("Back to the initial weights")
+            .clicked()
             && let Some(job) = &app.training
         {
             job.send(Control::Reset);

@@ -5,6 +5,9 @@
 //! window, and the same output head ([`min_tree`]). [`Constructed::detectors`] tells the app where
 //! those neurons live; for N2, [`Constructed::blocks`] describes the block hierarchy.
 
+// ndarray views are cheap handles, passed by value throughout the crate (as in `detect`).
+#![allow(clippy::needless_pass_by_value)]
+
 pub mod min_tree;
 pub mod n1;
 pub mod n2;

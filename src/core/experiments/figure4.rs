@@ -401,6 +401,7 @@ pub fn write_outputs(result: &InvarianceResult, dir: &Path) -> Result<Vec<PathBu
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
     use crate::core::nn::cnn::CnnSpec;

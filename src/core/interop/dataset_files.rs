@@ -1,4 +1,4 @@
-//! A generated dataset as NumPy files, so that the exact images tilelab trains on can be loaded in
+//! A generated dataset as `.npy` files, so that the exact images tilelab trains on can be loaded in
 //! Python: `np.load("images.npy")`.
 //!
 //! | file | dtype, shape | content |
@@ -156,6 +156,7 @@ pub fn save_dataset(
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
     use crate::core::dataset::{Background, generate};
@@ -235,7 +236,8 @@ mod tests {
         let second_of_class_1 = &dataset.samples[3];
         assert_eq!(second_of_class_1.label, 1);
         for ((y, x), &v) in second_of_class_1.image.indexed_iter() {
-            let pixel = sheet.get_pixel((1 * 9 + 1 + x) as u32, (1 * 9 + 1 + y) as u32)[0];
+            // Class 1's row and its second column both start at 9 + 1 (a 1-pixel gap per 8-pixel image).
+            let pixel = sheet.get_pixel((10 + x) as u32, (10 + y) as u32)[0];
             assert_eq!(pixel, (v * 255.0).round() as u8);
         }
         assert!(contact_sheet_png(&dataset, 2, 10_000, 4).is_err(), "too large a sheet is refused");

@@ -1,4 +1,4 @@
-//! Interoperability: tilelab's networks and datasets out to ONNX, safetensors and NumPy, and a
+//! Interoperability: tilelab's networks and datasets out to ONNX, safetensors and `.npy`, and a
 //! small CNN trained elsewhere in through ONNX.
 //!
 //! - [`dataset_files`]: a generated dataset as `images.npy`, `labels.npy`, `offsets.npy`,
@@ -40,4 +40,5 @@ pub enum InteropError {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests;

@@ -1,11 +1,11 @@
-//! N1, N2 and the trained CNN as [`ExportGraph`]s: standard ONNX operators only (Pad, Conv with
-//! dilations, Relu, Flatten, Gemm, Mul, ReduceSum), every hidden layer a named graph output.
+//! N1, N2 and the trained CNN as [`ExportGraph`]s: standard ONNX operators only (`Pad`, `Conv` with
+//! dilations, `Relu`, `Flatten`, `Gemm`, `Mul`, `ReduceSum`), every hidden layer a named graph output.
 //!
 //! # Names
 //! Graph outputs are `layer1`, `layer2`, … in network order, `detect` for the monosemantic
 //! detector layer of N1/N2, and `logits`. A layer's weights are `<output>.weight` and
 //! `<output>.bias` (the same names in the safetensors file). The min-tree of multi-feature objects
-//! is already written with the ReLU identity `min(a, b) = σ(a) − σ(a − b)` in the sparse network,
+//! is already written with the rectifier identity `min(a, b) = σ(a) − σ(a − b)` in the sparse network,
 //! so it exports as ordinary Gemm + Relu layers.
 //!
 //! # Metadata (`metadata_props`)
@@ -84,8 +84,8 @@ pub fn export_constructed(
     Ok(graph)
 }
 
-/// The trained CNN (conv → ReLU → flatten → fully connected) as an ONNX graph with outputs
-/// `layer1` (the ReLU feature maps) and `logits`.
+/// The trained CNN (conv → `Relu` → flatten → fully connected) as an ONNX graph with outputs
+/// `layer1` (the rectified feature maps) and `logits`.
 pub fn export_cnn(cnn: &Cnn, class_names: &[String]) -> Result<ExportGraph, InteropError> {
     let spec = cnn.spec();
     if class_names.len() != spec.classes {
@@ -266,7 +266,7 @@ fn factor_by_channel(dense: &SparseDense, channels: usize, plane: usize) -> Opti
             let slot = per_channel.get_mut(n * channels + c)?;
             if reads[c].is_empty() {
                 *slot = weight;
-            } else if *slot != weight {
+            } else if slot.to_bits() != weight.to_bits() {
                 return None;
             }
             reads[c].push(unit);

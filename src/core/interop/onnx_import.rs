@@ -219,6 +219,7 @@ impl OnnxModel {
     }
 
     /// Runs one `H×W` image (grey levels in [0, 1]) and keeps every computed value.
+    #[allow(clippy::needless_pass_by_value)] // views are passed by value throughout the crate
     pub fn run(&self, image: ArrayView2<f32>) -> Result<Trace, ImportError> {
         let (rows, cols) = image.dim();
         if (rows, cols) != self.input_size {
@@ -274,6 +275,7 @@ impl OnnxModel {
     }
 
     /// The class scores of one image.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, ImportError> {
         Ok(self.run(image)?.logits)
     }

@@ -2,10 +2,10 @@
 //! attributes into an [`Op`], then applied by [`Op::apply`]. Every output shape is computed and
 //! checked against [`MAX_TENSOR_ELEMENTS`] before anything is allocated.
 //!
-//! Supported: Conv (2-D, group 1, pads, strides, dilations, auto_pad), Relu, LeakyRelu, Sigmoid,
-//! Tanh, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean, ReduceMax, ReduceSum,
-//! BatchNormalization (inference), Flatten, Reshape, Gemm, MatMul, Add, Mul, Identity, Dropout
-//! (inference), Softmax, Pad (constant). Convolutions skip zero weights (exact for finite inputs),
+//! Supported: `Conv` (2-D, group 1, pads, strides, dilations, `auto_pad`), `Relu`, `LeakyRelu`,
+//! `Sigmoid`, `Tanh`, `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean`,
+//! `ReduceMax`, `ReduceSum`, `BatchNormalization` (inference), `Flatten`, `Reshape`, `Gemm`, `MatMul`,
+//! `Add`, `Mul`, `Identity`, `Dropout` (inference), `Softmax`, `Pad` (constant). Convolutions skip zero weights (exact for finite inputs),
 //! which keeps tilelab's mostly-zero constructed networks fast.
 
 use ndarray::{Array2, Array4, ArrayD, ArrayView2, Axis, IxDyn, Zip};
@@ -52,7 +52,7 @@ pub struct Window {
     /// `[top, left, bottom, right]`.
     pub pads: [usize; 4],
     pub dilations: [usize; 2],
-    /// `auto_pad` SAME_UPPER / SAME_LOWER (pads then computed from the input size).
+    /// `auto_pad` `SAME_UPPER` (`Some(true)`) / `SAME_LOWER` (pads then computed from the input size).
     pub same: Option<bool>,
     pub ceil_mode: bool,
 }
@@ -333,7 +333,7 @@ fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<
     }
     let known = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("the target shape overflows")?;
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));
         }
         shape[i] = total / known;
@@ -344,7 +344,7 @@ fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<
     Ok(shape)
 }
 
-/// The broadcast shape of two shapes (NumPy rules), or `None`.
+/// The broadcast shape of two shapes (`NumPy` rules), or `None`.
 fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let dim = |s: &[usize], i: usize| if i + s.len() < rank { 1 } else { s[i + s.len() - rank] };
@@ -397,7 +397,7 @@ fn axis_geometry(
     }
     let span = padded - reach;
     let mut out = span / stride + 1;
-    if window.ceil_mode && span % stride != 0 {
+    if window.ceil_mode && !span.is_multiple_of(stride) {
         out += 1;
         // The last window must start inside the input or the leading padding.
         if (out - 1) * stride >= size + before {
@@ -645,4 +645,5 @@ fn pad(inputs: &[Option<&Value>], pads_attribute: Option<&[i64]>, value_attribut
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests;

@@ -5,6 +5,9 @@
 //! activation (for the app), and the readable backward pass built from the generic dense layers;
 //! `nn::kernels` holds the fast fused version that training uses, tested against this one.
 
+// ndarray views are cheap handles, passed by value as ndarray's own API does.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -377,6 +380,7 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 

@@ -5,6 +5,9 @@
 //! they are ordinary CNNs, the trainable network is an instance of it, and the fast fused training
 //! kernel (`nn::kernels`) is tested against it.
 
+// ndarray views are cheap handles, passed by value as ndarray's own API does.
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, ArrayView1, ArrayView3, ArrayViewD, Axis, IxDyn, Zip, s};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -82,6 +85,12 @@ pub struct ParamGradient {
     /// Same shape as the layer's bias.
     pub bias: Array1<f32>,
 }
+
+/// `(∂weight, ∂bias, ∂input)` of a convolution.
+pub type ConvGradients = (Array4<f32>, Array1<f32>, Array3<f32>);
+
+/// `(∂weight, ∂bias, ∂input)` of a fully connected layer.
+pub type LinearGradients = (Array2<f32>, Array1<f32>, Array1<f32>);
 
 /// The result of [`Network::backward`].
 #[derive(Debug, Clone, PartialEq)]
@@ -175,11 +184,7 @@ impl Conv2d {
     ///
     /// `∂W[o,c,a,b] = Σ_{y,x} g[o,y,x]·in[c,y+ad,x+bd]`, `∂bias[o] = Σ g[o]`,
     /// `∂in[c,y+ad,x+bd] += W[o,c,a,b]·g[o,y,x]`.
-    pub fn backward(
-        &self,
-        input: ArrayView3<f32>,
-        grad_output: ArrayView3<f32>,
-    ) -> Result<(Array4<f32>, Array1<f32>, Array3<f32>), NnError> {
+    pub fn backward(&self, input: ArrayView3<f32>, grad_output: ArrayView3<f32>) -> Result<ConvGradients, NnError> {
         let (out_h, out_w) = self.output_checked(0, input.shape())?;
         let (out_channels, in_channels, kh, kw) = self.weight.dim();
         if grad_output.dim() != (out_channels, out_h, out_w) {
@@ -249,11 +254,7 @@ impl Linear {
     }
 
     /// Gradients `(∂W = g ⊗ in, ∂bias = g, ∂in = Wᵀ g)` given the input and `g = ∂loss/∂output`.
-    pub fn backward(
-        &self,
-        input: ArrayView1<f32>,
-        grad_output: ArrayView1<f32>,
-    ) -> Result<(Array2<f32>, Array1<f32>, Array1<f32>), NnError> {
+    pub fn backward(&self, input: ArrayView1<f32>, grad_output: ArrayView1<f32>) -> Result<LinearGradients, NnError> {
         let input_dyn = input.into_dyn();
         let input = self.input_checked(0, &input_dyn)?;
         if grad_output.len() != self.weight.nrows() {

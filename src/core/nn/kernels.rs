@@ -429,41 +429,73 @@ impl Velocity {
 /// `d = ḡ + weight_decay·w`; with momentum `v = μ·v + d`, `d = v`; then `w −= lr·d`.
 pub fn sgd_update(net: &mut FastCnn, workspaces: &mut [Workspace], velocity: &mut Velocity, step: SgdStep) {
     let scale = 1.0 / step.batch_len.max(1) as f32;
-    let taps = net.layout.taps();
     let reduce_lanes = |part: fn(&Gradients) -> &Vec<f32>, index: usize| -> f32 {
         workspaces.iter().map(|ws| part(&ws.grads)[index * LANES..(index + 1) * LANES].iter().sum::<f32>()).sum()
     };
-    let conv_w: Vec<f32> = (0..net.conv_weight.len()).map(|i| reduce_lanes(|g| &g.conv_weight, i) * scale).collect();
-    let conv_b: Vec<f32> = (0..net.conv_bias.len()).map(|i| reduce_lanes(|g| &g.conv_bias, i) * scale).collect();
+    // The small parameters: sums over threads and lanes (a few hundred numbers).
+    let conv_w: Vec<f32> = (0..net.conv_weight.len()).map(|i| reduce_lanes(|g| &g.conv_weight, i)).collect();
+    let conv_b: Vec<f32> = (0..net.conv_bias.len()).map(|i| reduce_lanes(|g| &g.conv_bias, i)).collect();
     let fc_b: Vec<f32> =
-        (0..net.fc_bias.len()).map(|i| workspaces.iter().map(|ws| ws.grads.fc_bias[i]).sum::<f32>() * scale).collect();
-    debug_assert_eq!(conv_w.len(), net.layout.filters * taps);
-    apply(&mut net.conv_weight, &conv_w, &mut velocity.conv_weight, step);
-    apply(&mut net.conv_bias, &conv_b, &mut velocity.conv_bias, step);
-    apply(&mut net.fc_bias, &fc_b, &mut velocity.fc_bias, step);
-    // The FC weights are the bulk: reduce and update them in parallel chunks, without a copy.
-    const CHUNK: usize = 4096;
-    let grads: Vec<&[f32]> = workspaces.iter().map(|ws| ws.grads.fc_weight.as_slice()).collect();
-    let update_chunk = |chunk: usize, weights: &mut [f32], velocity: &mut [f32]| {
-        let start = chunk * CHUNK;
-        for (j, w) in weights.iter_mut().enumerate() {
-            let mean = grads.iter().map(|g| g[start + j]).sum::<f32>() * scale;
-            apply_one(w, mean, velocity.get_mut(j), step);
-        }
-    };
-    if velocity.fc_weight.len() == net.fc_weight.len() {
-        let velocity = velocity.fc_weight.par_chunks_mut(CHUNK);
-        net.fc_weight.par_chunks_mut(CHUNK).zip(velocity).enumerate().for_each(|(c, (w, v))| update_chunk(c, w, v));
+        (0..net.fc_bias.len()).map(|i| workspaces.iter().map(|ws| ws.grads.fc_bias[i]).sum()).collect();
+    apply(&mut net.conv_weight, &conv_w, &mut velocity.conv_weight, step, scale);
+    apply(&mut net.conv_bias, &conv_b, &mut velocity.conv_bias, step, scale);
+    apply(&mut net.fc_bias, &fc_b, &mut velocity.fc_bias, step, scale);
+    // The FC weights are the bulk: the other threads' sums are added into the first thread's
+    // buffer chunk by chunk, in parallel, and applied while the chunk is in cache.
+    let Some((first, rest)) = workspaces.split_first_mut() else { return };
+    let others: Vec<&[f32]> = rest.iter().map(|ws| ws.grads.fc_weight.as_slice()).collect();
+    let has_momentum = velocity.fc_weight.len() == net.fc_weight.len();
+    let chunks = net.fc_weight.par_chunks_mut(FC_CHUNK).zip(first.grads.fc_weight.par_chunks_mut(FC_CHUNK)).enumerate();
+    if has_momentum {
+        chunks.zip(velocity.fc_weight.par_chunks_mut(FC_CHUNK)).for_each(|((c, (w, g)), v)| {
+            update_fc_chunk(w, g, v, &others, c * FC_CHUNK, step, scale);
+        });
     } else {
-        net.fc_weight.par_chunks_mut(CHUNK).enumerate().for_each(|(c, w)| update_chunk(c, w, &mut []));
+        chunks.for_each(|(c, (w, g))| update_fc_chunk(w, g, &mut [], &others, c * FC_CHUNK, step, scale));
     }
-    workspaces.par_iter_mut().for_each(|ws| ws.grads.clear());
+    rest.par_iter_mut().for_each(|ws| ws.grads.clear());
+    first.grads.conv_weight.fill(0.0);
+    first.grads.conv_bias.fill(0.0);
+    first.grads.fc_bias.fill(0.0);
 }
 
-/// `w −= lr·d` for one parameter slice (see [`sgd_update`]); `velocity` is empty without momentum.
-fn apply(weights: &mut [f32], mean_grad: &[f32], velocity: &mut [f32], step: SgdStep) {
-    for (i, (w, &g)) in weights.iter_mut().zip(mean_grad).enumerate() {
-        apply_one(w, g, velocity.get_mut(i), step);
+/// FC weights updated per parallel task.
+const FC_CHUNK: usize = 4096;
+
+/// Sums the other threads' gradients into `grad`, applies the SGD rule to `weights`, clears `grad`.
+///
+/// `start` is the chunk's offset in the full buffers; `velocity` is empty without momentum.
+fn update_fc_chunk(
+    weights: &mut [f32],
+    grad: &mut [f32],
+    velocity: &mut [f32],
+    others: &[&[f32]],
+    start: usize,
+    step: SgdStep,
+    scale: f32,
+) {
+    for other in others {
+        for (g, o) in grad.iter_mut().zip(&other[start..start + weights.len()]) {
+            *g += o;
+        }
+    }
+    let (lr, decay) = (step.learning_rate, step.weight_decay);
+    if velocity.is_empty() {
+        // Plain SGD: a branch-free loop the compiler vectorises.
+        for (w, g) in weights.iter_mut().zip(grad.iter()) {
+            *w -= lr * (g * scale + decay * *w);
+        }
+    } else {
+        apply(weights, grad, velocity, step, scale);
+    }
+    grad.fill(0.0);
+}
+
+/// `w −= lr·d` for one parameter slice with gradient `scale · grad` (see [`sgd_update`]);
+/// `velocity` is empty without momentum.
+fn apply(weights: &mut [f32], grad: &[f32], velocity: &mut [f32], step: SgdStep, scale: f32) {
+    for (i, (w, &g)) in weights.iter_mut().zip(grad).enumerate() {
+        apply_one(w, g * scale, velocity.get_mut(i), step);
     }
 }
 
@@ -570,6 +602,8 @@ mod portable {
 /// The AVX2 + FMA implementation: 8 columns per register, several registers per row, and the
 /// FC weights and their gradients read once for a pair of samples.
 #[cfg(target_arch = "x86_64")]
+// The register blocks index several arrays (accumulators, features, gradients) with one index.
+#[allow(clippy::needless_range_loop)]
 mod avx2 {
     use std::arch::x86_64::{
         __m256, _CMP_GT_OQ, _mm256_add_ps, _mm256_and_ps, _mm256_cmp_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
@@ -958,10 +992,10 @@ mod tests {
         let step = SgdStep { learning_rate: 0.1, momentum: 0.9, weight_decay: 0.01, batch_len: 1 };
         let mut w = [1.0f32];
         let mut v = [0.0f32];
-        apply(&mut w, &[0.5], &mut v, step);
+        apply(&mut w, &[0.5], &mut v, step, 1.0);
         // d = 0.5 + 0.01 = 0.51, v = 0.51, w = 1 − 0.051.
         assert!((w[0] - 0.949).abs() < 1e-6 && (v[0] - 0.51).abs() < 1e-6);
-        apply(&mut w, &[0.5], &mut v, step);
+        apply(&mut w, &[0.5], &mut v, step, 1.0);
         let d = 0.5 + 0.01 * 0.949;
         let v2 = 0.9 * 0.51 + d;
         assert!((v[0] - v2).abs() < 1e-6 && (w[0] - (0.949 - 0.1 * v2)).abs() < 1e-6);

@@ -10,6 +10,9 @@
 //! to `[C', H − (kh−1)·d, W − (kw−1)·d]` (stride 1, no padding, dilation `d`); a dense layer reads
 //! the previous output flattened in `(C, H, W)` row-major order (the order of `PyTorch`'s flatten).
 
+// ndarray views are cheap handles, passed by value throughout the crate (as in `detect`).
+#![allow(clippy::needless_pass_by_value)]
+
 use ndarray::{Array1, Array3, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -462,8 +465,25 @@ fn conv_forward(conv: &SparseConv, input: &Array3<f32>) -> Array3<f32> {
     out
 }
 
-/// One output channel, with AVX2 (8 columns per instruction) when the CPU has it.
-fn conv_channel(conv: &SparseConv, channel: usize, input: &Array3<f32>, mut plane: ArrayViewMut2<f32>) {
+/// One output channel, with AVX2 and FMA (8 columns per instruction) when the CPU has them.
+fn conv_channel(conv: &SparseConv, channel: usize, input: &Array3<f32>, plane: ArrayViewMut2<f32>) {
+    conv_channel_on(conv, channel, input, plane, simd_available());
+}
+
+/// True when the CPU runs [`conv_rows_avx2`].
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`conv_channel`] on the SIMD path or the portable one.
+fn conv_channel_on(conv: &SparseConv, channel: usize, input: &Array3<f32>, mut plane: ArrayViewMut2<f32>, simd: bool) {
     let (_, rows, cols) = input.dim();
     let out_cols = plane.ncols();
     let input = input.as_slice().unwrap_or(&[]);
@@ -475,11 +495,13 @@ fn conv_channel(conv: &SparseConv, channel: usize, input: &Array3<f32>, mut plan
         .collect();
     let rows = ConvRows { taps: &taps, bias: conv.bias[channel], relu: conv.relu, input, cols, out_cols };
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+    if simd {
+        // SAFETY: `simd` is only true when the CPU supports AVX2 and FMA (`simd_available`).
         unsafe { conv_rows_avx2(&rows, out) };
         return;
     }
+    // `simd` is only read on x86_64.
+    let _ = simd;
     conv_rows::<false>(&rows, out);
 }
 
@@ -503,33 +525,30 @@ fn conv_rows_avx2(rows: &ConvRows, out: &mut [f32]) {
     conv_rows::<true>(rows, out);
 }
 
-/// `out = σ(bias + Σ_taps w · input[c][y + dy·d][x + dx·d])`, row by row: the first tap
-/// initialises the output row, the others add to it while it sits in L1, the `ReLU` comes last,
-/// and the inner loops run over contiguous columns so they vectorise.
+/// `out = σ(bias + Σ_taps w · input[c][y + dy·d][x + dx·d])`.
+///
+/// Maps are narrow (about 40 columns), so instead of row by row each tap runs one long
+/// contiguous loop over the flat input in the input's row stride: position `k = y·cols + x` of
+/// a scratch plane gets `w · input[start + k]`. The columns `x ≥ out_cols` of each scratch row
+/// hold wrapped-around values that are simply dropped when the rows are copied out (with the
+/// `ReLU`). One vectorised loop per tap instead of one per tap and row.
 // Inlining into `conv_rows_avx2` is what makes the loops use AVX2: it must not be left to chance.
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn conv_rows<const FMA: bool>(rows: &ConvRows, out: &mut [f32]) {
     let ConvRows { taps, bias, relu, input, cols, out_cols } = *rows;
-    for (y, out_row) in out.chunks_exact_mut(out_cols).enumerate() {
-        let row_input = |start: usize| &input[start + y * cols..][..out_cols];
-        match taps.split_first() {
-            Some((&(start, weight), rest)) => {
-                for (o, &x) in out_row.iter_mut().zip(row_input(start)) {
-                    *o = multiply_add::<FMA>(weight, x, bias);
-                }
-                for &(start, weight) in rest {
-                    for (o, &x) in out_row.iter_mut().zip(row_input(start)) {
-                        *o = multiply_add::<FMA>(weight, x, *o);
-                    }
-                }
-            }
-            None => out_row.fill(bias),
+    let out_rows = out.len() / out_cols.max(1);
+    let Some(len) = out_rows.checked_sub(1).map(|r| r * cols + out_cols) else { return };
+    let mut scratch = vec![bias; len];
+    for &(start, weight) in taps {
+        for (acc, &x) in scratch.iter_mut().zip(&input[start..start + len]) {
+            *acc = multiply_add::<FMA>(weight, x, *acc);
         }
-        if relu {
-            for v in out_row.iter_mut() {
-                *v = v.max(0.0);
-            }
+    }
+    for (y, out_row) in out.chunks_exact_mut(out_cols).enumerate() {
+        let values = &scratch[y * cols..][..out_cols];
+        for (o, &v) in out_row.iter_mut().zip(values) {
+            *o = if relu { v.max(0.0) } else { v };
         }
     }
 }
@@ -722,6 +741,21 @@ mod tests {
             assert_eq!(network.logits(image.view()).unwrap(), got, "the fast path computes the same");
             let batch = network.logits_batch(&[image.clone(), image.clone()]).unwrap();
             assert_eq!(batch, vec![got.clone(), got]);
+        }
+    }
+
+    #[test]
+    fn portable_and_simd_paths_agree_with_the_formula() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let conv = random_conv(&mut rng, 3, 6, (2, 3), 2);
+        let input = Array3::from_shape_fn((3, 9, 11), |_| rng.random_range(-1.0..1.0f32));
+        let want = conv_by_formula(&conv, &input);
+        for simd in [false, simd_available()] {
+            let mut out = Array3::zeros(want.dim());
+            for (channel, plane) in out.axis_iter_mut(Axis(0)).enumerate() {
+                conv_channel_on(&conv, channel, &input, plane, simd);
+            }
+            assert!(out.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5), "simd = {simd}");
         }
     }
 

@@ -256,12 +256,12 @@ impl Trainer {
         test: LabelledSet,
         seed: u64,
     ) -> Result<Self, TrainError> {
-        Self::from_network(Cnn::new(spec, seed)?, hyper, train, test, seed)
+        Self::from_network(&Cnn::new(spec, seed)?, hyper, train, test, seed)
     }
 
     /// A trainer that continues from given weights; `seed` drives the shuffling.
     pub fn from_network(
-        cnn: Cnn,
+        cnn: &Cnn,
         hyper: Hyper,
         train: LabelledSet,
         test: LabelledSet,
@@ -274,7 +274,7 @@ impl Trainer {
         }
         train.check_for(spec)?;
         test.check_for(spec)?;
-        let net = FastCnn::from_cnn(&cnn);
+        let net = FastCnn::from_cnn(cnn);
         let threads = rayon::current_num_threads().max(1);
         let workspaces = (0..threads).map(|_| Workspace::new(&net)).collect();
         let velocity = if hyper.momentum > 0.0 { Velocity::new(&net) } else { Velocity::default() };

@@ -150,6 +150,7 @@ pub fn load(path: &Path) -> Result<Cnn, WeightsFileError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 

@@ -140,16 +140,16 @@ mod tests {
         let style = text_style(size_px, 1.0).pos(Pos::new(HPos::Left, VPos::Top));
         let layout_width = if fixed {
             let backend = Raster::new(BitMapBackend::with_buffer(&mut rgb, (width, height))).expect("font parses");
-            draw_text_on(backend.into_drawing_area(), text, style)
+            draw_text_on(&backend.into_drawing_area(), text, style)
         } else {
-            draw_text_on(BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area(), text, style)
+            draw_text_on(&BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area(), text, style)
         };
         let inked = (0..width).filter(|&x| (0..height).any(|y| rgb[((y * width + x) * 3) as usize] < 200)).collect();
         (inked, layout_width)
     }
 
     fn draw_text_on<DB: DrawingBackend>(
-        root: DrawingArea<DB, plotters::coord::Shift>,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
         text: &str,
         style: TextStyle<'static>,
     ) -> u32 {

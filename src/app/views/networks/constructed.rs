@@ -44,7 +44,12 @@ pub struct NetworkFrame<'a> {
 }
 
 /// Draws the layer list and the open layer; returns what the pointer is on.
-pub fn constructed_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &NetworkFrame<'_>, view: &mut ConstructedView) -> Option<Hover> {
+pub fn constructed_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &NetworkFrame<'_>,
+    view: &mut ConstructedView,
+) -> Option<Hover> {
     let detector_layer = frame.net.detectors.layer;
     let layer = view.layer.filter(|&l| l < frame.activations.layers.len()).unwrap_or(detector_layer);
     layer_list_ui(ui, frame, layer, view);
@@ -70,8 +75,9 @@ pub fn constructed_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &Ne
 fn layer_list_ui(ui: &mut egui::Ui, frame: &NetworkFrame<'_>, open: usize, view: &mut ConstructedView) {
     ui.label(RichText::new(format!("{} layers", frame.name)).strong());
     for (index, report) in frame.net.network.report().iter().enumerate() {
-        let marker = if index == frame.net.detectors.layer { " ◆ monosemantic detectors" } else { "" };
-        let text = format!("{index}: {} — {} {}, output {}{marker}", report.name, report.units, report.kind, report.output);
+        let marker = if index == frame.net.detectors.layer { " (monosemantic detectors)" } else { "" };
+        let text =
+            format!("{index}: {} — {} {}, output {}{marker}", report.name, report.units, report.kind, report.output);
         if ui.selectable_label(index == open, text).clicked() {
             view.layer = Some(index);
             view.page = 0;
@@ -80,7 +86,12 @@ fn layer_list_ui(ui: &mut egui::Ui, frame: &NetworkFrame<'_>, open: usize, view:
 }
 
 /// One map per tile over its valid windows: `σ(ε − d_T(x,i,j))`.
-fn detector_maps_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &NetworkFrame<'_>, scale: &Scale) -> Option<Hover> {
+fn detector_maps_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &NetworkFrame<'_>,
+    scale: &Scale,
+) -> Option<Hover> {
     let layer = frame.net.detectors.layer;
     let maps: Vec<Array2<f32>> = (0..frame.net.detectors.tiles.len()).filter_map(|i| detector_map(frame, i)).collect();
     let views: Vec<MapView<'_>> = frame
@@ -105,7 +116,10 @@ fn detector_maps_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &Netw
     let hit = heatmap::grid_ui(ui, textures, &views, scale, 140.0, columns(ui, 150.0), &tooltip)?;
     let detector = frame.net.detectors.tiles.get(hit.map)?;
     let tile = frame.classes.tile(detector.tile)?;
-    Some(Hover { text: tooltip(hit.map, hit.row, hit.col, hit.value), field: Some((hit.row, hit.col, tile.rows(), tile.cols())) })
+    Some(Hover {
+        text: tooltip(hit.map, hit.row, hit.col, hit.value),
+        field: Some((hit.row, hit.col, tile.rows(), tile.cols())),
+    })
 }
 
 /// Number of map columns that fit.
@@ -118,11 +132,11 @@ fn pager_ui(ui: &mut egui::Ui, count: usize, per_page: usize, page: &mut usize) 
     let pages = count.div_ceil(per_page).max(1);
     *page = (*page).min(pages - 1);
     ui.horizontal(|ui| {
-        if ui.add_enabled(*page > 0, egui::Button::new("◀")).clicked() {
+        if ui.add_enabled(*page > 0, egui::Button::new("Previous")).clicked() {
             *page -= 1;
         }
         ui.label(format!("page {} of {pages} ({count} in all)", *page + 1));
-        if ui.add_enabled(*page + 1 < pages, egui::Button::new("▶")).clicked() {
+        if ui.add_enabled(*page + 1 < pages, egui::Button::new("Next")).clicked() {
             *page += 1;
         }
     });
@@ -132,7 +146,11 @@ fn pager_ui(ui: &mut egui::Ui, count: usize, per_page: usize, page: &mut usize) 
 /// The hover of channel `channel` at `(y, x)` of conv/pad layer `layer`.
 fn channel_hover(frame: &NetworkFrame<'_>, layer: usize, channel: usize, y: usize, x: usize, value: f32) -> Hover {
     Hover {
-        text: format!("{}\nposition ({y}, {x}) = {}", frame.net.network.meaning(layer, channel), heatmap::format_value(value)),
+        text: format!(
+            "{}\nposition ({y}, {x}) = {}",
+            frame.net.network.meaning(layer, channel),
+            heatmap::format_value(value)
+        ),
         field: frame.net.network.receptive_field(layer, y, x),
     }
 }
@@ -157,7 +175,8 @@ fn channel_pages_ui(
             stamp: frame.stamp,
         })
         .collect();
-    let tooltip = |map: usize, y: usize, x: usize, value: f32| channel_hover(frame, layer, channels[map], y, x, value).text;
+    let tooltip =
+        |map: usize, y: usize, x: usize, value: f32| channel_hover(frame, layer, channels[map], y, x, value).text;
     let hit = heatmap::grid_ui(ui, textures, &views, scale, MAP_SIDE, columns(ui, MAP_SIDE + 12.0), &tooltip)?;
     Some(channel_hover(frame, layer, channels[hit.map], hit.row, hit.col, hit.value))
 }
@@ -172,7 +191,10 @@ fn block_channels_ui(
     scale: &Scale,
     view: &mut ConstructedView,
 ) -> Option<Hover> {
-    let tile_id = view.tile.filter(|id| frame.classes.tile(*id).is_some()).or_else(|| frame.classes.tiles().next().map(|(id, _)| id))?;
+    let tile_id = view
+        .tile
+        .filter(|id| frame.classes.tile(*id).is_some())
+        .or_else(|| frame.classes.tiles().next().map(|(id, _)| id))?;
     egui::ComboBox::from_label("Blocks of tile").selected_text(frame.classes.tile_label(tile_id)).show_ui(ui, |ui| {
         for (id, _) in frame.classes.tiles() {
             if ui.selectable_label(id == tile_id, frame.classes.tile_label(id)).clicked() {
@@ -198,7 +220,11 @@ fn block_channels_ui(
         ui.horizontal_top(|ui| {
             for &(channel, block_row, block_col) in row {
                 ui.vertical(|ui| {
-                    ui.small(format!("block rows {block_row}–{}, cols {block_col}–{}", block_row + level.size - 1, block_col + level.size - 1));
+                    ui.small(format!(
+                        "block rows {block_row}–{}, cols {block_col}–{}",
+                        block_row + level.size - 1,
+                        block_col + level.size - 1
+                    ));
                     ui.horizontal_top(|ui| {
                         block_image_ui(ui, textures, frame, tile_id, (block_row, block_col), level.size);
                         let values = maps.slice(s![channel, .., ..]);
@@ -222,21 +248,39 @@ fn block_channels_ui(
 }
 
 /// The `size×size` block of the padded tile at `(row, col)`, pixels outside the support tinted.
-fn block_image_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &NetworkFrame<'_>, id: TileId, at: (usize, usize), size: usize) {
+fn block_image_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &NetworkFrame<'_>,
+    id: TileId,
+    at: (usize, usize),
+    size: usize,
+) {
     let Some(tile) = frame.classes.tile(id) else { return };
     let inside = |a: usize, b: usize| at.0 + a < tile.rows() && at.1 + b < tile.cols();
-    let values = Array2::from_shape_fn((size, size), |(a, b)| if inside(a, b) { tile.values()[[at.0 + a, at.1 + b]] } else { 0.0 });
+    let values =
+        Array2::from_shape_fn(
+            (size, size),
+            |(a, b)| if inside(a, b) { tile.values()[[at.0 + a, at.1 + b]] } else { 0.0 },
+        );
     let support = Array2::from_shape_fn((size, size), |(a, b)| inside(a, b) && tile.support()[[at.0 + a, at.1 + b]]);
     let key = format!("block {id:?} {at:?} {size}");
     let stamp = theme::content_hash(values.view(), frame.rendering as u64);
-    let texture = textures.get(ui.ctx(), &key, stamp, || theme::tile_image(values.view(), support.view(), frame.rendering, true));
+    let texture =
+        textures.get(ui.ctx(), &key, stamp, || theme::tile_image(values.view(), support.view(), frame.rendering, true));
     let side = MAP_SIDE * 0.75;
     let (rect, response) = ui.allocate_exact_size(Vec2::splat(side), egui::Sense::hover());
     ui.painter().image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
     response.on_hover_text("The block (tinted pixels are outside the support and do not count)");
 }
 
-fn neuron_list_ui(ui: &mut egui::Ui, frame: &NetworkFrame<'_>, layer: usize, values: &[f32], view: &mut ConstructedView) {
+fn neuron_list_ui(
+    ui: &mut egui::Ui,
+    frame: &NetworkFrame<'_>,
+    layer: usize,
+    values: &[f32],
+    view: &mut ConstructedView,
+) {
     let range = pager_ui(ui, values.len(), NEURONS_PER_PAGE, &mut view.page);
     egui::Grid::new(("neurons", layer)).striped(true).show(ui, |ui| {
         for unit in range {
@@ -270,7 +314,9 @@ pub fn responders(frame: &NetworkFrame<'_>, row: usize, col: usize) -> Vec<(Stri
 pub fn detector_map(frame: &NetworkFrame<'_>, index: usize) -> Option<Array2<f32>> {
     let detector = frame.net.detectors.tiles.get(index)?;
     let values = frame.activations.layers.get(frame.net.detectors.layer)?.as_slice();
-    Some(Array2::from_shape_fn(detector.valid, |(i, j)| detector.unit(i, j).and_then(|u| values.get(u)).copied().unwrap_or(0.0)))
+    Some(Array2::from_shape_fn(detector.valid, |(i, j)| {
+        detector.unit(i, j).and_then(|u| values.get(u)).copied().unwrap_or(0.0)
+    }))
 }
 
 #[cfg(test)]
@@ -283,11 +329,25 @@ mod tests {
     #[test]
     fn detector_maps_equal_the_direct_detectors_and_responders_find_the_tile() {
         let classes = presets::fashion_three();
-        let spec = DatasetSpec { height: 34, width: 34, samples_per_class: 1, background: Background::Uniform, jitter: 0.0, seed: 2 };
+        let spec = DatasetSpec {
+            height: 34,
+            width: 34,
+            samples_per_class: 1,
+            background: Background::Uniform,
+            jitter: 0.0,
+            seed: 2,
+        };
         let sample = &dataset::generate(&classes, &spec).unwrap().samples[0];
         for (name, net) in [("N1", build_n1(&classes, 34, 34).unwrap()), ("N2", build_n2(&classes, 34, 34).unwrap())] {
             let activations = net.network.forward(sample.image.view()).unwrap();
-            let frame = NetworkFrame { net: &net, activations: &activations, classes: &classes, name, stamp: 0, rendering: Rendering::OneIsBright };
+            let frame = NetworkFrame {
+                net: &net,
+                activations: &activations,
+                classes: &classes,
+                name,
+                stamp: 0,
+                rendering: Rendering::OneIsBright,
+            };
             for (index, (_, tile)) in classes.tiles().enumerate() {
                 let expected = detect::detector_map(tile, sample.image.view());
                 let got = detector_map(&frame, index).unwrap();

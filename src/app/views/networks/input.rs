@@ -38,7 +38,14 @@ fn next_stamp() -> u64 {
 impl InputImage {
     /// The input made from a generated sample: its pasted tiles' pixels are refilled with fresh
     /// background (seeded by `seed`) so that the tiles can be moved without leaving a copy behind.
-    pub fn from_sample(classes: &ClassSet, spec: &DatasetSpec, sample: &Sample, origin: String, seed: u64, version: u64) -> Self {
+    pub fn from_sample(
+        classes: &ClassSet,
+        spec: &DatasetSpec,
+        sample: &Sample,
+        origin: String,
+        seed: u64,
+        version: u64,
+    ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (height, width) = sample.image.dim();
         let fresh = dataset::background(&spec.background, height, width, &mut rng);
@@ -54,7 +61,15 @@ impl InputImage {
         }
         let image = dataset::render(classes, &background, &sample.placements);
         let placements = sample.placements.clone();
-        Self { background, placements, image, label: Some(sample.label), origin, stamp: next_stamp(), classes_version: version }
+        Self {
+            background,
+            placements,
+            image,
+            label: Some(sample.label),
+            origin,
+            stamp: next_stamp(),
+            classes_version: version,
+        }
     }
 
     /// A fresh valid sample of a random class, drawn with `seed` from the dataset settings.
@@ -88,7 +103,9 @@ impl InputImage {
 
     /// Index of the placement whose rectangle holds pixel `(row, col)`.
     pub fn placement_at(&self, row: usize, col: usize) -> Option<usize> {
-        self.placements.iter().position(|p| (p.row..p.row + p.rows).contains(&row) && (p.col..p.col + p.cols).contains(&col))
+        self.placements
+            .iter()
+            .position(|p| (p.row..p.row + p.rows).contains(&row) && (p.col..p.col + p.cols).contains(&col))
     }
 }
 
@@ -120,7 +137,8 @@ pub fn input_ui(
 ) -> InputEvents {
     let (rows, cols) = input.image.dim();
     let cell = (260.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
-    let (rect, response) = ui.allocate_exact_size(Vec2::new(cols as f32 * cell, rows as f32 * cell), Sense::click_and_drag());
+    let (rect, response) =
+        ui.allocate_exact_size(Vec2::new(cols as f32 * cell, rows as f32 * cell), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "input image"));
     let texture = textures.get(ui.ctx(), "networks input", input.stamp * 2 + rendering as u64, || {
         theme::grey_image(input.image.view(), rendering)
@@ -139,7 +157,10 @@ pub fn input_ui(
     };
     let mut events = InputEvents::default();
     if response.drag_started() {
-        *drag = DragState { placement: response.interact_pointer_pos().and_then(pixel).and_then(|(r, c)| input.placement_at(r, c)), carry: Vec2::ZERO };
+        *drag = DragState {
+            placement: response.interact_pointer_pos().and_then(pixel).and_then(|(r, c)| input.placement_at(r, c)),
+            carry: Vec2::ZERO,
+        };
     }
     if response.dragged()
         && let Some(index) = drag.placement
@@ -166,7 +187,14 @@ mod tests {
     use crate::core::{detect, presets};
 
     fn spec() -> DatasetSpec {
-        DatasetSpec { height: 36, width: 36, samples_per_class: 1, background: Background::Uniform, jitter: 0.0, seed: 5 }
+        DatasetSpec {
+            height: 36,
+            width: 36,
+            samples_per_class: 1,
+            background: Background::Uniform,
+            jitter: 0.0,
+            seed: 5,
+        }
     }
 
     #[test]
@@ -184,7 +212,11 @@ mod tests {
         let moved = input.placements[0];
         assert_eq!((moved.row as isize, moved.col as isize), (p.row as isize + down, p.col as isize + right));
         let tile = classes.tile(moved.tile).unwrap();
-        assert_eq!(detect::distance(tile, input.image.view(), moved.row, moved.col), 0.0, "the tile sits at its new place");
+        assert_eq!(
+            detect::distance(tile, input.image.view(), moved.row, moved.col),
+            0.0,
+            "the tile sits at its new place"
+        );
         input.move_placement(&classes, 0, -1000, -1000);
         assert_eq!((input.placements[0].row, input.placements[0].col), (0, 0), "moves are clamped to valid offsets");
         assert!(!input.move_placement(&classes, 7, 1, 1), "no such placement");

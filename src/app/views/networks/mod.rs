@@ -8,7 +8,7 @@
 //! network's forward pass is one small convolution and runs in the frame, cached by weights and input.
 
 mod constructed;
-mod input;
+pub mod input;
 mod selectivity_panel;
 mod trained;
 
@@ -97,6 +97,13 @@ pub struct NetworksViewState {
     selectivity: SelectivityPanel,
 }
 
+impl NetworksViewState {
+    /// The current input image, if one was made.
+    pub fn input(&self) -> Option<&InputImage> {
+        self.input.as_ref()
+    }
+}
+
 /// Draws the networks view.
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     if app.dataset_needs_generation() {
@@ -145,7 +152,8 @@ fn build_key(app: &AppState, which: Which) -> BuildKey {
 /// Makes an input when there is none, or when the tile set or the image size changed.
 fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
     let size = (app.session.dataset.height, app.session.dataset.width);
-    let current = view.input.as_ref().is_some_and(|i| i.classes_version == app.classes_version && i.image.dim() == size);
+    let current =
+        view.input.as_ref().is_some_and(|i| i.classes_version == app.classes_version && i.image.dim() == size);
     if current {
         return;
     }
@@ -177,7 +185,11 @@ fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> boo
 /// A fresh random valid sample.
 fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
     view.random_seed = view.random_seed.wrapping_add(1);
-    let made = app.session.dataset.to_spec().and_then(|spec| InputImage::random(&app.classes, &spec, view.random_seed, app.classes_version));
+    let made = app
+        .session
+        .dataset
+        .to_spec()
+        .and_then(|spec| InputImage::random(&app.classes, &spec, view.random_seed, app.classes_version));
     match made {
         Ok(input) => view.input = Some(input),
         Err(error) => app.warn(format!("no input image: {error}")),
@@ -219,7 +231,13 @@ fn poll_build(ctx: &egui::Context, app: &mut AppState, view: &mut NetworksViewSt
 }
 
 /// Finishes or starts the constructed forward pass of the current input (the newest input wins).
-fn poll_forward(ctx: &egui::Context, app: &AppState, view: &mut NetworksViewState, key: BuildKey, network: Option<&Arc<Constructed>>) {
+fn poll_forward(
+    ctx: &egui::Context,
+    app: &AppState,
+    view: &mut NetworksViewState,
+    key: BuildKey,
+    network: Option<&Arc<Constructed>>,
+) {
     if let Some((job_key, job)) = &mut view.forward_job
         && let Some(outcome) = job.poll()
     {
@@ -269,7 +287,11 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
         ui.label("Input:");
         let samples = app.dataset.as_ref().map_or(0, |d| d.samples.len());
         ui.add_enabled_ui(samples > 0, |ui| {
-            let changed = ui.add(egui::DragValue::new(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample ")).changed();
+            let changed = ui
+                .add(
+                    egui::DragValue::new(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "),
+                )
+                .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
                 app.warn("the dataset is not ready yet");
             }
@@ -288,14 +310,21 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
     });
 }
 
-fn left_column_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+fn left_column_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    view: &mut NetworksViewState,
+    key: BuildKey,
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+) {
     let Some(input) = view.input.as_mut() else {
         ui.label("No input image yet.");
         return;
     };
     ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
     let field = view.hover.as_ref().and_then(|h| h.field);
-    let events = input::input_ui(ui, &mut app.textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
+    let events =
+        input::input_ui(ui, &mut app.textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
     if events.clicked.is_some() {
         view.clicked = events.clicked;
     }
@@ -315,7 +344,13 @@ fn left_column_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksView
 }
 
 /// Which neurons respond at the clicked pixel.
-fn clicked_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: BuildKey, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+fn clicked_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &NetworksViewState,
+    key: BuildKey,
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+) {
     let Some((row, col)) = view.clicked else { return };
     ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
     let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| n);
@@ -333,16 +368,41 @@ fn clicked_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: 
     if let Some((cnn, activations, _)) = trained {
         let found = trained::responders(cnn, activations, row, col);
         let list: Vec<String> = found.iter().take(6).map(|(f, v)| format!("{f} ({v:.2})")).collect();
-        ui.label(format!("Trained: {} of {} filters respond here: {}", found.len(), cnn.spec().filters, list.join(", ")));
+        ui.label(format!(
+            "Trained: {} of {} filters respond here: {}",
+            found.len(),
+            cnn.spec().filters,
+            list.join(", ")
+        ));
     }
 }
 
-fn frame_of<'a>(app: &'a AppState, view: &NetworksViewState, net: &'a Constructed, activations: &'a Activations, stamp: u64) -> NetworkFrame<'a> {
-    NetworkFrame { net, activations, classes: &app.classes, name: view.which.name(), stamp, rendering: app.session.rendering }
+fn frame_of<'a>(
+    app: &'a AppState,
+    view: &NetworksViewState,
+    net: &'a Constructed,
+    activations: &'a Activations,
+    stamp: u64,
+) -> NetworkFrame<'a> {
+    NetworkFrame {
+        net,
+        activations,
+        classes: &app.classes,
+        name: view.which.name(),
+        stamp,
+        rendering: app.session.rendering,
+    }
 }
 
 /// Direct φ, constructed and trained logits as bar charts side by side, with predictions and the true label.
-fn logits_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: BuildKey, label: Option<usize>, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) {
+fn logits_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &NetworksViewState,
+    key: BuildKey,
+    label: Option<usize>,
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+) {
     let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
     let mut charts: Vec<(String, Vec<f32>)> = Vec::new();
     if let Some(forward) = forward {
@@ -367,7 +427,7 @@ fn logits_ui(ui: &mut egui::Ui, app: &AppState, view: &NetworksViewState, key: B
         for (title, logits) in &charts {
             ui.vertical(|ui| {
                 let predicted = if title == "trained" { Some(argmax(logits)) } else { detect::classify(logits) };
-                ui.small(format!("{title} → {}", predicted.map_or_else(|| "none".to_owned(), name)));
+                ui.small(format!("{title}: {}", predicted.map_or_else(|| "none".to_owned(), name)));
                 logit_chart_ui(ui, title, logits, predicted, width);
             });
         }
@@ -397,7 +457,13 @@ fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Opt
         .show(ui, |plot| plot.bar_chart(BarChart::new(title, bars)));
 }
 
-fn constructed_side_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey, network: Option<&Arc<Constructed>>) -> Option<Hover> {
+fn constructed_side_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    view: &mut NetworksViewState,
+    key: BuildKey,
+    network: Option<&Arc<Constructed>>,
+) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
     if let Some((_, error)) = view.build_error.as_ref().filter(|(k, _)| *k == key) {
         ui.colored_label(theme::ERROR, format!("Cannot build {}: {error}", view.which.name()));
@@ -427,7 +493,12 @@ fn constructed_side_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut Network
     constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view)
 }
 
-fn trained_side_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>) -> Option<Hover> {
+fn trained_side_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    view: &mut NetworksViewState,
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
     let Some((cnn, activations, version)) = trained else {
         let why = if app.training.is_some() {

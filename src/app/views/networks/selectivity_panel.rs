@@ -43,7 +43,14 @@ impl Default for SelectivityPanel {
 }
 
 /// Draws the panel; `cnn` is the trained network when it fits the tile set.
-pub fn panel_ui(ui: &mut egui::Ui, app: &mut AppState, panel: &mut SelectivityPanel, net: &Arc<Constructed>, cnn: Option<Arc<Cnn>>, which: Which) {
+pub fn panel_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    panel: &mut SelectivityPanel,
+    net: &Arc<Constructed>,
+    cnn: Option<Arc<Cnn>>,
+    which: Which,
+) {
     ui.separator();
     ui.label(RichText::new("Selectivity of hidden units").strong());
     ui.small("For each unit: how many classes make it fire (above the threshold × its largest activation) over the dataset's samples.");
@@ -70,9 +77,20 @@ pub fn panel_ui(ui: &mut egui::Ui, app: &mut AppState, panel: &mut SelectivityPa
     }
 }
 
-fn start(ctx: &egui::Context, app: &mut AppState, panel: &mut SelectivityPanel, net: &Arc<Constructed>, cnn: Option<Arc<Cnn>>, which: Which) {
+fn start(
+    ctx: &egui::Context,
+    app: &mut AppState,
+    panel: &mut SelectivityPanel,
+    net: &Arc<Constructed>,
+    cnn: Option<Arc<Cnn>>,
+    which: Which,
+) {
     let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
-    let Some(data) = app.dataset.clone().filter(|d| current && d.samples.first().is_some_and(|s| s.image.dim() == net.network.input())) else {
+    let Some(data) = app
+        .dataset
+        .clone()
+        .filter(|d| current && d.samples.first().is_some_and(|s| s.image.dim() == net.network.input()))
+    else {
         app.warn("selectivity needs the current dataset: open the Dataset view or wait for it to be generated");
         return;
     };
@@ -81,7 +99,8 @@ fn start(ctx: &egui::Context, app: &mut AppState, panel: &mut SelectivityPanel, 
         let (images, labels) = (data.images(), data.labels());
         let constructed = selectivity::constructed(&net, &images, &labels, classes).map_err(|e| e.to_string())?;
         shared.set_progress(0.5);
-        let trained = cnn.map(|cnn| selectivity::trained(&cnn, &images, &labels)).transpose().map_err(|e| e.to_string())?;
+        let trained =
+            cnn.map(|cnn| selectivity::trained(&cnn, &images, &labels)).transpose().map_err(|e| e.to_string())?;
         Ok(Measured { which, constructed, trained, probe_samples: images.len() })
     }));
 }
@@ -94,7 +113,9 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
         ui.colored_label(theme::ERROR, "the threshold must be in [0, 1)");
         return;
     };
-    let mean = |s: &Selectivity| s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"));
+    let mean = |s: &Selectivity| {
+        s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"))
+    };
     let name = measured.which.name();
     let text = match &trained {
         Some(t) => format!("Mean classes per active unit: {name} {} vs trained {}", mean(&constructed), mean(t)),
@@ -113,7 +134,12 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
 fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<&Selectivity>) {
     let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
         let active = s.active_units().max(1) as f64;
-        s.histogram.iter().enumerate().skip(1).map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35)).collect()
+        s.histogram
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35))
+            .collect()
     };
     Plot::new("selectivity histogram")
         .height(150.0)
@@ -125,7 +151,9 @@ fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, traine
         .allow_scroll(false)
         .include_y(0.0)
         .show(ui, |plot| {
-            plot.bar_chart(BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE));
+            plot.bar_chart(
+                BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE),
+            );
             if let Some(t) = trained {
                 plot.bar_chart(BarChart::new("trained", bars(t, 0.2)).color(TRAINED_COLOR));
             }

@@ -40,7 +40,12 @@ enum Grid {
 }
 
 /// Draws filters, feature maps and FC weights; returns what the pointer is on.
-pub fn trained_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &TrainedFrame<'_>, view: &mut TrainedView) -> Option<Hover> {
+pub fn trained_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &TrainedFrame<'_>,
+    view: &mut TrainedView,
+) -> Option<Hover> {
     let spec = frame.cnn.spec();
     let mut hovered = None;
     let filters = frame.cnn.conv().weight.slice(s![.., 0, .., ..]);
@@ -89,7 +94,12 @@ fn grid(
         Grid::Weights(c) => format!("FC weights {c}"),
     };
     let maps: Vec<MapView<'_>> = (0..values.shape()[0])
-        .map(|f| MapView { title: format!("{prefix} {f}"), values: values.slice(s![f, .., ..]), key: format!("cnn {prefix} {f}"), stamp })
+        .map(|f| MapView {
+            title: format!("{prefix} {f}"),
+            values: values.slice(s![f, .., ..]),
+            key: format!("cnn {prefix} {f}"),
+            stamp,
+        })
         .collect();
     let tooltip = |f: usize, y: usize, x: usize, v: f32| hover(frame, kind, f, y, x, v).text;
     let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
@@ -104,7 +114,10 @@ fn hover(frame: &TrainedFrame<'_>, kind: Grid, f: usize, y: usize, x: usize, val
     match kind {
         Grid::Filters => {
             let bias = frame.cnn.conv().bias.get(f).copied().unwrap_or(0.0);
-            Hover { text: format!("conv filter {f}, weight ({y}, {x}) = {v}; bias {}", heatmap::format_value(bias)), field: None }
+            Hover {
+                text: format!("conv filter {f}, weight ({y}, {x}) = {v}; bias {}", heatmap::format_value(bias)),
+                field: None,
+            }
         }
         Grid::Maps => {
             let pre = frame.activations.pre_relu.get([f, y, x]).copied().unwrap_or(0.0);

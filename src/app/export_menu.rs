@@ -1,0 +1,907 @@
+//! File → Export: the current view as a figure (PNG at 1× or 2×, SVG, through `core::plot`) and
+//! its data as CSV; the current input's activations in every layer (CSV, or one NPY per layer);
+//! network weights, constructed (sparse JSON, dense NPY) and trained (JSON, NPY); the figure pack.
+//!
+//! A menu click opens a small path window (a text field that always works, plus "Browse…" through
+//! `rfd` on a helper thread, so the UI never blocks). On "Export" the inputs are copied from the
+//! app and everything heavy — building N1/N2, forward passes, rendering, writing — runs in a
+//! background [`Job`]. Every file goes through `core::atomic` (via `core::export`). The file
+//! layouts are documented in README-exports (the lead's README).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+
+use ndarray::{ArrayD, Dimension};
+use serde_json::{Value, json};
+
+use crate::app::jobs::Job;
+use crate::app::state::AppState;
+use crate::app::views::{View, ViewStates};
+use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::dataset::{Dataset, Sample};
+use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::export::{self, CsvValue, Table};
+use crate::core::nn::cnn::Cnn;
+use crate::core::nn::dense::Layer;
+use crate::core::nn::sparse::{Activation, LayerKind, SparseNetwork};
+use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, Format, LineChart, render};
+use crate::core::tile::ClassSet;
+use crate::core::{atomic, detect, figures};
+
+/// Largest dense parameter count written as NPY (80 MB of f32); N1 on large images exceeds it.
+pub const MAX_DENSE_PARAMS: usize = 20_000_000;
+/// Seed of the figure pack's samples.
+pub const FIGURE_PACK_SEED: u64 = 1;
+/// Format tag of the sparse network JSON.
+pub const SPARSE_FORMAT: &str = "tilelab-sparse-network";
+
+/// Which network an export is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// The constructed N1 (Theorem 1).
+    N1,
+    /// The constructed N2 (Theorem 2).
+    N2,
+    /// The SGD-trained CNN of the training view.
+    Trained,
+}
+
+impl Net {
+    /// Short name used in menus and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::N1 => "N1",
+            Self::N2 => "N2",
+            Self::Trained => "trained CNN",
+        }
+    }
+}
+
+/// What is exported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportKind {
+    /// The current view as a figure, PNG at `scale` or SVG (`None`).
+    ViewFigure { png_scale: Option<f32> },
+    /// The numbers behind the current view, as CSV.
+    ViewData,
+    /// Every layer's output on the current input: one CSV, or a folder of NPY files.
+    Activations { net: Net, npy: bool },
+    /// The weights: JSON, or a folder of NPY files.
+    Weights { net: Net, npy: bool },
+    /// The paper-style figure pack into a folder.
+    FigurePack,
+}
+
+impl ExportKind {
+    /// True when the target is a folder rather than a file.
+    pub fn is_folder(self) -> bool {
+        matches!(self, Self::FigurePack | Self::Activations { npy: true, .. } | Self::Weights { npy: true, .. })
+    }
+
+    /// A default file or folder name.
+    pub fn default_name(self, view: View) -> String {
+        let view = view.label().to_lowercase();
+        let slug = |net: Net| net.name().replace(' ', "_").to_lowercase();
+        match self {
+            Self::ViewFigure { png_scale: Some(_) } => format!("{view}.png"),
+            Self::ViewFigure { png_scale: None } => format!("{view}.svg"),
+            Self::ViewData => format!("{view}.csv"),
+            Self::Activations { net, npy: false } => format!("activations_{}.csv", slug(net)),
+            Self::Activations { net, npy: true } => format!("activations_{}", slug(net)),
+            Self::Weights { net, npy: false } => format!("weights_{}.json", slug(net)),
+            Self::Weights { net, npy: true } => format!("weights_{}", slug(net)),
+            Self::FigurePack => "figures".to_owned(),
+        }
+    }
+
+    /// The window title.
+    pub fn title(self) -> String {
+        match self {
+            Self::ViewFigure { png_scale: Some(s) } => format!("Export this view as PNG ({s}×)"),
+            Self::ViewFigure { png_scale: None } => "Export this view as SVG".to_owned(),
+            Self::ViewData => "Export this view's data as CSV".to_owned(),
+            Self::Activations { net, npy } => format!("Export {} activations as {}", net.name(), csv_or_npy(npy)),
+            Self::Weights { net, npy } => {
+                format!("Export {} weights as {}", net.name(), if npy { "NPY" } else { "JSON" })
+            }
+            Self::FigurePack => "Write the figure pack".to_owned(),
+        }
+    }
+}
+
+fn csv_or_npy(npy: bool) -> &'static str {
+    if npy { "NPY" } else { "CSV" }
+}
+
+/// Copies of what an export reads, taken on the UI thread when the user confirms.
+#[derive(Clone)]
+pub struct Source {
+    pub classes: ClassSet,
+    pub view: View,
+    /// Image size of the dataset settings.
+    pub size: (usize, usize),
+    pub dataset: Option<Arc<Dataset>>,
+    /// The input of the networks view (the dataset sample it shows).
+    pub sample: Option<Sample>,
+    pub trained: Option<Arc<Cnn>>,
+    /// Training curves: (epoch, loss, accuracy) for the training and the test set.
+    pub curves: Option<(Vec<(f32, f32, f32)>, Vec<(f32, f32, f32)>)>,
+    /// The invariance study computed in lecture mode, if any.
+    pub invariance: Option<Arc<InvarianceResult>>,
+}
+
+impl Source {
+    /// The snapshot of the app for an export.
+    pub fn of(app: &AppState, views: &ViewStates) -> Self {
+        let dataset = app.dataset.clone();
+        let sample = dataset.as_ref().and_then(|d| {
+            let index = views.networks.sample_index.min(d.samples.len().saturating_sub(1));
+            d.samples.get(index).cloned()
+        });
+        let (trained, curves) = match &app.training {
+            Some(job) => {
+                let progress = job.progress();
+                let points = |curve: &[crate::app::training_job::CurvePoint]| {
+                    curve.iter().map(|p| (p.epoch as f32, p.loss, p.accuracy)).collect()
+                };
+                (progress.cnn.clone(), Some((points(&progress.train_curve), points(&progress.test_curve))))
+            }
+            None => (None, None),
+        };
+        Self {
+            classes: app.classes.clone(),
+            view: app.session.view,
+            size: (app.session.dataset.height, app.session.dataset.width),
+            dataset,
+            sample,
+            trained,
+            curves,
+            invariance: views.lecture.data.invariance.latest(|_| true),
+        }
+    }
+
+    fn input(&self) -> Result<&Sample, String> {
+        self.sample.as_ref().ok_or_else(|| "no input yet: generate the dataset first (Dataset view)".to_owned())
+    }
+
+    fn cnn(&self) -> Result<&Cnn, String> {
+        self.trained.as_deref().ok_or_else(|| "no trained network yet: start training in the Training view".to_owned())
+    }
+
+    fn constructed(&self, net: Net) -> Result<Constructed, String> {
+        let (height, width) = self.size;
+        let built = match net {
+            Net::N1 => build_n1(&self.classes, height, width),
+            Net::N2 | Net::Trained => build_n2(&self.classes, height, width),
+        };
+        built.map_err(|e| e.to_string())
+    }
+}
+
+/// Runs an export into `path`; returns the files written.
+pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf>, String> {
+    match kind {
+        ExportKind::ViewFigure { png_scale } => {
+            let figure = view_figure(source)?;
+            let format = png_scale.map_or(Format::Svg, |scale| Format::Png { scale });
+            let bytes = render(&figure, format).map_err(|e| e.to_string())?;
+            write(path, &bytes)?;
+            Ok(vec![path.to_owned()])
+        }
+        ExportKind::ViewData => {
+            write(path, &view_csv(source)?)?;
+            Ok(vec![path.to_owned()])
+        }
+        ExportKind::Activations { net, npy } => {
+            let layers = activations(source, net)?;
+            if npy {
+                write_npy_folder(path, &layers)
+            } else {
+                write(path, &activations_csv(&layers)?).map(|()| vec![path.to_owned()])
+            }
+        }
+        ExportKind::Weights { net, npy } => weights(source, net, npy, path),
+        ExportKind::FigurePack => {
+            figures::figure_pack(&source.classes, path, FIGURE_PACK_SEED).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    atomic::write_atomic(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The logits of direct φ, N1, N2 and (if trained) the CNN on the current input.
+fn input_logits(source: &Source) -> Result<Vec<(String, Vec<f32>)>, String> {
+    let sample = source.input()?;
+    let image = sample.image.view();
+    let mut series = vec![("direct φ".to_owned(), detect::logits(&source.classes, image))];
+    for net in [Net::N1, Net::N2] {
+        let logits = source.constructed(net)?.logits(image).map_err(|e| e.to_string())?;
+        series.push((net.name().to_owned(), logits));
+    }
+    if let Some(cnn) = &source.trained {
+        let logits = cnn.logits(image).map_err(|e| e.to_string())?;
+        series.push(("trained".to_owned(), logits.to_vec()));
+    }
+    Ok(series)
+}
+
+fn class_names(classes: &ClassSet) -> Vec<String> {
+    classes.classes.iter().map(|o| o.name.clone()).collect()
+}
+
+/// The current view as a figure.
+pub fn view_figure(source: &Source) -> Result<Figure, String> {
+    match source.view {
+        View::Tiles => Ok(figures::tiles_figure(&source.classes)),
+        View::Dataset => {
+            let dataset = source.dataset.as_ref().ok_or("the dataset has not been generated yet")?;
+            Ok(figures::samples_figure(&source.classes, dataset))
+        }
+        View::Networks => {
+            let series = input_logits(source)?;
+            let chart = BarChart {
+                y_label: "logit".to_owned(),
+                groups: class_names(&source.classes),
+                series: series.into_iter().map(|(name, values)| BarSeries { name, values }).collect(),
+            };
+            Ok(Figure::new("Logits on the networks view's input", FigureKind::BarChart(chart)))
+        }
+        View::Training => {
+            let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
+            let curve = |name: &str, points: &[(f32, f32, f32)], pick: fn(&(f32, f32, f32)) -> f32| Curve {
+                name: name.to_owned(),
+                points: points.iter().map(|p| (p.0, pick(p))).collect(),
+            };
+            let chart = LineChart {
+                x_label: "epoch".to_owned(),
+                y_label: "loss / accuracy".to_owned(),
+                curves: vec![
+                    curve("train loss", train, |p| p.1),
+                    curve("test loss", test, |p| p.1),
+                    curve("train accuracy", train, |p| p.2),
+                    curve("test accuracy", test, |p| p.2),
+                ],
+            };
+            Ok(Figure::new("Training curves", FigureKind::LineChart(chart)))
+        }
+        View::Invariance => {
+            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
+            Ok(figure4::figure(result, false))
+        }
+    }
+}
+
+/// The numbers behind the current view, as CSV bytes.
+pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
+    let csv = |table: &Table| export::csv_bytes(table).map_err(|e| e.to_string());
+    match source.view {
+        View::Tiles => csv(&tiles_table(&source.classes)?),
+        View::Dataset => {
+            let dataset = source.dataset.as_ref().ok_or("the dataset has not been generated yet")?;
+            csv(&placements_table(&source.classes, dataset)?)
+        }
+        View::Networks => {
+            let series = input_logits(source)?;
+            let mut header = vec!["class".to_owned()];
+            header.extend(series.iter().map(|(name, _)| name.clone()));
+            let mut table = Table::new(header);
+            for (c, name) in class_names(&source.classes).into_iter().enumerate() {
+                let mut row = vec![CsvValue::Text(name)];
+                row.extend(series.iter().map(|(_, v)| CsvValue::Float(v.get(c).copied().unwrap_or(f32::NAN))));
+                table.push_row(row).map_err(|e| e.to_string())?;
+            }
+            csv(&table)
+        }
+        View::Training => {
+            let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
+            let mut table = Table::new(["set", "epoch", "loss", "accuracy"]);
+            for (set, points) in [("train", train), ("test", test)] {
+                for &(epoch, loss, accuracy) in points {
+                    table
+                        .push_row(vec![set.into(), epoch.into(), loss.into(), accuracy.into()])
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            csv(&table)
+        }
+        View::Invariance => {
+            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
+            Ok(figure4::to_csv(result).into_bytes())
+        }
+    }
+}
+
+/// One row per tile pixel: where it is, its value, whether it is in the support, and ε.
+fn tiles_table(classes: &ClassSet) -> Result<Table, String> {
+    let mut table = Table::new(["class", "feature", "tile", "row", "col", "value", "in_support", "epsilon"]);
+    for (id, tile) in classes.tiles() {
+        for ((row, col), &value) in tile.values().indexed_iter() {
+            let support = i64::from(tile.support()[[row, col]]);
+            let cells = vec![
+                CsvValue::Text(classes.classes[id.class].name.clone()),
+                int(id.feature),
+                int(id.tile),
+                int(row),
+                int(col),
+                value.into(),
+                support.into(),
+                tile.epsilon().into(),
+            ];
+            table.push_row(cells).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(table)
+}
+
+/// One row per pasted tile of every sample.
+fn placements_table(classes: &ClassSet, dataset: &Dataset) -> Result<Table, String> {
+    let mut table = Table::new(["sample", "label", "class", "feature", "tile", "row", "col", "rows", "cols"]);
+    for (index, sample) in dataset.samples.iter().enumerate() {
+        let name = classes.classes.get(sample.label).map_or_else(String::new, |o| o.name.clone());
+        for p in &sample.placements {
+            let cells = vec![
+                int(index),
+                int(sample.label),
+                CsvValue::Text(name.clone()),
+                int(p.tile.feature),
+                int(p.tile.tile),
+                int(p.row),
+                int(p.col),
+                int(p.rows),
+                int(p.cols),
+            ];
+            table.push_row(cells).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(table)
+}
+
+fn int(value: usize) -> CsvValue {
+    CsvValue::Int(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+/// One layer's output with its name: `[C,H,W]` maps or `[N]` vectors.
+pub struct NamedArray {
+    pub name: String,
+    pub values: ArrayD<f32>,
+}
+
+/// Every layer's output of `net` on the current input, the input first.
+pub fn activations(source: &Source, net: Net) -> Result<Vec<NamedArray>, String> {
+    let sample = source.input()?;
+    let mut layers = vec![NamedArray { name: "input".to_owned(), values: sample.image.clone().into_dyn() }];
+    match net {
+        Net::N1 | Net::N2 => {
+            let built = source.constructed(net)?;
+            let outputs = built.network.forward(sample.image.view()).map_err(|e| e.to_string())?;
+            for (layer, output) in built.network.layers().iter().zip(outputs.layers) {
+                let values = match output {
+                    Activation::Map(map) => map.into_dyn(),
+                    Activation::Vector(vector) => vector.into_dyn(),
+                };
+                layers.push(NamedArray { name: layer.name.clone(), values });
+            }
+        }
+        Net::Trained => {
+            let outputs = source.cnn()?.forward(sample.image.view()).map_err(|e| e.to_string())?;
+            layers.push(NamedArray { name: "conv (before ReLU)".to_owned(), values: outputs.pre_relu.into_dyn() });
+            layers.push(NamedArray { name: "ReLU feature maps".to_owned(), values: outputs.post_relu.into_dyn() });
+            layers.push(NamedArray { name: "logits".to_owned(), values: outputs.logits.into_dyn() });
+        }
+    }
+    Ok(layers)
+}
+
+/// Long-format CSV: `layer,name,channel,row,col,value` (vectors: `channel` = neuron, `row` = `col` = 0;
+/// the 2-D input: `channel` = 0).
+pub fn activations_csv(layers: &[NamedArray]) -> Result<Vec<u8>, String> {
+    let mut table = Table::new(["layer", "name", "channel", "row", "col", "value"]);
+    for (index, layer) in layers.iter().enumerate() {
+        for (position, &value) in layer.values.indexed_iter() {
+            let (channel, row, col) = match *position.slice() {
+                [c, r, k] => (c, r, k),
+                [r, k] => (0, r, k),
+                [n] => (n, 0, 0),
+                _ => (0, 0, 0),
+            };
+            let cells =
+                vec![int(index), CsvValue::Text(layer.name.clone()), int(channel), int(row), int(col), value.into()];
+            table.push_row(cells).map_err(|e| e.to_string())?;
+        }
+    }
+    export::csv_bytes(&table).map_err(|e| e.to_string())
+}
+
+/// A folder with `layerNN.npy` per layer and `layers.json` naming each file and its shape.
+pub fn write_npy_folder(dir: &Path, layers: &[NamedArray]) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut index = Vec::new();
+    for (n, layer) in layers.iter().enumerate() {
+        let file = format!("layer{n:02}.npy");
+        let path = dir.join(&file);
+        export::save_npy(&path, &layer.values).map_err(|e| e.to_string())?;
+        index.push(json!({ "file": file, "name": layer.name, "shape": layer.values.shape() }));
+        written.push(path);
+    }
+    let manifest = dir.join("layers.json");
+    write(&manifest, json_bytes(&json!({ "layers": index }))?.as_slice())?;
+    written.push(manifest);
+    Ok(written)
+}
+
+fn json_bytes(value: &Value) -> Result<Vec<u8>, String> {
+    serde_json::to_vec_pretty(value).map_err(|e| e.to_string())
+}
+
+/// Writes `net`'s weights as JSON (a file) or NPY (a folder).
+fn weights(source: &Source, net: Net, npy: bool, path: &Path) -> Result<Vec<PathBuf>, String> {
+    match (net, npy) {
+        (Net::Trained, false) => {
+            let text = crate::core::nn::weights_file::to_json(source.cnn()?).map_err(|e| e.to_string())?;
+            write(path, text.as_bytes())?;
+            Ok(vec![path.to_owned()])
+        }
+        (Net::Trained, true) => trained_npy(source.cnn()?, path),
+        (_, false) => {
+            let built = source.constructed(net)?;
+            write(path, &json_bytes(&sparse_json(&built.network))?)?;
+            Ok(vec![path.to_owned()])
+        }
+        (_, true) => dense_npy(&source.constructed(net)?.network, path),
+    }
+}
+
+/// The sparse layout: every layer with its kind, every channel's taps `[in_channel, dy, dx, weight]`
+/// and bias, every dense neuron's `[input, weight]` pairs and bias, and the units' meanings.
+pub fn sparse_json(network: &SparseNetwork) -> Value {
+    let layers: Vec<Value> = network
+        .layers()
+        .iter()
+        .map(|layer| {
+            let body = match &layer.kind {
+                LayerKind::Pad { bottom, right } => json!({ "kind": "pad", "bottom": bottom, "right": right }),
+                LayerKind::Conv(conv) => {
+                    let channels: Vec<Value> = conv
+                        .taps
+                        .iter()
+                        .zip(&conv.bias)
+                        .map(|(taps, bias)| {
+                            let taps: Vec<Value> = taps.iter().map(|t| json!([t.channel, t.dy, t.dx, t.weight])).collect();
+                            json!({ "bias": bias, "taps": taps })
+                        })
+                        .collect();
+                    json!({ "kind": "conv", "kernel": [conv.kernel.0, conv.kernel.1], "dilation": conv.dilation, "relu": conv.relu, "channels": channels })
+                }
+                LayerKind::Dense(dense) => {
+                    let neurons: Vec<Value> = (0..dense.neurons())
+                        .map(|n| {
+                            let weights: Vec<Value> = dense.weights_of(n).map(|(i, w)| json!([i, w])).collect();
+                            json!({ "bias": dense.bias_of(n), "weights": weights })
+                        })
+                        .collect();
+                    json!({ "kind": "dense", "relu": dense.relu, "neurons": neurons })
+                }
+            };
+            json!({ "name": layer.name, "layer": body, "meanings": layer.meanings })
+        })
+        .collect();
+    let (height, width) = network.input();
+    json!({ "format": SPARSE_FORMAT, "version": 1, "input": [height, width], "layers": layers })
+}
+
+/// The network in dense form: `layerNN_weight.npy` / `layerNN_bias.npy` per conv/linear layer and
+/// `network.json` listing every layer (pad sizes, dilation, ReLU/flatten) in order.
+fn dense_npy(network: &SparseNetwork, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let dense = network.to_dense(MAX_DENSE_PARAMS).map_err(|e| format!("{e}; export the sparse JSON instead"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut save = |file: String, values: &ArrayD<f32>| -> Result<String, String> {
+        let path = dir.join(&file);
+        export::save_npy(&path, values).map_err(|e| e.to_string())?;
+        written.push(path);
+        Ok(file)
+    };
+    let mut entries = Vec::new();
+    for (n, layer) in dense.layers.iter().enumerate() {
+        let entry = match layer {
+            Layer::Pad { bottom, right } => json!({ "kind": "pad", "bottom": bottom, "right": right }),
+            Layer::Relu => json!({ "kind": "relu" }),
+            Layer::Flatten => json!({ "kind": "flatten" }),
+            Layer::Conv2d(conv) => {
+                let weight = save(format!("layer{n:02}_weight.npy"), &conv.weight.clone().into_dyn())?;
+                let bias = save(format!("layer{n:02}_bias.npy"), &conv.bias.clone().into_dyn())?;
+                json!({ "kind": "conv2d", "dilation": conv.dilation, "weight": weight, "bias": bias })
+            }
+            Layer::Linear(linear) => {
+                let weight = save(format!("layer{n:02}_weight.npy"), &linear.weight.clone().into_dyn())?;
+                let bias = save(format!("layer{n:02}_bias.npy"), &linear.bias.clone().into_dyn())?;
+                json!({ "kind": "linear", "weight": weight, "bias": bias })
+            }
+        };
+        entries.push(entry);
+    }
+    let (height, width) = network.input();
+    let manifest = dir.join("network.json");
+    write(&manifest, &json_bytes(&json!({ "input": [1, height, width], "layers": entries }))?)?;
+    written.push(manifest);
+    Ok(written)
+}
+
+/// The trained CNN: `conv_weight.npy [F,1,k,k]`, `conv_bias.npy [F]`, `fc_weight.npy [L, F·H'·W']`,
+/// `fc_bias.npy [L]` and `network.json` with the architecture.
+fn trained_npy(cnn: &Cnn, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let arrays: [(&str, ArrayD<f32>); 4] = [
+        ("conv_weight", cnn.conv().weight.clone().into_dyn()),
+        ("conv_bias", cnn.conv().bias.clone().into_dyn()),
+        ("fc_weight", cnn.fc().weight.clone().into_dyn()),
+        ("fc_bias", cnn.fc().bias.clone().into_dyn()),
+    ];
+    let mut written = Vec::new();
+    for (name, values) in &arrays {
+        let path = dir.join(format!("{name}.npy"));
+        export::save_npy(&path, values).map_err(|e| e.to_string())?;
+        written.push(path);
+    }
+    let spec = cnn.spec();
+    let manifest = json!({
+        "architecture": "conv k×k (stride 1, no padding) → ReLU → flatten (F, H', W') → linear",
+        "height": spec.height, "width": spec.width, "kernel": spec.kernel, "filters": spec.filters, "classes": spec.classes,
+    });
+    let path = dir.join("network.json");
+    write(&path, &json_bytes(&manifest)?)?;
+    written.push(path);
+    Ok(written)
+}
+
+/// The path window of a requested export.
+struct ExportDialog {
+    kind: ExportKind,
+    path: String,
+    browse: Option<Receiver<Option<PathBuf>>>,
+    note: Option<String>,
+}
+
+/// The export menu's state: the open path window, the running export, and what it wrote.
+#[derive(Default)]
+pub struct ExportState {
+    dialog: Option<ExportDialog>,
+    job: Option<Job<Vec<PathBuf>>>,
+    /// Files written by the last export (shown in the log; read by tests).
+    pub last: Option<Vec<PathBuf>>,
+}
+
+impl ExportState {
+    /// Opens the path window for `kind`, proposing `default_name`.
+    pub fn ask(&mut self, kind: ExportKind, default_name: String) {
+        self.dialog = Some(ExportDialog { kind, path: default_name, browse: None, note: None });
+    }
+
+    /// True while an export runs.
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts `kind` into `path` from a snapshot of the app.
+    pub fn start(&mut self, ctx: &egui::Context, kind: ExportKind, source: Source, path: PathBuf) {
+        let name = kind.title();
+        self.job = Some(Job::spawn(&name, Some(ctx.clone()), move |_| run(kind, &source, &path)));
+    }
+}
+
+/// The File → Export submenu.
+pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
+    let view = app.session.view;
+    ui.menu_button("Export", |ui| {
+        let mut pick = |ui: &mut egui::Ui, label: &str, kind: ExportKind| {
+            if ui.add_enabled(!exports.is_running(), egui::Button::new(label)).clicked() {
+                exports.ask(kind, kind.default_name(view));
+            }
+        };
+        ui.label(egui::RichText::new(format!("{} view", view.label())).weak());
+        pick(ui, "Figure as PNG (1×)…", ExportKind::ViewFigure { png_scale: Some(1.0) });
+        pick(ui, "Figure as PNG (2×, slides)…", ExportKind::ViewFigure { png_scale: Some(2.0) });
+        pick(ui, "Figure as SVG…", ExportKind::ViewFigure { png_scale: None });
+        pick(ui, "Data as CSV…", ExportKind::ViewData);
+        ui.separator();
+        ui.menu_button("Activations of the current input", |ui| {
+            for net in [Net::N1, Net::N2, Net::Trained] {
+                for npy in [false, true] {
+                    pick(ui, &format!("{} as {}…", net.name(), csv_or_npy(npy)), ExportKind::Activations { net, npy });
+                }
+            }
+        });
+        ui.menu_button("Network weights", |ui| {
+            for net in [Net::N1, Net::N2, Net::Trained] {
+                let json = if net == Net::Trained { "JSON" } else { "sparse JSON" };
+                pick(ui, &format!("{} as {json}…", net.name()), ExportKind::Weights { net, npy: false });
+                pick(ui, &format!("{} as NPY…", net.name()), ExportKind::Weights { net, npy: true });
+            }
+        });
+        ui.separator();
+        pick(ui, "Figure pack…", ExportKind::FigurePack);
+    });
+}
+
+/// The path window and the running export (drawn every frame).
+pub fn window_ui(ctx: &egui::Context, app: &mut AppState, views: &mut ViewStates) {
+    poll(app, &mut views.exports);
+    let Some(dialog) = &mut views.exports.dialog else { return };
+    poll_browse(dialog);
+    let (mut open, mut confirmed, mut cancelled) = (true, false, false);
+    egui::Window::new(dialog.kind.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
+        let what = if dialog.kind.is_folder() { "Folder" } else { "File" };
+        ui.horizontal(|ui| {
+            ui.label(what);
+            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0));
+            if ui.add_enabled(dialog.browse.is_none(), egui::Button::new("Browse…")).clicked() {
+                dialog.browse = Some(start_browse(ctx, dialog.kind.is_folder(), dialog.path.clone()));
+            }
+        });
+        if let Some(note) = &dialog.note {
+            ui.colored_label(crate::app::theme::WARNING, note);
+        }
+        ui.horizontal(|ui| {
+            confirmed = ui.button("Export").clicked();
+            cancelled = ui.button("Cancel").clicked();
+        });
+    });
+    if confirmed {
+        let path = PathBuf::from(dialog.path.trim());
+        if path.as_os_str().is_empty() {
+            dialog.note = Some("type a path first".to_owned());
+            return;
+        }
+        let kind = dialog.kind;
+        views.exports.dialog = None;
+        let source = Source::of(app, views);
+        views.exports.start(ctx, kind, source, path);
+    } else if cancelled || !open {
+        views.exports.dialog = None;
+    }
+}
+
+/// Collects a finished export and logs what it wrote.
+fn poll(app: &mut AppState, exports: &mut ExportState) {
+    let Some(job) = &mut exports.job else { return };
+    let Some(result) = job.poll() else { return };
+    exports.job = None;
+    match result {
+        Ok(files) => {
+            let first = files.first().map_or_else(String::new, |f| f.display().to_string());
+            app.info(format!("exported {} file(s): {first}", files.len()));
+            exports.last = Some(files);
+        }
+        Err(error) => app.error(format!("export failed: {error}")),
+    }
+}
+
+/// Opens the system file dialog on a helper thread (it blocks there, never the UI).
+fn start_browse(ctx: &egui::Context, folder: bool, start: String) -> Receiver<Option<PathBuf>> {
+    let (sender, receiver) = channel();
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new().name("tilelab export dialog".to_owned()).spawn(move || {
+        let dialog = rfd::FileDialog::new();
+        let picked = if folder { dialog.pick_folder() } else { dialog.set_file_name(start).save_file() };
+        // The window may have been closed meanwhile: then nobody listens.
+        let _ = sender.send(picked);
+        ctx.request_repaint();
+    });
+    if spawned.is_err() {
+        // Without a thread there is no dialog: the receiver reports "nothing chosen" at once.
+        let (sender, receiver) = channel();
+        let _ = sender.send(None);
+        return receiver;
+    }
+    receiver
+}
+
+fn poll_browse(dialog: &mut ExportDialog) {
+    let Some(receiver) = &dialog.browse else { return };
+    match receiver.try_recv() {
+        Ok(Some(path)) => {
+            dialog.path = path.display().to_string();
+            dialog.browse = None;
+        }
+        Ok(None) | Err(TryRecvError::Disconnected) => {
+            dialog.note = Some("No file chosen (or no system file dialog is available): type the path.".to_owned());
+            dialog.browse = None;
+        }
+        Err(TryRecvError::Empty) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::dataset::{DatasetSpec, generate};
+    use crate::core::presets;
+
+    fn source(view: View) -> Source {
+        let classes = presets::toy_squares();
+        let spec = DatasetSpec { height: 8, width: 8, samples_per_class: 3, ..DatasetSpec::default() };
+        let dataset = Arc::new(generate(&classes, &spec).unwrap());
+        let sample = dataset.samples.first().cloned();
+        Source {
+            classes,
+            view,
+            size: (8, 8),
+            dataset: Some(dataset),
+            sample,
+            trained: None,
+            curves: Some((vec![(0.5, 1.0, 0.4), (1.0, 0.5, 0.8)], vec![(1.0, 0.6, 0.75)])),
+            invariance: None,
+        }
+    }
+
+    fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
+        String::from_utf8(bytes.to_vec()).unwrap().lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+    }
+
+    #[test]
+    fn every_view_has_a_figure_and_data() {
+        let dir = tempfile::tempdir().unwrap();
+        for view in [View::Tiles, View::Dataset, View::Networks, View::Training] {
+            let s = source(view);
+            let png = dir.path().join(format!("{view:?}.png"));
+            run(ExportKind::ViewFigure { png_scale: Some(2.0) }, &s, &png).unwrap();
+            let figure = view_figure(&s).unwrap();
+            let decoded = image::open(&png).unwrap();
+            assert_eq!(decoded.width(), 2 * figure.width_px, "{view:?} at 2×");
+            let svg = dir.path().join(format!("{view:?}.svg"));
+            run(ExportKind::ViewFigure { png_scale: None }, &s, &svg).unwrap();
+            assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+            let rows = parse_csv(&view_csv(&s).unwrap());
+            assert!(rows.len() > 1, "{view:?} has data rows");
+            assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{view:?}: rectangular CSV");
+        }
+        assert!(view_figure(&source(View::Invariance)).is_err(), "no invariance computed yet");
+    }
+
+    #[test]
+    fn network_logits_table_matches_the_direct_logits() {
+        let s = source(View::Networks);
+        let rows = parse_csv(&view_csv(&s).unwrap());
+        assert_eq!(rows[0], ["class", "direct φ", "N1", "N2"]);
+        let direct = detect::logits(&s.classes, s.sample.as_ref().unwrap().image.view());
+        for (row, phi) in rows[1..].iter().zip(&direct) {
+            for cell in &row[1..] {
+                let v: f32 = cell.parse().unwrap();
+                assert!((v - phi).abs() <= 1e-3 * phi.abs().max(1.0), "{v} vs {phi}");
+            }
+        }
+    }
+
+    #[test]
+    fn activations_round_trip_as_csv_and_npy() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Networks);
+        let layers = activations(&s, Net::N2).unwrap();
+        let rows = parse_csv(&activations_csv(&layers).unwrap());
+        let total: usize = layers.iter().map(|l| l.values.len()).sum();
+        assert_eq!(rows.len(), total + 1, "one row per value plus the header");
+        let files = write_npy_folder(&dir.path().join("acts"), &layers).unwrap();
+        assert_eq!(files.len(), layers.len() + 1);
+        for (layer, file) in layers.iter().zip(&files) {
+            let back: ArrayD<f32> = export::load_npy(file).unwrap();
+            assert_eq!(back, layer.values, "{}", layer.name);
+        }
+        let input = export::load_npy::<f32>(&files[0]).unwrap().into_dimensionality::<ndarray::Ix2>().unwrap();
+        assert_eq!(input, s.sample.as_ref().unwrap().image);
+        let manifest: Value = serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), layers.len());
+        assert!(activations(&s, Net::Trained).is_err(), "no trained network yet");
+    }
+
+    #[test]
+    fn constructed_weights_as_sparse_json_and_dense_npy_compute_the_same_logits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Networks);
+        let built = s.constructed(Net::N2).unwrap();
+        let json_path = dir.path().join("n2.json");
+        run(ExportKind::Weights { net: Net::N2, npy: false }, &s, &json_path).unwrap();
+        let value: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        assert_eq!(value["format"], SPARSE_FORMAT);
+        assert_eq!(value["layers"].as_array().unwrap().len(), built.network.layers().len());
+        let folder = dir.path().join("n2_npy");
+        let files = run(ExportKind::Weights { net: Net::N2, npy: true }, &s, &folder).unwrap();
+        let manifest: Value = serde_json::from_slice(&std::fs::read(folder.join("network.json")).unwrap()).unwrap();
+        // Rebuild the dense network from the files alone and compare its logits.
+        let mut layers = Vec::new();
+        for entry in manifest["layers"].as_array().unwrap() {
+            let load = |key: &str| export::load_npy::<f32>(&folder.join(entry[key].as_str().unwrap())).unwrap();
+            layers.push(match entry["kind"].as_str().unwrap() {
+                "pad" => Layer::Pad {
+                    bottom: entry["bottom"].as_u64().unwrap() as usize,
+                    right: entry["right"].as_u64().unwrap() as usize,
+                },
+                "relu" => Layer::Relu,
+                "flatten" => Layer::Flatten,
+                "conv2d" => Layer::Conv2d(
+                    crate::core::nn::dense::Conv2d::new(
+                        load("weight").into_dimensionality().unwrap(),
+                        load("bias").into_dimensionality().unwrap(),
+                        entry["dilation"].as_u64().unwrap() as usize,
+                    )
+                    .unwrap(),
+                ),
+                _ => Layer::Linear(
+                    crate::core::nn::dense::Linear::new(
+                        load("weight").into_dimensionality().unwrap(),
+                        load("bias").into_dimensionality().unwrap(),
+                    )
+                    .unwrap(),
+                ),
+            });
+        }
+        assert!(files.len() >= 3);
+        let network = crate::core::nn::dense::Network { layers };
+        let image = &s.sample.as_ref().unwrap().image;
+        let logits = network.forward(image.view().insert_axis(ndarray::Axis(0))).unwrap();
+        let direct = detect::logits(&s.classes, image.view());
+        for (a, b) in logits.iter().zip(&direct) {
+            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn trained_weights_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = source(View::Training);
+        let spec = crate::core::nn::cnn::CnnSpec { height: 8, width: 8, kernel: 3, filters: 2, classes: 2 };
+        let cnn = Cnn::new(spec, 7).unwrap();
+        s.trained = Some(Arc::new(cnn.clone()));
+        let json_path = dir.path().join("cnn.json");
+        run(ExportKind::Weights { net: Net::Trained, npy: false }, &s, &json_path).unwrap();
+        let back = crate::core::nn::weights_file::load(&json_path).unwrap();
+        assert_eq!(back, cnn);
+        let folder = dir.path().join("cnn");
+        run(ExportKind::Weights { net: Net::Trained, npy: true }, &s, &folder).unwrap();
+        let fc: ArrayD<f32> = export::load_npy(&folder.join("fc_weight.npy")).unwrap();
+        assert_eq!(fc, cnn.fc().weight.clone().into_dyn());
+        let layers = activations(&s, Net::Trained).unwrap();
+        assert_eq!(layers.last().unwrap().values.len(), 2, "two logits");
+    }
+
+    #[test]
+    fn errors_are_messages_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = source(View::Dataset);
+        s.dataset = None;
+        s.sample = None;
+        assert!(run(ExportKind::ViewFigure { png_scale: Some(1.0) }, &s, &dir.path().join("a.png")).is_err());
+        assert!(run(ExportKind::Activations { net: Net::N1, npy: false }, &s, &dir.path().join("a.csv")).is_err());
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, b"x").unwrap();
+        let s = source(View::Tiles);
+        let under_a_file = blocked.join("tiles.png");
+        assert!(run(ExportKind::ViewFigure { png_scale: Some(1.0) }, &s, &under_a_file).is_err());
+    }
+
+    #[test]
+    fn the_figure_pack_writes_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Tiles);
+        let files = run(ExportKind::FigurePack, &s, &dir.path().join("pack")).unwrap();
+        assert!(!files.is_empty());
+        for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
+            image::open(file).unwrap();
+        }
+    }
+
+    #[test]
+    fn kinds_name_files_and_folders() {
+        let kind = ExportKind::Activations { net: Net::Trained, npy: true };
+        assert!(kind.is_folder());
+        assert_eq!(kind.default_name(View::Networks), "activations_trained_cnn");
+        assert_eq!(ExportKind::ViewFigure { png_scale: Some(2.0) }.default_name(View::Dataset), "dataset.png");
+        assert!(!ExportKind::ViewData.is_folder());
+    }
+}

@@ -1,0 +1,185 @@
+//! Lecture mode and exports, driven headlessly with egui_kittest: enter with F5, step through every
+//! step with the keyboard (→ and PageDown, ← / Home / End back), leave with Esc; interact inside a
+//! step; save a step as PNG; the export menu's files parse back. Screenshots of lecture steps are
+//! written into `screenshots/lecture-*.png`.
+#![cfg(feature = "gui")]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use egui::Key;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tilelab::app::TilelabApp;
+use tilelab::app::lecture::Step;
+
+/// A projector-sized window: at the lecture zoom of 1.5 the page has 1280×720 points.
+const SIZE: [f32; 2] = [1920.0, 1080.0];
+
+fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
+    let app = TilelabApp::new_for_tests(dir.to_owned());
+    let mut harness = Harness::builder()
+        .with_size(SIZE)
+        .with_render_cursor(false)
+        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
+    harness.run_steps(3);
+    harness
+}
+
+/// Steps (with short sleeps, for background jobs) until `done` holds; panics after ~30 s.
+fn wait_until(harness: &mut Harness<'_, TilelabApp>, what: &str, done: impl Fn(&TilelabApp) -> bool) {
+    for _ in 0..3000 {
+        harness.step();
+        if done(harness.state()) {
+            harness.run_steps(3);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn press(harness: &mut Harness<'_, TilelabApp>, key: Key) {
+    harness.key_press(key);
+    harness.run_steps(2);
+}
+
+/// The step index shown, checked against the visible title and counter.
+fn assert_on_step(harness: &Harness<'_, TilelabApp>, index: usize) {
+    let lecture = &harness.state().views.lecture;
+    assert!(lecture.active, "lecture mode is on");
+    assert_eq!(lecture.step, index);
+    let step = Step::ALL[index];
+    harness.get_by_label(step.title());
+    harness.get_by_label(&format!("{} / {}", index + 1, Step::ALL.len()));
+}
+
+fn click_at(harness: &mut Harness<'_, TilelabApp>, pos: egui::Pos2) {
+    harness.hover_at(pos);
+    harness.step();
+    for pressed in [true, false] {
+        let button = egui::PointerButton::Primary;
+        harness.event(egui::Event::PointerButton { pos, button, pressed, modifiers: egui::Modifiers::NONE });
+        harness.step();
+    }
+    harness.run_steps(2);
+}
+
+fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
+    let image = harness.render().expect("software rendering works");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    image.save(dir.join(format!("{name}.png"))).unwrap();
+    assert_eq!((image.width(), image.height()), (SIZE[0] as u32, SIZE[1] as u32));
+}
+
+#[test]
+fn f5_enters_the_keyboard_walks_every_step_and_esc_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    let zoom_before = harness.ctx.zoom_factor();
+    press(&mut harness, Key::F5);
+    assert_on_step(&harness, 0);
+    harness.step();
+    assert!((harness.ctx.zoom_factor() - 1.5).abs() < 1e-6, "large type while lecturing");
+    for index in 1..Step::ALL.len() {
+        // Alternate the two keys presentation clickers send.
+        press(&mut harness, if index % 2 == 1 { Key::ArrowRight } else { Key::PageDown });
+        assert_on_step(&harness, index);
+    }
+    press(&mut harness, Key::ArrowRight);
+    assert_on_step(&harness, Step::ALL.len() - 1);
+    press(&mut harness, Key::ArrowLeft);
+    assert_on_step(&harness, Step::ALL.len() - 2);
+    press(&mut harness, Key::Home);
+    assert_on_step(&harness, 0);
+    press(&mut harness, Key::End);
+    assert_on_step(&harness, Step::ALL.len() - 1);
+    press(&mut harness, Key::PageUp);
+    assert_on_step(&harness, Step::ALL.len() - 2);
+    press(&mut harness, Key::Space);
+    assert_on_step(&harness, Step::ALL.len() - 1);
+    press(&mut harness, Key::Escape);
+    assert!(!harness.state().views.lecture.active);
+    harness.step();
+    assert!((harness.ctx.zoom_factor() - zoom_before).abs() < 1e-6, "the zoom is restored");
+    harness.get_by_label("Tiles");
+    // The toolbar button enters too, at the first step.
+    harness.get_by_label("Lecture (F5)").click();
+    harness.run_steps(2);
+    assert_on_step(&harness, 0);
+}
+
+#[test]
+fn the_lecturer_interacts_inside_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    press(&mut harness, Key::F5);
+    let id = harness.state().state.selected.unwrap();
+    harness.get_by_role_and_label(Role::Slider, "ε").set_value_accesskit(5.0);
+    harness.run_steps(3);
+    let epsilon = harness.state().state.classes.tile(id).unwrap().epsilon();
+    assert!((epsilon - 5.0).abs() < 1e-3, "ε changed from the lecture: {epsilon}");
+    harness.state_mut().views.lecture.step = 2;
+    harness.run_steps(2);
+    harness.get_by_role_and_label(Role::Slider, "c").set_value_accesskit(0.75);
+    harness.run_steps(2);
+    assert!((harness.state().views.lecture.interaction.c - 0.75).abs() < 1e-6);
+    harness.get_by_label("Play").click();
+    harness.run_steps(2);
+    assert!(harness.state().views.lecture.playing);
+    std::thread::sleep(Duration::from_millis(300));
+    harness.run_steps(2);
+    assert!((harness.state().views.lecture.interaction.c - 0.75).abs() > 1e-4, "the animation moves c");
+    press(&mut harness, Key::P);
+    assert!(!harness.state().views.lecture.playing, "P pauses");
+}
+
+#[test]
+fn a_step_is_saved_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.state_mut().views.lecture.export_dir = out.path().to_owned();
+    press(&mut harness, Key::F5);
+    harness.get_by_label("Save step as PNG").click();
+    wait_until(&mut harness, "the PNG", |app| app.views.lecture.last_export.is_some());
+    let path = harness.state().views.lecture.last_export.clone().unwrap();
+    assert_eq!(path, out.path().join("lecture-1-tile.png"));
+    let image = image::open(&path).expect("a valid PNG").to_rgba8();
+    assert_eq!(image.dimensions(), (SIZE[0] as u32, SIZE[1] as u32));
+}
+
+#[test]
+fn screenshots_of_lecture_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    press(&mut harness, Key::F5);
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    screenshot(&mut harness, "lecture-1-tile");
+    press(&mut harness, Key::ArrowRight);
+    screenshot(&mut harness, "lecture-2-matching");
+    press(&mut harness, Key::ArrowRight);
+    screenshot(&mut harness, "lecture-3-identity");
+    press(&mut harness, Key::ArrowRight);
+    wait_until(&mut harness, "N1", |app| app.views.lecture.data.n1_forward.latest(|_| true).is_some());
+    screenshot(&mut harness, "lecture-4-n1");
+    press(&mut harness, Key::ArrowRight);
+    wait_until(&mut harness, "N2", |app| app.views.lecture.data.n2_forward.latest(|_| true).is_some());
+    // Move the window off the tile, then point at block (1, 1) of layer 3 (8×8 blocks): its four
+    // 4×4 quadrants light up in layer 2.
+    let input = harness.get_by_role_and_label(Role::Image, "Lecture input image").rect();
+    click_at(&mut harness, input.min + egui::vec2(2.0, 2.0));
+    assert_eq!(harness.state().views.lecture.interaction.window, Some((0, 0)));
+    let mosaic = harness.get_by_role_and_label(Role::Image, "N2 layer 3 blocks").rect();
+    harness.hover_at(mosaic.min + egui::vec2(mosaic.width() * 0.375, mosaic.height() * 0.375));
+    harness.run_steps(3);
+    assert_eq!(harness.state().views.lecture.interaction.block, Some((2, 1, 1)));
+    harness.get_by_label_contains("distance to 8×8 block");
+    screenshot(&mut harness, "lecture-5-n2");
+    press(&mut harness, Key::ArrowRight);
+    harness.get_by_label("High contrast").click();
+    harness.run_steps(2);
+    screenshot(&mut harness, "lecture-6-objects-high-contrast");
+}

@@ -1,0 +1,214 @@
+//! UI tests of the networks, training and invariance views (egui_kittest, headless): start
+//! training and watch the curves move and the accuracy rise above chance, pause, inspect the
+//! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
+//! training runs, and write screenshots of the three views into `screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tilelab::app::TilelabApp;
+use tilelab::app::training_job::Progress;
+use tilelab::app::views::networks::Which;
+
+fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
+    let app = TilelabApp::new_for_tests(dir.to_owned());
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .with_render_cursor(false)
+        .allow_missing_glyphs()
+        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
+    harness.run_steps(3);
+    harness
+}
+
+/// Steps (with short sleeps, for background work) until `done` holds; panics after `seconds`.
+fn wait_until(
+    harness: &mut Harness<'_, TilelabApp>,
+    seconds: f32,
+    what: &str,
+    done: impl Fn(&Harness<'_, TilelabApp>) -> bool,
+) {
+    let started = Instant::now();
+    while started.elapsed().as_secs_f32() < seconds {
+        harness.step();
+        if done(harness) {
+            harness.run_steps(3);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out after {seconds} s waiting for {what}");
+}
+
+fn progress(app: &TilelabApp) -> Option<Progress> {
+    app.state.training.as_ref().map(|job| job.progress().clone())
+}
+
+/// A small, quick configuration: the paper's architecture shape with fewer filters and samples.
+fn small_training(harness: &mut Harness<'_, TilelabApp>) {
+    let config = &mut harness.state_mut().views.training.config;
+    config.filters = 4;
+    config.train_per_class = 100;
+    config.test_per_class = 30;
+    config.hyper.batch_size = 20;
+}
+
+fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
+    let image = harness.render().expect("software rendering works");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    image.save(dir.join(format!("{name}.png"))).unwrap();
+    assert_eq!((image.width(), image.height()), (1280, 800));
+}
+
+/// Median and largest UI time of `frames` frames, in milliseconds.
+fn frame_times(harness: &mut Harness<'_, TilelabApp>, frames: usize) -> (f64, f64) {
+    let mut times: Vec<f64> = (0..frames)
+        .map(|_| {
+            let started = Instant::now();
+            harness.step();
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            std::thread::sleep(Duration::from_millis(5));
+            ms
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[times.len() - 1])
+}
+
+#[test]
+fn training_learns_pauses_and_feeds_the_networks_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    // The paper's defaults: conv 5×5 ×12, lr 0.03, batch 100, 400 training images per class.
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, 60.0, "accuracy above chance", |h| {
+        progress(h.state()).is_some_and(|p| p.train_curve.len() >= 3 && p.test_accuracy().is_some_and(|a| a > 0.6))
+    });
+    let running = progress(harness.state()).unwrap();
+    assert!(running.running);
+    assert!(running.test_accuracy().unwrap() > 0.6, "3 classes: chance is 1/3");
+    harness.get_by_label_contains("Test accuracy:");
+
+    // The curves move while it runs, and the frames stay short (training is on its own thread).
+    let (median_ms, max_ms) = frame_times(&mut harness, 60);
+    eprintln!("training view while training: UI frame median {median_ms:.2} ms, max {max_ms:.2} ms");
+    assert!(progress(harness.state()).unwrap().train_curve.len() > running.train_curve.len(), "the curves grow");
+    assert!(median_ms < 16.0, "median frame {median_ms:.2} ms");
+    screenshot(&mut harness, "training");
+
+    harness.get_by_label("Networks").click();
+    wait_until(&mut harness, 30.0, "the trained side", |h| {
+        h.query_by_role_and_label(Role::Image, "feature map 0").is_some()
+    });
+    let (median_ms, max_ms) = frame_times(&mut harness, 60);
+    eprintln!("networks view while training: UI frame median {median_ms:.2} ms, max {max_ms:.2} ms");
+    assert!(median_ms < 16.0, "median frame {median_ms:.2} ms");
+
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    harness.get_by_label("Pause").click();
+    wait_until(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
+    let paused = progress(harness.state()).unwrap().step;
+    std::thread::sleep(Duration::from_millis(300));
+    harness.run_steps(3);
+    assert_eq!(progress(harness.state()).unwrap().step, paused, "no training while paused");
+    harness.get_by_label("Step").click();
+    wait_until(&mut harness, 10.0, "one step", |h| progress(h.state()).is_some_and(|p| p.step == paused + 1));
+}
+
+#[test]
+fn networks_view_hover_switch_and_screenshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    small_training(&mut harness);
+    harness.get_by_label("Start").click();
+    wait_until(&mut harness, 60.0, "some training", |h| {
+        progress(h.state()).is_some_and(|p| p.test_accuracy().is_some_and(|a| a > 0.6))
+    });
+    harness.get_by_label("Pause").click();
+    wait_until(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
+
+    harness.get_by_label("Networks").click();
+    wait_until(&mut harness, 30.0, "N1's detector maps", |h| {
+        h.query_by_role_and_label(Role::Image, "N1 detectors of Trouser").is_some()
+    });
+    harness.get_by_role_and_label(Role::Image, "N1 detectors of Trouser").hover();
+    wait_until(&mut harness, 5.0, "the hover text", |h| {
+        h.query_by_label_contains("Neuron: tile 'Trouser', window").is_some()
+    });
+    let hover = harness.state().views.networks.hover.clone().expect("a neuron is hovered");
+    assert!(hover.text.contains("σ(ε − d)"), "{}", hover.text);
+    let field = hover.field.expect("a detector has a receptive field");
+    assert_eq!((field.2, field.3), (28, 28), "the receptive field is the tile's window");
+    harness.get_by_role_and_label(Role::Image, "feature map 0").hover();
+    wait_until(&mut harness, 5.0, "the trained hover", |h| {
+        h.query_by_label_contains("Neuron: trained unit: filter 0").is_some()
+    });
+    wait_until(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
+    // Hover the detector neuron of the window that holds the tile: its receptive field is outlined.
+    let (placement, name) = {
+        let app = harness.state();
+        let placement = app.views.networks.input().expect("an input image").placements[0];
+        (placement, app.state.classes.tile_label(placement.tile))
+    };
+    let rect = harness.get_by_role_and_label(Role::Image, &format!("N1 detectors of {name}")).rect();
+    let cell = rect.width() / (40 - placement.cols + 1) as f32;
+    let pos = rect.min + egui::vec2((placement.col as f32 + 0.5) * cell, (placement.row as f32 + 0.5) * cell);
+    harness.hover_at(pos);
+    wait_until(&mut harness, 5.0, "the tile's detector", |h| {
+        h.state().views.networks.hover.as_ref().is_some_and(|hover| hover.field == Some((placement.row, placement.col, placement.rows, placement.cols)))
+    });
+    let text = harness.state().views.networks.hover.as_ref().map(|h| h.text.clone()).unwrap_or_default();
+    assert!(text.contains(&format!("window ({}, {})", placement.row, placement.col)), "{text}");
+    assert!(!text.ends_with("= 0"), "the neuron at the tile fires: {text}");
+    screenshot(&mut harness, "networks");
+
+    harness.get_by_label("N2").click();
+    wait_until(&mut harness, 60.0, "N2's detector maps", |h| {
+        h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some()
+    });
+    assert_eq!(harness.state().views.networks.which, Which::N2);
+    harness.get_by_label("N1").click();
+    wait_until(&mut harness, 10.0, "N1 again", |h| {
+        h.query_by_role_and_label(Role::Image, "N1 detectors of Trouser").is_some()
+    });
+
+    harness.get_by_label("Invariance").click();
+    wait_until(&mut harness, 60.0, "the Figure 4 histograms", |h| {
+        h.query_by_label_contains("exactly invariant").is_some()
+    });
+    screenshot(&mut harness, "invariance");
+}
+
+#[test]
+fn absurd_hyper_parameters_give_messages_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    let cases: [(fn(&mut tilelab::app::training_job::TrainingConfig), &str); 3] = [
+        (|c| c.hyper.learning_rate = 1e6, "learning rate"),
+        (|c| c.hyper.batch_size = 0, "batch size"),
+        (|c| c.filters = 0, "filters"),
+    ];
+    for (break_it, expected) in cases {
+        let config = &mut harness.state_mut().views.training.config;
+        *config = tilelab::app::training_job::TrainingConfig::default();
+        break_it(config);
+        harness.run_steps(2);
+        harness.get_by_label_contains("Cannot train:");
+        harness.get_by_label("Start").click();
+        harness.run_steps(3);
+        assert!(harness.state().state.training.is_none(), "{expected}: nothing starts");
+        let last = harness.state().state.last_message().map(|m| m.text.clone()).unwrap_or_default();
+        assert!(last.contains(expected), "{last:?} should mention {expected}");
+    }
+}
