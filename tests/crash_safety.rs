@@ -166,7 +166,8 @@ fn campaign(mode: &str, seed: u64, budget: Duration, stop: impl Fn(&Campaign) ->
         figures.temporaries_removed += removed;
         assert_eq!(temporaries(dir.path()) + temporaries(&data), 0, "no temporary survives the clean-up");
     }
-    println!("{mode} saves: {figures:?} in {:.1} s", started.elapsed().as_secs_f32());
+    let (kills, interrupted, corrupt) = (figures.kills, figures.interrupted, figures.corrupt.len());
+    println!("{mode} saves: {kills} kills, {interrupted} inside a write, {corrupt} corrupt files");
     figures
 }
 
@@ -180,6 +181,6 @@ fn kill_9_during_saves_never_leaves_a_corrupt_file() {
 
 #[test]
 fn the_same_kills_corrupt_a_plain_write() {
-    let figures = campaign("plain", 8, Duration::from_secs(6), |f| !f.corrupt.is_empty());
+    let figures = campaign("plain", 8, Duration::from_secs(4), |f| f.kills >= 20);
     assert!(!figures.corrupt.is_empty(), "{} kills never broke a plain write: the harness is blind", figures.kills);
 }

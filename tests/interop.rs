@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ndarray::{Array2, Array3, ArrayD, Axis, Ix1, Ix3, IxDyn, stack};
+use ndarray::{Array2, ArrayD, Axis, Ix1, Ix3, IxDyn, stack};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

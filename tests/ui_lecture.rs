@@ -180,6 +180,13 @@ fn screenshots_of_lecture_steps() {
     screenshot(&mut harness, "lecture-5-n2");
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label("High contrast").click();
-    harness.run_steps(2);
+    harness.get_by_label("Load the two-feature example").click();
+    harness.run_steps(3);
+    assert_eq!(harness.state().state.classes.max_features(), 2);
+    let version = harness.state().state.classes_version;
+    wait_until(&mut harness, "N1 of the new set", move |app| {
+        app.views.lecture.data.n1_forward.latest(|k| k.0.0 == version).is_some()
+    });
+    harness.get_by_label_contains("min-layer");
     screenshot(&mut harness, "lecture-6-objects-high-contrast");
 }

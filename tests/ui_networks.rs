@@ -18,7 +18,6 @@ fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
     let mut harness = Harness::builder()
         .with_size([1280.0, 800.0])
         .with_render_cursor(false)
-        .allow_missing_glyphs()
         .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
     harness.run_steps(3);
     harness
@@ -153,6 +152,15 @@ fn networks_view_hover_switch_and_screenshot() {
         h.query_by_label_contains("Neuron: trained unit: filter 0").is_some()
     });
     wait_until(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
+    // Selectivity: the constructed detectors fire for exactly one class each.
+    wait_until(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    harness.get_by_label("Measure selectivity").click();
+    wait_until(&mut harness, 30.0, "the selectivity", |h| h.query_by_label_contains("Mean classes per active unit").is_some());
+    assert!(
+        harness.query_by_label_contains("Mean classes per active unit: N1 1.00 vs trained").is_some(),
+        "every active N1 detector fires for exactly one class"
+    );
+
     // Hover the detector neuron of the window that holds the tile: its receptive field is outlined.
     let (placement, name) = {
         let app = harness.state();

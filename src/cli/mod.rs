@@ -5,6 +5,7 @@ mod bench_construct;
 mod bench_train;
 mod dataset;
 mod export;
+mod figures;
 mod logits;
 mod reproduce;
 mod verify;
@@ -35,6 +36,8 @@ enum Command {
     Dataset(dataset::DatasetArgs),
     /// Export N1, N2 or the trained CNN as ONNX (or its weights as safetensors).
     Export(export::ExportArgs),
+    /// Write the paper-style figure pack (tiles, samples, N2's layers, logits) as PNG/SVG/CSV.
+    Figures(figures::FiguresArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Dataset(args)) => dataset::run(args),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Figures(args)) => figures::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

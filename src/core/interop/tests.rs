@@ -186,3 +186,24 @@ fn metadata_gives_one_meaning_per_unit_of_every_output() {
     let valid: Vec<[usize; 2]> = serde_json::from_str(&meta("tilelab.detect.valid")).unwrap();
     assert_eq!(valid.len(), 3);
 }
+
+#[test]
+fn fashion_scale_n2_round_trips_through_onnx() {
+    let classes = crate::core::presets::fashion_three();
+    let spec = crate::core::dataset::DatasetSpec {
+        height: 40,
+        width: 40,
+        samples_per_class: 1,
+        seed: 5,
+        ..Default::default()
+    };
+    let images = crate::core::dataset::generate(&classes, &spec).unwrap().images();
+    let built = build_n2(&classes, 40, 40).unwrap();
+    let graph = export_constructed(ConstructedKind::N2, &built, &classes).unwrap();
+    let model = reload(&graph);
+    for image in &images {
+        let want = detect::logits(&classes, image.view());
+        assert_eq!(want.iter().filter(|&&v| v > 0.0).count(), 1, "a dataset image holds one class");
+        assert_close(&model.logits(image.view()).unwrap(), &want, "logits");
+    }
+}
