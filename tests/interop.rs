@@ -236,3 +236,50 @@ fn onnxruntime_gives_tilelabs_values_for_exported_networks() {
     assert!(output.status.success(), "ONNX Runtime disagrees:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(report.contains("4 models, 0 failures"), "{report}");
 }
+
+#[test]
+fn hostile_onnx_files_give_clear_errors() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/hostile");
+    let mut files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match OnnxModel::load(&path) {
+            Ok(model) => {
+                assert!(name.starts_with("ok-"), "{name} should have been refused");
+                assert_eq!(model.logits(Array2::zeros((12, 12)).view()).unwrap().len(), 3);
+            }
+            Err(error) => {
+                assert!(name.starts_with("bad-"), "{name}: {error}");
+                assert!(!error.to_string().trim().is_empty());
+                println!("{name}: {error}");
+            }
+        }
+    }
+}
+
+#[test]
+fn export_command_writes_models_and_refuses_a_huge_n1() {
+    let dir = tempfile::tempdir().unwrap();
+    let tileset = dir.path().join("set.json");
+    tileset_file::save(&tileset, &classes()).unwrap();
+    let out = dir.path().join("n2.onnx");
+    let args = ["export", "onnx", "--net", "n2", "--tileset", path_str(&tileset), "--height", "9", "--width", "9"];
+    let output = tilelab(&[&args[..], &["--out", path_str(&out)]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let model = OnnxModel::load(&out).unwrap();
+    assert_eq!((model.input_size(), model.classes()), ((9, 9), 2));
+    let weights = dir.path().join("n2.safetensors");
+    let output = tilelab(&[&args[..], &["--format", "safetensors", "--out", path_str(&weights)]].concat());
+    assert!(output.status.success());
+    let (tensors, _) = tilelab::core::interop::safetensors::from_bytes(&std::fs::read(&weights).unwrap()).unwrap();
+    assert!(tensors.iter().any(|t| t.name == "layer1.weight"));
+    let big = ["export", "onnx", "--net", "n1", "--tileset", path_str(&tileset), "--height", "150", "--width", "150"];
+    let output = tilelab(&[&big[..], &["--out", path_str(&dir.path().join("n1.onnx"))]].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("--net n2"), "{stderr}");
+    assert!(!dir.path().join("n1.onnx").exists());
+    let trained = ["export", "onnx", "--net", "trained", "--tileset", path_str(&tileset), "--out", path_str(&out)];
+    assert!(String::from_utf8_lossy(&tilelab(&trained).stderr).contains("--weights"));
+}

@@ -1,6 +1,7 @@
-//! Lecture mode and exports, driven headlessly with egui_kittest: enter with F5, step through every
-//! step with the keyboard (→ and PageDown, ← / Home / End back), leave with Esc; interact inside a
-//! step; save a step as PNG; the export menu's files parse back. Screenshots of lecture steps are
+//! Lecture mode and exports, driven headlessly with `egui_kittest`: enter with F5, step through
+//! every step with the keyboard (right arrow and `PageDown`; left arrow, Home, End back), leave with
+//! Esc; interact inside a step; train from step 7 and measure selectivity and invariance; save a
+//! step as PNG; files exported through File → Export parse back. Screenshots of lecture steps are
 //! written into `screenshots/lecture-*.png`.
 #![cfg(feature = "gui")]
 
@@ -12,7 +13,10 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
+use tilelab::app::command::Command;
+use tilelab::app::export_menu::{ExportKind, Net};
 use tilelab::app::lecture::Step;
+use tilelab::core::export::load_npy;
 
 /// A projector-sized window: at the lecture zoom of 1.5 the page has 1280×720 points.
 const SIZE: [f32; 2] = [1920.0, 1080.0];
@@ -187,6 +191,100 @@ fn screenshots_of_lecture_steps() {
     wait_until(&mut harness, "N1 of the new set", move |app| {
         app.views.lecture.data.n1_forward.latest(|k| k.0.0 == version).is_some()
     });
-    harness.get_by_label_contains("min-layer");
+    assert!(harness.query_all_by_label_contains("min-layer").count() >= 2, "the min-layers are listed");
     screenshot(&mut harness, "lecture-6-objects-high-contrast");
+}
+
+/// Asks for `kind` into `path` as the menu does, clicks the window's Export button, waits for the files.
+fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
+    harness.state_mut().views.exports.ask(kind, path.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_role_and_label(Role::Button, "Export").click();
+    harness.run_steps(2);
+    wait_until(harness, "the export", |app| !app.views.exports.is_running());
+    let files = harness.state_mut().views.exports.last.take();
+    files.unwrap_or_else(|| panic!("{kind:?} failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
+}
+
+#[test]
+fn exports_from_the_file_menu_parse_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.state_mut().state.push(Command::GenerateDataset);
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    // The menu path: File → Export → Figure as SVG… opens the path window.
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Export").click();
+    harness.run_steps(2);
+    harness.get_by_label("Figure as SVG…").click();
+    harness.run_steps(2);
+    harness.get_by_label("Export this view as SVG");
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+
+    let svg = export(&mut harness, ExportKind::ViewFigure { png_scale: None }, &out.path().join("tiles.svg"));
+    assert!(std::fs::read_to_string(&svg[0]).unwrap().starts_with("<svg"));
+    let png1 = export(&mut harness, ExportKind::ViewFigure { png_scale: Some(1.0) }, &out.path().join("t1.png"));
+    let png2 = export(&mut harness, ExportKind::ViewFigure { png_scale: Some(2.0) }, &out.path().join("t2.png"));
+    let (one, two) = (image::open(&png1[0]).unwrap(), image::open(&png2[0]).unwrap());
+    assert_eq!((two.width(), two.height()), (2 * one.width(), 2 * one.height()), "2× is twice as large");
+    let csv = export(&mut harness, ExportKind::ViewData, &out.path().join("tiles.csv"));
+    let text = std::fs::read_to_string(&csv[0]).unwrap();
+    let pixels: usize = harness.state().state.classes.tiles().map(|(_, t)| t.rows() * t.cols()).sum();
+    assert_eq!(text.lines().count(), pixels + 1, "one row per tile pixel plus the header");
+
+    let kind = ExportKind::Activations { net: Net::N2, npy: true };
+    let files = export(&mut harness, kind, &out.path().join("acts"));
+    let input: ndarray::ArrayD<f32> = load_npy(&files[0]).unwrap();
+    let sample = &harness.state().state.dataset.as_ref().unwrap().samples[0];
+    assert_eq!(input, sample.image.clone().into_dyn(), "layer 0 is the input image");
+    let logits: ndarray::ArrayD<f32> = load_npy(&files[files.len() - 2]).unwrap();
+    let direct = tilelab::core::detect::logits(&harness.state().state.classes, sample.image.view());
+    for (n2, phi) in logits.iter().zip(&direct) {
+        assert!((n2 - phi).abs() <= 1e-3 * phi.abs().max(1.0), "{n2} vs {phi}");
+    }
+    let kind = ExportKind::Activations { net: Net::N1, npy: false };
+    let csv = export(&mut harness, kind, &out.path().join("n1.csv"));
+    let header = std::fs::read_to_string(&csv[0]).unwrap().lines().next().unwrap().to_owned();
+    assert_eq!(header, "layer,name,channel,row,col,value");
+}
+
+#[test]
+fn steps_seven_and_eight_train_and_measure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    press(&mut harness, Key::F5);
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    press(&mut harness, Key::End);
+    press(&mut harness, Key::ArrowLeft);
+    assert_on_step(&harness, 6);
+    harness.get_by_label("Start training (paper's settings)").click();
+    harness.run_steps(2);
+    let trained_a_bit = |app: &TilelabApp| {
+        app.state.training.as_ref().is_some_and(|job| {
+            let progress = job.progress();
+            progress.cnn.is_some() && progress.test_accuracy().is_some_and(|a| a > 0.6)
+        })
+    };
+    wait_until(&mut harness, "training above chance", trained_a_bit);
+    harness.get_by_label("Measure selectivity").click();
+    wait_until(&mut harness, "selectivity", |app| app.views.lecture.data.selectivity.latest(|_| true).is_some());
+    let measured = harness.state().views.lecture.data.selectivity.latest(|_| true).unwrap();
+    assert_eq!(measured.constructed.mean_classes_per_active_unit(), Some(1.0), "N1's detectors are monosemantic");
+    assert!(measured.trained.active_units() > 0);
+    harness.get_by_label_contains("classes per active unit");
+    screenshot(&mut harness, "lecture-7-trained");
+    press(&mut harness, Key::ArrowRight);
+    harness.get_by_label_contains("Compute (100 images").click();
+    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
+    let result = harness.state().views.lecture.data.invariance.latest(|_| true).unwrap();
+    for tile in &result.tiles {
+        let spread = &tile.background.constructed_spread;
+        assert!(spread.std[tile.label] < 1e-3, "N1's class logit does not move under background changes");
+    }
+    harness.get_by_label_contains("tile translated");
+    screenshot(&mut harness, "lecture-8-invariance");
+    harness.state().state.training.as_ref().unwrap().send(tilelab::app::training_job::Control::Pause);
 }

@@ -1,4 +1,4 @@
-//! UI tests of the networks, training and invariance views (egui_kittest, headless): start
+//! UI tests of the networks, training and invariance views (`egui_kittest`, headless): start
 //! training and watch the curves move and the accuracy rise above chance, pause, inspect the
 //! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
 //! training runs, and write screenshots of the three views into `screenshots/`.
@@ -10,7 +10,7 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
-use tilelab::app::training_job::Progress;
+use tilelab::app::training_job::{Progress, TrainingConfig};
 use tilelab::app::views::networks::Which;
 
 fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
@@ -155,7 +155,9 @@ fn networks_view_hover_switch_and_screenshot() {
     // Selectivity: the constructed detectors fire for exactly one class each.
     wait_until(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
     harness.get_by_label("Measure selectivity").click();
-    wait_until(&mut harness, 30.0, "the selectivity", |h| h.query_by_label_contains("Mean classes per active unit").is_some());
+    wait_until(&mut harness, 30.0, "the selectivity", |h| {
+        h.query_by_label_contains("Mean classes per active unit").is_some()
+    });
     assert!(
         harness.query_by_label_contains("Mean classes per active unit: N1 1.00 vs trained").is_some(),
         "every active N1 detector fires for exactly one class"
@@ -172,7 +174,12 @@ fn networks_view_hover_switch_and_screenshot() {
     let pos = rect.min + egui::vec2((placement.col as f32 + 0.5) * cell, (placement.row as f32 + 0.5) * cell);
     harness.hover_at(pos);
     wait_until(&mut harness, 5.0, "the tile's detector", |h| {
-        h.state().views.networks.hover.as_ref().is_some_and(|hover| hover.field == Some((placement.row, placement.col, placement.rows, placement.cols)))
+        h.state()
+            .views
+            .networks
+            .hover
+            .as_ref()
+            .is_some_and(|hover| hover.field == Some((placement.row, placement.col, placement.rows, placement.cols)))
     });
     let text = harness.state().views.networks.hover.as_ref().map(|h| h.text.clone()).unwrap_or_default();
     assert!(text.contains(&format!("window ({}, {})", placement.row, placement.col)), "{text}");
@@ -196,20 +203,23 @@ fn networks_view_hover_switch_and_screenshot() {
     screenshot(&mut harness, "invariance");
 }
 
+/// Sets one setting of a default configuration to an absurd value.
+type Breaker = fn(&mut TrainingConfig);
+
 #[test]
 fn absurd_hyper_parameters_give_messages_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Training").click();
     harness.run_steps(2);
-    let cases: [(fn(&mut tilelab::app::training_job::TrainingConfig), &str); 3] = [
+    let cases: [(Breaker, &str); 3] = [
         (|c| c.hyper.learning_rate = 1e6, "learning rate"),
         (|c| c.hyper.batch_size = 0, "batch size"),
         (|c| c.filters = 0, "filters"),
     ];
     for (break_it, expected) in cases {
         let config = &mut harness.state_mut().views.training.config;
-        *config = tilelab::app::training_job::TrainingConfig::default();
+        *config = TrainingConfig::default();
         break_it(config);
         harness.run_steps(2);
         harness.get_by_label_contains("Cannot train:");

@@ -114,6 +114,9 @@ fn csv_or_npy(npy: bool) -> &'static str {
     if npy { "NPY" } else { "CSV" }
 }
 
+/// Points of a training curve: `(epoch, loss, accuracy)`.
+pub type CurvePoints = Vec<(f32, f32, f32)>;
+
 /// Copies of what an export reads, taken on the UI thread when the user confirms.
 #[derive(Clone)]
 pub struct Source {
@@ -126,7 +129,7 @@ pub struct Source {
     pub sample: Option<Sample>,
     pub trained: Option<Arc<Cnn>>,
     /// Training curves: (epoch, loss, accuracy) for the training and the test set.
-    pub curves: Option<(Vec<(f32, f32, f32)>, Vec<(f32, f32, f32)>)>,
+    pub curves: Option<(CurvePoints, CurvePoints)>,
     /// The invariance study computed in lecture mode, if any.
     pub invariance: Option<Arc<InvarianceResult>>,
 }

@@ -249,6 +249,8 @@ struct RunState {
     running: bool,
     pending_batches: usize,
     last_test: Option<Instant>,
+    /// The step the last test evaluation was made at (no point is measured twice).
+    tested_step: Option<u64>,
 }
 
 impl Worker {
@@ -267,7 +269,7 @@ impl Worker {
             }
         };
         let _ = self.interrupt.set(trainer.cancel_flag());
-        let mut state = RunState { running: false, pending_batches: 0, last_test: None };
+        let mut state = RunState { running: false, pending_batches: 0, last_test: None, tested_step: None };
         self.publish_weights(&mut trainer, &mut state, true);
         loop {
             let idle = !state.running && state.pending_batches == 0;
@@ -317,7 +319,7 @@ impl Worker {
             Control::Step(batches) => state.pending_batches += batches,
             Control::Reset => {
                 trainer.reset();
-                (state.running, state.pending_batches, state.last_test) = (false, 0, None);
+                (state.running, state.pending_batches, state.last_test, state.tested_step) = (false, 0, None, None);
                 self.update(|p| {
                     p.train_curve.clear();
                     p.test_curve.clear();
@@ -367,8 +369,9 @@ impl Worker {
     /// Publishes the weights and status, with a test evaluation when due (or `force_test`).
     fn publish_weights(&self, trainer: &mut Trainer, state: &mut RunState, force_test: bool) {
         let due = state.last_test.is_none_or(|t| t.elapsed() >= TEST_INTERVAL);
-        let test = if (force_test || due) && !trainer.test_set().is_empty() {
-            state.last_test = Some(Instant::now());
+        let new_step = state.tested_step != Some(trainer.steps());
+        let test = if (force_test || due) && new_step && !trainer.test_set().is_empty() {
+            (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
             let evaluation = trainer.evaluate_test();
             Some(CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy })
         } else {
@@ -377,9 +380,7 @@ impl Worker {
         let cnn = Arc::new(trainer.snapshot());
         let (status, epoch, step, running) = (trainer.status(), trainer.epoch(), trainer.steps(), state.running);
         self.update(|p| {
-            if let Some(point) = test
-                && p.test_curve.last().is_none_or(|last| last.epoch != point.epoch)
-            {
+            if let Some(point) = test {
                 push_point(&mut p.test_curve, point);
             }
             p.cnn = Some(cnn);
@@ -439,7 +440,11 @@ impl Segment {
     /// The curve point of these batches, if they held any sample.
     fn point(&self, epoch: f64) -> Option<CurvePoint> {
         let n = self.samples as f64;
-        (self.samples > 0).then(|| CurvePoint { epoch, loss: (self.loss / n) as f32, accuracy: (self.correct / n) as f32 })
+        (self.samples > 0).then(|| CurvePoint {
+            epoch,
+            loss: (self.loss / n) as f32,
+            accuracy: (self.correct / n) as f32,
+        })
     }
 }
 
@@ -464,6 +469,7 @@ fn push_point(curve: &mut Vec<CurvePoint>, point: CurvePoint) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::state::DatasetSettings;
     use crate::core::dataset::Background;
     use crate::core::presets;
 
@@ -502,9 +508,14 @@ mod tests {
 
     #[test]
     fn a_run_learns_pauses_steps_and_resets() {
-        let job =
-            TrainingJob::start(presets::fashion_three(), small_data(), small_config(), (0, Default::default()), None)
-                .unwrap();
+        let job = TrainingJob::start(
+            presets::fashion_three(),
+            small_data(),
+            small_config(),
+            (0, DatasetSettings::default()),
+            None,
+        )
+        .unwrap();
         let ready = wait_for(&job, 20.0, |p| p.phase != Phase::PreparingData && p.cnn.is_some());
         assert_eq!(ready.phase, Phase::Ready);
         assert_eq!((ready.train_samples, ready.test_samples, ready.step), (180, 60, 0));
@@ -543,7 +554,7 @@ mod tests {
             let train = LabelledSet::new(&images, &labels, 6, 6, 2).map_err(|e| e.to_string())?;
             Ok((train, LabelledSet::default()))
         };
-        let job = TrainingJob::start_with(spec, config, (0, Default::default()), None, make_sets).unwrap();
+        let job = TrainingJob::start_with(spec, config, (0, DatasetSettings::default()), None, make_sets).unwrap();
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
         assert!(
@@ -568,10 +579,15 @@ mod tests {
             (TrainingConfig { train_per_class: 0, ..small_config() }, "samples per class"),
         ];
         for (config, expected) in cases {
-            let error =
-                TrainingJob::start(presets::fashion_three(), small_data(), config, (0, Default::default()), None)
-                    .err()
-                    .unwrap_or_default();
+            let error = TrainingJob::start(
+                presets::fashion_three(),
+                small_data(),
+                config,
+                (0, DatasetSettings::default()),
+                None,
+            )
+            .err()
+            .unwrap_or_default();
             assert!(error.contains(expected), "{error:?} should mention {expected}");
         }
     }

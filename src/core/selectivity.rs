@@ -12,7 +12,7 @@
 //!
 //! For a constructed network the hidden units measured are its detector layer (the layer the
 //! theorems are about, [`Detectors`](crate::core::construct::Detectors)); for the trained CNN they
-//! are the feature maps after the ReLU (`F·H'·W'` units).
+//! are the feature maps after the `ReLU` (`F·H'·W'` units).
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -174,15 +174,15 @@ pub fn constructed(
     check_probe(images.len(), labels, classes)?;
     let layer = network.detectors.layer;
     // Only the valid windows are detectors (N2's detection maps also hold padded offsets).
-    let units: Vec<usize> = network.detectors.tiles.iter().flat_map(|t| t.units()).collect();
+    let units: Vec<usize> = network.detectors.tiles.iter().flat_map(super::construct::TileDetector::units).collect();
     accumulate(images, labels, units.len(), classes, |image| {
         let activations = network.network.forward(image).map_err(|e| e.to_string())?;
-        let values = activations.layers.get(layer).map(|a| a.as_slice()).unwrap_or(&[]);
+        let values = activations.layers.get(layer).map_or(&[][..], super::nn::sparse::Activation::as_slice);
         Ok(units.iter().map(|&u| values.get(u).copied().unwrap_or(f32::NAN)).collect())
     })
 }
 
-/// Per-class maxima of the trained CNN's feature-map units (after ReLU) over labelled probe images.
+/// Per-class maxima of the trained CNN's feature-map units (after `ReLU`) over labelled probe images.
 pub fn trained(cnn: &Cnn, images: &[Array2<f32>], labels: &[usize]) -> Result<ClassMaxima, SelectivityError> {
     let spec = cnn.spec();
     check_probe(images.len(), labels, spec.classes)?;

@@ -182,7 +182,7 @@ pub struct Object {
 }
 
 /// Identifies one tile inside a class set: `(class, feature, tile)` indices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TileId {
     pub class: usize,
     pub feature: usize,

@@ -12,7 +12,7 @@ use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::views::heatmap::{self, MapView, Scale};
 use crate::app::views::networks::Which;
-use crate::core::construct::{Constructed, filter_report};
+use crate::core::construct::{Constructed, FilterReport, filter_report};
 use crate::core::detect::{self, relu};
 use crate::core::nn::sparse::{Activation, Activations};
 use crate::core::tile::TileId;
@@ -102,16 +102,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     let hidden = detector_grid(&net, &activations, id);
     let tile = app.classes.tile(id).cloned();
     let (k, l) = tile.as_ref().map_or((1, 1), |t| (t.rows(), t.cols()));
-    if let (Some(t), Some(grid)) = (lecture.animation_seconds(&ctx), &hidden) {
-        let count = grid.len().max(1);
-        let index = (t * NEURONS_PER_SECOND) as usize % count;
-        let (i, j) = (index / grid.ncols().max(1), index % grid.ncols().max(1));
-        lecture.interaction.field = Some((i, j, k, l));
-    }
-    if lecture.interaction.field.is_none() {
-        lecture.interaction.field =
-            lecture.data.input.as_ref().and_then(|i| i.followed()).map(|p| (p.row, p.col, p.rows, p.cols));
-    }
+    update_field(&ctx, lecture, hidden.as_ref(), (k, l));
     let conv_layer = net.detectors.layer.saturating_sub(1);
     let filters = report.filters.max(1);
     lecture.interaction.filter = lecture.interaction.filter.min(filters - 1);
@@ -186,37 +177,69 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             }
         },
         |ui, (_, lecture)| {
-            formula(ui, "layer 1: 2×2 conv, σ(2x − 2c) and σ(x)");
-            note(
-                ui,
-                format!(
-                    "One value filter A_(q,c) per kernel position q and distinct support value c, and one identity filter A_(q,id) per q: {} filters.",
-                    report.filters
-                ),
-            );
-            if let Some(per_tile) = report.per_tile.iter().find(|t| t.tile == id) {
-                formula(ui, &format!("this tile reads {} ≤ 4(|supp t| + 1) = {}", per_tile.read, per_tile.bound));
-            }
-            formula(ui, &format!("whole set: {} ≤ 4(Σ|supp t| + 1) = {}", report.filters, report.set_bound));
-            ui.add_space(6.0);
-            formula(ui, "layer 2: h_(T,i,j) = σ(ε − Σ_S |x − t|)");
-            note(
-                ui,
-                "Each |x − t| is σ(2x − 2c) − σ(x) + c from the two filters: one hidden neuron per tile and window, firing only where that window holds the tile (monosemantic).",
-            );
-            if let Some((i, j, _, _)) = lecture.interaction.field
-                && let Some(v) = hidden.as_ref().and_then(|g| g.get([i, j]))
-            {
-                formula(ui, &format!("neuron (i, j) = ({i}, {j}): {}", fmt(*v)));
-            }
-            ui.add_space(6.0);
-            formula(ui, "logit = Σ_(i,j) h_(T,i,j) = φ_T(x)");
-            if let (Some(n1), Some(phi)) = (activations.logits().get(id.class), direct.get(id.class)) {
-                formula(ui, &format!("N1: {}   direct φ: {}", fmt(*n1), fmt(*phi)));
-            }
-            logits_chart(ui, "lecture n1 logits", &names, &direct, &activations.logits(), "N1");
+            let field = lecture.interaction.field.map(|(i, j, _, _)| (i, j));
+            let facts = N1Facts { report: &report, tile: id, field, hidden: hidden.as_ref(), direct: &direct };
+            n1_notes_ui(ui, &facts, &activations.logits(), &names);
         },
     );
+}
+
+/// The neuron in focus in step 4: the animation's, else the one pointed at, else the tile's window.
+fn update_field(ctx: &egui::Context, lecture: &mut LectureState, hidden: Option<&Array2<f32>>, (k, l): (usize, usize)) {
+    if let (Some(t), Some(grid)) = (lecture.animation_seconds(ctx), hidden) {
+        let index = (t * NEURONS_PER_SECOND) as usize % grid.len().max(1);
+        let (i, j) = (index / grid.ncols().max(1), index % grid.ncols().max(1));
+        lecture.interaction.field = Some((i, j, k, l));
+    }
+    if lecture.interaction.field.is_none() {
+        lecture.interaction.field =
+            lecture.data.input.as_ref().and_then(|i| i.followed()).map(|p| (p.row, p.col, p.rows, p.cols));
+    }
+}
+
+/// What step 4's explanation column shows about N1.
+struct N1Facts<'a> {
+    report: &'a FilterReport,
+    tile: TileId,
+    /// The neuron `(i, j)` pointed at.
+    field: Option<(usize, usize)>,
+    hidden: Option<&'a Array2<f32>>,
+    direct: &'a [f32],
+}
+
+/// Step 4's explanation: the filter count against the bound, the hidden neuron, the logits.
+fn n1_notes_ui(ui: &mut egui::Ui, facts: &N1Facts<'_>, logits: &[f32], names: &[String]) {
+    let report = facts.report;
+    formula(ui, "layer 1: 2×2 conv, σ(2x − 2c) and σ(x)");
+    note(
+        ui,
+        format!(
+            "One value filter A_(q,c) per kernel position q and distinct support value c, and one identity filter A_(q,id) per q: {} filters.",
+            report.filters
+        ),
+    );
+    if let Some(per_tile) = report.per_tile.iter().find(|t| t.tile == facts.tile) {
+        formula(ui, &format!("this tile reads {} ≤ 4(|supp t| + 1) = {}", per_tile.read, per_tile.bound));
+    }
+    formula(ui, &format!("whole set: {} ≤ 4(Σ|supp t| + 1) = {}", report.filters, report.set_bound));
+    ui.add_space(6.0);
+    formula(ui, "layer 2: h_(T,i,j) = σ(ε − Σ_S |x − t|)");
+    note(
+        ui,
+        "Each |x − t| is σ(2x − 2c) − σ(x) + c from the two filters: one hidden neuron per tile and window, firing only where that window holds the tile (monosemantic).",
+    );
+    if let Some((i, j)) = facts.field
+        && let Some(v) = facts.hidden.and_then(|g| g.get([i, j]))
+    {
+        formula(ui, &format!("neuron (i, j) = ({i}, {j}): {}", fmt(*v)));
+    }
+    ui.add_space(6.0);
+    formula(ui, "logit = Σ_(i,j) h_(T,i,j) = φ_T(x)");
+    let class = facts.tile.class;
+    if let (Some(n1), Some(phi)) = (logits.get(class), facts.direct.get(class)) {
+        formula(ui, &format!("N1: {}   direct φ: {}", fmt(*n1), fmt(*phi)));
+    }
+    logits_chart(ui, "lecture n1 logits", names, facts.direct, logits, "N1");
 }
 
 /// For each N2 block level, the channel of each of the tile's aligned blocks (`None`: empty block).
@@ -312,13 +335,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     }
     lecture.interaction.level = lecture.interaction.level.clamp(1, levels);
     let Some(tile) = app.classes.tile(id).cloned() else { return };
-    // The window: the one clicked (steps 2 and 5), else where the followed tile was pasted, else the best match.
-    let (height, width) = super::data::image_size(app);
-    let clicked = lecture.interaction.window.filter(|&(i, j)| i + tile.rows() <= height && j + tile.cols() <= width);
-    let window = clicked.or_else(|| lecture.data.input.as_ref().and_then(|i| i.followed()).map(|p| (p.row, p.col)));
-    let window = window.unwrap_or_else(|| {
-        lecture.data.input.as_ref().map_or((0, 0), |i| best_window(&detect::distance_map(&tile, i.image.view())))
-    });
+    let window = n2_window(app, lecture, &tile);
     let grids = tile_blocks(&net, id);
     let values: Vec<Array2<Option<f32>>> = grids
         .iter()
@@ -395,37 +412,59 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             }
         },
         |ui, (app, lecture)| {
-            formula(ui, "D_s(P) = Σ_quadrants D_(s−1)(P_q)");
-            note(
-                ui,
-                "Layer s holds, for every 2^s×2^s block P of the tiles (duplicates merged, empty blocks dropped), the distance of each image window to P: a 2×2 kernel with dilation 2^(s−1) adds the four quadrant channels of layer s − 1.",
-            );
-            ui.add_space(4.0);
-            for (level, block) in net.blocks.iter().enumerate() {
-                let used = grids[level].iter().flatten().count();
-                let text = format!("layer {}: {} channels ({used} for this tile)", level + 1, block.channels.len());
-                let strong = level + 1 == lecture.interaction.level;
-                ui.label(if strong { RichText::new(text).strong().color(WINDOW) } else { RichText::new(text) });
-            }
-            ui.add_space(6.0);
-            match hover {
-                Some((level, a, b)) => hovered_block_ui(ui, &net, &values, &grids, (level, a, b)),
-                None => note(
-                    ui,
-                    "Point at a block to see its meaning and the four channels it adds up; click the image to move the window.",
-                ),
-            }
-            ui.add_space(6.0);
-            formula(ui, "detector: σ(ε − D_r(T))");
-            if let (Some(n2), Some(input)) = (activations.logits().get(id.class), lecture.data.input.as_ref()) {
-                let phi = detect::logits(&app.classes, input.image.view());
-                formula(
-                    ui,
-                    &format!("N2: {}   direct φ: {}", fmt(*n2), fmt(phi.get(id.class).copied().unwrap_or(0.0))),
-                );
-            }
+            let n2 = activations.logits().get(id.class).copied();
+            let phi = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view()));
+            let logits = (n2, phi.and_then(|p| p.get(id.class).copied()));
+            n2_notes_ui(ui, &net, &values, &grids, (lecture.interaction.level, hover), logits);
         },
     );
+}
+
+/// The window step 5 shows: the one clicked (steps 2 and 5), else where the followed tile was
+/// pasted, else the best match.
+fn n2_window(app: &AppState, lecture: &LectureState, tile: &crate::core::tile::Tile) -> (usize, usize) {
+    let (height, width) = super::data::image_size(app);
+    let clicked = lecture.interaction.window.filter(|&(i, j)| i + tile.rows() <= height && j + tile.cols() <= width);
+    let input = lecture.data.input.as_ref();
+    clicked
+        .or_else(|| input.and_then(|i| i.followed()).map(|p| (p.row, p.col)))
+        .unwrap_or_else(|| input.map_or((0, 0), |i| best_window(&detect::distance_map(tile, i.image.view()))))
+}
+
+/// Step 5's explanation: the recursion, the channel count per layer, the hovered block, the logit.
+fn n2_notes_ui(
+    ui: &mut egui::Ui,
+    net: &Constructed,
+    values: &[Array2<Option<f32>>],
+    grids: &[Array2<Option<usize>>],
+    (focus, hover): (usize, Option<BlockHit>),
+    (n2, phi): (Option<f32>, Option<f32>),
+) {
+    formula(ui, "D_s(P) = Σ_quadrants D_(s−1)(P_q)");
+    note(
+        ui,
+        "Layer s holds, for every 2^s×2^s block P of the tiles (duplicates merged, empty blocks dropped), the distance of each image window to P: a 2×2 kernel with dilation 2^(s−1) adds the four quadrant channels of layer s − 1.",
+    );
+    ui.add_space(4.0);
+    for (level, block) in net.blocks.iter().enumerate() {
+        let used = grids[level].iter().flatten().count();
+        let text = format!("layer {}: {} channels ({used} for this tile)", level + 1, block.channels.len());
+        let strong = level + 1 == focus;
+        ui.label(if strong { RichText::new(text).strong().color(WINDOW) } else { RichText::new(text) });
+    }
+    ui.add_space(6.0);
+    match hover {
+        Some(hit) => hovered_block_ui(ui, net, values, grids, hit),
+        None => note(
+            ui,
+            "Point at a block to see its meaning and the four channels it adds up; click the image to move the window.",
+        ),
+    }
+    ui.add_space(6.0);
+    formula(ui, "detector: σ(ε − D_r(T))");
+    if let (Some(n2), Some(phi)) = (n2, phi) {
+        formula(ui, &format!("N2: {}   direct φ: {}", fmt(n2), fmt(phi)));
+    }
 }
 
 /// The hovered block: its meaning, value, and the sum of its four quadrants.
@@ -558,7 +597,7 @@ mod tests {
     #[test]
     fn the_relu_min_is_the_min_for_non_negative_inputs() {
         for (a, b) in [(0.0, 0.0), (1.0, 2.0), (2.0, 1.0), (3.5, 3.5), (0.0, 4.0)] {
-            assert_eq!(relu_min(a, b), f32::min(a, b), "({a}, {b})");
+            assert!((relu_min(a, b) - f32::min(a, b)).abs() < 1e-6, "({a}, {b})");
         }
     }
 

@@ -332,7 +332,7 @@ pub fn identity_error(c: f32, samples: usize) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Step 3: the identity plotted for an adjustable `c`, with its two ReLU parts.
+/// Step 3: the identity plotted for an adjustable `c`, with its two `ReLU` parts.
 pub fn identity_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
     if let Some(t) = lecture.animation_seconds(ui.ctx()) {
         lecture.interaction.c = (0.5 + 0.45 * (t * 0.8).sin()) as f32;

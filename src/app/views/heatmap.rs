@@ -28,7 +28,7 @@ pub struct Scale {
 impl Scale {
     /// Viridis from 0 to the largest finite value (1 when every value is ≤ 0): activations, distances.
     pub fn non_negative<'a>(label: &str, values: impl IntoIterator<Item = &'a f32>) -> Self {
-        let high = finite_max(values.into_iter().map(|v| *v));
+        let high = finite_max(values.into_iter().copied());
         Self { low: 0.0, high: if high > 0.0 { high } else { 1.0 }, map: ColorMap::Viridis, label: label.to_owned() }
     }
 
@@ -211,6 +211,8 @@ pub fn format_value(value: f32) -> String {
 }
 
 #[cfg(test)]
+// Ranges are set from the given values, not computed: exact comparison is the check.
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
 

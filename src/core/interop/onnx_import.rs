@@ -8,25 +8,28 @@
 //! Subgraphs (If, Loop) are not parsed at all, and prost's recursion limit bounds message nesting.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, ArrayView2, IxDyn};
 use prost::Message;
 use thiserror::Error;
 
-use super::ops::{Attributes, MAX_TENSOR_ELEMENTS, Op, Value, check_shape};
-use super::proto::{
-    DATA_LOCATION_EXTERNAL, DATA_TYPE_DOUBLE, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, ModelProto, NodeProto,
-    TensorProto, ValueInfoProto,
-};
+use super::ops::{Attributes, Op, Value};
+use super::proto::{DATA_TYPE_FLOAT, ModelProto, NodeProto, ValueInfoProto};
+use tensors::{tensor_dims, tensor_value};
+
+mod tensors;
 
 /// Largest `.onnx` file read (external data files are bounded per tensor instead).
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 /// Most nodes a graph may have.
 pub const MAX_NODES: usize = 10_000;
-/// Most values (all tensors together) one run may keep, 128 Mi floats.
-pub const MAX_KEPT_ELEMENTS: usize = 1 << 27;
+/// Most values (all tensors together) one run may keep: 32 Mi floats, 128 MiB (N2 at the paper's
+/// scale keeps about 4 Mi).
+pub const MAX_KEPT_ELEMENTS: usize = 1 << 25;
+/// Most values all initialisers and constants together may hold: 64 Mi, 256 MiB as float32
+/// (external data is not bounded by the file size, so this is checked before each tensor is read).
+pub const MAX_WEIGHT_ELEMENTS: usize = 1 << 26;
 /// Largest input image side.
 pub const MAX_INPUT_SIDE: usize = 4096;
 
@@ -59,6 +62,8 @@ pub enum ImportError {
     Output(String),
     #[error("the model expects a {expected_rows}×{expected_cols} image, got {rows}×{cols}")]
     InputSize { expected_rows: usize, expected_cols: usize, rows: usize, cols: usize },
+    #[error("the weights hold more than {MAX_WEIGHT_ELEMENTS} values")]
+    TooManyWeights,
     #[error("one run would keep more than {MAX_KEPT_ELEMENTS} values")]
     TooManyValues,
 }
@@ -145,13 +150,24 @@ impl OnnxModel {
             return Err(ImportError::TooManyNodes(graph.node.len()));
         }
         let mut constants = HashMap::new();
+        // All sizes are checked before any tensor is read.
+        let mut weights = 0usize;
         for tensor in &graph.initializer {
-            let name = tensor.name.clone().unwrap_or_default();
-            constants.insert(name, tensor_value(tensor, folder)?);
+            weights = weights.saturating_add(tensor_dims(tensor, tensor.name.as_deref().unwrap_or_default())?.1);
+        }
+        if weights > MAX_WEIGHT_ELEMENTS {
+            return Err(ImportError::TooManyWeights);
+        }
+        for tensor in &graph.initializer {
+            constants.insert(tensor.name.clone().unwrap_or_default(), tensor_value(tensor, folder)?);
         }
         let mut nodes = Vec::with_capacity(graph.node.len());
         for proto in &graph.node {
             if let Some((output, value)) = constant_node(proto, folder)? {
+                weights = weights.saturating_add(value.shape().iter().product());
+                if weights > MAX_WEIGHT_ELEMENTS {
+                    return Err(ImportError::TooManyWeights);
+                }
                 constants.insert(output, value);
             } else {
                 nodes.push(parse_node(proto, opset)?);
@@ -302,6 +318,9 @@ fn parse_node(proto: &NodeProto, opset: i64) -> Result<Node, ImportError> {
     if proto.attribute.iter().any(|a| a.ref_attr_name.is_some()) {
         return Err(error("attribute references (functions) are not supported".into()));
     }
+    if op_type.is_empty() {
+        return Err(error("the node has no operator type".into()));
+    }
     let op = Op::parse(&op_type, &Attributes(&proto.attribute), opset).map_err(error)?;
     let output = proto.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| error("no output".into()))?;
     let extra_used = proto.output.iter().skip(1).any(|o| !o.is_empty()) && !matches!(op_type.as_str(), "Dropout");
@@ -420,135 +439,6 @@ fn topological_order(
     }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
-}
-
-/// The tensor's dimensions, checked against the rank and element limits.
-fn tensor_dims(tensor: &TensorProto, name: &str) -> Result<(Vec<usize>, usize), ImportError> {
-    let bad = |reason: String| ImportError::Tensor { name: name.to_owned(), reason };
-    let dims: Vec<usize> = tensor
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad(format!("negative dimension in {:?}", tensor.dims)))?;
-    check_shape(&dims).map_err(bad)?;
-    let count = dims.iter().product();
-    Ok((dims, count))
-}
-
-/// Decodes an initialiser (inline or external) into a value.
-fn tensor_value(tensor: &TensorProto, folder: Option<&Path>) -> Result<Value, ImportError> {
-    let name = tensor.name.clone().unwrap_or_default();
-    let bad = |reason: String| ImportError::Tensor { name: name.clone(), reason };
-    let (dims, count) = tensor_dims(tensor, &name)?;
-    let data_type = tensor.data_type.unwrap_or(0);
-    let width = match data_type {
-        DATA_TYPE_FLOAT | DATA_TYPE_INT32 => 4,
-        DATA_TYPE_INT64 | DATA_TYPE_DOUBLE => 8,
-        other => return Err(bad(format!("data type {other} is not supported (float32, float64, int32, int64)"))),
-    };
-    let raw = if tensor.data_location == Some(DATA_LOCATION_EXTERNAL) {
-        Some(external_bytes(tensor, &name, folder, count * width)?)
-    } else {
-        tensor.raw_data.clone()
-    };
-    let shape = IxDyn(&dims);
-    let wrong_length = |got: usize| bad(format!("holds {got} values for shape {dims:?}"));
-    let value = match (data_type, raw) {
-        (_, Some(raw)) if raw.len() != count * width => return Err(wrong_length(raw.len() / width)),
-        (DATA_TYPE_FLOAT, Some(raw)) => Value::F32(from_vec(
-            shape,
-            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        )),
-        (DATA_TYPE_DOUBLE, Some(raw)) => Value::F32(from_vec(
-            shape,
-            raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
-        )),
-        (DATA_TYPE_INT32, Some(raw)) => Value::I64(from_vec(
-            shape,
-            raw.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
-        )),
-        (DATA_TYPE_INT64, Some(raw)) => Value::I64(from_vec(
-            shape,
-            raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
-        )),
-        (DATA_TYPE_FLOAT, None) if tensor.float_data.len() == count => {
-            Value::F32(from_vec(shape, tensor.float_data.clone()))
-        }
-        (DATA_TYPE_DOUBLE, None) if tensor.double_data.len() == count => {
-            Value::F32(from_vec(shape, tensor.double_data.iter().map(|&v| v as f32).collect()))
-        }
-        (DATA_TYPE_INT32, None) if tensor.int32_data.len() == count => {
-            Value::I64(from_vec(shape, tensor.int32_data.iter().map(|&v| i64::from(v)).collect()))
-        }
-        (DATA_TYPE_INT64, None) if tensor.int64_data.len() == count => {
-            Value::I64(from_vec(shape, tensor.int64_data.clone()))
-        }
-        _ => {
-            let got = tensor
-                .float_data
-                .len()
-                .max(tensor.int32_data.len())
-                .max(tensor.int64_data.len())
-                .max(tensor.double_data.len());
-            return Err(wrong_length(got));
-        }
-    };
-    Ok(value)
-}
-
-/// `ArrayD::from_shape_vec` for data whose length was checked against the shape.
-fn from_vec<T: Clone + Default>(shape: IxDyn, data: Vec<T>) -> ArrayD<T> {
-    ArrayD::from_shape_vec(shape.clone(), data).unwrap_or_else(|_| ArrayD::from_elem(shape, T::default()))
-}
-
-/// The bytes of an external tensor: `location` relative to the model's folder and inside it,
-/// `offset`/`length` inside the file, `length` equal to what the shape needs.
-fn external_bytes(
-    tensor: &TensorProto,
-    name: &str,
-    folder: Option<&Path>,
-    needed: usize,
-) -> Result<Vec<u8>, ImportError> {
-    let bad = |reason: String| ImportError::ExternalData { name: name.to_owned(), reason };
-    let field =
-        |key: &str| tensor.external_data.iter().find(|e| e.key.as_deref() == Some(key)).and_then(|e| e.value.clone());
-    let folder =
-        folder.ok_or_else(|| bad("the model was not read from a file, so external data cannot be found".into()))?;
-    let location = field("location").ok_or_else(|| bad("no location".into()))?;
-    let relative = Path::new(&location);
-    if relative.components().any(|c| !matches!(c, Component::Normal(_))) || location.is_empty() {
-        return Err(bad(format!(
-            "the path '{location}' leaves the model's folder (only plain relative paths are allowed)"
-        )));
-    }
-    let path = folder.join(relative);
-    let io = |e: std::io::Error| bad(format!("{}: {e}", path.display()));
-    let (real_folder, real_path) = (folder.canonicalize().map_err(io)?, path.canonicalize().map_err(io)?);
-    if !real_path.starts_with(&real_folder) {
-        return Err(bad(format!("'{location}' resolves outside the model's folder")));
-    }
-    let number = |key: &str| {
-        field(key).map(|v| v.parse::<u64>().map_err(|_| bad(format!("{key} '{v}' is not a number")))).transpose()
-    };
-    let offset = number("offset")?.unwrap_or(0);
-    let length = number("length")?.unwrap_or(needed as u64);
-    if length != needed as u64 {
-        return Err(bad(format!("length {length} bytes, but the shape needs {needed}")));
-    }
-    let mut file = std::fs::File::open(&real_path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if offset.checked_add(length).is_none_or(|end| end > size) {
-        return Err(bad(format!(
-            "bytes {offset}..{} lie beyond the end of the {size}-byte file",
-            offset.saturating_add(length)
-        )));
-    }
-    debug_assert!(needed <= MAX_TENSOR_ELEMENTS * 8);
-    file.seek(SeekFrom::Start(offset)).map_err(io)?;
-    let mut bytes = vec![0u8; needed];
-    file.read_exact(&mut bytes).map_err(io)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

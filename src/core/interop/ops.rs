@@ -8,15 +8,20 @@
 //! `Add`, `Mul`, `Identity`, `Dropout` (inference), `Softmax`, `Pad` (constant). Convolutions skip zero weights (exact for finite inputs),
 //! which keeps tilelab's mostly-zero constructed networks fast.
 
-use ndarray::{Array2, Array4, ArrayD, ArrayView2, Axis, IxDyn, Zip};
-use rayon::prelude::*;
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
 
 use super::proto::AttributeProto;
+use spatial::{conv, pool};
+
+mod spatial;
 
 /// Most elements one tensor may have (16 Mi floats, 64 MiB).
 pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
 /// Highest tensor rank accepted.
 pub const MAX_RANK: usize = 8;
+/// Most multiply-adds one `Conv`, pooling, `Gemm` or `MatMul` may take (a few seconds), so that a
+/// hostile model cannot hang the app.
+pub const MAX_MULTIPLY_ADDS: usize = 1 << 32;
 
 /// A tensor flowing through the graph: float data, or integers (shapes, axes, pads).
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +298,15 @@ fn optional_float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<Opti
     }
 }
 
+/// Fails when an operation needs more than [`MAX_MULTIPLY_ADDS`]: the product of `factors`.
+fn check_work(factors: &[usize]) -> Result<(), String> {
+    let work = factors.iter().fold(1usize, |acc, &f| acc.saturating_mul(f));
+    if work > MAX_MULTIPLY_ADDS {
+        return Err(format!("{work} multiply-adds exceed the limit of {MAX_MULTIPLY_ADDS}"));
+    }
+    Ok(())
+}
+
 /// Fails when a tensor of `shape` would exceed the limits.
 pub fn check_shape(shape: &[usize]) -> Result<(), String> {
     if shape.len() > MAX_RANK {
@@ -366,138 +380,6 @@ fn broadcast_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32)
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 
-fn as_4d<'a>(x: &'a ArrayD<f32>, what: &str) -> Result<ndarray::ArrayView4<'a, f32>, String> {
-    x.view().into_dimensionality().map_err(|_| format!("{what} must be 4-D [N, C, H, W], got {:?}", x.shape()))
-}
-
-/// Output size and `(pad before)` of one spatial axis.
-fn axis_geometry(
-    size: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    pads: (usize, usize),
-    window: &Window,
-) -> Result<(usize, usize), String> {
-    let reach = (kernel - 1) * dilation + 1;
-    let (before, after) = match window.same {
-        Some(upper) => {
-            let out = size.div_ceil(stride);
-            let total = ((out - 1) * stride + reach).saturating_sub(size);
-            let small = total / 2;
-            if upper { (small, total - small) } else { (total - small, small) }
-        }
-        None => pads,
-    };
-    let padded = size + before + after;
-    if padded < reach {
-        return Err(format!(
-            "the {kernel}-wide window (dilation {dilation}) does not fit an axis of {size} (+{before}+{after} padding)"
-        ));
-    }
-    let span = padded - reach;
-    let mut out = span / stride + 1;
-    if window.ceil_mode && !span.is_multiple_of(stride) {
-        out += 1;
-        // The last window must start inside the input or the leading padding.
-        if (out - 1) * stride >= size + before {
-            out -= 1;
-        }
-    }
-    Ok((out, before))
-}
-
-fn conv(x: &ArrayD<f32>, w: &ArrayD<f32>, bias: Option<&ArrayD<f32>>, window: &Window) -> Result<ArrayD<f32>, String> {
-    let x = as_4d(x, "the input")?;
-    let w = as_4d(w, "the weight")?;
-    let (n, c, h, width) = x.dim();
-    let (m, wc, kh, kw) = w.dim();
-    if wc != c {
-        return Err(format!("the weight expects {wc} input channels, the input has {c}"));
-    }
-    if window.kernel.is_some_and(|k| k != [kh, kw]) {
-        return Err(format!("kernel_shape {:?} differs from the weight's {kh}×{kw}", window.kernel));
-    }
-    if kh == 0 || kw == 0 {
-        return Err("the weight has an empty kernel".into());
-    }
-    let bias: Vec<f32> = match bias {
-        Some(b) if b.len() == m => b.iter().copied().collect(),
-        Some(b) => return Err(format!("{} biases for {m} output channels", b.len())),
-        None => vec![0.0; m],
-    };
-    let [sy, sx] = window.strides;
-    let [dy, dx] = window.dilations;
-    let (oh, top) = axis_geometry(h, kh, sy, dy, (window.pads[0], window.pads[2]), window)?;
-    let (ow, left) = axis_geometry(width, kw, sx, dx, (window.pads[1], window.pads[3]), window)?;
-    check_shape(&[n, m, oh, ow])?;
-    let x = x.as_standard_layout();
-    let mut out = Array4::<f32>::zeros((n, m, oh, ow));
-    for (batch, mut planes) in out.outer_iter_mut().enumerate() {
-        let input = x.index_axis(Axis(0), batch);
-        planes.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(o, mut plane)| {
-            plane.fill(bias[o]);
-            for ci in 0..c {
-                for a in 0..kh {
-                    for b in 0..kw {
-                        let weight = w[[o, ci, a, b]];
-                        if weight == 0.0 {
-                            continue;
-                        }
-                        for oy in 0..oh {
-                            let Some(iy) = (oy * sy + a * dy).checked_sub(top).filter(|&iy| iy < h) else { continue };
-                            for ox in 0..ow {
-                                if let Some(ix) = (ox * sx + b * dx).checked_sub(left).filter(|&ix| ix < width) {
-                                    plane[[oy, ox]] += weight * input[[ci, iy, ix]];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
-    Ok(out.into_dyn())
-}
-
-/// Max pooling (`average = None`) or average pooling (`Some(count_include_pad)`).
-fn pool(x: &ArrayD<f32>, window: &Window, average: Option<bool>) -> Result<ArrayD<f32>, String> {
-    let x = as_4d(x, "the input")?;
-    let (n, c, h, w) = x.dim();
-    let [kh, kw] = window.kernel.ok_or("kernel_shape is required")?;
-    let [sy, sx] = window.strides;
-    let [dy, dx] = window.dilations;
-    let (oh, top) = axis_geometry(h, kh, sy, dy, (window.pads[0], window.pads[2]), window)?;
-    let (ow, left) = axis_geometry(w, kw, sx, dx, (window.pads[1], window.pads[3]), window)?;
-    check_shape(&[n, c, oh, ow])?;
-    // With count_include_pad, the explicit padding counts but positions past it do not.
-    let (padded_h, padded_w) = (h + window.pads[0] + window.pads[2], w + window.pads[1] + window.pads[3]);
-    let out = Array4::from_shape_fn((n, c, oh, ow), |(b, ch, oy, ox)| {
-        let (mut best, mut sum, mut count, mut padded_count) = (f32::NEG_INFINITY, 0.0f32, 0usize, 0usize);
-        for a in 0..kh {
-            for k in 0..kw {
-                let (py, px) = (oy * sy + a * dy, ox * sx + k * dx);
-                if py < padded_h && px < padded_w {
-                    padded_count += 1;
-                }
-                let (Some(iy), Some(ix)) = (py.checked_sub(top), px.checked_sub(left)) else { continue };
-                if iy < h && ix < w {
-                    let v = x[[b, ch, iy, ix]];
-                    best = best.max(v);
-                    sum += v;
-                    count += 1;
-                }
-            }
-        }
-        match average {
-            None => best,
-            Some(true) => sum / padded_count.max(1) as f32,
-            Some(false) => sum / count.max(1) as f32,
-        }
-    });
-    Ok(out.into_dyn())
-}
-
 fn reduce(x: &ArrayD<f32>, axes: &[i64], keepdims: bool, kind: Reduction) -> Result<ArrayD<f32>, String> {
     let mut axes: Vec<usize> = axes.iter().map(|&a| normalise_axis(a, x.ndim())).collect::<Result<_, _>>()?;
     axes.sort_unstable();
@@ -560,6 +442,7 @@ fn gemm(
         return Err(format!("A is {:?} and B is {:?} after transposition", a.shape(), b.shape()));
     }
     check_shape(&[a.nrows(), b.ncols()])?;
+    check_work(&[a.nrows(), b.ncols(), a.ncols()])?;
     let mut out: Array2<f32> = a.dot(&b) * alpha;
     if let Some(c) = c {
         let c = c
@@ -583,6 +466,7 @@ fn matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>, String> {
         *last = b.ncols();
     }
     check_shape(&shape)?;
+    check_work(&[rows, k, b.ncols()])?;
     let a2 = Array2::from_shape_vec((rows, k), a.iter().copied().collect()).map_err(|e| e.to_string())?;
     let out = a2.dot(&b);
     ArrayD::from_shape_vec(IxDyn(&shape), out.into_iter().collect()).map_err(|e| e.to_string())

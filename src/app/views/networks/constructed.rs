@@ -54,7 +54,7 @@ pub fn constructed_ui(
     let layer = view.layer.filter(|&l| l < frame.activations.layers.len()).unwrap_or(detector_layer);
     layer_list_ui(ui, frame, layer, view);
     ui.separator();
-    let Some(activation) = frame.activations.layers.get(layer) else { return None };
+    let activation = frame.activations.layers.get(layer)?;
     let scale = Scale::non_negative("value", activation.as_slice());
     heatmap::scale_ui(ui, &scale);
     if layer == detector_layer {
@@ -62,8 +62,8 @@ pub fn constructed_ui(
     }
     match activation {
         Activation::Map(maps) => match frame.net.blocks.iter().find(|level| level.layer == layer) {
-            Some(level) => block_channels_ui(ui, textures, frame, level, maps.view(), &scale, view),
-            None => channel_pages_ui(ui, textures, frame, layer, maps.view(), &scale, view),
+            Some(level) => block_channels_ui(ui, textures, frame, level, &maps.view(), &scale, view),
+            None => channel_pages_ui(ui, textures, frame, layer, &maps.view(), &scale, view),
         },
         Activation::Vector(values) => {
             neuron_list_ui(ui, frame, layer, values.as_slice().unwrap_or(&[]), view);
@@ -160,7 +160,7 @@ fn channel_pages_ui(
     textures: &mut TextureCache,
     frame: &NetworkFrame<'_>,
     layer: usize,
-    maps: ndarray::ArrayView3<'_, f32>,
+    maps: &ndarray::ArrayView3<'_, f32>,
     scale: &Scale,
     view: &mut ConstructedView,
 ) -> Option<Hover> {
@@ -187,7 +187,7 @@ fn block_channels_ui(
     textures: &mut TextureCache,
     frame: &NetworkFrame<'_>,
     level: &BlockLevel,
-    maps: ndarray::ArrayView3<'_, f32>,
+    maps: &ndarray::ArrayView3<'_, f32>,
     scale: &Scale,
     view: &mut ConstructedView,
 ) -> Option<Hover> {

@@ -136,7 +136,7 @@ pub fn input_ui(
     drag: &mut DragState,
 ) -> InputEvents {
     let (rows, cols) = input.image.dim();
-    let cell = (260.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
+    let cell = (230.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
     let (rect, response) =
         ui.allocate_exact_size(Vec2::new(cols as f32 * cell, rows as f32 * cell), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "input image"));
@@ -153,7 +153,7 @@ pub fn input_ui(
     }
     let pixel = |pos: Pos2| {
         let offset = (pos - rect.min) / cell;
-        (rect.contains(pos) && offset.x >= 0.0 && offset.y >= 0.0).then(|| (offset.y as usize, offset.x as usize))
+        (rect.contains(pos) && offset.x >= 0.0 && offset.y >= 0.0).then_some((offset.y as usize, offset.x as usize))
     };
     let mut events = InputEvents::default();
     if response.drag_started() {
@@ -181,6 +181,8 @@ pub fn input_ui(
 }
 
 #[cfg(test)]
+// An exact paste has distance exactly 0: exact comparison is the check.
+#[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
     use crate::core::dataset::Background;

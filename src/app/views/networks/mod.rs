@@ -88,6 +88,8 @@ pub struct NetworksViewState {
     build_error: Option<(BuildKey, String)>,
     forward: Option<((BuildKey, u64), Arc<Forward>)>,
     forward_job: Option<((BuildKey, u64), Job<Forward>)>,
+    /// The forward pass that failed (not retried for the same network and input).
+    forward_error: Option<((BuildKey, u64), String)>,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
@@ -241,15 +243,17 @@ fn poll_forward(
     if let Some((job_key, job)) = &mut view.forward_job
         && let Some(outcome) = job.poll()
     {
-        if let Ok(forward) = outcome {
-            view.forward = Some((*job_key, Arc::new(forward)));
+        match outcome {
+            Ok(forward) => view.forward = Some((*job_key, Arc::new(forward))),
+            Err(error) => view.forward_error = Some((*job_key, error)),
         }
         view.forward_job = None;
     }
     let (Some(network), Some(input)) = (network, &view.input) else { return };
     let wanted = (key, input.stamp);
     let have = view.forward.as_ref().is_some_and(|(k, _)| *k == wanted);
-    if have || view.forward_job.is_some() {
+    let failed = view.forward_error.as_ref().is_some_and(|(k, _)| *k == wanted);
+    if have || failed || view.forward_job.is_some() {
         return;
     }
     let (network, image, classes) = (Arc::clone(network), input.image.clone(), app.classes.clone());
@@ -329,7 +333,7 @@ fn left_column_ui(
         view.clicked = events.clicked;
     }
     if events.moved {
-        input.origin = "tile dragged by hand".to_owned();
+        "tile dragged by hand".clone_into(&mut input.origin);
     }
     let label = input.label;
     ui.group(|ui| {
@@ -477,7 +481,10 @@ fn constructed_side_ui(
         return None;
     };
     let Some(((_, input_stamp), forward)) = view.forward.clone().filter(|(k, _)| k.0 == key) else {
-        ui.spinner();
+        match view.forward_error.as_ref().filter(|(k, _)| k.0 == key) {
+            Some((_, error)) => ui.colored_label(theme::ERROR, format!("The forward pass failed: {error}")),
+            None => ui.spinner(),
+        };
         return None;
     };
     let stamp = stamp_of(&(key, input_stamp));

@@ -52,13 +52,13 @@ pub fn trained_ui(
     ui.label(egui::RichText::new(format!("Conv filters ({0}×{0}, {1} filters)", spec.kernel, spec.filters)).strong());
     let scale = Scale::symmetric("weight", filters.iter());
     heatmap::scale_ui(ui, &scale);
-    hovered = grid(ui, textures, frame, Grid::Filters, filters, &scale, frame.weights_stamp).or(hovered);
+    hovered = grid(ui, textures, frame, Grid::Filters, &filters, &scale, frame.weights_stamp).or(hovered);
 
     ui.label(egui::RichText::new("Feature maps after ReLU").strong());
     let maps = frame.activations.post_relu.view();
     let scale = Scale::non_negative("activation", maps.iter());
     heatmap::scale_ui(ui, &scale);
-    hovered = grid(ui, textures, frame, Grid::Maps, maps, &scale, frame.stamp).or(hovered);
+    hovered = grid(ui, textures, frame, Grid::Maps, &maps, &scale, frame.stamp).or(hovered);
 
     view.fc_class = view.fc_class.min(spec.classes.saturating_sub(1));
     let name = |c: usize| frame.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
@@ -75,7 +75,7 @@ pub fn trained_ui(
     let scale = Scale::symmetric("weight", weights.iter());
     heatmap::scale_ui(ui, &scale);
     let stamp = frame.weights_stamp ^ (view.fc_class as u64).rotate_left(40);
-    grid(ui, textures, frame, Grid::Weights(view.fc_class), weights.view(), &scale, stamp).or(hovered)
+    grid(ui, textures, frame, Grid::Weights(view.fc_class), &weights.view(), &scale, stamp).or(hovered)
 }
 
 /// One grid of `[F, rows, cols]` maps, one per filter.
@@ -84,7 +84,7 @@ fn grid(
     textures: &mut TextureCache,
     frame: &TrainedFrame<'_>,
     kind: Grid,
-    values: ArrayView3<'_, f32>,
+    values: &ArrayView3<'_, f32>,
     scale: &Scale,
     stamp: u64,
 ) -> Option<Hover> {

@@ -4,7 +4,7 @@ use prost::Message;
 
 use super::*;
 use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput, TensorData};
-use crate::core::interop::proto::StringStringEntryProto;
+use crate::core::interop::proto::{DATA_LOCATION_EXTERNAL, DATA_TYPE_FLOAT, StringStringEntryProto, TensorProto};
 
 /// `image [1,1,4,5] → Conv 2×2 (2 filters) → Relu → Flatten → Gemm → logits [1,3]`.
 fn small_graph() -> ExportGraph {
@@ -135,16 +135,28 @@ fn truncated_and_garbage_files_never_panic() {
         *b = b.wrapping_mul(31).wrapping_add(i as u8);
     }
     let _ = OnnxModel::from_bytes(&garbage, None);
+    // Many big tensors all pointing at one external file would exceed memory: refused by count first.
+    let mut many = small_graph().to_model();
+    let big = TensorProto { dims: vec![1 << 24], data_type: Some(DATA_TYPE_FLOAT), ..TensorProto::default() };
+    graph_of(&mut many)
+        .initializer
+        .extend((0..5).map(|i| TensorProto { name: Some(format!("big{i}")), ..big.clone() }));
+    assert!(matches!(load(&many), Err(ImportError::TooManyWeights)));
     assert!(matches!(OnnxModel::from_bytes(&[0xff; 16], None), Err(ImportError::Decode(_))));
-    // Deeply nested messages (an attribute tensor in an attribute tensor …) hit prost's recursion limit.
-    let mut nested = Vec::new();
-    for _ in 0..200 {
-        let mut layer = vec![0x2a]; // field 5 (t), length-delimited
-        prost::encoding::encode_varint(nested.len() as u64, &mut layer);
-        layer.extend(&nested);
-        nested = layer;
+    // 300 subgraphs nested through NodeProto.attribute → AttributeProto.g → GraphProto.node: the
+    // subgraph field is not declared, so prost skips it without recursing, and the node is refused.
+    let wrap = |tag: u8, inner: Vec<u8>| {
+        let mut out = vec![tag];
+        prost::encoding::encode_varint(inner.len() as u64, &mut out);
+        out.extend(inner);
+        out
+    };
+    let mut graph = Vec::new();
+    for _ in 0..300 {
+        graph = wrap(0x0a, wrap(0x2a, wrap(0x32, graph)));
     }
-    assert!(OnnxModel::from_bytes(&nested, None).is_err());
+    let error = OnnxModel::from_bytes(&wrap(0x3a, graph), None).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("no operator type"), "{error}");
 }
 
 fn external(location: &str, offset: &str, length: &str) -> Vec<StringStringEntryProto> {

@@ -201,6 +201,7 @@ fn huge_outputs_are_refused_before_allocation() {
     assert!(check_shape(&[1 << 13, 1 << 12]).is_err());
     assert!(check_shape(&[usize::MAX, 2]).is_err());
     assert!(check_shape(&[1; 9]).is_err(), "rank limit");
+    assert!(check_work(&[1 << 20, 1 << 20, 8]).is_err() && check_work(&[1 << 10, 1 << 10]).is_ok());
     let x = ArrayD::<f32>::zeros(IxDyn(&[1, 1, 2, 2]));
     let pads = Value::I64(array![0i64, 0, 0, 0, 0, 0, 100_000, 100_000].into_dyn());
     let input = Value::F32(x);
