@@ -355,27 +355,53 @@ fn huge_dimensions_in_json_are_refused_without_allocating() {
     }
 }
 
+/// An `.npy` file, format version 2 (32-bit header length), with this header and no data.
+fn npy_v2(header: &str) -> Vec<u8> {
+    let mut header = header.to_owned();
+    while (12 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x02\x00".to_vec();
+    out.extend((header.len() as u32).to_le_bytes());
+    out.extend(header.as_bytes());
+    out
+}
+
+/// A safetensors file with this JSON header and no data.
+fn safetensors_with_header(header: &str) -> Vec<u8> {
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.as_bytes());
+    out
+}
+
 #[test]
 fn deep_nesting_is_refused_without_overflowing_the_stack() {
     let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
     let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
     for n in [129, 100_000] {
-        let inputs = [
-            ("tileset_json", format!(r#"{{"format":"tilelab-tileset","version":1,"classes":{}}}"#, deep(n))),
-            ("tileset_json", tileset_with_tile(&format!(r#"{{"rows":1,"cols":1,"values":{},"epsilon":1}}"#, deep(n)))),
-            ("tileset_json", format!(r#"{{"format":{},"version":1}}"#, objects(n))),
+        let nested_shape = format!("{}{}", "(".repeat(n), ")".repeat(n));
+        let inputs: [(&str, Vec<u8>); 8] = [
+            ("tileset_json", format!(r#"{{"format":"tilelab-tileset","version":1,"classes":{}}}"#, deep(n)).into()),
+            (
+                "tileset_json",
+                tileset_with_tile(&format!(r#"{{"rows":1,"cols":1,"values":{},"epsilon":1}}"#, deep(n))).into(),
+            ),
+            ("tileset_json", format!(r#"{{"format":{},"version":1}}"#, objects(n)).into()),
             (
                 "weights_json",
-                toy_weights(|_| ()).replacen(r#""conv_bias":[0.1]"#, &format!(r#""conv_bias":{}"#, deep(n)), 1),
+                toy_weights(|_| ()).replacen(r#""conv_bias":[0.1]"#, &format!(r#""conv_bias":{}"#, deep(n)), 1).into(),
             ),
             (
                 "weights_json",
-                format!(r#"{{"format":"tilelab-cnn-weights","version":1,"architecture":{}}}"#, objects(n)),
+                format!(r#"{{"format":"tilelab-cnn-weights","version":1,"architecture":{}}}"#, objects(n)).into(),
             ),
-            ("weights_json", deep(n)),
+            ("weights_json", deep(n).into()),
+            ("npy", npy_v2(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {nested_shape}, }}"))),
+            ("safetensors", safetensors_with_header(&format!(r#"{{"x":{}}}"#, deep(n)))),
         ];
-        for (target, text) in inputs {
-            let outcome = run(check_of(target), &format!("{target} nested {n} deep"), text.as_bytes());
+        for (target, bytes) in inputs {
+            let outcome = run(check_of(target), &format!("{target} nested {n} deep"), &bytes);
             assert!(outcome.is_err(), "{target} nested {n} deep loaded");
         }
     }

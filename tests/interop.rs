@@ -14,7 +14,7 @@ use tilelab::core::dataset::{Background, DatasetSpec, generate};
 use tilelab::core::export::{load_npy, save_npy};
 use tilelab::core::interop::graph::ExportGraph;
 use tilelab::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
-use tilelab::core::interop::onnx_import::OnnxModel;
+use tilelab::core::interop::onnx_import::{ImportError, OnnxModel};
 use tilelab::core::nn::cnn::{Cnn, CnnSpec};
 use tilelab::core::nn::sparse::LayerKind;
 use tilelab::core::tile::{ClassSet, Feature, Object, Tile, single_tile_object};
@@ -282,4 +282,34 @@ fn export_command_writes_models_and_refuses_a_huge_n1() {
     assert!(!dir.path().join("n1.onnx").exists());
     let trained = ["export", "onnx", "--net", "trained", "--tileset", path_str(&tileset), "--out", path_str(&out)];
     assert!(String::from_utf8_lossy(&tilelab(&trained).stderr).contains("--weights"));
+}
+
+#[test]
+fn every_truncation_and_byte_flip_of_a_pytorch_model_is_handled() {
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/small_cnn_legacy.onnx")).unwrap();
+    let (mut loaded, mut refused) = (0, 0);
+    let mut tally = |outcome: Result<OnnxModel, ImportError>| match outcome {
+        Ok(model) => {
+            // Whatever loads runs on a blank image and gives as many scores as it reported.
+            let (h, w) = model.input_size();
+            assert_eq!(model.logits(Array2::zeros((h, w)).view()).unwrap().len(), model.classes());
+            loaded += 1;
+        }
+        Err(error) => {
+            assert!(!error.to_string().trim().is_empty());
+            refused += 1;
+        }
+    };
+    for end in 0..bytes.len() {
+        tally(OnnxModel::from_bytes(&bytes[..end], None));
+    }
+    for at in 0..bytes.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut corrupt = bytes.clone();
+            corrupt[at] ^= flip;
+            tally(OnnxModel::from_bytes(&corrupt, None));
+        }
+    }
+    assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
 }

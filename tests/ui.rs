@@ -300,15 +300,7 @@ fn screenshots_of_every_view() {
     settle(&mut harness);
     screenshot(&mut harness, "dataset-sample");
     harness.state_mut().views.dataset.opened = None;
-    harness.get_by_label("Networks").click();
-    settle(&mut harness);
-    screenshot(&mut harness, "networks");
-    harness.get_by_label("Training").click();
-    settle(&mut harness);
-    screenshot(&mut harness, "training");
-    harness.get_by_label("Invariance").click();
-    settle(&mut harness);
-    screenshot(&mut harness, "invariance");
+    // The Networks, Training and Invariance views are shot with a trained network by tests/ui_networks.rs.
     harness.get_by_label("Tiles").click();
     harness.state_mut().views.gallery.open = true;
     wait_until(&mut harness, "the gallery", |app| app.views.gallery.fashion.is_some());

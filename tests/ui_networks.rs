@@ -99,7 +99,7 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
     eprintln!("training view while training: UI frame median {median_ms:.2} ms, max {max_ms:.2} ms");
     assert!(progress(harness.state()).unwrap().train_curve.len() > running.train_curve.len(), "the curves grow");
     assert!(median_ms < 16.0, "median frame {median_ms:.2} ms");
-    screenshot(&mut harness, "training");
+    screenshot(&mut harness, "training-curves");
 
     harness.get_by_label("Networks").click();
     wait_until(&mut harness, 30.0, "the trained side", |h| {
@@ -184,7 +184,23 @@ fn networks_view_hover_switch_and_screenshot() {
     let text = harness.state().views.networks.hover.as_ref().map(|h| h.text.clone()).unwrap_or_default();
     assert!(text.contains(&format!("window ({}, {})", placement.row, placement.col)), "{text}");
     assert!(!text.ends_with("= 0"), "the neuron at the tile fires: {text}");
-    screenshot(&mut harness, "networks");
+    screenshot(&mut harness, "networks-n1-trained");
+
+    // Drag the tile three pixels sideways: the input is re-rendered with the tile at its new place.
+    let rect = harness.get_by_role_and_label(Role::Image, "input image").rect();
+    let cell = rect.width() / 40.0;
+    let step = if placement.col >= 3 { -3.0 } else { 3.0 };
+    let start = rect.min + egui::vec2((placement.col as f32 + 10.5) * cell, (placement.row as f32 + 10.5) * cell);
+    harness.drag_at(start);
+    harness.step();
+    for i in 1..=6 {
+        harness.hover_at(start + egui::vec2(step * cell * i as f32 / 6.0, 0.0));
+        harness.step();
+    }
+    harness.drop_at(start + egui::vec2(step * cell, 0.0));
+    harness.run_steps(3);
+    let moved = harness.state().views.networks.input().expect("an input image").placements[0];
+    assert_eq!((moved.row, moved.col as f32), (placement.row, placement.col as f32 + step), "the tile follows the pointer");
 
     harness.get_by_label("N2").click();
     wait_until(&mut harness, 60.0, "N2's detector maps", |h| {
@@ -200,7 +216,7 @@ fn networks_view_hover_switch_and_screenshot() {
     wait_until(&mut harness, 60.0, "the Figure 4 histograms", |h| {
         h.query_by_label_contains("exactly invariant").is_some()
     });
-    screenshot(&mut harness, "invariance");
+    screenshot(&mut harness, "invariance-figure4");
 }
 
 /// Sets one setting of a default configuration to an absurd value.

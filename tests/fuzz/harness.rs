@@ -5,9 +5,9 @@
 //! (returned here as the error's message, which must not be empty); whatever it accepts must
 //! survive a save and a reload unchanged. Anything else (a panic, an unequal round trip) is a bug.
 
-use tilelab::core::idx;
+use tilelab::core::interop::safetensors;
 use tilelab::core::nn::weights_file;
-use tilelab::core::tileset_file;
+use tilelab::core::{export, idx, tileset_file};
 
 /// What a loader made of one input: a summary of what loaded, or the typed error's message.
 pub type Outcome = Result<String, String>;
@@ -16,8 +16,14 @@ pub type Outcome = Result<String, String>;
 pub type Check = fn(&[u8]) -> Outcome;
 
 /// Every fuzz target by name (also its folder under `tests/corpus/`) with its check.
-pub const TARGETS: [(&str, Check); 4] =
-    [("tileset_json", tileset_json), ("idx", idx), ("import_image", import_image), ("weights_json", weights_json)];
+pub const TARGETS: [(&str, Check); 6] = [
+    ("tileset_json", tileset_json),
+    ("idx", idx),
+    ("import_image", import_image),
+    ("weights_json", weights_json),
+    ("npy", npy),
+    ("safetensors", safetensors),
+];
 
 /// The error's message; an empty message would leave the user with nothing to act on.
 fn message(error: &dyn std::error::Error) -> String {
@@ -89,4 +95,29 @@ pub fn weights_json(data: &[u8]) -> Outcome {
     let again = weights_file::from_json(&json).expect("saved weights load");
     assert_eq!(again, cnn, "the weights changed in a save/load round trip");
     Ok(format!("{spec:?}"))
+}
+
+/// `export::npy_from_bytes::<f32>`; an array that loads must save and load back bit for bit (NaN included).
+pub fn npy(data: &[u8]) -> Outcome {
+    let array = export::npy_from_bytes::<f32>(data).map_err(|e| message(&e))?;
+    let bytes = export::npy_bytes(&array).expect("a loaded array saves");
+    let again = export::npy_from_bytes::<f32>(&bytes).expect("a saved array loads");
+    assert_eq!(again.shape(), array.shape(), "the shape changed in a save/load round trip");
+    assert!(again.iter().zip(&array).all(|(a, b)| a.to_bits() == b.to_bits()), "values changed in a round trip");
+    Ok(format!("f32 array of shape {:?}", array.shape()))
+}
+
+/// `interop::safetensors::from_bytes`; what loads must save and load back bit for bit (NaN included).
+pub fn safetensors(data: &[u8]) -> Outcome {
+    let (tensors, metadata) = safetensors::from_bytes(data).map_err(|e| message(&e))?;
+    let metadata: Vec<(String, String)> = metadata.into_iter().collect();
+    let bytes = safetensors::to_bytes(&tensors, &metadata).expect("tensors that loaded save");
+    let (again, again_metadata) = safetensors::from_bytes(&bytes).expect("saved tensors load");
+    assert_eq!(again_metadata.into_iter().collect::<Vec<_>>(), metadata, "metadata changed in a round trip");
+    assert_eq!(again.len(), tensors.len(), "tensors were lost in a round trip");
+    for (a, b) in again.iter().zip(&tensors) {
+        let same = a.name == b.name && a.dims == b.dims && a.data.le_bytes() == b.data.le_bytes();
+        assert!(same, "tensor '{}' changed in a round trip", b.name);
+    }
+    Ok(format!("{} tensors", tensors.len()))
 }

@@ -87,6 +87,8 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
     let (cnn, version, status) = trained_snapshot(app);
     let key: MeasureKey = (app.classes_version, app.dataset_generation, version);
     lecture.data.selectivity.poll();
+    // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
+    let n1 = lecture.data.network(ui.ctx(), app, Which::N1);
     let measured = lecture.data.selectivity.latest(|k| k.0 == key.0);
     two_columns(
         ui,
@@ -147,11 +149,10 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
             formula(ui, "selectivity = classes a unit fires for");
             ui.add_space(4.0);
-            let ready = cnn.is_some() && app.dataset.is_some();
+            let ready = cnn.is_some() && app.dataset.is_some() && n1.is_some();
             let running = lecture.data.selectivity.is_running();
             if ui.add_enabled(ready && !running, egui::Button::new("Measure selectivity")).clicked()
-                && let (Some(cnn), Some(dataset)) = (cnn.clone(), app.dataset.clone())
-                && let Some(n1) = lecture.data.network(ui.ctx(), app, Which::N1)
+                && let (Some(cnn), Some(dataset), Some(n1)) = (cnn.clone(), app.dataset.clone(), n1.clone())
             {
                 let classes = app.classes.len();
                 lecture.data.selectivity.start(ui.ctx(), key, "measuring selectivity", move || {
@@ -172,7 +173,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 ui.spinner();
             }
             if !ready {
-                note(ui, "(needs a trained network and the generated dataset)");
+                note(ui, "(needs a trained network, the generated dataset and N1)");
             }
             if let Some(outcome) = &measured {
                 selectivity_ui(ui, outcome);

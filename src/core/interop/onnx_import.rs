@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, ArrayView2, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayView3, IxDyn};
 use prost::Message;
 use thiserror::Error;
 
@@ -103,6 +103,18 @@ impl Trace {
     /// The value called `name`, if the run computed it.
     pub fn get(&self, name: &str) -> Option<&ArrayD<f32>> {
         self.values.iter().find(|t| t.name == name).map(|t| &t.value)
+    }
+
+    /// Every computed feature map (rank-4 value of batch 1) as `[C, H, W]`, in execution order,
+    /// with its traced value (name, node, operator) for labels: what the app draws layer by layer.
+    pub fn feature_maps(&self) -> Vec<(&Traced, ArrayView3<'_, f32>)> {
+        self.values
+            .iter()
+            .filter_map(|t| {
+                let map = t.value.view().into_dimensionality::<ndarray::Ix4>().ok()?;
+                (map.shape()[0] == 1).then(|| (t, map.index_axis_move(ndarray::Axis(0), 0)))
+            })
+            .collect()
     }
 }
 
@@ -217,6 +229,19 @@ impl OnnxModel {
     /// A constant (initialiser or Constant node), e.g. a convolution's weight for drawing filters.
     pub fn constant(&self, name: &str) -> Option<&Value> {
         self.constants.get(name)
+    }
+
+    /// Each `Conv` node with its constant weight `[M, C, kh, kw]`, in execution order (the filters
+    /// the app draws); convolutions whose weight is computed are left out.
+    pub fn conv_weights(&self) -> Vec<(&Node, &ArrayD<f32>)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.op_type == "Conv")
+            .filter_map(|n| match n.inputs.get(1).and_then(|w| self.constants.get(w)) {
+                Some(Value::F32(weight)) => Some((n, weight)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The names of the graph outputs as declared.

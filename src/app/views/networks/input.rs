@@ -118,11 +118,12 @@ pub struct InputEvents {
     pub moved: bool,
 }
 
-/// Drag state kept between frames: the placement being dragged and the sub-pixel remainder.
+/// Drag state kept between frames: the placement being dragged and where on it it was grabbed.
 #[derive(Debug, Default)]
 pub struct DragState {
     placement: Option<usize>,
-    carry: Vec2,
+    /// The grabbed pixel relative to the placement's top-left corner.
+    grab: (isize, isize),
 }
 
 /// Draws the input with its placements and `field` (a receptive field) outlined; dragging a tile moves it.
@@ -151,30 +152,38 @@ pub fn input_ui(
     if let Some(field) = field {
         heatmap::outline_cells(&painter, rect, cell, field, heatmap::OUTLINE);
     }
+    // The pixel under a point, possibly outside the image (negative or past the edge).
     let pixel = |pos: Pos2| {
         let offset = (pos - rect.min) / cell;
-        (rect.contains(pos) && offset.x >= 0.0 && offset.y >= 0.0).then_some((offset.y as usize, offset.x as usize))
+        (offset.y.floor() as isize, offset.x.floor() as isize)
+    };
+    let inside = |(r, c): (isize, isize)| {
+        (r >= 0 && c >= 0).then_some((r as usize, c as usize)).filter(|&(r, c)| r < rows && c < cols)
     };
     let mut events = InputEvents::default();
     if response.drag_started() {
-        *drag = DragState {
-            placement: response.interact_pointer_pos().and_then(pixel).and_then(|(r, c)| input.placement_at(r, c)),
-            carry: Vec2::ZERO,
+        // Where the button went down, not where the drag was recognised (a few points later).
+        let pressed = ui.input(|i| i.pointer.press_origin()).map(pixel);
+        let placement = pressed.and_then(inside).and_then(|(r, c)| input.placement_at(r, c));
+        let grab = match (pressed, placement.and_then(|i| input.placements.get(i))) {
+            (Some((r, c)), Some(p)) => (r - p.row as isize, c - p.col as isize),
+            _ => (0, 0),
         };
+        *drag = DragState { placement, grab };
     }
     if response.dragged()
-        && let Some(index) = drag.placement
+        && let (Some(index), Some(pos)) = (drag.placement, response.interact_pointer_pos())
+        && let Some(p) = input.placements.get(index)
     {
-        drag.carry += response.drag_delta() / cell;
-        let (rows_moved, cols_moved) = (drag.carry.y.trunc(), drag.carry.x.trunc());
-        drag.carry -= Vec2::new(cols_moved, rows_moved);
-        events.moved = input.move_placement(classes, index, rows_moved as isize, cols_moved as isize);
+        let (row, col) = pixel(pos);
+        let (down, across) = (row - drag.grab.0 - p.row as isize, col - drag.grab.1 - p.col as isize);
+        events.moved = input.move_placement(classes, index, down, across);
     }
     if response.drag_stopped() {
         *drag = DragState::default();
     }
     if response.clicked() {
-        events.clicked = response.interact_pointer_pos().and_then(pixel).filter(|&(r, c)| r < rows && c < cols);
+        events.clicked = response.interact_pointer_pos().map(pixel).and_then(inside);
     }
     response.on_hover_text_at_pointer("Drag a tile to move it; click a pixel to see which neurons respond there.");
     events

@@ -65,6 +65,11 @@ fn a_hand_built_model_runs_by_the_formula() {
         ["Conv", "Relu", "Flatten", "Gemm"]
     );
     assert!(matches!(model.run(ndarray::Array2::zeros((5, 4)).view()), Err(ImportError::InputSize { .. })));
+    let maps: Vec<(&str, Vec<usize>)> =
+        trace.feature_maps().iter().map(|(t, m)| (t.name.as_str(), m.shape().to_vec())).collect();
+    assert_eq!(maps, [("conv", vec![2, 3, 4]), ("relu", vec![2, 3, 4])]);
+    let filters = model.conv_weights();
+    assert_eq!((filters.len(), filters[0].0.name.as_str(), filters[0].1.shape()), (1, "conv/Conv", &[2, 1, 2, 2][..]));
 }
 
 #[test]

@@ -19,17 +19,23 @@ fn axis_geometry(
     pads: (usize, usize),
     window: &Window,
 ) -> Result<(usize, usize), String> {
-    let reach = (kernel - 1) * dilation + 1;
+    // Attributes come from the file: every step is checked, so absurd values give an error.
+    let too_big = || format!("the window geometry overflows (kernel {kernel}, dilation {dilation}, pads {pads:?})");
+    if size == 0 || kernel == 0 {
+        return Err(format!("an empty axis (size {size}, kernel {kernel})"));
+    }
+    let reach = (kernel - 1).checked_mul(dilation).and_then(|r| r.checked_add(1)).ok_or_else(too_big)?;
     let (before, after) = match window.same {
         Some(upper) => {
             let out = size.div_ceil(stride);
-            let total = ((out - 1) * stride + reach).saturating_sub(size);
+            let needed = (out - 1).checked_mul(stride).and_then(|r| r.checked_add(reach)).ok_or_else(too_big)?;
+            let total = needed.saturating_sub(size);
             let small = total / 2;
             if upper { (small, total - small) } else { (total - small, small) }
         }
         None => pads,
     };
-    let padded = size + before + after;
+    let padded = size.checked_add(before).and_then(|p| p.checked_add(after)).ok_or_else(too_big)?;
     if padded < reach {
         return Err(format!(
             "the {kernel}-wide window (dilation {dilation}) does not fit an axis of {size} (+{before}+{after} padding)"
@@ -40,10 +46,12 @@ fn axis_geometry(
     if window.ceil_mode && !span.is_multiple_of(stride) {
         out += 1;
         // The last window must start inside the input or the leading padding.
-        if (out - 1) * stride >= size + before {
+        if (out - 1).saturating_mul(stride) >= size + before {
             out -= 1;
         }
     }
+    // The farthest index the loops compute, `(out − 1)·stride + reach`, must fit too.
+    (out - 1).checked_mul(stride).and_then(|v| v.checked_add(reach)).ok_or_else(too_big)?;
     Ok((out, before))
 }
 
@@ -118,7 +126,8 @@ pub(super) fn pool(x: &ArrayD<f32>, window: &Window, average: Option<bool>) -> R
     check_shape(&[n, c, oh, ow])?;
     check_work(&[n, c, oh, ow, kh, kw])?;
     // With count_include_pad, the explicit padding counts but positions past it do not.
-    let (padded_h, padded_w) = (h + window.pads[0] + window.pads[2], w + window.pads[1] + window.pads[3]);
+    let padded = |size: usize, a: usize, b: usize| size.saturating_add(a).saturating_add(b);
+    let (padded_h, padded_w) = (padded(h, window.pads[0], window.pads[2]), padded(w, window.pads[1], window.pads[3]));
     let out = Array4::from_shape_fn((n, c, oh, ow), |(b, ch, oy, ox)| {
         let (mut best, mut sum, mut count, mut padded_count) = (f32::NEG_INFINITY, 0.0f32, 0usize, 0usize);
         for a in 0..kh {

@@ -86,6 +86,8 @@ fn pools_match_their_formulas() {
     assert_eq!((global.shape(), global[[0, 0, 0, 0]]), (&[1, 1, 1, 1][..], 5.5));
     let global = run(&Op::GlobalPool(Reduction::Max), &[&x]).unwrap();
     assert_eq!(global[[0, 0, 0, 0]], 11.0);
+    let absurd = window([2, 2], [1, 1], [usize::MAX, 0, usize::MAX, 0], [usize::MAX / 2, 1]);
+    assert!(run(&Op::MaxPool(absurd), &[&x]).unwrap_err().contains("overflows"));
     let too_big = window([5, 1], [1, 1], [0; 4], [1, 1]);
     assert!(run(&Op::MaxPool(too_big), &[&x]).is_err());
 }
