@@ -379,6 +379,10 @@ fn safetensors_with_header(header: &str) -> Vec<u8> {
 fn deep_nesting_is_refused_without_overflowing_the_stack() {
     let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
     let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    // The builders make valid files when nothing is nested.
+    let flat = npy_v2("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }");
+    assert!(run(check_of("npy"), "flat npy", &flat).is_ok());
+    assert!(run(check_of("safetensors"), "flat safetensors", &safetensors_with_header("{}")).is_ok());
     for n in [129, 100_000] {
         let nested_shape = format!("{}{}", "(".repeat(n), ")".repeat(n));
         let inputs: [(&str, Vec<u8>); 8] = [
@@ -403,6 +407,9 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
         for (target, bytes) in inputs {
             let outcome = run(check_of(target), &format!("{target} nested {n} deep"), &bytes);
             assert!(outcome.is_err(), "{target} nested {n} deep loaded");
+            if target == "npy" {
+                println!("npy nested {n} deep: {outcome:?}");
+            }
         }
     }
 }

@@ -40,7 +40,8 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
 
 fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
     let ctx = ui.ctx().clone();
-    ui.horizontal(|ui| {
+    // Wrapped, so that a narrow window or a large type size never hides a control.
+    ui.horizontal_wrapped(|ui| {
         let total = Step::ALL.len();
         ui.label(RichText::new(format!("{} / {total}", lecture.step + 1)).strong().size(18.0));
         if ui
@@ -78,10 +79,9 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
         if let Some(path) = &lecture.last_export {
             ui.label(RichText::new(format!("saved {}", path.display())).small().color(theme::WARNING));
         }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui.button("Leave (Esc)").clicked() {
-                lecture.leave(&ctx);
-            }
-        });
+        ui.separator();
+        if ui.button("Leave (Esc)").clicked() {
+            lecture.leave(&ctx);
+        }
     });
 }
