@@ -8,7 +8,7 @@
 //! | `offsets.npy` | int64 `[N, P, 2]` | `(row, col)` of the top-left pixel of each feature's pasted tile, `P` = most features of any class; `-1` where a class has fewer |
 //! | `tiles.npy` | int64 `[N, P]` | which tile was pasted: its index in the tile set's class → feature → tile order; `-1` padding |
 //! | `dataset.json` | JSON | the spec (size, samples per class, seed, background, jitter), class names, rejections |
-//! | `contact_sheet.png` | PNG | up to 10 samples per class, one row per class |
+//! | `contact_sheet.png` | PNG | up to 10 samples per class, one row per class (fewer when the sheet would pass 16,384 px) |
 //!
 //! [`generate`]: crate::core::dataset::generate
 
@@ -121,6 +121,15 @@ pub fn contact_sheet_png(
     Ok(bytes)
 }
 
+/// `(class rows, samples per row, scale)` of a contact sheet that stays within [`MAX_SHEET_SIDE`]:
+/// magnified when it fits, else at scale 1 with as many classes and samples as fit.
+pub fn sheet_layout(classes: usize, height: usize, width: usize) -> (usize, usize, usize) {
+    let fits = |scale: usize, side: usize| (MAX_SHEET_SIDE / scale - 1) / (side + 1);
+    let magnified = fits(SHEET_SCALE, height) >= classes && fits(SHEET_SCALE, width) >= SHEET_SAMPLES_PER_CLASS;
+    let scale = if magnified { SHEET_SCALE } else { 1 };
+    (classes.min(fits(scale, height)), SHEET_SAMPLES_PER_CLASS.min(fits(scale, width)), scale)
+}
+
 /// Writes every file of the table above into `dir` (created if needed), atomically; returns their paths.
 pub fn save_dataset(
     dir: &Path,
@@ -144,7 +153,10 @@ pub fn save_dataset(
         ("offsets.npy", npy_bytes(&arrays.offsets)?),
         ("tiles.npy", npy_bytes(&arrays.tiles)?),
         ("dataset.json", serde_json::to_vec_pretty(&info)?),
-        ("contact_sheet.png", contact_sheet_png(dataset, classes.len(), SHEET_SAMPLES_PER_CLASS, SHEET_SCALE)?),
+        ("contact_sheet.png", {
+            let (rows, columns, scale) = sheet_layout(classes.len(), spec.height, spec.width);
+            contact_sheet_png(dataset, rows, columns, scale)?
+        }),
     ];
     let mut written = Vec::with_capacity(files.len());
     for (name, bytes) in files {
@@ -241,5 +253,10 @@ mod tests {
             assert_eq!(pixel, (v * 255.0).round() as u8);
         }
         assert!(contact_sheet_png(&dataset, 2, 10_000, 4).is_err(), "too large a sheet is refused");
+        assert_eq!(sheet_layout(2, 40, 40), (2, 10, 2));
+        assert_eq!(sheet_layout(20, 512, 512), (20, 10, 1), "too big magnified");
+        assert_eq!(sheet_layout(40, 512, 512), (31, 10, 1), "only the classes that fit");
+        let (rows, columns, scale) = sheet_layout(1000, 512, 512);
+        assert!((rows * 513 + 1) * scale <= MAX_SHEET_SIDE && (columns * 513 + 1) * scale <= MAX_SHEET_SIDE);
     }
 }

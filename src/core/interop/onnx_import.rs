@@ -60,7 +60,10 @@ pub enum ImportError {
     Input(String),
     #[error("the graph's output: {0}")]
     Output(String),
-    #[error("the model expects a {expected_rows}×{expected_cols} image, got {rows}×{cols}")]
+    #[error(
+        "the model takes {expected_rows}×{expected_cols} images but this one is {rows}×{cols}: use \
+         {expected_rows}×{expected_cols} images (the dataset size), or export the model for {rows}×{cols}"
+    )]
     InputSize { expected_rows: usize, expected_cols: usize, rows: usize, cols: usize },
     #[error("the weights hold more than {MAX_WEIGHT_ELEMENTS} values")]
     TooManyWeights,
