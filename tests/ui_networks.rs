@@ -2,6 +2,7 @@
 //! training and watch the curves move and the accuracy rise above chance, pause, inspect the
 //! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
 //! training runs, and write screenshots of the three views into `screenshots/`.
+#![cfg(feature = "gui")]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
