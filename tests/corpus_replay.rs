@@ -1,7 +1,8 @@
 //! Replays the committed fuzz corpus (`tests/corpus/<target>/`) through the fuzz targets' own checks
 //! (`tests/fuzz/harness.rs`), then hand-made hostile inputs: truncations and byte flips of every
 //! valid file, 10⁹-pixel IDX headers, gzip and PNG decompression bombs, absurd image headers, huge
-//! dimensions and deep nesting in JSON, NaN-ish numbers, and endless or oversized files on disk.
+//! dimensions (JSON, `.npy`, safetensors), deep nesting, NaN-ish numbers, endless or oversized files
+//! on disk, and (with `gui`) hostile persisted sessions.
 //!
 //! Every input must give `Ok` or a typed error, never a panic; corpus files named `ok-…` must
 //! load and `bad-…` must be refused. The bombs run under a counting allocator that asserts the
@@ -86,6 +87,9 @@ fn peak_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
 }
 
 const MIB: usize = 1 << 20;
+/// Most memory the check of one (small) corpus file may take: the largest documented limit (image
+/// import: a truncated 8192² PNG gets its 64 MiB buffer) plus room for the check's own copies.
+const CORPUS_ALLOCATION_LIMIT: usize = MAX_IMPORT_ALLOC_BYTES as usize + 16 * MIB;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(target)
@@ -133,7 +137,9 @@ fn every_corpus_file_loads_or_gives_a_typed_error() {
         assert!(files.len() <= 60 && total <= 100 * 1024, "tests/corpus/{target} should stay small");
         let (mut loaded, mut refused) = (0, 0);
         for (name, bytes) in &files {
-            let outcome = run(check, &format!("{target}/{name}"), bytes);
+            let (outcome, peak) = peak_allocation(|| run(check, &format!("{target}/{name}"), bytes));
+            // Within the limits (a forged length once made a 140-byte `.npy` file ask for 4 GiB).
+            assert!(peak <= CORPUS_ALLOCATION_LIMIT, "{target}/{name} allocated {} MiB", peak / MIB);
             if name.starts_with("ok-") {
                 assert!(outcome.is_ok(), "{target}/{name} should load: {outcome:?}");
             }
@@ -237,10 +243,10 @@ fn gzip_bomb_stops_at_the_documented_limit() {
 
 /// A PNG of `width×height` with `depth`-bit colour type `colour` whose rows are all zero, given `rows` of them.
 fn png_of_zero_rows(width: u32, height: u32, depth: u8, colour: u8, row_bytes: usize, rows: usize) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
         out.extend((data.len() as u32).to_be_bytes());
         let mut crc = flate2::Crc::new();
-        crc.update(kind);
+        crc.update(&kind);
         crc.update(data);
         out.extend(kind);
         out.extend(data);
@@ -256,9 +262,9 @@ fn png_of_zero_rows(width: u32, height: u32, depth: u8, colour: u8, row_bytes: u
         zlib.write_all(&row).expect("writing to memory");
     }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut out, b"IHDR", &header);
-    chunk(&mut out, b"IDAT", &zlib.finish().expect("writing to memory"));
-    chunk(&mut out, b"IEND", &[]);
+    chunk(&mut out, *b"IHDR", &header);
+    chunk(&mut out, *b"IDAT", &zlib.finish().expect("writing to memory"));
+    chunk(&mut out, *b"IEND", &[]);
     out
 }
 
@@ -325,7 +331,7 @@ fn toy_weights(edit: impl FnOnce(&mut serde_json::Value)) -> String {
 }
 
 #[test]
-fn huge_dimensions_in_json_are_refused_without_allocating() {
+fn huge_dimensions_are_refused_without_allocating() {
     let tiles = [
         r#"{"rows":1000000000,"cols":1000000000,"values":[1],"epsilon":1}"#,
         r#"{"rows":18446744073709551615,"cols":18446744073709551615,"values":[1],"epsilon":1}"#,
@@ -353,12 +359,28 @@ fn huge_dimensions_in_json_are_refused_without_allocating() {
         assert!(outcome.is_err(), "{architecture}: {outcome:?}");
         assert!(peak < MIB, "{architecture}: {peak} bytes");
     }
+    let shapes = ["(1000000000, 1000000000)", "(18446744073709551615, 2)", "(4611686018427387904,)"];
+    for shape in shapes {
+        let mut npy = npy_v2(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"));
+        npy.extend([0; 16]);
+        let (outcome, peak) = peak_allocation(|| run(check_of("npy"), shape, &npy));
+        assert!(outcome.is_err(), "npy {shape}: {outcome:?}");
+        assert!(peak < MIB, "npy {shape}: {peak} bytes");
+    }
+    for shape in ["[4611686018427387904, 4]", "[1000000000, 1000000000]", "[18446744073709551615]"] {
+        let header = format!(r#"{{"x":{{"dtype":"F32","shape":{shape},"data_offsets":[0,16]}}}}"#);
+        let mut file = safetensors_with_header(&header);
+        file.extend([0; 16]);
+        let (outcome, peak) = peak_allocation(|| run(check_of("safetensors"), shape, &file));
+        assert!(outcome.is_err(), "safetensors {shape}: {outcome:?}");
+        assert!(peak < MIB, "safetensors {shape}: {peak} bytes");
+    }
 }
 
 /// An `.npy` file, format version 2 (32-bit header length), with this header and no data.
 fn npy_v2(header: &str) -> Vec<u8> {
     let mut header = header.to_owned();
-    while (12 + header.len() + 1) % 64 != 0 {
+    while !(12 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -6,8 +6,10 @@
 //!
 //! A control run of the same harness with a plain `std::fs::write` must find corrupt files,
 //! which shows the kills land inside writes and the checks would notice a broken save.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,9 +96,9 @@ fn spawn_saver(dir: &Path, mode: &str) -> Child {
 
 /// Names of the temporaries of interrupted atomic writes in `dir`.
 fn temporaries(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARKER)).count())
-        .unwrap_or(0)
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries.flatten().filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARKER)).count()
+    })
 }
 
 /// What is wrong with the saved files, if anything: each must load as one of the two versions.
@@ -183,4 +185,22 @@ fn kill_9_during_saves_never_leaves_a_corrupt_file() {
 fn the_same_kills_corrupt_a_plain_write() {
     let figures = campaign("plain", 8, Duration::from_secs(4), |f| f.kills >= 20);
     assert!(!figures.corrupt.is_empty(), "{} kills never broke a plain write: the harness is blind", figures.kills);
+}
+
+#[test]
+fn saving_into_a_read_only_folder_is_an_error_that_keeps_the_old_file() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let versions = Versions::build();
+    let path = dir.path().join(TILESET);
+    tileset_file::save(&path, &versions.sets[0]).expect("the first save");
+    let mode = |bits| std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(bits));
+    mode(0o555).expect("the folder can be made read-only");
+    // Root ignores folder permissions; /proc refuses new files to everyone.
+    let read_only_works = std::fs::File::create(dir.path().join("probe")).is_err();
+    let target = if read_only_works { path.clone() } else { PathBuf::from("/proc/tilelab-read-only-test.json") };
+    let error = tileset_file::save(&target, &versions.sets[1]).expect_err("a read-only folder refuses the save");
+    assert!(error.to_string().contains(&target.display().to_string()), "the message names the file: {error}");
+    mode(0o755).expect("the folder can be made writable again");
+    assert!(tileset_file::load(&path).expect("the old file still loads") == versions.sets[0], "the old file changed");
+    assert_eq!(temporaries(dir.path()), 0, "a failed save leaves no temporary");
 }

@@ -1,5 +1,5 @@
 //! A seeded "monkey": thousands of random clicks, drags, key presses, slider changes and view
-//! switches across every view of the real app (headless, egui_kittest), including while the CNN
+//! switches across every view of the real app (headless, `egui_kittest`), including while the CNN
 //! trains. Nothing may panic, no label may show NaN, and the tile set must stay valid: it saves
 //! and loads back equal, during the run and at the end.
 //!
@@ -123,7 +123,7 @@ fn assert_round_trip(app: &TilelabApp, after: usize) {
 fn assert_no_nan_shown(harness: &Harness<'_, TilelabApp>, after: usize) {
     let shown: Vec<String> = harness
         .query_all_by_label_contains("NaN")
-        .map(|node| node.accesskit_node().label().unwrap_or_default().to_owned())
+        .map(|node| node.accesskit_node().label().unwrap_or_default())
         .collect();
     assert!(shown.is_empty(), "after {after} actions NaN is shown: {shown:?}");
 }

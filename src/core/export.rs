@@ -189,6 +189,7 @@ where
 /// The shape in the header is checked against the data length before anything is allocated,
 /// so a forged header cannot request gigabytes.
 pub fn npy_from_bytes<A: ReadableElement>(bytes: &[u8]) -> Result<ArrayD<A>, ExportError> {
+    check_npy_header_length(bytes)?;
     let mut cursor = Cursor::new(bytes);
     let header = Header::from_reader(&mut cursor).map_err(|e| ExportError::Npy(e.to_string()))?;
     let data_len = bytes.len() as u64 - cursor.position();
@@ -203,7 +204,37 @@ pub fn npy_from_bytes<A: ReadableElement>(bytes: &[u8]) -> Result<ArrayD<A>, Exp
             header.shape
         )));
     }
+    // ndarray also needs the non-zero axes' product to fit in `isize`, even for an empty array
+    // (found by fuzzing: shape (0, 2⁶⁴−1, 4) made the reader panic).
+    let addressable = header
+        .shape
+        .iter()
+        .filter(|&&n| n != 0)
+        .try_fold(size_of::<A>() as u64, |acc, &n| acc.checked_mul(n as u64))
+        .is_some_and(|bytes| bytes <= isize::MAX as u64);
+    if !addressable {
+        return Err(ExportError::Npy(format!("shape {:?} is too large to address", header.shape)));
+    }
     ArrayD::<A>::read_npy(bytes).map_err(|e| ExportError::Npy(e.to_string()))
+}
+
+/// Refuses a header length larger than the bytes present: the parser allocates that length first
+/// (found by fuzzing: a 140-byte version-2 file asked for 4 GiB).
+fn check_npy_header_length(bytes: &[u8]) -> Result<(), ExportError> {
+    // Magic (6 bytes), version (2), then a little-endian u16 (version 1) or u32 (2 and 3) length.
+    let promised = match bytes.get(6) {
+        Some(1) => bytes.get(8..10).map(|b| (10, u64::from(u16::from_le_bytes([b[0], b[1]])))),
+        Some(2 | 3) => bytes.get(8..12).map(|b| (12, u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))),
+        // Anything else is reported by the parser (bad magic, unknown version, truncated).
+        _ => None,
+    };
+    match promised {
+        Some((start, length)) if start + length > bytes.len() as u64 => Err(ExportError::Npy(format!(
+            "the header claims {length} bytes, the file holds {}",
+            bytes.len() as u64 - start
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Reads an `.npy` file of at most [`MAX_NPY_BYTES`] into an array of any dimension.

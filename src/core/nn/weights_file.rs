@@ -13,7 +13,7 @@
 //! ```
 //! The layout is PyTorch's (`conv.weight`, `conv.bias`, `fc.weight`, `fc.bias` flattened), so the
 //! arrays load into a PyTorch model of the same architecture with a reshape. Non-finite numbers
-//! are refused before writing (JSON has no NaN; serde_json would write `null`). Files are written
+//! are refused before writing (JSON has no NaN; `serde_json` would write `null`). Files are written
 //! atomically, and loading checks the file size and the architecture's limits before allocating.
 
 use std::io::Read;
