@@ -201,7 +201,11 @@ fn networks_view_hover_switch_and_screenshot() {
     harness.drop_at(start + egui::vec2(step * cell, 0.0));
     harness.run_steps(3);
     let moved = harness.state().views.networks.input().expect("an input image").placements[0];
-    assert_eq!((moved.row, moved.col as f32), (placement.row, placement.col as f32 + step), "the tile follows the pointer");
+    assert_eq!(
+        (moved.row, moved.col as f32),
+        (placement.row, placement.col as f32 + step),
+        "the tile follows the pointer"
+    );
 
     harness.get_by_label("N2").click();
     wait_until(&mut harness, 60.0, "N2's detector maps", |h| {

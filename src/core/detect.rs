@@ -87,20 +87,12 @@ pub fn logits(classes: &ClassSet, image: ArrayView2<f32>) -> Vec<f32> {
 
 /// Logits for many images, in parallel over the images.
 pub fn logits_batch(classes: &ClassSet, images: &[Array2<f32>]) -> Vec<Vec<f32>> {
-    images
-        .par_iter()
-        .map(|x| classes.classes.iter().map(|o| phi_object(o, x.view())).collect())
-        .collect()
+    images.par_iter().map(|x| classes.classes.iter().map(|o| phi_object(o, x.view())).collect()).collect()
 }
 
 /// `argmax_ℓ` of the logits, or `None` when no logit is positive (no object found).
 pub fn classify(logits: &[f32]) -> Option<usize> {
-    logits
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| **v > 0.0)
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
+    logits.iter().enumerate().filter(|(_, v)| **v > 0.0).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
 }
 
 /// The largest `d_T` any image can reach: `Σ_{(a,b) ∈ S} max(t[a][b], 1 − t[a][b])`.
@@ -132,8 +124,9 @@ mod tests {
 
     #[test]
     fn distance_map_matches_the_formula() {
-        let tile = Tile::new(array![[0.2, 0.0, 1.0], [0.7, 0.4, 0.0]], array![[true, true, false], [true, false, true]], 0.3)
-            .unwrap();
+        let tile =
+            Tile::new(array![[0.2, 0.0, 1.0], [0.7, 0.4, 0.0]], array![[true, true, false], [true, false, true]], 0.3)
+                .unwrap();
         let x = Array2::from_shape_fn((5, 6), |(r, c)| ((r * 7 + c * 3) % 11) as f32 / 10.0);
         let map = distance_map(&tile, x.view());
         assert_eq!(map.dim(), (4, 4));
@@ -155,7 +148,8 @@ mod tests {
     fn exact_copy_is_detected_and_classified() {
         let black = Tile::filled(2, 2, 1.0, 0.5).unwrap();
         let white = Tile::filled(2, 2, 0.0, 0.5).unwrap();
-        let classes = ClassSet { classes: vec![single_tile_object("black", black), single_tile_object("white", white)] };
+        let classes =
+            ClassSet { classes: vec![single_tile_object("black", black), single_tile_object("white", white)] };
         let mut x = Array2::from_elem((4, 4), 0.5);
         x.slice_mut(ndarray::s![1..3, 2..4]).fill(1.0);
         let l = logits(&classes, x.view());

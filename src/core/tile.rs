@@ -108,10 +108,7 @@ impl Tile {
 
     /// The support pixels as `(row, col, value)`, row-major.
     pub fn support_pixels(&self) -> impl Iterator<Item = (usize, usize, f32)> + '_ {
-        self.values
-            .indexed_iter()
-            .filter(|&((r, c), _)| self.support[[r, c]])
-            .map(|((r, c), &v)| (r, c, v))
+        self.values.indexed_iter().filter(|&((r, c), _)| self.support[[r, c]]).map(|((r, c), &v)| (r, c, v))
     }
 
     /// Sets ε, rejecting non-finite or non-positive values.
