@@ -1,4 +1,4 @@
-//! UI tests: drive the real app headlessly with egui_kittest (widgets found by label and role),
+//! UI tests: drive the real app headlessly with `egui_kittest` (widgets found by label and role),
 //! and write a screenshot of each view into `screenshots/`.
 #![cfg(feature = "gui")]
 // Painted values and ε are assigned through widgets, not computed: exact comparison is the check.

@@ -145,6 +145,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp)] // the claim is an exact 0
     fn exact_copy_is_detected_and_classified() {
         let black = Tile::filled(2, 2, 1.0, 0.5).unwrap();
         let white = Tile::filled(2, 2, 0.0, 0.5).unwrap();
@@ -154,7 +155,7 @@ mod tests {
         x.slice_mut(ndarray::s![1..3, 2..4]).fill(1.0);
         let l = logits(&classes, x.view());
         assert!((l[0] - 0.5).abs() < 1e-6, "one exact window gives σ(ε − 0) = ε");
-        assert_eq!(l[1], 0.0);
+        assert_eq!(l[1], 0.0, "the other class is exactly 0");
         assert_eq!(classify(&l), Some(0));
         assert_eq!(classify(&[0.0, 0.0]), None);
     }

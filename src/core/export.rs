@@ -211,7 +211,7 @@ pub fn npy_from_bytes<A: ReadableElement>(bytes: &[u8]) -> Result<ArrayD<A>, Exp
         .iter()
         .filter(|&&n| n != 0)
         .try_fold(size_of::<A>() as u64, |acc, &n| acc.checked_mul(n as u64))
-        .is_some_and(|bytes| bytes <= isize::MAX as u64);
+        .is_some_and(|bytes| isize::try_from(bytes).is_ok());
     if !addressable {
         return Err(ExportError::Npy(format!("shape {:?} is too large to address", header.shape)));
     }

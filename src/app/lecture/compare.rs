@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use egui::{Color32, RichText};
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Plot};
 use ndarray::{Array2, Axis};
 
 use crate::app::state::AppState;
@@ -14,6 +14,7 @@ use crate::app::theme;
 use crate::app::training_job::{Control, Phase, TrainingConfig, TrainingJob};
 use crate::app::views::heatmap::{self, MapView, Scale};
 use crate::app::views::networks::Which;
+use crate::app::views::networks::selectivity_panel::histogram_ui;
 use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult};
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity;
@@ -189,28 +190,7 @@ fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
     formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
     formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
     note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
-    let bars = |s: &selectivity::Selectivity, offset: f64| -> Vec<Bar> {
-        let active = s.active_units().max(1) as f64;
-        s.histogram
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35))
-            .collect()
-    };
-    Plot::new("lecture selectivity")
-        .height(160.0)
-        .legend(Legend::default())
-        .x_axis_label("classes a unit fires for")
-        .y_axis_label("% of active units")
-        .include_y(0.0)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            plot.bar_chart(BarChart::new("N1 (constructed)", bars(&outcome.constructed, -0.18)).color(WINDOW));
-            plot.bar_chart(BarChart::new("trained", bars(&outcome.trained, 0.18)).color(TRAINED));
-        });
+    histogram_ui(ui, "N1", &outcome.constructed, Some(&outcome.trained));
 }
 
 /// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;

@@ -9,7 +9,7 @@
 
 mod constructed;
 pub mod input;
-mod selectivity_panel;
+pub mod selectivity_panel;
 mod trained;
 
 use std::hash::{Hash, Hasher};

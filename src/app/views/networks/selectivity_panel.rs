@@ -131,7 +131,7 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
 }
 
 /// Percentage of active units firing for n = 1, 2, … classes, both networks side by side.
-fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<&Selectivity>) {
+pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<&Selectivity>) {
     let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
         let active = s.active_units().max(1) as f64;
         s.histogram
