@@ -90,6 +90,8 @@ const MIB: usize = 1 << 20;
 /// Most memory the check of one (small) corpus file may take: the largest documented limit (image
 /// import: a truncated 8192² PNG gets its 64 MiB buffer) plus room for the check's own copies.
 const CORPUS_ALLOCATION_LIMIT: usize = MAX_IMPORT_ALLOC_BYTES as usize + 16 * MIB;
+/// Longest the check of one corpus file may take (a hostile file must not freeze the app).
+const CORPUS_TIME_LIMIT: Duration = Duration::from_secs(2);
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(target)
@@ -137,7 +139,13 @@ fn every_corpus_file_loads_or_gives_a_typed_error() {
         assert!(files.len() <= 60 && total <= 100 * 1024, "tests/corpus/{target} should stay small");
         let (mut loaded, mut refused) = (0, 0);
         for (name, bytes) in &files {
+            let started = Instant::now();
             let (outcome, peak) = peak_allocation(|| run(check, &format!("{target}/{name}"), bytes));
+            let elapsed = started.elapsed();
+            assert!(elapsed < CORPUS_TIME_LIMIT, "{target}/{name} took {elapsed:?}");
+            if elapsed > Duration::from_millis(100) {
+                println!("{target}/{name}: {elapsed:?}");
+            }
             // Within the limits (a forged length once made a 140-byte `.npy` file ask for 4 GiB).
             assert!(peak <= CORPUS_ALLOCATION_LIMIT, "{target}/{name} allocated {} MiB", peak / MIB);
             if name.starts_with("ok-") {
