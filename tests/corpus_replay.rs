@@ -169,8 +169,9 @@ fn every_truncation_of_a_valid_file_is_refused_or_loads() {
         for (name, bytes) in corpus(target).into_iter().filter(|(name, _)| name.starts_with("ok-")) {
             for end in 0..bytes.len() {
                 let outcome = run(check, &format!("{target}/{name} cut at {end}"), &bytes[..end]);
-                // A cut JSON or IDX file is always incomplete; image decoders may fill in missing rows.
-                if target != "import_image" {
+                // A cut JSON or IDX file is always incomplete; image decoders may fill in missing rows, and
+                // protobuf has no end marker (a cut at a field boundary is a smaller valid message).
+                if target != "import_image" && target != "onnx_model" {
                     assert!(outcome.is_err(), "{target}/{name} cut at {end} bytes loaded: {outcome:?}");
                 }
             }

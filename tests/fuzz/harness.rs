@@ -5,6 +5,7 @@
 //! (returned here as the error's message, which must not be empty); whatever it accepts must
 //! survive a save and a reload unchanged. Anything else (a panic, an unequal round trip) is a bug.
 
+use tilelab::core::interop::onnx_import::OnnxModel;
 use tilelab::core::interop::safetensors;
 use tilelab::core::nn::weights_file;
 use tilelab::core::{export, idx, tileset_file};
@@ -16,13 +17,14 @@ pub type Outcome = Result<String, String>;
 pub type Check = fn(&[u8]) -> Outcome;
 
 /// Every fuzz target by name (also its folder under `tests/corpus/`) with its check.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("tileset_json", tileset_json),
     ("idx", idx),
     ("import_image", import_image),
     ("weights_json", weights_json),
     ("npy", npy),
     ("safetensors", safetensors),
+    ("onnx_model", onnx_model),
 ];
 
 /// The error's message; an empty message would leave the user with nothing to act on.
@@ -123,4 +125,14 @@ pub fn safetensors(data: &[u8]) -> Outcome {
         assert!(same, "tensor '{}' changed in a round trip", b.name);
     }
     Ok(format!("{} tensors", tensors.len()))
+}
+
+/// `OnnxModel::from_bytes` without a folder (external data is refused); a model that loads must
+/// run on a blank image and give as many scores as it reported.
+pub fn onnx_model(data: &[u8]) -> Outcome {
+    let model = OnnxModel::from_bytes(data, None).map_err(|e| message(&e))?;
+    let (height, width) = model.input_size();
+    let logits = model.logits(ndarray::Array2::zeros((height, width)).view()).expect("a loaded model runs");
+    assert_eq!(logits.len(), model.classes(), "the score count changed between runs");
+    Ok(format!("{} nodes, {height}×{width} input, {} classes", model.nodes().len(), model.classes()))
 }
