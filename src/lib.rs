@@ -13,7 +13,8 @@
 //!   - `core::tile`: `Tile`, `Feature`, `Object`, `ClassSet` and their validation.
 //!   - `core::detect`: `d_T`, `φ_T`, `φ_F`, `φ_O`, argmax — the reference every network must equal.
 //!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
-//!   - `core::idx`, `core::tileset_file`: the file formats in (with size limits); `core::atomic`: every write.
+//!   - `core::idx`, `core::tileset_file`: the file formats in; `core::bounded_read`: every read of a
+//!     user's file is size-capped; `core::atomic`: every write.
 //!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
 //!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused

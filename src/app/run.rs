@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::core::bounded_read::read_at_most;
 use crate::core::tile::{ClassSet, single_tile_object};
 use crate::core::{atomic, dataset, presets, tileset_file};
 
@@ -215,10 +216,6 @@ fn preset_set(preset: Preset) -> ClassSet {
 }
 
 fn import_image(path: &Path, max_side: usize, threshold: Option<f32>) -> Result<crate::core::tile::Tile, String> {
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if size > MAX_IMPORT_FILE_BYTES {
-        return Err(format!("the file has {size} bytes; at most {MAX_IMPORT_FILE_BYTES} are read"));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = read_at_most(path, MAX_IMPORT_FILE_BYTES).map_err(|e| e.to_string())?;
     tileset_file::import_tile_image(&bytes, max_side, threshold, GALLERY_EPSILON).map_err(|e| e.to_string())
 }

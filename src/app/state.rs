@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::bounded_read::read_text_at_most;
 use crate::core::dataset::{Background, Dataset, DatasetSpec};
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
@@ -427,8 +428,11 @@ pub fn load_work(dir: &Path) -> anyhow::Result<Option<(Session, ClassSet)>> {
     Ok(Some((session, classes)))
 }
 
+/// A session file is a few kilobytes; anything past this is not one.
+const MAX_SESSION_BYTES: u64 = 1024 * 1024;
+
 fn read_session(path: &Path) -> anyhow::Result<Session> {
-    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+    Ok(serde_json::from_str(&read_text_at_most(path, MAX_SESSION_BYTES)?)?)
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@
 //! allocation, and decompression stops at [`MAX_DECOMPRESSED_BYTES`], so a hostile file costs
 //! at most that much memory.
 
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
+
+use super::bounded_read::{BoundedReadError, read_at_most};
 use ndarray::Array2;
 use thiserror::Error;
 
@@ -209,19 +210,10 @@ fn without_header(data: std::borrow::Cow<'_, [u8]>, header_len: usize) -> Vec<u8
 
 /// Reads a file whose size is first checked against the limit (an IDX file never grows when gzipped).
 fn read_file(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let io = |source| IdxError::Io { path: path.to_owned(), source };
-    let limit = MAX_DECOMPRESSED_BYTES as u64;
-    let size = fs::metadata(path).map_err(io)?.len();
-    if size > limit {
-        return Err(IdxError::TooLarge { limit: MAX_DECOMPRESSED_BYTES });
-    }
-    // `take` as well: a pipe or device reports size 0 (`/dev/zero` never ends), and a file may grow.
-    let mut bytes = Vec::with_capacity(size as usize);
-    fs::File::open(path).map_err(io)?.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(IdxError::TooLarge { limit: MAX_DECOMPRESSED_BYTES });
-    }
-    Ok(bytes)
+    read_at_most(path, MAX_DECOMPRESSED_BYTES as u64).map_err(|error| match error {
+        BoundedReadError::Io(source) => IdxError::Io { path: path.to_owned(), source },
+        BoundedReadError::TooLarge { .. } => IdxError::TooLarge { limit: MAX_DECOMPRESSED_BYTES },
+    })
 }
 
 /// The plain bytes: gunzipped if the gzip magic is present, reading at most `limit` bytes.

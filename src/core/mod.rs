@@ -1,6 +1,7 @@
 //! The mathematics of tilelab: tiles, detectors, datasets, networks and training. Never imports egui.
 
 pub mod atomic;
+pub mod bounded_read;
 pub mod construct;
 pub mod dataset;
 pub mod detect;

@@ -9,8 +9,7 @@
 //! before allocating, every value, and names the place of any problem
 //! (`class 2 'Bag', feature 1, tile 1: …`, counted from 1).
 
-use std::fs;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::{GrayAlphaImage, ImageReader, LumaA, Rgb, RgbImage, imageops::FilterType};
@@ -19,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::atomic::write_atomic;
+use super::bounded_read::{BoundedReadError, read_text_at_most};
 use super::tile::{ClassSet, Feature, MAX_TILE_SIDE, Object, Tile, TileError};
 
 /// The `format` field of every tile-set file.
@@ -141,19 +141,10 @@ pub fn save(path: &Path, classes: &ClassSet) -> Result<(), TileSetFileError> {
 }
 
 fn read_limited(path: &Path) -> Result<String, TileSetFileError> {
-    let io = |source| TileSetFileError::Io { path: path.to_owned(), source };
-    let size = fs::metadata(path).map_err(io)?.len();
-    let too_large = |size| TileSetFileError::TooLarge { path: path.to_owned(), size, limit: MAX_FILE_BYTES };
-    if size > MAX_FILE_BYTES {
-        return Err(too_large(size));
-    }
-    // `take` as well: the file may grow between the size check and the read.
-    let mut text = String::new();
-    fs::File::open(path).map_err(io)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(io)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large(text.len() as u64));
-    }
-    Ok(text)
+    read_text_at_most(path, MAX_FILE_BYTES).map_err(|error| match error {
+        BoundedReadError::Io(source) => TileSetFileError::Io { path: path.to_owned(), source },
+        BoundedReadError::TooLarge { size, limit } => TileSetFileError::TooLarge { path: path.to_owned(), size, limit },
+    })
 }
 
 fn class_place(c: usize, name: &str) -> String {
@@ -514,7 +505,7 @@ mod tests {
         assert_eq!(load(&path).unwrap(), example());
         assert!(matches!(load(&dir.path().join("missing.json")), Err(TileSetFileError::Io { .. })));
         let huge = dir.path().join("huge.json");
-        fs::File::create(&huge).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
+        std::fs::File::create(&huge).unwrap().set_len(MAX_FILE_BYTES + 1).unwrap();
         assert!(matches!(load(&huge), Err(TileSetFileError::TooLarge { .. })));
     }
 

@@ -16,7 +16,6 @@
 //! are refused before writing (JSON has no NaN; `serde_json` would write `null`). Files are written
 //! atomically, and loading checks the file size and the architecture's limits before allocating.
 
-use std::io::Read;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, Array4};
@@ -26,6 +25,7 @@ use thiserror::Error;
 use super::cnn::{Cnn, CnnSpec};
 use super::dense::NnError;
 use crate::core::atomic::write_atomic;
+use crate::core::bounded_read::{BoundedReadError, read_text_at_most};
 
 /// The `format` field of every weights file.
 pub const FORMAT: &str = "tilelab-cnn-weights";
@@ -136,16 +136,10 @@ pub fn save(path: &Path, cnn: &Cnn) -> Result<(), WeightsFileError> {
 
 /// Reads a network from `path` (size-checked before reading).
 pub fn load(path: &Path) -> Result<Cnn, WeightsFileError> {
-    let bytes = std::fs::metadata(path)?.len();
-    if bytes > MAX_FILE_BYTES {
-        return Err(WeightsFileError::TooLarge(bytes));
-    }
-    // `take` as well: a pipe or device reports size 0 (`/dev/zero` never ends), and a file may grow.
-    let mut text = String::with_capacity(bytes as usize);
-    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(WeightsFileError::TooLarge(text.len() as u64));
-    }
+    let text = read_text_at_most(path, MAX_FILE_BYTES).map_err(|error| match error {
+        BoundedReadError::Io(source) => WeightsFileError::from(source),
+        BoundedReadError::TooLarge { size, .. } => WeightsFileError::TooLarge(size),
+    })?;
     from_json(&text)
 }
 
