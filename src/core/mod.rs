@@ -1,4 +1,4 @@
-//! The mathematics of tilelab: tiles, detectors, datasets, networks and training. Never imports egui.
+//! The mathematics of tilelab: tiles, detectors, datasets, networks and training. Never imports the UI.
 
 pub mod atomic;
 pub mod bounded_read;

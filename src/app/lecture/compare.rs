@@ -100,16 +100,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             let Some(cnn) = &cnn else { return };
             let maps = filters(cnn);
             let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));
-            let views: Vec<MapView<'_>> = maps
-                .iter()
-                .enumerate()
-                .map(|(f, m)| MapView {
-                    title: format!("filter {f}"),
-                    values: m.view(),
-                    key: format!("lecture filter {f}"),
-                    stamp: version,
-                })
-                .collect();
+            let views = numbered_views(&maps, "filter", version);
             ui.label(RichText::new("its conv filters (learned)").strong());
             heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
                 format!("filter {f} ({r}, {c}): {}", fmt(v))
@@ -130,16 +121,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                     ui.label(RichText::new("its feature maps after ReLU").strong());
                     let maps: Vec<Array2<f32>> = activations.post_relu.outer_iter().map(|m| m.to_owned()).collect();
                     let scale = Scale::non_negative("activation", maps.iter().flat_map(|m| m.iter()));
-                    let views: Vec<MapView<'_>> = maps
-                        .iter()
-                        .enumerate()
-                        .map(|(f, m)| MapView {
-                            title: format!("map {f}"),
-                            values: m.view(),
-                            key: format!("lecture map {f}"),
-                            stamp: version ^ input.stamp << 20,
-                        })
-                        .collect();
+                    let views = numbered_views(&maps, "map", version ^ input.stamp << 20);
                     heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
                         format!("map {f} ({r}, {c}): {}", fmt(v))
                     });
@@ -181,6 +163,19 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             }
         },
     );
+}
+
+/// One heat-map view per array, titled `"{name} {i}"` and cached under a lecture-specific key.
+fn numbered_views<'a>(maps: &'a [Array2<f32>], name: &str, stamp: u64) -> Vec<MapView<'a>> {
+    maps.iter()
+        .enumerate()
+        .map(|(i, m)| MapView {
+            title: format!("{name} {i}"),
+            values: m.view(),
+            key: format!("lecture {name} {i}"),
+            stamp,
+        })
+        .collect()
 }
 
 /// The two selectivity numbers and their histograms.
