@@ -4,7 +4,7 @@
 //! to see the four channels it adds up); objects with several features and the min-network.
 
 use egui::{Color32, Pos2, Rect, RichText, Sense, Vec2};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use ndarray::Array2;
 
 use crate::app::command::{Command, Preset};
@@ -19,7 +19,9 @@ use crate::core::tile::TileId;
 
 use super::LectureState;
 use super::data::followed_tile;
-use super::steps::{CHILD, WINDOW, best_window, fmt, formula, live_input, note, tile_picker, two_columns};
+use super::steps::{
+    CHILD, WINDOW, best_window, fmt, formula, live_input, note, sampled_curve, tile_picker, two_columns,
+};
 
 /// Seconds each N2 layer stays in focus while the animation plays.
 const SECONDS_PER_LEVEL: f64 = 1.6;
@@ -535,15 +537,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 });
             });
             let b = lecture.interaction.b;
-            let curve = |f: &dyn Fn(f32) -> f32| -> PlotPoints<'static> {
-                (0..=200)
-                    .map(|k| {
-                        let a = k as f32 / 200.0 * 3.0 * b.max(0.1);
-                        [f64::from(a), f64::from(f(a))]
-                    })
-                    .collect::<Vec<_>>()
-                    .into()
-            };
+            let curve = |f: &dyn Fn(f32) -> f32| sampled_curve(3.0 * b.max(0.1), f);
             let height = (ui.available_height() - 40.0).clamp(140.0, 320.0);
             Plot::new("lecture min")
                 .height(height)

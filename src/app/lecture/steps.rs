@@ -28,6 +28,18 @@ const FORMULA_SIZE: f32 = 17.0;
 /// Windows per second while the matching animation plays (a whole sweep takes ~10 s or more).
 const MIN_WINDOWS_PER_SECOND: f64 = 12.0;
 
+/// `f` sampled at 201 evenly spaced points of `[0, x_max]`, for a plotted curve.
+pub fn sampled_curve(x_max: f32, f: &dyn Fn(f32) -> f32) -> PlotPoints<'static> {
+    let samples = 200;
+    (0..=samples)
+        .map(|k| {
+            let x = k as f32 / samples as f32 * x_max;
+            [f64::from(x), f64::from(f(x))]
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
 /// A formula line: monospace, larger, strong.
 pub fn formula(ui: &mut egui::Ui, text: &str) {
     ui.label(RichText::new(text).monospace().size(FORMULA_SIZE).strong());
@@ -342,16 +354,7 @@ pub fn identity_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
         ui,
         lecture,
         |ui, lecture| {
-            let samples = 200;
-            let curve = |f: &dyn Fn(f32) -> f32| -> PlotPoints<'static> {
-                (0..=samples)
-                    .map(|k| {
-                        let y = k as f32 / samples as f32;
-                        [f64::from(y), f64::from(f(y))]
-                    })
-                    .collect::<Vec<_>>()
-                    .into()
-            };
+            let curve = |f: &dyn Fn(f32) -> f32| sampled_curve(1.0, f);
             let height = (ui.available_height() - 60.0).clamp(200.0, 520.0);
             Plot::new("lecture identity")
                 .height(height)
