@@ -7,6 +7,7 @@ use ndarray::Array2;
 
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 
+use super::export_menu::ExportKind;
 use super::views::View;
 use super::views::dialogs::PathPurpose;
 
@@ -159,6 +160,12 @@ pub enum Command {
     ShowGallery,
     /// Closes the window (after asking when there is unsaved work).
     Quit,
+    /// Opens the path window of an export (File → Export, the dataset view's NumPy button).
+    AskExport(ExportKind),
+    /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.
+    OpenNetwork(PathBuf),
+    /// Puts the trained side back to the SGD run.
+    CloseNetwork,
 }
 
 /// Applies an edit; returns the tile to select afterwards (if the selection should move).

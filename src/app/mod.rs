@@ -15,6 +15,7 @@
 
 pub mod command;
 pub mod export_menu;
+pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
@@ -124,6 +125,7 @@ impl TilelabApp {
     /// Non-UI work each frame: finished jobs and the debounced autosave.
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_dataset_job(ctx);
+        self.poll_imported(ctx);
         self.state.autosave_if_due(Instant::now());
     }
 
@@ -195,6 +197,7 @@ impl TilelabApp {
                 ("Import tile image…", "", Command::AskPath(P::ImportTileImage)),
                 ("Tile gallery…", "", Command::ShowGallery),
                 ("Open IDX files…", "", Command::AskPath(P::OpenIdx)),
+                ("Open network (ONNX)…", "", Command::AskPath(P::OpenNetwork)),
                 ("Export atlas PNG…", "", Command::AskPath(P::ExportAtlas)),
                 ("Export tile PNG…", "", Command::AskPath(P::ExportTilePng)),
             ];

@@ -9,6 +9,7 @@ use crate::core::{atomic, dataset, presets, tileset_file};
 
 use super::TilelabApp;
 use super::command::{Command, Edit, Preset};
+use super::imported::Loaded;
 use super::jobs::Job;
 use super::state::DatasetOutcome;
 use super::views::dialogs::{PathPurpose, load_grey_image};
@@ -92,6 +93,14 @@ impl TilelabApp {
             Command::GenerateDataset => self.start_dataset_job(ctx),
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,
+            Command::AskExport(kind) => self.views.exports.ask(kind, kind.default_name(state.session.view)),
+            Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
+            Command::CloseNetwork => {
+                state.imported.close();
+                state.session.network_path = None;
+                state.changed();
+                state.info("the trained side shows the SGD run again");
+            }
             Command::Quit => {
                 if state.is_dirty() && !self.views.dialogs.quit_confirmed {
                     self.views.dialogs.confirm_quit = true;
@@ -163,6 +172,30 @@ impl TilelabApp {
                 .map_err(|e| e.to_string());
             Ok(DatasetOutcome { warnings, dataset })
         }));
+    }
+
+    /// Takes a finished network load: the trained side shows it, and the session remembers it.
+    pub(super) fn poll_imported(&mut self, ctx: &egui::Context) {
+        let state = &mut self.state;
+        if state.imported.first_poll()
+            && let Some(path) = state.session.network_path.clone()
+        {
+            state.imported.open(Some(ctx), &path);
+        }
+        match state.imported.poll() {
+            Some(Loaded::Opened(message)) => {
+                state.session.network_path = state.imported.network.as_ref().map(|n| n.path.clone());
+                state.changed();
+                state.info(message);
+            }
+            Some(Loaded::Failed(message)) => {
+                if state.imported.network.is_none() {
+                    state.session.network_path = None;
+                }
+                state.error(message);
+            }
+            None => {}
+        }
     }
 
     /// Takes a finished dataset job.

@@ -111,6 +111,8 @@ pub struct Session {
     pub selected: Option<[usize; 3]>,
     /// True when the working set differs from the last explicit save.
     pub unsaved: bool,
+    /// The ONNX network opened for the trained side (reopened at start).
+    pub network_path: Option<PathBuf>,
 }
 
 /// How serious a log entry is.
@@ -184,6 +186,8 @@ pub struct AppState {
     pub classes_version: u64,
     /// The live SGD run (training view; the networks view shows its newest weights).
     pub training: Option<super::training_job::TrainingJob>,
+    /// A network opened from ONNX, shown on the trained side instead of the SGD run.
+    pub imported: super::imported::Imported,
     /// The set as last explicitly saved or opened.
     saved_classes: ClassSet,
     autosave_due: Option<Instant>,
@@ -214,6 +218,7 @@ impl AppState {
             dataset_failed_for: None,
             classes_version: 0,
             training: None,
+            imported: super::imported::Imported::default(),
             autosave_due: None,
         }
     }

@@ -32,6 +32,8 @@ pub enum PathPurpose {
     OpenIdx,
     /// Choose the dataset background image.
     BackgroundImage,
+    /// Open an ONNX classifier for the trained side of the networks view.
+    OpenNetwork,
 }
 
 impl PathPurpose {
@@ -45,13 +47,14 @@ impl PathPurpose {
             Self::ExportTilePng => "Export tile PNG",
             Self::OpenIdx => "Open IDX files",
             Self::BackgroundImage => "Background image",
+            Self::OpenNetwork => "Open network (ONNX)",
         }
     }
 
     /// Label of the confirming button.
     pub fn action(self) -> &'static str {
         match self {
-            Self::OpenTileSet | Self::OpenIdx => "Open",
+            Self::OpenTileSet | Self::OpenIdx | Self::OpenNetwork => "Open",
             Self::SaveTileSetAs => "Save",
             Self::ImportTileImage => "Import",
             Self::ExportAtlas | Self::ExportTilePng => "Export",
@@ -69,6 +72,7 @@ impl PathPurpose {
             Self::ImportTileImage | Self::BackgroundImage => ("image", &["png", "jpg", "jpeg"]),
             Self::ExportAtlas | Self::ExportTilePng => ("PNG", &["png"]),
             Self::OpenIdx => ("IDX", &["gz", "idx3-ubyte", "idx1-ubyte", "ubyte"]),
+            Self::OpenNetwork => ("ONNX", &["onnx"]),
         }
     }
 
@@ -138,6 +142,7 @@ impl PathDialog {
                 Command::OpenIdx { images: path, labels }
             }
             PathPurpose::BackgroundImage => Command::SetBackgroundImage(path),
+            PathPurpose::OpenNetwork => Command::OpenNetwork(path),
         })
     }
 
