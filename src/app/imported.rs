@@ -63,9 +63,8 @@ impl Imported {
     /// Starts loading `path` in the background (replacing a load in progress).
     pub fn open(&mut self, ctx: Option<&egui::Context>, path: &Path) {
         let file = path.to_path_buf();
-        let job = Job::spawn("opening the network", ctx.cloned(), move |_| {
-            OnnxModel::load(&file).map_err(|e| e.to_string())
-        });
+        let job =
+            Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&file).map_err(|e| e.to_string()));
         self.job = Some((path.to_path_buf(), job));
     }
 

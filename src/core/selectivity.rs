@@ -12,13 +12,15 @@
 //!
 //! For a constructed network the hidden units measured are its detector layer (the layer the
 //! theorems are about, [`Detectors`](crate::core::construct::Detectors)); for the trained CNN they
-//! are the feature maps after the `ReLU` (`F·H'·W'` units).
+//! are the feature maps after the `ReLU` (`F·H'·W'` units); for an imported model, the units of
+//! the feature map the user picks.
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use thiserror::Error;
 
 use super::construct::Constructed;
+use super::interop::onnx_import::OnnxModel;
 use super::nn::cnn::Cnn;
 
 /// Why selectivity could not be measured.
@@ -182,6 +184,25 @@ pub fn constructed(
     })
 }
 
+/// Per-class maxima of the units of one feature map (the value called `layer`) of an imported
+/// model over labelled probe images of `classes` classes.
+pub fn imported(
+    model: &OnnxModel,
+    layer: &str,
+    images: &[Array2<f32>],
+    labels: &[usize],
+    classes: usize,
+) -> Result<ClassMaxima, SelectivityError> {
+    check_probe(images.len(), labels, classes)?;
+    let units_of = |image: ArrayView2<f32>| -> Result<Vec<f32>, String> {
+        let trace = model.run(image).map_err(|e| e.to_string())?;
+        let values = trace.get(layer).ok_or_else(|| format!("the model computes no value '{layer}'"))?;
+        Ok(values.iter().copied().collect())
+    };
+    let units = units_of(Array2::zeros(model.input_size()).view()).map_err(SelectivityError::Network)?.len();
+    accumulate(images, labels, units, classes, units_of)
+}
+
 /// Per-class maxima of the trained CNN's feature-map units (after `ReLU`) over labelled probe images.
 pub fn trained(cnn: &Cnn, images: &[Array2<f32>], labels: &[usize]) -> Result<ClassMaxima, SelectivityError> {
     let spec = cnn.spec();
@@ -301,6 +322,21 @@ mod tests {
         let s = trained(&cnn, &images, &labels).unwrap().selectivity(0.0).unwrap();
         assert_eq!(s.units(), spec.features());
         assert!(s.mean_classes_per_active_unit().unwrap() > 2.0, "{:?}", s.histogram);
+    }
+
+    #[test]
+    fn an_exported_then_imported_cnn_measures_like_the_cnn() {
+        let classes = three_classes();
+        let (images, labels) = probe(&classes, 15, 10, 9);
+        let spec = CnnSpec { height: 10, width: 10, kernel: 3, filters: 4, classes: 3 };
+        let cnn = Cnn::new(spec, 2).unwrap();
+        let names: Vec<String> = classes.classes.iter().map(|o| o.name.clone()).collect();
+        let bytes = crate::core::interop::onnx_export::export_cnn(&cnn, &names).unwrap().onnx_bytes();
+        let model = OnnxModel::from_bytes(&bytes, None).unwrap();
+        let direct = trained(&cnn, &images, &labels).unwrap().selectivity(0.0).unwrap();
+        let via_onnx = imported(&model, "layer1", &images, &labels, 3).unwrap().selectivity(0.0).unwrap();
+        assert_eq!(via_onnx, direct);
+        assert!(matches!(imported(&model, "nope", &images, &labels, 3), Err(SelectivityError::Network(_))));
     }
 
     #[test]

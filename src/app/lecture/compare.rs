@@ -272,7 +272,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                     let tiles: Vec<TileId> =
                         (0..classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
                     lecture.data.invariance.start(ui.ctx(), key, "computing invariance", move || {
-                        figure4::invariance(&classes, &cnn, &tiles, INVARIANCE_SAMPLES, INVARIANCE_SEED, None)
+                        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, INVARIANCE_SAMPLES, INVARIANCE_SEED, None)
                             .map_err(|e| e.to_string())
                     });
                 }

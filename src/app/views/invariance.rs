@@ -182,7 +182,7 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
     let job_request = request.clone();
     let job = Job::spawn("Figure 4 study", Some(ctx.clone()), move |_| {
         let r = &job_request;
-        figure4::invariance(&classes, &cnn, &r.tiles, r.samples, r.seed, r.epsilon).map_err(|e| e.to_string())
+        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &r.tiles, r.samples, r.seed, r.epsilon).map_err(|e| e.to_string())
     });
     view.job = Some((request, version, job));
 }
@@ -489,7 +489,7 @@ mod tests {
         let classes = presets::fashion_three();
         let cnn = Cnn::new(CnnSpec { classes: 3, ..CnnSpec::fashion() }, 1).unwrap();
         let tiles: Vec<TileId> = (0..3).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-        figure4::invariance(&classes, &cnn, &tiles, 8, 3, epsilon).unwrap()
+        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, 8, 3, epsilon).unwrap()
     }
 
     #[test]

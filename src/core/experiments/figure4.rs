@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -21,6 +21,7 @@ use super::ExperimentError;
 use crate::core::atomic::write_atomic;
 use crate::core::construct::build_n1;
 use crate::core::dataset::{Background, background, paste, valid_offsets};
+use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::{Cnn, argmax};
 use crate::core::plot::{self, Figure, FigureKind, Format, HistogramGrid, HistogramPanel, SampleSeries};
 use crate::core::tile::{ClassSet, TileId};
@@ -183,22 +184,54 @@ impl InvarianceResult {
     }
 }
 
+/// The network compared with N1: the SGD-trained CNN, or a model imported from ONNX.
+#[derive(Debug, Clone, Copy)]
+pub enum Classifier<'a> {
+    Cnn(&'a Cnn),
+    Onnx(&'a OnnxModel),
+}
+
+impl Classifier<'_> {
+    /// The image size `(H, W)` it takes.
+    pub fn input_size(self) -> (usize, usize) {
+        match self {
+            Self::Cnn(cnn) => (cnn.spec().height, cnn.spec().width),
+            Self::Onnx(model) => model.input_size(),
+        }
+    }
+
+    /// Number of class scores.
+    pub fn classes(self) -> usize {
+        match self {
+            Self::Cnn(cnn) => cnn.spec().classes,
+            Self::Onnx(model) => model.classes(),
+        }
+    }
+
+    fn logits(self, image: ArrayView2<f32>) -> Result<Vec<f32>, ExperimentError> {
+        match self {
+            Self::Cnn(cnn) => Ok(cnn.logits(image)?.to_vec()),
+            Self::Onnx(model) => model.logits(image).map_err(|e| ExperimentError::Invalid(e.to_string())),
+        }
+    }
+}
+
 /// Runs both perturbations for each tile in `tiles` through `trained` and N1 built from `classes`.
 ///
 /// `epsilon_override` replaces every tile's ε before N1 is built (to show when invariance fails).
 pub fn invariance(
     classes: &ClassSet,
-    trained: &Cnn,
+    trained: Classifier<'_>,
     tiles: &[TileId],
     n: usize,
     seed: u64,
     epsilon_override: Option<f32>,
 ) -> Result<InvarianceResult, ExperimentError> {
-    let spec = trained.spec();
-    if classes.len() != spec.classes {
+    let (height, width) = trained.input_size();
+    if classes.len() != trained.classes() {
         return Err(ExperimentError::Invalid(format!(
             "the trained network has {} classes but the tile set has {}",
-            spec.classes,
+            trained.classes(),
             classes.len()
         )));
     }
@@ -213,20 +246,20 @@ pub fn invariance(
             }
         }
     }
-    let n1 = build_n1(&classes, spec.height, spec.width)?;
+    let n1 = build_n1(&classes, height, width)?;
     let mut results = Vec::with_capacity(tiles.len());
     for (index, &id) in tiles.iter().enumerate() {
         let tile = classes.tile(id).ok_or_else(|| ExperimentError::Invalid(format!("no tile {id:?} in the set")))?;
-        let (rows, cols) = valid_offsets(tile, spec.height, spec.width);
+        let (rows, cols) = valid_offsets(tile, height, width);
         if rows == 0 || cols == 0 {
             return Err(ExperimentError::Invalid(format!("tile {id:?} does not fit the image")));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64 + 1);
         let fixed_offset = (rng.random_range(0..rows), rng.random_range(0..cols));
-        let fixed_background = background(&Background::Uniform, spec.height, spec.width, &mut rng);
+        let fixed_background = background(&Background::Uniform, height, width, &mut rng);
         let backgrounds: Vec<Array2<f32>> =
-            (0..n).map(|_| background(&Background::Uniform, spec.height, spec.width, &mut rng)).collect();
+            (0..n).map(|_| background(&Background::Uniform, height, width, &mut rng)).collect();
         let offsets: Vec<(usize, usize)> =
             (0..n).map(|_| (rng.random_range(0..rows), rng.random_range(0..cols))).collect();
         let compose = |mut image: Array2<f32>, (row, col): (usize, usize)| {
@@ -237,10 +270,7 @@ pub fn invariance(
         let translation_images: Vec<Array2<f32>> =
             offsets.iter().map(|&o| compose(fixed_background.clone(), o)).collect();
         let measure = |kind, images: &[Array2<f32>], offsets: Vec<(usize, usize)>| -> Result<_, ExperimentError> {
-            let trained_logits = images
-                .par_iter()
-                .map(|x| trained.logits(x.view()).map(|l| l.to_vec()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let trained_logits = images.par_iter().map(|x| trained.logits(x.view())).collect::<Result<Vec<_>, _>>()?;
             let constructed = images.par_iter().map(|x| n1.logits(x.view())).collect::<Result<Vec<_>, _>>()?;
             Ok(perturbation_result(kind, offsets, trained_logits, constructed, id.class))
         };
@@ -412,7 +442,26 @@ mod tests {
         let spec = CnnSpec { classes: 3, ..CnnSpec::fashion() };
         let net = Cnn::new(spec, 1).unwrap();
         let tiles: Vec<TileId> = (0..3).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-        invariance(&classes, &net, &tiles, 12, 5, epsilon_override).unwrap()
+        invariance(&classes, Classifier::Cnn(&net), &tiles, 12, 5, epsilon_override).unwrap()
+    }
+
+    #[test]
+    fn an_imported_model_is_studied_like_the_cnn_it_was_exported_from() {
+        let classes = fashion_three();
+        let spec = CnnSpec { classes: 3, ..CnnSpec::fashion() };
+        let net = Cnn::new(spec, 1).unwrap();
+        let names: Vec<String> = classes.classes.iter().map(|o| o.name.clone()).collect();
+        let bytes = crate::core::interop::onnx_export::export_cnn(&net, &names).unwrap().onnx_bytes();
+        let model = OnnxModel::from_bytes(&bytes, None).unwrap();
+        let tiles = [TileId { class: 1, feature: 0, tile: 0 }];
+        let imported = invariance(&classes, Classifier::Onnx(&model), &tiles, 6, 5, None).unwrap();
+        let direct = invariance(&classes, Classifier::Cnn(&net), &tiles, 6, 5, None).unwrap();
+        let (a, b) = (&imported.tiles[0].translation, &direct.tiles[0].translation);
+        assert_eq!(a.offsets, b.offsets);
+        assert_eq!(a.constructed, b.constructed);
+        for (x, y) in a.trained.iter().flatten().zip(b.trained.iter().flatten()) {
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y}");
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`onnx_export`]: N1, N2 and the trained CNN as [`graph::ExportGraph`]s.
 //! - [`safetensors`]: the safetensors file format (write and read).
 //! - [`onnx_import`] and [`ops`]: parse an ONNX model, check it against limits, and run it in
-//!   tilelab's own engine keeping every intermediate value.
+//!   tilelab's own engine keeping every intermediate value; [`receptive_field`]: which input
+//!   pixels each unit of its feature maps reads.
 
 pub mod dataset_files;
 pub mod graph;
@@ -16,6 +17,7 @@ pub mod onnx_export;
 pub mod onnx_import;
 pub mod ops;
 pub mod proto;
+pub mod receptive_field;
 pub mod safetensors;
 
 use std::path::PathBuf;

@@ -1,0 +1,209 @@
+//! Which input pixels a unit of an imported model's feature map reads: its receptive field,
+//! followed through the graph from the input. Convolutions and poolings grow and stride it,
+//! `Pad` shifts it, element-wise operators keep it, global poolings see the whole image; a value
+//! whose field cannot be told (a fully connected layer, a reshape) has none.
+
+use std::collections::HashMap;
+
+use super::onnx_import::{OnnxModel, Trace};
+use super::ops::{Op, Value, Window};
+
+/// The input rows and columns read by unit `(y, x)` of a map: `offset + y * stride .. + size`
+/// (per axis; `offset` may be negative where padding reads outside the image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub offset: [i64; 2],
+    pub stride: [i64; 2],
+    pub size: [i64; 2],
+}
+
+impl Field {
+    /// The input itself: each unit reads its own pixel.
+    const PIXEL: Self = Self { offset: [0, 0], stride: [1, 1], size: [1, 1] };
+
+    /// The pixels `(row, col, rows, cols)` unit `(y, x)` reads, clipped to a `height×width` image;
+    /// `None` when they lie wholly outside.
+    pub fn pixels(&self, y: usize, x: usize, height: usize, width: usize) -> Option<(usize, usize, usize, usize)> {
+        let axis = |unit: usize, a: usize, limit: usize| -> Option<(usize, usize)> {
+            let start = self.offset[a].saturating_add(to_i64(unit).saturating_mul(self.stride[a]));
+            let end = start.saturating_add(self.size[a]).min(to_i64(limit));
+            let start = start.max(0);
+            (end > start).then_some((usize::try_from(start).ok()?, usize::try_from(end - start).ok()?))
+        };
+        let (row, rows) = axis(y, 0, height)?;
+        let (col, cols) = axis(x, 1, width)?;
+        Some((row, col, rows, cols))
+    }
+
+    /// The field after a window of `kernel` with `window`'s strides, dilations and leading pads.
+    fn through(self, window: &Window, kernel: [usize; 2], pads: [usize; 2]) -> Self {
+        let mut next = self;
+        for a in 0..2 {
+            let reach = to_i64(kernel[a].saturating_sub(1)).saturating_mul(to_i64(window.dilations[a]));
+            next.size[a] = self.size[a].saturating_add(reach.saturating_mul(self.stride[a]));
+            next.offset[a] = self.offset[a].saturating_sub(to_i64(pads[a]).saturating_mul(self.stride[a]));
+            next.stride[a] = self.stride[a].saturating_mul(to_i64(window.strides[a]));
+        }
+        next
+    }
+}
+
+fn to_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The receptive field of every value of `trace` that has one, by value name (the shapes of
+/// `trace` settle `auto_pad` padding).
+pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Field> {
+    let (height, width) = model.input_size();
+    let mut fields: HashMap<String, Field> = HashMap::new();
+    let shape_of = |name: &str| trace.get(name).map(|v| v.shape().to_vec());
+    for node in model.nodes() {
+        let input = node.inputs.first().and_then(|name| match fields.get(name) {
+            Some(field) => Some(*field),
+            None if model.constant(name).is_none() && trace.get(name).is_none() => Some(Field::PIXEL),
+            None => None,
+        });
+        let Some(input) = input else { continue };
+        let field = match &node.op {
+            Op::Conv(window) => {
+                let weight = node.inputs.get(1).and_then(|w| model.constant(w));
+                let kernel = window.kernel.or_else(|| match weight {
+                    Some(Value::F32(w)) if w.ndim() == 4 => Some([w.shape()[2], w.shape()[3]]),
+                    _ => None,
+                });
+                kernel.map(|k| {
+                    let pads =
+                        leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
+                    input.through(window, k, pads)
+                })
+            }
+            Op::MaxPool(window) | Op::AveragePool { window, .. } => window.kernel.map(|k| {
+                let pads = leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
+                input.through(window, k, pads)
+            }),
+            Op::Relu
+            | Op::LeakyRelu(_)
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Identity
+            | Op::BatchNormalization { .. }
+            | Op::Add
+            | Op::Mul => Some(input),
+            Op::Pad { pads, .. } => {
+                pad_shift(input, pads.as_deref(), node.inputs.get(1).and_then(|p| model.constant(p)))
+            }
+            Op::GlobalPool(_) => Some(whole_image(height, width)),
+            _ => None,
+        };
+        if let Some(field) = field {
+            fields.insert(node.output.clone(), field);
+        }
+    }
+    fields
+}
+
+/// A field covering the whole image from its one unit.
+fn whole_image(height: usize, width: usize) -> Field {
+    Field { offset: [0, 0], stride: [1, 1], size: [to_i64(height), to_i64(width)] }
+}
+
+/// Top and left padding: the attribute, or for `auto_pad` SAME what the input and output sizes imply.
+fn leading_pads(
+    window: &Window,
+    kernel: [usize; 2],
+    input: Option<Vec<usize>>,
+    output: &str,
+    trace: &Trace,
+) -> [usize; 2] {
+    let Some(upper) = window.same else { return [window.pads[0], window.pads[1]] };
+    let (Some(input), Some(output)) = (input, trace.get(output).map(|v| v.shape().to_vec())) else { return [0, 0] };
+    let mut pads = [0; 2];
+    for a in 0..2 {
+        let (Some(&n), Some(&m)) = (input.get(2 + a), output.get(2 + a)) else { continue };
+        let extent = (kernel[a].saturating_sub(1)) * window.dilations[a] + 1;
+        let total = (m.saturating_sub(1) * window.strides[a] + extent).saturating_sub(n);
+        pads[a] = if upper { total / 2 } else { total - total / 2 };
+    }
+    pads
+}
+
+/// A `Pad` node's field: shifted by the top/left pads (attribute, or the constant `pads` input).
+fn pad_shift(input: Field, attribute: Option<&[i64]>, constant: Option<&Value>) -> Option<Field> {
+    let pads: Vec<i64> = match (attribute, constant) {
+        (Some(pads), _) => pads.to_vec(),
+        (None, Some(Value::I64(pads))) => pads.iter().copied().collect(),
+        _ => return None,
+    };
+    // `[n, c, h, w]` begins then ends: rows and columns begin at indices 2 and 3.
+    let (&top, &left) = (pads.get(2)?, pads.get(3)?);
+    let mut field = input;
+    field.offset[0] = field.offset[0].saturating_sub(top.saturating_mul(field.stride[0]));
+    field.offset[1] = field.offset[1].saturating_sub(left.saturating_mul(field.stride[1]));
+    Some(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn fixture() -> OnnxModel {
+        let bytes = include_bytes!("../../../tests/fixtures/onnx/small_cnn_legacy.onnx");
+        OnnxModel::from_bytes(bytes, None).unwrap()
+    }
+
+    #[test]
+    fn fields_of_the_fixture_follow_its_layers() {
+        let model = fixture();
+        let trace = model.run(Array2::zeros(model.input_size()).view()).unwrap();
+        let fields = receptive_fields(&model, &trace);
+        let convs: Vec<Field> =
+            model.nodes().iter().filter(|n| n.op_type == "Conv").map(|n| fields[&n.output]).collect();
+        // conv1: 3×3, pad 1.
+        assert_eq!(convs[0], Field { offset: [-1, -1], stride: [1, 1], size: [3, 3] });
+        // MaxPool 2 (size 4, stride 2), then conv2: 3×3, dilation 2, pad 2.
+        assert_eq!(convs[1], Field { offset: [-5, -5], stride: [2, 2], size: [12, 12] });
+        // AvgPool 2 stride 1 (size 14), then conv3: 2×2 stride 2.
+        assert_eq!(convs[2], Field { offset: [-5, -5], stride: [4, 4], size: [16, 16] });
+    }
+
+    #[test]
+    fn pixels_outside_a_units_field_do_not_change_it() {
+        let model = fixture();
+        let (height, width) = model.input_size();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..20 {
+            let image = Array2::from_shape_fn((height, width), |_| rng.random::<f32>());
+            let trace = model.run(image.view()).unwrap();
+            let fields = receptive_fields(&model, &trace);
+            let (row, col) = (rng.random_range(0..height), rng.random_range(0..width));
+            let mut changed = image.clone();
+            changed[[row, col]] = 1.0 - changed[[row, col]] + 0.5;
+            let after = model.run(changed.view()).unwrap();
+            for (traced, map) in trace.feature_maps() {
+                let Some(field) = fields.get(&traced.name) else { continue };
+                let moved = after.feature_maps().into_iter().find(|(t, _)| t.name == traced.name).unwrap().1.to_owned();
+                for ((c, y, x), &value) in map.indexed_iter() {
+                    let reads = field
+                        .pixels(y, x, height, width)
+                        .is_some_and(|(r, k, rows, cols)| (r..r + rows).contains(&row) && (k..k + cols).contains(&col));
+                    if !reads {
+                        assert_eq!(moved[[c, y, x]], value, "{} unit ({c}, {y}, {x}) moved", traced.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pixels_are_clipped_to_the_image() {
+        let field = Field { offset: [-2, -1], stride: [2, 2], size: [5, 3] };
+        assert_eq!(field.pixels(0, 0, 10, 10), Some((0, 0, 3, 2)));
+        assert_eq!(field.pixels(3, 4, 10, 10), Some((4, 7, 5, 3)));
+        assert_eq!(field.pixels(5, 0, 10, 10), Some((8, 0, 2, 2)));
+        assert_eq!(field.pixels(7, 0, 10, 10), None);
+    }
+}
