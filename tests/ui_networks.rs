@@ -1,7 +1,8 @@
 //! UI tests of the networks, training and invariance views (`egui_kittest`, headless): start
 //! training and watch the curves move and the accuracy rise above chance, pause, inspect the
 //! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
-//! training runs, and write screenshots of the three views into `screenshots/`.
+//! training runs, open a network trained elsewhere (ONNX) beside N2, and write screenshots of the
+//! views into `screenshots/`.
 #![cfg(feature = "gui")]
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,11 @@ use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 use tilelab::app::training_job::{Progress, TrainingConfig};
 use tilelab::app::views::networks::Which;
+use tilelab::core::dataset::DatasetSpec;
+use tilelab::core::experiments::train_epochs;
+use tilelab::core::interop::onnx_export::export_cnn;
+use tilelab::core::nn::cnn::CnnSpec;
+use tilelab::core::nn::train::{Hyper, LabelledSet};
 
 fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
     let app = TilelabApp::new_for_tests(dir.to_owned());
@@ -250,4 +256,91 @@ fn absurd_hyper_parameters_give_messages_not_panics() {
         let last = harness.state().state.last_message().map(|m| m.text.clone()).unwrap_or_default();
         assert!(last.contains(expected), "{last:?} should mention {expected}");
     }
+}
+
+/// A CNN trained headlessly on the app's first tile set and saved as ONNX: a user's own model.
+fn user_model(harness: &Harness<'_, TilelabApp>, path: &Path) {
+    let app = &harness.state().state;
+    let spec = app.session.dataset.to_spec().unwrap();
+    let data = tilelab::core::dataset::generate(&app.classes, &DatasetSpec { samples_per_class: 300, ..spec }).unwrap();
+    let set = |d| LabelledSet::from_dataset(d, spec.height, spec.width, app.classes.len()).unwrap();
+    let cnn_spec =
+        CnnSpec { height: spec.height, width: spec.width, kernel: 5, filters: 6, classes: app.classes.len() };
+    let run = train_epochs(cnn_spec, Hyper::plain(0.03, 20), set(&data), set(&data), 1, 10, &mut |_| {}).unwrap();
+    assert!(run.test.accuracy > 0.6, "the model learnt something: {}", run.test.accuracy);
+    let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
+    std::fs::write(path, export_cnn(&run.trained, &names).unwrap().onnx_bytes()).unwrap();
+}
+
+fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open network (ONNX)…").click();
+    harness.run_steps(3);
+    let field = harness.get_by_role(Role::TextInput);
+    field.focus();
+    field.type_text(&path.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Open").click();
+    wait_until(harness, 30.0, "the model to load", |h| {
+        h.state().state.imported.network.as_ref().is_some_and(|n| n.path == path)
+    });
+}
+
+#[test]
+fn an_imported_network_stands_beside_n2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    let model = dir.path().join("my_cnn.onnx");
+    user_model(&harness, &model);
+    open_network(&mut harness, &model);
+    assert_eq!(harness.state().state.session.network_path.as_deref(), Some(model.as_path()), "remembered");
+
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
+    harness.get_by_label("N2").click();
+    wait_until(&mut harness, 60.0, "N2 and the imported maps", |h| {
+        h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some()
+            && h.query_all_by_role_and_label(Role::Image, "channel 0").next().is_some()
+    });
+    harness.get_by_label_contains("Imported: my_cnn.onnx");
+    harness.get_by_label_contains("Filters of");
+    wait_until(&mut harness, 30.0, "the imported logits", |h| h.query_by_label_contains("imported: ").is_some());
+
+    // A unit of the first rectified map reads a 5×5 window of the input.
+    let unit = harness.query_all_by_role_and_label(Role::Image, "channel 0").next().unwrap().rect();
+    harness.hover_at(unit.min + egui::vec2(unit.width() * 0.5, unit.height() * 0.5));
+    wait_until(&mut harness, 5.0, "the imported hover", |h| {
+        h.state().views.networks.hover.as_ref().is_some_and(|hover| hover.text.starts_with("my_cnn.onnx: "))
+    });
+    let hover = harness.state().views.networks.hover.clone().unwrap();
+    let field = hover.field.expect("a convolution's unit has a receptive field");
+    assert_eq!((field.2, field.3), (5, 5), "{}", hover.text);
+
+    wait_until(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    harness.get_by_label("Measure selectivity").click();
+    wait_until(&mut harness, 60.0, "the selectivity", |h| {
+        h.query_by_label_contains("Mean classes per active unit").is_some()
+    });
+    harness.get_by_label_contains("Mean classes per active unit: N2 1.00 vs my_cnn.onnx");
+    harness.hover_at(egui::pos2(5.0, 790.0));
+    harness.run_steps(3);
+    screenshot(&mut harness, "networks-imported-n2");
+
+    harness.get_by_label("Invariance").click();
+    wait_until(&mut harness, 60.0, "Figure 4 of the imported network", |h| {
+        h.query_by_label_contains("Imported network my_cnn.onnx").is_some()
+    });
+
+    // A model for other images says what to change; closing it brings the SGD side back.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/small_cnn_legacy.onnx");
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
+    open_network(&mut harness, &fixture);
+    wait_until(&mut harness, 10.0, "the size message", |h| {
+        h.query_by_label_contains("takes 12×12 images but the dataset makes 40×40").is_some()
+    });
+    harness.get_by_label("Close").click();
+    wait_until(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
+    assert_eq!(harness.state().state.session.network_path, None);
 }

@@ -185,7 +185,7 @@ fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
     formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
     formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
     note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
-    histogram_ui(ui, "N1", &outcome.constructed, Some(&outcome.trained));
+    histogram_ui(ui, "N1", &outcome.constructed, Some(("trained", &outcome.trained)));
 }
 
 /// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;
@@ -272,8 +272,15 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                     let tiles: Vec<TileId> =
                         (0..classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
                     lecture.data.invariance.start(ui.ctx(), key, "computing invariance", move || {
-                        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, INVARIANCE_SAMPLES, INVARIANCE_SEED, None)
-                            .map_err(|e| e.to_string())
+                        figure4::invariance(
+                            &classes,
+                            figure4::Classifier::Cnn(&cnn),
+                            &tiles,
+                            INVARIANCE_SAMPLES,
+                            INVARIANCE_SEED,
+                            None,
+                        )
+                        .map_err(|e| e.to_string())
                     });
                 }
                 if running {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -36,14 +37,31 @@ struct Request {
     samples: usize,
     seed: u64,
     epsilon: Option<f32>,
+    /// The version of the opened ONNX network, when one is open.
+    imported: Option<u64>,
+}
+
+/// The network compared with N1.
+enum Network {
+    Cnn(Arc<Cnn>),
+    Imported(Arc<ImportedNetwork>),
+}
+
+/// Which network the trained row shows, for its heading.
+#[derive(Debug, Clone, PartialEq)]
+enum Compared {
+    Untrained,
+    /// The training run's weights of this version.
+    Trained(u64),
+    /// An opened ONNX network, by file name.
+    Imported(String),
 }
 
 /// The numbers with the trained weights they were computed with.
 struct Computed {
     request: Request,
     result: Arc<InvarianceResult>,
-    /// The training run's weights version, or `None` for an untrained CNN.
-    trained_version: Option<u64>,
+    compared: Compared,
 }
 
 /// What the invariance view remembers between frames.
@@ -58,7 +76,7 @@ pub struct InvarianceViewState {
     pub epsilon: f32,
     /// Folder the exports go to.
     pub export_dir: String,
-    job: Option<(Request, Option<u64>, Job<InvarianceResult>)>,
+    job: Option<(Request, Compared, Job<InvarianceResult>)>,
     computed: Option<Computed>,
     error: Option<(Request, String)>,
     export_job: Option<Job<Vec<PathBuf>>>,
@@ -105,13 +123,13 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
 }
 
 fn poll(app: &mut AppState, view: &mut InvarianceViewState) {
-    if let Some((request, version, job)) = &mut view.job
+    if let Some((request, compared, job)) = &mut view.job
         && let Some(outcome) = job.poll()
     {
         match outcome {
             Ok(result) => {
                 view.computed =
-                    Some(Computed { request: request.clone(), result: Arc::new(result), trained_version: *version });
+                    Some(Computed { request: request.clone(), result: Arc::new(result), compared: compared.clone() });
                 view.error = None;
             }
             Err(error) => view.error = Some((request.clone(), error)),
@@ -149,29 +167,38 @@ fn request(app: &AppState, view: &InvarianceViewState) -> Request {
         samples: view.samples,
         seed: view.seed,
         epsilon: view.override_epsilon.then_some(view.epsilon),
+        imported: app.imported.network.as_ref().map(|n| n.version),
     }
 }
 
-/// The training run's newest weights when they fit, else an untrained CNN of the default architecture.
-fn network_for(app: &AppState, request: &Request) -> Result<(Cnn, Option<u64>), String> {
+/// The opened ONNX network when it fits, else the training run's newest weights when they fit,
+/// else an untrained CNN of the default architecture.
+fn network_for(app: &AppState, request: &Request) -> Result<(Network, Compared), String> {
     let classes = app.classes.len();
+    if let Some(network) = &app.imported.network
+        && network.mismatch(request.size.0, request.size.1, classes).is_none()
+    {
+        return Ok((Network::Imported(Arc::clone(network)), Compared::Imported(network.name())));
+    }
     if let Some(job) = &app.training {
         let progress = job.progress();
         if let Some(cnn) = progress.cnn.as_ref().filter(|c| {
             let s = c.spec();
             (s.height, s.width, s.classes) == (request.size.0, request.size.1, classes)
         }) {
-            return Ok((Cnn::clone(cnn), Some(progress.version)));
+            return Ok((Network::Cnn(Arc::clone(cnn)), Compared::Trained(progress.version)));
         }
     }
     let (height, width) = request.size;
     let kernel = 5.min(height).min(width);
     let spec = CnnSpec { height, width, kernel, filters: 12, classes };
-    Cnn::new(spec, request.seed).map(|cnn| (cnn, None)).map_err(|e| e.to_string())
+    Cnn::new(spec, request.seed)
+        .map(|cnn| (Network::Cnn(Arc::new(cnn)), Compared::Untrained))
+        .map_err(|e| e.to_string())
 }
 
 fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState, request: Request) {
-    let (cnn, version) = match network_for(app, &request) {
+    let (network, compared) = match network_for(app, &request) {
         Ok(found) => found,
         Err(error) => {
             view.error = Some((request, error));
@@ -182,13 +209,21 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
     let job_request = request.clone();
     let job = Job::spawn("Figure 4 study", Some(ctx.clone()), move |_| {
         let r = &job_request;
-        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &r.tiles, r.samples, r.seed, r.epsilon).map_err(|e| e.to_string())
+        let classifier = match &network {
+            Network::Cnn(cnn) => figure4::Classifier::Cnn(cnn),
+            Network::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
+        };
+        figure4::invariance(&classes, classifier, &r.tiles, r.samples, r.seed, r.epsilon).map_err(|e| e.to_string())
     });
-    view.job = Some((request, version, job));
+    view.job = Some((request, compared, job));
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
     ui.heading("Figure 4");
+    let (height, width) = (app.session.dataset.height, app.session.dataset.width);
+    if let Some(problem) = app.imported.network.as_ref().and_then(|n| n.mismatch(height, width, app.classes.len())) {
+        ui.colored_label(theme::WARNING, format!("The opened network is not compared: {problem}"));
+    }
     ui.label("Tiles studied:");
     let current = request(app, view).tiles;
     let mut chosen = current.clone();
@@ -270,9 +305,12 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
     }
     let Some(computed) = &view.computed else { return };
     let result = &computed.result;
-    let trained_name = match computed.trained_version {
-        Some(_) => "Trained CNN (the training run's weights when computed)".to_owned(),
-        None => "Untrained CNN (start training in the Training view for the paper's trained net)".to_owned(),
+    let trained_name = match &computed.compared {
+        Compared::Trained(_) => "Trained CNN (the training run's weights when computed)".to_owned(),
+        Compared::Untrained => {
+            "Untrained CNN (start training in the Training view for the paper's trained net)".to_owned()
+        }
+        Compared::Imported(name) => format!("Imported network {name}"),
     };
     colour_key_ui(ui, &result.class_names);
     ui.heading(trained_name);

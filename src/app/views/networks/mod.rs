@@ -8,6 +8,7 @@
 //! network's forward pass is one small convolution and runs in the frame, cached by weights and input.
 
 mod constructed;
+mod imported;
 pub mod input;
 pub mod selectivity_panel;
 mod trained;
@@ -19,18 +20,22 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::command::Command;
+use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::views::heatmap::CellRect;
 use crate::core::construct::{Constructed, build_n1, build_n2};
 use crate::core::detect;
+use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
 use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
+use imported::{ImportedForward, ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
+use selectivity_panel::TrainedUnits;
 use trained::{TrainedFrame, TrainedView};
 
 /// Width of the left column (input, logits, selectivity), in points.
@@ -91,6 +96,11 @@ pub struct NetworksViewState {
     /// The forward pass that failed (not retried for the same network and input).
     forward_error: Option<((BuildKey, u64), String)>,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
+    /// The opened ONNX network's forward pass, by (model version, input stamp).
+    imported: Option<((u64, u64), Arc<ImportedForward>)>,
+    imported_job: Option<((u64, u64), Job<ImportedForward>)>,
+    imported_error: Option<((u64, u64), String)>,
+    imported_view: ImportedView,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
     /// The neuron under the pointer (last frame).
@@ -116,7 +126,10 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     poll_build(ui.ctx(), app, view, key);
     let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| Arc::clone(n));
     poll_forward(ui.ctx(), app, view, key, network.as_ref());
-    let trained = trained_forward(app, view);
+    let opened = app.imported.network.clone();
+    // An opened network takes the trained side's place.
+    let trained = if opened.is_some() { None } else { trained_forward(app, view) };
+    let imported = opened.as_ref().and_then(|network| poll_imported(ui.ctx(), view, network));
     top_bar_ui(ui, app, view);
     ui.separator();
     let mut hover = None;
@@ -124,10 +137,10 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, key, trained.as_ref());
+                left_column_ui(ui, app, view, key, trained.as_ref(), imported.as_deref());
                 if let Some(net) = &network {
-                    let cnn = trained.as_ref().map(|(c, _, _)| Arc::clone(c));
-                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, cnn, view.which);
+                    let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
+                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, units, view.which);
                 }
             });
         });
@@ -137,7 +150,11 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
                 hover = constructed_side_ui(ui, app, view, key, network.as_ref()).or(hover.take());
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
-                hover = trained_side_ui(ui, app, view, trained.as_ref()).or(hover.take());
+                hover = match &opened {
+                    Some(network) => imported_side_ui(ui, app, view, network, imported.as_deref()),
+                    None => trained_side_ui(ui, app, view, trained.as_ref()),
+                }
+                .or(hover.take());
             });
         });
     });
@@ -286,6 +303,63 @@ fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<
     Some((cnn, activations, version))
 }
 
+/// Finishes or starts the opened network's forward pass of the current input (when it fits);
+/// returns the pass of the current input once computed.
+fn poll_imported(
+    ctx: &egui::Context,
+    view: &mut NetworksViewState,
+    network: &Arc<ImportedNetwork>,
+) -> Option<Arc<ImportedForward>> {
+    if let Some((job_key, job)) = &mut view.imported_job
+        && let Some(outcome) = job.poll()
+    {
+        match outcome {
+            Ok(forward) => view.imported = Some((*job_key, Arc::new(forward))),
+            Err(error) => view.imported_error = Some((*job_key, error)),
+        }
+        view.imported_job = None;
+    }
+    let input = view.input.as_ref()?;
+    if network.model.input_size() != input.image.dim() {
+        return None;
+    }
+    let wanted = (network.version, input.stamp);
+    if let Some((k, forward)) = &view.imported
+        && *k == wanted
+    {
+        return Some(Arc::clone(forward));
+    }
+    let failed = view.imported_error.as_ref().is_some_and(|(k, _)| *k == wanted);
+    if !failed && view.imported_job.is_none() {
+        let (network, image) = (Arc::clone(network), input.image.clone());
+        let job = Job::spawn("imported network forward pass", Some(ctx.clone()), move |_| {
+            let trace = network.model.run(image.view()).map_err(|e| e.to_string())?;
+            let fields = receptive_fields(&network.model, &trace);
+            Ok(ImportedForward { trace, fields, stamp: stamp_of(&wanted) })
+        });
+        view.imported_job = Some((wanted, job));
+    }
+    // Until the new pass is done, the last one of this model stays on screen.
+    view.imported.as_ref().filter(|(k, _)| k.0 == network.version).map(|(_, f)| Arc::clone(f))
+}
+
+/// The units the selectivity panel compares with the constructed detectors.
+fn trained_units(
+    view: &NetworksViewState,
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    opened: Option<&Arc<ImportedNetwork>>,
+    imported: Option<&ImportedForward>,
+) -> Option<TrainedUnits> {
+    match (opened, imported) {
+        (Some(network), Some(forward)) => {
+            let layer = imported::selectivity_layer(&view.imported_view, &forward.trace)?;
+            Some(TrainedUnits::Imported { network: Arc::clone(network), layer })
+        }
+        (Some(_), None) => None,
+        (None, _) => trained.map(|(cnn, _, _)| TrainedUnits::Sgd(Arc::clone(cnn))),
+    }
+}
+
 fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     ui.horizontal(|ui| {
         ui.label("Input:");
@@ -320,6 +394,7 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     key: BuildKey,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    imported: Option<&ImportedForward>,
 ) {
     let Some(input) = view.input.as_mut() else {
         ui.label("No input image yet.");
@@ -344,7 +419,7 @@ fn left_column_ui(
         };
     });
     clicked_ui(ui, app, view, key, trained);
-    logits_ui(ui, app, view, key, label, trained);
+    logits_ui(ui, app, view, key, label, trained, imported);
 }
 
 /// Which neurons respond at the clicked pixel.
@@ -406,15 +481,20 @@ fn logits_ui(
     key: BuildKey,
     label: Option<usize>,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    imported: Option<&ImportedForward>,
 ) {
     let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
-    let mut charts: Vec<(String, Vec<f32>)> = Vec::new();
+    // (title, logits, predicted by the largest score rather than by the only positive one)
+    let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
     if let Some(forward) = forward {
-        charts.push(("direct φ".to_owned(), forward.direct.clone()));
-        charts.push((view.which.name().to_owned(), forward.activations.logits()));
+        charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
+        charts.push((view.which.name().to_owned(), forward.activations.logits(), false));
     }
     if let Some((_, activations, _)) = trained {
-        charts.push(("trained".to_owned(), activations.logits.to_vec()));
+        charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
+    }
+    if let Some(imported) = imported {
+        charts.push(("imported".to_owned(), imported.trace.logits.clone(), true));
     }
     ui.label(RichText::new("Logits").strong());
     let name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
@@ -428,9 +508,9 @@ fn logits_ui(
     }
     let width = (LEFT_WIDTH - 16.0) / charts.len() as f32 - 6.0;
     ui.horizontal_top(|ui| {
-        for (title, logits) in &charts {
+        for (title, logits, by_largest) in &charts {
             ui.vertical(|ui| {
-                let predicted = if title == "trained" { Some(argmax(logits)) } else { detect::classify(logits) };
+                let predicted = if *by_largest { Some(argmax(logits)) } else { detect::classify(logits) };
                 ui.small(format!("{title}: {}", predicted.map_or_else(|| "none".to_owned(), name)));
                 logit_chart_ui(ui, title, logits, predicted, width);
             });
@@ -525,6 +605,39 @@ fn trained_side_ui(
         stamp: stamp_of(&(version, input_stamp)),
     };
     trained::trained_ui(ui, &mut app.textures, &frame, &mut view.trained_view)
+}
+
+fn imported_side_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    view: &mut NetworksViewState,
+    network: &Arc<ImportedNetwork>,
+    forward: Option<&ImportedForward>,
+) -> Option<Hover> {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Imported: {}", network.name()));
+        if ui.button("Close").on_hover_text("Show the SGD training run on this side again").clicked() {
+            app.push(Command::CloseNetwork);
+        }
+    });
+    let (height, width) = (app.session.dataset.height, app.session.dataset.width);
+    if let Some(problem) = network.mismatch(height, width, app.classes.len()) {
+        ui.colored_label(theme::WARNING, problem);
+        let (rows, cols) = network.model.input_size();
+        if (rows, cols) != (height, width) && ui.button(format!("Use {rows}×{cols} images")).clicked() {
+            app.session.dataset.height = rows;
+            app.session.dataset.width = cols;
+            app.changed();
+        }
+    }
+    let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
+    let wanted = (network.version, input_stamp);
+    if let Some((_, error)) = view.imported_error.as_ref().filter(|(k, _)| *k == wanted) {
+        ui.colored_label(theme::ERROR, format!("The model could not run on this input: {error}"));
+        return None;
+    }
+    let frame = ImportedFrame { network, forward: forward? };
+    imported::imported_ui(ui, &mut app.textures, &frame, &mut view.imported_view)
 }
 
 /// A texture stamp from any hashable key.

@@ -1,13 +1,17 @@
 //! The selectivity panel: measures (in a job) how many classes make each hidden unit fire over the
-//! dataset's samples, for the constructed detectors and the trained CNN's feature-map units, and
+//! dataset's samples, for the constructed detectors and the trained side's feature-map units (the
+//! SGD run's, or those of a chosen map of an imported network), and
 //! shows it as one number per network and a histogram. The threshold slider re-thresholds the
 //! stored per-class maxima at once, without running the networks again.
 
 use std::sync::Arc;
 
+use ndarray::Array2;
+
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Legend, Plot};
 
+use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -20,11 +24,36 @@ use super::Which;
 /// Colour of the trained network's bars.
 const TRAINED_COLOR: egui::Color32 = egui::Color32::from_rgb(90, 160, 230);
 
+/// The trained side's units: the SGD run's feature maps, or one map of an imported network.
+pub enum TrainedUnits {
+    Sgd(Arc<Cnn>),
+    Imported { network: Arc<ImportedNetwork>, layer: String },
+}
+
+impl TrainedUnits {
+    /// The legend name.
+    fn name(&self) -> String {
+        match self {
+            Self::Sgd(_) => "trained".to_owned(),
+            Self::Imported { network, layer } => format!("{} '{layer}'", network.name()),
+        }
+    }
+
+    fn measure(&self, images: &[Array2<f32>], labels: &[usize], classes: usize) -> Result<ClassMaxima, String> {
+        let measured = match self {
+            Self::Sgd(cnn) => selectivity::trained(cnn, images, labels),
+            Self::Imported { network, layer } => selectivity::imported(&network.model, layer, images, labels, classes),
+        };
+        measured.map_err(|e| e.to_string())
+    }
+}
+
 /// The per-class maxima of both networks over one probe set.
 struct Measured {
     which: Which,
     constructed: ClassMaxima,
-    trained: Option<ClassMaxima>,
+    /// The trained side's legend name and maxima.
+    trained: Option<(String, ClassMaxima)>,
     probe_samples: usize,
 }
 
@@ -42,13 +71,13 @@ impl Default for SelectivityPanel {
     }
 }
 
-/// Draws the panel; `cnn` is the trained network when it fits the tile set.
+/// Draws the panel; `trained` are the trained side's units when they fit the tile set.
 pub fn panel_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     panel: &mut SelectivityPanel,
     net: &Arc<Constructed>,
-    cnn: Option<Arc<Cnn>>,
+    trained: Option<TrainedUnits>,
     which: Which,
 ) {
     ui.separator();
@@ -70,7 +99,7 @@ pub fn panel_ui(
             ui.label("measuring…");
         });
     } else if ui.button("Measure selectivity").clicked() {
-        start(ui.ctx(), app, panel, net, cnn, which);
+        start(ui.ctx(), app, panel, net, trained, which);
     }
     if let Some(measured) = &panel.measured {
         results_ui(ui, measured, panel.threshold);
@@ -82,7 +111,7 @@ fn start(
     app: &mut AppState,
     panel: &mut SelectivityPanel,
     net: &Arc<Constructed>,
-    cnn: Option<Arc<Cnn>>,
+    trained: Option<TrainedUnits>,
     which: Which,
 ) {
     let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
@@ -99,8 +128,10 @@ fn start(
         let (images, labels) = (data.images(), data.labels());
         let constructed = selectivity::constructed(&net, &images, &labels, classes).map_err(|e| e.to_string())?;
         shared.set_progress(0.5);
-        let trained =
-            cnn.map(|cnn| selectivity::trained(&cnn, &images, &labels)).transpose().map_err(|e| e.to_string())?;
+        let trained = match trained {
+            Some(t) => Some((t.name(), t.measure(&images, &labels, classes)?)),
+            None => None,
+        };
         Ok(Measured { which, constructed, trained, probe_samples: images.len() })
     }));
 }
@@ -108,7 +139,7 @@ fn start(
 fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
     let (Ok(constructed), trained) = (
         measured.constructed.selectivity(threshold),
-        measured.trained.as_ref().map(|m| m.selectivity(threshold)).transpose().ok().flatten(),
+        measured.trained.as_ref().map(|(_, m)| m.selectivity(threshold)).transpose().ok().flatten(),
     ) else {
         ui.colored_label(theme::ERROR, "the threshold must be in [0, 1)");
         return;
@@ -117,21 +148,22 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
         s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"))
     };
     let name = measured.which.name();
+    let trained_name = measured.trained.as_ref().map_or("trained", |(n, _)| n.as_str());
     let text = match &trained {
-        Some(t) => format!("Mean classes per active unit: {name} {} vs trained {}", mean(&constructed), mean(t)),
+        Some(t) => format!("Mean classes per active unit: {name} {} vs {trained_name} {}", mean(&constructed), mean(t)),
         None => format!("Mean classes per active unit: {name} {} (train the CNN to compare)", mean(&constructed)),
     };
     ui.label(RichText::new(text).strong());
     let active = |s: &Selectivity| format!("{} of {} units active", s.active_units(), s.units());
     ui.small(format!("{name}: {}; over {} probe images", active(&constructed), measured.probe_samples));
     if let Some(t) = &trained {
-        ui.small(format!("trained: {}", active(t)));
+        ui.small(format!("{trained_name}: {}", active(t)));
     }
-    histogram_ui(ui, name, &constructed, trained.as_ref());
+    histogram_ui(ui, name, &constructed, trained.as_ref().map(|t| (trained_name, t)));
 }
 
 /// Percentage of active units firing for n = 1, 2, … classes, both networks side by side.
-pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<&Selectivity>) {
+pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<(&str, &Selectivity)>) {
     let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
         let active = s.active_units().max(1) as f64;
         s.histogram
@@ -154,8 +186,8 @@ pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, tr
             plot.bar_chart(
                 BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE),
             );
-            if let Some(t) = trained {
-                plot.bar_chart(BarChart::new("trained", bars(t, 0.2)).color(TRAINED_COLOR));
+            if let Some((trained_name, t)) = trained {
+                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(TRAINED_COLOR));
             }
         });
 }

@@ -1,0 +1,203 @@
+//! The trained side when a network was opened from ONNX: the filters of its single-channel
+//! convolutions, every feature map it computes for the input (one collapsible section per value,
+//! in execution order) with the same hover and receptive-field interaction as the other side, and
+//! the choice of the feature map whose units the selectivity panel measures.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayView3, Axis, Ix4, s};
+
+use crate::app::imported::ImportedNetwork;
+use crate::app::theme::TextureCache;
+use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::core::interop::onnx_import::{Trace, Traced};
+use crate::core::interop::receptive_field::Field;
+
+use super::Hover;
+
+/// Side of one map, in points.
+const MAP_SIDE: f32 = 96.0;
+
+/// What the imported side remembers: the feature map measured for selectivity.
+#[derive(Debug, Default)]
+pub struct ImportedView {
+    pub layer: Option<String>,
+}
+
+/// The forward pass of the input through the imported model, with each map's receptive field.
+pub struct ImportedForward {
+    pub trace: Trace,
+    pub fields: HashMap<String, Field>,
+    /// Texture stamp: changes with the model and the input.
+    pub stamp: u64,
+}
+
+/// Everything the drawing needs.
+pub struct ImportedFrame<'a> {
+    pub network: &'a ImportedNetwork,
+    pub forward: &'a ImportedForward,
+}
+
+/// The feature map measured for selectivity: the chosen one if the model computes it, else the
+/// first activation after a convolution (the units a trained CNN's hidden layer has), else the first map.
+pub fn selectivity_layer(view: &ImportedView, trace: &Trace) -> Option<String> {
+    let maps = trace.feature_maps();
+    let chosen = view.layer.as_ref().filter(|l| maps.iter().any(|(t, _)| &t.name == *l));
+    let activation = maps.iter().find(|(t, _)| matches!(t.op_type.as_str(), "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh"));
+    chosen.cloned().or_else(|| activation.or(maps.first()).map(|(t, _)| t.name.clone()))
+}
+
+/// Draws filters and feature maps; returns what the pointer is on.
+pub fn imported_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &ImportedFrame<'_>,
+    view: &mut ImportedView,
+) -> Option<Hover> {
+    let mut hovered = filters_ui(ui, textures, frame);
+    let measured = selectivity_layer(view, &frame.forward.trace);
+    layer_choice_ui(ui, view, &frame.forward.trace, measured.as_deref());
+    ui.label(egui::RichText::new("Feature maps for the input, in execution order").strong());
+    for (traced, maps) in frame.forward.trace.feature_maps() {
+        let (channels, rows, cols) = maps.dim();
+        let title = format!("{} ({}) {channels}×{rows}×{cols}", traced.name, traced.op_type);
+        let open = measured.as_deref() == Some(traced.name.as_str());
+        let shown = egui::CollapsingHeader::new(title)
+            .id_salt(("imported map", &traced.name))
+            .default_open(open)
+            .show(ui, |ui| maps_ui(ui, textures, frame, traced, &maps));
+        hovered = shown.body_returned.flatten().or(hovered);
+    }
+    hovered
+}
+
+/// The filters of every convolution that reads one channel (the image, usually the first layer).
+fn filters_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &ImportedFrame<'_>) -> Option<Hover> {
+    let mut hovered = None;
+    for (node, weight) in frame.network.model.conv_weights() {
+        let Ok(weight) = weight.view().into_dimensionality::<Ix4>() else { continue };
+        let (filters, channels, kh, kw) = weight.dim();
+        if channels != 1 {
+            continue;
+        }
+        ui.label(egui::RichText::new(format!("Filters of {} ({kh}×{kw}, {filters} filters)", node.name)).strong());
+        let values = weight.index_axis_move(Axis(1), 0);
+        let scale = Scale::symmetric("weight", values.iter());
+        heatmap::scale_ui(ui, &scale);
+        let maps: Vec<MapView<'_>> = (0..filters)
+            .map(|f| MapView {
+                title: format!("filter {f}"),
+                values: values.slice(s![f, .., ..]),
+                key: format!("imported filter {} {f}", node.name),
+                stamp: frame.network.version,
+            })
+            .collect();
+        let tooltip = |f: usize, y: usize, x: usize, v: f32| {
+            format!("{}: filter {f}, weight ({y}, {x}) = {}", node.name, heatmap::format_value(v))
+        };
+        let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
+        if let Some(hit) = heatmap::grid_ui(ui, textures, &maps, &scale, MAP_SIDE, columns, &tooltip) {
+            hovered = Some(Hover { text: tooltip(hit.map, hit.row, hit.col, hit.value), field: None });
+        }
+    }
+    hovered
+}
+
+fn layer_choice_ui(ui: &mut egui::Ui, view: &mut ImportedView, trace: &Trace, measured: Option<&str>) {
+    ui.horizontal(|ui| {
+        ui.label("Units measured for selectivity:");
+        egui::ComboBox::from_id_salt("imported selectivity layer").selected_text(measured.unwrap_or("none")).show_ui(
+            ui,
+            |ui| {
+                for (traced, _) in trace.feature_maps() {
+                    let label = format!("{} ({})", traced.name, traced.op_type);
+                    if ui.selectable_label(measured == Some(traced.name.as_str()), label).clicked() {
+                        view.layer = Some(traced.name.clone());
+                    }
+                }
+            },
+        );
+    });
+}
+
+/// One value's maps, one per channel.
+fn maps_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &ImportedFrame<'_>,
+    traced: &Traced,
+    values: &ArrayView3<'_, f32>,
+) -> Option<Hover> {
+    let non_negative = values.iter().all(|&v| v >= 0.0);
+    let scale = if non_negative {
+        Scale::non_negative("activation", values.iter())
+    } else {
+        Scale::symmetric("value", values.iter())
+    };
+    heatmap::scale_ui(ui, &scale);
+    let maps: Vec<MapView<'_>> = (0..values.shape()[0])
+        .map(|c| MapView {
+            title: format!("channel {c}"),
+            values: values.slice(s![c, .., ..]),
+            key: format!("imported map {} {c}", traced.name),
+            stamp: frame.forward.stamp,
+        })
+        .collect();
+    let tooltip = |c: usize, y: usize, x: usize, v: f32| hover(frame, traced, c, y, x, v).text;
+    let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
+    let hit = heatmap::grid_ui(ui, textures, &maps, &scale, MAP_SIDE, columns, &tooltip)?;
+    Some(hover(frame, traced, hit.map, hit.row, hit.col, hit.value))
+}
+
+/// The hover text and receptive field of unit `(c, y, x)` of `traced`.
+fn hover(frame: &ImportedFrame<'_>, traced: &Traced, c: usize, y: usize, x: usize, value: f32) -> Hover {
+    let (height, width) = frame.network.model.input_size();
+    let field = frame.forward.fields.get(&traced.name).and_then(|f| f.pixels(y, x, height, width));
+    let reads = field.map_or_else(
+        || "its receptive field is not known".to_owned(),
+        |(row, col, rows, cols)| format!("it reads the {rows}×{cols} input window at ({row}, {col})"),
+    );
+    Hover {
+        text: format!(
+            "{}: '{}' ({} of node {}), channel {c} at ({y}, {x}) = {}; {reads}",
+            frame.network.name(),
+            traced.name,
+            traced.op_type,
+            traced.node,
+            heatmap::format_value(value)
+        ),
+        field,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    use crate::core::interop::onnx_import::OnnxModel;
+    use crate::core::interop::receptive_field::receptive_fields;
+
+    #[test]
+    fn the_first_activation_is_measured_unless_another_map_is_chosen() {
+        let bytes = include_bytes!("../../../../tests/fixtures/onnx/small_cnn_legacy.onnx");
+        let model = OnnxModel::from_bytes(bytes, None).unwrap();
+        let trace = model.run(Array2::zeros(model.input_size()).view()).unwrap();
+        let first_relu = trace.values.iter().find(|t| t.op_type == "Relu").unwrap().name.clone();
+        let mut view = ImportedView::default();
+        assert_eq!(selectivity_layer(&view, &trace), Some(first_relu.clone()));
+        let last = trace.feature_maps().last().unwrap().0.name.clone();
+        view.layer = Some(last.clone());
+        assert_eq!(selectivity_layer(&view, &trace), Some(last));
+        view.layer = Some("gone".to_owned());
+        assert_eq!(selectivity_layer(&view, &trace), Some(first_relu));
+        let fields = receptive_fields(&model, &trace);
+        let network = ImportedNetwork { model, path: "m.onnx".into(), version: 1 };
+        let forward = ImportedForward { trace, fields, stamp: 0 };
+        let frame = ImportedFrame { network: &network, forward: &forward };
+        let conv = forward.trace.values.iter().find(|t| t.op_type == "Conv").unwrap();
+        let text = hover(&frame, conv, 2, 0, 0, 0.5);
+        assert_eq!(text.field, Some((0, 0, 2, 2)), "a 3×3 window padded by 1, clipped at the corner");
+        assert!(text.text.contains("channel 2 at (0, 0) = 0.5"), "{}", text.text);
+    }
+}
