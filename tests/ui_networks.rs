@@ -332,6 +332,13 @@ fn an_imported_network_stands_beside_n2() {
         h.query_by_label_contains("Imported network my_cnn.onnx").is_some()
     });
 
+    // The session remembers the model: a restarted app opens it again.
+    harness.state_mut().state.autosave_now();
+    let mut restarted = self::harness(dir.path());
+    wait_until(&mut restarted, 30.0, "the model to reopen", |h| {
+        h.state().state.imported.network.as_ref().is_some_and(|n| n.path == model)
+    });
+
     // A model for other images says what to change; closing it brings the SGD side back.
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/small_cnn_legacy.onnx");
     harness.get_by_label("Networks").click();
