@@ -308,3 +308,40 @@ fn screenshots_of_every_view() {
     settle(&mut harness);
     screenshot(&mut harness, "gallery");
 }
+
+#[test]
+fn save_and_quit_without_a_file_asks_for_one_saves_then_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kept.tileset.json");
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Add class").click();
+    settle(&mut harness);
+    let close = |harness: &mut Harness<'_, TilelabApp>| {
+        let viewport = harness.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default();
+        viewport.events.push(egui::ViewportEvent::Close);
+    };
+    close(&mut harness);
+    settle(&mut harness);
+    harness.get_by_label("Save and quit").click();
+    settle(&mut harness);
+    // No file yet: the Save As window asks, and cancelling it keeps the app open and the question away.
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
+    assert!(!harness.state().views.dialogs.quit_after_save);
+    assert!(!harness.state().views.dialogs.quit_confirmed, "nothing saved, nothing closed");
+
+    close(&mut harness);
+    settle(&mut harness);
+    harness.get_by_label("Save and quit").click();
+    settle(&mut harness);
+    let field = harness.get_by_role(Role::TextInput);
+    field.focus();
+    field.type_text(&file.display().to_string());
+    settle(&mut harness);
+    harness.get_by_label("Save").click();
+    settle(&mut harness);
+    assert!(file.exists(), "saved");
+    assert!(!harness.state().state.is_dirty());
+    assert!(harness.state().views.dialogs.quit_confirmed, "then closed, without asking again");
+    assert!(!harness.state().views.dialogs.confirm_quit);
+}

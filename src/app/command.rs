@@ -160,6 +160,8 @@ pub enum Command {
     ShowGallery,
     /// Closes the window (after asking when there is unsaved work).
     Quit,
+    /// Saves (asking for a file when there is none), then closes once the save succeeded.
+    SaveAndQuit,
     /// Opens the path window of an export (File → Export, the dataset view's NumPy button).
     AskExport(ExportKind),
     /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.

@@ -54,7 +54,22 @@ impl TilelabApp {
             }
             Command::LoadPreset(preset) => self.replace_set(preset_set(preset), preset.label()),
             Command::OpenTileSet(path) => self.open_tileset(&path),
-            Command::SaveTileSet(path) => self.save_tileset(&path),
+            Command::SaveTileSet(path) => {
+                self.save_tileset(&path);
+                if std::mem::take(&mut self.views.dialogs.quit_after_save) {
+                    self.quit_if_saved(ctx);
+                }
+            }
+            Command::SaveAndQuit => match state.session.tileset_path.clone() {
+                Some(path) => {
+                    self.save_tileset(&path);
+                    self.quit_if_saved(ctx);
+                }
+                None => {
+                    self.views.dialogs.quit_after_save = true;
+                    self.ask_path(PathPurpose::SaveTileSetAs);
+                }
+            },
             Command::Save => match state.session.tileset_path.clone() {
                 Some(path) => self.save_tileset(&path),
                 None => self.ask_path(PathPurpose::SaveTileSetAs),
@@ -109,6 +124,13 @@ impl TilelabApp {
                     ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 }
             }
+        }
+    }
+
+    /// Closes the window when the last save succeeded (a failed save was logged; the window stays).
+    fn quit_if_saved(&mut self, ctx: &egui::Context) {
+        if !self.state.is_dirty() {
+            self.run_command(ctx, Command::Quit);
         }
     }
 

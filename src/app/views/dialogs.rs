@@ -200,6 +200,8 @@ pub struct Dialogs {
     pub confirm_quit: bool,
     /// Set once the user agreed to close; the next close request goes through.
     pub quit_confirmed: bool,
+    /// "Save and quit" asked for a file: close once it is saved.
+    pub quit_after_save: bool,
     /// The about box.
     pub about: bool,
     /// The keyboard shortcut list.
@@ -220,7 +222,7 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
     let Some(dialog) = &mut dialogs.path else { return };
     dialog.poll_browse();
     let mut open = true;
-    let mut done = false;
+    let (mut done, mut cancelled) = (false, false);
     egui::Window::new(dialog.purpose.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
         let label = if dialog.purpose == PathPurpose::OpenIdx { "Images file" } else { "Path" };
         ui.horizontal(|ui| {
@@ -253,12 +255,14 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
                     Err(message) => dialog.browse_note = Some(message),
                 }
             }
-            if ui.button("Cancel").clicked() {
-                done = true;
-            }
+            cancelled = ui.button("Cancel").clicked();
         });
     });
-    if done || !open {
+    if cancelled || !open {
+        // "Save and quit" does not quit without the save.
+        dialogs.quit_after_save = false;
+    }
+    if done || cancelled || !open {
         dialogs.path = None;
     }
 }
@@ -308,8 +312,7 @@ fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
         ui.label("The tile set has changes that were not saved to a file. (They stay in the autosave either way.)");
         ui.horizontal(|ui| {
             if ui.button("Save and quit").clicked() {
-                app.push(Command::Save);
-                app.push(Command::Quit);
+                app.push(Command::SaveAndQuit);
                 dialogs.confirm_quit = false;
             }
             if ui.button("Quit without saving").clicked() {
