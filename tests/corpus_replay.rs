@@ -19,7 +19,7 @@ use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
 use tilelab::core::idx::{self, IdxError, MAX_DECOMPRESSED_BYTES};
 use tilelab::core::nn::weights_file::{self, WeightsFileError};
-use tilelab::core::tileset_file::{self, MAX_IMPORT_ALLOC_BYTES, MAX_IMPORT_SIDE, TileSetFileError};
+use tilelab::core::tileset_file::{self, ImportOptions, MAX_IMPORT_ALLOC_BYTES, MAX_IMPORT_SIDE, TileSetFileError};
 
 #[path = "fuzz/harness.rs"]
 mod harness;
@@ -288,7 +288,7 @@ fn png_with_absurd_header_dimensions_is_refused_without_allocating() {
         ("8192² RGBA16", png_of_zero_rows(side, side, 16, 6, side as usize * 8, 1)),
     ];
     for (what, png) in cases {
-        let (result, peak) = peak_allocation(|| tileset_file::import_tile_image(&png, 28, None, 1.0));
+        let (result, peak) = peak_allocation(|| tileset_file::import_tile_image(&png, &ImportOptions::plain(28, 1.0)));
         assert!(matches!(result, Err(TileSetFileError::Image(_))), "{what}: {result:?}");
         assert!(peak < 4 * MIB, "{what}: {} MiB allocated to refuse it", peak / MIB);
     }
@@ -301,7 +301,7 @@ fn png_decompression_bomb_stays_within_the_import_limit() {
     let png = png_of_zero_rows(side, side, 8, 0, side as usize, side as usize);
     assert!(png.len() < 200 * 1024, "{} bytes", png.len());
     let started = Instant::now();
-    let (result, peak) = peak_allocation(|| tileset_file::import_tile_image(&png, 28, None, 1.0));
+    let (result, peak) = peak_allocation(|| tileset_file::import_tile_image(&png, &ImportOptions::plain(28, 1.0)));
     // All black: decoded and shrunk, then refused for its empty support.
     assert!(matches!(result, Err(TileSetFileError::Tile { .. })), "{result:?}");
     println!("PNG bomb: {} KiB file, peak allocation {} MiB", png.len() / 1024, peak / MIB);

@@ -345,3 +345,27 @@ fn save_and_quit_without_a_file_asks_for_one_saves_then_closes() {
     assert!(harness.state().views.dialogs.quit_confirmed, "then closed, without asking again");
     assert!(!harness.state().views.dialogs.confirm_quit);
 }
+
+#[test]
+fn importing_an_image_can_crop_it_to_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("spot.png");
+    let spot = image::GrayImage::from_fn(20, 20, |x, y| {
+        image::Luma([if (5..8).contains(&x) && (9..11).contains(&y) { 255 } else { 0 }])
+    });
+    spot.save(&png).unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("File").click();
+    settle(&mut harness);
+    harness.get_by_label("Import tile image…").click();
+    settle(&mut harness);
+    let field = harness.get_by_role(Role::TextInput);
+    field.focus();
+    field.type_text(&png.display().to_string());
+    harness.get_by_label("Crop to the content (trim borders without support pixels)").click();
+    settle(&mut harness);
+    harness.get_by_label("Import").click();
+    settle(&mut harness);
+    let tile = selected_tile(harness.state());
+    assert_eq!((tile.rows(), tile.cols()), (2, 3), "only the bright spot is kept");
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use ndarray::Array2;
 
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
+use crate::core::tileset_file::ImportOptions;
 
 use super::export_menu::ExportKind;
 use super::views::View;
@@ -142,8 +143,8 @@ pub enum Command {
     SaveTileSet(PathBuf),
     /// Saves to the current file, or asks for one.
     Save,
-    /// Imports a PNG/JPEG as a tile (`threshold`: support = pixels ≥ it, else non-zero pixels).
-    ImportTileImage { path: PathBuf, max_side: usize, threshold: Option<f32>, at: InsertAt },
+    /// Imports a PNG/JPEG as a tile.
+    ImportTileImage { path: PathBuf, options: ImportOptions, at: InsertAt },
     /// Writes the atlas PNG of all tiles.
     ExportAtlas(PathBuf),
     /// Writes the selected tile as a PNG.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::core::bounded_read::read_at_most;
 use crate::core::tile::{ClassSet, single_tile_object};
+use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, dataset, presets, tileset_file};
 
 use super::TilelabApp;
@@ -74,18 +75,15 @@ impl TilelabApp {
                 Some(path) => self.save_tileset(&path),
                 None => self.ask_path(PathPurpose::SaveTileSetAs),
             },
-            Command::ImportTileImage { path, max_side, threshold, at } => {
-                match import_image(&path, max_side, threshold) {
-                    Ok(tile) => {
-                        let name = path
-                            .file_stem()
-                            .map_or_else(|| "imported".to_owned(), |s| s.to_string_lossy().into_owned());
-                        state.edit(Edit::Insert { tile, name, at });
-                        state.info(format!("imported {}", path.display()));
-                    }
-                    Err(error) => state.error(format!("could not import {}: {error}", path.display())),
+            Command::ImportTileImage { path, options, at } => match import_image(&path, &options) {
+                Ok(tile) => {
+                    let name =
+                        path.file_stem().map_or_else(|| "imported".to_owned(), |s| s.to_string_lossy().into_owned());
+                    state.edit(Edit::Insert { tile, name, at });
+                    state.info(format!("imported {}", path.display()));
                 }
-            }
+                Err(error) => state.error(format!("could not import {}: {error}", path.display())),
+            },
             Command::ExportAtlas(path) => {
                 let result = tileset_file::atlas_png(&state.classes, ATLAS_SCALE).map_err(|e| e.to_string());
                 self.write_file(&path, result, "atlas");
@@ -270,7 +268,7 @@ fn preset_set(preset: Preset) -> ClassSet {
     }
 }
 
-fn import_image(path: &Path, max_side: usize, threshold: Option<f32>) -> Result<crate::core::tile::Tile, String> {
+fn import_image(path: &Path, options: &ImportOptions) -> Result<crate::core::tile::Tile, String> {
     let bytes = read_at_most(path, MAX_IMPORT_FILE_BYTES).map_err(|e| e.to_string())?;
-    tileset_file::import_tile_image(&bytes, max_side, threshold, GALLERY_EPSILON).map_err(|e| e.to_string())
+    tileset_file::import_tile_image(&bytes, options).map_err(|e| e.to_string())
 }

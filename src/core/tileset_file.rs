@@ -249,24 +249,43 @@ fn tile(file: &FileTile, place: &str) -> Result<Tile, TileSetFileError> {
         .map_err(|source| TileSetFileError::Tile { place: place.to_owned(), source })
 }
 
-/// Imports a PNG/JPEG as a tile: grey, shrunk to fit `max_side` (aspect kept), values `pixel/255`.
+/// How an image becomes a tile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImportOptions {
+    /// Largest tile side: bigger images are shrunk (aspect kept), never enlarged.
+    pub max_side: usize,
+    /// The support is the pixels `≥ threshold`, or the non-zero pixels when `None`.
+    pub threshold: Option<f32>,
+    /// Trims the border rows and columns without a support pixel before shrinking.
+    pub crop: bool,
+    /// ε of the new tile.
+    pub epsilon: f32,
+}
+
+impl ImportOptions {
+    /// Whole image, support = non-zero pixels.
+    pub fn plain(max_side: usize, epsilon: f32) -> Self {
+        Self { max_side, threshold: None, crop: false, epsilon }
+    }
+}
+
+/// Imports a PNG/JPEG as a tile: grey, optionally cropped to its content, shrunk to fit
+/// `max_side` (aspect kept), values `pixel/255`.
 ///
-/// Transparent pixels count as 0. The support is the pixels `≥ threshold`, or the non-zero
-/// pixels without a threshold. The decoder runs with size limits ([`MAX_IMPORT_SIDE`],
+/// Transparent pixels count as 0. The decoder runs with size limits ([`MAX_IMPORT_SIDE`],
 /// [`MAX_IMPORT_ALLOC_BYTES`]), so a hostile file cannot exhaust memory.
-pub fn import_tile_image(
-    bytes: &[u8],
-    max_side: usize,
-    threshold: Option<f32>,
-    epsilon: f32,
-) -> Result<Tile, TileSetFileError> {
+pub fn import_tile_image(bytes: &[u8], options: &ImportOptions) -> Result<Tile, TileSetFileError> {
+    let ImportOptions { max_side, threshold, crop, epsilon } = *options;
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(image::ImageError::IoError)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMPORT_SIDE);
     limits.max_image_height = Some(MAX_IMPORT_SIDE);
     limits.max_alloc = Some(MAX_IMPORT_ALLOC_BYTES);
     reader.limits(limits);
-    let grey = composite_on_black(&reader.decode()?.to_luma_alpha8());
+    let mut grey = composite_on_black(&reader.decode()?.to_luma_alpha8());
+    if crop && let Some((x, y, width, height)) = content_box(&grey, threshold) {
+        grey = image::imageops::crop_imm(&grey, x, y, width, height).to_image();
+    }
     let max_side = max_side.clamp(1, MAX_TILE_SIDE) as u32;
     let (width, height) = fit(grey.width(), grey.height(), max_side);
     let small = if (width, height) == grey.dimensions() {
@@ -283,6 +302,22 @@ pub fn import_tile_image(
     };
     Tile::new(values, support, epsilon)
         .map_err(|source| TileSetFileError::Tile { place: "imported image".into(), source })
+}
+
+/// `(x, y, width, height)` of the smallest rectangle holding every support pixel (as `import_tile_image`
+/// defines it at full size); `None` when there is none.
+fn content_box(image: &image::GrayImage, threshold: Option<f32>) -> Option<(u32, u32, u32, u32)> {
+    let inside = |v: u8| match threshold {
+        Some(t) => f32::from(v) / 255.0 >= t,
+        None => v != 0,
+    };
+    let (mut left, mut top, mut right, mut bottom) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, pixel) in image.enumerate_pixels() {
+        if inside(pixel.0[0]) {
+            (left, top, right, bottom) = (left.min(x), top.min(y), right.max(x), bottom.max(y));
+        }
+    }
+    (left <= right).then(|| (left, top, right - left + 1, bottom - top + 1))
 }
 
 /// Grey times alpha: a transparent pixel becomes black (0, outside the default support).
@@ -512,7 +547,7 @@ mod tests {
     #[test]
     fn png_round_trip_keeps_values_and_support() {
         let tile = Tile::new(array![[0.0, 0.2], [1.0, 0.6]], array![[false, true], [true, true]], 1.5).unwrap();
-        let back = import_tile_image(&tile_png(&tile, 1).unwrap(), 28, None, 1.5).unwrap();
+        let back = import_tile_image(&tile_png(&tile, 1).unwrap(), &ImportOptions::plain(28, 1.5)).unwrap();
         assert_eq!(back.support(), tile.support());
         for (a, b) in back.values().iter().zip(tile.values()) {
             assert!((a - b).abs() <= 0.5 / 255.0 + 1e-6, "{a} vs {b}");
@@ -527,15 +562,41 @@ mod tests {
         let wide = image::GrayImage::from_fn(200, 100, |x, _| image::Luma([if x < 100 { 40 } else { 255 }]));
         let mut png = Vec::new();
         image::DynamicImage::from(wide).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-        let tile = import_tile_image(&png, 28, Some(0.5), 2.0).unwrap();
+        let thresholded = ImportOptions { threshold: Some(0.5), ..ImportOptions::plain(28, 2.0) };
+        let tile = import_tile_image(&png, &thresholded).unwrap();
         assert_eq!((tile.rows(), tile.cols()), (14, 28));
         assert!(!tile.support()[[0, 0]] && tile.support()[[0, 27]]);
         // max_side is clamped to the tile limit.
-        let tile = import_tile_image(&png, 10_000, None, 2.0).unwrap();
+        let tile = import_tile_image(&png, &ImportOptions::plain(10_000, 2.0)).unwrap();
         assert_eq!((tile.rows(), tile.cols()), (MAX_TILE_SIDE / 2, MAX_TILE_SIDE));
-        assert!(matches!(import_tile_image(b"not an image", 28, None, 2.0), Err(TileSetFileError::Image(_))));
+        let plain = ImportOptions::plain(28, 2.0);
+        assert!(matches!(import_tile_image(b"not an image", &plain), Err(TileSetFileError::Image(_))));
         let black = tile_png(&Tile::filled(2, 2, 0.0, 1.0).unwrap(), 1).unwrap();
-        assert!(matches!(import_tile_image(&black, 28, None, 2.0), Err(TileSetFileError::Tile { .. })));
+        for crop in [false, true] {
+            let options = ImportOptions { crop, ..plain };
+            assert!(matches!(import_tile_image(&black, &options), Err(TileSetFileError::Tile { .. })));
+        }
+    }
+
+    #[test]
+    fn crop_trims_the_border_without_support_before_shrinking() {
+        // A 4×2 bright block at (x 30..34, y 10..12) on a 100×60 black image.
+        let image = image::GrayImage::from_fn(100, 60, |x, y| {
+            image::Luma([if (30..34).contains(&x) && (10..12).contains(&y) { 200 } else { 0 }])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::from(image).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let cropped = ImportOptions { crop: true, ..ImportOptions::plain(28, 2.0) };
+        let tile = import_tile_image(&png, &cropped).unwrap();
+        assert_eq!((tile.rows(), tile.cols()), (2, 4), "exactly the block, at full resolution");
+        assert!(tile.support().iter().all(|&s| s));
+        assert!(tile.values().iter().all(|&v| (v - 200.0 / 255.0).abs() < 1e-6));
+        // A threshold above the block's grey finds no content: nothing is cropped (and no support).
+        let above = ImportOptions { threshold: Some(0.9), ..cropped };
+        assert!(matches!(import_tile_image(&png, &above), Err(TileSetFileError::Tile { .. })));
+        // Without crop the whole image is shrunk to 28 wide.
+        let tile = import_tile_image(&png, &ImportOptions::plain(28, 2.0)).unwrap();
+        assert_eq!((tile.rows(), tile.cols()), (17, 28));
     }
 
     #[test]
@@ -543,7 +604,7 @@ mod tests {
         let mut png = Vec::new();
         let image = image::GrayImage::new(MAX_IMPORT_SIDE + 1, 1);
         image::DynamicImage::from(image).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-        assert!(matches!(import_tile_image(&png, 28, None, 2.0), Err(TileSetFileError::Image(_))));
+        assert!(matches!(import_tile_image(&png, &ImportOptions::plain(28, 2.0)), Err(TileSetFileError::Image(_))));
     }
 
     #[test]

@@ -75,10 +75,13 @@ pub fn import_image(data: &[u8]) -> Outcome {
     let max_side = 1 + data.len() % 64;
     let threshold = (data.len() % 2 == 1).then_some(0.5);
     let epsilon = 2.0;
-    let tile = tileset_file::import_tile_image(data, max_side, threshold, epsilon).map_err(|e| message(&e))?;
+    let crop = data.len() % 3 == 0;
+    let options = tileset_file::ImportOptions { max_side, threshold, crop, epsilon };
+    let tile = tileset_file::import_tile_image(data, &options).map_err(|e| message(&e))?;
     assert!(tile.rows() <= max_side && tile.cols() <= max_side, "the tile was not shrunk to {max_side}");
     let png = tileset_file::tile_png(&tile, 1).expect("an imported tile exports");
-    let back = tileset_file::import_tile_image(&png, max_side, None, epsilon).expect("an exported tile imports");
+    let back = tileset_file::import_tile_image(&png, &tileset_file::ImportOptions::plain(max_side, epsilon))
+        .expect("an exported tile imports");
     // Support pixels are all non-zero (threshold 0.5, or non-zero), so the export keeps them exactly.
     assert_eq!(back.support(), tile.support(), "the support changed in a PNG round trip");
     for ((value, original), &inside) in back.values().iter().zip(tile.values()).zip(tile.support()) {

@@ -9,6 +9,8 @@ use ndarray::Array2;
 use crate::app::command::{Command, Edit, InsertAt, Node};
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
+use crate::app::views::gallery::GALLERY_EPSILON;
+use crate::core::tileset_file::ImportOptions;
 
 /// Largest side of an image the app decodes (a background or an imported tile).
 pub const MAX_IMAGE_SIDE: u32 = 8192;
@@ -95,9 +97,7 @@ pub struct PathDialog {
     /// Second path (the labels file of an IDX pair).
     pub second_path: String,
     /// Import: largest tile side after resizing.
-    pub max_side: usize,
-    /// Import: support = pixels ≥ threshold when set, else non-zero pixels.
-    pub threshold: Option<f32>,
+    pub import: ImportOptions,
     /// Import: replace the selected tile instead of adding a class.
     pub replace_selected: bool,
     browse: Option<Receiver<Option<PathBuf>>>,
@@ -111,8 +111,7 @@ impl PathDialog {
             purpose,
             path,
             second_path: String::new(),
-            max_side: 28,
-            threshold: None,
+            import: ImportOptions::plain(28, GALLERY_EPSILON),
             replace_selected: false,
             browse: None,
             browse_note: None,
@@ -133,7 +132,7 @@ impl PathDialog {
                     Some(id) if self.replace_selected => InsertAt::Replace(id),
                     _ => InsertAt::NewClass,
                 };
-                Command::ImportTileImage { path, max_side: self.max_side, threshold: self.threshold, at }
+                Command::ImportTileImage { path, options: self.import, at }
             }
             PathPurpose::ExportAtlas => Command::ExportAtlas(path),
             PathPurpose::ExportTilePng => Command::ExportTilePng(path),
@@ -268,16 +267,18 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
 }
 
 fn import_options_ui(ui: &mut egui::Ui, dialog: &mut PathDialog, has_selection: bool) {
-    ui.add(egui::Slider::new(&mut dialog.max_side, 1..=crate::core::tile::MAX_TILE_SIDE).text("Largest side"));
-    let mut thresholded = dialog.threshold.is_some();
+    let import = &mut dialog.import;
+    ui.add(egui::Slider::new(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE).text("Largest side"));
+    let mut thresholded = import.threshold.is_some();
     ui.checkbox(&mut thresholded, "Support = pixels above a threshold (else the non-zero pixels)");
     if thresholded {
-        let mut threshold = dialog.threshold.unwrap_or(0.1);
+        let mut threshold = import.threshold.unwrap_or(0.1);
         ui.add(egui::Slider::new(&mut threshold, 0.0..=1.0).text("Threshold"));
-        dialog.threshold = Some(threshold);
+        import.threshold = Some(threshold);
     } else {
-        dialog.threshold = None;
+        import.threshold = None;
     }
+    ui.checkbox(&mut import.crop, "Crop to the content (trim borders without support pixels)");
     if has_selection {
         ui.checkbox(&mut dialog.replace_selected, "Replace the selected tile (else add a new class)");
     }
