@@ -225,8 +225,13 @@ fn run_figure4(out: &Path, seed: u64, json: bool) -> anyhow::Result<InvarianceRe
         run.trained
     };
     let classes = train.classes();
-    let result = figure4::invariance(&classes, figure4::Classifier::Cnn(&trained), &config.tiles(&classes), config.samples, seed, None)
-        .context("Figure 4 perturbations")?;
+    let result = figure4::invariance(
+        &classes,
+        figure4::Classifier::Cnn(&trained),
+        &config.tiles(&classes),
+        &figure4::Perturbations::random(config.samples, seed),
+    )
+    .context("Figure 4 perturbations")?;
     let written =
         figure4::write_outputs(&result, out).with_context(|| format!("writing Figure 4 to {}", out.display()))?;
     if json {

@@ -276,9 +276,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                             &classes,
                             figure4::Classifier::Cnn(&cnn),
                             &tiles,
-                            INVARIANCE_SAMPLES,
-                            INVARIANCE_SEED,
-                            None,
+                            &figure4::Perturbations::random(INVARIANCE_SAMPLES, INVARIANCE_SEED),
                         )
                         .map_err(|e| e.to_string())
                     });

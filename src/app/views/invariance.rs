@@ -37,6 +37,7 @@ struct Request {
     samples: usize,
     seed: u64,
     epsilon: Option<f32>,
+    every_offset: bool,
     /// The version of the opened ONNX network, when one is open.
     imported: Option<u64>,
 }
@@ -74,6 +75,8 @@ pub struct InvarianceViewState {
     /// True when the ε slider overrides every tile's ε for the constructed net.
     pub override_epsilon: bool,
     pub epsilon: f32,
+    /// Translate the tile to every valid offset instead of `samples` random ones.
+    pub every_offset: bool,
     /// Folder the exports go to.
     pub export_dir: String,
     job: Option<(Request, Compared, Job<InvarianceResult>)>,
@@ -90,6 +93,7 @@ impl Default for InvarianceViewState {
             seed: 1,
             override_epsilon: false,
             epsilon: 2.0,
+            every_offset: false,
             export_dir: "figure4".to_owned(),
             job: None,
             computed: None,
@@ -167,6 +171,7 @@ fn request(app: &AppState, view: &InvarianceViewState) -> Request {
         samples: view.samples,
         seed: view.seed,
         epsilon: view.override_epsilon.then_some(view.epsilon),
+        every_offset: view.every_offset,
         imported: app.imported.network.as_ref().map(|n| n.version),
     }
 }
@@ -213,7 +218,13 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
             Network::Cnn(cnn) => figure4::Classifier::Cnn(cnn),
             Network::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
         };
-        figure4::invariance(&classes, classifier, &r.tiles, r.samples, r.seed, r.epsilon).map_err(|e| e.to_string())
+        let settings = figure4::Perturbations {
+            samples: r.samples,
+            seed: r.seed,
+            epsilon_override: r.epsilon,
+            every_offset: r.every_offset,
+        };
+        figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())
     });
     view.job = Some((request, compared, job));
 }
@@ -241,6 +252,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
         view.tiles = Some(chosen);
     }
     ui.add(egui::Slider::new(&mut view.samples, 10..=500).logarithmic(true).text("images per perturbation"));
+    ui.checkbox(&mut view.every_offset, "Translate over every valid offset (else random ones)");
     ui.horizontal(|ui| {
         ui.label("Seed");
         ui.add(egui::DragValue::new(&mut view.seed));
@@ -527,7 +539,8 @@ mod tests {
         let classes = presets::fashion_three();
         let cnn = Cnn::new(CnnSpec { classes: 3, ..CnnSpec::fashion() }, 1).unwrap();
         let tiles: Vec<TileId> = (0..3).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, 8, 3, epsilon).unwrap()
+        let settings = figure4::Perturbations { epsilon_override: epsilon, ..figure4::Perturbations::random(8, 3) };
+        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, &settings).unwrap()
     }
 
     #[test]

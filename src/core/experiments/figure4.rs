@@ -216,17 +216,33 @@ impl Classifier<'_> {
     }
 }
 
+/// How many images, from which seed, with which ε, and where the tile moves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Perturbations {
+    /// Images per tile with the background redrawn, and with the tile moved to random offsets.
+    pub samples: usize,
+    pub seed: u64,
+    /// Replaces every tile's ε before N1 is built (to show when invariance fails).
+    pub epsilon_override: Option<f32>,
+    /// Moves the tile to every valid offset once instead of to `samples` random ones.
+    pub every_offset: bool,
+}
+
+impl Perturbations {
+    /// `samples` images of each kind, random offsets, the tiles' own ε.
+    pub fn random(samples: usize, seed: u64) -> Self {
+        Self { samples, seed, epsilon_override: None, every_offset: false }
+    }
+}
+
 /// Runs both perturbations for each tile in `tiles` through `trained` and N1 built from `classes`.
-///
-/// `epsilon_override` replaces every tile's ε before N1 is built (to show when invariance fails).
 pub fn invariance(
     classes: &ClassSet,
     trained: Classifier<'_>,
     tiles: &[TileId],
-    n: usize,
-    seed: u64,
-    epsilon_override: Option<f32>,
+    settings: &Perturbations,
 ) -> Result<InvarianceResult, ExperimentError> {
+    let Perturbations { samples: n, seed, epsilon_override, every_offset } = *settings;
     let (height, width) = trained.input_size();
     if classes.len() != trained.classes() {
         return Err(ExperimentError::Invalid(format!(
@@ -260,8 +276,11 @@ pub fn invariance(
         let fixed_background = background(&Background::Uniform, height, width, &mut rng);
         let backgrounds: Vec<Array2<f32>> =
             (0..n).map(|_| background(&Background::Uniform, height, width, &mut rng)).collect();
-        let offsets: Vec<(usize, usize)> =
-            (0..n).map(|_| (rng.random_range(0..rows), rng.random_range(0..cols))).collect();
+        let offsets: Vec<(usize, usize)> = if every_offset {
+            (0..rows).flat_map(|row| (0..cols).map(move |col| (row, col))).collect()
+        } else {
+            (0..n).map(|_| (rng.random_range(0..rows), rng.random_range(0..cols))).collect()
+        };
         let compose = |mut image: Array2<f32>, (row, col): (usize, usize)| {
             paste(&mut image, tile, row, col);
             image
@@ -442,7 +461,8 @@ mod tests {
         let spec = CnnSpec { classes: 3, ..CnnSpec::fashion() };
         let net = Cnn::new(spec, 1).unwrap();
         let tiles: Vec<TileId> = (0..3).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-        invariance(&classes, Classifier::Cnn(&net), &tiles, 12, 5, epsilon_override).unwrap()
+        let settings = Perturbations { epsilon_override, ..Perturbations::random(12, 5) };
+        invariance(&classes, Classifier::Cnn(&net), &tiles, &settings).unwrap()
     }
 
     #[test]
@@ -454,14 +474,34 @@ mod tests {
         let bytes = crate::core::interop::onnx_export::export_cnn(&net, &names).unwrap().onnx_bytes();
         let model = OnnxModel::from_bytes(&bytes, None).unwrap();
         let tiles = [TileId { class: 1, feature: 0, tile: 0 }];
-        let imported = invariance(&classes, Classifier::Onnx(&model), &tiles, 6, 5, None).unwrap();
-        let direct = invariance(&classes, Classifier::Cnn(&net), &tiles, 6, 5, None).unwrap();
+        let settings = Perturbations::random(6, 5);
+        let imported = invariance(&classes, Classifier::Onnx(&model), &tiles, &settings).unwrap();
+        let direct = invariance(&classes, Classifier::Cnn(&net), &tiles, &settings).unwrap();
         let (a, b) = (&imported.tiles[0].translation, &direct.tiles[0].translation);
         assert_eq!(a.offsets, b.offsets);
         assert_eq!(a.constructed, b.constructed);
         for (x, y) in a.trained.iter().flatten().zip(b.trained.iter().flatten()) {
             assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{x} vs {y}");
         }
+    }
+
+    #[test]
+    fn every_offset_visits_each_valid_window_once() {
+        let classes = fashion_three();
+        let spec = CnnSpec { classes: 3, ..CnnSpec::fashion() };
+        let net = Cnn::new(spec, 1).unwrap();
+        let tiles = [TileId { class: 2, feature: 0, tile: 0 }];
+        let settings = Perturbations { every_offset: true, ..Perturbations::random(5, 2) };
+        let result = invariance(&classes, Classifier::Cnn(&net), &tiles, &settings).unwrap();
+        let tile = &result.tiles[0];
+        let (rows, cols) = valid_offsets(classes.tile(tiles[0]).unwrap(), 40, 40);
+        let mut offsets = tile.translation.offsets.clone();
+        assert_eq!(offsets.len(), rows * cols);
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), rows * cols, "each offset once");
+        assert_eq!(tile.background.offsets.len(), 5);
+        assert!(tile.translation.constructed_spread.std[tile.label] < 1e-3, "N1 does not move at any offset");
     }
 
     #[test]
