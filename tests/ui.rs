@@ -33,6 +33,22 @@ fn settle(harness: &mut Harness<'_, TilelabApp>) {
     harness.run_steps(3);
 }
 
+/// Types `path` into the one text field on screen (a path window's).
+fn type_path(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
+    let field = harness.get_by_role(Role::TextInput);
+    field.focus();
+    field.type_text(&path.display().to_string());
+    settle(harness);
+}
+
+/// Clicks `item` in the File menu.
+fn file_menu(harness: &mut Harness<'_, TilelabApp>, item: &str) {
+    harness.get_by_label("File").click();
+    settle(harness);
+    harness.get_by_label(item).click();
+    settle(harness);
+}
+
 /// Steps (with short sleeps, for background jobs) until `done` holds; panics after ~20 s.
 fn wait_until(harness: &mut Harness<'_, TilelabApp>, what: &str, done: impl Fn(&TilelabApp) -> bool) {
     for _ in 0..2000 {
@@ -155,10 +171,7 @@ fn save_and_reopen_round_trip() {
 
     harness.key_press_modifiers(Modifiers::COMMAND, Key::S);
     settle(&mut harness);
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&file.display().to_string());
-    settle(&mut harness);
+    type_path(&mut harness, &file);
     harness.get_by_label("Save").click();
     settle(&mut harness);
     assert!(file.exists(), "the file was written");
@@ -185,14 +198,8 @@ fn import_a_tile_image_and_export_pngs() {
     let cross = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([if x == 2 || y == 1 { 255 } else { 0 }]));
     cross.save(&png).unwrap();
     let mut harness = harness(dir.path());
-    harness.get_by_label("File").click();
-    settle(&mut harness);
-    harness.get_by_label("Import tile image…").click();
-    settle(&mut harness);
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&png.display().to_string());
-    settle(&mut harness);
+    file_menu(&mut harness, "Import tile image…");
+    type_path(&mut harness, &png);
     harness.get_by_label("Import").click();
     settle(&mut harness);
     let app = &harness.state().state;
@@ -334,10 +341,7 @@ fn save_and_quit_without_a_file_asks_for_one_saves_then_closes() {
     settle(&mut harness);
     harness.get_by_label("Save and quit").click();
     settle(&mut harness);
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&file.display().to_string());
-    settle(&mut harness);
+    type_path(&mut harness, &file);
     harness.get_by_label("Save").click();
     settle(&mut harness);
     assert!(file.exists(), "saved");
@@ -355,13 +359,8 @@ fn importing_an_image_can_crop_it_to_its_content() {
     });
     spot.save(&png).unwrap();
     let mut harness = harness(dir.path());
-    harness.get_by_label("File").click();
-    settle(&mut harness);
-    harness.get_by_label("Import tile image…").click();
-    settle(&mut harness);
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&png.display().to_string());
+    file_menu(&mut harness, "Import tile image…");
+    type_path(&mut harness, &png);
     harness.get_by_label("Crop to the content (trim borders without support pixels)").click();
     settle(&mut harness);
     harness.get_by_label("Import").click();

@@ -84,19 +84,12 @@ fn filters_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &ImportedFr
         let values = weight.index_axis_move(Axis(1), 0);
         let scale = Scale::symmetric("weight", values.iter());
         heatmap::scale_ui(ui, &scale);
-        let maps: Vec<MapView<'_>> = (0..filters)
-            .map(|f| MapView {
-                title: format!("filter {f}"),
-                values: values.slice(s![f, .., ..]),
-                key: format!("imported filter {} {f}", node.name),
-                stamp: frame.network.version,
-            })
-            .collect();
         let tooltip = |f: usize, y: usize, x: usize, v: f32| {
             format!("{}: filter {f}, weight ({y}, {x}) = {}", node.name, heatmap::format_value(v))
         };
-        let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
-        if let Some(hit) = heatmap::grid_ui(ui, textures, &maps, &scale, MAP_SIDE, columns, &tooltip) {
+        let key = format!("imported filter {}", node.name);
+        let stamp = frame.network.version;
+        if let Some(hit) = grid(ui, textures, &values, &scale, ("filter", &key, stamp), &tooltip) {
             hovered = Some(Hover { text: tooltip(hit.map, hit.row, hit.col, hit.value), field: None });
         }
     }
@@ -135,18 +128,32 @@ fn maps_ui(
         Scale::symmetric("value", values.iter())
     };
     heatmap::scale_ui(ui, &scale);
+    let tooltip = |c: usize, y: usize, x: usize, v: f32| hover(frame, traced, c, y, x, v).text;
+    let key = format!("imported map {}", traced.name);
+    let hit = grid(ui, textures, values, &scale, ("channel", &key, frame.forward.stamp), &tooltip)?;
+    Some(hover(frame, traced, hit.map, hit.row, hit.col, hit.value))
+}
+
+/// One titled map per channel of `values`, as many per row as fit, titled and keyed by
+/// `(title prefix, texture key prefix, texture stamp)`.
+fn grid(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    values: &ArrayView3<'_, f32>,
+    scale: &Scale,
+    (title, key, stamp): (&str, &str, u64),
+    tooltip: &dyn Fn(usize, usize, usize, f32) -> String,
+) -> Option<heatmap::Hit> {
     let maps: Vec<MapView<'_>> = (0..values.shape()[0])
         .map(|c| MapView {
-            title: format!("channel {c}"),
+            title: format!("{title} {c}"),
             values: values.slice(s![c, .., ..]),
-            key: format!("imported map {} {c}", traced.name),
-            stamp: frame.forward.stamp,
+            key: format!("{key} {c}"),
+            stamp,
         })
         .collect();
-    let tooltip = |c: usize, y: usize, x: usize, v: f32| hover(frame, traced, c, y, x, v).text;
     let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
-    let hit = heatmap::grid_ui(ui, textures, &maps, &scale, MAP_SIDE, columns, &tooltip)?;
-    Some(hover(frame, traced, hit.map, hit.row, hit.col, hit.value))
+    heatmap::grid_ui(ui, textures, &maps, scale, MAP_SIDE, columns, tooltip)
 }
 
 /// The hover text and receptive field of unit `(c, y, x)` of `traced`.
