@@ -4,9 +4,11 @@
 // Painted values and ε are assigned through widgets, not computed: exact comparison is the check.
 #![allow(clippy::float_cmp)]
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod common;
 
+use std::path::Path;
+
+use common::{harness, screenshot, wait_until};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers, Pos2};
 use egui_kittest::Harness;
@@ -17,16 +19,6 @@ use tilelab::app::views::View;
 use tilelab::core::idx::{self, BundledSet};
 use tilelab::core::tile::{ClassSet, Tile};
 use tilelab::core::tileset_file;
-
-fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
-    let app = TilelabApp::new_for_tests(dir.to_owned());
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .with_render_cursor(false)
-        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
-    settle(&mut harness);
-    harness
-}
 
 /// A few frames: enough for commands to apply and grids to lay out.
 fn settle(harness: &mut Harness<'_, TilelabApp>) {
@@ -47,19 +39,6 @@ fn file_menu(harness: &mut Harness<'_, TilelabApp>, item: &str) {
     settle(harness);
     harness.get_by_label(item).click();
     settle(harness);
-}
-
-/// Steps (with short sleeps, for background jobs) until `done` holds; panics after ~20 s.
-fn wait_until(harness: &mut Harness<'_, TilelabApp>, what: &str, done: impl Fn(&TilelabApp) -> bool) {
-    for _ in 0..2000 {
-        harness.step();
-        if done(harness.state()) {
-            settle(harness);
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn selected_tile(app: &TilelabApp) -> Tile {
@@ -285,14 +264,6 @@ fn load_a_fashion_tile_from_the_gallery() {
     assert_eq!(app.classes.classes[3].name, name);
     let expected = data.images.image(0).unwrap();
     assert_eq!(selected_tile(harness.state()).values(), &expected, "the tile is the gallery image");
-}
-
-fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
-    let image = harness.render().expect("software rendering works");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    image.save(dir.join(format!("{name}.png"))).unwrap();
-    assert_eq!((image.width(), image.height()), (1280, 800));
 }
 
 #[test]

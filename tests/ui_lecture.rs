@@ -5,9 +5,12 @@
 //! written into `screenshots/lecture-*.png`.
 #![cfg(feature = "gui")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::{screenshot, wait_until};
 use egui::Key;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -21,27 +24,9 @@ use tilelab::core::export::load_npy;
 /// A projector-sized window: at the lecture zoom of 1.5 the page has 1280×720 points.
 const SIZE: [f32; 2] = [1920.0, 1080.0];
 
+/// The app in a projector-sized window.
 fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
-    let app = TilelabApp::new_for_tests(dir.to_owned());
-    let mut harness = Harness::builder()
-        .with_size(SIZE)
-        .with_render_cursor(false)
-        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
-    harness.run_steps(3);
-    harness
-}
-
-/// Steps (with short sleeps, for background jobs) until `done` holds; panics after ~30 s.
-fn wait_until(harness: &mut Harness<'_, TilelabApp>, what: &str, done: impl Fn(&TilelabApp) -> bool) {
-    for _ in 0..3000 {
-        harness.step();
-        if done(harness.state()) {
-            harness.run_steps(3);
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
+    common::harness_sized(dir, SIZE)
 }
 
 fn press(harness: &mut Harness<'_, TilelabApp>, key: Key) {
@@ -68,14 +53,6 @@ fn click_at(harness: &mut Harness<'_, TilelabApp>, pos: egui::Pos2) {
         harness.step();
     }
     harness.run_steps(2);
-}
-
-fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
-    let image = harness.render().expect("software rendering works");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    image.save(dir.join(format!("{name}.png"))).unwrap();
-    assert_eq!((image.width(), image.height()), (SIZE[0] as u32, SIZE[1] as u32));
 }
 
 #[test]

@@ -5,9 +5,12 @@
 //! views into `screenshots/`.
 #![cfg(feature = "gui")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::{harness, screenshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -20,35 +23,6 @@ use tilelab::core::interop::onnx_export::export_cnn;
 use tilelab::core::nn::cnn::CnnSpec;
 use tilelab::core::nn::train::{Hyper, LabelledSet};
 
-fn harness(dir: &Path) -> Harness<'static, TilelabApp> {
-    let app = TilelabApp::new_for_tests(dir.to_owned());
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .with_render_cursor(false)
-        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
-    harness.run_steps(3);
-    harness
-}
-
-/// Steps (with short sleeps, for background work) until `done` holds; panics after `seconds`.
-fn wait_until(
-    harness: &mut Harness<'_, TilelabApp>,
-    seconds: f32,
-    what: &str,
-    done: impl Fn(&Harness<'_, TilelabApp>) -> bool,
-) {
-    let started = Instant::now();
-    while started.elapsed().as_secs_f32() < seconds {
-        harness.step();
-        if done(harness) {
-            harness.run_steps(3);
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out after {seconds} s waiting for {what}");
-}
-
 fn progress(app: &TilelabApp) -> Option<Progress> {
     app.state.training.as_ref().map(|job| job.progress().clone())
 }
@@ -60,14 +34,6 @@ fn small_training(harness: &mut Harness<'_, TilelabApp>) {
     config.train_per_class = 100;
     config.test_per_class = 30;
     config.hyper.batch_size = 20;
-}
-
-fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
-    let image = harness.render().expect("software rendering works");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    image.save(dir.join(format!("{name}.png"))).unwrap();
-    assert_eq!((image.width(), image.height()), (1280, 800));
 }
 
 /// Median and largest UI time of `frames` frames, in milliseconds.
@@ -93,7 +59,7 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
     harness.run_steps(2);
     // The paper's defaults: conv 5×5 ×12, lr 0.03, batch 100, 400 training images per class.
     harness.get_by_label("Start").click();
-    wait_until(&mut harness, 60.0, "accuracy above chance", |h| {
+    wait_for_screen(&mut harness, 60.0, "accuracy above chance", |h| {
         progress(h.state()).is_some_and(|p| p.train_curve.len() >= 3 && p.test_accuracy().is_some_and(|a| a > 0.6))
     });
     let running = progress(harness.state()).unwrap();
@@ -109,7 +75,7 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
     screenshot(&mut harness, "training-curves");
 
     harness.get_by_label("Networks").click();
-    wait_until(&mut harness, 30.0, "the trained side", |h| {
+    wait_for_screen(&mut harness, 30.0, "the trained side", |h| {
         h.query_by_role_and_label(Role::Image, "feature map 0").is_some()
     });
     let (median_ms, max_ms) = frame_times(&mut harness, 60);
@@ -119,13 +85,13 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
     harness.get_by_label("Training").click();
     harness.run_steps(2);
     harness.get_by_label("Pause").click();
-    wait_until(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
+    wait_for_screen(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
     let paused = progress(harness.state()).unwrap().step;
     std::thread::sleep(Duration::from_millis(300));
     harness.run_steps(3);
     assert_eq!(progress(harness.state()).unwrap().step, paused, "no training while paused");
     harness.get_by_label("Step").click();
-    wait_until(&mut harness, 10.0, "one step", |h| progress(h.state()).is_some_and(|p| p.step == paused + 1));
+    wait_for_screen(&mut harness, 10.0, "one step", |h| progress(h.state()).is_some_and(|p| p.step == paused + 1));
 }
 
 #[test]
@@ -136,18 +102,18 @@ fn networks_view_hover_switch_and_screenshot() {
     harness.run_steps(2);
     small_training(&mut harness);
     harness.get_by_label("Start").click();
-    wait_until(&mut harness, 60.0, "some training", |h| {
+    wait_for_screen(&mut harness, 60.0, "some training", |h| {
         progress(h.state()).is_some_and(|p| p.test_accuracy().is_some_and(|a| a > 0.6))
     });
     harness.get_by_label("Pause").click();
-    wait_until(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
+    wait_for_screen(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
 
     harness.get_by_label("Networks").click();
-    wait_until(&mut harness, 30.0, "N1's detector maps", |h| {
+    wait_for_screen(&mut harness, 30.0, "N1's detector maps", |h| {
         h.query_by_role_and_label(Role::Image, "N1 detectors of Trouser").is_some()
     });
     harness.get_by_role_and_label(Role::Image, "N1 detectors of Trouser").hover();
-    wait_until(&mut harness, 5.0, "the hover text", |h| {
+    wait_for_screen(&mut harness, 5.0, "the hover text", |h| {
         h.query_by_label_contains("Neuron: tile 'Trouser', window").is_some()
     });
     let hover = harness.state().views.networks.hover.clone().expect("a neuron is hovered");
@@ -155,14 +121,14 @@ fn networks_view_hover_switch_and_screenshot() {
     let field = hover.field.expect("a detector has a receptive field");
     assert_eq!((field.2, field.3), (28, 28), "the receptive field is the tile's window");
     harness.get_by_role_and_label(Role::Image, "feature map 0").hover();
-    wait_until(&mut harness, 5.0, "the trained hover", |h| {
+    wait_for_screen(&mut harness, 5.0, "the trained hover", |h| {
         h.query_by_label_contains("Neuron: trained unit: filter 0").is_some()
     });
-    wait_until(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
+    wait_for_screen(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
     // Selectivity: the constructed detectors fire for exactly one class each.
-    wait_until(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
     harness.get_by_label("Measure selectivity").click();
-    wait_until(&mut harness, 30.0, "the selectivity", |h| {
+    wait_for_screen(&mut harness, 30.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
     });
     assert!(
@@ -180,7 +146,7 @@ fn networks_view_hover_switch_and_screenshot() {
     let cell = rect.width() / (40 - placement.cols + 1) as f32;
     let pos = rect.min + egui::vec2((placement.col as f32 + 0.5) * cell, (placement.row as f32 + 0.5) * cell);
     harness.hover_at(pos);
-    wait_until(&mut harness, 5.0, "the tile's detector", |h| {
+    wait_for_screen(&mut harness, 5.0, "the tile's detector", |h| {
         h.state()
             .views
             .networks
@@ -214,17 +180,17 @@ fn networks_view_hover_switch_and_screenshot() {
     );
 
     harness.get_by_label("N2").click();
-    wait_until(&mut harness, 60.0, "N2's detector maps", |h| {
+    wait_for_screen(&mut harness, 60.0, "N2's detector maps", |h| {
         h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some()
     });
     assert_eq!(harness.state().views.networks.which, Which::N2);
     harness.get_by_label("N1").click();
-    wait_until(&mut harness, 10.0, "N1 again", |h| {
+    wait_for_screen(&mut harness, 10.0, "N1 again", |h| {
         h.query_by_role_and_label(Role::Image, "N1 detectors of Trouser").is_some()
     });
 
     harness.get_by_label("Invariance").click();
-    wait_until(&mut harness, 60.0, "the Figure 4 histograms", |h| {
+    wait_for_screen(&mut harness, 60.0, "the Figure 4 histograms", |h| {
         h.query_by_label_contains("exactly invariant").is_some()
     });
     screenshot(&mut harness, "invariance-figure4");
@@ -282,7 +248,7 @@ fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
     field.type_text(&path.display().to_string());
     harness.run_steps(2);
     harness.get_by_label("Open").click();
-    wait_until(harness, 30.0, "the model to load", |h| {
+    wait_for_screen(harness, 30.0, "the model to load", |h| {
         h.state().state.imported.network.as_ref().is_some_and(|n| n.path == path)
     });
 }
@@ -299,27 +265,27 @@ fn an_imported_network_stands_beside_n2() {
     harness.get_by_label("Networks").click();
     harness.run_steps(2);
     harness.get_by_label("N2").click();
-    wait_until(&mut harness, 60.0, "N2 and the imported maps", |h| {
+    wait_for_screen(&mut harness, 60.0, "N2 and the imported maps", |h| {
         h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some()
             && h.query_all_by_role_and_label(Role::Image, "channel 0").next().is_some()
     });
     harness.get_by_label_contains("Imported: my_cnn.onnx");
     harness.get_by_label_contains("Filters of");
-    wait_until(&mut harness, 30.0, "the imported logits", |h| h.query_by_label_contains("imported: ").is_some());
+    wait_for_screen(&mut harness, 30.0, "the imported logits", |h| h.query_by_label_contains("imported: ").is_some());
 
     // A unit of the first rectified map reads a 5×5 window of the input.
     let unit = harness.query_all_by_role_and_label(Role::Image, "channel 0").next().unwrap().rect();
     harness.hover_at(unit.min + egui::vec2(unit.width() * 0.5, unit.height() * 0.5));
-    wait_until(&mut harness, 5.0, "the imported hover", |h| {
+    wait_for_screen(&mut harness, 5.0, "the imported hover", |h| {
         h.state().views.networks.hover.as_ref().is_some_and(|hover| hover.text.starts_with("my_cnn.onnx: "))
     });
     let hover = harness.state().views.networks.hover.clone().unwrap();
     let field = hover.field.expect("a convolution's unit has a receptive field");
     assert_eq!((field.2, field.3), (5, 5), "{}", hover.text);
 
-    wait_until(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
     harness.get_by_label("Measure selectivity").click();
-    wait_until(&mut harness, 60.0, "the selectivity", |h| {
+    wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
     });
     harness.get_by_label_contains("Mean classes per active unit: N2 1.00 vs my_cnn.onnx");
@@ -328,14 +294,14 @@ fn an_imported_network_stands_beside_n2() {
     screenshot(&mut harness, "networks-imported-n2");
 
     harness.get_by_label("Invariance").click();
-    wait_until(&mut harness, 60.0, "Figure 4 of the imported network", |h| {
+    wait_for_screen(&mut harness, 60.0, "Figure 4 of the imported network", |h| {
         h.query_by_label_contains("Imported network my_cnn.onnx").is_some()
     });
 
     // The session remembers the model: a restarted app opens it again.
     harness.state_mut().state.autosave_now();
-    let mut restarted = self::harness(dir.path());
-    wait_until(&mut restarted, 30.0, "the model to reopen", |h| {
+    let mut restarted = common::harness(dir.path());
+    wait_for_screen(&mut restarted, 30.0, "the model to reopen", |h| {
         h.state().state.imported.network.as_ref().is_some_and(|n| n.path == model)
     });
 
@@ -344,10 +310,10 @@ fn an_imported_network_stands_beside_n2() {
     harness.get_by_label("Networks").click();
     harness.run_steps(2);
     open_network(&mut harness, &fixture);
-    wait_until(&mut harness, 10.0, "the size message", |h| {
+    wait_for_screen(&mut harness, 10.0, "the size message", |h| {
         h.query_by_label_contains("takes 12×12 images but the dataset makes 40×40").is_some()
     });
     harness.get_by_label("Close").click();
-    wait_until(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
+    wait_for_screen(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
     assert_eq!(harness.state().state.session.network_path, None);
 }

@@ -61,16 +61,15 @@ impl TilelabApp {
                     self.quit_if_saved(ctx);
                 }
             }
-            Command::SaveAndQuit => match state.session.tileset_path.clone() {
-                Some(path) => {
+            Command::SaveAndQuit => {
+                if let Some(path) = state.session.tileset_path.clone() {
                     self.save_tileset(&path);
                     self.quit_if_saved(ctx);
-                }
-                None => {
+                } else {
                     self.views.dialogs.quit_after_save = true;
                     self.ask_path(PathPurpose::SaveTileSetAs);
                 }
-            },
+            }
             Command::Save => match state.session.tileset_path.clone() {
                 Some(path) => self.save_tileset(&path),
                 None => self.ask_path(PathPurpose::SaveTileSetAs),

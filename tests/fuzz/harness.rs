@@ -75,7 +75,7 @@ pub fn import_image(data: &[u8]) -> Outcome {
     let max_side = 1 + data.len() % 64;
     let threshold = (data.len() % 2 == 1).then_some(0.5);
     let epsilon = 2.0;
-    let crop = data.len() % 3 == 0;
+    let crop = data.len().is_multiple_of(3);
     let options = tileset_file::ImportOptions { max_side, threshold, crop, epsilon };
     let tile = tileset_file::import_tile_image(data, &options).map_err(|e| message(&e))?;
     assert!(tile.rows() <= max_side && tile.cols() <= max_side, "the tile was not shrunk to {max_side}");
