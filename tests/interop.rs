@@ -17,30 +17,17 @@ use tilelab::core::interop::onnx_export::{ConstructedKind, export_cnn, export_co
 use tilelab::core::interop::onnx_import::{ImportError, OnnxModel};
 use tilelab::core::nn::cnn::{Cnn, CnnSpec};
 use tilelab::core::nn::sparse::LayerKind;
-use tilelab::core::tile::{ClassSet, Feature, Object, Tile, single_tile_object};
+use tilelab::core::tile::ClassSet;
 use tilelab::core::{presets, tileset_file};
 
 fn tilelab(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tilelab")).args(args).output().expect("the tilelab binary runs")
 }
 
+/// The fixture `core::interop`'s unit tests use: two classes, one of two features, a partial support.
 fn classes() -> ClassSet {
-    let square = Tile::filled(2, 2, 1.0, 0.5).unwrap();
-    let handle = Tile::new(
-        ndarray::array![[0.0, 0.5, 0.0], [1.0, 0.25, 1.0]],
-        ndarray::array![[true, true, false], [true, true, true]],
-        0.7,
-    )
-    .unwrap();
-    let bar = Tile::from_values(ndarray::array![[0.75], [0.75], [0.75]], 0.4).unwrap();
-    let bag = Object {
-        name: "Bag".into(),
-        features: vec![
-            Feature { name: "handle".into(), tiles: vec![handle] },
-            Feature { name: "body".into(), tiles: vec![bar] },
-        ],
-    };
-    ClassSet { classes: vec![single_tile_object("square", square), bag] }
+    tileset_file::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/two_classes.tileset.json"))
+        .expect("the fixture is a valid tile set")
 }
 
 fn path_str(path: &Path) -> &str {

@@ -12,26 +12,13 @@ use super::safetensors;
 use crate::core::construct::{build_n1, build_n2};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnSpec};
-use crate::core::tile::{ClassSet, Feature, Object, Tile, single_tile_object};
+use crate::core::tile::ClassSet;
 
-/// Two classes, one of them an object of two features (so the min-tree is exported too).
+/// Two classes, one of them an object of two features (so the min-tree is exported too), one
+/// tile with a partial support: the fixture `tests/interop.rs` uses too.
 pub(crate) fn sample_classes() -> ClassSet {
-    let square = Tile::filled(2, 2, 1.0, 0.5).unwrap();
-    let handle = Tile::new(
-        ndarray::array![[0.0, 0.5, 0.0], [1.0, 0.25, 1.0]],
-        ndarray::array![[true, true, false], [true, true, true]],
-        0.7,
-    )
-    .unwrap();
-    let bar = Tile::from_values(ndarray::array![[0.75], [0.75], [0.75]], 0.4).unwrap();
-    let bag = Object {
-        name: "Bag".into(),
-        features: vec![
-            Feature { name: "handle".into(), tiles: vec![handle] },
-            Feature { name: "body".into(), tiles: vec![bar] },
-        ],
-    };
-    ClassSet { classes: vec![single_tile_object("square", square), bag] }
+    crate::core::tileset_file::from_json(include_str!("../../../tests/fixtures/two_classes.tileset.json"))
+        .expect("the fixture is a valid tile set")
 }
 
 fn random_image(rng: &mut ChaCha8Rng, height: usize, width: usize) -> Array2<f32> {
