@@ -282,6 +282,11 @@ fn an_imported_network_stands_beside_n2() {
     let hover = harness.state().views.networks.hover.clone().unwrap();
     let field = hover.field.expect("a convolution's unit has a receptive field");
     assert_eq!((field.2, field.3), (5, 5), "{}", hover.text);
+    // Clicking an input pixel lists the channels whose units there fire.
+    harness.get_by_role_and_label(Role::Image, "input image").click();
+    wait_for_screen(&mut harness, 5.0, "the responders", |h| {
+        h.query_by_label_contains("channels of 'layer1' respond here").is_some()
+    });
 
     wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
     harness.get_by_label("Measure selectivity").click();

@@ -177,6 +177,36 @@ fn hover(frame: &ImportedFrame<'_>, traced: &Traced, c: usize, y: usize, x: usiz
     }
 }
 
+/// Channels of map `layer` with a positive unit whose receptive field covers input pixel
+/// `(row, col)`: `(channel, largest such value)`, strongest first.
+pub fn responders(
+    network: &ImportedNetwork,
+    forward: &ImportedForward,
+    layer: &str,
+    pixel: (usize, usize),
+) -> Vec<(usize, f32)> {
+    let (height, width) = network.model.input_size();
+    let Some(field) = forward.fields.get(layer) else { return Vec::new() };
+    let Some((_, maps)) = forward.trace.feature_maps().into_iter().find(|(t, _)| t.name == layer) else {
+        return Vec::new();
+    };
+    let covers = |y: usize, x: usize| {
+        field
+            .pixels(y, x, height, width)
+            .is_some_and(|(r, c, rows, cols)| (r..r + rows).contains(&pixel.0) && (c..c + cols).contains(&pixel.1))
+    };
+    let mut found: Vec<(usize, f32)> = maps
+        .outer_iter()
+        .enumerate()
+        .filter_map(|(channel, map)| {
+            let best = map.indexed_iter().filter(|((y, x), _)| covers(*y, *x)).map(|(_, &v)| v).fold(0.0, f32::max);
+            (best > 0.0).then_some((channel, best))
+        })
+        .collect();
+    found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +236,34 @@ mod tests {
         let text = hover(&frame, conv, 2, 0, 0, 0.5);
         assert_eq!(text.field, Some((0, 0, 2, 2)), "a 3×3 window padded by 1, clipped at the corner");
         assert!(text.text.contains("channel 2 at (0, 0) = 0.5"), "{}", text.text);
+    }
+
+    #[test]
+    fn responders_are_the_channels_whose_covering_units_fire() {
+        let bytes = include_bytes!("../../../../tests/fixtures/onnx/small_cnn_legacy.onnx");
+        let model = OnnxModel::from_bytes(bytes, None).unwrap();
+        let (height, width) = model.input_size();
+        let image = Array2::from_shape_fn((height, width), |(r, c)| ((r * 7 + c * 3) % 5) as f32 / 4.0);
+        let trace = model.run(image.view()).unwrap();
+        let fields = receptive_fields(&model, &trace);
+        let layer = trace.values.iter().find(|t| t.op_type == "Relu").unwrap().name.clone();
+        let network = ImportedNetwork { model, path: "m.onnx".into(), version: 1 };
+        let forward = ImportedForward { trace, fields, stamp: 0 };
+        let maps = forward.trace.get(&layer).unwrap().clone();
+        for pixel in [(0, 0), (5, 7), (11, 11)] {
+            let found = responders(&network, &forward, &layer, pixel);
+            // The first Relu follows a 3×3 conv padded by 1: unit (y, x) reads rows y-1..=y+1.
+            for channel in 0..maps.shape()[1] {
+                let mut best = 0.0f32;
+                for y in pixel.0.saturating_sub(1)..=(pixel.0 + 1).min(height - 1) {
+                    for x in pixel.1.saturating_sub(1)..=(pixel.1 + 1).min(width - 1) {
+                        best = best.max(maps[[0, channel, y, x]]);
+                    }
+                }
+                let listed = found.iter().find(|(c, _)| *c == channel).map(|p| p.1);
+                assert_eq!(listed, (best > 0.0).then_some(best), "channel {channel} at {pixel:?}");
+            }
+            assert!(found.windows(2).all(|w| w[0].1 >= w[1].1), "strongest first");
+        }
     }
 }

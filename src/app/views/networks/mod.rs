@@ -418,7 +418,7 @@ fn left_column_ui(
             None => ui.weak("Hover a neuron to see its meaning, value and receptive field."),
         };
     });
-    clicked_ui(ui, app, view, key, trained);
+    clicked_ui(ui, app, view, key, trained, imported);
     logits_ui(ui, app, view, key, label, trained, imported);
 }
 
@@ -429,6 +429,7 @@ fn clicked_ui(
     view: &NetworksViewState,
     key: BuildKey,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    imported: Option<&ImportedForward>,
 ) {
     let Some((row, col)) = view.clicked else { return };
     ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
@@ -443,6 +444,17 @@ fn clicked_ui(
         for (what, value) in found.iter().take(5) {
             ui.label(format!("{}: {what} = {value:.3}", view.which.name()));
         }
+    }
+    if let (Some(network), Some(forward)) = (&app.imported.network, imported) {
+        let Some(layer) = imported::selectivity_layer(&view.imported_view, &forward.trace) else { return };
+        let found = imported::responders(network, forward, &layer, (row, col));
+        let list: Vec<String> = found.iter().take(6).map(|(c, v)| format!("{c} ({v:.2})")).collect();
+        ui.label(format!(
+            "{}: {} channels of '{layer}' respond here: {}",
+            network.name(),
+            found.len(),
+            list.join(", ")
+        ));
     }
     if let Some((cnn, activations, _)) = trained {
         let found = trained::responders(cnn, activations, row, col);
