@@ -1,6 +1,9 @@
 //! File → Export: the current view as a figure (PNG at 1× or 2×, SVG, through `core::plot`) and
 //! its data as CSV; the current input's activations in every layer (CSV, or one NPY per layer);
-//! network weights, constructed (sparse JSON, dense NPY) and trained (JSON, NPY); the figure pack.
+//! network weights, constructed (sparse JSON, dense NPY) and trained (JSON, NPY); N1, N2 and the
+//! trained CNN as ONNX models or safetensors (through `core::interop::onnx_export`, the same bytes as
+//! `tilelab export onnx`); the current dataset as NumPy files (`core::interop::dataset_files`); the
+//! figure pack.
 //!
 //! A menu click opens a small path window (a text field that always works, plus "Browse…" through
 //! `rfd` on a helper thread, so the UI never blocks). On "Export" the inputs are copied from the
@@ -16,12 +19,14 @@ use ndarray::{ArrayD, Dimension};
 use serde_json::{Value, json};
 
 use crate::app::jobs::Job;
-use crate::app::state::AppState;
+use crate::app::state::{AppState, DatasetSettings};
 use crate::app::views::{View, ViewStates};
 use crate::core::construct::{Constructed, build_n1, build_n2};
-use crate::core::dataset::{Dataset, Sample};
+use crate::core::dataset::{Dataset, DatasetSpec, Sample};
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::{self, CsvValue, Table};
+use crate::core::interop::dataset_files::save_dataset;
+use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::dense::Layer;
 use crate::core::nn::sparse::{Activation, LayerKind, SparseNetwork};
@@ -56,6 +61,15 @@ impl Net {
             Self::Trained => "trained CNN",
         }
     }
+
+    /// Lower-case tag used in ONNX/safetensors file names (`n1`, `n2`, `trained`), as the CLI's `--net`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::N1 => "n1",
+            Self::N2 => "n2",
+            Self::Trained => "trained",
+        }
+    }
 }
 
 /// What is exported.
@@ -69,6 +83,10 @@ pub enum ExportKind {
     Activations { net: Net, npy: bool },
     /// The weights: JSON, or a folder of NPY files.
     Weights { net: Net, npy: bool },
+    /// A network as an ONNX model, or (`safetensors`) the same weights under the same names.
+    Onnx { net: Net, safetensors: bool },
+    /// The current dataset as NumPy files (`images.npy`, `labels.npy`, …) into a folder.
+    DatasetNpy,
     /// The paper-style figure pack into a folder.
     FigurePack,
 }
@@ -76,7 +94,10 @@ pub enum ExportKind {
 impl ExportKind {
     /// True when the target is a folder rather than a file.
     pub fn is_folder(self) -> bool {
-        matches!(self, Self::FigurePack | Self::Activations { npy: true, .. } | Self::Weights { npy: true, .. })
+        matches!(
+            self,
+            Self::FigurePack | Self::DatasetNpy | Self::Activations { npy: true, .. } | Self::Weights { npy: true, .. }
+        )
     }
 
     /// A default file or folder name.
@@ -91,6 +112,8 @@ impl ExportKind {
             Self::Activations { net, npy: true } => format!("activations_{}", slug(net)),
             Self::Weights { net, npy: false } => format!("weights_{}.json", slug(net)),
             Self::Weights { net, npy: true } => format!("weights_{}", slug(net)),
+            Self::Onnx { net, safetensors } => format!("{}.{}", net.tag(), onnx_extension(safetensors)),
+            Self::DatasetNpy => "dataset".to_owned(),
             Self::FigurePack => "figures".to_owned(),
         }
     }
@@ -105,6 +128,9 @@ impl ExportKind {
             Self::Weights { net, npy } => {
                 format!("Export {} weights as {}", net.name(), if npy { "NPY" } else { "JSON" })
             }
+            Self::Onnx { net, safetensors: false } => format!("Export {} as ONNX", net.name()),
+            Self::Onnx { net, safetensors: true } => format!("Export {} weights as safetensors", net.name()),
+            Self::DatasetNpy => "Export the dataset as NumPy".to_owned(),
             Self::FigurePack => "Write the figure pack".to_owned(),
         }
     }
@@ -112,6 +138,19 @@ impl ExportKind {
 
 fn csv_or_npy(npy: bool) -> &'static str {
     if npy { "NPY" } else { "CSV" }
+}
+
+fn onnx_extension(safetensors: bool) -> &'static str {
+    if safetensors { "safetensors" } else { "onnx" }
+}
+
+/// What "Export as NumPy…" writes, for hover texts.
+pub const DATASET_FILES_HINT: &str = "Writes images.npy (float32 [N,H,W]), labels.npy, offsets.npy, tiles.npy, \
+                                      dataset.json and contact_sheet.png into a folder";
+
+/// True when the app holds a dataset made from the current tile set and settings.
+pub fn dataset_is_current(app: &AppState) -> bool {
+    app.dataset.is_some() && app.dataset_for.as_ref() == Some(&app.dataset_request())
 }
 
 /// Points of a training curve: `(epoch, loss, accuracy)`.
@@ -125,6 +164,9 @@ pub struct Source {
     /// Image size of the dataset settings.
     pub size: (usize, usize),
     pub dataset: Option<Arc<Dataset>>,
+    /// The settings `dataset` was generated from, or why it cannot be exported (missing or stale);
+    /// turned into a spec in the export job (a background image file is read there, not in the frame).
+    pub dataset_settings: Result<DatasetSettings, String>,
     /// The input of the networks view (the dataset sample it shows).
     pub sample: Option<Sample>,
     pub trained: Option<Arc<Cnn>>,
@@ -156,12 +198,19 @@ impl Source {
             classes: app.classes.clone(),
             view: app.session.view,
             size: (app.session.dataset.height, app.session.dataset.width),
+            dataset_settings: current_dataset_settings(app),
             dataset,
             sample,
             trained,
             curves,
             invariance: views.lecture.data.invariance.latest(|_| true),
         }
+    }
+
+    /// The dataset and its spec, or why there is none to export.
+    fn current_dataset(&self) -> Result<(&Dataset, DatasetSpec), String> {
+        let dataset = self.dataset.as_deref().ok_or(NO_DATASET)?;
+        Ok((dataset, self.dataset_settings.as_ref().map_err(Clone::clone)?.to_spec()?))
     }
 
     fn input(&self) -> Result<&Sample, String> {
@@ -180,6 +229,21 @@ impl Source {
         };
         built.map_err(|e| e.to_string())
     }
+}
+
+const NO_DATASET: &str = "no dataset yet: generate the dataset first (Dataset view)";
+
+/// The settings of the app's dataset when it is the one the current tile set and settings make.
+fn current_dataset_settings(app: &AppState) -> Result<DatasetSettings, String> {
+    if app.dataset.is_none() {
+        return Err(NO_DATASET.to_owned());
+    }
+    if !dataset_is_current(app) {
+        return Err("the dataset is out of date (the tile set or the settings changed): generate the dataset first \
+                    (Dataset view)"
+            .to_owned());
+    }
+    Ok(app.session.dataset.clone())
 }
 
 /// Runs an export into `path`; returns the files written.
@@ -205,10 +269,30 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
             }
         }
         ExportKind::Weights { net, npy } => weights(source, net, npy, path),
+        ExportKind::Onnx { net, safetensors } => {
+            let bytes = onnx_bytes(source, net, safetensors)?;
+            write(path, &bytes)?;
+            Ok(vec![path.to_owned()])
+        }
+        ExportKind::DatasetNpy => {
+            let (dataset, spec) = source.current_dataset()?;
+            save_dataset(path, &source.classes, &spec, dataset).map_err(|e| e.to_string())
+        }
         ExportKind::FigurePack => {
             figures::figure_pack(&source.classes, path, FIGURE_PACK_SEED).map_err(|e| e.to_string())
         }
     }
+}
+
+/// `net` as ONNX bytes, or its weights as safetensors: the bytes `tilelab export onnx` writes.
+fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, String> {
+    let graph = match net {
+        Net::Trained => export_cnn(source.cnn()?, &class_names(&source.classes)),
+        Net::N1 => export_constructed(ConstructedKind::N1, &source.constructed(net)?, &source.classes),
+        Net::N2 => export_constructed(ConstructedKind::N2, &source.constructed(net)?, &source.classes),
+    }
+    .map_err(|e| e.to_string())?;
+    if safetensors { graph.safetensors_bytes().map_err(|e| e.to_string()) } else { Ok(graph.onnx_bytes()) }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -628,7 +712,16 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
                 pick(ui, &format!("{} as NPY…", net.name()), ExportKind::Weights { net, npy: true });
             }
         });
+        ui.menu_button("Network as ONNX / safetensors", |ui| {
+            for net in [Net::N1, Net::N2, Net::Trained] {
+                for safetensors in [false, true] {
+                    let format = if safetensors { "safetensors" } else { "ONNX" };
+                    pick(ui, &format!("{} as {format}…", net.name()), ExportKind::Onnx { net, safetensors });
+                }
+            }
+        });
         ui.separator();
+        pick(ui, "Dataset as NumPy…", ExportKind::DatasetNpy);
         pick(ui, "Figure pack…", ExportKind::FigurePack);
     });
 }
@@ -724,7 +817,7 @@ fn poll_browse(dialog: &mut ExportDialog) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::dataset::{DatasetSpec, generate};
+    use crate::core::dataset::generate;
     use crate::core::presets;
 
     fn source(view: View) -> Source {
@@ -737,11 +830,149 @@ mod tests {
             view,
             size: (8, 8),
             dataset: Some(dataset),
+            dataset_settings: Ok(DatasetSettings {
+                height: spec.height,
+                width: spec.width,
+                samples_per_class: spec.samples_per_class,
+                seed: spec.seed,
+                ..DatasetSettings::default()
+            }),
             sample,
             trained: None,
             curves: Some((vec![(0.5, 1.0, 0.4), (1.0, 0.5, 0.8)], vec![(1.0, 0.6, 0.75)])),
             invariance: None,
         }
+    }
+
+    /// `a` equals `b` to 1e-4 relative (absolute near zero).
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: as many logits");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{what}: {x} vs {y}");
+        }
+    }
+
+    /// A source whose trained network is a seeded, untrained CNN for its 8×8 images.
+    fn source_with_cnn() -> (Source, Cnn) {
+        let mut s = source(View::Networks);
+        let spec = crate::core::nn::cnn::CnnSpec { height: 8, width: 8, kernel: 3, filters: 3, classes: 2 };
+        let cnn = Cnn::new(spec, 11).unwrap();
+        s.trained = Some(Arc::new(cnn.clone()));
+        (s, cnn)
+    }
+
+    #[test]
+    fn onnx_exports_of_n2_and_the_trained_cnn_compute_tilelab_logits() {
+        use crate::core::interop::onnx_import::OnnxModel;
+        let dir = tempfile::tempdir().unwrap();
+        let (s, cnn) = source_with_cnn();
+        let n2 = s.constructed(Net::N2).unwrap();
+        let n2_path = dir.path().join(ExportKind::Onnx { net: Net::N2, safetensors: false }.default_name(View::Tiles));
+        assert!(n2_path.ends_with("n2.onnx"));
+        let cnn_path = dir.path().join("nested").join("trained.onnx");
+        assert_eq!(
+            run(ExportKind::Onnx { net: Net::N2, safetensors: false }, &s, &n2_path).unwrap(),
+            std::slice::from_ref(&n2_path)
+        );
+        run(ExportKind::Onnx { net: Net::Trained, safetensors: false }, &s, &cnn_path).unwrap();
+        let n2_bytes = std::fs::read(&n2_path).unwrap();
+        // The same bytes as `tilelab export onnx --net n2`.
+        let cli = export_constructed(ConstructedKind::N2, &n2, &s.classes).unwrap().onnx_bytes();
+        assert_eq!(n2_bytes, cli);
+        let n2_model = OnnxModel::from_bytes(&n2_bytes, None).unwrap();
+        let cnn_model = OnnxModel::from_bytes(&std::fs::read(&cnn_path).unwrap(), None).unwrap();
+        for sample in &s.dataset.as_ref().unwrap().samples {
+            let image = sample.image.view();
+            assert_close(&n2_model.run(image).unwrap().logits, &n2.logits(image).unwrap(), "N2");
+            assert_close(&cnn_model.run(image).unwrap().logits, cnn.logits(image).unwrap().as_slice().unwrap(), "CNN");
+        }
+    }
+
+    #[test]
+    fn safetensors_hold_the_graph_weights_under_the_same_names() {
+        use crate::core::interop::safetensors;
+        let dir = tempfile::tempdir().unwrap();
+        let (s, cnn) = source_with_cnn();
+        let cases = [
+            (Net::N2, export_constructed(ConstructedKind::N2, &s.constructed(Net::N2).unwrap(), &s.classes).unwrap()),
+            (Net::Trained, export_cnn(&cnn, &class_names(&s.classes)).unwrap()),
+        ];
+        for (net, graph) in cases {
+            let kind = ExportKind::Onnx { net, safetensors: true };
+            let path = dir.path().join(kind.default_name(View::Networks));
+            assert_eq!(path.extension().unwrap(), "safetensors");
+            run(kind, &s, &path).unwrap();
+            let (tensors, _) = safetensors::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+            assert_eq!(tensors.len(), graph.weights.len(), "{net:?}");
+            for tensor in &graph.weights {
+                let back = tensors.iter().find(|t| t.name == tensor.name).unwrap_or_else(|| panic!("{}", tensor.name));
+                assert_eq!(back, tensor, "{net:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn onnx_export_errors_are_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = source(View::Networks);
+        let trained = run(ExportKind::Onnx { net: Net::Trained, safetensors: false }, &s, &dir.path().join("t.onnx"));
+        assert!(trained.unwrap_err().contains("no trained network"));
+        // N1 on 120×120 images needs a dense hidden layer beyond the export limit.
+        s.size = (120, 120);
+        let path = dir.path().join("n1.onnx");
+        let error = run(ExportKind::Onnx { net: Net::N1, safetensors: false }, &s, &path).unwrap_err();
+        assert!(error.contains("export limit") && error.contains("N2"), "{error}");
+        assert!(!path.exists(), "nothing is written on error");
+        run(ExportKind::Onnx { net: Net::N2, safetensors: false }, &s, &dir.path().join("n2.onnx")).unwrap();
+    }
+
+    #[test]
+    fn the_dataset_as_npy_reads_back_equal() {
+        use ndarray_npy::ReadNpyExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Dataset);
+        let folder = dir.path().join(ExportKind::DatasetNpy.default_name(View::Dataset));
+        let files = run(ExportKind::DatasetNpy, &s, &folder).unwrap();
+        for name in ["images.npy", "labels.npy", "offsets.npy", "tiles.npy", "dataset.json", "contact_sheet.png"] {
+            assert!(files.contains(&folder.join(name)), "{name} written");
+        }
+        let read = |name: &str| std::fs::File::open(folder.join(name)).unwrap();
+        let images = ndarray::Array3::<f32>::read_npy(read("images.npy")).unwrap();
+        let labels = ndarray::Array1::<i64>::read_npy(read("labels.npy")).unwrap();
+        let dataset = s.dataset.as_ref().unwrap();
+        assert_eq!(images.dim(), (dataset.samples.len(), 8, 8));
+        for ((image, label), sample) in images.outer_iter().zip(&labels).zip(&dataset.samples) {
+            assert_eq!(image, sample.image);
+            assert_eq!(*label, i64::try_from(sample.label).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_missing_or_stale_dataset_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = source(View::Dataset);
+        s.dataset_settings = Err("the dataset is out of date: generate the dataset first".to_owned());
+        let error = run(ExportKind::DatasetNpy, &s, &dir.path().join("stale")).unwrap_err();
+        assert!(error.contains("out of date"), "{error}");
+        s.dataset = None;
+        let error = run(ExportKind::DatasetNpy, &s, &dir.path().join("none")).unwrap_err();
+        assert!(error.contains("generate the dataset first"), "{error}");
+        assert!(!dir.path().join("stale").exists() && !dir.path().join("none").exists());
+    }
+
+    #[test]
+    fn the_app_dataset_is_exportable_only_when_current() {
+        let mut app = AppState::new(None);
+        assert!(current_dataset_settings(&app).unwrap_err().contains("generate the dataset first"));
+        let spec = app.session.dataset.to_spec().unwrap();
+        app.dataset = Some(Arc::new(generate(&app.classes, &spec).unwrap()));
+        app.dataset_for = Some(app.dataset_request());
+        assert!(dataset_is_current(&app));
+        assert_eq!(current_dataset_settings(&app).unwrap().to_spec().unwrap(), spec);
+        app.session.dataset.seed += 1;
+        assert!(!dataset_is_current(&app));
+        let error = current_dataset_settings(&app).unwrap_err();
+        assert!(error.contains("out of date") && error.contains("generate the dataset first"), "{error}");
     }
 
     fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
@@ -906,5 +1137,10 @@ mod tests {
         assert_eq!(kind.default_name(View::Networks), "activations_trained_cnn");
         assert_eq!(ExportKind::ViewFigure { png_scale: Some(2.0) }.default_name(View::Dataset), "dataset.png");
         assert!(!ExportKind::ViewData.is_folder());
+        assert!(ExportKind::DatasetNpy.is_folder());
+        let onnx = |net, safetensors| ExportKind::Onnx { net, safetensors };
+        assert!(!onnx(Net::N1, false).is_folder());
+        assert_eq!(onnx(Net::N1, false).default_name(View::Tiles), "n1.onnx");
+        assert_eq!(onnx(Net::Trained, true).default_name(View::Tiles), "trained.safetensors");
     }
 }

@@ -1,10 +1,12 @@
 //! The dataset view: settings (size, background, seed, samples per class, jitter), the warnings,
 //! the rejected samples of the valid-set rule, a grid of samples, and one sample opened large
-//! with an overlay of where each tile was pasted.
+//! with an overlay of where each tile was pasted; "Export as NumPy…" writes the current dataset's
+//! files (File → Export → Dataset as NumPy…).
 
 use egui::{Color32, Image, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2, load::SizedTexture};
 
 use crate::app::command::Command;
+use crate::app::export_menu::{DATASET_FILES_HINT, ExportKind, dataset_is_current};
 use crate::app::state::{AppState, BackgroundChoice, DatasetSettings};
 use crate::app::theme;
 use crate::core::dataset::Sample;
@@ -84,6 +86,13 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         app.dataset_for = None;
         app.dataset_failed_for = None;
         app.push(Command::GenerateDataset);
+    }
+    let export = ui
+        .add_enabled(dataset_is_current(app), egui::Button::new("Export as NumPy…"))
+        .on_hover_text(DATASET_FILES_HINT)
+        .on_disabled_hover_text("Generate the dataset first: the export writes the dataset the settings make");
+    if export.clicked() {
+        app.push(Command::AskExport(ExportKind::DatasetNpy));
     }
 }
 
