@@ -215,7 +215,7 @@ fn exports_from_the_file_menu_parse_back() {
     let kind = ExportKind::Activations { net: Net::N2, npy: true };
     let files = export(&mut harness, kind, &out.path().join("acts"));
     let input: ndarray::ArrayD<f32> = load_npy(&files[0]).unwrap();
-    let sample = &harness.state().state.dataset.as_ref().unwrap().samples[0];
+    let sample = harness.state().state.dataset.as_ref().unwrap().samples[0].clone();
     assert_eq!(input, sample.image.clone().into_dyn(), "layer 0 is the input image");
     let logits: ndarray::ArrayD<f32> = load_npy(&files[files.len() - 2]).unwrap();
     let direct = tilelab::core::detect::logits(&harness.state().state.classes, sample.image.view());
@@ -226,6 +226,17 @@ fn exports_from_the_file_menu_parse_back() {
     let csv = export(&mut harness, kind, &out.path().join("n1.csv"));
     let header = std::fs::read_to_string(&csv[0]).unwrap().lines().next().unwrap().to_owned();
     assert_eq!(header, "layer,name,channel,row,col,value");
+
+    // The input shown in the networks view (here a fresh random sample) is what gets exported.
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
+    harness.get_by_label("Random sample").click();
+    harness.run_steps(2);
+    let shown = harness.state().views.networks.input().expect("an input image").image.clone();
+    assert_ne!(shown, sample.image, "a different image than dataset sample 0");
+    let files = export(&mut harness, ExportKind::Activations { net: Net::N2, npy: true }, &out.path().join("shown"));
+    let input: ndarray::ArrayD<f32> = load_npy(&files[0]).unwrap();
+    assert_eq!(input, shown.into_dyn(), "the exported input is the one on screen");
 }
 
 #[test]

@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
-use ndarray::{ArrayD, Dimension};
+use ndarray::{Array2, ArrayD, Dimension};
 use serde_json::{Value, json};
 
 use crate::app::jobs::Job;
 use crate::app::state::{AppState, DatasetSettings};
 use crate::app::views::{View, ViewStates};
 use crate::core::construct::{Constructed, build_n1, build_n2};
-use crate::core::dataset::{Dataset, DatasetSpec, Sample};
+use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::{self, CsvValue, Table};
 use crate::core::interop::dataset_files::save_dataset;
@@ -167,8 +167,9 @@ pub struct Source {
     /// The settings `dataset` was generated from, or why it cannot be exported (missing or stale);
     /// turned into a spec in the export job (a background image file is read there, not in the frame).
     pub dataset_settings: Result<DatasetSettings, String>,
-    /// The input of the networks view (the dataset sample it shows).
-    pub sample: Option<Sample>,
+    /// The networks view's input image as shown (a dataset sample, a random one, or a tile
+    /// dragged by hand); the dataset sample it points at before that view was opened.
+    pub input: Option<Array2<f32>>,
     pub trained: Option<Arc<Cnn>>,
     /// Training curves: (epoch, loss, accuracy) for the training and the test set.
     pub curves: Option<(CurvePoints, CurvePoints)>,
@@ -180,9 +181,11 @@ impl Source {
     /// The snapshot of the app for an export.
     pub fn of(app: &AppState, views: &ViewStates) -> Self {
         let dataset = app.dataset.clone();
-        let sample = dataset.as_ref().and_then(|d| {
-            let index = views.networks.sample_index.min(d.samples.len().saturating_sub(1));
-            d.samples.get(index).cloned()
+        let shown = views.networks.input().map(|input| input.image.clone());
+        let input = shown.or_else(|| {
+            let samples = &dataset.as_ref()?.samples;
+            let index = views.networks.sample_index.min(samples.len().saturating_sub(1));
+            samples.get(index).map(|s| s.image.clone())
         });
         let (trained, curves) = match &app.training {
             Some(job) => {
@@ -200,7 +203,7 @@ impl Source {
             size: (app.session.dataset.height, app.session.dataset.width),
             dataset_settings: current_dataset_settings(app),
             dataset,
-            sample,
+            input,
             trained,
             curves,
             invariance: views.lecture.data.invariance.latest(|_| true),
@@ -213,8 +216,8 @@ impl Source {
         Ok((dataset, self.dataset_settings.as_ref().map_err(Clone::clone)?.to_spec()?))
     }
 
-    fn input(&self) -> Result<&Sample, String> {
-        self.sample.as_ref().ok_or_else(|| "no input yet: generate the dataset first (Dataset view)".to_owned())
+    fn input(&self) -> Result<&Array2<f32>, String> {
+        self.input.as_ref().ok_or_else(|| "no input yet: generate the dataset first (Dataset view)".to_owned())
     }
 
     fn cnn(&self) -> Result<&Cnn, String> {
@@ -304,8 +307,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// The logits of direct φ, N1, N2 and (if trained) the CNN on the current input.
 fn input_logits(source: &Source) -> Result<Vec<(String, Vec<f32>)>, String> {
-    let sample = source.input()?;
-    let image = sample.image.view();
+    let image = source.input()?.view();
     let mut series = vec![("direct φ".to_owned(), detect::logits(&source.classes, image))];
     for net in [Net::N1, Net::N2] {
         let logits = source.constructed(net)?.logits(image).map_err(|e| e.to_string())?;
@@ -461,12 +463,12 @@ pub struct NamedArray {
 
 /// Every layer's output of `net` on the current input, the input first.
 pub fn activations(source: &Source, net: Net) -> Result<Vec<NamedArray>, String> {
-    let sample = source.input()?;
-    let mut layers = vec![NamedArray { name: "input".to_owned(), values: sample.image.clone().into_dyn() }];
+    let image = source.input()?;
+    let mut layers = vec![NamedArray { name: "input".to_owned(), values: image.clone().into_dyn() }];
     match net {
         Net::N1 | Net::N2 => {
             let built = source.constructed(net)?;
-            let outputs = built.network.forward(sample.image.view()).map_err(|e| e.to_string())?;
+            let outputs = built.network.forward(image.view()).map_err(|e| e.to_string())?;
             for (layer, output) in built.network.layers().iter().zip(outputs.layers) {
                 let values = match output {
                     Activation::Map(map) => map.into_dyn(),
@@ -476,7 +478,7 @@ pub fn activations(source: &Source, net: Net) -> Result<Vec<NamedArray>, String>
             }
         }
         Net::Trained => {
-            let outputs = source.cnn()?.forward(sample.image.view()).map_err(|e| e.to_string())?;
+            let outputs = source.cnn()?.forward(image.view()).map_err(|e| e.to_string())?;
             layers.push(NamedArray { name: "conv (before ReLU)".to_owned(), values: outputs.pre_relu.into_dyn() });
             layers.push(NamedArray { name: "ReLU feature maps".to_owned(), values: outputs.post_relu.into_dyn() });
             layers.push(NamedArray { name: "logits".to_owned(), values: outputs.logits.into_dyn() });
@@ -824,7 +826,7 @@ mod tests {
         let classes = presets::toy_squares();
         let spec = DatasetSpec { height: 8, width: 8, samples_per_class: 3, ..DatasetSpec::default() };
         let dataset = Arc::new(generate(&classes, &spec).unwrap());
-        let sample = dataset.samples.first().cloned();
+        let input = dataset.samples.first().map(|s| s.image.clone());
         Source {
             classes,
             view,
@@ -837,7 +839,7 @@ mod tests {
                 seed: spec.seed,
                 ..DatasetSettings::default()
             }),
-            sample,
+            input,
             trained: None,
             curves: Some((vec![(0.5, 1.0, 0.4), (1.0, 0.5, 0.8)], vec![(1.0, 0.6, 0.75)])),
             invariance: None,
@@ -1004,7 +1006,7 @@ mod tests {
         let s = source(View::Networks);
         let rows = parse_csv(&view_csv(&s).unwrap());
         assert_eq!(rows[0], ["class", "direct φ", "N1", "N2"]);
-        let direct = detect::logits(&s.classes, s.sample.as_ref().unwrap().image.view());
+        let direct = detect::logits(&s.classes, s.input.as_ref().unwrap().view());
         for (row, phi) in rows[1..].iter().zip(&direct) {
             for cell in &row[1..] {
                 let v: f32 = cell.parse().unwrap();
@@ -1028,7 +1030,7 @@ mod tests {
             assert_eq!(back, layer.values, "{}", layer.name);
         }
         let input = export::load_npy::<f32>(&files[0]).unwrap().into_dimensionality::<ndarray::Ix2>().unwrap();
-        assert_eq!(input, s.sample.as_ref().unwrap().image);
+        assert_eq!(&input, s.input.as_ref().unwrap());
         let manifest: Value = serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
         assert_eq!(manifest["layers"].as_array().unwrap().len(), layers.len());
         assert!(activations(&s, Net::Trained).is_err(), "no trained network yet");
@@ -1077,7 +1079,7 @@ mod tests {
         }
         assert!(files.len() >= 3);
         let network = crate::core::nn::dense::Network { layers };
-        let image = &s.sample.as_ref().unwrap().image;
+        let image = s.input.as_ref().unwrap();
         let logits = network.forward(image.view().insert_axis(ndarray::Axis(0))).unwrap();
         let direct = detect::logits(&s.classes, image.view());
         for (a, b) in logits.iter().zip(&direct) {
@@ -1109,7 +1111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = source(View::Dataset);
         s.dataset = None;
-        s.sample = None;
+        s.input = None;
         assert!(run(ExportKind::ViewFigure { png_scale: Some(1.0) }, &s, &dir.path().join("a.png")).is_err());
         assert!(run(ExportKind::Activations { net: Net::N1, npy: false }, &s, &dir.path().join("a.csv")).is_err());
         let blocked = dir.path().join("file");
