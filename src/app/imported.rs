@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::app::jobs::Job;
 use crate::core::interop::onnx_import::OnnxModel;
+use crate::core::tile::ClassSet;
 
 /// An opened model with where it came from.
 pub struct ImportedNetwork {
@@ -24,7 +25,7 @@ impl ImportedNetwork {
 
     /// Why the model cannot run on `height×width` images of `classes` classes, saying what to
     /// change; `None` when it fits.
-    pub fn mismatch(&self, height: usize, width: usize, classes: usize) -> Option<String> {
+    pub fn mismatch(&self, height: usize, width: usize, classes: &ClassSet) -> Option<String> {
         let (rows, cols) = self.model.input_size();
         if (rows, cols) != (height, width) {
             return Some(format!(
@@ -34,11 +35,28 @@ impl ImportedNetwork {
             ));
         }
         let scores = self.model.classes();
-        (scores != classes).then(|| {
+        (scores != classes.len()).then(|| {
             format!(
-                "{} outputs {scores} class scores but the tile set has {classes} classes: open a tile set with \
+                "{} outputs {scores} class scores but the tile set has {} classes: open a tile set with \
                  {scores} classes (in the model's class order), or a model trained on this one.",
-                self.name()
+                self.name(),
+                classes.len()
+            )
+        })
+    }
+
+    /// A warning when the model names its classes (as tilelab's exports do, in `tilelab.classes`)
+    /// and they differ from the tile set's, in the same order.
+    pub fn class_name_warning(&self, classes: &ClassSet) -> Option<String> {
+        let (_, json) = self.model.metadata().iter().find(|(key, _)| key == "tilelab.classes")?;
+        let named: Vec<String> = serde_json::from_str(json).ok()?;
+        let ours: Vec<&str> = classes.classes.iter().map(|o| o.name.as_str()).collect();
+        (named != ours).then(|| {
+            format!(
+                "{} was exported for the classes {} but the tile set's are {}: its scores are read in the tile set's order.",
+                self.name(),
+                named.join(", "),
+                ours.join(", ")
             )
         })
     }
@@ -106,5 +124,44 @@ impl Imported {
             }
             Err(error) => Loaded::Failed(format!("could not open {}: {error}", path.display())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::interop::onnx_export::export_cnn;
+    use crate::core::nn::cnn::{Cnn, CnnSpec};
+    use crate::core::presets;
+
+    fn exported(classes: &ClassSet, height: usize, width: usize) -> ImportedNetwork {
+        let spec = CnnSpec { height, width, kernel: 3, filters: 2, classes: classes.len() };
+        let names: Vec<String> = classes.classes.iter().map(|o| o.name.clone()).collect();
+        let bytes = export_cnn(&Cnn::new(spec, 1).unwrap(), &names).unwrap().onnx_bytes();
+        ImportedNetwork { model: OnnxModel::from_bytes(&bytes, None).unwrap(), path: "dir/net.onnx".into(), version: 1 }
+    }
+
+    #[test]
+    fn mismatches_say_what_to_change() {
+        let classes = presets::fashion_three();
+        let network = exported(&classes, 12, 10);
+        assert_eq!(network.name(), "net.onnx");
+        assert_eq!(network.mismatch(12, 10, &classes), None);
+        let size = network.mismatch(40, 40, &classes).unwrap();
+        assert!(size.contains("takes 12×10 images but the dataset makes 40×40"), "{size}");
+        let two = presets::toy_squares();
+        let count = network.mismatch(12, 10, &two).unwrap();
+        assert!(count.contains("outputs 3 class scores but the tile set has 2 classes"), "{count}");
+    }
+
+    #[test]
+    fn differently_named_classes_are_pointed_out() {
+        let classes = presets::fashion_three();
+        let network = exported(&classes, 8, 8);
+        assert_eq!(network.class_name_warning(&classes), None);
+        let mut renamed = classes.clone();
+        renamed.classes.swap(0, 1);
+        let warning = network.class_name_warning(&renamed).unwrap();
+        assert!(warning.contains("exported for the classes Trouser, Sneaker, Bag"), "{warning}");
     }
 }

@@ -181,7 +181,7 @@ fn request(app: &AppState, view: &InvarianceViewState) -> Request {
 fn network_for(app: &AppState, request: &Request) -> Result<(Network, Compared), String> {
     let classes = app.classes.len();
     if let Some(network) = &app.imported.network
-        && network.mismatch(request.size.0, request.size.1, classes).is_none()
+        && network.mismatch(request.size.0, request.size.1, &app.classes).is_none()
     {
         return Ok((Network::Imported(Arc::clone(network)), Compared::Imported(network.name())));
     }
@@ -232,7 +232,7 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
     ui.heading("Figure 4");
     let (height, width) = (app.session.dataset.height, app.session.dataset.width);
-    if let Some(problem) = app.imported.network.as_ref().and_then(|n| n.mismatch(height, width, app.classes.len())) {
+    if let Some(problem) = app.imported.network.as_ref().and_then(|n| n.mismatch(height, width, &app.classes)) {
         ui.colored_label(theme::WARNING, format!("The opened network is not compared: {problem}"));
     }
     ui.label("Tiles studied:");

@@ -633,7 +633,7 @@ fn imported_side_ui(
         }
     });
     let (height, width) = (app.session.dataset.height, app.session.dataset.width);
-    if let Some(problem) = network.mismatch(height, width, app.classes.len()) {
+    if let Some(problem) = network.mismatch(height, width, &app.classes) {
         ui.colored_label(theme::WARNING, problem);
         let (rows, cols) = network.model.input_size();
         if (rows, cols) != (height, width) && ui.button(format!("Use {rows}×{cols} images")).clicked() {
@@ -641,6 +641,9 @@ fn imported_side_ui(
             app.session.dataset.width = cols;
             app.changed();
         }
+    }
+    if let Some(warning) = network.class_name_warning(&app.classes) {
+        ui.colored_label(theme::WARNING, warning);
     }
     let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
     let wanted = (network.version, input_stamp);
