@@ -322,3 +322,42 @@ fn an_imported_network_stands_beside_n2() {
     wait_for_screen(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
     assert_eq!(harness.state().state.session.network_path, None);
 }
+
+#[test]
+fn n2_through_onnx_stands_beside_n1_and_stays_monosemantic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    let model = dir.path().join("n2.onnx");
+    {
+        let app = &harness.state().state;
+        let (height, width) = (app.session.dataset.height, app.session.dataset.width);
+        let n2 = tilelab::core::construct::build_n2(&app.classes, height, width).unwrap();
+        let graph = tilelab::core::interop::onnx_export::export_constructed(
+            tilelab::core::interop::onnx_export::ConstructedKind::N2,
+            &n2,
+            &app.classes,
+        )
+        .unwrap();
+        std::fs::write(&model, graph.onnx_bytes()).unwrap();
+    }
+    open_network(&mut harness, &model);
+    harness.get_by_label("Networks").click();
+    wait_for_screen(&mut harness, 60.0, "N1 and the imported maps", |h| {
+        h.query_by_role_and_label(Role::Image, "N1 detectors of Trouser").is_some()
+            && h.query_all_by_role_and_label(Role::Image, "channel 0").next().is_some()
+    });
+    // N2's first layer has hundreds of channels: the first ones are drawn, the rest on request.
+    harness.get_by_label_contains("channels 0–47 of");
+    // Measure the imported detectors: through ONNX and tilelab's engine they fire for one class each.
+    harness.get_by_value("layer1").click();
+    harness.run_steps(2);
+    // Through accesskit: the list is taller than the popup, a pointer click would miss the item.
+    harness.get_by_label("detect (Relu)").click_accesskit();
+    harness.run_steps(2);
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    harness.get_by_label("Measure selectivity").click();
+    wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
+        h.query_by_label_contains("Mean classes per active unit").is_some()
+    });
+    harness.get_by_label_contains("Mean classes per active unit: N1 1.00 vs n2.onnx 'detect' 1.00");
+}

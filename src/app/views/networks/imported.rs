@@ -3,7 +3,7 @@
 //! in execution order) with the same hover and receptive-field interaction as the other side, and
 //! the choice of the feature map whose units the selectivity panel measures.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ndarray::{ArrayView3, Axis, Ix4, s};
 
@@ -17,11 +17,15 @@ use super::Hover;
 
 /// Side of one map, in points.
 const MAP_SIDE: f32 = 96.0;
+/// Maps drawn per grid until the user asks for all (N2 from ONNX has layers of hundreds).
+const FIRST_MAPS: usize = 48;
 
-/// What the imported side remembers: the feature map measured for selectivity.
+/// What the imported side remembers: the feature map measured for selectivity, and the grids
+/// shown whole.
 #[derive(Debug, Default)]
 pub struct ImportedView {
     pub layer: Option<String>,
+    expanded: HashSet<String>,
 }
 
 /// The forward pass of the input through the imported model, with each map's receptive field.
@@ -54,7 +58,7 @@ pub fn imported_ui(
     frame: &ImportedFrame<'_>,
     view: &mut ImportedView,
 ) -> Option<Hover> {
-    let mut hovered = filters_ui(ui, textures, frame);
+    let mut hovered = filters_ui(ui, textures, frame, &mut view.expanded);
     let measured = selectivity_layer(view, &frame.forward.trace);
     layer_choice_ui(ui, view, &frame.forward.trace, measured.as_deref());
     ui.label(egui::RichText::new("Feature maps for the input, in execution order").strong());
@@ -65,19 +69,25 @@ pub fn imported_ui(
         let shown = egui::CollapsingHeader::new(title)
             .id_salt(("imported map", &traced.name))
             .default_open(open)
-            .show(ui, |ui| maps_ui(ui, textures, frame, traced, &maps));
+            .show(ui, |ui| maps_ui(ui, textures, frame, traced, &maps, &mut view.expanded));
         hovered = shown.body_returned.flatten().or(hovered);
     }
     hovered
 }
 
-/// The filters of every convolution that reads one channel (the image, usually the first layer).
-fn filters_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &ImportedFrame<'_>) -> Option<Hover> {
+/// The filters of every convolution that reads one channel (the image, usually the first layer)
+/// with a window larger than one pixel (a 1×1 filter has no picture).
+fn filters_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    frame: &ImportedFrame<'_>,
+    expanded: &mut HashSet<String>,
+) -> Option<Hover> {
     let mut hovered = None;
     for (node, weight) in frame.network.model.conv_weights() {
         let Ok(weight) = weight.view().into_dimensionality::<Ix4>() else { continue };
         let (filters, channels, kh, kw) = weight.dim();
-        if channels != 1 {
+        if channels != 1 || kh * kw == 1 {
             continue;
         }
         ui.label(egui::RichText::new(format!("Filters of {} ({kh}×{kw}, {filters} filters)", node.name)).strong());
@@ -89,7 +99,7 @@ fn filters_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &ImportedFr
         };
         let key = format!("imported filter {}", node.name);
         let stamp = frame.network.version;
-        if let Some(hit) = grid(ui, textures, &values, &scale, ("filter", &key, stamp), &tooltip) {
+        if let Some(hit) = grid(ui, textures, &values, &scale, ("filter", &key, stamp), &tooltip, expanded) {
             hovered = Some(Hover { text: tooltip(hit.map, hit.row, hit.col, hit.value), field: None });
         }
     }
@@ -120,6 +130,7 @@ fn maps_ui(
     frame: &ImportedFrame<'_>,
     traced: &Traced,
     values: &ArrayView3<'_, f32>,
+    expanded: &mut HashSet<String>,
 ) -> Option<Hover> {
     let non_negative = values.iter().all(|&v| v >= 0.0);
     let scale = if non_negative {
@@ -130,12 +141,13 @@ fn maps_ui(
     heatmap::scale_ui(ui, &scale);
     let tooltip = |c: usize, y: usize, x: usize, v: f32| hover(frame, traced, c, y, x, v).text;
     let key = format!("imported map {}", traced.name);
-    let hit = grid(ui, textures, values, &scale, ("channel", &key, frame.forward.stamp), &tooltip)?;
+    let hit = grid(ui, textures, values, &scale, ("channel", &key, frame.forward.stamp), &tooltip, expanded)?;
     Some(hover(frame, traced, hit.map, hit.row, hit.col, hit.value))
 }
 
 /// One titled map per channel of `values`, as many per row as fit, titled and keyed by
-/// `(title prefix, texture key prefix, texture stamp)`.
+/// `(title prefix, texture key prefix, texture stamp)`; the first [`FIRST_MAPS`] unless the
+/// user asked for all of this grid (its key is in `expanded`).
 fn grid(
     ui: &mut egui::Ui,
     textures: &mut TextureCache,
@@ -143,8 +155,19 @@ fn grid(
     scale: &Scale,
     (title, key, stamp): (&str, &str, u64),
     tooltip: &dyn Fn(usize, usize, usize, f32) -> String,
+    expanded: &mut HashSet<String>,
 ) -> Option<heatmap::Hit> {
-    let maps: Vec<MapView<'_>> = (0..values.shape()[0])
+    let count = values.shape()[0];
+    let shown = if expanded.contains(key) { count } else { count.min(FIRST_MAPS) };
+    if shown < count {
+        ui.horizontal(|ui| {
+            ui.weak(format!("{title}s 0–{} of {count} shown", shown - 1));
+            if ui.button(format!("Show all {count}")).clicked() {
+                expanded.insert(key.to_owned());
+            }
+        });
+    }
+    let maps: Vec<MapView<'_>> = (0..shown)
         .map(|c| MapView {
             title: format!("{title} {c}"),
             values: values.slice(s![c, .., ..]),
