@@ -348,6 +348,9 @@ fn n2_through_onnx_stands_beside_n1_and_stays_monosemantic() {
     });
     // N2's first layer has hundreds of channels: the first ones are drawn, the rest on request.
     harness.get_by_label_contains("channels 0–47 of");
+    let (median_ms, max_ms) = frame_times(&mut harness, 40);
+    eprintln!("networks view with N2 imported beside N1: UI frame median {median_ms:.2} ms, max {max_ms:.2} ms");
+    assert!(median_ms < 16.0, "median frame {median_ms:.2} ms");
     // Measure the imported detectors: through ONNX and tilelab's engine they fire for one class each.
     harness.get_by_value("layer1").click();
     harness.run_steps(2);
