@@ -57,7 +57,12 @@ fn to_i64(value: usize) -> i64 {
 pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Field> {
     let (height, width) = model.input_size();
     let mut fields: HashMap<String, Field> = HashMap::new();
-    let shape_of = |name: &str| trace.get(name).map(|v| v.shape().to_vec());
+    // A value neither computed nor constant is the image itself, `[1, 1, H, W]`.
+    let shape_of = |name: &str| match trace.get(name) {
+        Some(value) => Some(value.shape().to_vec()),
+        None if model.constant(name).is_none() => Some(vec![1, 1, height, width]),
+        None => None,
+    };
     for node in model.nodes() {
         let input = node.inputs.first().and_then(|name| match fields.get(name) {
             Some(field) => Some(*field),
@@ -197,6 +202,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn same_padding_puts_the_odd_pixel_where_onnx_says() {
+        use super::super::onnx_import::Traced;
+        let traced = |shape: &[usize]| Traced {
+            name: "out".into(),
+            node: "n".into(),
+            op_type: "Conv".into(),
+            value: ndarray::ArrayD::zeros(shape),
+        };
+        let trace = Trace { values: vec![traced(&[1, 1, 6, 6])], logits: vec![] };
+        let window = |upper| Window {
+            kernel: Some([4, 4]),
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+            same: Some(upper),
+            ceil_mode: false,
+        };
+        // Kernel 4 over 6 pixels keeping 6: 3 padding pixels, the odd one at the end (UPPER) or start (LOWER).
+        let input = Some(vec![1, 1, 6, 6]);
+        assert_eq!(leading_pads(&window(true), [4, 4], input.clone(), "out", &trace), [1, 1]);
+        assert_eq!(leading_pads(&window(false), [4, 4], input, "out", &trace), [2, 2]);
+        let explicit = Window { same: None, pads: [3, 1, 0, 0], ..window(true) };
+        assert_eq!(leading_pads(&explicit, [4, 4], None, "out", &trace), [3, 1]);
     }
 
     #[test]
