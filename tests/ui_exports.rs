@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{harness, wait_until};
+use common::{confirm_export, harness, wait_until};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -29,11 +29,7 @@ fn export_to(harness: &mut Harness<'_, TilelabApp>, path: &Path) -> Vec<PathBuf>
     harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
     harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     settle(harness);
-    harness.get_by_role_and_label(Role::Button, "Export").click();
-    settle(harness);
-    wait_until(harness, "the export", |app| !app.views.exports.is_running());
-    let files = harness.state_mut().views.exports.last.take();
-    files.unwrap_or_else(|| panic!("the export failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
+    confirm_export(harness)
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{screenshot, wait_until};
+use common::{confirm_export, screenshot, wait_until};
 use egui::Key;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -176,11 +176,7 @@ fn screenshots_of_lecture_steps() {
 fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
     harness.state_mut().views.exports.ask(kind, path.display().to_string());
     harness.run_steps(2);
-    harness.get_by_role_and_label(Role::Button, "Export").click();
-    harness.run_steps(2);
-    wait_until(harness, "the export", |app| !app.views.exports.is_running());
-    let files = harness.state_mut().views.exports.last.take();
-    files.unwrap_or_else(|| panic!("{kind:?} failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
+    confirm_export(harness)
 }
 
 #[test]

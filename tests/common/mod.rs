@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use egui::accesskit::Role;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 
 /// Window size of every UI test (and of the screenshots).
@@ -58,4 +60,13 @@ pub fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
     std::fs::create_dir_all(&dir).expect("the screenshots folder can be made");
     image.save(dir.join(format!("{name}.png"))).expect("the screenshot can be written");
+}
+
+/// Clicks Export in the open export window, waits for the job and returns the files it wrote.
+pub fn confirm_export(harness: &mut Harness<'_, TilelabApp>) -> Vec<PathBuf> {
+    harness.get_by_role_and_label(Role::Button, "Export").click();
+    harness.run_steps(2);
+    wait_until(harness, "the export", |app| !app.views.exports.is_running());
+    let files = harness.state_mut().views.exports.last.take();
+    files.unwrap_or_else(|| panic!("the export failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
 }
