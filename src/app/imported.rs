@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::app::jobs::Job;
+use crate::app::views::dataset::MAX_IMAGE_SIDE;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::tile::ClassSet;
 
@@ -28,9 +29,14 @@ impl ImportedNetwork {
     pub fn mismatch(&self, height: usize, width: usize, classes: &ClassSet) -> Option<String> {
         let (rows, cols) = self.model.input_size();
         if (rows, cols) != (height, width) {
+            let change = if self.dataset_can_take_its_size() {
+                format!("set the image size to {rows}×{cols} in the Dataset view, or ")
+            } else {
+                format!("the Dataset view makes images up to {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}: ")
+            };
             return Some(format!(
-                "{} takes {rows}×{cols} images but the dataset makes {height}×{width}: set the image size to \
-                 {rows}×{cols} in the Dataset view, or export the model for {height}×{width} inputs.",
+                "{} takes {rows}×{cols} images but the dataset makes {height}×{width}: {change}export the model \
+                 for {height}×{width} inputs.",
                 self.name()
             ));
         }
@@ -43,6 +49,12 @@ impl ImportedNetwork {
                 classes.len()
             )
         })
+    }
+
+    /// True when the Dataset view can make images of the model's input size.
+    pub fn dataset_can_take_its_size(&self) -> bool {
+        let (rows, cols) = self.model.input_size();
+        rows.max(cols) <= MAX_IMAGE_SIDE
     }
 
     /// A warning when the model names its classes (as tilelab's exports do, in `tilelab.classes`)
@@ -152,6 +164,12 @@ mod tests {
         let two = presets::toy_squares();
         let count = network.mismatch(12, 10, &two).unwrap();
         assert!(count.contains("outputs 3 class scores but the tile set has 2 classes"), "{count}");
+        assert!(network.dataset_can_take_its_size());
+        // A size the Dataset view cannot make is not offered.
+        let huge = exported(&classes, 300, 8);
+        assert!(!huge.dataset_can_take_its_size());
+        let message = huge.mismatch(40, 40, &classes).unwrap();
+        assert!(message.contains("up to 256×256") && !message.contains("set the image size"), "{message}");
     }
 
     #[test]

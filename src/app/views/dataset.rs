@@ -15,7 +15,7 @@ use crate::core::detect;
 use super::dialogs::PathPurpose;
 
 /// Largest image side offered by the size sliders.
-const MAX_IMAGE_SIDE: usize = 256;
+pub const MAX_IMAGE_SIDE: usize = 256;
 /// Most samples per class offered.
 const MAX_SAMPLES_PER_CLASS: usize = 2000;
 /// Samples drawn in the grid at most (more would only slow the frame down).

@@ -224,7 +224,8 @@ pub struct Perturbations {
     pub seed: u64,
     /// Replaces every tile's ε before N1 is built (to show when invariance fails).
     pub epsilon_override: Option<f32>,
-    /// Moves the tile to every valid offset once instead of to `samples` random ones.
+    /// Moves the tile to every valid offset once (on a grid above [`MAX_TRANSLATIONS`]) instead of
+    /// to `samples` random ones.
     pub every_offset: bool,
 }
 
@@ -277,29 +278,34 @@ pub fn invariance(
         let backgrounds: Vec<Array2<f32>> =
             (0..n).map(|_| background(&Background::Uniform, height, width, &mut rng)).collect();
         let offsets: Vec<(usize, usize)> = if every_offset {
-            (0..rows).flat_map(|row| (0..cols).map(move |col| (row, col))).collect()
+            every_offset_grid(rows, cols)
         } else {
             (0..n).map(|_| (rng.random_range(0..rows), rng.random_range(0..cols))).collect()
         };
-        let compose = |mut image: Array2<f32>, (row, col): (usize, usize)| {
-            paste(&mut image, tile, row, col);
-            image
-        };
-        let background_images: Vec<Array2<f32>> = backgrounds.into_iter().map(|b| compose(b, fixed_offset)).collect();
-        let translation_images: Vec<Array2<f32>> =
-            offsets.iter().map(|&o| compose(fixed_background.clone(), o)).collect();
-        let measure = |kind, images: &[Array2<f32>], offsets: Vec<(usize, usize)>| -> Result<_, ExperimentError> {
-            let trained_logits = images.par_iter().map(|x| trained.logits(x.view())).collect::<Result<Vec<_>, _>>()?;
-            let constructed = images.par_iter().map(|x| n1.logits(x.view())).collect::<Result<Vec<_>, _>>()?;
+        // Images are made where they are measured: a study of thousands of offsets never holds them all.
+        let measure = |kind, base: &[Array2<f32>], offsets: Vec<(usize, usize)>| -> Result<_, ExperimentError> {
+            let image = |i: usize| {
+                // A one-image `base` serves every image (the translations share one background).
+                let mut image = base[i.min(base.len() - 1)].clone();
+                paste(&mut image, tile, offsets[i].0, offsets[i].1);
+                image
+            };
+            let count = offsets.len();
+            let trained_logits =
+                (0..count).into_par_iter().map(|i| trained.logits(image(i).view())).collect::<Result<Vec<_>, _>>()?;
+            let constructed =
+                (0..count).into_par_iter().map(|i| n1.logits(image(i).view())).collect::<Result<Vec<_>, _>>()?;
             Ok(perturbation_result(kind, offsets, trained_logits, constructed, id.class))
         };
+        let background = measure(Perturbation::Background, &backgrounds, vec![fixed_offset; n])?;
+        let translation = measure(Perturbation::Translation, std::slice::from_ref(&fixed_background), offsets)?;
         results.push(TileInvariance {
             tile: id,
             label: id.class,
             name: classes.classes[id.class].name.clone(),
             epsilon: tile.epsilon(),
-            background: measure(Perturbation::Background, &background_images, vec![fixed_offset; n])?,
-            translation: measure(Perturbation::Translation, &translation_images, offsets)?,
+            background,
+            translation,
         });
     }
     Ok(InvarianceResult {
@@ -308,6 +314,19 @@ pub fn invariance(
         seed,
         tiles: results,
     })
+}
+
+/// Most translated images of one tile with `every_offset`; more valid offsets are visited on a
+/// regular grid (every k-th row and column) so the study stays within time and memory.
+pub const MAX_TRANSLATIONS: usize = 4096;
+
+/// Every offset of a `rows×cols` range, or an evenly strided grid of at most [`MAX_TRANSLATIONS`].
+pub fn every_offset_grid(rows: usize, cols: usize) -> Vec<(usize, usize)> {
+    let mut step = 1;
+    while rows.div_ceil(step) * cols.div_ceil(step) > MAX_TRANSLATIONS {
+        step += 1;
+    }
+    (0..rows).step_by(step).flat_map(|row| (0..cols).step_by(step).map(move |col| (row, col))).collect()
 }
 
 fn perturbation_result(
@@ -502,6 +521,16 @@ mod tests {
         assert_eq!(offsets.len(), rows * cols, "each offset once");
         assert_eq!(tile.background.offsets.len(), 5);
         assert!(tile.translation.constructed_spread.std[tile.label] < 1e-3, "N1 does not move at any offset");
+    }
+
+    #[test]
+    fn large_offset_ranges_are_visited_on_a_grid() {
+        assert_eq!(every_offset_grid(13, 13).len(), 169);
+        let grid = every_offset_grid(229, 229);
+        assert!(grid.len() <= MAX_TRANSLATIONS && grid.len() > MAX_TRANSLATIONS / 2, "{}", grid.len());
+        let step = grid[1].1;
+        assert!(step > 1 && grid.iter().all(|&(r, c)| r % step == 0 && c % step == 0 && r < 229 && c < 229));
+        assert!(grid.contains(&(0, 0)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::onnx_import::{OnnxModel, Trace};
+use super::onnx_import::{Node, OnnxModel, Trace};
 use super::ops::{Op, Value, Window};
 
 /// The input rows and columns read by unit `(y, x)` of a map: `offset + y * stride .. + size`
@@ -33,6 +33,20 @@ impl Field {
         let (row, rows) = axis(y, 0, height)?;
         let (col, cols) = axis(x, 1, width)?;
         Some((row, col, rows, cols))
+    }
+
+    /// The smallest field holding both (units on the same grid); `None` when their strides differ.
+    fn union(self, other: Self) -> Option<Self> {
+        if self.stride != other.stride {
+            return None;
+        }
+        let mut both = self;
+        for a in 0..2 {
+            let end = (self.offset[a].saturating_add(self.size[a])).max(other.offset[a].saturating_add(other.size[a]));
+            both.offset[a] = self.offset[a].min(other.offset[a]);
+            both.size[a] = end.saturating_sub(both.offset[a]);
+        }
+        Some(both)
     }
 
     /// The field after a window of `kernel` with `window`'s strides, dilations and leading pads.
@@ -64,12 +78,14 @@ pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Fie
         None => None,
     };
     for node in model.nodes() {
-        let input = node.inputs.first().and_then(|name| match fields.get(name) {
-            Some(field) => Some(*field),
-            None if model.constant(name).is_none() && trace.get(name).is_none() => Some(Field::PIXEL),
+        // The field of each input: `Some(None)` for a constant, `None` for a value without a field.
+        let field_of = |name: &String| match fields.get(name) {
+            Some(field) => Some(Some(*field)),
+            None if model.constant(name).is_some() => Some(None),
+            None if trace.get(name).is_none() => Some(Some(Field::PIXEL)),
             None => None,
-        });
-        let Some(input) = input else { continue };
+        };
+        let Some(Some(input)) = node.inputs.first().and_then(field_of) else { continue };
         let field = match &node.op {
             Op::Conv(window) => {
                 let weight = node.inputs.get(1).and_then(|w| model.constant(w));
@@ -87,17 +103,15 @@ pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Fie
                 let pads = leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
                 input.through(window, k, pads)
             }),
-            Op::Relu
-            | Op::LeakyRelu(_)
-            | Op::Sigmoid
-            | Op::Tanh
-            | Op::Identity
-            | Op::BatchNormalization { .. }
-            | Op::Add
-            | Op::Mul => Some(input),
-            Op::Pad { pads, .. } => {
-                pad_shift(input, pads.as_deref(), node.inputs.get(1).and_then(|p| model.constant(p)))
+            Op::Relu | Op::LeakyRelu(_) | Op::Sigmoid | Op::Tanh | Op::Identity | Op::BatchNormalization { .. } => {
+                Some(input)
             }
+            // A sum or product reads what all its non-constant inputs read (a residual `x + conv(x)`).
+            Op::Add | Op::Mul => node.inputs.iter().map(field_of).try_fold(input, |union, field| match field? {
+                Some(field) => union.union(field),
+                None => Some(union),
+            }),
+            Op::Pad { pads, .. } => pad_shift(input, model, node, pads.as_deref()),
             Op::GlobalPool(_) => Some(whole_image(height, width)),
             _ => None,
         };
@@ -133,15 +147,23 @@ fn leading_pads(
     pads
 }
 
-/// A `Pad` node's field: shifted by the top/left pads (attribute, or the constant `pads` input).
-fn pad_shift(input: Field, attribute: Option<&[i64]>, constant: Option<&Value>) -> Option<Field> {
-    let pads: Vec<i64> = match (attribute, constant) {
+/// A `Pad` node's field: shifted by its top and left pads.
+fn pad_shift(input: Field, model: &OnnxModel, node: &Node, attribute: Option<&[i64]>) -> Option<Field> {
+    let constant = |i: usize| node.inputs.get(i).and_then(|name| model.constant(name));
+    let pads: Vec<i64> = match (attribute, constant(1)) {
         (Some(pads), _) => pads.to_vec(),
         (None, Some(Value::I64(pads))) => pads.iter().copied().collect(),
         _ => return None,
     };
-    // `[n, c, h, w]` begins then ends: rows and columns begin at indices 2 and 3.
-    let (&top, &left) = (pads.get(2)?, pads.get(3)?);
+    // The optional `axes` input lists the padded axes; without it every axis of `[n, c, h, w]` is.
+    let axes: Vec<i64> = match (node.inputs.get(3), constant(3)) {
+        (None, _) => (0..4).collect(),
+        (Some(_), Some(Value::I64(axes))) => axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect(),
+        (Some(_), _) => return None,
+    };
+    // `pads` holds the begin of every listed axis, then their ends; rows are axis 2, columns axis 3.
+    let begin = |axis: i64| axes.iter().position(|&a| a == axis).map_or(Some(0), |i| pads.get(i).copied());
+    let (top, left) = (begin(2)?, begin(3)?);
     let mut field = input;
     field.offset[0] = field.offset[0].saturating_sub(top.saturating_mul(field.stride[0]));
     field.offset[1] = field.offset[1].saturating_sub(left.saturating_mul(field.stride[1]));
@@ -153,6 +175,10 @@ fn pad_shift(input: Field, attribute: Option<&[i64]>, constant: Option<&Value>) 
 mod tests {
     use super::*;
     use ndarray::Array2;
+    use prost::Message;
+
+    use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput, TensorData};
+    use crate::core::interop::proto::{AttributeProto, attribute_type};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -176,15 +202,115 @@ mod tests {
         assert_eq!(convs[2], Field { offset: [-5, -5], stride: [4, 4], size: [16, 16] });
     }
 
+    /// Random weights for a tensor of `dims`.
+    fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> TensorData {
+        TensorData::F32((0..dims.iter().product()).map(|_| rng.random_range(-1.0..1.0f32)).collect())
+    }
+
+    /// `maps` → Flatten → Gemm to two class scores, then the model with `auto_pad` set on the
+    /// named nodes (the export builder writes no string attributes).
+    fn finish(mut graph: ExportGraph, maps: &str, features: usize, auto_pad: &[(&str, &str)]) -> OnnxModel {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let flat = graph.node("Flatten", &[maps], "flat", vec![("axis", AttrValue::Int(1))]);
+        let w = graph.weight("fc.w", vec![2, features], random(&mut rng, &[2, features]));
+        let b = graph.weight("fc.b", vec![2], random(&mut rng, &[2]));
+        graph.node("Gemm", &[&flat, &w, &b], "logits", vec![("transB", AttrValue::Int(1))]);
+        graph.outputs.push(GraphOutput { name: "logits".into(), dims: vec![2] });
+        let mut model = graph.to_model();
+        for node in model.graph.iter_mut().flat_map(|g| g.node.iter_mut()) {
+            if let Some((_, mode)) = auto_pad.iter().find(|(n, _)| node.output.first().is_some_and(|o| o == n)) {
+                node.attribute.push(AttributeProto {
+                    name: Some("auto_pad".into()),
+                    s: Some(mode.as_bytes().to_vec()),
+                    r#type: Some(attribute_type::STRING),
+                    ..AttributeProto::default()
+                });
+            }
+        }
+        OnnxModel::from_bytes(&model.encode_to_vec(), None).unwrap()
+    }
+
+    fn conv(
+        graph: &mut ExportGraph,
+        rng: &mut ChaCha8Rng,
+        input: &str,
+        output: &str,
+        kernel: usize,
+        attributes: Vec<(&'static str, AttrValue)>,
+    ) -> String {
+        let w = graph.weight(&format!("{output}.w"), vec![2, 1, kernel, kernel], random(rng, &[2, 1, kernel, kernel]));
+        let mut attributes = attributes;
+        attributes.push(("kernel_shape", AttrValue::Ints(vec![kernel as i64; 2])));
+        graph.node("Conv", &[input, &w], output, attributes)
+    }
+
+    /// `SAME_UPPER` with stride 2 reading the image, then `SAME_LOWER`.
+    fn same_padding_model() -> OnnxModel {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut graph = ExportGraph::new("same", (12, 12));
+        conv(&mut graph, &mut rng, "image", "c1", 3, vec![("strides", AttrValue::Ints(vec![2, 2]))]);
+        graph.node("Relu", &["c1"], "r1", vec![]);
+        // One input channel for the second conv too: sum the two channels first.
+        let ones = graph.weight("ones", vec![1, 2, 1, 1], TensorData::F32(vec![1.0, 1.0]));
+        graph.node("Conv", &["r1", &ones], "mix", vec![("kernel_shape", AttrValue::Ints(vec![1, 1]))]);
+        conv(&mut graph, &mut rng, "mix", "c2", 4, vec![]);
+        finish(graph, "c2", 2 * 6 * 6, &[("c1", "SAME_UPPER"), ("c2", "SAME_LOWER")])
+    }
+
+    /// `Pad` with an `axes` input, then a residual `r1 + conv(r1)`.
+    fn pad_and_residual_model() -> OnnxModel {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut graph = ExportGraph::new("residual", (12, 12));
+        let pads = graph.weight("pads", vec![4], TensorData::I64(vec![1, 2, 0, 1]));
+        let axes = graph.weight("axes", vec![2], TensorData::I64(vec![2, -1]));
+        let zero = graph.weight("zero", vec![1], TensorData::F32(vec![0.0]));
+        graph.node("Pad", &["image", &pads, &zero, &axes], "p", vec![]);
+        conv(&mut graph, &mut rng, "p", "c1", 3, vec![]);
+        let ones = graph.weight("ones", vec![1, 2, 1, 1], TensorData::F32(vec![1.0, 1.0]));
+        graph.node("Conv", &["c1", &ones], "mix", vec![("kernel_shape", AttrValue::Ints(vec![1, 1]))]);
+        graph.node("Relu", &["mix"], "r1", vec![]);
+        let w = graph.weight("c2.w", vec![1, 1, 3, 3], random(&mut rng, &[1, 1, 3, 3]));
+        graph.node(
+            "Conv",
+            &["r1", &w],
+            "c2",
+            vec![("kernel_shape", AttrValue::Ints(vec![3, 3])), ("pads", AttrValue::Ints(vec![1; 4]))],
+        );
+        graph.node("Add", &["r1", "c2"], "sum", vec![]);
+        finish(graph, "sum", 11 * 13, &[])
+    }
+
+    #[test]
+    fn fields_through_same_padding_pad_axes_and_a_residual() {
+        let model = same_padding_model();
+        let trace = model.run(Array2::zeros((12, 12)).view()).unwrap();
+        let fields = receptive_fields(&model, &trace);
+        // SAME_UPPER, 3×3, stride 2 on 12: one padding pixel, at the end, so none before.
+        assert_eq!(fields["c1"], Field { offset: [0, 0], stride: [2, 2], size: [3, 3] });
+        // SAME_LOWER, 4×4 on 6: three padding pixels, two of them before.
+        assert_eq!(fields["c2"], Field { offset: [-4, -4], stride: [2, 2], size: [9, 9] });
+        let model = pad_and_residual_model();
+        let trace = model.run(Array2::zeros((12, 12)).view()).unwrap();
+        let fields = receptive_fields(&model, &trace);
+        assert_eq!(fields["p"], Field { offset: [-1, -2], stride: [1, 1], size: [1, 1] });
+        assert_eq!(fields["r1"], Field { offset: [-1, -2], stride: [1, 1], size: [3, 3] });
+        assert_eq!(fields["sum"], Field { offset: [-2, -3], stride: [1, 1], size: [5, 5] }, "the wider of the two");
+    }
+
     #[test]
     fn pixels_outside_a_units_field_do_not_change_it() {
-        let model = fixture();
+        for model in [fixture(), same_padding_model(), pad_and_residual_model()] {
+            assert_fields_hold(&model);
+        }
+    }
+
+    fn assert_fields_hold(model: &OnnxModel) {
         let (height, width) = model.input_size();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for _ in 0..20 {
             let image = Array2::from_shape_fn((height, width), |_| rng.random::<f32>());
             let trace = model.run(image.view()).unwrap();
-            let fields = receptive_fields(&model, &trace);
+            let fields = receptive_fields(model, &trace);
             let (row, col) = (rng.random_range(0..height), rng.random_range(0..width));
             let mut changed = image.clone();
             changed[[row, col]] = 1.0 - changed[[row, col]] + 0.5;

@@ -636,7 +636,8 @@ fn imported_side_ui(
     if let Some(problem) = network.mismatch(height, width, &app.classes) {
         ui.colored_label(theme::WARNING, problem);
         let (rows, cols) = network.model.input_size();
-        if (rows, cols) != (height, width) && ui.button(format!("Use {rows}×{cols} images")).clicked() {
+        let offer = (rows, cols) != (height, width) && network.dataset_can_take_its_size();
+        if offer && ui.button(format!("Use {rows}×{cols} images")).clicked() {
             app.session.dataset.height = rows;
             app.session.dataset.width = cols;
             app.changed();
