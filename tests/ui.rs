@@ -307,6 +307,17 @@ fn save_and_quit_without_a_file_asks_for_one_saves_then_closes() {
     settle(&mut harness);
     assert!(!harness.state().views.dialogs.quit_after_save);
     assert!(!harness.state().views.dialogs.quit_confirmed, "nothing saved, nothing closed");
+    // Another path window replacing that Save As drops the pending quit too.
+    close(&mut harness);
+    settle(&mut harness);
+    harness.get_by_label("Save and quit").click();
+    settle(&mut harness);
+    assert!(harness.state().views.dialogs.quit_after_save);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    settle(&mut harness);
+    assert!(!harness.state().views.dialogs.quit_after_save, "Open… is not a save");
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
 
     close(&mut harness);
     settle(&mut harness);

@@ -318,6 +318,10 @@ fn an_imported_network_stands_beside_n2() {
     wait_for_screen(&mut harness, 10.0, "the size message", |h| {
         h.query_by_label_contains("takes 12×12 images but the dataset makes 40×40").is_some()
     });
+    assert!(
+        harness.query_by_label_contains("Mean classes per active unit").is_none(),
+        "the other model's selectivity is not shown for this one"
+    );
     harness.get_by_label("Close").click();
     wait_for_screen(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
     assert_eq!(harness.state().state.session.network_path, None);

@@ -383,6 +383,8 @@ impl TilelabApp {
             _ => String::new(),
         };
         self.views.dialogs.path = Some(PathDialog::new(purpose, start));
+        // A new path window replaces any Save As that "Save and quit" opened.
+        self.views.dialogs.quit_after_save = false;
     }
 }
 

@@ -66,8 +66,8 @@ impl TilelabApp {
                     self.save_tileset(&path);
                     self.quit_if_saved(ctx);
                 } else {
-                    self.views.dialogs.quit_after_save = true;
                     self.ask_path(PathPurpose::SaveTileSetAs);
+                    self.views.dialogs.quit_after_save = true;
                 }
             }
             Command::Save => match state.session.tileset_path.clone() {
@@ -210,6 +210,7 @@ impl TilelabApp {
             Some(Loaded::Failed(message)) => {
                 if state.imported.network.is_none() {
                     state.session.network_path = None;
+                    state.changed();
                 }
                 state.error(message);
             }

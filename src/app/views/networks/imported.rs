@@ -20,12 +20,21 @@ const MAP_SIDE: f32 = 96.0;
 /// Maps drawn per grid until the user asks for all (N2 from ONNX has layers of hundreds).
 const FIRST_MAPS: usize = 48;
 
-/// What the imported side remembers: the feature map measured for selectivity, and the grids
-/// shown whole.
+/// What the imported side remembers about one model: the feature map measured for
+/// selectivity, and the grids shown whole.
 #[derive(Debug, Default)]
 pub struct ImportedView {
+    /// The model version this belongs to (another model starts afresh).
+    pub version: u64,
     pub layer: Option<String>,
     expanded: HashSet<String>,
+}
+
+impl ImportedView {
+    /// A fresh view of model `version`.
+    pub fn of(version: u64) -> Self {
+        Self { version, ..Self::default() }
+    }
 }
 
 /// The forward pass of the input through the imported model, with each map's receptive field.
@@ -97,7 +106,8 @@ fn filters_ui(
         let tooltip = |f: usize, y: usize, x: usize, v: f32| {
             format!("{}: filter {f}, weight ({y}, {x}) = {}", node.name, heatmap::format_value(v))
         };
-        let key = format!("imported filter {}", node.name);
+        // Keyed by the output name: node names need not be unique, output names are.
+        let key = format!("imported filter {}", node.output);
         let stamp = frame.network.version;
         if let Some(hit) = grid(ui, textures, &values, &scale, ("filter", &key, stamp), &tooltip, expanded) {
             hovered = Some(Hover { text: tooltip(hit.map, hit.row, hit.col, hit.value), field: None });

@@ -34,8 +34,7 @@ use crate::core::nn::sparse::Activations;
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedForward, ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
-use selectivity_panel::SelectivityPanel;
-use selectivity_panel::TrainedUnits;
+use selectivity_panel::{SelectivityPanel, TrainedUnits};
 use trained::{TrainedFrame, TrainedView};
 
 /// Width of the left column (input, logits, selectivity), in points.
@@ -129,7 +128,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
-    let imported = opened.as_ref().and_then(|network| poll_imported(ui.ctx(), view, network));
+    let imported = opened.as_ref().and_then(|network| imported_forward(ui.ctx(), view, network));
     top_bar_ui(ui, app, view);
     ui.separator();
     let mut hover = None;
@@ -304,12 +303,18 @@ fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<
 }
 
 /// Finishes or starts the opened network's forward pass of the current input (when it fits);
-/// returns the pass of the current input once computed.
-fn poll_imported(
+/// returns the pass of the current input once computed. Another model starts afresh.
+fn imported_forward(
     ctx: &egui::Context,
     view: &mut NetworksViewState,
     network: &Arc<ImportedNetwork>,
 ) -> Option<Arc<ImportedForward>> {
+    if view.imported_view.version != network.version {
+        view.imported_view = ImportedView::of(network.version);
+        view.selectivity.clear();
+        // The old model's pass is not waited for (its thread finishes unobserved).
+        view.imported_job = None;
+    }
     if let Some((job_key, job)) = &mut view.imported_job
         && let Some(outcome) = job.poll()
     {
@@ -445,8 +450,9 @@ fn clicked_ui(
             ui.label(format!("{}: {what} = {value:.3}", view.which.name()));
         }
     }
-    if let (Some(network), Some(forward)) = (&app.imported.network, imported) {
-        let Some(layer) = imported::selectivity_layer(&view.imported_view, &forward.trace) else { return };
+    if let (Some(network), Some(forward)) = (&app.imported.network, imported)
+        && let Some(layer) = imported::selectivity_layer(&view.imported_view, &forward.trace)
+    {
         let found = imported::responders(network, forward, &layer, (row, col));
         let list: Vec<String> = found.iter().take(6).map(|(c, v)| format!("{c} ({v:.2})")).collect();
         ui.label(format!(

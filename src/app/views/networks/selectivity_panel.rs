@@ -65,6 +65,13 @@ pub struct SelectivityPanel {
     measured: Option<Measured>,
 }
 
+impl SelectivityPanel {
+    /// Forgets the last measurement (the network it was taken of is gone).
+    pub fn clear(&mut self) {
+        self.measured = None;
+    }
+}
+
 impl Default for SelectivityPanel {
     fn default() -> Self {
         Self { threshold: 0.0, job: None, measured: None }
@@ -151,7 +158,10 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
     let trained_name = measured.trained.as_ref().map_or("trained", |(n, _)| n.as_str());
     let text = match &trained {
         Some(t) => format!("Mean classes per active unit: {name} {} vs {trained_name} {}", mean(&constructed), mean(t)),
-        None => format!("Mean classes per active unit: {name} {} (train the CNN to compare)", mean(&constructed)),
+        None => format!(
+            "Mean classes per active unit: {name} {} (no trained side to compare: train the CNN, or open a network that fits)",
+            mean(&constructed)
+        ),
     };
     ui.label(RichText::new(text).strong());
     let active = |s: &Selectivity| format!("{} of {} units active", s.active_units(), s.units());
