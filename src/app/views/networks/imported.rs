@@ -228,16 +228,9 @@ pub fn responders(
             .pixels(y, x, height, width)
             .is_some_and(|(r, c, rows, cols)| (r..r + rows).contains(&pixel.0) && (c..c + cols).contains(&pixel.1))
     };
-    let mut found: Vec<(usize, f32)> = maps
-        .outer_iter()
-        .enumerate()
-        .filter_map(|(channel, map)| {
-            let best = map.indexed_iter().filter(|((y, x), _)| covers(*y, *x)).map(|(_, &v)| v).fold(0.0, f32::max);
-            (best > 0.0).then_some((channel, best))
-        })
-        .collect();
-    found.sort_by(|a, b| b.1.total_cmp(&a.1));
-    found
+    super::strongest_first(maps.outer_iter().enumerate().map(|(channel, map)| {
+        (channel, map.indexed_iter().filter(|((y, x), _)| covers(*y, *x)).map(|(_, &v)| v).fold(0.0, f32::max))
+    }))
 }
 
 #[cfg(test)]

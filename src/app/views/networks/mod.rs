@@ -662,6 +662,13 @@ fn imported_side_ui(
     imported::imported_ui(ui, &mut app.textures, &frame, &mut view.imported_view)
 }
 
+/// The `(channel, largest value)` pairs with a positive value, strongest first: who responds at a pixel.
+fn strongest_first(best: impl Iterator<Item = (usize, f32)>) -> Vec<(usize, f32)> {
+    let mut found: Vec<(usize, f32)> = best.filter(|&(_, value)| value > 0.0).collect();
+    found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    found
+}
+
 /// A texture stamp from any hashable key.
 fn stamp_of(key: &impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

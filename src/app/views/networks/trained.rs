@@ -149,15 +149,10 @@ pub fn responders(cnn: &Cnn, activations: &CnnActivations, row: usize, col: usiz
     let k = spec.kernel;
     let rows = row.saturating_sub(k - 1)..=row.min(spec.map_height().saturating_sub(1));
     let cols = col.saturating_sub(k - 1)..=col.min(spec.map_width().saturating_sub(1));
-    let mut found: Vec<(usize, f32)> = (0..spec.filters)
-        .filter_map(|f| {
-            let window = activations.post_relu.slice(s![f, rows.clone(), cols.clone()]);
-            let best = window.iter().copied().fold(0.0, f32::max);
-            (best > 0.0).then_some((f, best))
-        })
-        .collect();
-    found.sort_by(|a, b| b.1.total_cmp(&a.1));
-    found
+    super::strongest_first((0..spec.filters).map(|f| {
+        let window = activations.post_relu.slice(s![f, rows.clone(), cols.clone()]);
+        (f, window.iter().copied().fold(0.0, f32::max))
+    }))
 }
 
 #[cfg(test)]
