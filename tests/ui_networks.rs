@@ -322,6 +322,12 @@ fn an_imported_network_stands_beside_n2() {
         harness.query_by_label_contains("Mean classes per active unit").is_none(),
         "the other model's selectivity is not shown for this one"
     );
+    harness.get_by_label("Invariance").click();
+    wait_for_screen(&mut harness, 60.0, "Figure 4 without the unfit model", |h| {
+        h.query_by_label_contains("The opened network does not fit this dataset").is_some()
+    });
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
     harness.get_by_label("Close").click();
     wait_for_screen(&mut harness, 10.0, "the SGD side", |h| h.query_by_label("Trained CNN (SGD)").is_some());
     assert_eq!(harness.state().state.session.network_path, None);

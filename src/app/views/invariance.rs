@@ -326,6 +326,9 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
     };
     colour_key_ui(ui, &result.class_names);
     ui.heading(trained_name);
+    if computed.request.imported.is_some() && !matches!(computed.compared, Compared::Imported(_)) {
+        ui.colored_label(theme::WARNING, "The opened network does not fit this dataset (see the left): not shown.");
+    }
     grid_ui(ui, result, "trained", |p| &p.trained);
     ui.separator();
     let epsilon = computed
