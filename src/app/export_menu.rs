@@ -13,13 +13,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ndarray::{Array2, ArrayD, Dimension};
 use serde_json::{Value, json};
 
 use crate::app::jobs::Job;
 use crate::app::state::{AppState, DatasetSettings};
+use crate::app::views::dialogs::{Browse, Pick};
 use crate::app::views::{View, ViewStates};
 use crate::core::construct::{Constructed, build_n1, build_n2};
 use crate::core::dataset::{Dataset, DatasetSpec};
@@ -654,7 +654,7 @@ fn trained_npy(cnn: &Cnn, dir: &Path) -> Result<Vec<PathBuf>, String> {
 struct ExportDialog {
     kind: ExportKind,
     path: String,
-    browse: Option<Receiver<Option<PathBuf>>>,
+    browse: Option<Browse>,
     note: Option<String>,
 }
 
@@ -740,7 +740,7 @@ pub fn window_ui(ctx: &egui::Context, app: &mut AppState, views: &mut ViewStates
             ui.label(what);
             ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0));
             if ui.add_enabled(dialog.browse.is_none(), egui::Button::new("Browse…")).clicked() {
-                dialog.browse = Some(start_browse(ctx, dialog.kind.is_folder(), dialog.path.clone()));
+                start_browse(ctx, dialog);
             }
         });
         if let Some(note) = &dialog.note {
@@ -781,38 +781,21 @@ fn poll(app: &mut AppState, exports: &mut ExportState) {
     }
 }
 
-/// Opens the system file dialog on a helper thread (it blocks there, never the UI).
-fn start_browse(ctx: &egui::Context, folder: bool, start: String) -> Receiver<Option<PathBuf>> {
-    let (sender, receiver) = channel();
-    let ctx = ctx.clone();
-    let spawned = std::thread::Builder::new().name("tilelab export dialog".to_owned()).spawn(move || {
-        let dialog = rfd::FileDialog::new();
-        let picked = if folder { dialog.pick_folder() } else { dialog.set_file_name(start).save_file() };
-        // The window may have been closed meanwhile: then nobody listens.
-        let _ = sender.send(picked);
-        ctx.request_repaint();
-    });
-    if spawned.is_err() {
-        // Without a thread there is no dialog: the receiver reports "nothing chosen" at once.
-        let (sender, receiver) = channel();
-        let _ = sender.send(None);
-        return receiver;
+/// Opens the system file dialog for the export's file or folder.
+fn start_browse(ctx: &egui::Context, dialog: &mut ExportDialog) {
+    let pick = if dialog.kind.is_folder() { Pick::Folder } else { Pick::Save(dialog.path.clone()) };
+    match Browse::start(ctx, rfd::FileDialog::new(), pick) {
+        Ok(browse) => dialog.browse = Some(browse),
+        Err(error) => dialog.note = Some(format!("no file dialog ({error}): type the path")),
     }
-    receiver
 }
 
 fn poll_browse(dialog: &mut ExportDialog) {
-    let Some(receiver) = &dialog.browse else { return };
-    match receiver.try_recv() {
-        Ok(Some(path)) => {
-            dialog.path = path.display().to_string();
-            dialog.browse = None;
-        }
-        Ok(None) | Err(TryRecvError::Disconnected) => {
-            dialog.note = Some("No file chosen (or no system file dialog is available): type the path.".to_owned());
-            dialog.browse = None;
-        }
-        Err(TryRecvError::Empty) => {}
+    let Some(picked) = dialog.browse.as_ref().and_then(Browse::poll) else { return };
+    dialog.browse = None;
+    match picked {
+        Some(path) => dialog.path = path.display().to_string(),
+        None => dialog.note = Some("No file chosen (or no system file dialog is available): type the path.".to_owned()),
     }
 }
 

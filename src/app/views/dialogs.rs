@@ -100,7 +100,7 @@ pub struct PathDialog {
     pub import: ImportOptions,
     /// Import: replace the selected tile instead of adding a class.
     pub replace_selected: bool,
-    browse: Option<Receiver<Option<PathBuf>>>,
+    browse: Option<Browse>,
     browse_note: Option<String>,
 }
 
@@ -146,23 +146,12 @@ impl PathDialog {
     }
 
     fn start_browse(&mut self, ctx: &egui::Context) {
-        let (sender, receiver) = channel();
-        let (purpose, ctx) = (self.purpose, ctx.clone());
-        let (filter_name, extensions) = purpose.filter();
-        let spawned = std::thread::Builder::new().name("tilelab file dialog".to_owned()).spawn(move || {
-            let dialog = rfd::FileDialog::new().set_title(purpose.title()).add_filter(filter_name, extensions);
-            let picked = if purpose.is_save() {
-                dialog.set_file_name(purpose.default_name()).save_file()
-            } else {
-                dialog.pick_file()
-            };
-            // The dialog window may have been closed meanwhile: then nobody listens.
-            let _ = sender.send(picked);
-            ctx.request_repaint();
-        });
-        match spawned {
-            Ok(_) => {
-                self.browse = Some(receiver);
+        let (filter_name, extensions) = self.purpose.filter();
+        let dialog = rfd::FileDialog::new().set_title(self.purpose.title()).add_filter(filter_name, extensions);
+        let pick = if self.purpose.is_save() { Pick::Save(self.purpose.default_name().to_owned()) } else { Pick::File };
+        match Browse::start(ctx, dialog, pick) {
+            Ok(browse) => {
+                self.browse = Some(browse);
                 self.browse_note = None;
             }
             Err(error) => self.browse_note = Some(format!("no file dialog ({error}): type the path")),
@@ -170,18 +159,56 @@ impl PathDialog {
     }
 
     fn poll_browse(&mut self) {
-        let Some(receiver) = &self.browse else { return };
-        match receiver.try_recv() {
-            Ok(Some(path)) => {
-                self.path = path.display().to_string();
-                self.browse = None;
-            }
-            Ok(None) | Err(TryRecvError::Disconnected) => {
+        let Some(picked) = self.browse.as_ref().and_then(Browse::poll) else { return };
+        self.browse = None;
+        match picked {
+            Some(path) => self.path = path.display().to_string(),
+            None => {
                 self.browse_note =
                     Some("No file chosen (or no system file dialog is available): type the path above.".to_owned());
-                self.browse = None;
             }
-            Err(TryRecvError::Empty) => {}
+        }
+    }
+}
+
+/// What the system file dialog asks for.
+pub enum Pick {
+    /// An existing file.
+    File,
+    /// A file to write, proposing this name.
+    Save(String),
+    /// A folder.
+    Folder,
+}
+
+/// The system file dialog, running on a helper thread: it blocks there, never the UI.
+pub struct Browse(Receiver<Option<PathBuf>>);
+
+impl Browse {
+    /// Opens `dialog` for `pick` on a helper thread; `Err` when no thread could be started.
+    pub fn start(ctx: &egui::Context, dialog: rfd::FileDialog, pick: Pick) -> std::io::Result<Self> {
+        let (sender, receiver) = channel();
+        let ctx = ctx.clone();
+        std::thread::Builder::new().name("tilelab file dialog".to_owned()).spawn(move || {
+            let picked = match pick {
+                Pick::File => dialog.pick_file(),
+                Pick::Save(name) => dialog.set_file_name(name).save_file(),
+                Pick::Folder => dialog.pick_folder(),
+            };
+            // The window asking may have been closed meanwhile: then nobody listens.
+            let _ = sender.send(picked);
+            ctx.request_repaint();
+        })?;
+        Ok(Self(receiver))
+    }
+
+    /// `None` while the dialog is open; then the chosen path, or `Some(None)` when nothing was
+    /// chosen (cancelled, or no system dialog available).
+    pub fn poll(&self) -> Option<Option<PathBuf>> {
+        match self.0.try_recv() {
+            Ok(picked) => Some(picked),
+            Err(TryRecvError::Disconnected) => Some(None),
+            Err(TryRecvError::Empty) => None,
         }
     }
 }
@@ -406,6 +433,17 @@ mod tests {
         assert!(load_grey_image(&dir.path().join("missing.png")).is_err());
         std::fs::write(dir.path().join("bad.png"), b"not a png").unwrap();
         assert!(load_grey_image(&dir.path().join("bad.png")).is_err());
+    }
+
+    #[test]
+    fn a_browse_reports_the_pick_once_the_dialog_closed() {
+        let (sender, receiver) = channel();
+        let browse = Browse(receiver);
+        assert_eq!(browse.poll(), None, "still open");
+        sender.send(Some(PathBuf::from("/tmp/x.json"))).unwrap();
+        assert_eq!(browse.poll(), Some(Some(PathBuf::from("/tmp/x.json"))));
+        drop(sender);
+        assert_eq!(browse.poll(), Some(None), "a dialog thread that ended without a pick");
     }
 
     #[test]
