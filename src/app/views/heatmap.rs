@@ -5,7 +5,7 @@
 use std::hash::{Hash, Hasher};
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, ArrayView3, s};
 
 use crate::app::theme::{self, ColorMap, TextureCache};
 
@@ -168,6 +168,29 @@ pub fn grid_ui(
         });
     }
     hovered
+}
+
+/// One map per channel of `values` `[C, rows, cols]`, titled `"{title} {c}"` and cached as
+/// `"{key} {c}"` under `stamp`, as many per row as fit `side`-point squares; returns the hovered cell.
+pub fn channel_grid_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    values: &ArrayView3<'_, f32>,
+    scale: &Scale,
+    (title, key, stamp): (&str, &str, u64),
+    side: f32,
+    tooltip: &dyn Fn(usize, usize, usize, f32) -> String,
+) -> Option<Hit> {
+    let maps: Vec<MapView<'_>> = (0..values.shape()[0])
+        .map(|c| MapView {
+            title: format!("{title} {c}"),
+            values: values.slice(s![c, .., ..]),
+            key: format!("{key} {c}"),
+            stamp,
+        })
+        .collect();
+    let columns = ((ui.available_width() / (side + 12.0)) as usize).max(1);
+    grid_ui(ui, textures, &maps, scale, side, columns, tooltip)
 }
 
 /// The colour bar of a scale with its range and label.

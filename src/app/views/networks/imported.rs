@@ -9,7 +9,7 @@ use ndarray::{ArrayView3, Axis, Ix4, s};
 
 use crate::app::imported::ImportedNetwork;
 use crate::app::theme::TextureCache;
-use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::views::heatmap::{self, Scale};
 use crate::core::interop::onnx_import::{Trace, Traced};
 use crate::core::interop::receptive_field::Field;
 
@@ -177,16 +177,8 @@ fn grid(
             }
         });
     }
-    let maps: Vec<MapView<'_>> = (0..shown)
-        .map(|c| MapView {
-            title: format!("{title} {c}"),
-            values: values.slice(s![c, .., ..]),
-            key: format!("{key} {c}"),
-            stamp,
-        })
-        .collect();
-    let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
-    heatmap::grid_ui(ui, textures, &maps, scale, MAP_SIDE, columns, tooltip)
+    let values = values.slice(s![..shown, .., ..]);
+    heatmap::channel_grid_ui(ui, textures, &values, scale, (title, key, stamp), MAP_SIDE, tooltip)
 }
 
 /// The hover text and receptive field of unit `(c, y, x)` of `traced`.

@@ -5,7 +5,7 @@
 use ndarray::{Array3, ArrayView3, s};
 
 use crate::app::theme::TextureCache;
-use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::views::heatmap::{self, Scale};
 use crate::core::nn::cnn::{Cnn, CnnActivations};
 use crate::core::tile::ClassSet;
 
@@ -93,17 +93,9 @@ fn grid(
         Grid::Maps => "feature map".to_owned(),
         Grid::Weights(c) => format!("FC weights {c}"),
     };
-    let maps: Vec<MapView<'_>> = (0..values.shape()[0])
-        .map(|f| MapView {
-            title: format!("{prefix} {f}"),
-            values: values.slice(s![f, .., ..]),
-            key: format!("cnn {prefix} {f}"),
-            stamp,
-        })
-        .collect();
     let tooltip = |f: usize, y: usize, x: usize, v: f32| hover(frame, kind, f, y, x, v).text;
-    let columns = ((ui.available_width() / (MAP_SIDE + 12.0)) as usize).max(1);
-    let hit = heatmap::grid_ui(ui, textures, &maps, scale, MAP_SIDE, columns, &tooltip)?;
+    let key = format!("cnn {prefix}");
+    let hit = heatmap::channel_grid_ui(ui, textures, values, scale, (&prefix, &key, stamp), MAP_SIDE, &tooltip)?;
     Some(hover(frame, kind, hit.map, hit.row, hit.col, hit.value))
 }
 
