@@ -137,6 +137,56 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// The newest result of a background computation keyed by what it was computed from (a network
+/// and an input): the last result, the job running, and the last failure, which is not retried
+/// for the same key. One job at a time; a newer key starts once the running job is done.
+pub struct Keyed<K, T> {
+    done: Option<(K, Arc<T>)>,
+    running: Option<(K, Job<T>)>,
+    failed: Option<(K, String)>,
+}
+
+impl<K, T> Default for Keyed<K, T> {
+    fn default() -> Self {
+        Self { done: None, running: None, failed: None }
+    }
+}
+
+impl<K: Copy + PartialEq, T: Send + 'static> Keyed<K, T> {
+    /// Collects a finished job, then starts `spawn()` for `key` unless it is done, failed or a job runs.
+    pub fn request(&mut self, key: K, spawn: impl FnOnce() -> Job<T>) {
+        if let Some((job_key, job)) = &mut self.running
+            && let Some(outcome) = job.poll()
+        {
+            match outcome {
+                Ok(value) => self.done = Some((*job_key, Arc::new(value))),
+                Err(error) => self.failed = Some((*job_key, error)),
+            }
+            self.running = None;
+        }
+        let have = self.done.as_ref().is_some_and(|(k, _)| *k == key);
+        let failed = self.failed.as_ref().is_some_and(|(k, _)| *k == key);
+        if !have && !failed && self.running.is_none() {
+            self.running = Some((key, spawn()));
+        }
+    }
+
+    /// The last result with its key.
+    pub fn done(&self) -> Option<&(K, Arc<T>)> {
+        self.done.as_ref()
+    }
+
+    /// The last failure with its key.
+    pub fn failed(&self) -> Option<&(K, String)> {
+        self.failed.as_ref()
+    }
+
+    /// Stops waiting for the running job (its thread finishes unobserved).
+    pub fn abandon_running(&mut self) {
+        self.running = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +200,37 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("job did not finish in 5 s");
+    }
+
+    /// Requests `key` until a result or a failure for it is there.
+    fn settle(keyed: &mut Keyed<u32, u32>, key: u32, spawns: &mut u32) {
+        for _ in 0..500 {
+            keyed.request(key, || {
+                *spawns += 1;
+                Job::spawn("square", None, move |_| if key == 0 { Err("zero".to_owned()) } else { Ok(key * key) })
+            });
+            if keyed.done().is_some_and(|(k, _)| *k == key) || keyed.failed().is_some_and(|(k, _)| *k == key) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("key {key} did not settle in 5 s");
+    }
+
+    #[test]
+    fn keyed_results_start_once_per_key_and_failures_are_not_retried() {
+        let (mut keyed, mut spawns) = (Keyed::default(), 0);
+        settle(&mut keyed, 3, &mut spawns);
+        assert_eq!(keyed.done().map(|(k, v)| (*k, **v)), Some((3, 9)));
+        settle(&mut keyed, 3, &mut spawns);
+        assert_eq!(spawns, 1, "a key that is done is not computed again");
+        settle(&mut keyed, 0, &mut spawns);
+        assert_eq!(keyed.failed().map(|(k, e)| (*k, e.as_str())), Some((0, "zero")));
+        assert_eq!(keyed.done().map(|(k, _)| *k), Some(3), "the last result stays");
+        settle(&mut keyed, 0, &mut spawns);
+        assert_eq!(spawns, 2, "a failed key is not retried");
+        settle(&mut keyed, 4, &mut spawns);
+        assert_eq!((keyed.done().map(|(k, v)| (*k, **v)), spawns), (Some((4, 16)), 3));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::command::Command;
 use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::Job;
+use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::views::heatmap::CellRect;
@@ -90,15 +90,11 @@ pub struct NetworksViewState {
     built: Vec<(BuildKey, Arc<Constructed>)>,
     build_job: Option<(BuildKey, Job<Constructed>)>,
     build_error: Option<(BuildKey, String)>,
-    forward: Option<((BuildKey, u64), Arc<Forward>)>,
-    forward_job: Option<((BuildKey, u64), Job<Forward>)>,
-    /// The forward pass that failed (not retried for the same network and input).
-    forward_error: Option<((BuildKey, u64), String)>,
+    /// The constructed forward pass, by (network, input stamp).
+    forward: Keyed<(BuildKey, u64), Forward>,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
     /// The opened ONNX network's forward pass, by (model version, input stamp).
-    imported: Option<((u64, u64), Arc<ImportedForward>)>,
-    imported_job: Option<((u64, u64), Job<ImportedForward>)>,
-    imported_error: Option<((u64, u64), String)>,
+    imported: Keyed<(u64, u64), ImportedForward>,
     imported_view: ImportedView,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
@@ -256,28 +252,14 @@ fn poll_forward(
     key: BuildKey,
     network: Option<&Arc<Constructed>>,
 ) {
-    if let Some((job_key, job)) = &mut view.forward_job
-        && let Some(outcome) = job.poll()
-    {
-        match outcome {
-            Ok(forward) => view.forward = Some((*job_key, Arc::new(forward))),
-            Err(error) => view.forward_error = Some((*job_key, error)),
-        }
-        view.forward_job = None;
-    }
     let (Some(network), Some(input)) = (network, &view.input) else { return };
-    let wanted = (key, input.stamp);
-    let have = view.forward.as_ref().is_some_and(|(k, _)| *k == wanted);
-    let failed = view.forward_error.as_ref().is_some_and(|(k, _)| *k == wanted);
-    if have || failed || view.forward_job.is_some() {
-        return;
-    }
-    let (network, image, classes) = (Arc::clone(network), input.image.clone(), app.classes.clone());
-    let job = Job::spawn("constructed forward pass", Some(ctx.clone()), move |_| {
-        let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
-        Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
+    view.forward.request((key, input.stamp), || {
+        let (network, image, classes) = (Arc::clone(network), input.image.clone(), app.classes.clone());
+        Job::spawn("constructed forward pass", Some(ctx.clone()), move |_| {
+            let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
+            Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
+        })
     });
-    view.forward_job = Some((wanted, job));
 }
 
 /// The training run's newest weights with their forward pass on the input, when they fit this tile set and size.
@@ -312,40 +294,23 @@ fn imported_forward(
     if view.imported_view.version != network.version {
         view.imported_view = ImportedView::of(network.version);
         view.selectivity.clear();
-        // The old model's pass is not waited for (its thread finishes unobserved).
-        view.imported_job = None;
-    }
-    if let Some((job_key, job)) = &mut view.imported_job
-        && let Some(outcome) = job.poll()
-    {
-        match outcome {
-            Ok(forward) => view.imported = Some((*job_key, Arc::new(forward))),
-            Err(error) => view.imported_error = Some((*job_key, error)),
-        }
-        view.imported_job = None;
+        view.imported.abandon_running();
     }
     let input = view.input.as_ref()?;
     if network.model.input_size() != input.image.dim() {
         return None;
     }
     let wanted = (network.version, input.stamp);
-    if let Some((k, forward)) = &view.imported
-        && *k == wanted
-    {
-        return Some(Arc::clone(forward));
-    }
-    let failed = view.imported_error.as_ref().is_some_and(|(k, _)| *k == wanted);
-    if !failed && view.imported_job.is_none() {
+    view.imported.request(wanted, || {
         let (network, image) = (Arc::clone(network), input.image.clone());
-        let job = Job::spawn("imported network forward pass", Some(ctx.clone()), move |_| {
+        Job::spawn("imported network forward pass", Some(ctx.clone()), move |_| {
             let trace = network.model.run(image.view()).map_err(|e| e.to_string())?;
             let fields = receptive_fields(&network.model, &trace);
             Ok(ImportedForward { trace, fields, stamp: stamp_of(&wanted) })
-        });
-        view.imported_job = Some((wanted, job));
-    }
+        })
+    });
     // Until the new pass is done, the last one of this model stays on screen.
-    view.imported.as_ref().filter(|(k, _)| k.0 == network.version).map(|(_, f)| Arc::clone(f))
+    view.imported.done().filter(|(k, _)| k.0 == network.version).map(|(_, f)| Arc::clone(f))
 }
 
 /// The units the selectivity panel compares with the constructed detectors.
@@ -439,7 +404,7 @@ fn clicked_ui(
     let Some((row, col)) = view.clicked else { return };
     ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
     let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| n);
-    let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    let forward = view.forward.done().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
     if let (Some(net), Some(forward)) = (network, forward) {
         let frame = frame_of(app, view, net, &forward.activations, 0);
         let found = constructed::responders(&frame, row, col);
@@ -501,7 +466,7 @@ fn logits_ui(
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
     imported: Option<&ImportedForward>,
 ) {
-    let forward = view.forward.as_ref().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    let forward = view.forward.done().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
     let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
     if let Some(forward) = forward {
@@ -578,8 +543,8 @@ fn constructed_side_ui(
         });
         return None;
     };
-    let Some(((_, input_stamp), forward)) = view.forward.clone().filter(|(k, _)| k.0 == key) else {
-        match view.forward_error.as_ref().filter(|(k, _)| k.0 == key) {
+    let Some(((_, input_stamp), forward)) = view.forward.done().cloned().filter(|(k, _)| k.0 == key) else {
+        match view.forward.failed().filter(|(k, _)| k.0 == key) {
             Some((_, error)) => ui.colored_label(theme::ERROR, format!("The forward pass failed: {error}")),
             None => ui.spinner(),
         };
@@ -654,7 +619,7 @@ fn imported_side_ui(
     }
     let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
     let wanted = (network.version, input_stamp);
-    if let Some((_, error)) = view.imported_error.as_ref().filter(|(k, _)| *k == wanted) {
+    if let Some((_, error)) = view.imported.failed().filter(|(k, _)| *k == wanted) {
         ui.colored_label(theme::ERROR, format!("The model could not run on this input: {error}"));
         return None;
     }
