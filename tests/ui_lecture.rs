@@ -260,6 +260,11 @@ fn steps_seven_and_eight_train_and_measure() {
     assert!(measured.trained.active_units() > 0);
     harness.get_by_label_contains("trained units:");
     screenshot(&mut harness, "lecture-7-trained");
+    // Slow motion, so the room can watch the filters form.
+    harness.get_by_label("Slow motion").click();
+    harness.run_steps(2);
+    let speed = harness.state().state.training.as_ref().map(tilelab::app::training_job::TrainingJob::speed);
+    assert!(matches!(speed, Some(tilelab::app::training_job::Speed::SamplesPerSecond(_))), "{speed:?}");
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());

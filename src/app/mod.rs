@@ -70,12 +70,8 @@ pub struct TilelabApp {
 impl TilelabApp {
     /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's).
     pub fn new_for_tests(data_dir: PathBuf) -> Self {
-        Self {
-            state: AppState::restore(Some(data_dir)),
-            views: ViewStates::default(),
-            prefs: UiPrefs::default(),
-            timing: None,
-        }
+        let state = AppState::restore(Some(data_dir));
+        Self { views: ViewStates::for_state(&state), state, prefs: UiPrefs::default(), timing: None }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -85,7 +81,8 @@ impl TilelabApp {
             cc.egui_ctx.set_zoom_factor(prefs.zoom);
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
-        Self { state: AppState::restore(state::default_data_dir()), views: ViewStates::default(), prefs, timing }
+        let state = AppState::restore(state::default_data_dir());
+        Self { views: ViewStates::for_state(&state), state, prefs, timing }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -122,11 +119,15 @@ impl TilelabApp {
         }
     }
 
-    /// Non-UI work each frame: finished jobs and the debounced autosave.
+    /// Non-UI work each frame: finished jobs and the debounced autosaves.
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_dataset_job(ctx);
         self.poll_imported(ctx);
+        if let Some(job) = &self.state.training {
+            job.attach(ctx);
+        }
         self.state.autosave_if_due(Instant::now());
+        self.state.autosave_training();
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -412,6 +413,7 @@ impl eframe::App for TilelabApp {
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.state.autosave_now();
+        self.state.save_training_now();
     }
 }
 

@@ -1,7 +1,8 @@
 //! The app's shared state ([`AppState`]): the user's work (tile set, dataset settings, seeds,
 //! open view), its undo history, the log, background jobs, and its persistence. The work is
 //! autosaved (debounced) into the data dir through `core::atomic::write_atomic` and restored at
-//! start; eframe storage holds only UI preferences.
+//! start; so is the trained network with its curves, whenever its run pauses or stops and on quit.
+//! eframe storage holds only UI preferences.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::core::{atomic, presets, tileset_file};
 use super::command::{Command, Edit, History, apply_edit, first_id};
 use super::jobs::Job;
 use super::theme::{Rendering, TextureCache};
+use super::training_job::{self, Phase, TrainingJob};
 use super::views::View;
 
 /// How long after the last change the work is autosaved.
@@ -185,7 +187,11 @@ pub struct AppState {
     /// Counts tile-set changes (views cache derived data against it).
     pub classes_version: u64,
     /// The live SGD run (training view; the networks view shows its newest weights).
-    pub training: Option<super::training_job::TrainingJob>,
+    pub training: Option<TrainingJob>,
+    /// The progress version of the run last saved to the data dir.
+    training_saved: Option<u64>,
+    /// The save of the run being written in the background.
+    training_save: Option<Job<()>>,
     /// A network opened from ONNX, shown on the trained side instead of the SGD run.
     pub imported: super::imported::Imported,
     /// The set as last explicitly saved or opened.
@@ -218,6 +224,8 @@ impl AppState {
             dataset_failed_for: None,
             classes_version: 0,
             training: None,
+            training_saved: None,
+            training_save: None,
             imported: super::imported::Imported::default(),
             autosave_due: None,
         }
@@ -245,7 +253,30 @@ impl AppState {
             Ok(None) => {}
             Err(error) => state.warn(format!("could not restore the previous session ({error}); starting fresh")),
         }
+        state.restore_training(&dir);
         state
+    }
+
+    /// Brings back the run saved in `dir`, paused (its data are regenerated in the background).
+    fn restore_training(&mut self, dir: &Path) {
+        let saved = match training_job::load_run(dir) {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return,
+            Err(error) => {
+                self.warn(format!("could not restore the trained network ({error})"));
+                return;
+            }
+        };
+        let same_data = saved.classes == self.classes && saved.dataset == self.session.dataset;
+        // A tile-set version no edit reaches: the run then shows that its data are not the current ones.
+        let started_from = if same_data { self.dataset_request() } else { (u64::MAX, saved.dataset.clone()) };
+        match TrainingJob::resume(saved, started_from) {
+            Ok(job) => {
+                self.training = Some(job);
+                self.info("restored the trained network");
+            }
+            Err(error) => self.warn(format!("could not restore the trained network ({error})")),
+        }
     }
 
     /// Queues a command for the end of the frame.
@@ -350,6 +381,46 @@ impl AppState {
         self.session.selected = self.selected.map(|id| [id.class, id.feature, id.tile]);
         if let Err(error) = save_work(&dir, &self.session, &self.classes) {
             self.error(format!("autosave failed: {error}"));
+        }
+    }
+
+    /// Saves the run in the background when it has paused or stopped since its last save (a
+    /// running run is saved when it pauses, stops, or the app quits).
+    pub fn autosave_training(&mut self) {
+        if let Some(job) = &mut self.training_save {
+            match job.poll() {
+                None => return,
+                Some(Ok(())) => {}
+                Some(Err(error)) => self.error(format!("could not save the trained network: {error}")),
+            }
+            self.training_save = None;
+        }
+        let (Some(dir), Some(run)) = (self.data_dir.clone(), &self.training) else { return };
+        let (version, idle) = {
+            let progress = run.progress();
+            (progress.version, !progress.running && progress.phase == Phase::Ready)
+        };
+        if !idle || self.training_saved == Some(version) {
+            return;
+        }
+        let Some(saved) = run.to_saved() else { return };
+        self.training_saved = Some(version);
+        self.training_save = Some(Job::spawn("saving the trained network", None, move |_| {
+            training_job::save_run(&dir, &saved).map_err(|e| e.to_string())
+        }));
+    }
+
+    /// Saves the run now, on the calling thread (when the app quits).
+    pub fn save_training_now(&mut self) {
+        let (Some(dir), Some(run)) = (self.data_dir.clone(), &self.training) else { return };
+        let version = run.progress().version;
+        if self.training_saved == Some(version) && self.training_save.is_none() {
+            return;
+        }
+        let Some(saved) = run.to_saved() else { return };
+        self.training_saved = Some(version);
+        if let Err(error) = training_job::save_run(&dir, &saved) {
+            self.error(format!("could not save the trained network: {error}"));
         }
     }
 

@@ -3,18 +3,29 @@
 //! shared [`Progress`]; the UI sends [`Control`]s and only reads that snapshot (a training step never
 //! runs on the UI thread). Editing tiles while it runs cannot corrupt the run: the worker does not
 //! see the app's tile set at all.
+//!
+//! A continuous run stops by itself at its [`Limits`] (an epoch count, optionally a target test
+//! accuracy) and can be slowed down to a few steps per second ([`Speed`]) so a room can watch the
+//! filters form. A paused run can be saved ([`SavedRun`]) and continued after a restart.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::core::dataset::{self, DatasetSpec};
-use crate::core::nn::cnn::{Cnn, CnnSpec};
-use crate::core::nn::train::{Hyper, LabelledSet, Status, Trainer};
-use crate::core::tile::ClassSet;
+use serde::{Deserialize, Serialize};
 
-use super::state::DatasetRequest;
+use crate::core::atomic::write_atomic;
+use crate::core::bounded_read::read_text_at_most;
+use crate::core::dataset::{self, DatasetSpec};
+use crate::core::nn::cnn::{Cnn, CnnSpec, MAX_FILTERS};
+use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, TrainError, Trainer};
+use crate::core::nn::weights_file;
+use crate::core::tile::ClassSet;
+use crate::core::tileset_file;
+
+use super::state::{DatasetRequest, DatasetSettings};
 
 /// How long the worker trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -26,9 +37,13 @@ const CURVE_POINTS_PER_EPOCH: usize = 8;
 const MAX_CURVE_POINTS: usize = 4000;
 /// Added to the dataset seed for the test set, so test images differ from training images.
 const TEST_SEED_OFFSET: u64 = 0x7e57;
+/// Epochs of a run unless the user asks for more (the paper trains Fashion-MNIST for 15).
+pub const PAPER_EPOCHS: usize = 15;
+/// Slowest and fastest speed limits, in samples per second.
+pub const SPEED_RANGE: std::ops::RangeInclusive<f32> = 1.0..=100_000.0;
 
 /// The architecture and hyper-parameters the user edits, and the size of the generated data.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfig {
     /// Number of convolution filters.
     pub filters: usize,
@@ -60,26 +75,126 @@ impl Default for TrainingConfig {
 /// Largest number of samples per class the training view generates.
 pub const MAX_SAMPLES_PER_CLASS: usize = 5000;
 
+/// The setting a [`Problem`] is about, so the view can say it beside that field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Filters,
+    Kernel,
+    LearningRate,
+    BatchSize,
+    Momentum,
+    TrainSamples,
+    TestSamples,
+    /// The tile set or the image size (edited elsewhere).
+    Data,
+}
+
+/// Why a configuration cannot train, and which setting to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub setting: Setting,
+    pub message: String,
+}
+
 impl TrainingConfig {
     /// The network architecture for `classes` classes on `height×width` images, or a readable reason why not.
     pub fn spec(&self, classes: usize, height: usize, width: usize) -> Result<CnnSpec, String> {
-        let spec = CnnSpec { height, width, kernel: self.kernel, filters: self.filters, classes };
-        spec.validate().map_err(|e| e.to_string())?;
-        self.hyper.validate().map_err(|e| e.to_string())?;
+        self.check(classes, height, width).map_err(|problem| problem.message)
+    }
+
+    /// [`TrainingConfig::spec`], with the setting at fault.
+    pub fn check(&self, classes: usize, height: usize, width: usize) -> Result<CnnSpec, Problem> {
+        let problem = |setting, message: String| Err(Problem { setting, message });
+        if self.filters == 0 || self.filters > MAX_FILTERS {
+            return problem(Setting::Filters, format!("filters must be between 1 and {MAX_FILTERS}"));
+        }
+        if self.kernel == 0 || self.kernel > height.min(width) {
+            let largest = height.min(width);
+            return problem(Setting::Kernel, format!("kernel size must be between 1 and {largest} (the image side)"));
+        }
+        if let Err(error) = self.hyper.validate() {
+            let setting = match error {
+                TrainError::LearningRate(_) => Setting::LearningRate,
+                TrainError::BatchSize(_) => Setting::BatchSize,
+                _ => Setting::Momentum,
+            };
+            return problem(setting, error.to_string());
+        }
         if self.train_per_class == 0 || self.train_per_class > MAX_SAMPLES_PER_CLASS {
-            return Err(format!("training samples per class must be between 1 and {MAX_SAMPLES_PER_CLASS}"));
+            let message = format!("training samples per class must be between 1 and {MAX_SAMPLES_PER_CLASS}");
+            return problem(Setting::TrainSamples, message);
         }
         if self.test_per_class > MAX_SAMPLES_PER_CLASS {
-            return Err(format!("test samples per class must be at most {MAX_SAMPLES_PER_CLASS}"));
+            return problem(
+                Setting::TestSamples,
+                format!("test samples per class must be at most {MAX_SAMPLES_PER_CLASS}"),
+            );
         }
+        let spec = CnnSpec { height, width, kernel: self.kernel, filters: self.filters, classes };
+        spec.validate().map_err(|e| Problem { setting: Setting::Data, message: e.to_string() })?;
         Ok(spec)
     }
 }
 
+/// When a continuous run stops by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Stop once this many epochs are completed.
+    pub epochs: usize,
+    /// Stop at the end of the first epoch whose test accuracy reaches this fraction.
+    pub target_accuracy: Option<f32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { epochs: PAPER_EPOCHS, target_accuracy: None }
+    }
+}
+
+/// Why a continuous run stopped by itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stopped {
+    /// It completed the epochs it was given.
+    EpochLimit { epochs: usize },
+    /// The test accuracy measured at the end of `epoch` reached the target.
+    ReachedAccuracy { accuracy: f32, epoch: usize },
+}
+
+impl Stopped {
+    /// A sentence for the user.
+    pub fn message(&self) -> String {
+        match self {
+            Self::EpochLimit { epochs: 1 } => "stopped after 1 epoch".to_owned(),
+            Self::EpochLimit { epochs } => format!("stopped after {epochs} epochs"),
+            Self::ReachedAccuracy { accuracy, epoch } => {
+                format!("reached {:.1} % test accuracy (epoch {epoch})", accuracy * 100.0)
+            }
+        }
+    }
+}
+
+/// How fast a run may train: full speed, or slowed down for watching.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub enum Speed {
+    #[default]
+    Full,
+    /// At most this many training samples per second (within [`SPEED_RANGE`]).
+    SamplesPerSecond(f32),
+}
+
+impl Speed {
+    /// A limit of `rate` samples per second, brought into [`SPEED_RANGE`] (NaN gives the slowest).
+    pub fn limited(rate: f32) -> Self {
+        let rate =
+            if rate.is_nan() { *SPEED_RANGE.start() } else { rate.clamp(*SPEED_RANGE.start(), *SPEED_RANGE.end()) };
+        Self::SamplesPerSecond(rate)
+    }
+}
+
 /// What the UI asks the worker to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Control {
-    /// Train continuously.
+    /// Train continuously until the limits stop the run.
     Run,
     /// Stop after the current batch and wait.
     Pause,
@@ -87,6 +202,10 @@ pub enum Control {
     Step(usize),
     /// Back to the initial weights and empty curves (paused).
     Reset,
+    /// New stop rules (they apply from the next epoch end).
+    SetLimits(Limits),
+    /// A new speed limit.
+    SetSpeed(Speed),
     /// End the worker.
     Stop,
 }
@@ -103,7 +222,7 @@ pub enum Phase {
 }
 
 /// One point of the training curves; `epoch` counts samples seen divided by the training-set size.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub epoch: f64,
     /// Mean cross-entropy of the batches since the previous point.
@@ -127,8 +246,12 @@ pub struct Progress {
     pub status: Status,
     /// True while training continuously.
     pub running: bool,
+    /// Why the last continuous run stopped by itself (cleared when it runs again).
+    pub stopped: Option<Stopped>,
     pub epoch: usize,
     pub step: u64,
+    /// Where the run stands, to continue it after a restart.
+    pub position: Position,
     /// Throughput of the last chunk of training.
     pub samples_per_second: f32,
     pub train_samples: usize,
@@ -147,8 +270,10 @@ impl Progress {
             test_curve: Vec::new(),
             status: Status::Running,
             running: false,
+            stopped: None,
             epoch: 0,
             step: 0,
+            position: Position::default(),
             samples_per_second: 0.0,
             train_samples: 0,
             test_samples: 0,
@@ -168,12 +293,33 @@ pub struct TrainingJob {
     control: Sender<Control>,
     /// The trainer's cancel flag, once the trainer exists (it interrupts a long batch loop).
     interrupt: Arc<OnceLock<Arc<AtomicBool>>>,
+    /// Where the worker asks for repaints (set when the UI first sees the job).
+    ctx: Arc<OnceLock<egui::Context>>,
     /// The tile-set version and dataset settings the run's data were generated from.
     pub started_from: DatasetRequest,
+    /// The tile set the run's data were generated from (kept to save the run).
+    classes: ClassSet,
     /// The configuration it runs with.
     pub config: TrainingConfig,
     /// The architecture.
     pub spec: CnnSpec,
+    limits: Limits,
+    speed: Speed,
+}
+
+/// A run as saved between sessions: its settings, weights, curves and place in the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedRun {
+    pub config: TrainingConfig,
+    pub limits: Limits,
+    pub speed: Speed,
+    /// The tile set and dataset settings its data are generated from.
+    pub classes: ClassSet,
+    pub dataset: DatasetSettings,
+    pub cnn: Cnn,
+    pub position: Position,
+    pub train_curve: Vec<CurvePoint>,
+    pub test_curve: Vec<CurvePoint>,
 }
 
 impl TrainingJob {
@@ -186,8 +332,9 @@ impl TrainingJob {
         ctx: Option<egui::Context>,
     ) -> Result<Self, String> {
         let spec = config.spec(classes.len(), data.height, data.width)?;
-        let make_sets = move || generate_sets(&classes, &data, config, spec);
-        Self::start_with(spec, config, started_from, ctx, make_sets)
+        let source = classes.clone();
+        let make_sets = move || generate_sets(&source, &data, config, spec);
+        Self::spawn(spec, config, started_from, classes, ctx, None, make_sets)
     }
 
     /// Starts a worker that trains `spec` on the sets `make_sets` returns (it runs on the worker).
@@ -198,15 +345,60 @@ impl TrainingJob {
         ctx: Option<egui::Context>,
         make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
     ) -> Result<Self, String> {
+        Self::spawn(spec, config, started_from, ClassSet::default(), ctx, None, make_sets)
+    }
+
+    /// Continues a saved run (paused): its weights and curves are published at once, while the
+    /// worker regenerates its data; `started_from` says what the data is compared with.
+    pub fn resume(saved: SavedRun, started_from: DatasetRequest) -> Result<Self, String> {
+        let data = saved.dataset.to_spec()?;
+        let spec = saved.config.spec(saved.classes.len(), data.height, data.width)?;
+        if saved.cnn.spec() != spec {
+            return Err("the saved weights do not match the saved settings".to_owned());
+        }
+        let (config, classes) = (saved.config, saved.classes.clone());
+        let make_sets = move || generate_sets(&classes, &data, config, spec);
+        let (limits, speed) = (saved.limits, saved.speed);
+        let mut job = Self::spawn(spec, config, started_from, saved.classes.clone(), None, Some(saved), make_sets)?;
+        job.set_limits(limits);
+        job.set_speed(speed);
+        Ok(job)
+    }
+
+    fn spawn(
+        spec: CnnSpec,
+        config: TrainingConfig,
+        started_from: DatasetRequest,
+        classes: ClassSet,
+        ctx: Option<egui::Context>,
+        saved: Option<SavedRun>,
+        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
+    ) -> Result<Self, String> {
         let published = Arc::new(Mutex::new(Progress::new()));
         let interrupt = Arc::new(OnceLock::new());
+        let repaint = Arc::new(OnceLock::new());
+        if let Some(ctx) = ctx {
+            let _ = repaint.set(ctx);
+        }
         let (control, receiver) = channel();
-        let worker = Worker { published: Arc::clone(&published), interrupt: Arc::clone(&interrupt), ctx };
+        let worker =
+            Worker { published: Arc::clone(&published), interrupt: Arc::clone(&interrupt), ctx: Arc::clone(&repaint) };
         std::thread::Builder::new()
             .name("tilelab training".to_owned())
-            .spawn(move || worker.run(make_sets, config, spec, &receiver))
+            .spawn(move || worker.run(make_sets, config, spec, saved, &receiver))
             .map_err(|e| format!("could not start the training thread: {e}"))?;
-        Ok(Self { published, control, interrupt, started_from, config, spec })
+        Ok(Self {
+            published,
+            control,
+            interrupt,
+            ctx: repaint,
+            started_from,
+            classes,
+            config,
+            spec,
+            limits: Limits::default(),
+            speed: Speed::default(),
+        })
     }
 
     /// Sends a control; pausing and stopping also interrupt the batch loop at once.
@@ -220,9 +412,63 @@ impl TrainingJob {
         let _ = self.control.send(control);
     }
 
+    /// The stop rules the run follows.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Changes the stop rules (sent to the worker only when they differ).
+    pub fn set_limits(&mut self, limits: Limits) {
+        if limits != self.limits {
+            self.limits = limits;
+            self.send(Control::SetLimits(limits));
+        }
+    }
+
+    /// The speed limit the run follows.
+    pub fn speed(&self) -> Speed {
+        self.speed
+    }
+
+    /// Changes the speed limit (sent to the worker only when it differs).
+    pub fn set_speed(&mut self, speed: Speed) {
+        if speed != self.speed {
+            self.speed = speed;
+            self.send(Control::SetSpeed(speed));
+        }
+    }
+
+    /// Lets the worker ask `ctx` for repaints (a restored run starts without one).
+    pub fn attach(&self, ctx: &egui::Context) {
+        if self.ctx.get().is_none() {
+            let _ = self.ctx.set(ctx.clone());
+        }
+    }
+
     /// The newest published progress (a short lock; the worker never holds it while training).
     pub fn progress(&self) -> MutexGuard<'_, Progress> {
         lock(&self.published)
+    }
+
+    /// What to save of the run now: `None` before it has weights or when it was not started
+    /// from a tile set.
+    pub fn to_saved(&self) -> Option<SavedRun> {
+        if self.classes.is_empty() {
+            return None;
+        }
+        let progress = self.progress();
+        let cnn = progress.cnn.as_deref()?.clone();
+        Some(SavedRun {
+            config: self.config,
+            limits: self.limits,
+            speed: self.speed,
+            classes: self.classes.clone(),
+            dataset: self.started_from.1.clone(),
+            cnn,
+            position: progress.position,
+            train_curve: progress.train_curve.clone(),
+            test_curve: progress.test_curve.clone(),
+        })
     }
 }
 
@@ -241,7 +487,7 @@ fn lock(published: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
 struct Worker {
     published: Arc<Mutex<Progress>>,
     interrupt: Arc<OnceLock<Arc<AtomicBool>>>,
-    ctx: Option<egui::Context>,
+    ctx: Arc<OnceLock<egui::Context>>,
 }
 
 /// The worker's own record of the run between publications.
@@ -251,6 +497,62 @@ struct RunState {
     last_test: Option<Instant>,
     /// The step the last test evaluation was made at (no point is measured twice).
     tested_step: Option<u64>,
+    limits: Limits,
+    stopped: Option<Stopped>,
+    pace: Pace,
+}
+
+impl RunState {
+    fn new() -> Self {
+        Self {
+            running: false,
+            pending_batches: 0,
+            last_test: None,
+            tested_step: None,
+            limits: Limits::default(),
+            stopped: None,
+            pace: Pace::new(Speed::Full, Instant::now()),
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        self.running || self.pending_batches > 0
+    }
+
+    fn halt(&mut self) {
+        (self.running, self.pending_batches) = (false, 0);
+    }
+}
+
+/// Spaces the batches of a slowed-down run evenly: a batch may start once the samples trained
+/// since `since` fit the allowed rate.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    speed: Speed,
+    since: Instant,
+    samples: usize,
+}
+
+impl Pace {
+    fn new(speed: Speed, now: Instant) -> Self {
+        Self { speed, since: now, samples: 0 }
+    }
+
+    /// How long until the next batch may start (zero at full speed).
+    fn wait(&self, now: Instant) -> Duration {
+        match self.speed {
+            Speed::Full => Duration::ZERO,
+            Speed::SamplesPerSecond(rate) => {
+                let due = self.since + Duration::from_secs_f64(self.samples as f64 / f64::from(rate.max(1e-3)));
+                due.saturating_duration_since(now)
+            }
+        }
+    }
+
+    /// Counts the samples of a finished batch.
+    fn record(&mut self, samples: usize) {
+        self.samples += samples;
+    }
 }
 
 impl Worker {
@@ -259,9 +561,14 @@ impl Worker {
         make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
         config: TrainingConfig,
         spec: CnnSpec,
+        saved: Option<SavedRun>,
         controls: &Receiver<Control>,
     ) {
-        let mut trainer = match self.prepare(make_sets, config, spec) {
+        if let Some(saved) = &saved {
+            self.show_saved(saved);
+        }
+        let resumed_at = saved.as_ref().map(|s| s.position.step);
+        let mut trainer = match self.prepare(make_sets, config, spec, saved) {
             Ok(trainer) => trainer,
             Err(message) => {
                 self.update(|p| p.phase = Phase::Failed(message));
@@ -269,38 +576,49 @@ impl Worker {
             }
         };
         let _ = self.interrupt.set(trainer.cancel_flag());
-        let mut state = RunState { running: false, pending_batches: 0, last_test: None, tested_step: None };
+        // A resumed run's test point at this step is on its saved curve already.
+        let mut state = RunState { tested_step: resumed_at, ..RunState::new() };
         self.publish_weights(&mut trainer, &mut state, true);
         loop {
-            let idle = !state.running && state.pending_batches == 0;
-            // Idle: block until told what to do; running: only look for a new control between chunks.
-            let control = if idle {
-                Some(controls.recv().unwrap_or(Control::Stop))
-            } else {
-                match controls.try_recv() {
-                    Ok(control) => Some(control),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => Some(Control::Stop),
-                }
+            let Some(control) = next_control(controls, &state) else {
+                self.train_chunk(&mut trainer, &mut state);
+                continue;
             };
-            match control {
-                Some(Control::Stop) => return,
-                Some(control) => self.apply(control, &mut trainer, &mut state),
-                None => self.train_chunk(&mut trainer, &mut state),
+            if control == Control::Stop {
+                return;
             }
+            self.apply(control, &mut trainer, &mut state);
         }
     }
 
-    /// Makes the training and test sets and builds the trainer.
+    /// Publishes a saved run's weights and curves before its data exist, so they show at once.
+    fn show_saved(&self, saved: &SavedRun) {
+        let cnn = Arc::new(saved.cnn.clone());
+        self.update(|p| {
+            p.cnn = Some(cnn);
+            p.version += 1;
+            p.train_curve.clone_from(&saved.train_curve);
+            p.test_curve.clone_from(&saved.test_curve);
+            (p.epoch, p.step, p.position) = (saved.position.epoch, saved.position.step, saved.position);
+        });
+    }
+
+    /// Makes the training and test sets and builds the trainer (from the saved run, if any).
     fn prepare(
         &self,
         make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
         config: TrainingConfig,
         spec: CnnSpec,
+        saved: Option<SavedRun>,
     ) -> Result<Trainer, String> {
         let (train, test) = make_sets()?;
         let (train_samples, test_samples) = (train.len(), test.len());
-        let trainer = Trainer::new(spec, config.hyper, train, test, config.seed).map_err(|e| e.to_string())?;
+        let trainer = match saved {
+            None => Trainer::new(spec, config.hyper, train, test, config.seed),
+            Some(saved) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
+                .and_then(|mut trainer| trainer.set_position(saved.position).map(|()| trainer)),
+        };
+        let trainer = trainer.map_err(|e| e.to_string())?;
         self.update(|p| {
             p.phase = Phase::Ready;
             (p.train_samples, p.test_samples, p.threads) = (train_samples, test_samples, trainer.threads());
@@ -311,45 +629,71 @@ impl Worker {
     fn apply(&self, control: Control, trainer: &mut Trainer, state: &mut RunState) {
         trainer.resume();
         match control {
-            Control::Run => state.running = trainer.status() == Status::Running,
+            Control::Run => {
+                state.stopped = epoch_limit(trainer, state.limits);
+                state.running = trainer.status() == Status::Running && state.stopped.is_none();
+                state.pace = Pace::new(state.pace.speed, Instant::now());
+                if !state.running {
+                    self.publish_weights(trainer, state, true);
+                }
+            }
             Control::Pause => {
-                (state.running, state.pending_batches) = (false, 0);
+                state.halt();
                 self.publish_weights(trainer, state, true);
             }
-            Control::Step(batches) => state.pending_batches += batches,
+            Control::Step(batches) => {
+                state.pending_batches += batches;
+                state.pace = Pace::new(state.pace.speed, Instant::now());
+            }
             Control::Reset => {
                 trainer.reset();
-                (state.running, state.pending_batches, state.last_test, state.tested_step) = (false, 0, None, None);
+                state.halt();
+                (state.last_test, state.tested_step, state.stopped) = (None, None, None);
                 self.update(|p| {
                     p.train_curve.clear();
                     p.test_curve.clear();
                 });
                 self.publish_weights(trainer, state, true);
             }
+            Control::SetLimits(limits) => state.limits = limits,
+            Control::SetSpeed(speed) => state.pace = Pace::new(speed, Instant::now()),
             Control::Stop => {}
         }
     }
 
     /// Trains for about [`PUBLISH_INTERVAL`] (or the pending single steps), then publishes; a
     /// curve point is recorded every [`CURVE_POINTS_PER_EPOCH`]th of an epoch, so fast runs on
-    /// small sets still draw a curve rather than a jump.
+    /// small sets still draw a curve rather than a jump. A continuous run stops at its limits.
     fn train_chunk(&self, trainer: &mut Trainer, state: &mut RunState) {
         let started = Instant::now();
         let segment = (trainer.batches_per_epoch() / CURVE_POINTS_PER_EPOCH).max(1);
         let (mut points, mut sum) = (Vec::new(), Segment::default());
         let mut samples_done = 0;
-        while started.elapsed() < PUBLISH_INTERVAL && (state.running || state.pending_batches > 0) {
+        while state.is_active() {
+            let wait = state.pace.wait(Instant::now());
+            if started.elapsed() + wait >= PUBLISH_INTERVAL && samples_done > 0 {
+                break;
+            }
+            std::thread::sleep(wait);
+            let epoch_before = trainer.epoch();
             let report = trainer.step(1);
             state.pending_batches = state.pending_batches.saturating_sub(1);
+            state.pace.record(report.samples);
             sum.add(report.loss, report.accuracy, report.samples);
             samples_done += report.samples;
             if report.status != Status::Running {
                 // Diverged or interrupted: stop and wait for the user.
-                (state.running, state.pending_batches) = (false, 0);
+                state.halt();
             }
             if sum.batches >= segment {
                 points.extend(sum.point(epochs_seen(trainer)));
                 sum = Segment::default();
+            }
+            if state.running && trainer.epoch() > epoch_before {
+                state.stopped = self.stop_rule(trainer, state);
+                if state.stopped.is_some() {
+                    state.halt();
+                }
             }
         }
         points.extend(sum.point(epochs_seen(trainer)));
@@ -362,40 +706,84 @@ impl Worker {
                 p.samples_per_second = samples_done as f32 / seconds.max(1e-6);
             });
         }
-        let finished = !state.running && state.pending_batches == 0;
+        let finished = !state.is_active();
         self.publish_weights(trainer, state, finished);
+    }
+
+    /// At the end of an epoch: the reason to stop now, if the limits say so (the target
+    /// accuracy is measured on the test set here, and that measurement joins the test curve).
+    fn stop_rule(&self, trainer: &mut Trainer, state: &mut RunState) -> Option<Stopped> {
+        if let Some(stopped) = epoch_limit(trainer, state.limits) {
+            return Some(stopped);
+        }
+        let target = state.limits.target_accuracy?;
+        let point = self.test_now(trainer, state)?;
+        (point.accuracy >= target)
+            .then_some(Stopped::ReachedAccuracy { accuracy: point.accuracy, epoch: trainer.epoch() })
+    }
+
+    /// Evaluates the test set now and adds the point to the test curve (`None` without a test set).
+    fn test_now(&self, trainer: &mut Trainer, state: &mut RunState) -> Option<CurvePoint> {
+        if trainer.test_set().is_empty() {
+            return None;
+        }
+        (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
+        let evaluation = trainer.evaluate_test();
+        let point = CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy };
+        self.update(|p| push_point(&mut p.test_curve, point));
+        Some(point)
     }
 
     /// Publishes the weights and status, with a test evaluation when due (or `force_test`).
     fn publish_weights(&self, trainer: &mut Trainer, state: &mut RunState, force_test: bool) {
         let due = state.last_test.is_none_or(|t| t.elapsed() >= TEST_INTERVAL);
         let new_step = state.tested_step != Some(trainer.steps());
-        let test = if (force_test || due) && new_step && !trainer.test_set().is_empty() {
-            (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
-            let evaluation = trainer.evaluate_test();
-            Some(CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy })
-        } else {
-            None
-        };
+        if (force_test || due) && new_step {
+            self.test_now(trainer, state);
+        }
         let cnn = Arc::new(trainer.snapshot());
-        let (status, epoch, step, running) = (trainer.status(), trainer.epoch(), trainer.steps(), state.running);
+        let (status, position, running, stopped) = (trainer.status(), trainer.position(), state.running, state.stopped);
         self.update(|p| {
-            if let Some(point) = test {
-                push_point(&mut p.test_curve, point);
-            }
             p.cnn = Some(cnn);
             p.version += 1;
-            (p.status, p.epoch, p.step, p.running) = (status, epoch, step, running);
+            (p.status, p.epoch, p.step, p.position) = (status, position.epoch, position.step, position);
+            (p.running, p.stopped) = (running, stopped);
         });
     }
 
     /// Changes the published progress and asks the UI to repaint.
     fn update(&self, change: impl FnOnce(&mut Progress)) {
         change(&mut lock(&self.published));
-        if let Some(ctx) = &self.ctx {
+        if let Some(ctx) = self.ctx.get() {
             ctx.request_repaint();
         }
     }
+}
+
+/// The next control: waits for one when idle, or for the pace of a slowed-down run; `None`
+/// means "train on".
+fn next_control(controls: &Receiver<Control>, state: &RunState) -> Option<Control> {
+    if !state.is_active() {
+        return Some(controls.recv().unwrap_or(Control::Stop));
+    }
+    let wait = state.pace.wait(Instant::now());
+    if wait > PUBLISH_INTERVAL {
+        return match controls.recv_timeout(wait - PUBLISH_INTERVAL / 2) {
+            Ok(control) => Some(control),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Control::Stop),
+        };
+    }
+    match controls.try_recv() {
+        Ok(control) => Some(control),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Disconnected) => Some(Control::Stop),
+    }
+}
+
+/// [`Stopped::EpochLimit`] once the trainer has completed the epochs of `limits`.
+fn epoch_limit(trainer: &Trainer, limits: Limits) -> Option<Stopped> {
+    (trainer.epoch() >= limits.epochs).then_some(Stopped::EpochLimit { epochs: trainer.epoch() })
 }
 
 /// The training set (`data.seed`) and the test set (another seed) generated from the tile set.
@@ -466,6 +854,71 @@ fn push_point(curve: &mut Vec<CurvePoint>, point: CurvePoint) {
     }
 }
 
+/// File in the data dir with a saved run's settings, curves and place in the schedule.
+pub const RUN_FILE: &str = "training.json";
+/// File in the data dir with a saved run's weights (`core::nn::weights_file` format).
+pub const RUN_WEIGHTS_FILE: &str = "training.weights.json";
+/// File in the data dir with the tile set a saved run's data are generated from.
+pub const RUN_TILESET_FILE: &str = "training.tileset.json";
+/// A run file holds settings and at most two curves of [`MAX_CURVE_POINTS`]; anything larger is not one.
+const MAX_RUN_FILE_BYTES: u64 = 16 << 20;
+
+/// [`SavedRun`] without the weights and the tile set (they have files of their own).
+#[derive(Serialize, Deserialize)]
+struct RunFile {
+    config: TrainingConfig,
+    limits: Limits,
+    speed: Speed,
+    dataset: DatasetSettings,
+    position: Position,
+    train_curve: Vec<CurvePoint>,
+    test_curve: Vec<CurvePoint>,
+}
+
+/// Writes `run` into `dir`, each file atomically; the run file goes last, so a run file never
+/// points at weights older than itself.
+pub fn save_run(dir: &Path, run: &SavedRun) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    weights_file::save(&dir.join(RUN_WEIGHTS_FILE), &run.cnn)?;
+    tileset_file::save(&dir.join(RUN_TILESET_FILE), &run.classes)?;
+    // JSON has no NaN: a point of a diverging run is left out rather than written as null.
+    let finite =
+        |curve: &[CurvePoint]| curve.iter().filter(|p| p.loss.is_finite() && p.accuracy.is_finite()).copied().collect();
+    let file = RunFile {
+        config: run.config,
+        limits: run.limits,
+        speed: run.speed,
+        dataset: run.dataset.clone(),
+        position: run.position,
+        train_curve: finite(&run.train_curve),
+        test_curve: finite(&run.test_curve),
+    };
+    write_atomic(&dir.join(RUN_FILE), serde_json::to_string(&file)?.as_bytes())?;
+    Ok(())
+}
+
+/// Reads what [`save_run`] wrote; `Ok(None)` when no run was saved.
+pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
+    let path = dir.join(RUN_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let file: RunFile = serde_json::from_str(&read_text_at_most(&path, MAX_RUN_FILE_BYTES)?)?;
+    let cnn = weights_file::load(&dir.join(RUN_WEIGHTS_FILE))?;
+    let classes = tileset_file::load(&dir.join(RUN_TILESET_FILE))?;
+    Ok(Some(SavedRun {
+        config: file.config,
+        limits: file.limits,
+        speed: file.speed,
+        classes,
+        dataset: file.dataset,
+        cnn,
+        position: file.position,
+        train_curve: file.train_curve,
+        test_curve: file.test_curve,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,16 +959,148 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_run_learns_pauses_steps_and_resets() {
-        let job = TrainingJob::start(
+    fn small_job() -> TrainingJob {
+        TrainingJob::start(
             presets::fashion_three(),
             small_data(),
             small_config(),
             (0, DatasetSettings::default()),
             None,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Sends Run and waits until the run stops by itself.
+    fn run_until_stopped(job: &TrainingJob) -> Progress {
+        wait_for(job, 20.0, |p| p.phase == Phase::Ready);
+        job.send(Control::Run);
+        let stopped = wait_for(job, 60.0, |p| !p.running && p.stopped.is_some());
+        assert!(stopped.stopped.is_some(), "the run stops by itself: {:?} at epoch {}", stopped.status, stopped.epoch);
+        stopped
+    }
+
+    #[test]
+    fn a_run_stops_at_exactly_the_epoch_limit_and_continues_with_the_same_weights() {
+        // 180 training images in batches of 20: 9 batches per epoch.
+        let mut job = small_job();
+        job.set_limits(Limits { epochs: 3, target_accuracy: None });
+        let stopped = run_until_stopped(&job);
+        assert_eq!(stopped.stopped, Some(Stopped::EpochLimit { epochs: 3 }));
+        assert_eq!((stopped.epoch, stopped.step), (3, 27));
+        assert_eq!(stopped.stopped.map(|s| s.message()).as_deref(), Some("stopped after 3 epochs"));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(job.progress().step, 27, "a stopped run does not train");
+
+        job.set_limits(Limits { epochs: 5, target_accuracy: None });
+        let continued = run_until_stopped(&job);
+        assert_eq!((continued.epoch, continued.step), (5, 45));
+        assert!(continued.train_curve.len() > stopped.train_curve.len());
+        assert_eq!(continued.train_curve[..stopped.train_curve.len()], stopped.train_curve[..], "the curves go on");
+
+        // Stopping at 3 and continuing to 5 equals running to 5 at once: the weights were kept.
+        let mut straight = small_job();
+        straight.set_limits(Limits { epochs: 5, target_accuracy: None });
+        let reference = run_until_stopped(&straight);
+        assert_eq!(reference.step, 45);
+        assert_eq!(continued.cnn, reference.cnn);
+    }
+
+    #[test]
+    fn a_run_at_its_limit_does_not_start_again() {
+        let mut job = small_job();
+        job.set_limits(Limits { epochs: 1, target_accuracy: None });
+        let stopped = run_until_stopped(&job);
+        job.send(Control::Run);
+        std::thread::sleep(Duration::from_millis(300));
+        let again = job.progress().clone();
+        assert_eq!((again.step, again.running), (stopped.step, false));
+        assert_eq!(again.stopped.map(|s| s.message()).as_deref(), Some("stopped after 1 epoch"));
+    }
+
+    #[test]
+    fn a_target_accuracy_stops_the_run_at_an_epoch_end() {
+        let mut job = small_job();
+        job.set_limits(Limits { epochs: 200, target_accuracy: Some(0.6) });
+        let stopped = run_until_stopped(&job);
+        let Some(Stopped::ReachedAccuracy { accuracy, epoch }) = stopped.stopped else {
+            panic!("stopped for {:?}", stopped.stopped)
+        };
+        assert!(accuracy >= 0.6, "{accuracy}");
+        assert!(epoch < 200 && epoch == stopped.epoch, "epoch {epoch} of {}", stopped.epoch);
+        assert_eq!(stopped.step, 9 * epoch as u64, "it stops at the end of an epoch");
+        assert_eq!(stopped.test_accuracy(), Some(accuracy), "the measurement is on the test curve");
+        assert!(stopped.stopped.unwrap().message().starts_with("reached "), "{:?}", stopped.stopped);
+    }
+
+    #[test]
+    fn a_speed_limit_paces_the_steps() {
+        // 100 samples per second in batches of 20: 5 steps per second.
+        let mut job = small_job();
+        job.set_speed(Speed::limited(100.0));
+        wait_for(&job, 20.0, |p| p.phase == Phase::Ready);
+        job.send(Control::Run);
+        let first = wait_for(&job, 5.0, |p| p.step >= 1);
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2000));
+        let steps = job.progress().step - first.step;
+        let per_second = steps as f64 / started.elapsed().as_secs_f64();
+        assert!((3.0..=7.0).contains(&per_second), "{per_second:.2} steps per second, expected 5");
+        job.set_speed(Speed::Full);
+        let fast = wait_for(&job, 10.0, |p| p.step >= first.step + steps + 40);
+        assert!(fast.step >= first.step + steps + 40, "full speed again");
+    }
+
+    #[test]
+    fn pacing_spaces_batches_by_the_rate() {
+        let start = Instant::now();
+        let mut pace = Pace::new(Speed::SamplesPerSecond(50.0), start);
+        assert_eq!(pace.wait(start), Duration::ZERO, "the first batch starts at once");
+        pace.record(10);
+        assert_eq!(pace.wait(start), Duration::from_millis(200));
+        assert_eq!(pace.wait(start + Duration::from_millis(150)), Duration::from_millis(50));
+        assert_eq!(pace.wait(start + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(Pace::new(Speed::Full, start).wait(start), Duration::ZERO);
+        assert_eq!(Speed::limited(f32::NAN), Speed::SamplesPerSecond(*SPEED_RANGE.start()));
+        assert_eq!(Speed::limited(1e9), Speed::SamplesPerSecond(*SPEED_RANGE.end()));
+    }
+
+    #[test]
+    fn a_saved_run_round_trips_and_resumes_paused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = small_job();
+        job.set_limits(Limits { epochs: 2, target_accuracy: Some(0.99) });
+        job.set_speed(Speed::limited(5000.0));
+        let stopped = run_until_stopped(&job);
+        let saved = job.to_saved().expect("a run with weights can be saved");
+        save_run(dir.path(), &saved).unwrap();
+        let loaded = load_run(dir.path()).unwrap().expect("a saved run");
+        // JSON keeps every f32 exactly; an f64 epoch may come back one unit in the last place off.
+        let same_curve = |a: &[CurvePoint], b: &[CurvePoint]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(p, q)| (p.epoch - q.epoch).abs() < 1e-12 && (p.loss, p.accuracy) == (q.loss, q.accuracy))
+        };
+        assert!(
+            same_curve(&loaded.train_curve, &saved.train_curve) && same_curve(&loaded.test_curve, &saved.test_curve)
+        );
+        let without_curves =
+            |run: &SavedRun| SavedRun { train_curve: Vec::new(), test_curve: Vec::new(), ..run.clone() };
+        assert_eq!(without_curves(&loaded), without_curves(&saved));
+        assert!(load_run(tempfile::tempdir().unwrap().path()).unwrap().is_none());
+
+        let resumed = TrainingJob::resume(loaded, (0, DatasetSettings::default())).unwrap();
+        assert_eq!((resumed.limits(), resumed.speed()), (saved.limits, saved.speed));
+        let ready = wait_for(&resumed, 20.0, |p| p.phase == Phase::Ready);
+        assert_eq!(ready.cnn, stopped.cnn);
+        assert_eq!((ready.step, ready.running), (stopped.step, false));
+        assert!(same_curve(&ready.train_curve, &stopped.train_curve));
+    }
+
+    #[test]
+    fn a_run_learns_pauses_steps_and_resets() {
+        let mut job = small_job();
+        job.set_limits(Limits { epochs: 10_000, target_accuracy: None });
         let ready = wait_for(&job, 20.0, |p| p.phase != Phase::PreparingData && p.cnn.is_some());
         assert_eq!(ready.phase, Phase::Ready);
         assert_eq!((ready.train_samples, ready.test_samples, ready.step), (180, 60, 0));

@@ -1,7 +1,8 @@
 //! Steps 7–8 of the lecture: the SGD-trained CNN beside the constructed network (its filters, its
 //! feature maps on the input, and the measured selectivity of both), and Figure 4's invariance
 //! histograms. Both read the live training run (`AppState::training`); when there is none the step
-//! offers to start one with the paper's settings.
+//! offers to start one with the paper's settings. Step 7 can slow the run down so the room watches
+//! the filters form.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::app::training_job::{Control, Phase, TrainingConfig, TrainingJob};
 use crate::app::views::heatmap::{self, MapView, Scale};
 use crate::app::views::networks::Which;
 use crate::app::views::networks::selectivity_panel::histogram_ui;
+use crate::app::views::training::speed_ui;
 use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult};
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity;
@@ -44,7 +46,11 @@ fn trained_snapshot(app: &AppState) -> (Option<Arc<Cnn>>, u64, String) {
         Phase::Failed(message) => format!("training could not start: {message}"),
         Phase::Ready => {
             let accuracy = progress.test_accuracy().map_or("–".to_owned(), |a| format!("{:.1}%", 100.0 * a));
-            let state = if progress.running { "training" } else { "paused" };
+            let state = match progress.stopped {
+                _ if progress.running => "training".to_owned(),
+                Some(stopped) => stopped.message(),
+                None => "paused".to_owned(),
+            };
             format!("{state}, epoch {}, test accuracy {accuracy}", progress.epoch)
         }
     };
@@ -97,6 +103,9 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
         |ui, (app, lecture)| {
             ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
             start_training_ui(ui, app);
+            if let Some(job) = &mut app.training {
+                job.set_speed(speed_ui(ui, job.speed(), job.config.hyper.batch_size));
+            }
             let Some(cnn) = &cnn else { return };
             let maps = filters(cnn);
             let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));

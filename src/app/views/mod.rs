@@ -68,3 +68,14 @@ pub struct ViewStates {
     /// File → Export: the path window and the running export.
     pub exports: crate::app::export_menu::ExportState,
 }
+
+impl ViewStates {
+    /// Fresh view states that match the restored `state` (the training view takes a restored run's settings).
+    pub fn for_state(state: &crate::app::state::AppState) -> Self {
+        let mut views = Self::default();
+        if let Some(job) = &state.training {
+            views.training.adopt(job);
+        }
+        views
+    }
+}

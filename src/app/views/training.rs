@@ -1,32 +1,68 @@
-//! Live SGD training of the CNN: architecture and hyper-parameters (the paper's defaults), start /
-//! pause / step / reset, the status (divergence in red), and loss and accuracy curves that move
-//! while the worker trains. The run itself lives in [`training_job`](crate::app::training_job).
+//! Live SGD training of the CNN: architecture and hyper-parameters (the paper's defaults), an epoch
+//! limit and an optional target accuracy, start / pause / step / reset / continue, a slow-motion
+//! speed control, the status (divergence in red, why a run stopped), and loss and accuracy curves
+//! that move while the worker trains. The run itself lives in [`training_job`](crate::app::training_job).
 
-use egui::RichText;
-use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
+use egui::{Color32, RichText};
+use egui_plot::{HLine, HoverPosition, Line, Plot, PlotPoints};
 
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{
-    Control, CurvePoint, MAX_SAMPLES_PER_CLASS, Phase, Progress, TrainingConfig, TrainingJob,
+    Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, SPEED_RANGE, Setting, Speed, Stopped,
+    TrainingConfig, TrainingJob,
 };
 use crate::core::nn::train::Status;
 
-/// Height of each curve plot, in points.
-const PLOT_HEIGHT: f32 = 220.0;
+/// Width of the settings column, in points.
+const SETTINGS_WIDTH: f32 = 300.0;
+/// Width of the name column of the settings, in points.
+const NAME_WIDTH: f32 = 170.0;
+/// Smallest and largest height of each curve plot, in points.
+const PLOT_HEIGHT: std::ops::RangeInclusive<f32> = 120.0..=260.0;
+/// Room each plot needs besides its drawing area (title and legend row), in points.
+const PLOT_CAPTION: f32 = 48.0;
+/// Colours of the training and test curves and of the chance level.
+const TRAIN_COLOR: Color32 = Color32::from_rgb(90, 160, 255);
+const TEST_COLOR: Color32 = Color32::from_rgb(255, 150, 60);
+const CHANCE_COLOR: Color32 = Color32::GRAY;
+/// Losses below this are drawn at it (the loss axis is logarithmic).
+const SMALLEST_LOSS: f32 = 1e-4;
 
 /// What the training view remembers between frames: the settings being edited.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TrainingViewState {
     /// Architecture, hyper-parameters and data sizes for the next start.
     pub config: TrainingConfig,
+    /// When a run stops by itself (applied to the running job at once).
+    pub limits: Limits,
+    /// The speed of the next run when none exists (a run carries its own).
+    pub speed: Speed,
+    /// Epochs "Continue" adds to a stopped run.
+    pub more_epochs: usize,
+}
+
+impl Default for TrainingViewState {
+    fn default() -> Self {
+        Self { config: TrainingConfig::default(), limits: Limits::default(), speed: Speed::Full, more_epochs: 5 }
+    }
+}
+
+impl TrainingViewState {
+    /// Takes the settings of a run restored at start, so Start continues it instead of replacing it.
+    pub fn adopt(&mut self, job: &TrainingJob) {
+        (self.config, self.limits, self.speed) = (job.config, job.limits(), job.speed());
+    }
 }
 
 /// Draws the training view.
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
+    if let Some(job) = &mut app.training {
+        job.set_limits(view.limits);
+    }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
-            ui.set_width(300.0);
+            ui.set_width(SETTINGS_WIDTH);
             settings_ui(ui, app, view);
             ui.separator();
             controls_ui(ui, app, view);
@@ -37,8 +73,9 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
             match &app.training {
                 Some(job) => {
                     let progress = job.progress().clone();
-                    status_ui(ui, &progress);
-                    curves_ui(ui, &progress, app.classes.len());
+                    status_ui(ui, &progress, job.speed());
+                    continue_ui(ui, app, view, &progress);
+                    curves_ui(ui, &progress, app.classes.len(), view.limits.epochs);
                 }
                 None => {
                     ui.label("Press Start to train the CNN on data generated from the current tile set and dataset settings.");
@@ -48,57 +85,115 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
     });
 }
 
-/// Architecture, hyper-parameters and data sizes, with the reason when they cannot run.
+/// The problem with the settings, if they cannot train.
+fn problem(app: &AppState, view: &TrainingViewState) -> Option<Problem> {
+    let data = &app.session.dataset;
+    view.config.check(app.classes.len(), data.height, data.width).err()
+}
+
+/// Architecture, hyper-parameters, data sizes and limits; a setting that cannot train says why
+/// right under its field.
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) {
     ui.heading("Network and SGD");
+    let problem = problem(app, view);
+    // Valid but risky values (a large learning rate) are said beside their field too.
+    let warning = view.config.hyper.warnings().into_iter().next();
+    let note = |setting: Setting| match &problem {
+        Some(problem) if problem.setting == setting => Some((theme::ERROR, problem.message.clone())),
+        None if setting == Setting::LearningRate => warning.clone().map(|w| (theme::WARNING, format!("Warning: {w}"))),
+        _ => None,
+    };
     let config = &mut view.config;
-    egui::Grid::new("training settings").num_columns(2).show(ui, |ui| {
-        ui.label("Filters");
-        ui.add(egui::DragValue::new(&mut config.filters).range(0..=256));
-        ui.end_row();
-        ui.label("Kernel size");
-        ui.add(egui::DragValue::new(&mut config.kernel).range(0..=64));
-        ui.end_row();
-        ui.label("Learning rate");
-        ui.add(egui::DragValue::new(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5));
-        ui.end_row();
-        ui.label("Batch size");
-        ui.add(egui::DragValue::new(&mut config.hyper.batch_size).range(0..=100_000));
-        ui.end_row();
-        ui.label("Momentum");
-        ui.add(egui::DragValue::new(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0));
-        ui.end_row();
-        ui.label("Train samples per class");
-        ui.add(egui::DragValue::new(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
-        ui.end_row();
-        ui.label("Test samples per class");
-        ui.add(egui::DragValue::new(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
-        ui.end_row();
-        ui.label("Seed");
-        ui.add(egui::DragValue::new(&mut config.seed));
-        ui.end_row();
-    });
+    let row = |ui: &mut egui::Ui, name: &str, setting: Setting, field: egui::DragValue<'_>| {
+        ui.horizontal(|ui| {
+            let name = ui.add_sized([NAME_WIDTH, ui.spacing().interact_size.y], egui::Label::new(name));
+            ui.add(field).labelled_by(name.id);
+        });
+        if let Some((color, message)) = note(setting) {
+            ui.colored_label(color, message);
+        }
+    };
+    row(ui, "Filters", Setting::Filters, egui::DragValue::new(&mut config.filters).range(0..=256));
+    row(ui, "Kernel size", Setting::Kernel, egui::DragValue::new(&mut config.kernel).range(0..=64));
+    let learning_rate =
+        egui::DragValue::new(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5);
+    row(ui, "Learning rate", Setting::LearningRate, learning_rate);
+    row(ui, "Batch size", Setting::BatchSize, egui::DragValue::new(&mut config.hyper.batch_size).range(0..=100_000));
+    let momentum = egui::DragValue::new(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0);
+    row(ui, "Momentum", Setting::Momentum, momentum);
+    let train = egui::DragValue::new(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
+    row(ui, "Train samples per class", Setting::TrainSamples, train);
+    let test = egui::DragValue::new(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
+    row(ui, "Test samples per class", Setting::TestSamples, test);
+    row(ui, "Seed", Setting::Data, egui::DragValue::new(&mut config.seed));
     if ui
         .button("Paper's defaults")
-        .on_hover_text("conv 5×5 ×12, lr 0.03, batch 100, 400/100 samples per class")
+        .on_hover_text("conv 5×5 ×12, lr 0.03, batch 100, 400/100 samples per class, 15 epochs")
         .clicked()
     {
         *config = TrainingConfig::default();
+        view.limits = Limits::default();
     }
     let data = &app.session.dataset;
     ui.small(format!("Images {}×{} with the dataset view's background and jitter.", data.height, data.width));
-    if let Err(reason) = config.spec(app.classes.len(), data.height, data.width) {
-        ui.colored_label(theme::ERROR, format!("Cannot train: {reason}"));
+    if let Some(problem) = problem.filter(|p| p.setting == Setting::Data) {
+        ui.colored_label(theme::ERROR, format!("Cannot train: {}", problem.message));
     }
-    for warning in config.hyper.warnings() {
-        ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
-    }
+    ui.separator();
+    limits_ui(ui, &mut view.limits, view.config.test_per_class > 0);
 }
 
-/// Start / Pause / Step / Reset.
-fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) {
-    let running = app.training.as_ref().is_some_and(|job| job.progress().running);
+/// The epoch count and the optional target test accuracy.
+fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
+    ui.horizontal(|ui| {
+        let name = ui.add_sized([NAME_WIDTH, ui.spacing().interact_size.y], egui::Label::new("Epochs"));
+        ui.add(egui::DragValue::new(&mut limits.epochs).range(1..=100_000))
+            .labelled_by(name.id)
+            .on_hover_text("A run stops by itself after this many epochs (the paper trains 15)");
+    });
+    ui.horizontal(|ui| {
+        let mut on = limits.target_accuracy.is_some();
+        let mut percent = limits.target_accuracy.map_or(99.0, |a| a * 100.0);
+        ui.add_enabled(has_test_set, egui::Checkbox::new(&mut on, "Stop at test accuracy"))
+            .on_disabled_hover_text("Needs test samples");
+        ui.add_enabled(
+            on && has_test_set,
+            egui::DragValue::new(&mut percent).range(1.0..=100.0).speed(0.1).suffix(" %"),
+        );
+        limits.target_accuracy = on.then_some(percent / 100.0);
+    });
+}
+
+/// The speed control: full speed, or at most so many samples per second, so a room can watch
+/// the filters form. Returns the speed chosen.
+pub fn speed_ui(ui: &mut egui::Ui, speed: Speed, batch_size: usize) -> Speed {
+    let mut slow = matches!(speed, Speed::SamplesPerSecond(_));
+    // Two steps per second is slow enough to follow each update.
+    let mut rate = match speed {
+        Speed::SamplesPerSecond(rate) => rate,
+        Speed::Full => 2.0 * batch_size.max(1) as f32,
+    };
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut slow, "Slow motion")
+            .on_hover_text("Limit the training speed, so the filters can be watched as they form");
+        let slider = egui::Slider::new(&mut rate, SPEED_RANGE).logarithmic(true).suffix(" samples/s");
+        ui.add_enabled(slow, slider);
+    });
+    if !slow {
+        return Speed::Full;
+    }
+    let steps = rate / batch_size.max(1) as f32;
+    ui.small(format!("≈ {steps:.1} steps per second (batches of {batch_size})"));
+    Speed::limited(rate)
+}
+
+/// Start / Pause / Step / Reset, the speed, and a restart when the settings changed.
+fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
+    let problem = problem(app, view);
+    let progress = app.training.as_ref().map(|job| job.progress().clone());
+    let running = progress.as_ref().is_some_and(|p| p.running);
     let changed_settings = app.training.as_ref().is_some_and(|job| job.config != view.config);
+    let at_limit = progress.as_ref().is_some_and(|p| p.epoch >= view.limits.epochs);
     ui.horizontal(|ui| {
         if running {
             if ui.button("Pause").clicked()
@@ -106,15 +201,29 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) 
             {
                 job.send(Control::Pause);
             }
-        } else if ui.button("Start").on_hover_text("Train continuously on a worker thread").clicked() {
-            if app.training.is_none() || changed_settings {
-                restart(ui.ctx(), app, view);
-            }
-            if let Some(job) = &app.training {
-                job.send(Control::Run);
+        } else {
+            let fresh = app.training.is_none() || changed_settings;
+            let enabled = problem.is_none() && (fresh || !at_limit);
+            let reason = if problem.is_some() {
+                "Correct the setting marked in red first"
+            } else {
+                "The run has completed its epochs: continue it or raise the epoch count"
+            };
+            let start = ui
+                .add_enabled(enabled, egui::Button::new("Start"))
+                .on_hover_text("Train on a worker thread until the epoch count is reached")
+                .on_disabled_hover_text(reason);
+            if start.clicked() {
+                if fresh {
+                    restart(ui.ctx(), app, view);
+                }
+                if let Some(job) = &app.training {
+                    job.send(Control::Run);
+                }
             }
         }
-        if ui.add_enabled(!running, egui::Button::new("Step")).on_hover_text("Train one batch").clicked() {
+        let can_step = !running && (app.training.is_some() || problem.is_none());
+        if ui.add_enabled(can_step, egui::Button::new("Step")).on_hover_text("Train one batch").clicked() {
             if app.training.is_none() {
                 restart(ui.ctx(), app, view);
             }
@@ -131,26 +240,31 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) 
             job.send(Control::Reset);
         }
     });
+    let current = app.training.as_ref().map_or(view.speed, TrainingJob::speed);
+    view.speed = speed_ui(ui, current, view.config.hyper.batch_size);
+    if let Some(job) = &mut app.training {
+        job.set_speed(view.speed);
+    }
     if changed_settings {
         ui.colored_label(theme::WARNING, "The settings differ from the running network's.");
-        if ui.button("Restart with these settings").clicked() {
+        if ui.add_enabled(problem.is_none(), egui::Button::new("Restart with these settings")).clicked() {
             restart(ui.ctx(), app, view);
         }
     }
 }
 
-/// Replaces the run by a fresh one on the current tile set and dataset settings (paused).
+/// Replaces the run by a fresh one on the current tile set and dataset settings (paused); when
+/// it cannot start, the existing run stays as it is.
 fn restart(ctx: &egui::Context, app: &mut AppState, view: &TrainingViewState) {
-    app.training = None;
-    let data = match app.session.dataset.to_spec() {
-        Ok(spec) => spec,
-        Err(error) => {
-            app.error(format!("cannot train: {error}"));
-            return;
+    let started = app.session.dataset.to_spec().and_then(|data| {
+        TrainingJob::start(app.classes.clone(), data, view.config, app.dataset_request(), Some(ctx.clone()))
+    });
+    match started {
+        Ok(mut job) => {
+            job.set_limits(view.limits);
+            job.set_speed(view.speed);
+            app.training = Some(job);
         }
-    };
-    match TrainingJob::start(app.classes.clone(), data, view.config, app.dataset_request(), Some(ctx.clone())) {
-        Ok(job) => app.training = Some(job),
         Err(error) => app.error(format!("cannot train: {error}")),
     }
 }
@@ -161,28 +275,30 @@ fn stale_banner_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewSta
     if !stale {
         return;
     }
+    let can_restart = problem(app, view).is_none();
     egui::Frame::group(ui.style()).stroke(egui::Stroke::new(1.0, theme::WARNING)).show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.colored_label(
-                theme::WARNING,
-                "The tile set or dataset settings changed since this run started; it keeps training on its own copy of the old data.",
-            );
-            if ui.button("Restart with the new data").clicked() {
-                restart(ui.ctx(), app, view);
-            }
-        });
+        // A vertical layout wraps the sentence to the column instead of pushing the button off screen.
+        ui.colored_label(
+            theme::WARNING,
+            "The tile set or dataset settings changed since this run started; it keeps training on its own copy of the old data.",
+        );
+        if ui.add_enabled(can_restart, egui::Button::new("Restart with the new data")).clicked() {
+            restart(ui.ctx(), app, view);
+        }
     });
 }
 
 /// Phase, status, counters and the latest accuracies.
-fn status_ui(ui: &mut egui::Ui, progress: &Progress) {
+fn status_ui(ui: &mut egui::Ui, progress: &Progress, speed: Speed) {
     match &progress.phase {
         Phase::PreparingData => {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Generating training and test images…");
             });
-            return;
+            if progress.cnn.is_none() {
+                return;
+            }
         }
         Phase::Failed(message) => {
             ui.colored_label(theme::ERROR, format!("Training could not start: {message}"));
@@ -190,12 +306,19 @@ fn status_ui(ui: &mut egui::Ui, progress: &Progress) {
         }
         Phase::Ready => {}
     }
-    match progress.status {
-        Status::Diverged { .. } => {
+    match (progress.status, progress.stopped) {
+        (Status::Diverged { .. }, _) => {
             ui.label(RichText::new(format!("Diverged: {}", progress.status.message())).color(theme::ERROR).strong());
         }
         _ if progress.running => {
-            ui.label(format!("Training… {:.0} samples/s on {} threads", progress.samples_per_second, progress.threads));
+            let slowed = if speed == Speed::Full { "" } else { " (slow motion)" };
+            ui.label(format!(
+                "Training… {:.0} samples/s on {} threads{slowed}",
+                progress.samples_per_second, progress.threads
+            ));
+        }
+        (_, Some(stopped)) => {
+            ui.label(RichText::new(sentence(&stopped.message())).strong());
         }
         _ => {
             ui.label("Paused");
@@ -213,31 +336,97 @@ fn status_ui(ui: &mut egui::Ui, progress: &Progress) {
     ));
 }
 
-/// Loss and accuracy against epochs, training and test, with the chance level.
-fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize) {
-    let points = |curve: &[CurvePoint], value: fn(&CurvePoint) -> f32| -> PlotPoints<'static> {
-        curve.iter().map(|p| [p.epoch, f64::from(value(p))]).collect::<Vec<_>>().into()
+/// The message with its first letter in upper case.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// "Continue for N more epochs" under a run that stopped by itself.
+fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState, progress: &Progress) {
+    let Some(stopped) = progress.stopped.filter(|_| !progress.running && progress.phase == Phase::Ready) else {
+        return;
     };
-    ui.label(RichText::new("Loss (cross-entropy)").strong());
-    Plot::new("loss curve").height(PLOT_HEIGHT).legend(Legend::default()).x_axis_label("epoch").include_y(0.0).show(
-        ui,
-        |plot| {
-            plot.line(Line::new("train loss", points(&progress.train_curve, |p| p.loss)));
-            plot.line(Line::new("test loss", points(&progress.test_curve, |p| p.loss)));
-        },
-    );
-    ui.label(RichText::new("Accuracy").strong());
-    Plot::new("accuracy curve")
-        .height(PLOT_HEIGHT)
-        .legend(Legend::default())
+    ui.horizontal(|ui| {
+        let plural = if view.more_epochs == 1 { "" } else { "s" };
+        let label = format!("Continue for {} more epoch{plural}", view.more_epochs);
+        if ui.button(label).clicked()
+            && let Some(job) = &mut app.training
+        {
+            view.limits.epochs = progress.epoch + view.more_epochs;
+            // The target was reached: going on means training past it.
+            if matches!(stopped, Stopped::ReachedAccuracy { .. }) {
+                view.limits.target_accuracy = None;
+            }
+            job.set_limits(view.limits);
+            job.send(Control::Run);
+        }
+        ui.add(egui::DragValue::new(&mut view.more_epochs).range(1..=10_000).suffix(" epochs"));
+    });
+}
+
+/// Loss (logarithmic axis, so the first epoch's spike does not flatten the rest) and accuracy
+/// against epochs, training and test, with the chance level; legends sit above the plots.
+fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize, epochs: usize) {
+    let points = |curve: &[CurvePoint], value: fn(&CurvePoint) -> f64| -> PlotPoints<'static> {
+        curve.iter().map(|p| [p.epoch, value(p)]).collect::<Vec<_>>().into()
+    };
+    let log_loss = |p: &CurvePoint| f64::from(p.loss.max(SMALLEST_LOSS)).log10();
+    let height = ((ui.available_height() - 2.0 * PLOT_CAPTION) / 2.0).clamp(*PLOT_HEIGHT.start(), *PLOT_HEIGHT.end());
+    let epochs = epochs as f64;
+    legend_ui(ui, "Loss (cross-entropy, log scale)", &[("train", TRAIN_COLOR), ("test", TEST_COLOR)]);
+    let loss = Plot::new("loss curve")
+        .height(height)
         .x_axis_label("epoch")
+        .include_x(0.0)
+        .include_x(epochs)
+        .y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)))
+        .label_formatter(|hover| match hover {
+            HoverPosition::NearDataPoint { plot_name, position, .. } => {
+                Some(format!("{plot_name}\nepoch {:.2}\nloss {:.4}", position.x, 10f64.powf(position.y)))
+            }
+            HoverPosition::Elsewhere { .. } => None,
+        })
+        .show(ui, |plot| {
+            plot.line(Line::new("train loss", points(&progress.train_curve, log_loss)).color(TRAIN_COLOR));
+            plot.line(Line::new("test loss", points(&progress.test_curve, log_loss)).color(TEST_COLOR));
+        });
+    label_plot(&loss.response, "loss plot");
+    let mut legend = vec![("train", TRAIN_COLOR), ("test", TEST_COLOR)];
+    if classes > 0 {
+        legend.push(("chance", CHANCE_COLOR));
+    }
+    legend_ui(ui, "Accuracy", &legend);
+    let accuracy = Plot::new("accuracy curve")
+        .height(height)
+        .x_axis_label("epoch")
+        .include_x(0.0)
+        .include_x(epochs)
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            plot.line(Line::new("train accuracy", points(&progress.train_curve, |p| p.accuracy)));
-            plot.line(Line::new("test accuracy", points(&progress.test_curve, |p| p.accuracy)));
+            let value = |p: &CurvePoint| f64::from(p.accuracy);
+            plot.line(Line::new("train accuracy", points(&progress.train_curve, value)).color(TRAIN_COLOR));
+            plot.line(Line::new("test accuracy", points(&progress.test_curve, value)).color(TEST_COLOR));
             if classes > 0 {
-                plot.hline(HLine::new("chance", 1.0 / classes as f64).style(egui_plot::LineStyle::dashed_dense()));
+                let chance = HLine::new("chance", 1.0 / classes as f64).color(CHANCE_COLOR);
+                plot.hline(chance.style(egui_plot::LineStyle::dashed_dense()));
             }
         });
+    label_plot(&accuracy.response, "accuracy plot");
+}
+
+/// A plot's title and, beside it, its legend as coloured words (a legend inside covers the curves).
+fn legend_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, Color32)]) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title).strong());
+        for (name, color) in entries {
+            ui.label(RichText::new(format!("— {name}")).color(*color));
+        }
+    });
+}
+
+/// Names a plot for screen readers (and for the tests that find it).
+fn label_plot(response: &egui::Response, name: &str) {
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, name));
 }

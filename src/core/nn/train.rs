@@ -48,6 +48,8 @@ pub enum TrainError {
     Label { index: usize, label: usize, classes: usize },
     #[error("the training set is empty")]
     EmptyTrainingSet,
+    #[error("a saved run is {cursor} samples into an epoch of {samples}")]
+    Position { cursor: usize, samples: usize },
     #[error(transparent)]
     Network(#[from] NnError),
 }
@@ -207,6 +209,18 @@ impl Status {
             Status::Cancelled => "training cancelled".to_owned(),
         }
     }
+}
+
+/// Where a run stands in its schedule; with the weights, the seed and the data it is enough to
+/// continue the run batch for batch (momentum restarts from zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Position {
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Completed batches.
+    pub step: u64,
+    /// Samples of the current epoch already trained on.
+    pub cursor: usize,
 }
 
 /// What one call of [`Trainer::step`] did.
@@ -431,6 +445,21 @@ impl Trainer {
         }
     }
 
+    /// Where the run stands (see [`Trainer::set_position`]).
+    pub fn position(&self) -> Position {
+        Position { epoch: self.epoch, step: self.step, cursor: self.cursor }
+    }
+
+    /// Continues a saved run: the next batch is the one after `position` in that epoch's order.
+    pub fn set_position(&mut self, position: Position) -> Result<(), TrainError> {
+        if position.cursor >= self.order.len() {
+            return Err(TrainError::Position { cursor: position.cursor, samples: self.order.len() });
+        }
+        (self.epoch, self.step, self.cursor) = (position.epoch, position.step, position.cursor);
+        self.shuffle();
+        Ok(())
+    }
+
     /// Completed epochs.
     pub fn epoch(&self) -> usize {
         self.epoch
@@ -536,6 +565,23 @@ mod tests {
         a.reset();
         assert_eq!((a.epoch(), a.steps()), (0, 0));
         assert_eq!(a.snapshot(), Cnn::new(spec(), 5).unwrap());
+    }
+
+    #[test]
+    fn a_saved_position_continues_batch_for_batch() {
+        let hyper = Hyper::plain(0.05, 7);
+        let mut original = Trainer::new(spec(), hyper, set(50, 1), set(10, 2), 5).unwrap();
+        original.step(11);
+        let (weights, position) = (original.snapshot(), original.position());
+        assert_eq!(position, Position { epoch: 1, step: 11, cursor: 21 });
+        let mut continued = Trainer::from_network(&weights, hyper, set(50, 1), set(10, 2), 5).unwrap();
+        continued.set_position(position).unwrap();
+        original.step(9);
+        continued.step(9);
+        assert_eq!(continued.snapshot(), original.snapshot());
+        assert_eq!(continued.position(), original.position());
+        let beyond = Position { cursor: 50, ..position };
+        assert!(matches!(continued.set_position(beyond), Err(TrainError::Position { cursor: 50, samples: 50 })));
     }
 
     #[test]
