@@ -922,19 +922,22 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::state::DatasetSettings;
-    use crate::core::dataset::Background;
+    use crate::app::state::BackgroundChoice;
     use crate::core::presets;
 
-    fn small_data() -> DatasetSpec {
-        DatasetSpec {
+    fn small_settings() -> DatasetSettings {
+        DatasetSettings {
             height: 32,
             width: 32,
             samples_per_class: 1,
-            background: Background::Uniform,
+            background: BackgroundChoice::Uniform,
             jitter: 0.0,
             seed: 3,
         }
+    }
+
+    fn small_data() -> DatasetSpec {
+        small_settings().to_spec().unwrap()
     }
 
     fn small_config() -> TrainingConfig {
@@ -960,14 +963,7 @@ mod tests {
     }
 
     fn small_job() -> TrainingJob {
-        TrainingJob::start(
-            presets::fashion_three(),
-            small_data(),
-            small_config(),
-            (0, DatasetSettings::default()),
-            None,
-        )
-        .unwrap()
+        TrainingJob::start(presets::fashion_three(), small_data(), small_config(), (0, small_settings()), None).unwrap()
     }
 
     /// Sends Run and waits until the run stops by itself.
@@ -992,7 +988,8 @@ mod tests {
         assert_eq!(job.progress().step, 27, "a stopped run does not train");
 
         job.set_limits(Limits { epochs: 5, target_accuracy: None });
-        let continued = run_until_stopped(&job);
+        job.send(Control::Run);
+        let continued = wait_for(&job, 60.0, |p| p.stopped == Some(Stopped::EpochLimit { epochs: 5 }));
         assert_eq!((continued.epoch, continued.step), (5, 45));
         assert!(continued.train_curve.len() > stopped.train_curve.len());
         assert_eq!(continued.train_curve[..stopped.train_curve.len()], stopped.train_curve[..], "the curves go on");
@@ -1089,7 +1086,7 @@ mod tests {
         assert_eq!(without_curves(&loaded), without_curves(&saved));
         assert!(load_run(tempfile::tempdir().unwrap().path()).unwrap().is_none());
 
-        let resumed = TrainingJob::resume(loaded, (0, DatasetSettings::default())).unwrap();
+        let resumed = TrainingJob::resume(loaded, (0, small_settings())).unwrap();
         assert_eq!((resumed.limits(), resumed.speed()), (saved.limits, saved.speed));
         let ready = wait_for(&resumed, 20.0, |p| p.phase == Phase::Ready);
         assert_eq!(ready.cnn, stopped.cnn);
