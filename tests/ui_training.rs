@@ -142,6 +142,8 @@ fn the_trained_network_comes_back_after_a_restart() {
         progress(h.state()).is_some_and(|p| p.phase == Phase::Ready)
     });
     assert!(harness.query_by_label_contains("The tile set or dataset settings changed").is_none(), "same data");
+    harness.state_mut().views.training.more_epochs = 1;
+    harness.run_steps(2);
     harness.get_by_label("Continue for 1 more epoch").click();
     wait_for_screen(&mut harness, 120.0, "the continued run", |h| h.query_by_label("Stopped after 2 epochs").is_some());
     let continued = progress(harness.state()).unwrap();

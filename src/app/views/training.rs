@@ -342,11 +342,13 @@ fn sentence(message: &str) -> String {
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// "Continue for N more epochs" under a run that stopped by itself.
+/// "Continue for N more epochs" under a run that stopped by itself or is at its epoch count.
 fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState, progress: &Progress) {
-    let Some(stopped) = progress.stopped.filter(|_| !progress.running && progress.phase == Phase::Ready) else {
+    // A run restored at its limit has no reason recorded, but has nothing left to do either.
+    let done = progress.stopped.is_some() || progress.epoch >= view.limits.epochs;
+    if progress.running || progress.phase != Phase::Ready || !done {
         return;
-    };
+    }
     ui.horizontal(|ui| {
         let plural = if view.more_epochs == 1 { "" } else { "s" };
         let label = format!("Continue for {} more epoch{plural}", view.more_epochs);
@@ -355,7 +357,7 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
         {
             view.limits.epochs = progress.epoch + view.more_epochs;
             // The target was reached: going on means training past it.
-            if matches!(stopped, Stopped::ReachedAccuracy { .. }) {
+            if matches!(progress.stopped, Some(Stopped::ReachedAccuracy { .. })) {
                 view.limits.target_accuracy = None;
             }
             job.set_limits(view.limits);
