@@ -25,7 +25,7 @@ use crate::core::nn::weights_file;
 use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
 
-use super::state::{DatasetRequest, DatasetSettings};
+use super::settings::{DatasetRequest, DatasetSettings};
 
 /// How long the worker trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -922,7 +922,7 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::state::BackgroundChoice;
+    use crate::app::settings::BackgroundChoice;
     use crate::core::presets;
 
     fn small_settings() -> DatasetSettings {

@@ -9,9 +9,10 @@ use egui_plot::{HLine, HoverPosition, Line, Plot, PlotPoints};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{
-    Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, SPEED_RANGE, Setting, Speed, Stopped,
+    Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, Setting, Speed, Stopped,
     TrainingConfig, TrainingJob,
 };
+use crate::app::widgets::speed::speed_ui;
 use crate::core::nn::train::Status;
 
 /// Width of the settings column, in points.
@@ -162,29 +163,6 @@ fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
         );
         limits.target_accuracy = on.then_some(percent / 100.0);
     });
-}
-
-/// The speed control: full speed, or at most so many samples per second, so a room can watch
-/// the filters form. Returns the speed chosen.
-pub fn speed_ui(ui: &mut egui::Ui, speed: Speed, batch_size: usize) -> Speed {
-    let mut slow = matches!(speed, Speed::SamplesPerSecond(_));
-    // Two steps per second is slow enough to follow each update.
-    let mut rate = match speed {
-        Speed::SamplesPerSecond(rate) => rate,
-        Speed::Full => 2.0 * batch_size.max(1) as f32,
-    };
-    ui.horizontal(|ui| {
-        ui.checkbox(&mut slow, "Slow motion")
-            .on_hover_text("Limit the training speed, so the filters can be watched as they form");
-        let slider = egui::Slider::new(&mut rate, SPEED_RANGE).logarithmic(true).suffix(" samples/s");
-        ui.add_enabled(slow, slider);
-    });
-    if !slow {
-        return Speed::Full;
-    }
-    let steps = rate / batch_size.max(1) as f32;
-    ui.small(format!("≈ {steps:.1} steps per second (batches of {batch_size})"));
-    Speed::limited(rate)
 }
 
 /// Start / Pause / Step / Reset, the speed, and a restart when the settings changed.
