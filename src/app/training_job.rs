@@ -766,9 +766,11 @@ fn next_control(controls: &Receiver<Control>, state: &RunState) -> Option<Contro
     if !state.is_active() {
         return Some(controls.recv().unwrap_or(Control::Stop));
     }
-    let wait = state.pace.wait(Instant::now());
-    if wait > PUBLISH_INTERVAL {
-        return match controls.recv_timeout(wait - PUBLISH_INTERVAL / 2) {
+    // A long wait is spent listening for controls; the chunk sleeps the last bit itself.
+    if let Some(wait) = state.pace.wait(Instant::now()).checked_sub(PUBLISH_INTERVAL / 2)
+        && wait > PUBLISH_INTERVAL / 2
+    {
+        return match controls.recv_timeout(wait) {
             Ok(control) => Some(control),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Control::Stop),
@@ -1038,7 +1040,7 @@ mod tests {
         job.send(Control::Run);
         let first = wait_for(&job, 5.0, |p| p.step >= 1);
         let started = Instant::now();
-        std::thread::sleep(Duration::from_millis(2000));
+        std::thread::sleep(Duration::from_secs(2));
         let steps = job.progress().step - first.step;
         let per_second = steps as f64 / started.elapsed().as_secs_f64();
         assert!((3.0..=7.0).contains(&per_second), "{per_second:.2} steps per second, expected 5");
