@@ -76,7 +76,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
                     let progress = job.progress().clone();
                     status_ui(ui, &progress, job.speed());
                     continue_ui(ui, app, view, &progress);
-                    curves_ui(ui, &progress, app.classes.len(), view.limits.epochs);
+                    curves_ui(ui, &progress, app.classes.len());
                 }
                 None => {
                     ui.label("Press Start to train the CNN on data generated from the current tile set and dataset settings.");
@@ -347,19 +347,17 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
 
 /// Loss (logarithmic axis, so the first epoch's spike does not flatten the rest) and accuracy
 /// against epochs, training and test, with the chance level; legends sit above the plots.
-fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize, epochs: usize) {
+fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize) {
     let points = |curve: &[CurvePoint], value: fn(&CurvePoint) -> f64| -> PlotPoints<'static> {
         curve.iter().map(|p| [p.epoch, value(p)]).collect::<Vec<_>>().into()
     };
     let log_loss = |p: &CurvePoint| f64::from(p.loss.max(SMALLEST_LOSS)).log10();
     let height = ((ui.available_height() - 2.0 * PLOT_CAPTION) / 2.0).clamp(*PLOT_HEIGHT.start(), *PLOT_HEIGHT.end());
-    let epochs = epochs as f64;
     legend_ui(ui, "Loss (cross-entropy, log scale)", &[("train", TRAIN_COLOR), ("test", TEST_COLOR)]);
     let loss = Plot::new("loss curve")
         .height(height)
         .x_axis_label("epoch")
         .include_x(0.0)
-        .include_x(epochs)
         .y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)))
         .label_formatter(|hover| match hover {
             HoverPosition::NearDataPoint { plot_name, position, .. } => {
@@ -381,7 +379,6 @@ fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize, epochs: usi
         .height(height)
         .x_axis_label("epoch")
         .include_x(0.0)
-        .include_x(epochs)
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
