@@ -4,7 +4,7 @@
 //! that move while the worker trains. The run itself lives in [`training_job`](crate::app::training_job).
 
 use egui::{Color32, RichText};
-use egui_plot::{HLine, HoverPosition, Line, Plot, PlotPoints};
+use egui_plot::{GridInput, GridMark, HLine, HoverPosition, Line, Plot, PlotPoints};
 
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -107,7 +107,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
     let config = &mut view.config;
     let row = |ui: &mut egui::Ui, name: &str, setting: Setting, field: egui::DragValue<'_>| {
         ui.horizontal(|ui| {
-            let name = ui.add_sized([NAME_WIDTH, ui.spacing().interact_size.y], egui::Label::new(name));
+            let name = name_ui(ui, name);
             ui.add(field).labelled_by(name.id);
         });
         if let Some((color, message)) = note(setting) {
@@ -144,10 +144,21 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
     limits_ui(ui, &mut view.limits, view.config.test_per_class > 0);
 }
 
+/// A setting's name, left-aligned in a column of [`NAME_WIDTH`].
+fn name_ui(ui: &mut egui::Ui, name: &str) -> egui::Response {
+    let size = egui::vec2(NAME_WIDTH, ui.spacing().interact_size.y);
+    let layout = egui::Layout::left_to_right(egui::Align::Center);
+    ui.allocate_ui_with_layout(size, layout, |ui| {
+        ui.set_min_width(NAME_WIDTH);
+        ui.label(name)
+    })
+    .inner
+}
+
 /// The epoch count and the optional target test accuracy.
 fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
     ui.horizontal(|ui| {
-        let name = ui.add_sized([NAME_WIDTH, ui.spacing().interact_size.y], egui::Label::new("Epochs"));
+        let name = name_ui(ui, "Epochs");
         ui.add(egui::DragValue::new(&mut limits.epochs).range(1..=100_000))
             .labelled_by(name.id)
             .on_hover_text("A run stops by itself after this many epochs (the paper trains 15)");
@@ -341,7 +352,7 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
             job.set_limits(view.limits);
             job.send(Control::Run);
         }
-        ui.add(egui::DragValue::new(&mut view.more_epochs).range(1..=10_000).suffix(" epochs"));
+        ui.add(egui::DragValue::new(&mut view.more_epochs).range(1..=10_000).suffix(format!(" epoch{plural}")));
     });
 }
 
@@ -358,7 +369,8 @@ fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize) {
         .height(height)
         .x_axis_label("epoch")
         .include_x(0.0)
-        .y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)))
+        .y_grid_spacer(log_marks)
+        .y_axis_formatter(|mark, _| format!("{}", 10f64.powf(mark.value) as f32))
         .label_formatter(|hover| match hover {
             HoverPosition::NearDataPoint { plot_name, position, .. } => {
                 Some(format!("{plot_name}\nepoch {:.2}\nloss {:.4}", position.x, 10f64.powf(position.y)))
@@ -393,6 +405,36 @@ fn curves_ui(ui: &mut egui::Ui, progress: &Progress, classes: usize) {
     label_plot(&accuracy.response, "accuracy plot");
 }
 
+/// Grid marks of a log10 axis at round values: 1, 2 and 5 × 10ᵏ over a decade or more, evenly
+/// spaced round values over less (early on the loss spans a fraction of a decade).
+fn log_marks(input: GridInput) -> Vec<GridMark> {
+    let (low, high) = input.bounds;
+    if !(low.is_finite() && high.is_finite() && low < high && high - low < 40.0) {
+        return Vec::new();
+    }
+    let values: Vec<f64> = if high - low >= 1.0 {
+        let decades = (low.floor() as i32)..=(high.ceil() as i32);
+        decades.flat_map(|d| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(d))).collect()
+    } else {
+        let (from, to) = (10f64.powf(low), 10f64.powf(high));
+        let step = round_step((to - from) / 4.0);
+        ((from / step).ceil() as i64..=(to / step).floor() as i64).map(|i| i as f64 * step).collect()
+    };
+    let step_size = (high - low) / 4.0;
+    values
+        .into_iter()
+        .map(f64::log10)
+        .filter(|value| (low..=high).contains(value))
+        .map(|value| GridMark { value, step_size })
+        .collect()
+}
+
+/// The smallest 1, 2 or 5 × 10ᵏ at least `rough`.
+fn round_step(rough: f64) -> f64 {
+    let power = 10f64.powf(rough.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * power).find(|step| *step >= rough).unwrap_or(10.0 * power)
+}
+
 /// A plot's title and, beside it, its legend as coloured words (a legend inside covers the curves).
 fn legend_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, Color32)]) {
     ui.horizontal(|ui| {
@@ -406,4 +448,22 @@ fn legend_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, Color32)]) {
 /// Names a plot for screen readers (and for the tests that find it).
 fn label_plot(response: &egui::Response, name: &str) {
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks(low: f64, high: f64) -> Vec<f32> {
+        let input = GridInput { bounds: (low.log10(), high.log10()), base_step_size: 0.01 };
+        log_marks(input).iter().map(|m| 10f64.powf(m.value) as f32).collect()
+    }
+
+    #[test]
+    fn the_log_axis_is_marked_at_round_losses() {
+        assert_eq!(marks(0.03, 4.0), [0.05, 0.1, 0.2, 0.5, 1.0, 2.0]);
+        assert_eq!(marks(1.05, 1.5), [1.2, 1.4]);
+        assert_eq!(marks(0.3, 0.9), [0.4, 0.6, 0.8]);
+        assert!(log_marks(GridInput { bounds: (f64::NAN, 1.0), base_step_size: 0.1 }).is_empty());
+    }
 }
