@@ -23,7 +23,7 @@ use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
 use crate::app::widgets::browse::{Browse, Pick};
-use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::{self, CsvValue, Table};
@@ -65,6 +65,8 @@ pub struct Source {
     pub curves: Option<(CurvePoints, CurvePoints)>,
     /// The invariance study computed in lecture mode, if any.
     pub invariance: Option<Arc<InvarianceResult>>,
+    /// N1 and N2 from the app's cache when built for `classes` and `size` (others are built in the job).
+    pub built: Vec<(Which, Arc<Constructed>)>,
 }
 
 impl Source {
@@ -76,7 +78,8 @@ impl Source {
         sample_index: usize,
         invariance: Option<Arc<InvarianceResult>>,
     ) -> Self {
-        let dataset = app.dataset.clone();
+        let dataset = app.dataset().cloned();
+        let key = (app.classes_version, app.session.dataset.height, app.session.dataset.width);
         let input = shown.cloned().or_else(|| {
             let samples = &dataset.as_ref()?.samples;
             let index = sample_index.min(samples.len().saturating_sub(1));
@@ -102,6 +105,10 @@ impl Source {
             trained,
             curves,
             invariance,
+            built: [Which::N1, Which::N2]
+                .into_iter()
+                .filter_map(|which| Some((which, app.cache.network(which, key)?)))
+                .collect(),
         }
     }
 
@@ -119,13 +126,13 @@ impl Source {
         self.trained.as_deref().ok_or_else(|| "no trained network yet: start training in the Training view".to_owned())
     }
 
-    fn constructed(&self, net: Net) -> Result<Constructed, String> {
+    fn constructed(&self, net: Net) -> Result<Arc<Constructed>, String> {
+        let which = if net == Net::N1 { Which::N1 } else { Which::N2 };
+        if let Some((_, built)) = self.built.iter().find(|(w, _)| *w == which) {
+            return Ok(Arc::clone(built));
+        }
         let (height, width) = self.size;
-        let built = match net {
-            Net::N1 => build_n1(&self.classes, height, width),
-            Net::N2 | Net::Trained => build_n2(&self.classes, height, width),
-        };
-        built.map_err(|e| e.to_string())
+        which.build(&self.classes, height, width).map(Arc::new).map_err(|e| e.to_string())
     }
 }
 
@@ -133,7 +140,7 @@ const NO_DATASET: &str = "no dataset yet: generate the dataset first (Dataset vi
 
 /// The settings of the app's dataset when it is the one the current tile set and settings make.
 fn current_dataset_settings(app: &AppState) -> Result<DatasetSettings, String> {
-    if app.dataset.is_none() {
+    if app.dataset().is_none() {
         return Err(NO_DATASET.to_owned());
     }
     if !app.dataset_is_current() {
@@ -186,8 +193,8 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
 fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, String> {
     let graph = match net {
         Net::Trained => export_cnn(source.cnn()?, &class_names(&source.classes)),
-        Net::N1 => export_constructed(ConstructedKind::N1, &source.constructed(net)?, &source.classes),
-        Net::N2 => export_constructed(ConstructedKind::N2, &source.constructed(net)?, &source.classes),
+        Net::N1 => export_constructed(ConstructedKind::N1, &*source.constructed(net)?, &source.classes),
+        Net::N2 => export_constructed(ConstructedKind::N2, &*source.constructed(net)?, &source.classes),
     }
     .map_err(|e| e.to_string())?;
     if safetensors { graph.safetensors_bytes().map_err(|e| e.to_string()) } else { Ok(graph.onnx_bytes()) }
@@ -725,6 +732,7 @@ mod tests {
             trained: None,
             curves: Some((vec![(0.5, 1.0, 0.4), (1.0, 0.5, 0.8)], vec![(1.0, 0.6, 0.75)])),
             invariance: None,
+            built: Vec::new(),
         }
     }
 
@@ -849,8 +857,11 @@ mod tests {
         let mut app = AppState::new(None);
         assert!(current_dataset_settings(&app).unwrap_err().contains("generate the dataset first"));
         let spec = app.session.dataset.to_spec().unwrap();
-        app.dataset = Some(Arc::new(generate(&app.classes, &spec).unwrap()));
-        app.dataset_for = Some(app.dataset_request());
+        app.cache.generate_dataset(None, &app.classes, app.dataset_request());
+        while app.dataset().is_none() {
+            app.cache.poll();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert!(app.dataset_is_current());
         assert_eq!(current_dataset_settings(&app).unwrap().to_spec().unwrap(), spec);
         app.session.dataset.seed += 1;

@@ -12,7 +12,7 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::Job;
+use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult};
@@ -58,9 +58,8 @@ enum Compared {
     Imported(String),
 }
 
-/// The numbers with the trained weights they were computed with.
-struct Computed {
-    request: Request,
+/// The numbers with the network they were computed with.
+struct Study {
     result: Arc<InvarianceResult>,
     compared: Compared,
 }
@@ -79,9 +78,7 @@ pub struct InvarianceViewState {
     pub every_offset: bool,
     /// Folder the exports go to.
     pub export_dir: String,
-    job: Option<(Request, Compared, Job<InvarianceResult>)>,
-    computed: Option<Computed>,
-    error: Option<(Request, String)>,
+    study: Keyed<Request, Study>,
     export_job: Option<Job<Vec<PathBuf>>>,
 }
 
@@ -95,9 +92,7 @@ impl Default for InvarianceViewState {
             epsilon: 2.0,
             every_offset: false,
             export_dir: "figure4".to_owned(),
-            job: None,
-            computed: None,
-            error: None,
+            study: Keyed::default(),
             export_job: None,
         }
     }
@@ -107,9 +102,7 @@ impl Default for InvarianceViewState {
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
     poll(app, view);
     let request = request(app, view);
-    let stale = view.computed.as_ref().is_none_or(|c| c.request != request);
-    let failed = view.error.as_ref().is_some_and(|(r, _)| *r == request);
-    if stale && !failed && view.job.is_none() && !request.tiles.is_empty() {
+    if view.study.needs(&request) && !request.tiles.is_empty() {
         start(ui.ctx(), app, view, request.clone());
     }
     ui.horizontal_top(|ui| {
@@ -127,19 +120,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
 }
 
 fn poll(app: &mut AppState, view: &mut InvarianceViewState) {
-    if let Some((request, compared, job)) = &mut view.job
-        && let Some(outcome) = job.poll()
-    {
-        match outcome {
-            Ok(result) => {
-                view.computed =
-                    Some(Computed { request: request.clone(), result: Arc::new(result), compared: compared.clone() });
-                view.error = None;
-            }
-            Err(error) => view.error = Some((request.clone(), error)),
-        }
-        view.job = None;
-    }
+    view.study.poll();
     if let Some(job) = &mut view.export_job
         && let Some(outcome) = job.poll()
     {
@@ -206,7 +187,7 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
     let (network, compared) = match network_for(app, &request) {
         Ok(found) => found,
         Err(error) => {
-            view.error = Some((request, error));
+            view.study.fail(request, error);
             return;
         }
     };
@@ -224,9 +205,10 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
             epsilon_override: r.epsilon,
             every_offset: r.every_offset,
         };
-        figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())
+        let result = figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())?;
+        Ok(Study { result: Arc::new(result), compared })
     });
-    view.job = Some((request, compared, job));
+    view.study.start(request, job);
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
@@ -274,7 +256,7 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
         ui.label("Folder");
         ui.text_edit_singleline(&mut view.export_dir);
     });
-    let Some(computed) = &view.computed else { return };
+    let Some((_, computed)) = view.study.done() else { return };
     if view.export_job.is_some() {
         ui.spinner();
     } else if ui
@@ -304,18 +286,16 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
         ui.label("Choose at least one tile.");
         return;
     }
-    if let Some((r, error)) = &view.error
-        && r == request
-    {
+    if let Some(error) = view.study.error(request) {
         ui.colored_label(theme::ERROR, format!("Cannot compute: {error}"));
     }
-    if view.job.is_some() {
+    if view.study.is_running() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("computing…");
         });
     }
-    let Some(computed) = &view.computed else { return };
+    let Some((computed_for, computed)) = view.study.done() else { return };
     let result = &computed.result;
     let trained_name = match &computed.compared {
         Compared::Trained(_) => "Trained CNN (the training run's weights when computed)".to_owned(),
@@ -326,15 +306,13 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
     };
     colour_key_ui(ui, &result.class_names);
     ui.heading(trained_name);
-    if computed.request.imported.is_some() && !matches!(computed.compared, Compared::Imported(_)) {
+    if computed_for.imported.is_some() && !matches!(computed.compared, Compared::Imported(_)) {
         ui.colored_label(theme::WARNING, "The opened network does not fit this dataset (see the left): not shown.");
     }
     grid_ui(ui, result, "trained", |p| &p.trained);
     ui.separator();
-    let epsilon = computed
-        .request
-        .epsilon
-        .map_or_else(|| "each tile's own ε".to_owned(), |e| format!("ε = {e:.3} for every tile"));
+    let epsilon =
+        computed_for.epsilon.map_or_else(|| "each tile's own ε".to_owned(), |e| format!("ε = {e:.3} for every tile"));
     ui.heading(format!("Constructed N1 ({epsilon})"));
     grid_ui(ui, result, "constructed", |p| &p.constructed);
     ui.separator();
