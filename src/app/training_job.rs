@@ -191,6 +191,16 @@ impl Speed {
     }
 }
 
+/// What a new run starts with (`Command::StartTraining`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrainingStart {
+    pub config: TrainingConfig,
+    pub limits: Limits,
+    pub speed: Speed,
+    /// Train at once rather than wait paused.
+    pub run: bool,
+}
+
 /// What the UI asks the worker to do.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Control {
@@ -360,8 +370,8 @@ impl TrainingJob {
         let make_sets = move || generate_sets(&classes, &data, config, spec);
         let (limits, speed) = (saved.limits, saved.speed);
         let mut job = Self::spawn(spec, config, started_from, saved.classes.clone(), None, Some(saved), make_sets)?;
-        job.set_limits(limits);
-        job.set_speed(speed);
+        job.send(Control::SetLimits(limits));
+        job.send(Control::SetSpeed(speed));
         Ok(job)
     }
 
@@ -401,12 +411,20 @@ impl TrainingJob {
         })
     }
 
-    /// Sends a control; pausing and stopping also interrupt the batch loop at once.
-    pub fn send(&self, control: Control) {
-        if matches!(control, Control::Pause | Control::Stop | Control::Reset)
-            && let Some(flag) = self.interrupt.get()
-        {
-            flag.store(true, Ordering::Relaxed);
+    /// Sends a control; pausing and stopping also interrupt the batch loop at once. New limits
+    /// and speeds are kept (see [`TrainingJob::limits`]) and sent only when they differ.
+    pub fn send(&mut self, control: Control) {
+        match control {
+            Control::SetLimits(limits) if limits == self.limits => return,
+            Control::SetSpeed(speed) if speed == self.speed => return,
+            Control::SetLimits(limits) => self.limits = limits,
+            Control::SetSpeed(speed) => self.speed = speed,
+            Control::Pause | Control::Stop | Control::Reset => {
+                if let Some(flag) = self.interrupt.get() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            Control::Run | Control::Step(_) => {}
         }
         // The worker is gone only after Stop or a failure, which the progress already shows.
         let _ = self.control.send(control);
@@ -417,25 +435,9 @@ impl TrainingJob {
         self.limits
     }
 
-    /// Changes the stop rules (sent to the worker only when they differ).
-    pub fn set_limits(&mut self, limits: Limits) {
-        if limits != self.limits {
-            self.limits = limits;
-            self.send(Control::SetLimits(limits));
-        }
-    }
-
     /// The speed limit the run follows.
     pub fn speed(&self) -> Speed {
         self.speed
-    }
-
-    /// Changes the speed limit (sent to the worker only when it differs).
-    pub fn set_speed(&mut self, speed: Speed) {
-        if speed != self.speed {
-            self.speed = speed;
-            self.send(Control::SetSpeed(speed));
-        }
     }
 
     /// Lets the worker ask `ctx` for repaints (a restored run starts without one).
@@ -969,7 +971,7 @@ mod tests {
     }
 
     /// Sends Run and waits until the run stops by itself.
-    fn run_until_stopped(job: &TrainingJob) -> Progress {
+    fn run_until_stopped(job: &mut TrainingJob) -> Progress {
         wait_for(job, 20.0, |p| p.phase == Phase::Ready);
         job.send(Control::Run);
         let stopped = wait_for(job, 60.0, |p| !p.running && p.stopped.is_some());
@@ -981,15 +983,15 @@ mod tests {
     fn a_run_stops_at_exactly_the_epoch_limit_and_continues_with_the_same_weights() {
         // 180 training images in batches of 20: 9 batches per epoch.
         let mut job = small_job();
-        job.set_limits(Limits { epochs: 3, target_accuracy: None });
-        let stopped = run_until_stopped(&job);
+        job.send(Control::SetLimits(Limits { epochs: 3, target_accuracy: None }));
+        let stopped = run_until_stopped(&mut job);
         assert_eq!(stopped.stopped, Some(Stopped::EpochLimit { epochs: 3 }));
         assert_eq!((stopped.epoch, stopped.step), (3, 27));
         assert_eq!(stopped.stopped.map(|s| s.message()).as_deref(), Some("stopped after 3 epochs"));
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(job.progress().step, 27, "a stopped run does not train");
 
-        job.set_limits(Limits { epochs: 5, target_accuracy: None });
+        job.send(Control::SetLimits(Limits { epochs: 5, target_accuracy: None }));
         job.send(Control::Run);
         let continued = wait_for(&job, 60.0, |p| p.stopped == Some(Stopped::EpochLimit { epochs: 5 }));
         assert_eq!((continued.epoch, continued.step), (5, 45));
@@ -998,8 +1000,8 @@ mod tests {
 
         // Stopping at 3 and continuing to 5 equals running to 5 at once: the weights were kept.
         let mut straight = small_job();
-        straight.set_limits(Limits { epochs: 5, target_accuracy: None });
-        let reference = run_until_stopped(&straight);
+        straight.send(Control::SetLimits(Limits { epochs: 5, target_accuracy: None }));
+        let reference = run_until_stopped(&mut straight);
         assert_eq!(reference.step, 45);
         assert_eq!(continued.cnn, reference.cnn);
     }
@@ -1007,8 +1009,8 @@ mod tests {
     #[test]
     fn a_run_at_its_limit_does_not_start_again() {
         let mut job = small_job();
-        job.set_limits(Limits { epochs: 1, target_accuracy: None });
-        let stopped = run_until_stopped(&job);
+        job.send(Control::SetLimits(Limits { epochs: 1, target_accuracy: None }));
+        let stopped = run_until_stopped(&mut job);
         job.send(Control::Run);
         std::thread::sleep(Duration::from_millis(300));
         let again = job.progress().clone();
@@ -1019,8 +1021,8 @@ mod tests {
     #[test]
     fn a_target_accuracy_stops_the_run_at_an_epoch_end() {
         let mut job = small_job();
-        job.set_limits(Limits { epochs: 200, target_accuracy: Some(0.6) });
-        let stopped = run_until_stopped(&job);
+        job.send(Control::SetLimits(Limits { epochs: 200, target_accuracy: Some(0.6) }));
+        let stopped = run_until_stopped(&mut job);
         let Some(Stopped::ReachedAccuracy { accuracy, epoch }) = stopped.stopped else {
             panic!("stopped for {:?}", stopped.stopped)
         };
@@ -1035,7 +1037,7 @@ mod tests {
     fn a_speed_limit_paces_the_steps() {
         // 100 samples per second in batches of 20: 5 steps per second.
         let mut job = small_job();
-        job.set_speed(Speed::limited(100.0));
+        job.send(Control::SetSpeed(Speed::limited(100.0)));
         wait_for(&job, 20.0, |p| p.phase == Phase::Ready);
         job.send(Control::Run);
         let first = wait_for(&job, 5.0, |p| p.step >= 1);
@@ -1044,7 +1046,7 @@ mod tests {
         let steps = job.progress().step - first.step;
         let per_second = steps as f64 / started.elapsed().as_secs_f64();
         assert!((3.0..=7.0).contains(&per_second), "{per_second:.2} steps per second, expected 5");
-        job.set_speed(Speed::Full);
+        job.send(Control::SetSpeed(Speed::Full));
         let fast = wait_for(&job, 10.0, |p| p.step >= first.step + steps + 40);
         assert!(fast.step >= first.step + steps + 40, "full speed again");
     }
@@ -1067,9 +1069,9 @@ mod tests {
     fn a_saved_run_round_trips_and_resumes_paused() {
         let dir = tempfile::tempdir().unwrap();
         let mut job = small_job();
-        job.set_limits(Limits { epochs: 2, target_accuracy: Some(0.99) });
-        job.set_speed(Speed::limited(5000.0));
-        let stopped = run_until_stopped(&job);
+        job.send(Control::SetLimits(Limits { epochs: 2, target_accuracy: Some(0.99) }));
+        job.send(Control::SetSpeed(Speed::limited(5000.0)));
+        let stopped = run_until_stopped(&mut job);
         let saved = job.to_saved().expect("a run with weights can be saved");
         save_run(dir.path(), &saved).unwrap();
         let loaded = load_run(dir.path()).unwrap().expect("a saved run");
@@ -1099,7 +1101,7 @@ mod tests {
     #[test]
     fn a_run_learns_pauses_steps_and_resets() {
         let mut job = small_job();
-        job.set_limits(Limits { epochs: 10_000, target_accuracy: None });
+        job.send(Control::SetLimits(Limits { epochs: 10_000, target_accuracy: None }));
         let ready = wait_for(&job, 20.0, |p| p.phase != Phase::PreparingData && p.cnn.is_some());
         assert_eq!(ready.phase, Phase::Ready);
         assert_eq!((ready.train_samples, ready.test_samples, ready.step), (180, 60, 0));
@@ -1138,7 +1140,7 @@ mod tests {
             let train = LabelledSet::new(&images, &labels, 6, 6, 2).map_err(|e| e.to_string())?;
             Ok((train, LabelledSet::default()))
         };
-        let job = TrainingJob::start_with(spec, config, (0, DatasetSettings::default()), None, make_sets).unwrap();
+        let mut job = TrainingJob::start_with(spec, config, (0, DatasetSettings::default()), None, make_sets).unwrap();
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
         assert!(

@@ -6,11 +6,12 @@
 use egui::{Color32, RichText};
 use egui_plot::{GridInput, GridMark, HLine, HoverPosition, Line, Plot, PlotPoints};
 
+use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{
     Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, Setting, Speed, Stopped,
-    TrainingConfig, TrainingJob,
+    TrainingConfig, TrainingJob, TrainingStart,
 };
 use crate::app::widgets::speed::speed_ui;
 use crate::core::nn::train::Status;
@@ -58,8 +59,8 @@ impl TrainingViewState {
 
 /// Draws the training view.
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
-    if let Some(job) = &mut app.training {
-        job.set_limits(view.limits);
+    if app.training.as_ref().is_some_and(|job| job.limits() != view.limits) {
+        app.push(Command::ControlTraining(Control::SetLimits(view.limits)));
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
@@ -185,10 +186,8 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
     let at_limit = progress.as_ref().is_some_and(|p| p.epoch >= view.limits.epochs);
     ui.horizontal(|ui| {
         if running {
-            if ui.button("Pause").clicked()
-                && let Some(job) = &app.training
-            {
-                job.send(Control::Pause);
+            if ui.button("Pause").clicked() {
+                app.push(Command::ControlTraining(Control::Pause));
             }
         } else {
             let fresh = app.training.is_none() || changed_settings;
@@ -204,58 +203,43 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
                 .on_disabled_hover_text(reason);
             if start.clicked() {
                 if fresh {
-                    restart(ui.ctx(), app, view);
-                }
-                if let Some(job) = &app.training {
-                    job.send(Control::Run);
+                    app.push(Command::StartTraining(start_with(view, true)));
+                } else {
+                    app.push(Command::ControlTraining(Control::Run));
                 }
             }
         }
         let can_step = !running && (app.training.is_some() || problem.is_none());
         if ui.add_enabled(can_step, egui::Button::new("Step")).on_hover_text("Train one batch").clicked() {
             if app.training.is_none() {
-                restart(ui.ctx(), app, view);
+                app.push(Command::StartTraining(start_with(view, false)));
             }
-            if let Some(job) = &app.training {
-                job.send(Control::Step(1));
-            }
+            app.push(Command::ControlTraining(Control::Step(1)));
         }
         if ui
             .add_enabled(app.training.is_some(), egui::Button::new("Reset"))
             .on_hover_text("Back to the initial weights")
             .clicked()
-            && let Some(job) = &app.training
         {
-            job.send(Control::Reset);
+            app.push(Command::ControlTraining(Control::Reset));
         }
     });
     let current = app.training.as_ref().map_or(view.speed, TrainingJob::speed);
     view.speed = speed_ui(ui, current, view.config.hyper.batch_size);
-    if let Some(job) = &mut app.training {
-        job.set_speed(view.speed);
+    if view.speed != current && app.training.is_some() {
+        app.push(Command::ControlTraining(Control::SetSpeed(view.speed)));
     }
     if changed_settings {
         ui.colored_label(theme::WARNING, "The settings differ from the running network's.");
         if ui.add_enabled(problem.is_none(), egui::Button::new("Restart with these settings")).clicked() {
-            restart(ui.ctx(), app, view);
+            app.push(Command::StartTraining(start_with(view, false)));
         }
     }
 }
 
-/// Replaces the run by a fresh one on the current tile set and dataset settings (paused); when
-/// it cannot start, the existing run stays as it is.
-fn restart(ctx: &egui::Context, app: &mut AppState, view: &TrainingViewState) {
-    let started = app.session.dataset.to_spec().and_then(|data| {
-        TrainingJob::start(app.classes.clone(), data, view.config, app.dataset_request(), Some(ctx.clone()))
-    });
-    match started {
-        Ok(mut job) => {
-            job.set_limits(view.limits);
-            job.set_speed(view.speed);
-            app.training = Some(job);
-        }
-        Err(error) => app.error(format!("cannot train: {error}")),
-    }
+/// A new run with the view's settings, limits and speed.
+fn start_with(view: &TrainingViewState, run: bool) -> TrainingStart {
+    TrainingStart { config: view.config, limits: view.limits, speed: view.speed, run }
 }
 
 /// Offers a restart when the tile set or dataset settings changed under a running job.
@@ -272,7 +256,7 @@ fn stale_banner_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewSta
             "The tile set or dataset settings changed since this run started; it keeps training on its own copy of the old data.",
         );
         if ui.add_enabled(can_restart, egui::Button::new("Restart with the new data")).clicked() {
-            restart(ui.ctx(), app, view);
+            app.push(Command::StartTraining(start_with(view, false)));
         }
     });
 }
@@ -341,16 +325,14 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
     ui.horizontal(|ui| {
         let plural = if view.more_epochs == 1 { "" } else { "s" };
         let label = format!("Continue for {} more epoch{plural}", view.more_epochs);
-        if ui.button(label).clicked()
-            && let Some(job) = &mut app.training
-        {
+        if ui.button(label).clicked() {
             view.limits.epochs = progress.epoch + view.more_epochs;
             // The target was reached: going on means training past it.
             if matches!(progress.stopped, Some(Stopped::ReachedAccuracy { .. })) {
                 view.limits.target_accuracy = None;
             }
-            job.set_limits(view.limits);
-            job.send(Control::Run);
+            app.push(Command::ControlTraining(Control::SetLimits(view.limits)));
+            app.push(Command::ControlTraining(Control::Run));
         }
         ui.add(egui::DragValue::new(&mut view.more_epochs).range(1..=10_000).suffix(format!(" epoch{plural}")));
     });
