@@ -19,12 +19,17 @@
 //!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
 //!     SIMD training step and the SGD stepper; `core::nn::weights_file`: saved weights.
-//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments.
+//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments;
+//!     `figure4_analysis` reads a Figure 4 study (where N1 breaks, the ε sweep, histogram bins).
 //!   - `core::selectivity`: how many classes make a hidden unit fire (mono- vs polysemantic).
-//!   - `core::plot`, `core::figures`, `core::export`: headless PNG/SVG figures, CSV and NPY.
-//!   - `core::interop`: ONNX and safetensors out, ONNX in, NumPy datasets.
+//!   - `core::plot`, `core::figures`: headless PNG/SVG figures.
+//!   - `core::export`: CSV and NPY, and one module per thing the File menu and `tilelab export` /
+//!     `tilelab activations` both write (`activations`, `sparse_json`, `weights_npy`, `tables`).
+//!   - `core::interop`: ONNX and safetensors out (`graph` and `safetensors` share `tensor`, neither
+//!     imports the other), ONNX in (`onnx_import`, `ops`), NumPy datasets.
 //!   - `core::verify`: the random checks behind `tilelab verify`.
-//! - [`cli`]: one file per subcommand; `tilelab` without one opens the app.
+//! - [`cli`]: one file per subcommand (`network.rs`: the `--net n1|n2|trained` both `export` and
+//!   `activations` take); `tilelab` without one opens the app.
 //! - `app` (feature `gui`): the egui application, one file per view under `app/views/`, the lecture
 //!   mode under `app/lecture/`, background jobs in `app/jobs.rs` and `app/training_job.rs`.
 //!
@@ -33,6 +38,8 @@
 //! - A generated dataset is valid: every sample holds its own object and no other.
 //! - The UI thread never trains or evaluates large batches; it reads the newest snapshot.
 //! - Files are written atomically (temporary file, fsync, rename); loaders never panic on input.
+//! - The core returns typed errors (`thiserror`), never `Result<_, String>`; the CLI and the app
+//!   turn them into one message. Modules of `core` import each other without a circle.
 
 #[cfg(feature = "gui")]
 pub mod app;
