@@ -68,14 +68,12 @@ pub struct TilelabApp {
 }
 
 impl TilelabApp {
-    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's).
+    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's),
+    /// with no durations in its messages (snapshots must not depend on the clock).
     pub fn new_for_tests(data_dir: PathBuf) -> Self {
-        Self {
-            state: AppState::restore(Some(data_dir)),
-            views: ViewStates::default(),
-            prefs: UiPrefs::default(),
-            timing: None,
-        }
+        let mut state = AppState::restore(Some(data_dir));
+        state.durations_in_messages = false;
+        Self { state, views: ViewStates::default(), prefs: UiPrefs::default(), timing: None }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {

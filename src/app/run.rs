@@ -240,8 +240,9 @@ impl TilelabApp {
                 state.info("dataset generation cancelled");
             }
             Ok(data) => {
+                let took = if state.durations_in_messages { format!(" in {seconds:.2} s") } else { String::new() };
                 let message = format!(
-                    "generated {} samples in {seconds:.2} s ({} redrawn because they held a second class)",
+                    "generated {} samples{took} ({} redrawn because they held a second class)",
                     data.samples.len(),
                     data.rejections.total
                 );

@@ -162,6 +162,9 @@ pub struct AppState {
     pub commands: Vec<Command>,
     /// Messages for the status line, toasts and the log window.
     pub log: Vec<LogEntry>,
+    /// Messages say how long background work took (off in UI tests: a snapshot must not depend on
+    /// the machine's speed).
+    pub durations_in_messages: bool,
     /// Textures uploaded from arrays.
     pub textures: TextureCache,
     /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
@@ -206,6 +209,7 @@ impl AppState {
             session: Session::default(),
             commands: Vec::new(),
             log: Vec::new(),
+            durations_in_messages: true,
             textures: TextureCache::default(),
             data_dir,
             dataset: None,

@@ -15,6 +15,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::views::heatmap;
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::tile::TileId;
@@ -369,7 +370,7 @@ fn grid_ui(
                         width,
                     );
                     let (mean, std) = mean_std(logits, tile.label);
-                    ui.small(format!("class logit {mean:.3} ± {std:.3}"));
+                    ui.small(format!("class logit {}", heatmap::format_spread(mean, std)));
                 });
             }
         });

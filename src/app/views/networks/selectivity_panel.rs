@@ -21,9 +21,6 @@ use crate::core::selectivity::{self, ClassMaxima, Selectivity};
 
 use super::Which;
 
-/// Colour of the trained network's bars.
-const TRAINED_COLOR: egui::Color32 = egui::Color32::from_rgb(90, 160, 230);
-
 /// The trained side's units: the SGD run's feature maps, or one map of an imported network.
 pub enum TrainedUnits {
     Sgd(Arc<Cnn>),
@@ -34,7 +31,7 @@ impl TrainedUnits {
     /// The legend name.
     fn name(&self) -> String {
         match self {
-            Self::Sgd(_) => "trained".to_owned(),
+            Self::Sgd(_) => theme::TRAINED_NAME.to_owned(),
             Self::Imported { network, layer } => format!("{} '{layer}'", network.name()),
         }
     }
@@ -155,7 +152,7 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
         s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"))
     };
     let name = measured.which.name();
-    let trained_name = measured.trained.as_ref().map_or("trained", |(n, _)| n.as_str());
+    let trained_name = measured.trained.as_ref().map_or(theme::TRAINED_NAME, |(n, _)| n.as_str());
     let text = match &trained {
         Some(t) => format!("Mean classes per active unit: {name} {} vs {trained_name} {}", mean(&constructed), mean(t)),
         None => format!(
@@ -194,10 +191,10 @@ pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, tr
         .include_y(0.0)
         .show(ui, |plot| {
             plot.bar_chart(
-                BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE),
+                BarChart::new(theme::constructed_name(name), bars(constructed, -0.2)).color(theme::CONSTRUCTED_COLOR),
             );
             if let Some((trained_name, t)) = trained {
-                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(TRAINED_COLOR));
+                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(theme::TRAINED_COLOR));
             }
         });
 }
