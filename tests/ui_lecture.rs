@@ -17,10 +17,10 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
-use tilelab::app::export_menu::{ExportKind, Net};
+use tilelab::app::ids::{ExportKind, Net};
 use tilelab::app::lecture::Step;
 use tilelab::app::training_job::{Control, TrainingConfig, TrainingJob};
-use tilelab::app::views::heatmap::format_spread;
+use tilelab::app::widgets::heatmap::format_spread;
 use tilelab::core::export::load_npy;
 use tilelab::core::tile::TileId;
 
@@ -357,6 +357,8 @@ fn lecture_steps_answer_the_pointer() {
     common::readme_snapshot(&mut harness, "lecture-5-n2-hovered", "lecture-5-n2-hovered");
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label("High contrast").click();
+    // N1's output head is listed above the button once N1 is built: wait, so the button stays put.
+    wait_for_screen(&mut harness, 30.0, "N1's output head", |h| h.query_by_label("N1's output head:").is_some());
     harness.get_by_label("Load the two-feature example").click();
     harness.run_steps(3);
     assert_eq!(harness.state().state.classes.max_features(), 2);

@@ -9,7 +9,7 @@ use ndarray::Array2;
 use crate::app::command::{Command, Edit};
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::detect::{self, relu};
 use crate::core::tile::TileId;
 

@@ -6,16 +6,15 @@
 use egui::{Color32, Image, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2, load::SizedTexture};
 
 use crate::app::command::Command;
-use crate::app::export_menu::{DATASET_FILES_HINT, ExportKind, dataset_is_current};
-use crate::app::state::{AppState, BackgroundChoice, DatasetSettings};
+use crate::app::ids::{DATASET_FILES_HINT, ExportKind};
+use crate::app::settings::{BackgroundChoice, DatasetSettings};
+use crate::app::state::AppState;
 use crate::app::theme;
-use crate::core::dataset::Sample;
+use crate::core::dataset::{MAX_INTERACTIVE_SIDE, Sample};
 use crate::core::detect;
 
-use super::dialogs::PathPurpose;
+use crate::app::ids::PathPurpose;
 
-/// Largest image side offered by the size sliders.
-pub const MAX_IMAGE_SIDE: usize = 256;
 /// Most samples per class offered.
 const MAX_SAMPLES_PER_CLASS: usize = 2000;
 /// Samples drawn in the grid at most (more would only slow the frame down).
@@ -51,8 +50,8 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
-    ui.add(egui::Slider::new(&mut settings.height, 1..=MAX_IMAGE_SIDE).text("Height"));
-    ui.add(egui::Slider::new(&mut settings.width, 1..=MAX_IMAGE_SIDE).text("Width"));
+    ui.add(egui::Slider::new(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE).text("Height"));
+    ui.add(egui::Slider::new(&mut settings.width, 1..=MAX_INTERACTIVE_SIDE).text("Width"));
     ui.add(
         egui::Slider::new(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS)
             .logarithmic(true)
@@ -88,7 +87,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         app.push(Command::GenerateDataset);
     }
     let export = ui
-        .add_enabled(dataset_is_current(app), egui::Button::new("Export as NumPy…"))
+        .add_enabled(app.dataset_is_current(), egui::Button::new("Export as NumPy…"))
         .on_hover_text(DATASET_FILES_HINT)
         .on_disabled_hover_text("Generate the dataset first: the export writes the dataset the settings make");
     if export.clicked() {

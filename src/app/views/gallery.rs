@@ -14,7 +14,7 @@ use crate::app::theme;
 use crate::core::idx::{self, BundledSet, IdxImages};
 use crate::core::tile::Tile;
 
-use super::dialogs::PathPurpose;
+use crate::app::ids::PathPurpose;
 
 /// Images shown per page.
 const PAGE_SIZE: usize = 40;

@@ -15,7 +15,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::views::heatmap;
+use crate::app::widgets::heatmap;
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::tile::TileId;

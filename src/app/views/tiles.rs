@@ -9,7 +9,7 @@ use crate::app::theme;
 use crate::core::detect::max_distance;
 use crate::core::tile::{MAX_TILE_SIDE, Tile, TileId};
 
-use super::dialogs::PathPurpose;
+use crate::app::ids::PathPurpose;
 
 /// The painting tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
