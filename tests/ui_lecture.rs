@@ -259,26 +259,34 @@ fn assert_top_bar_is_one_line(harness: &Harness<'_, TilelabApp>, what: &str) {
     assert!((first.center().y - last.center().y).abs() < 1.0, "{what}: the top bar wraps ({first:?} … {last:?})");
 }
 
-/// No text on the page is smaller than the lecture's type size (the body text style).
-fn assert_no_small_text(harness: &Harness<'_, TilelabApp>, what: &str) {
+/// No text on the page is smaller than the lecture's type size (the body text style), and no
+/// formula (monospace) wraps mid-expression.
+fn assert_text_is_readable(harness: &Harness<'_, TilelabApp>, what: &str) {
     let body = egui::TextStyle::Body.resolve(&harness.ctx.global_style()).size;
-    let mut smallest = f32::INFINITY;
     let mut texts = Vec::new();
     for clipped in &harness.output().shapes {
         collect_texts(&clipped.shape, &mut texts);
     }
-    let mut small = Vec::new();
+    assert!(!texts.is_empty(), "{what}: no text found");
+    let mut problems = Vec::new();
     for text in texts {
-        for section in &text.galley.job.sections {
+        let job = &text.galley.job;
+        for section in &job.sections {
             let size = section.format.font_id.size;
-            smallest = smallest.min(size);
             if size < body - 1e-3 {
-                small.push(format!("{:?} at {size} pt", text.galley.job.text));
+                problems.push(format!("{:?} at {size} pt", job.text));
             }
         }
+        let monospace = job.sections.iter().all(|s| s.format.font_id.family == egui::FontFamily::Monospace);
+        if monospace && text.galley.rows.len() > 1 && !job.text.contains('\n') {
+            problems.push(format!("{:?} wraps over {} lines", job.text, text.galley.rows.len()));
+        }
     }
-    assert!(smallest.is_finite(), "{what}: no text found");
-    assert!(small.is_empty(), "{what}: text under the lecture's {body} pt:\n{}", small.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{what}: text under the lecture's {body} pt or wrapped formulas:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn collect_texts<'a>(shape: &'a egui::Shape, out: &mut Vec<&'a egui::epaint::TextShape>) {
@@ -325,7 +333,7 @@ fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
             assert_on_step(&harness, index);
             assert_top_bar_is_one_line(&harness, &what);
             assert_nothing_clipped(&harness, &what);
-            assert_no_small_text(&harness, &what);
+            assert_text_is_readable(&harness, &what);
             let name = format!("lecture-{}x{}-{}-{}", size[0], size[1], index + 1, step.slug());
             if size == SIZE {
                 common::readme_snapshot(&mut harness, &name, &format!("lecture-{}-{}", index + 1, step.slug()));
