@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn crops_keep_the_pixels_inside_the_rect() {
-        let pixels = (0..12).map(|v| Color32::from_gray(v)).collect();
+        let pixels = (0..12).map(Color32::from_gray).collect();
         let image = ColorImage::new([4, 3], pixels);
         let part = crop(&image, egui::Rect::from_min_max(egui::pos2(1.0, 1.0), egui::pos2(3.0, 3.0)));
         assert_eq!(part.size, [2, 2]);
