@@ -371,8 +371,11 @@ fn lecture_steps_answer_the_pointer() {
     harness.run_steps(3);
     assert_eq!(harness.state().state.classes.max_features(), 2);
     let version = harness.state().state.classes_version;
+    // N1 of the new set, on the input drawn from it (not an earlier pass on the old input).
     wait_until(&mut harness, "N1 of the new set", move |app| {
-        app.views.lecture.data.n1_forward.latest(|k| k.0.0 == version).is_some()
+        let data = &app.views.lecture.data;
+        let stamp = data.input.as_ref().map(|input| input.stamp);
+        !data.n1_forward.is_running() && data.n1_forward.latest(|k| k.0.0 == version && Some(k.1) == stamp).is_some()
     });
     assert!(harness.query_all_by_label_contains("min-layer").count() >= 2, "the min-layers are listed");
     harness.hover_at(egui::pos2(-100.0, -100.0));

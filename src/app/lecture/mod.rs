@@ -276,6 +276,7 @@ impl LectureState {
     pub fn leave(&mut self, ctx: &egui::Context) {
         self.active = false;
         self.playing = false;
+        self.saved_note = None;
         if let Some(restore) = self.restore.take() {
             ctx.set_zoom_factor(restore.zoom);
             ctx.set_style_of(restore.theme, restore.style);
