@@ -179,7 +179,7 @@ fn the_lecture_and_the_invariance_view_word_no_spread_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     train_to_a_fixed_step(&mut harness);
     go_to(&mut harness, 7);
     harness.get_by_label_contains("Compute (100 images").click();
@@ -302,7 +302,7 @@ fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     train_to_a_fixed_step(&mut harness);
     // The measurements of steps 7 and 8, made once: every size shows the same results.
     go_to(&mut harness, 6);
@@ -349,7 +349,7 @@ fn lecture_steps_answer_the_pointer() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     go_to(&mut harness, 4);
     wait_until(&mut harness, "N2", |app| app.views.lecture.data.n2_forward.latest(|_| true).is_some());
     // Move the window off the tile, then point at block (1, 1) of layer 3 (8×8 blocks): its four
@@ -396,7 +396,7 @@ fn exports_from_the_file_menu_parse_back() {
     let out = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.state_mut().state.push(Command::GenerateDataset);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     // The menu path: File → Export → Figure as SVG… opens the path window.
     harness.get_by_label("File").click();
     harness.run_steps(2);
@@ -422,7 +422,7 @@ fn exports_from_the_file_menu_parse_back() {
     let kind = ExportKind::Activations { net: Net::N2, npy: true };
     let files = export(&mut harness, kind, &out.path().join("acts"));
     let input: ndarray::ArrayD<f32> = load_npy(&files[0]).unwrap();
-    let sample = harness.state().state.dataset.as_ref().unwrap().samples[0].clone();
+    let sample = harness.state().state.dataset().unwrap().samples[0].clone();
     assert_eq!(input, sample.image.clone().into_dyn(), "layer 0 is the input image");
     let logits: ndarray::ArrayD<f32> = load_npy(&files[files.len() - 2]).unwrap();
     let direct = tilelab::core::detect::logits(&harness.state().state.classes, sample.image.view());
@@ -451,7 +451,7 @@ fn steps_seven_and_eight_train_and_measure() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     press(&mut harness, Key::End);
     press(&mut harness, Key::ArrowLeft);
     assert_on_step(&harness, 6);

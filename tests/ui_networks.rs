@@ -2,7 +2,8 @@
 //! training and watch the curves move and the accuracy rise above chance, pause, inspect the
 //! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
 //! training runs, open a network trained elsewhere (ONNX) beside N2; the views, with a network
-//! trained to a fixed step, match their snapshots in `tests/snapshots/`.
+//! trained to a fixed step (the training view before it starts), match their snapshots in
+//! `tests/snapshots/`.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -10,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{harness, readme_snapshot, wait_for_screen};
+use common::{harness, readme_screenshot_when_updating, readme_snapshot, snapshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -40,7 +41,8 @@ fn small_training(harness: &mut Harness<'_, TilelabApp>) {
 const TRAINED_BATCHES: usize = 150;
 
 /// Trains the training view's configuration for exactly [`TRAINED_BATCHES`] batches (paused there):
-/// the same weights and curves on every run, so the views that show them can be snapshots.
+/// the same weights on every run, so the views that show them can be snapshots (not the curves:
+/// their test points are taken at wall-clock intervals).
 fn train_to_a_fixed_step(harness: &mut Harness<'_, TilelabApp>) {
     let app = &harness.state().state;
     let spec = app.session.dataset.to_spec().expect("the default dataset settings are valid");
@@ -119,10 +121,12 @@ fn networks_view_hover_switch_and_snapshots() {
     harness.get_by_label("Training").click();
     harness.run_steps(2);
     small_training(&mut harness);
+    harness.run_steps(2);
+    snapshot(&mut harness, "training-settings");
     train_to_a_fixed_step(&mut harness);
     let accuracy = progress(harness.state()).unwrap().test_accuracy().unwrap();
     assert!(accuracy > 0.6, "above chance (1/3): {accuracy}");
-    readme_snapshot(&mut harness, "training-curves", "training-curves");
+    readme_screenshot_when_updating(&mut harness, "training-curves");
 
     harness.get_by_label("Networks").click();
     wait_for_screen(&mut harness, 30.0, "N1's detector maps", |h| {
@@ -142,7 +146,7 @@ fn networks_view_hover_switch_and_snapshots() {
     });
     wait_for_screen(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
     // Selectivity: the constructed detectors fire for exactly one class each.
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 30.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
@@ -304,7 +308,7 @@ fn an_imported_network_stands_beside_n2() {
         h.query_by_label_contains("channels of 'layer1' respond here").is_some()
     });
 
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
@@ -383,7 +387,7 @@ fn n2_through_onnx_stands_beside_n1_and_stays_monosemantic() {
     // Through accesskit: the list is taller than the popup, a pointer click would miss the item.
     harness.get_by_label("detect (Relu)").click_accesskit();
     harness.run_steps(2);
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()

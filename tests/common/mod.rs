@@ -89,6 +89,18 @@ pub fn updating_snapshots() -> bool {
     std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"))
 }
 
+/// Only when updating snapshots: renders the window into the README's `screenshots/NAME.png`,
+/// uncompared. For a view whose look depends on timing (the training curves, whose points are
+/// taken at wall-clock intervals), so it cannot be a snapshot test.
+pub fn readme_screenshot_when_updating(harness: &mut Harness<'_, TilelabApp>, name: &str) {
+    if updating_snapshots() {
+        let image = harness.render().expect("software rendering works");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots folder can be made");
+        image.save(dir.join(format!("{name}.png"))).expect("the screenshot can be written");
+    }
+}
+
 /// [`snapshot`], and, only when updating snapshots, copies the stored image to the README's
 /// `screenshots/README_NAME.png` (a plain test run never writes into the checkout).
 pub fn readme_snapshot(harness: &mut Harness<'_, TilelabApp>, name: &str, readme_name: &str) {
