@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::app::command::{Command, Edit, InsertAt, Node};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node};
 use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
-use crate::app::views::gallery::GALLERY_EPSILON;
 use crate::app::widgets::browse::{Browse, Pick};
 use crate::core::tileset_file::ImportOptions;
 
@@ -34,7 +33,7 @@ impl PathDialog {
             purpose,
             path,
             second_path: String::new(),
-            import: ImportOptions::plain(28, GALLERY_EPSILON),
+            import: ImportOptions::plain(28, NEW_TILE_EPSILON),
             replace_selected: false,
             browse: None,
             browse_note: None,
