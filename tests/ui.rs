@@ -1,5 +1,5 @@
 //! UI tests: drive the real app headlessly with `egui_kittest` (widgets found by label and role),
-//! and write a screenshot of each view into `screenshots/`.
+//! and compare each view with its snapshot in `tests/snapshots/`.
 #![cfg(feature = "gui")]
 // Painted values and ε are assigned through widgets, not computed: exact comparison is the check.
 #![allow(clippy::float_cmp)]
@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{harness, screenshot, wait_until};
+use common::{harness, readme_snapshot, wait_until};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers, Pos2};
 use egui_kittest::Harness;
@@ -267,16 +267,16 @@ fn load_a_fashion_tile_from_the_gallery() {
 }
 
 #[test]
-fn screenshots_of_every_view() {
+fn snapshots_of_the_tiles_and_dataset_views() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    screenshot(&mut harness, "tiles");
+    readme_snapshot(&mut harness, "tiles", "tiles");
     harness.get_by_label("Dataset").click();
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
-    screenshot(&mut harness, "dataset");
+    readme_snapshot(&mut harness, "dataset", "dataset");
     harness.get_by_label_contains("sample 0:").click();
     settle(&mut harness);
-    screenshot(&mut harness, "dataset-sample");
+    readme_snapshot(&mut harness, "dataset-sample", "dataset-sample");
     harness.state_mut().views.dataset.opened = None;
     // The Networks, Training and Invariance views are shot with a trained network by tests/ui_networks.rs.
     harness.get_by_label("Tiles").click();
@@ -284,7 +284,7 @@ fn screenshots_of_every_view() {
     wait_until(&mut harness, "the gallery", |app| app.views.gallery.fashion.is_some());
     harness.get_by_label_contains("image 1 ").click();
     settle(&mut harness);
-    screenshot(&mut harness, "gallery");
+    readme_snapshot(&mut harness, "gallery", "gallery");
 }
 
 #[test]

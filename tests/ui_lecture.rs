@@ -1,8 +1,8 @@
 //! Lecture mode and exports, driven headlessly with `egui_kittest`: enter with F5, step through
 //! every step with the keyboard (right arrow and `PageDown`; left arrow, Home, End back), leave with
 //! Esc; interact inside a step; train from step 7 and measure selectivity and invariance; save a
-//! step as PNG; files exported through File → Export parse back. Screenshots of lecture steps are
-//! written into `screenshots/lecture-*.png`.
+//! step as PNG; files exported through File → Export parse back. Every step, at three projector
+//! sizes, fits the window and matches its snapshot in `tests/snapshots/lecture-*.png`.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -10,16 +10,19 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{confirm_export, screenshot, wait_until};
+use common::{confirm_export, snapshot, wait_for_screen, wait_until};
 use egui::Key;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
 use tilelab::app::ids::{ExportKind, Net};
 use tilelab::app::lecture::Step;
+use tilelab::app::training_job::{Control, TrainingConfig, TrainingJob};
+use tilelab::app::widgets::heatmap::format_spread;
 use tilelab::core::export::load_npy;
+use tilelab::core::tile::TileId;
 
 /// A projector-sized window: at the lecture zoom of 1.5 the page has 1280×720 points.
 const SIZE: [f32; 2] = [1920.0, 1080.0];
@@ -117,36 +120,237 @@ fn the_lecturer_interacts_inside_steps() {
     assert!(!harness.state().views.lecture.playing, "P pauses");
 }
 
+/// Pixels of the pointer highlight's ring colour in the PNG at `path`.
+fn ring_pixels(path: &Path) -> usize {
+    let image = image::open(path).expect("a valid PNG").to_rgba8();
+    image.pixels().filter(|p| p.0 == [255, 200, 0, 255]).count()
+}
+
+/// Clicks "Save step as PNG" and waits for the file; returns its path.
+fn save_step(harness: &mut Harness<'_, TilelabApp>) -> PathBuf {
+    harness.state_mut().views.lecture.last_export = None;
+    harness.get_by_label("Save step as PNG").click();
+    wait_until(harness, "the PNG", |app| app.views.lecture.last_export.is_some());
+    harness.state().views.lecture.last_export.clone().unwrap()
+}
+
 #[test]
-fn a_step_is_saved_as_png() {
+fn a_step_is_saved_as_png_without_the_toolbar_and_its_note_fades() {
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.state_mut().views.lecture.export_dir = out.path().to_owned();
     press(&mut harness, Key::F5);
-    harness.get_by_label("Save step as PNG").click();
-    wait_until(&mut harness, "the PNG", |app| app.views.lecture.last_export.is_some());
-    let path = harness.state().views.lecture.last_export.clone().unwrap();
+    let toolbar_bottom = harness.get_by_label("Save step as PNG").rect().bottom();
+    let path = save_step(&mut harness);
     assert_eq!(path, out.path().join("lecture-1-tile.png"));
-    let image = image::open(&path).expect("a valid PNG").to_rgba8();
-    assert_eq!(image.dimensions(), (SIZE[0] as u32, SIZE[1] as u32));
+    let (width, height) = image::open(&path).expect("a valid PNG").to_rgba8().dimensions();
+    let zoom = harness.ctx.zoom_factor();
+    assert!(width <= SIZE[0] as u32 && width as f32 > 0.9 * SIZE[0], "the page's width: {width} px");
+    let page = SIZE[1] - toolbar_bottom * zoom;
+    assert!((height as f32) < page, "the toolbar is left out: {height} px of {page}");
+    assert!((height as f32) > 0.85 * SIZE[1], "the title and the step are in: {height} px");
+    // The pointer highlight is left out of the PNG, unless asked for.
+    harness.hover_at(egui::pos2(300.0, 300.0));
+    harness.run_steps(2);
+    assert_eq!(ring_pixels(&path), 0);
+    let path = save_step(&mut harness);
+    assert_eq!(ring_pixels(&path), 0, "no pointer ring in the saved step");
+    harness.get_by_label("with pointer").click();
+    harness.hover_at(egui::pos2(300.0, 300.0));
+    harness.run_steps(2);
+    let path = save_step(&mut harness);
+    assert!(ring_pixels(&path) > 20, "the ring is drawn when asked for");
+    // The "saved …" note: on the step it was saved from, gone on the next step and after a few seconds.
+    harness.get_by_label_contains("saved ");
+    press(&mut harness, Key::ArrowRight);
+    assert!(harness.query_by_label_contains("saved ").is_none(), "the note stays with its step");
+    press(&mut harness, Key::ArrowLeft);
+    assert!(harness.query_by_label_contains("saved ").is_none(), "nor does it come back");
+    save_step(&mut harness);
+    harness.get_by_label_contains("saved ");
+    let frames = (tilelab::app::lecture::SAVED_NOTE_SECONDS * 60.0) as usize + 10;
+    harness.run_steps(frames);
+    assert!(harness.query_by_label_contains("saved ").is_none(), "the note fades after a few seconds");
 }
 
 #[test]
-fn screenshots_of_lecture_steps() {
+fn the_lecture_and_the_invariance_view_word_no_spread_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
-    screenshot(&mut harness, "lecture-1-tile");
-    press(&mut harness, Key::ArrowRight);
-    screenshot(&mut harness, "lecture-2-matching");
-    press(&mut harness, Key::ArrowRight);
-    screenshot(&mut harness, "lecture-3-identity");
-    press(&mut harness, Key::ArrowRight);
-    wait_until(&mut harness, "N1", |app| app.views.lecture.data.n1_forward.latest(|_| true).is_some());
-    screenshot(&mut harness, "lecture-4-n1");
-    press(&mut harness, Key::ArrowRight);
+    train_to_a_fixed_step(&mut harness);
+    go_to(&mut harness, 7);
+    harness.get_by_label_contains("Compute (100 images").click();
+    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
+    let tile = TileId { class: 0, feature: 0, tile: 0 };
+    let epsilon = harness.state().state.classes.tile(tile).unwrap().epsilon();
+    let unmoved = format_spread(epsilon, 0.0);
+    assert!(unmoved.ends_with("± 0 (exactly invariant)"), "{unmoved}");
+    assert!(
+        harness.query_all_by_label(&format!("N1: {unmoved}")).count() >= 2,
+        "the lecture's captions read {unmoved}"
+    );
+    press(&mut harness, Key::Escape);
+    harness.get_by_label("Invariance").click();
+    wait_for_screen(&mut harness, 60.0, "the invariance view's histograms", |h| {
+        h.query_all_by_label_contains("class logit").next().is_some()
+    });
+    assert!(
+        harness.query_all_by_label(&format!("class logit {unmoved}")).count() >= 2,
+        "the invariance view reads {unmoved} too"
+    );
+}
+
+/// Moves the lecture to step `index` (0-based) and lets it settle.
+fn go_to(harness: &mut Harness<'_, TilelabApp>, index: usize) {
+    harness.state_mut().views.lecture.step = index;
+    harness.run_steps(3);
+}
+
+/// Trains the lecture's network (the paper's settings) for exactly [`TRAINED_BATCHES`] batches and
+/// waits until it is paused there: the same weights on every run, so its step can be a snapshot.
+fn train_to_a_fixed_step(harness: &mut Harness<'_, TilelabApp>) {
+    let app = &harness.state().state;
+    let spec = app.session.dataset.to_spec().expect("the default dataset settings are valid");
+    let mut job = TrainingJob::start(app.classes.clone(), spec, TrainingConfig::default(), app.dataset_request(), None)
+        .expect("training starts");
+    job.send(Control::Step(TRAINED_BATCHES));
+    harness.state_mut().state.training = Some(job);
+    wait_until(harness, "the fixed training step", |app| {
+        app.state.training.as_ref().is_some_and(|job| {
+            let progress = job.progress();
+            !progress.running && progress.step == TRAINED_BATCHES as u64 && progress.test_accuracy().is_some()
+        })
+    });
+}
+
+/// Batches the snapshot run trains for (5 epochs of the paper's 1,200 images in batches of 100).
+const TRAINED_BATCHES: usize = 60;
+
+/// Window sizes every lecture step must fit: a 720p projector, a 1280×800 projector, full HD.
+const PROJECTOR_SIZES: [[f32; 2]; 3] = [[1280.0, 720.0], [1280.0, 800.0], [1920.0, 1080.0]];
+
+/// Resizes the window to `pixels` (the harness measures its size in points, at the current zoom).
+fn resize_window(harness: &mut Harness<'_, TilelabApp>, pixels: [f32; 2]) {
+    let zoom = harness.ctx.zoom_factor();
+    harness.set_size(egui::vec2(pixels[0], pixels[1]) / zoom);
+    harness.run_steps(4);
+}
+
+/// Every labelled widget on the page lies inside the window (nothing is cut off at an edge).
+fn assert_nothing_clipped(harness: &Harness<'_, TilelabApp>, what: &str) {
+    let window = harness.ctx.content_rect().expand(0.5);
+    let outside: Vec<String> = harness
+        .query_all_by(|node| node.label().is_some_and(|l| !l.trim().is_empty()))
+        .filter(|node| !window.contains_rect(node.rect()))
+        .map(|node| {
+            format!("{:?} {:?} at {:?}", node.accesskit_node().role(), node.accesskit_node().label(), node.rect())
+        })
+        .collect();
+    assert!(outside.is_empty(), "{what}: widgets outside the {window:?} window:\n{}", outside.join("\n"));
+}
+
+/// The top bar's controls sit on one line.
+fn assert_top_bar_is_one_line(harness: &Harness<'_, TilelabApp>, what: &str) {
+    let first = harness.get_by_label("Previous").rect();
+    let last = harness.get_by_label("Leave (Esc)").rect();
+    assert!((first.center().y - last.center().y).abs() < 1.0, "{what}: the top bar wraps ({first:?} … {last:?})");
+}
+
+/// No text on the page is smaller than the lecture's type size (the body text style), and no
+/// formula (monospace) wraps mid-expression.
+fn assert_text_is_readable(harness: &Harness<'_, TilelabApp>, what: &str) {
+    let body = egui::TextStyle::Body.resolve(&harness.ctx.global_style()).size;
+    let mut texts = Vec::new();
+    for clipped in &harness.output().shapes {
+        collect_texts(&clipped.shape, &mut texts);
+    }
+    assert!(!texts.is_empty(), "{what}: no text found");
+    let mut problems = Vec::new();
+    for text in texts {
+        let job = &text.galley.job;
+        for section in &job.sections {
+            let size = section.format.font_id.size;
+            if size < body - 1e-3 {
+                problems.push(format!("{:?} at {size} pt", job.text));
+            }
+        }
+        let monospace = job.sections.iter().all(|s| s.format.font_id.family == egui::FontFamily::Monospace);
+        if monospace && text.galley.rows.len() > 1 && !job.text.contains('\n') {
+            problems.push(format!("{:?} wraps over {} lines", job.text, text.galley.rows.len()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{what}: text under the lecture's {body} pt or wrapped formulas:\n{}",
+        problems.join("\n")
+    );
+}
+
+fn collect_texts<'a>(shape: &'a egui::Shape, out: &mut Vec<&'a egui::epaint::TextShape>) {
+    match shape {
+        egui::Shape::Text(text) if !text.galley.job.text.trim().is_empty() => out.push(text),
+        egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| collect_texts(s, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    press(&mut harness, Key::F5);
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
+    train_to_a_fixed_step(&mut harness);
+    // The measurements of steps 7 and 8, made once: every size shows the same results.
+    go_to(&mut harness, 6);
+    wait_for_screen(&mut harness, 30.0, "N1 for the measurement", |h| {
+        !h.get_by_label("Measure selectivity").accesskit_node().is_disabled()
+    });
+    harness.get_by_label("Measure selectivity").click();
+    wait_until(&mut harness, "selectivity", |app| app.views.lecture.data.selectivity.latest(|_| true).is_some());
+    go_to(&mut harness, 7);
+    harness.get_by_label_contains("Compute (100 images").click();
+    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
+    // The pointer rests in a corner, away from the content.
+    harness.hover_at(egui::pos2(-100.0, -100.0));
+    for size in PROJECTOR_SIZES {
+        resize_window(&mut harness, size);
+        for (index, step) in Step::ALL.iter().enumerate() {
+            go_to(&mut harness, index);
+            // Steps 4 and 5 show N1 and N2 as soon as they are built.
+            wait_until(&mut harness, "the step's network", |app| {
+                let data = &app.views.lecture.data;
+                match index {
+                    3 => data.n1_forward.latest(|_| true).is_some(),
+                    4 => data.n2_forward.latest(|_| true).is_some(),
+                    _ => true,
+                }
+            });
+            let what = format!("step {} at {}×{}", index + 1, size[0], size[1]);
+            assert_on_step(&harness, index);
+            assert_top_bar_is_one_line(&harness, &what);
+            assert_nothing_clipped(&harness, &what);
+            assert_text_is_readable(&harness, &what);
+            let name = format!("lecture-{}x{}-{}-{}", size[0], size[1], index + 1, step.slug());
+            if size == SIZE {
+                common::readme_snapshot(&mut harness, &name, &format!("lecture-{}-{}", index + 1, step.slug()));
+            } else {
+                snapshot(&mut harness, &name);
+            }
+        }
+    }
+}
+
+#[test]
+fn lecture_steps_answer_the_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    press(&mut harness, Key::F5);
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
+    go_to(&mut harness, 4);
     wait_until(&mut harness, "N2", |app| app.views.lecture.data.n2_forward.latest(|_| true).is_some());
     // Move the window off the tile, then point at block (1, 1) of layer 3 (8×8 blocks): its four
     // 4×4 quadrants light up in layer 2.
@@ -158,18 +362,25 @@ fn screenshots_of_lecture_steps() {
     harness.run_steps(3);
     assert_eq!(harness.state().views.lecture.interaction.block, Some((2, 1, 1)));
     harness.get_by_label_contains("distance to 8×8 block");
-    screenshot(&mut harness, "lecture-5-n2");
+    common::readme_snapshot(&mut harness, "lecture-5-n2-hovered", "lecture-5-n2-hovered");
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label("High contrast").click();
+    // N1's output head is listed above the button once N1 is built: wait, so the button stays put.
+    wait_for_screen(&mut harness, 30.0, "N1's output head", |h| h.query_by_label("N1's output head:").is_some());
     harness.get_by_label("Load the two-feature example").click();
     harness.run_steps(3);
     assert_eq!(harness.state().state.classes.max_features(), 2);
     let version = harness.state().state.classes_version;
+    // N1 of the new set, on the input drawn from it (not an earlier pass on the old input).
     wait_until(&mut harness, "N1 of the new set", move |app| {
-        app.views.lecture.data.n1_forward.latest(|k| k.0.0 == version).is_some()
+        let data = &app.views.lecture.data;
+        let stamp = data.input.as_ref().map(|input| input.stamp);
+        !data.n1_forward.is_running() && data.n1_forward.latest(|k| k.0.0 == version && Some(k.1) == stamp).is_some()
     });
     assert!(harness.query_all_by_label_contains("min-layer").count() >= 2, "the min-layers are listed");
-    screenshot(&mut harness, "lecture-6-objects-high-contrast");
+    harness.hover_at(egui::pos2(-100.0, -100.0));
+    harness.run_steps(2);
+    common::readme_snapshot(&mut harness, "lecture-6-objects-high-contrast", "lecture-6-objects-high-contrast");
 }
 
 /// Asks for `kind` into `path` as the menu does, clicks the window's Export button, waits for the files.
@@ -259,7 +470,6 @@ fn steps_seven_and_eight_train_and_measure() {
     assert_eq!(measured.constructed.mean_classes_per_active_unit(), Some(1.0), "N1's detectors are monosemantic");
     assert!(measured.trained.active_units() > 0);
     harness.get_by_label_contains("trained units:");
-    screenshot(&mut harness, "lecture-7-trained");
     // Slow motion, so the room can watch the filters form.
     harness.get_by_label("Slow motion").click();
     harness.run_steps(2);
@@ -274,6 +484,5 @@ fn steps_seven_and_eight_train_and_measure() {
         assert!(spread.std[tile.label] < 1e-3, "N1's class logit does not move under background changes");
     }
     assert_eq!(harness.query_all_by_label_contains("tile translated").count(), result.tiles.len());
-    screenshot(&mut harness, "lecture-8-invariance");
     harness.state_mut().state.training.as_mut().unwrap().send(tilelab::app::training_job::Control::Pause);
 }

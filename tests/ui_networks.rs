@@ -1,8 +1,9 @@
 //! UI tests of the networks, training and invariance views (`egui_kittest`, headless): start
 //! training and watch the curves move and the accuracy rise above chance, pause, inspect the
 //! networks (hover a neuron, switch N1/N2), open the invariance view, measure frame times while
-//! training runs, open a network trained elsewhere (ONNX) beside N2, and write screenshots of the
-//! views into `screenshots/`.
+//! training runs, open a network trained elsewhere (ONNX) beside N2; the views, with a network
+//! trained to a fixed step (the training view before it starts), match their snapshots in
+//! `tests/snapshots/`.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -10,12 +11,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{harness, screenshot, wait_for_screen};
+use common::{harness, readme_screenshot_when_updating, readme_snapshot, snapshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
-use tilelab::app::training_job::{Progress, TrainingConfig};
+use tilelab::app::training_job::{Control, Progress, TrainingConfig, TrainingJob};
 use tilelab::core::construct::Which;
 use tilelab::core::dataset::DatasetSpec;
 use tilelab::core::experiments::train_epochs;
@@ -40,6 +41,26 @@ fn small_training(harness: &mut Harness<'_, TilelabApp>) {
 
 /// An epoch count no test reaches: the run trains until the test pauses it.
 const UNTIL_PAUSED: usize = 100_000;
+
+/// Batches of the snapshot run: 10 epochs of [`small_training`]'s 300 images in batches of 20.
+const TRAINED_BATCHES: usize = 150;
+
+/// Trains the training view's configuration for exactly [`TRAINED_BATCHES`] batches (paused there):
+/// the same weights on every run, so the views that show them can be snapshots (not the curves:
+/// their test points are taken at wall-clock intervals).
+fn train_to_a_fixed_step(harness: &mut Harness<'_, TilelabApp>) {
+    let app = &harness.state().state;
+    let spec = app.session.dataset.to_spec().expect("the default dataset settings are valid");
+    let config = harness.state().views.training.config;
+    let mut job =
+        TrainingJob::start(app.classes.clone(), spec, config, app.dataset_request(), None).expect("training starts");
+    job.send(Control::Step(TRAINED_BATCHES));
+    harness.state_mut().state.training = Some(job);
+    wait_for_screen(harness, 60.0, "the fixed training step", |h| {
+        progress(h.state())
+            .is_some_and(|p| !p.running && p.step == TRAINED_BATCHES as u64 && p.test_accuracy().is_some())
+    });
+}
 
 /// Median and largest UI time of `frames` frames, in milliseconds.
 fn frame_times(harness: &mut Harness<'_, TilelabApp>, frames: usize) -> (f64, f64) {
@@ -78,7 +99,6 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
     eprintln!("training view while training: UI frame median {median_ms:.2} ms, max {max_ms:.2} ms");
     assert!(progress(harness.state()).unwrap().train_curve.len() > running.train_curve.len(), "the curves grow");
     assert!(median_ms < 16.0, "median frame {median_ms:.2} ms");
-    screenshot(&mut harness, "training-curves");
 
     harness.get_by_label("Networks").click();
     wait_for_screen(&mut harness, 30.0, "the trained side", |h| {
@@ -101,18 +121,18 @@ fn training_learns_pauses_and_feeds_the_networks_view() {
 }
 
 #[test]
-fn networks_view_hover_switch_and_screenshot() {
+fn networks_view_hover_switch_and_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Training").click();
     harness.run_steps(2);
     small_training(&mut harness);
-    harness.get_by_label("Start").click();
-    wait_for_screen(&mut harness, 60.0, "some training", |h| {
-        progress(h.state()).is_some_and(|p| p.test_accuracy().is_some_and(|a| a > 0.6))
-    });
-    harness.get_by_label("Pause").click();
-    wait_for_screen(&mut harness, 10.0, "the pause", |h| progress(h.state()).is_some_and(|p| !p.running));
+    harness.run_steps(2);
+    snapshot(&mut harness, "training-settings");
+    train_to_a_fixed_step(&mut harness);
+    let accuracy = progress(harness.state()).unwrap().test_accuracy().unwrap();
+    assert!(accuracy > 0.6, "above chance (1/3): {accuracy}");
+    readme_screenshot_when_updating(&mut harness, "training-curves");
 
     harness.get_by_label("Networks").click();
     wait_for_screen(&mut harness, 30.0, "N1's detector maps", |h| {
@@ -163,7 +183,7 @@ fn networks_view_hover_switch_and_screenshot() {
     let text = harness.state().views.networks.hover.as_ref().map(|h| h.text.clone()).unwrap_or_default();
     assert!(text.contains(&format!("window ({}, {})", placement.row, placement.col)), "{text}");
     assert!(!text.ends_with("= 0"), "the neuron at the tile fires: {text}");
-    screenshot(&mut harness, "networks-n1-trained");
+    readme_snapshot(&mut harness, "networks-n1-trained", "networks-n1-trained");
 
     // Drag the tile three pixels sideways: the input is re-rendered with the tile at its new place.
     let rect = harness.get_by_role_and_label(Role::Image, "input image").rect();
@@ -197,9 +217,9 @@ fn networks_view_hover_switch_and_screenshot() {
 
     harness.get_by_label("Invariance").click();
     wait_for_screen(&mut harness, 60.0, "the Figure 4 histograms", |h| {
-        h.query_by_label_contains("exactly invariant").is_some()
+        h.query_all_by_label_contains("exactly invariant").next().is_some()
     });
-    screenshot(&mut harness, "invariance-figure4");
+    readme_snapshot(&mut harness, "invariance-figure4", "invariance-figure4");
 }
 
 /// Sets one setting of a default configuration to an absurd value.
@@ -303,7 +323,7 @@ fn an_imported_network_stands_beside_n2() {
     harness.get_by_label_contains("Mean classes per active unit: N2 1.00 vs my_cnn.onnx");
     harness.hover_at(egui::pos2(5.0, 790.0));
     harness.run_steps(3);
-    screenshot(&mut harness, "networks-imported-n2");
+    readme_snapshot(&mut harness, "networks-imported-n2", "networks-imported-n2");
 
     harness.get_by_label("Invariance").click();
     wait_for_screen(&mut harness, 60.0, "Figure 4 of the imported network", |h| {

@@ -38,6 +38,8 @@ pub struct Cache {
     /// True when the last generation ended by the user's cancel.
     cancelled: bool,
     notes: Vec<Note>,
+    /// Leave durations out of the messages (UI tests: a snapshot must not depend on the machine's speed).
+    pub hide_durations: bool,
 }
 
 impl Cache {
@@ -153,11 +155,14 @@ impl Cache {
         let cancelled = self.dataset.running().is_some_and(|(_, job)| job.shared().is_cancelled());
         let note = match self.dataset.poll() {
             None => return,
-            Some(Finished::Done(_, data, seconds)) => Note::Info(format!(
-                "generated {} samples in {seconds:.2} s ({} redrawn because they held a second class)",
-                data.samples.len(),
-                data.rejections.total
-            )),
+            Some(Finished::Done(_, data, seconds)) => {
+                let took = if self.hide_durations { String::new() } else { format!(" in {seconds:.2} s") };
+                Note::Info(format!(
+                    "generated {} samples{took} ({} redrawn because they held a second class)",
+                    data.samples.len(),
+                    data.rejections.total
+                ))
+            }
             // Not retried automatically until the set or the settings change.
             Some(Finished::Failed(..)) if cancelled => Note::Info("dataset generation cancelled".to_owned()),
             Some(Finished::Failed(_, error)) => Note::Error(format!("dataset generation failed: {error}")),

@@ -85,9 +85,11 @@ pub struct TilelabApp {
 }
 
 impl TilelabApp {
-    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's).
+    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's),
+    /// with no durations in its messages (snapshots must not depend on the clock).
     pub fn new_for_tests(data_dir: PathBuf) -> Self {
-        let state = AppState::restore(Some(data_dir));
+        let mut state = AppState::restore(Some(data_dir));
+        state.cache.hide_durations = true;
         Self { views: ViewStates::for_state(&state), state, prefs: UiPrefs::default(), timing: None }
     }
 

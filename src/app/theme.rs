@@ -22,6 +22,17 @@ pub const PLACEMENT_OUTLINE: Color32 = Color32::from_rgb(255, 170, 0);
 pub const ERROR: Color32 = Color32::from_rgb(230, 80, 70);
 /// Colour of warnings.
 pub const WARNING: Color32 = Color32::from_rgb(230, 170, 40);
+/// Colour of the constructed network (N1, N2) wherever it is compared with a trained one.
+pub const CONSTRUCTED_COLOR: Color32 = Color32::from_rgb(255, 170, 0);
+/// Colour of the trained CNN wherever it is compared with the constructed one.
+pub const TRAINED_COLOR: Color32 = Color32::from_rgb(90, 160, 230);
+/// Legend name of the SGD-trained CNN beside the constructed network.
+pub const TRAINED_NAME: &str = "trained CNN";
+
+/// Legend name of a constructed network: `"N1 (constructed)"`.
+pub fn constructed_name(network: &str) -> String {
+    format!("{network} (constructed)")
+}
 
 /// How a pixel value maps to a grey level (CONSTRUCTION.md §1: the paper's toy calls 1 "black").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

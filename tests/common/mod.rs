@@ -1,5 +1,10 @@
 //! Set-up shared by the UI test binaries: the app in a headless `egui_kittest` harness, waiting
-//! for background work, and screenshots into `screenshots/`.
+//! for background work, and snapshot comparisons against the images stored in `tests/snapshots/`.
+//!
+//! A snapshot test fails when the window looks different from its stored image (beyond
+//! [`SNAPSHOT_THRESHOLD`] and [`SNAPSHOT_MAX_FAILED_PIXELS`]). Images change only on purpose:
+//! `UPDATE_SNAPSHOTS=1 cargo test --release --test ui --test ui_networks --test ui_lecture`
+//! rewrites the stored images that differ (and copies the README's screenshots into `screenshots/`).
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
@@ -54,12 +59,58 @@ pub fn wait_until(harness: &mut Harness<'_, TilelabApp>, what: &str, done: impl 
     wait_for_screen(harness, 30.0, what, |h| done(h.state()));
 }
 
-/// Renders the window into `screenshots/NAME.png`.
-pub fn screenshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
-    let image = harness.render().expect("software rendering works");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).expect("the screenshots folder can be made");
-    image.save(dir.join(format!("{name}.png"))).expect("the screenshot can be written");
+/// Largest per-pixel colour difference (kittest's weighted squared YIQ distance) that still counts
+/// as equal: kittest's own default, which absorbs anti-aliasing noise between software renderers;
+/// a changed colour, a moved widget or different text is far above it.
+pub const SNAPSHOT_THRESHOLD: f32 = 0.6;
+/// Pixels allowed above [`SNAPSHOT_THRESHOLD`]: a few, for a trained network whose last bits depend
+/// on the order its threads summed the gradients; a moved separator already exceeds it.
+pub const SNAPSHOT_MAX_FAILED_PIXELS: usize = 8;
+
+/// The folder the stored snapshots live in.
+pub fn snapshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("snapshots")
+}
+
+/// Compares the window with `tests/snapshots/NAME.png`; panics when it looks different.
+/// With `UPDATE_SNAPSHOTS=1` a differing (or missing) stored image is rewritten instead.
+pub fn snapshot(harness: &mut Harness<'_, TilelabApp>, name: &str) {
+    let options = egui_kittest::SnapshotOptions::new()
+        .threshold(SNAPSHOT_THRESHOLD)
+        .max_failed_pixels(SNAPSHOT_MAX_FAILED_PIXELS)
+        .output_path(snapshot_dir());
+    if let Err(error) = harness.try_snapshot_options(name, &options) {
+        panic!("{error}");
+    }
+}
+
+/// True when the run was asked to rewrite the stored images (`UPDATE_SNAPSHOTS` set and not "0"/"false").
+pub fn updating_snapshots() -> bool {
+    std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"))
+}
+
+/// Only when updating snapshots: renders the window into the README's `screenshots/NAME.png`,
+/// uncompared. For a view whose look depends on timing (the training curves, whose points are
+/// taken at wall-clock intervals), so it cannot be a snapshot test.
+pub fn readme_screenshot_when_updating(harness: &mut Harness<'_, TilelabApp>, name: &str) {
+    if updating_snapshots() {
+        let image = harness.render().expect("software rendering works");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots folder can be made");
+        image.save(dir.join(format!("{name}.png"))).expect("the screenshot can be written");
+    }
+}
+
+/// [`snapshot`], and, only when updating snapshots, copies the stored image to the README's
+/// `screenshots/README_NAME.png` (a plain test run never writes into the checkout).
+pub fn readme_snapshot(harness: &mut Harness<'_, TilelabApp>, name: &str, readme_name: &str) {
+    snapshot(harness, name);
+    if updating_snapshots() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots folder can be made");
+        let stored = snapshot_dir().join(format!("{name}.png"));
+        std::fs::copy(&stored, dir.join(format!("{readme_name}.png"))).expect("the screenshot can be copied");
+    }
 }
 
 /// Clicks Export in the open export window, waits for the job and returns the files it wrote.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use egui::{Color32, RichText};
+use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 use ndarray::{Array2, Axis};
 
@@ -26,7 +26,7 @@ use crate::core::tile::TileId;
 
 use super::LectureState;
 use super::data::{self, MeasureKey, SelectivityOutcome};
-use super::steps::{WINDOW, fmt, formula, live_input, note, two_columns};
+use super::steps::{fmt, formula, live_input, note, two_columns};
 
 /// Probe images used for the selectivity measurement.
 const SELECTIVITY_PROBES: usize = 300;
@@ -36,8 +36,6 @@ const INVARIANCE_SAMPLES: usize = 100;
 const INVARIANCE_SEED: u64 = 4;
 /// Histogram bins per invariance panel.
 const BINS: usize = 20;
-/// Colour of the trained network's bars.
-const TRAINED: Color32 = Color32::from_rgb(90, 160, 255);
 
 /// The newest trained weights, their version, and a one-line status of the run.
 fn trained_snapshot(app: &AppState) -> (Option<Arc<Cnn>>, u64, String) {
@@ -186,7 +184,7 @@ fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
     formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
     formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
     note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
-    histogram::selectivity_ui(ui, "N1", &outcome.constructed, Some(("trained", &outcome.trained)));
+    histogram::selectivity_ui(ui, "N1", &outcome.constructed, Some((theme::TRAINED_NAME, &outcome.trained)));
 }
 
 /// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;
@@ -242,10 +240,14 @@ fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationRes
             .allow_zoom(false)
             .allow_scroll(false)
             .show(ui, |plot| {
-                plot.bar_chart(BarChart::new("trained", bars(&trained)).color(TRAINED));
-                plot.bar_chart(BarChart::new("N1", bars(&constructed)).color(WINDOW));
+                plot.bar_chart(BarChart::new(theme::TRAINED_NAME, bars(&trained)).color(theme::TRAINED_COLOR));
+                plot.bar_chart(
+                    BarChart::new(theme::constructed_name("N1"), bars(&constructed)).color(theme::CONSTRUCTED_COLOR),
+                );
             });
-        ui.label(RichText::new(format!("trained {} ± {}   N1 {} ± {}", fmt(tm), fmt(ts), fmt(cm), fmt(cs))).small());
+        let caption = |name: &str, mean: f32, spread: f32| format!("{name}: {}", heatmap::format_spread(mean, spread));
+        ui.colored_label(theme::TRAINED_COLOR, caption(theme::TRAINED_NAME, tm, ts));
+        ui.colored_label(theme::CONSTRUCTED_COLOR, caption("N1", cm, cs));
     });
 }
 

@@ -29,12 +29,17 @@ use crate::core::tile::TileId;
 
 /// Zoom factor while lecturing (type and images 1.5× larger), unless the lecturer picks another.
 pub const DEFAULT_ZOOM: f32 = 1.5;
+/// The page every step is laid out for, in points: a 1920×1080 screen at the default zoom. A
+/// smaller window draws it at a smaller zoom (see [`fitted_zoom`]), so nothing is cut off.
+pub const PAGE: egui::Vec2 = egui::vec2(1280.0, 720.0);
 /// Smallest and largest lecture zoom.
 pub const ZOOM_RANGE: std::ops::RangeInclusive<f32> = 0.75..=3.0;
 /// Repaint interval while an animation plays.
 pub const ANIMATION_FRAME: Duration = Duration::from_millis(33);
 /// Radius of the pointer highlight, in points.
 const POINTER_RADIUS: f32 = 22.0;
+/// Seconds the "saved …" note stays after a step was saved as PNG (the last of them fading out).
+pub const SAVED_NOTE_SECONDS: f64 = 4.0;
 
 /// The lecture's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +198,14 @@ pub struct LectureState {
     pub playing: bool,
     /// Folder the "save as PNG" button writes into.
     pub export_dir: PathBuf,
-    /// The last PNG written (shown on screen, checked by tests).
+    /// Draw the pointer highlight into "save step as PNG" too (off: the step's content only).
+    pub pointer_in_png: bool,
+    /// The last PNG written (checked by tests).
     pub last_export: Option<PathBuf>,
+    /// The "saved …" note: its text, when it appeared and on which step (it fades, and goes on leaving the step).
+    saved_note: Option<(String, f64, usize)>,
+    /// The step's area (title and content, without the top bar) in pixels, as drawn in the last frame.
+    page_pixels: Option<egui::Rect>,
     /// What the lecturer changed inside the steps.
     pub interaction: Interaction,
     /// Input image, networks and measurements the steps show.
@@ -215,7 +226,10 @@ impl Default for LectureState {
             pointer: true,
             playing: false,
             export_dir: default_export_dir(),
+            pointer_in_png: false,
             last_export: None,
+            saved_note: None,
+            page_pixels: None,
             interaction: Interaction::default(),
             data: data::LectureData::default(),
             restore: None,
@@ -262,6 +276,7 @@ impl LectureState {
     pub fn leave(&mut self, ctx: &egui::Context) {
         self.active = false;
         self.playing = false;
+        self.saved_note = None;
         if let Some(restore) = self.restore.take() {
             ctx.set_zoom_factor(restore.zoom);
             ctx.set_style_of(restore.theme, restore.style);
@@ -269,23 +284,36 @@ impl LectureState {
         }
     }
 
-    /// Sets the lecture zoom (clamped to [`ZOOM_RANGE`]) and applies it while lecturing.
+    /// Sets the lecture zoom (clamped to [`ZOOM_RANGE`]) and applies it, fitted to the window, while lecturing.
     pub fn set_zoom(&mut self, ctx: &egui::Context, zoom: f32) {
         let zoom = if zoom.is_finite() { zoom.clamp(*ZOOM_RANGE.start(), *ZOOM_RANGE.end()) } else { DEFAULT_ZOOM };
         self.zoom = zoom;
-        if self.active {
+        self.fit_to_window(ctx);
+    }
+
+    /// Applies the lecture zoom, reduced where the window is too small for the [`PAGE`] (called
+    /// every frame, so resizing the window or moving to a projector refits the page).
+    pub fn fit_to_window(&self, ctx: &egui::Context) {
+        if !self.active {
+            return;
+        }
+        let window = ctx.content_rect().size() * ctx.zoom_factor();
+        let zoom = fitted_zoom(self.zoom, window);
+        if (ctx.zoom_factor() - zoom).abs() > 1e-3 {
             ctx.set_zoom_factor(zoom);
         }
     }
 
-    /// Applies (or removes) the high-contrast visuals while lecturing.
+    /// Applies the lecture's style while lecturing: no text style under the body size, and the
+    /// high-contrast visuals if chosen.
     pub fn apply_contrast(&self, ctx: &egui::Context) {
         let Some(restore) = &self.restore else { return };
+        let mut style = (*restore.style).clone();
+        raise_small_text(&mut style);
         if self.high_contrast {
-            ctx.set_visuals_of(restore.theme, high_contrast_visuals());
-        } else {
-            ctx.set_style_of(restore.theme, Arc::clone(&restore.style));
+            style.visuals = high_contrast_visuals();
         }
+        ctx.set_style_of(restore.theme, style);
     }
 
     /// Moves to another step (the animation restarts there).
@@ -293,6 +321,7 @@ impl LectureState {
         let next = navigate(self.step, nav);
         if next != self.step {
             self.step = next;
+            self.saved_note = None;
             self.restart_animation(ctx);
         }
     }
@@ -316,7 +345,28 @@ impl LectureState {
         self.animation_origin = ctx.input(|i| i.time);
     }
 
-    /// Asks egui for a screenshot of the next frame; it is written as `lecture-<n>-<step>.png`.
+    /// Remembers where the step was drawn this frame (`page` in points), for "save step as PNG".
+    pub fn set_page_rect(&mut self, ctx: &egui::Context, page: egui::Rect) {
+        self.page_pixels = Some(page * ctx.pixels_per_point());
+    }
+
+    /// True while the pointer highlight should be drawn (it is left out of a PNG being taken, unless asked for).
+    pub fn shows_pointer(&self) -> bool {
+        self.pointer && (self.pointer_in_png || self.screenshot.is_none())
+    }
+
+    /// The "saved …" note and its opacity (1 → 0 over the last second), while it is due on this step.
+    pub fn saved_note(&self, ctx: &egui::Context) -> Option<(&str, f32)> {
+        let (text, at, step) = self.saved_note.as_ref()?;
+        let age = ctx.input(|i| i.time) - at;
+        if *step != self.step || age >= SAVED_NOTE_SECONDS {
+            return None;
+        }
+        ctx.request_repaint_after(ANIMATION_FRAME);
+        Some((text, ((SAVED_NOTE_SECONDS - age) as f32).clamp(0.0, 1.0)))
+    }
+
+    /// Asks egui for a screenshot of this frame; the step's area is written as `lecture-<n>-<step>.png`.
     pub fn request_png(&mut self, ctx: &egui::Context) {
         let step = self.current();
         let path = self.export_dir.join(format!("lecture-{}-{}.png", self.step + 1, step.slug()));
@@ -341,7 +391,9 @@ impl LectureState {
             match receiver.try_recv() {
                 Ok(image) => {
                     let path = path.clone();
+                    let page = self.page_pixels;
                     self.export_job = Some(Job::spawn("saving the lecture step", Some(ctx.clone()), move |_| {
+                        let image = page.map_or_else(|| (*image).clone(), |page| crop(&image, page));
                         write_png(&path, &image)?;
                         Ok(path)
                     }));
@@ -360,11 +412,21 @@ impl LectureState {
         match result {
             Ok(path) => {
                 app.info(format!("saved {}", path.display()));
+                self.saved_note = Some((format!("saved {}", path.display()), ctx.input(|i| i.time), self.step));
                 self.last_export = Some(path);
             }
             Err(error) => app.error(format!("could not save the step: {error}")),
         }
     }
+}
+
+/// The pixels of `image` inside `rect` (in pixels; the part outside the image is left out).
+pub fn crop(image: &ColorImage, rect: egui::Rect) -> ColorImage {
+    let [width, height] = image.size;
+    let clamp = |v: f32, high: usize| (v.round().max(0.0) as usize).min(high);
+    let (x0, y0) = (clamp(rect.min.x, width), clamp(rect.min.y, height));
+    let (x1, y1) = (clamp(rect.max.x, width).max(x0), clamp(rect.max.y, height).max(y0));
+    image.region_by_pixels([x0, y0], [x1 - x0, y1 - y0])
 }
 
 /// Encodes a screenshot as PNG and writes it atomically (creating the folder).
@@ -381,6 +443,22 @@ pub fn write_png(path: &std::path::Path, image: &ColorImage) -> Result<(), Strin
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The zoom the page is drawn at in a window of `window` native points: the lecturer's `zoom`,
+/// reduced to fit the [`PAGE`] (never below the smallest zoom: a smaller window scrolls).
+pub fn fitted_zoom(zoom: f32, window: egui::Vec2) -> f32 {
+    let fit = (window.x / PAGE.x).min(window.y / PAGE.y);
+    if fit.is_finite() { zoom.min(fit).max(*ZOOM_RANGE.start()) } else { zoom }
+}
+
+/// Raises every text style smaller than the body text (captions, monospace) to the body size: on
+/// a projector the body text is the smallest that reads from the back of the room.
+fn raise_small_text(style: &mut egui::Style) {
+    let body = egui::TextStyle::Body.resolve(style).size;
+    for font in style.text_styles.values_mut() {
+        font.size = font.size.max(body);
+    }
 }
 
 /// Black background, white text, thick white outlines: readable on a washed-out projector.
@@ -508,5 +586,25 @@ mod tests {
         assert_eq!(decoded.get_pixel(2, 1).0, [255, 0, 0, 255]);
         let bad = ColorImage { size: [4, 4], ..image };
         assert!(write_png(&dir.path().join("bad.png"), &bad).is_err());
+    }
+
+    #[test]
+    fn crops_keep_the_pixels_inside_the_rect() {
+        let pixels = (0..12).map(Color32::from_gray).collect();
+        let image = ColorImage::new([4, 3], pixels);
+        let part = crop(&image, egui::Rect::from_min_max(egui::pos2(1.0, 1.0), egui::pos2(3.0, 3.0)));
+        assert_eq!(part.size, [2, 2]);
+        assert_eq!(part.pixels, [5, 6, 9, 10].map(Color32::from_gray));
+        let beyond = crop(&image, egui::Rect::from_min_max(egui::pos2(-5.0, 2.0), egui::pos2(50.0, 50.0)));
+        assert_eq!(beyond.size, [4, 1], "the part outside the image is left out");
+    }
+
+    #[test]
+    fn the_page_is_scaled_down_to_fit_the_window() {
+        assert!((fitted_zoom(1.5, egui::vec2(1920.0, 1080.0)) - 1.5).abs() < 1e-6);
+        assert!((fitted_zoom(1.5, egui::vec2(1280.0, 800.0)) - 1.0).abs() < 1e-6);
+        assert!((fitted_zoom(1.5, egui::vec2(1600.0, 1000.0)) - 1.25).abs() < 1e-6);
+        assert!((fitted_zoom(1.0, egui::vec2(3840.0, 2160.0)) - 1.0).abs() < 1e-6, "never above the lecturer's size");
+        assert!((fitted_zoom(1.5, egui::vec2(300.0, 200.0)) - ZOOM_RANGE.start()).abs() < 1e-6, "then it scrolls");
     }
 }

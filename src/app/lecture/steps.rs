@@ -40,9 +40,16 @@ pub fn sampled_curve(x_max: f32, f: &dyn Fn(f32) -> f32) -> PlotPoints<'static> 
         .into()
 }
 
-/// A formula line: monospace, larger, strong.
+/// A formula line: monospace, larger, strong; in a narrow column it shrinks (down to the body
+/// size) rather than wrapping mid-expression.
 pub fn formula(ui: &mut egui::Ui, text: &str) {
-    ui.label(RichText::new(text).monospace().size(FORMULA_SIZE).strong());
+    let body = egui::TextStyle::Body.resolve(ui.style()).size;
+    let natural = ui.painter().layout_no_wrap(text.to_owned(), egui::FontId::monospace(FORMULA_SIZE), Color32::WHITE);
+    let available = ui.available_width();
+    let width = natural.size().x;
+    // 2% slack: glyph positions are rounded to pixels, so widths do not scale exactly.
+    let size = if width <= available { FORMULA_SIZE } else { (FORMULA_SIZE * available / width * 0.98).max(body) };
+    ui.label(RichText::new(text).monospace().size(size).strong());
 }
 
 /// A paragraph of explanation (wrapped).

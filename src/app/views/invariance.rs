@@ -15,6 +15,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::widgets::heatmap;
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis::{bin_range, breaks, histogram};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
@@ -348,7 +349,7 @@ fn grid_ui(
                     let spread = Spread::of(logits);
                     let (mean, std) = (spread.mean.get(tile.label), spread.std.get(tile.label));
                     if let (Some(mean), Some(std)) = (mean, std) {
-                        ui.small(format!("class logit {mean:.3} ± {std:.3}"));
+                        ui.small(format!("class logit {}", heatmap::format_spread(*mean, *std)));
                     }
                 });
             }

@@ -1,6 +1,7 @@
 //! The lecture page, shown full-window instead of the usual panels while lecture mode is on: a top
-//! bar (step counter, navigation, play/pause, type size, high contrast, pointer, "save as PNG",
-//! leave), the step's title, and the step itself (see [`crate::app::lecture`]).
+//! bar on one line (step counter, navigation, play/pause, type size, high contrast, pointer, "save
+//! as PNG", leave), the step's title, and the step itself (see [`crate::app::lecture`]), scaled to
+//! fit the window.
 
 use egui::RichText;
 
@@ -14,34 +15,51 @@ const TITLE_SIZE: f32 = 26.0;
 /// Draws the lecture page.
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let ctx = ui.ctx().clone();
+    lecture.fit_to_window(&ctx);
     lecture.poll_export(&ctx, app);
     if app.dataset_needs_generation() {
         app.push(crate::app::command::Command::GenerateDataset);
     }
     top_bar_ui(ui, lecture);
     ui.separator();
-    let step = lecture.current();
-    ui.label(RichText::new(step.title()).size(TITLE_SIZE).strong());
-    ui.add_space(6.0);
-    match step {
-        Step::Tile => steps::tile_ui(ui, app, lecture),
-        Step::Matching => steps::matching_ui(ui, app, lecture),
-        Step::Identity => steps::identity_ui(ui, lecture),
-        Step::N1 => layers::n1_ui(ui, app, lecture),
-        Step::N2 => layers::n2_ui(ui, app, lecture),
-        Step::Objects => layers::objects_ui(ui, app, lecture),
-        Step::Trained => compare::trained_ui(ui, app, lecture),
-        Step::Invariance => compare::invariance_ui(ui, app, lecture),
-    }
-    if lecture.pointer {
+    let page = ui.available_rect_before_wrap();
+    lecture.set_page_rect(&ctx, page);
+    // The page is laid out to fit (see `lecture::PAGE`); a window smaller than the smallest zoom scrolls.
+    egui::ScrollArea::both().id_salt("lecture page").auto_shrink(false).show(ui, |ui| {
+        title_ui(ui, lecture);
+        match lecture.current() {
+            Step::Tile => steps::tile_ui(ui, app, lecture),
+            Step::Matching => steps::matching_ui(ui, app, lecture),
+            Step::Identity => steps::identity_ui(ui, lecture),
+            Step::N1 => layers::n1_ui(ui, app, lecture),
+            Step::N2 => layers::n2_ui(ui, app, lecture),
+            Step::Objects => layers::objects_ui(ui, app, lecture),
+            Step::Trained => compare::trained_ui(ui, app, lecture),
+            Step::Invariance => compare::invariance_ui(ui, app, lecture),
+        }
+    });
+    if lecture.shows_pointer() {
         lecture::pointer_ui(&ctx);
     }
 }
 
+/// The step's title, with the fading "saved …" note at its right.
+fn title_ui(ui: &mut egui::Ui, lecture: &LectureState) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(lecture.current().title()).size(TITLE_SIZE).strong());
+        if let Some((text, opacity)) = lecture.saved_note(ui.ctx()) {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.add(egui::Label::new(RichText::new(text).color(theme::WARNING.gamma_multiply(opacity))).truncate());
+            });
+        }
+    });
+    ui.add_space(6.0);
+}
+
 fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
     let ctx = ui.ctx().clone();
-    // Wrapped, so that a narrow window or a large type size never hides a control.
-    ui.horizontal_wrapped(|ui| {
+    // One line: the page is scaled to fit the window (`lecture::fitted_zoom`), the bar with it.
+    ui.horizontal(|ui| {
         let total = Step::ALL.len();
         ui.label(RichText::new(format!("{} / {total}", lecture.step + 1)).strong().size(18.0));
         if ui
@@ -63,7 +81,9 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
         ui.separator();
         let mut zoom = lecture.zoom;
         let slider = egui::Slider::new(&mut zoom, lecture::ZOOM_RANGE).text("Type size").fixed_decimals(2);
-        if ui.add(slider).changed() {
+        let fitted = ctx.zoom_factor();
+        let hint = format!("Scales text and images; the page is drawn at {fitted:.2} to fit this window");
+        if ui.add(slider).on_hover_text(hint).changed() {
             lecture.set_zoom(&ctx, zoom);
         }
         if ui.checkbox(&mut lecture.high_contrast, "High contrast").changed() {
@@ -76,9 +96,8 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
         {
             lecture.request_png(&ctx);
         }
-        if let Some(path) = &lecture.last_export {
-            ui.label(RichText::new(format!("saved {}", path.display())).small().color(theme::WARNING));
-        }
+        ui.checkbox(&mut lecture.pointer_in_png, "with pointer")
+            .on_hover_text("Draw the pointer highlight into the saved PNG too");
         ui.separator();
         if ui.button("Leave (Esc)").clicked() {
             lecture.leave(&ctx);

@@ -233,6 +233,20 @@ pub fn format_value(value: f32) -> String {
     }
 }
 
+/// A spread (standard deviation) at most this fraction of the mean's size (and at most this much
+/// for means under 1) is f32 rounding noise: the value does not move.
+pub const NO_SPREAD: f32 = 1e-5;
+
+/// "mean ± spread" with [`format_value`]'s rounding; a spread within [`NO_SPREAD`] reads
+/// "± 0 (exactly invariant)". Every view and the lecture print spreads through it.
+pub fn format_spread(mean: f32, spread: f32) -> String {
+    if spread.abs() <= NO_SPREAD * mean.abs().max(1.0) {
+        format!("{} ± 0 (exactly invariant)", format_value(mean))
+    } else {
+        format!("{} ± {}", format_value(mean), format_value(spread))
+    }
+}
+
 #[cfg(test)]
 // Ranges are set from the given values, not computed: exact comparison is the check.
 #[allow(clippy::float_cmp)]
@@ -274,5 +288,16 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(format_value(value), expected);
         }
+    }
+
+    #[test]
+    fn spreads_round_one_way_and_no_spread_reads_exactly_invariant() {
+        assert_eq!(format_spread(5.0, 3.81e-6), "5.000 ± 0 (exactly invariant)", "f32 noise is no spread");
+        assert_eq!(format_spread(5.0, 0.0), "5.000 ± 0 (exactly invariant)");
+        assert_eq!(format_spread(0.0, 0.0), "0 ± 0 (exactly invariant)");
+        assert_eq!(format_spread(10.171, 2.861), "10.171 ± 2.861");
+        assert_eq!(format_spread(5.0, 0.0004), "5.000 ± 4.00e-4", "a small real spread is printed");
+        assert_eq!(format_spread(0.5, 2e-5), "0.500 ± 2.00e-5", "above the threshold for a mean under 1");
+        assert_eq!(format_spread(123.4, 5.6), "123 ± 5.600");
     }
 }

@@ -5,9 +5,6 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 use crate::app::theme;
 use crate::core::selectivity::Selectivity;
 
-/// Colour of the trained network's bars.
-const TRAINED_COLOR: egui::Color32 = egui::Color32::from_rgb(90, 160, 230);
-
 /// Percentage of active units firing for n = 1, 2, … classes, both networks side by side.
 pub fn selectivity_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<(&str, &Selectivity)>) {
     let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
@@ -30,10 +27,10 @@ pub fn selectivity_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, 
         .include_y(0.0)
         .show(ui, |plot| {
             plot.bar_chart(
-                BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE),
+                BarChart::new(theme::constructed_name(name), bars(constructed, -0.2)).color(theme::CONSTRUCTED_COLOR),
             );
             if let Some((trained_name, t)) = trained {
-                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(TRAINED_COLOR));
+                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(theme::TRAINED_COLOR));
             }
         });
 }

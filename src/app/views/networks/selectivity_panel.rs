@@ -29,7 +29,7 @@ impl TrainedUnits {
     /// The legend name.
     fn name(&self) -> String {
         match self {
-            Self::Sgd(_) => "trained".to_owned(),
+            Self::Sgd(_) => theme::TRAINED_NAME.to_owned(),
             Self::Imported { network, layer } => format!("{} '{layer}'", network.name()),
         }
     }
@@ -150,7 +150,7 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
         s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"))
     };
     let name = measured.which.name();
-    let trained_name = measured.trained.as_ref().map_or("trained", |(n, _)| n.as_str());
+    let trained_name = measured.trained.as_ref().map_or(theme::TRAINED_NAME, |(n, _)| n.as_str());
     let text = match &trained {
         Some(t) => format!("Mean classes per active unit: {name} {} vs {trained_name} {}", mean(&constructed), mean(t)),
         None => format!(
