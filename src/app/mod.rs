@@ -24,6 +24,7 @@ pub mod theme;
 pub mod training_job;
 mod tree;
 pub mod views;
+pub mod widgets;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ use crate::app::command::Command;
 use crate::app::export_menu::{DATASET_FILES_HINT, ExportKind, dataset_is_current};
 use crate::app::state::{AppState, BackgroundChoice, DatasetSettings};
 use crate::app::theme;
+use crate::app::widgets;
 use crate::core::dataset::Sample;
 use crate::core::detect;
 
@@ -51,20 +52,19 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
-    ui.add(egui::Slider::new(&mut settings.height, 1..=MAX_IMAGE_SIDE).text("Height"));
-    ui.add(egui::Slider::new(&mut settings.width, 1..=MAX_IMAGE_SIDE).text("Width"));
+    ui.add(widgets::slider(&mut settings.height, 1..=MAX_IMAGE_SIDE, "Height"));
+    ui.add(widgets::slider(&mut settings.width, 1..=MAX_IMAGE_SIDE, "Width"));
     ui.add(
-        egui::Slider::new(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS)
-            .logarithmic(true)
-            .text("Samples per class"),
+        widgets::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
+            .logarithmic(true),
     );
     background_ui(ui, app, &mut settings);
-    ui.add(egui::Slider::new(&mut settings.jitter, 0.0..=0.99).text("Jitter")).on_hover_text(
+    ui.add(widgets::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
         "Random pixel noise added to the pasted tile, as a fraction of ε: the pasted window stays within d_T < ε.",
     );
     ui.horizontal(|ui| {
         ui.label("Seed");
-        ui.add(egui::DragValue::new(&mut settings.seed));
+        ui.add(widgets::number(&mut settings.seed));
         if ui.button("New samples").on_hover_text("Seed + 1: a fresh draw with the same settings").clicked() {
             settings.seed = settings.seed.wrapping_add(1);
         }
@@ -127,13 +127,13 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
     match &mut settings.background {
         BackgroundChoice::Uniform => {}
         BackgroundChoice::Smooth { cell } => {
-            ui.add(egui::Slider::new(cell, 1..=64).text("Cell size"));
+            ui.add(widgets::slider(cell, 1..=64, "Cell size"));
         }
         BackgroundChoice::Constant { value } => {
-            ui.add(egui::Slider::new(value, 0.0..=1.0).text("Grey value"));
+            ui.add(widgets::slider(value, 0.0..=1.0, "Grey value"));
         }
         BackgroundChoice::Gradient { angle_degrees } => {
-            ui.add(egui::Slider::new(angle_degrees, 0.0..=360.0).text("Angle (degrees)"));
+            ui.add(widgets::slider(angle_degrees, 0.0..=360.0, "Angle (degrees)"));
         }
         BackgroundChoice::ImageFile { path } => {
             ui.label(format!("Image: {}", path.display()));

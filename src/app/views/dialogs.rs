@@ -10,6 +10,7 @@ use crate::app::command::{Command, Edit, InsertAt, Node};
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
 use crate::app::views::gallery::GALLERY_EPSILON;
+use crate::app::widgets;
 use crate::core::tileset_file::ImportOptions;
 
 /// Largest side of an image the app decodes (a background or an imported tile).
@@ -295,12 +296,12 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
 
 fn import_options_ui(ui: &mut egui::Ui, dialog: &mut PathDialog, has_selection: bool) {
     let import = &mut dialog.import;
-    ui.add(egui::Slider::new(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE).text("Largest side"));
+    ui.add(widgets::slider(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE, "Largest side"));
     let mut thresholded = import.threshold.is_some();
     ui.checkbox(&mut thresholded, "Support = pixels above a threshold (else the non-zero pixels)");
     if thresholded {
         let mut threshold = import.threshold.unwrap_or(0.1);
-        ui.add(egui::Slider::new(&mut threshold, 0.0..=1.0).text("Threshold"));
+        ui.add(widgets::slider(&mut threshold, 0.0..=1.0, "Threshold"));
         import.threshold = Some(threshold);
     } else {
         import.threshold = None;

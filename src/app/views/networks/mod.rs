@@ -25,6 +25,7 @@ use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::views::heatmap::CellRect;
+use crate::app::widgets;
 use crate::core::construct::{Constructed, build_n1, build_n2};
 use crate::core::detect;
 use crate::core::interop::receptive_field::receptive_fields;
@@ -336,9 +337,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
         let samples = app.dataset.as_ref().map_or(0, |d| d.samples.len());
         ui.add_enabled_ui(samples > 0, |ui| {
             let changed = ui
-                .add(
-                    egui::DragValue::new(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "),
-                )
+                .add(widgets::number(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
                 .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
                 app.warn("the dataset is not ready yet");

@@ -15,6 +15,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::widgets;
 use crate::core::construct::Constructed;
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity::{self, ClassMaxima, Selectivity};
@@ -99,7 +100,7 @@ pub fn panel_ui(
             Err(error) => app.error(format!("selectivity: {error}")),
         }
     }
-    ui.add(egui::Slider::new(&mut panel.threshold, 0.0..=0.95).text("relative threshold"));
+    ui.add(widgets::slider(&mut panel.threshold, 0.0..=0.95, "relative threshold"));
     if panel.job.is_some() {
         ui.horizontal(|ui| {
             ui.spinner();
