@@ -163,6 +163,8 @@ fn screenshots_of_lecture_steps() {
     harness.get_by_label("High contrast").click();
     harness.get_by_label("Load the two-feature example").click();
     harness.run_steps(3);
+    harness.get_by_label("Load the example").click();
+    harness.run_steps(3);
     assert_eq!(harness.state().state.classes.max_features(), 2);
     let version = harness.state().state.classes_version;
     wait_until(&mut harness, "N1 of the new set", move |app| {

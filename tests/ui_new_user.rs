@@ -5,11 +5,12 @@
 mod common;
 
 use common::{harness, wait_until};
-use egui::Key;
 use egui::accesskit::Role;
+use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
+use tilelab::app::command::Command;
 use tilelab::core::tile::Tile;
 
 /// A few frames: enough for commands to apply.
@@ -79,4 +80,41 @@ fn typing_a_dataset_height_applies_when_the_field_loses_focus() {
     harness.get_by_role_and_label(Role::SpinButton, "Width").focus();
     settle(&mut harness);
     assert_eq!(harness.state().state.session.dataset.height, 64, "leaving the field applies the typed value");
+}
+
+#[test]
+fn step_six_asks_before_loading_the_example_and_undo_brings_the_file_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.tileset.json");
+    let mut harness = harness(dir.path());
+    harness.state_mut().state.push(Command::SaveTileSet(file.clone()));
+    settle(&mut harness);
+    let mine = harness.state().state.classes.clone();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().views.lecture.enter(&ctx, 5);
+    settle(&mut harness);
+
+    harness.get_by_label("Load the two-feature example").click();
+    settle(&mut harness);
+    harness.get_by_label_contains("replaces the tile set from mine.tileset.json");
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().state.classes, mine, "Cancel keeps the set");
+
+    harness.get_by_label("Load the two-feature example").click();
+    settle(&mut harness);
+    harness.get_by_label("Load the example").click();
+    settle(&mut harness);
+    assert_eq!(harness.state().state.classes.max_features(), 2, "the example is loaded");
+    assert_eq!(harness.state().state.session.tileset_path, None, "the example is not the file");
+
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    settle(&mut harness);
+    let app = &harness.state().state;
+    assert_eq!(app.classes, mine, "undo brings the set back");
+    assert_eq!(app.session.tileset_path.as_deref(), Some(file.as_path()), "…with its file");
+    assert!(!app.is_dirty(), "…and it matches the file again");
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    settle(&mut harness);
+    assert_eq!(harness.state().state.session.tileset_path, None, "redo loads the example again, without the file");
 }

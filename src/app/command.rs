@@ -137,6 +137,8 @@ pub enum Command {
     NewTileSet,
     /// Replaces the set by a built-in example (undoable).
     LoadPreset(Preset),
+    /// Asks before replacing the set by a built-in example.
+    AskLoadPreset(Preset),
     /// Loads a tile-set file.
     OpenTileSet(PathBuf),
     /// Saves to this file and remembers it as the current file.
@@ -396,17 +398,24 @@ fn insert(classes: &mut ClassSet, tile: Tile, name: String, at: InsertAt) -> Res
 /// Most undo steps kept; older ones are dropped.
 pub const HISTORY_LIMIT: usize = 200;
 
-/// Undo/redo as snapshots of the whole class set (small: a few hundred KB at most).
-#[derive(Debug, Default)]
-pub struct History {
-    undo: Vec<ClassSet>,
-    redo: Vec<ClassSet>,
+/// Undo/redo as snapshots of the whole document `T` (the app keeps the class set and the file it
+/// belongs to; small: a few hundred KB at most).
+#[derive(Debug)]
+pub struct History<T> {
+    undo: Vec<T>,
+    redo: Vec<T>,
     last_key: Option<MergeKey>,
 }
 
-impl History {
+impl<T> Default for History<T> {
+    fn default() -> Self {
+        Self { undo: Vec::new(), redo: Vec::new(), last_key: None }
+    }
+}
+
+impl<T: Clone> History<T> {
     /// Records the state before an edit, unless it continues the previous edit (same merge key).
-    pub fn record(&mut self, before: &ClassSet, key: Option<MergeKey>) {
+    pub fn record(&mut self, before: &T, key: Option<MergeKey>) {
         let continues = key.is_some() && key == self.last_key;
         self.last_key = key;
         self.redo.clear();
@@ -425,7 +434,7 @@ impl History {
     }
 
     /// The state to return to, given the current one (which becomes redoable).
-    pub fn undo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+    pub fn undo(&mut self, current: &T) -> Option<T> {
         let previous = self.undo.pop()?;
         self.redo.push(current.clone());
         self.last_key = None;
@@ -433,7 +442,7 @@ impl History {
     }
 
     /// The state to go forward to, given the current one (which becomes undoable).
-    pub fn redo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+    pub fn redo(&mut self, current: &T) -> Option<T> {
         let next = self.redo.pop()?;
         self.undo.push(current.clone());
         self.last_key = None;

@@ -54,6 +54,7 @@ impl TilelabApp {
                 }
             }
             Command::LoadPreset(preset) => self.replace_set(preset_set(preset), preset.label()),
+            Command::AskLoadPreset(preset) => self.views.dialogs.confirm_preset = Some(preset),
             Command::OpenTileSet(path) => self.open_tileset(&path),
             Command::SaveTileSet(path) => {
                 self.save_tileset(&path);

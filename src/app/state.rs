@@ -148,6 +148,18 @@ pub struct DatasetOutcome {
 /// What a dataset is generated from: the tile-set version and the settings.
 pub type DatasetRequest = (u64, DatasetSettings);
 
+/// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
+/// brings the previous file back with its set).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The tile set.
+    pub classes: ClassSet,
+    /// The file it was opened from or saved to.
+    pub path: Option<PathBuf>,
+    /// What that file holds (the reference for "unsaved changes").
+    pub saved: Arc<ClassSet>,
+}
+
 /// The shared state every view reads and pushes commands into.
 pub struct AppState {
     /// The tile set being edited.
@@ -155,7 +167,7 @@ pub struct AppState {
     /// The tile open in the editor.
     pub selected: Option<TileId>,
     /// Undo/redo snapshots.
-    pub history: History,
+    pub history: History<Snapshot>,
     /// Session settings (persisted).
     pub session: Session,
     /// Commands pushed during this frame, applied at its end.
@@ -188,8 +200,8 @@ pub struct AppState {
     pub training: Option<super::training_job::TrainingJob>,
     /// A network opened from ONNX, shown on the trained side instead of the SGD run.
     pub imported: super::imported::Imported,
-    /// The set as last explicitly saved or opened.
-    saved_classes: ClassSet,
+    /// The set as last explicitly saved or opened (what the file holds).
+    saved_classes: Arc<ClassSet>,
     autosave_due: Option<Instant>,
 }
 
@@ -199,7 +211,7 @@ impl AppState {
         let classes = presets::fashion_three();
         let selected = first_id(&classes);
         Self {
-            saved_classes: classes.clone(),
+            saved_classes: Arc::new(classes.clone()),
             classes,
             selected,
             history: History::default(),
@@ -232,7 +244,7 @@ impl AppState {
         }
         match load_work(&dir) {
             Ok(Some((session, classes))) => {
-                state.saved_classes = if session.unsaved { ClassSet::default() } else { classes.clone() };
+                state.saved_classes = Arc::new(if session.unsaved { ClassSet::default() } else { classes.clone() });
                 state.selected = session
                     .selected
                     .map(|[class, feature, tile]| TileId { class, feature, tile })
@@ -255,16 +267,37 @@ impl AppState {
 
     /// True when the set differs from the last explicit save or open.
     pub fn is_dirty(&self) -> bool {
-        self.classes != self.saved_classes
+        self.classes != *self.saved_classes
+    }
+
+    /// The set with the file it belongs to, as one undo step keeps it.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            classes: self.classes.clone(),
+            path: self.session.tileset_path.clone(),
+            saved: Arc::clone(&self.saved_classes),
+        }
+    }
+
+    /// Goes back (or forward) to `snapshot`; the file comes back with the set it belonged to.
+    fn restore_snapshot(&mut self, snapshot: Snapshot) {
+        self.classes = snapshot.classes;
+        // Same file: what it holds now (a save since then) is the reference, not what it held then.
+        if snapshot.path != self.session.tileset_path {
+            self.session.tileset_path = snapshot.path;
+            self.saved_classes = snapshot.saved;
+        }
+        self.fix_selection();
+        self.classes_changed();
     }
 
     /// Applies an edit as one undo step (or merged into the previous one).
     pub fn edit(&mut self, edit: Edit) {
-        let before = self.classes.clone();
+        let before = self.snapshot();
         let key = edit.merge_key();
         match apply_edit(&mut self.classes, edit) {
             Ok(selection) => {
-                if self.classes != before {
+                if self.classes != before.classes {
                     self.history.record(&before, key);
                     self.classes_changed();
                 }
@@ -274,7 +307,7 @@ impl AppState {
                 self.fix_selection();
             }
             Err(error) => {
-                self.classes = before;
+                self.classes = before.classes;
                 self.error(format!("edit refused: {error}"));
             }
         }
@@ -282,31 +315,23 @@ impl AppState {
 
     /// Undoes the last edit.
     pub fn undo(&mut self) {
-        match self.history.undo(&self.classes) {
-            Some(previous) => {
-                self.classes = previous;
-                self.fix_selection();
-                self.classes_changed();
-            }
+        match self.history.undo(&self.snapshot()) {
+            Some(previous) => self.restore_snapshot(previous),
             None => self.info("nothing to undo"),
         }
     }
 
     /// Redoes the last undone edit.
     pub fn redo(&mut self) {
-        match self.history.redo(&self.classes) {
-            Some(next) => {
-                self.classes = next;
-                self.fix_selection();
-                self.classes_changed();
-            }
+        match self.history.redo(&self.snapshot()) {
+            Some(next) => self.restore_snapshot(next),
             None => self.info("nothing to redo"),
         }
     }
 
     /// Makes the set the saved reference (after a save or open).
     pub fn mark_saved(&mut self) {
-        self.saved_classes = self.classes.clone();
+        self.saved_classes = Arc::new(self.classes.clone());
         self.changed();
     }
 

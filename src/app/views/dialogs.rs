@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use ndarray::Array2;
 
-use crate::app::command::{Command, Edit, InsertAt, Node};
+use crate::app::command::{Command, Edit, InsertAt, Node, Preset};
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
 use crate::app::views::gallery::GALLERY_EPSILON;
@@ -225,6 +225,8 @@ pub struct Dialogs {
     pub rename: Option<(Node, String)>,
     /// The "unsaved changes" question before closing.
     pub confirm_quit: bool,
+    /// "Replace the tile set by this example?" (lecture step 6 asks before loading one).
+    pub confirm_preset: Option<Preset>,
     /// Set once the user agreed to close; the next close request goes through.
     pub quit_confirmed: bool,
     /// "Save and quit" asked for a file: close once it is saved.
@@ -242,6 +244,7 @@ pub fn ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     path_dialog_ui(ctx, app, dialogs);
     rename_ui(ctx, app, dialogs);
     confirm_quit_ui(ctx, app, dialogs);
+    confirm_preset_ui(ctx, app, dialogs);
     info_windows_ui(ctx, app, dialogs);
 }
 
@@ -354,6 +357,30 @@ fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
             }
         });
     });
+}
+
+/// Asks before an example replaces the tile set, naming what it replaces and how to get it back.
+fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+    let Some(preset) = dialogs.confirm_preset else { return };
+    let current = app.session.tileset_path.as_ref().map_or_else(
+        || "the current tile set".to_owned(),
+        |p| format!("the tile set from {}", p.file_name().unwrap_or(p.as_os_str()).to_string_lossy()),
+    );
+    let mut close = false;
+    egui::Window::new("Replace the tile set?").collapsible(false).resizable(false).show(ctx, |ui| {
+        ui.label(format!("\"{}\" replaces {current}.", preset.label()));
+        ui.label("Undo (Ctrl+Z, or the Edit menu) brings it back, with its file.");
+        ui.horizontal(|ui| {
+            if ui.button("Load the example").clicked() {
+                app.push(Command::LoadPreset(preset));
+                close = true;
+            }
+            close |= ui.button("Cancel").clicked();
+        });
+    });
+    if close {
+        dialogs.confirm_preset = None;
+    }
 }
 
 /// Keyboard shortcuts as shown in the Help menu.
