@@ -504,7 +504,8 @@ fn oversized_and_endless_files_on_disk_are_refused() {
 /// The persisted session (`session.json` in the data dir) is a loader too; the app is behind `gui`.
 #[cfg(feature = "gui")]
 mod session {
-    use tilelab::app::state::{AppState, BackgroundChoice, SESSION_FILE, Session, save_work};
+    use tilelab::app::settings::BackgroundChoice;
+    use tilelab::app::state::{AppState, SESSION_FILE, Session, save_work};
     use tilelab::core::presets;
 
     const HOSTILE: [&str; 12] = [

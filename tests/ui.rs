@@ -15,7 +15,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
-use tilelab::app::views::View;
+use tilelab::app::ids::View;
 use tilelab::core::idx::{self, BundledSet};
 use tilelab::core::tile::{ClassSet, Tile};
 use tilelab::core::tileset_file;

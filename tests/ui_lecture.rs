@@ -17,7 +17,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
-use tilelab::app::export_menu::{ExportKind, Net};
+use tilelab::app::ids::{ExportKind, Net};
 use tilelab::app::lecture::Step;
 use tilelab::core::export::load_npy;
 

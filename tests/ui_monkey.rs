@@ -17,7 +17,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tilelab::app::TilelabApp;
-use tilelab::app::views::View;
+use tilelab::app::ids::View;
 use tilelab::core::tileset_file;
 
 /// Random actions in one run (each followed by a frame).

@@ -16,7 +16,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 use tilelab::app::training_job::{Progress, TrainingConfig};
-use tilelab::app::views::networks::Which;
+use tilelab::core::construct::Which;
 use tilelab::core::dataset::DatasetSpec;
 use tilelab::core::experiments::train_epochs;
 use tilelab::core::interop::onnx_export::export_cnn;

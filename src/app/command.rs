@@ -8,9 +8,7 @@ use ndarray::Array2;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
-use super::export_menu::ExportKind;
-use super::views::View;
-use super::views::dialogs::PathPurpose;
+use super::ids::{ExportKind, PathPurpose, View};
 
 /// A node of the class → feature → tile tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +169,8 @@ pub enum Command {
     OpenNetwork(PathBuf),
     /// Puts the trained side back to the SGD run.
     CloseNetwork,
+    /// Writes an export into this file or folder (in the background).
+    Export { kind: ExportKind, path: PathBuf },
 }
 
 /// Applies an edit; returns the tile to select afterwards (if the selection should move).

@@ -17,10 +17,12 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayD, Dimension};
 use serde_json::{Value, json};
 
+use crate::app::command::Command;
+use crate::app::ids::{ExportKind, Net, View};
 use crate::app::jobs::Job;
-use crate::app::state::{AppState, DatasetSettings};
-use crate::app::views::dialogs::{Browse, Pick};
-use crate::app::views::{View, ViewStates};
+use crate::app::settings::DatasetSettings;
+use crate::app::state::AppState;
+use crate::app::widgets::browse::{Browse, Pick};
 use crate::core::construct::{Constructed, build_n1, build_n2};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
@@ -40,118 +42,6 @@ pub const MAX_DENSE_PARAMS: usize = 20_000_000;
 pub const FIGURE_PACK_SEED: u64 = 1;
 /// Format tag of the sparse network JSON.
 pub const SPARSE_FORMAT: &str = "tilelab-sparse-network";
-
-/// Which network an export is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Net {
-    /// The constructed N1 (Theorem 1).
-    N1,
-    /// The constructed N2 (Theorem 2).
-    N2,
-    /// The SGD-trained CNN of the training view.
-    Trained,
-}
-
-impl Net {
-    /// Short name used in menus and file names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::N1 => "N1",
-            Self::N2 => "N2",
-            Self::Trained => "trained CNN",
-        }
-    }
-
-    /// Lower-case tag used in ONNX/safetensors file names (`n1`, `n2`, `trained`), as the CLI's `--net`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::N1 => "n1",
-            Self::N2 => "n2",
-            Self::Trained => "trained",
-        }
-    }
-}
-
-/// What is exported.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ExportKind {
-    /// The current view as a figure, PNG at `scale` or SVG (`None`).
-    ViewFigure { png_scale: Option<f32> },
-    /// The numbers behind the current view, as CSV.
-    ViewData,
-    /// Every layer's output on the current input: one CSV, or a folder of NPY files.
-    Activations { net: Net, npy: bool },
-    /// The weights: JSON, or a folder of NPY files.
-    Weights { net: Net, npy: bool },
-    /// A network as an ONNX model, or (`safetensors`) the same weights under the same names.
-    Onnx { net: Net, safetensors: bool },
-    /// The current dataset as NumPy files (`images.npy`, `labels.npy`, …) into a folder.
-    DatasetNpy,
-    /// The paper-style figure pack into a folder.
-    FigurePack,
-}
-
-impl ExportKind {
-    /// True when the target is a folder rather than a file.
-    pub fn is_folder(self) -> bool {
-        matches!(
-            self,
-            Self::FigurePack | Self::DatasetNpy | Self::Activations { npy: true, .. } | Self::Weights { npy: true, .. }
-        )
-    }
-
-    /// A default file or folder name.
-    pub fn default_name(self, view: View) -> String {
-        let view = view.label().to_lowercase();
-        let slug = |net: Net| net.name().replace(' ', "_").to_lowercase();
-        match self {
-            Self::ViewFigure { png_scale: Some(_) } => format!("{view}.png"),
-            Self::ViewFigure { png_scale: None } => format!("{view}.svg"),
-            Self::ViewData => format!("{view}.csv"),
-            Self::Activations { net, npy: false } => format!("activations_{}.csv", slug(net)),
-            Self::Activations { net, npy: true } => format!("activations_{}", slug(net)),
-            Self::Weights { net, npy: false } => format!("weights_{}.json", slug(net)),
-            Self::Weights { net, npy: true } => format!("weights_{}", slug(net)),
-            Self::Onnx { net, safetensors } => format!("{}.{}", net.tag(), onnx_extension(safetensors)),
-            Self::DatasetNpy => "dataset".to_owned(),
-            Self::FigurePack => "figures".to_owned(),
-        }
-    }
-
-    /// The window title.
-    pub fn title(self) -> String {
-        match self {
-            Self::ViewFigure { png_scale: Some(s) } => format!("Export this view as PNG ({s}×)"),
-            Self::ViewFigure { png_scale: None } => "Export this view as SVG".to_owned(),
-            Self::ViewData => "Export this view's data as CSV".to_owned(),
-            Self::Activations { net, npy } => format!("Export {} activations as {}", net.name(), csv_or_npy(npy)),
-            Self::Weights { net, npy } => {
-                format!("Export {} weights as {}", net.name(), if npy { "NPY" } else { "JSON" })
-            }
-            Self::Onnx { net, safetensors: false } => format!("Export {} as ONNX", net.name()),
-            Self::Onnx { net, safetensors: true } => format!("Export {} weights as safetensors", net.name()),
-            Self::DatasetNpy => "Export the dataset as NumPy".to_owned(),
-            Self::FigurePack => "Write the figure pack".to_owned(),
-        }
-    }
-}
-
-fn csv_or_npy(npy: bool) -> &'static str {
-    if npy { "NPY" } else { "CSV" }
-}
-
-fn onnx_extension(safetensors: bool) -> &'static str {
-    if safetensors { "safetensors" } else { "onnx" }
-}
-
-/// What "Export as NumPy…" writes, for hover texts.
-pub const DATASET_FILES_HINT: &str = "Writes images.npy (float32 [N,H,W]), labels.npy, offsets.npy, tiles.npy, \
-                                      dataset.json and contact_sheet.png into a folder";
-
-/// True when the app holds a dataset made from the current tile set and settings.
-pub fn dataset_is_current(app: &AppState) -> bool {
-    app.dataset.is_some() && app.dataset_for.as_ref() == Some(&app.dataset_request())
-}
 
 /// Points of a training curve: `(epoch, loss, accuracy)`.
 pub type CurvePoints = Vec<(f32, f32, f32)>;
@@ -178,13 +68,18 @@ pub struct Source {
 }
 
 impl Source {
-    /// The snapshot of the app for an export.
-    pub fn of(app: &AppState, views: &ViewStates) -> Self {
+    /// The snapshot of the app for an export: `shown` is the networks view's input (if made),
+    /// `sample_index` the dataset sample it points at, `invariance` the lecture's Figure 4 study.
+    pub fn of(
+        app: &AppState,
+        shown: Option<&Array2<f32>>,
+        sample_index: usize,
+        invariance: Option<Arc<InvarianceResult>>,
+    ) -> Self {
         let dataset = app.dataset.clone();
-        let shown = views.networks.input().map(|input| input.image.clone());
-        let input = shown.or_else(|| {
+        let input = shown.cloned().or_else(|| {
             let samples = &dataset.as_ref()?.samples;
-            let index = views.networks.sample_index.min(samples.len().saturating_sub(1));
+            let index = sample_index.min(samples.len().saturating_sub(1));
             samples.get(index).map(|s| s.image.clone())
         });
         let (trained, curves) = match &app.training {
@@ -206,7 +101,7 @@ impl Source {
             input,
             trained,
             curves,
-            invariance: views.lecture.data.invariance.latest(|_| true),
+            invariance,
         }
     }
 
@@ -241,7 +136,7 @@ fn current_dataset_settings(app: &AppState) -> Result<DatasetSettings, String> {
     if app.dataset.is_none() {
         return Err(NO_DATASET.to_owned());
     }
-    if !dataset_is_current(app) {
+    if !app.dataset_is_current() {
         return Err("the dataset is out of date (the tile set or the settings changed): generate the dataset first \
                     (Dataset view)"
             .to_owned());
@@ -678,6 +573,21 @@ impl ExportState {
         self.job.is_some()
     }
 
+    /// Collects a finished export and logs what it wrote.
+    pub fn poll(&mut self, app: &mut AppState) {
+        let Some(job) = &mut self.job else { return };
+        let Some(result) = job.poll() else { return };
+        self.job = None;
+        match result {
+            Ok(files) => {
+                let first = files.first().map_or_else(String::new, |f| f.display().to_string());
+                app.info(format!("exported {} file(s): {first}", files.len()));
+                self.last = Some(files);
+            }
+            Err(error) => app.error(format!("export failed: {error}")),
+        }
+    }
+
     /// Starts `kind` into `path` from a snapshot of the app.
     pub fn start(&mut self, ctx: &egui::Context, kind: ExportKind, source: Source, path: PathBuf) {
         let name = kind.title();
@@ -703,7 +613,11 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
         ui.menu_button("Activations of the current input", |ui| {
             for net in [Net::N1, Net::N2, Net::Trained] {
                 for npy in [false, true] {
-                    pick(ui, &format!("{} as {}…", net.name(), csv_or_npy(npy)), ExportKind::Activations { net, npy });
+                    pick(
+                        ui,
+                        &format!("{} as {}…", net.name(), ExportKind::csv_or_npy(npy)),
+                        ExportKind::Activations { net, npy },
+                    );
                 }
             }
         });
@@ -728,10 +642,9 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
     });
 }
 
-/// The path window and the running export (drawn every frame).
-pub fn window_ui(ctx: &egui::Context, app: &mut AppState, views: &mut ViewStates) {
-    poll(app, &mut views.exports);
-    let Some(dialog) = &mut views.exports.dialog else { return };
+/// The path window of a requested export; returns the export once the user confirms it.
+pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState) -> Option<Command> {
+    let dialog = exports.dialog.as_mut()?;
     poll_browse(dialog);
     let (mut open, mut confirmed, mut cancelled) = (true, false, false);
     egui::Window::new(dialog.kind.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
@@ -755,30 +668,16 @@ pub fn window_ui(ctx: &egui::Context, app: &mut AppState, views: &mut ViewStates
         let path = PathBuf::from(dialog.path.trim());
         if path.as_os_str().is_empty() {
             dialog.note = Some("type a path first".to_owned());
-            return;
+            return None;
         }
         let kind = dialog.kind;
-        views.exports.dialog = None;
-        let source = Source::of(app, views);
-        views.exports.start(ctx, kind, source, path);
-    } else if cancelled || !open {
-        views.exports.dialog = None;
+        exports.dialog = None;
+        return Some(Command::Export { kind, path });
     }
-}
-
-/// Collects a finished export and logs what it wrote.
-fn poll(app: &mut AppState, exports: &mut ExportState) {
-    let Some(job) = &mut exports.job else { return };
-    let Some(result) = job.poll() else { return };
-    exports.job = None;
-    match result {
-        Ok(files) => {
-            let first = files.first().map_or_else(String::new, |f| f.display().to_string());
-            app.info(format!("exported {} file(s): {first}", files.len()));
-            exports.last = Some(files);
-        }
-        Err(error) => app.error(format!("export failed: {error}")),
+    if cancelled || !open {
+        exports.dialog = None;
     }
+    None
 }
 
 /// Opens the system file dialog for the export's file or folder.
@@ -952,10 +851,10 @@ mod tests {
         let spec = app.session.dataset.to_spec().unwrap();
         app.dataset = Some(Arc::new(generate(&app.classes, &spec).unwrap()));
         app.dataset_for = Some(app.dataset_request());
-        assert!(dataset_is_current(&app));
+        assert!(app.dataset_is_current());
         assert_eq!(current_dataset_settings(&app).unwrap().to_spec().unwrap(), spec);
         app.session.dataset.seed += 1;
-        assert!(!dataset_is_current(&app));
+        assert!(!app.dataset_is_current());
         let error = current_dataset_settings(&app).unwrap_err();
         assert!(error.contains("out of date") && error.contains("generate the dataset first"), "{error}");
     }

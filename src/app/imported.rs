@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::app::jobs::Job;
-use crate::app::views::dataset::MAX_IMAGE_SIDE;
+use crate::core::dataset::MAX_INTERACTIVE_SIDE;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::tile::ClassSet;
 
@@ -32,7 +32,7 @@ impl ImportedNetwork {
             let change = if self.dataset_can_take_its_size() {
                 format!("set the image size to {rows}×{cols} in the Dataset view, or ")
             } else {
-                format!("the Dataset view makes images up to {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}: ")
+                format!("the Dataset view makes images up to {MAX_INTERACTIVE_SIDE}×{MAX_INTERACTIVE_SIDE}: ")
             };
             return Some(format!(
                 "{} takes {rows}×{cols} images but the dataset makes {height}×{width}: {change}export the model \
@@ -54,7 +54,7 @@ impl ImportedNetwork {
     /// True when the Dataset view can make images of the model's input size.
     pub fn dataset_can_take_its_size(&self) -> bool {
         let (rows, cols) = self.model.input_size();
-        rows.max(cols) <= MAX_IMAGE_SIDE
+        rows.max(cols) <= MAX_INTERACTIVE_SIDE
     }
 
     /// A warning when the model names its classes (as tilelab's exports do, in `tilelab.classes`)

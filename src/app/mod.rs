@@ -15,10 +15,12 @@
 
 pub mod command;
 pub mod export_menu;
+pub mod ids;
 pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+pub mod settings;
 pub mod state;
 pub mod theme;
 pub mod training_job;
@@ -32,10 +34,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use command::{Command, Preset};
+use ids::{PathPurpose, View};
 use state::{AppState, Level};
 use theme::{Rendering, ThemeChoice};
+use views::ViewStates;
 use views::dialogs::PathDialog;
-use views::{View, ViewStates};
 
 /// Key of the UI preferences in eframe's storage.
 const PREFS_KEY: &str = "tilelab-ui-prefs";
@@ -111,7 +114,9 @@ impl TilelabApp {
         }
         views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
-        export_menu::window_ui(&ctx, &mut self.state, &mut self.views);
+        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports) {
+            self.state.push(command);
+        }
         self.toasts_ui(&ctx);
         self.run_commands(&ctx);
         self.state.textures.evict_unused(&ctx);
@@ -127,6 +132,7 @@ impl TilelabApp {
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_dataset_job(ctx);
         self.poll_imported(ctx);
+        self.views.exports.poll(&mut self.state);
         self.state.autosave_if_due(Instant::now());
     }
 
@@ -135,16 +141,13 @@ impl TilelabApp {
         let shift = Modifiers::COMMAND | Modifiers::SHIFT;
         // Longer shortcuts first: Ctrl+S would also match Ctrl+Shift+S.
         let table = [
-            (KeyboardShortcut::new(shift, Key::S), Command::AskPath(views::dialogs::PathPurpose::SaveTileSetAs)),
+            (KeyboardShortcut::new(shift, Key::S), Command::AskPath(PathPurpose::SaveTileSetAs)),
             (KeyboardShortcut::new(shift, Key::Z), Command::Redo),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::S), Command::Save),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Z), Command::Undo),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Y), Command::Redo),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::N), Command::NewTileSet),
-            (
-                KeyboardShortcut::new(Modifiers::COMMAND, Key::O),
-                Command::AskPath(views::dialogs::PathPurpose::OpenTileSet),
-            ),
+            (KeyboardShortcut::new(Modifiers::COMMAND, Key::O), Command::AskPath(PathPurpose::OpenTileSet)),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Q), Command::Quit),
         ];
         for (shortcut, command) in table {
@@ -188,7 +191,7 @@ impl TilelabApp {
     }
 
     fn file_menu_ui(&mut self, ui: &mut egui::Ui) {
-        use views::dialogs::PathPurpose as P;
+        use PathPurpose as P;
         ui.menu_button("File", |ui| {
             let items = [
                 ("New", "Ctrl+N", Command::NewTileSet),
@@ -376,9 +379,9 @@ impl TilelabApp {
     }
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
-    fn ask_path(&mut self, purpose: views::dialogs::PathPurpose) {
+    fn ask_path(&mut self, purpose: PathPurpose) {
         let start = match purpose {
-            views::dialogs::PathPurpose::SaveTileSetAs | views::dialogs::PathPurpose::OpenTileSet => {
+            PathPurpose::SaveTileSetAs | PathPurpose::OpenTileSet => {
                 self.state.session.tileset_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
             }
             _ => String::new(),

@@ -10,11 +10,13 @@ use crate::core::{atomic, dataset, presets, tileset_file};
 
 use super::TilelabApp;
 use super::command::{Command, Edit, Preset};
+use super::export_menu::Source;
+use super::ids::PathPurpose;
 use super::imported::Loaded;
 use super::jobs::Job;
 use super::state::DatasetOutcome;
-use super::views::dialogs::{PathPurpose, load_grey_image};
 use super::views::gallery::GALLERY_EPSILON;
+use crate::core::grey_image::load_grey_image;
 
 /// Largest image file the importer reads.
 const MAX_IMPORT_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -98,7 +100,7 @@ impl TilelabApp {
             Command::OpenIdx { images, labels } => self.views.gallery.open_idx(ctx, images, labels),
             Command::SetBackgroundImage(path) => match load_grey_image(&path) {
                 Ok(_) => {
-                    state.session.dataset.background = super::state::BackgroundChoice::ImageFile { path };
+                    state.session.dataset.background = super::settings::BackgroundChoice::ImageFile { path };
                     state.changed();
                 }
                 Err(error) => state.error(format!("cannot use this background: {error}")),
@@ -106,6 +108,13 @@ impl TilelabApp {
             Command::GenerateDataset => self.start_dataset_job(ctx),
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,
+            Command::Export { kind, path } => {
+                let networks = &self.views.networks;
+                let shown = networks.input().map(|input| &input.image);
+                let invariance = self.views.lecture.data.invariance.latest(|_| true);
+                let source = Source::of(state, shown, networks.sample_index, invariance);
+                self.views.exports.start(ctx, kind, source, path);
+            }
             Command::AskExport(kind) => self.views.exports.ask(kind, kind.default_name(state.session.view)),
             Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
             Command::CloseNetwork => {

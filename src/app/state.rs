@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::core::bounded_read::read_text_at_most;
-use crate::core::dataset::{Background, Dataset, DatasetSpec};
+use crate::core::dataset::Dataset;
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
 
 use super::command::{Command, Edit, History, apply_edit, first_id};
+use super::ids::View;
 use super::jobs::Job;
+use super::settings::{DatasetRequest, DatasetSettings};
 use super::theme::{Rendering, TextureCache};
-use super::views::View;
 
 /// How long after the last change the work is autosaved.
 pub const AUTOSAVE_DELAY: Duration = Duration::from_secs(1);
@@ -27,73 +28,6 @@ pub const SESSION_FILE: &str = "session.json";
 pub const AUTOSAVE_TILESET_FILE: &str = "autosave.tileset.json";
 /// Most log entries kept.
 const LOG_LIMIT: usize = 500;
-
-/// The background of generated images, as the user picks it (a file path rather than pixels).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum BackgroundChoice {
-    /// I.i.d. uniform noise in [0, 1] (the paper's setting).
-    Uniform,
-    /// Smooth noise: uniform values on a coarse grid of `cell` pixels, interpolated.
-    Smooth { cell: usize },
-    /// One grey value everywhere.
-    Constant { value: f32 },
-    /// A linear ramp at an angle.
-    Gradient { angle_degrees: f32 },
-    /// A grey image from a file, fitted to the image size.
-    ImageFile { path: PathBuf },
-}
-
-/// The dataset settings of the dataset view (persisted with the session).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DatasetSettings {
-    /// Image height H.
-    pub height: usize,
-    /// Image width W.
-    pub width: usize,
-    /// Samples generated per class.
-    pub samples_per_class: usize,
-    /// Background kind.
-    pub background: BackgroundChoice,
-    /// Random pixel jitter of the pasted tile, as a fraction of ε (0 = exact paste).
-    pub jitter: f32,
-    /// Seed of the generator.
-    pub seed: u64,
-}
-
-impl Default for DatasetSettings {
-    fn default() -> Self {
-        Self {
-            height: 40,
-            width: 40,
-            samples_per_class: 20,
-            background: BackgroundChoice::Uniform,
-            jitter: 0.0,
-            seed: 1,
-        }
-    }
-}
-
-impl DatasetSettings {
-    /// The core spec (reads the background image file when one is chosen).
-    pub fn to_spec(&self) -> Result<DatasetSpec, String> {
-        let background = match &self.background {
-            BackgroundChoice::Uniform => Background::Uniform,
-            BackgroundChoice::Smooth { cell } => Background::Smooth { cell: *cell },
-            BackgroundChoice::Constant { value } => Background::Constant(*value),
-            BackgroundChoice::Gradient { angle_degrees } => Background::Gradient { angle_degrees: *angle_degrees },
-            BackgroundChoice::ImageFile { path } => Background::Image(super::views::dialogs::load_grey_image(path)?),
-        };
-        Ok(DatasetSpec {
-            height: self.height,
-            width: self.width,
-            samples_per_class: self.samples_per_class,
-            background,
-            jitter: self.jitter,
-            seed: self.seed,
-        })
-    }
-}
 
 /// What persists across restarts besides the tile set itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -144,9 +78,6 @@ pub struct DatasetOutcome {
     /// The generated dataset, or the readable error.
     pub dataset: Result<Dataset, String>,
 }
-
-/// What a dataset is generated from: the tile-set version and the settings.
-pub type DatasetRequest = (u64, DatasetSettings);
 
 /// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
 /// brings the previous file back with its set).
@@ -358,6 +289,11 @@ impl AppState {
         self.dataset_job.is_none()
             && self.dataset_for.as_ref() != Some(&request)
             && self.dataset_failed_for.as_ref() != Some(&request)
+    }
+
+    /// True when the app holds a dataset made from the current tile set and settings.
+    pub fn dataset_is_current(&self) -> bool {
+        self.dataset.is_some() && self.dataset_for.as_ref() == Some(&self.dataset_request())
     }
 
     /// Writes the work to the data dir if an autosave is due.

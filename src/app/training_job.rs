@@ -14,7 +14,7 @@ use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::nn::train::{Hyper, LabelledSet, Status, Trainer};
 use crate::core::tile::ClassSet;
 
-use super::state::DatasetRequest;
+use super::settings::DatasetRequest;
 
 /// How long the worker trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -469,7 +469,7 @@ fn push_point(curve: &mut Vec<CurvePoint>, point: CurvePoint) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::state::DatasetSettings;
+    use crate::app::settings::DatasetSettings;
     use crate::core::dataset::Background;
     use crate::core::presets;
 

@@ -20,6 +20,9 @@ use super::tile::{ClassSet, Object, Tile, TileError, TileId};
 
 /// Largest image side a dataset may have.
 pub const MAX_IMAGE_SIDE: usize = 512;
+/// Largest image side of an interactive dataset (the app's size sliders, the networks it builds
+/// while a frame waits): half of [`MAX_IMAGE_SIDE`].
+pub const MAX_INTERACTIVE_SIDE: usize = 256;
 /// Most pixels a whole dataset may hold (all samples together): 512 MiB of `f32`.
 pub const MAX_DATASET_PIXELS: usize = 1 << 27;
 /// Consecutive failed draws after which one sample gives up.

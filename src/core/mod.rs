@@ -8,6 +8,7 @@ pub mod detect;
 pub mod experiments;
 pub mod export;
 pub mod figures;
+pub mod grey_image;
 pub mod idx;
 pub mod interop;
 pub mod nn;

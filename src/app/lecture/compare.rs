@@ -12,9 +12,9 @@ use ndarray::{Array2, Axis};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{Control, Phase, TrainingConfig, TrainingJob};
-use crate::app::views::heatmap::{self, MapView, Scale};
-use crate::app::views::networks::Which;
-use crate::app::views::networks::selectivity_panel::histogram_ui;
+use crate::app::widgets::heatmap::{self, MapView, Scale};
+use crate::app::widgets::histogram;
+use crate::core::construct::Which;
 use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult};
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity;
@@ -185,7 +185,7 @@ fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
     formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
     formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
     note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
-    histogram_ui(ui, "N1", &outcome.constructed, Some(("trained", &outcome.trained)));
+    histogram::selectivity_ui(ui, "N1", &outcome.constructed, Some(("trained", &outcome.trained)));
 }
 
 /// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
-use crate::app::views::networks::Which;
+use crate::core::construct::Which;
 use crate::core::construct::{Constructed, build_n1, build_n2};
 use crate::core::experiments::figure4::InvarianceResult;
 use crate::core::nn::sparse::Activations;

@@ -164,7 +164,7 @@ pub struct Interaction {
     /// Step 5: the N2 layer (block level, 1-based) in focus.
     pub level: usize,
     /// Step 4: the receptive field `(row, col, rows, cols)` of the neuron pointed at (or animated).
-    pub field: Option<crate::app::views::heatmap::CellRect>,
+    pub field: Option<crate::app::widgets::heatmap::CellRect>,
     /// Step 5: the block pointed at, `(level index, block row, block column)`.
     pub block: Option<(usize, usize, usize)>,
 }

@@ -9,7 +9,7 @@ use ndarray::Array2;
 use crate::app::command::{Command, Edit};
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::detect::{self, relu};
 use crate::core::tile::TileId;
 
@@ -168,7 +168,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
             ui.add_space(8.0);
             let mut epsilon = eps;
             let high = detect::max_distance(&tile).max(1.0);
-            let slider = crate::app::widgets::slider(&mut epsilon, 1e-3..=high, "ε").logarithmic(true);
+            let slider = crate::app::widgets::number::slider(&mut epsilon, 1e-3..=high, "ε").logarithmic(true);
             if ui.add(slider).changed() {
                 app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
             }

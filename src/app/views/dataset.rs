@@ -6,17 +6,16 @@
 use egui::{Color32, Image, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2, load::SizedTexture};
 
 use crate::app::command::Command;
-use crate::app::export_menu::{DATASET_FILES_HINT, ExportKind, dataset_is_current};
-use crate::app::state::{AppState, BackgroundChoice, DatasetSettings};
+use crate::app::ids::{DATASET_FILES_HINT, ExportKind};
+use crate::app::settings::{BackgroundChoice, DatasetSettings};
+use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::widgets;
-use crate::core::dataset::Sample;
+use crate::app::widgets::number;
+use crate::core::dataset::{MAX_INTERACTIVE_SIDE, Sample};
 use crate::core::detect;
 
-use super::dialogs::PathPurpose;
+use crate::app::ids::PathPurpose;
 
-/// Largest image side offered by the size sliders.
-pub const MAX_IMAGE_SIDE: usize = 256;
 /// Most samples per class offered.
 const MAX_SAMPLES_PER_CLASS: usize = 2000;
 /// Samples drawn in the grid at most (more would only slow the frame down).
@@ -52,19 +51,19 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
-    ui.add(widgets::slider(&mut settings.height, 1..=MAX_IMAGE_SIDE, "Height"));
-    ui.add(widgets::slider(&mut settings.width, 1..=MAX_IMAGE_SIDE, "Width"));
+    ui.add(number::slider(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE, "Height"));
+    ui.add(number::slider(&mut settings.width, 1..=MAX_INTERACTIVE_SIDE, "Width"));
     ui.add(
-        widgets::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
+        number::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
             .logarithmic(true),
     );
     background_ui(ui, app, &mut settings);
-    ui.add(widgets::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
+    ui.add(number::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
         "Random pixel noise added to the pasted tile, as a fraction of ε: the pasted window stays within d_T < ε.",
     );
     ui.horizontal(|ui| {
         ui.label("Seed");
-        ui.add(widgets::number(&mut settings.seed));
+        ui.add(number::field(&mut settings.seed));
         if ui.button("New samples").on_hover_text("Seed + 1: a fresh draw with the same settings").clicked() {
             settings.seed = settings.seed.wrapping_add(1);
         }
@@ -88,7 +87,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         app.push(Command::GenerateDataset);
     }
     let export = ui
-        .add_enabled(dataset_is_current(app), egui::Button::new("Export as NumPy…"))
+        .add_enabled(app.dataset_is_current(), egui::Button::new("Export as NumPy…"))
         .on_hover_text(DATASET_FILES_HINT)
         .on_disabled_hover_text("Generate the dataset first: the export writes the dataset the settings make");
     if export.clicked() {
@@ -127,13 +126,13 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
     match &mut settings.background {
         BackgroundChoice::Uniform => {}
         BackgroundChoice::Smooth { cell } => {
-            ui.add(widgets::slider(cell, 1..=64, "Cell size"));
+            ui.add(number::slider(cell, 1..=64, "Cell size"));
         }
         BackgroundChoice::Constant { value } => {
-            ui.add(widgets::slider(value, 0.0..=1.0, "Grey value"));
+            ui.add(number::slider(value, 0.0..=1.0, "Grey value"));
         }
         BackgroundChoice::Gradient { angle_degrees } => {
-            ui.add(widgets::slider(angle_degrees, 0.0..=360.0, "Angle (degrees)"));
+            ui.add(number::slider(angle_degrees, 0.0..=360.0, "Angle (degrees)"));
         }
         BackgroundChoice::ImageFile { path } => {
             ui.label(format!("Image: {}", path.display()));

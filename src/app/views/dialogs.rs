@@ -1,93 +1,16 @@
 //! Dialog windows: the path dialog (a text field that always works, plus "Browse…" through `rfd`
 //! on a helper thread so the UI never freezes), rename, unsaved-changes, about, shortcuts, log.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
-
-use ndarray::Array2;
+use std::path::PathBuf;
 
 use crate::app::command::{Command, Edit, InsertAt, Node, Preset};
+use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
 use crate::app::views::gallery::GALLERY_EPSILON;
-use crate::app::widgets;
+use crate::app::widgets::browse::{Browse, Pick};
+use crate::app::widgets::number;
 use crate::core::tileset_file::ImportOptions;
-
-/// Largest side of an image the app decodes (a background or an imported tile).
-pub const MAX_IMAGE_SIDE: u32 = 8192;
-/// Most bytes a decoder may allocate for one image.
-pub const MAX_IMAGE_ALLOC: u64 = 256 * 1024 * 1024;
-
-/// What a path dialog is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathPurpose {
-    /// Open a tile-set JSON file.
-    OpenTileSet,
-    /// Save the tile set under a new name.
-    SaveTileSetAs,
-    /// Import a PNG/JPEG as a tile.
-    ImportTileImage,
-    /// Write the atlas PNG.
-    ExportAtlas,
-    /// Write the selected tile as PNG.
-    ExportTilePng,
-    /// Open IDX image (and label) files in the gallery.
-    OpenIdx,
-    /// Choose the dataset background image.
-    BackgroundImage,
-    /// Open an ONNX classifier for the trained side of the networks view.
-    OpenNetwork,
-}
-
-impl PathPurpose {
-    /// Window title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::OpenTileSet => "Open tile set",
-            Self::SaveTileSetAs => "Save tile set as",
-            Self::ImportTileImage => "Import tile image",
-            Self::ExportAtlas => "Export atlas PNG",
-            Self::ExportTilePng => "Export tile PNG",
-            Self::OpenIdx => "Open IDX files",
-            Self::BackgroundImage => "Background image",
-            Self::OpenNetwork => "Open network (ONNX)",
-        }
-    }
-
-    /// Label of the confirming button.
-    pub fn action(self) -> &'static str {
-        match self {
-            Self::OpenTileSet | Self::OpenIdx | Self::OpenNetwork => "Open",
-            Self::SaveTileSetAs => "Save",
-            Self::ImportTileImage => "Import",
-            Self::ExportAtlas | Self::ExportTilePng => "Export",
-            Self::BackgroundImage => "Use",
-        }
-    }
-
-    fn is_save(self) -> bool {
-        matches!(self, Self::SaveTileSetAs | Self::ExportAtlas | Self::ExportTilePng)
-    }
-
-    fn filter(self) -> (&'static str, &'static [&'static str]) {
-        match self {
-            Self::OpenTileSet | Self::SaveTileSetAs => ("tile set", &["json"]),
-            Self::ImportTileImage | Self::BackgroundImage => ("image", &["png", "jpg", "jpeg"]),
-            Self::ExportAtlas | Self::ExportTilePng => ("PNG", &["png"]),
-            Self::OpenIdx => ("IDX", &["gz", "idx3-ubyte", "idx1-ubyte", "ubyte"]),
-            Self::OpenNetwork => ("ONNX", &["onnx"]),
-        }
-    }
-
-    fn default_name(self) -> &'static str {
-        match self {
-            Self::SaveTileSetAs => "tileset.json",
-            Self::ExportAtlas => "atlas.png",
-            Self::ExportTilePng => "tile.png",
-            _ => "",
-        }
-    }
-}
 
 /// A path dialog: the path field, the optional browse thread, and the purpose's options.
 pub struct PathDialog {
@@ -168,48 +91,6 @@ impl PathDialog {
                 self.browse_note =
                     Some("No file chosen (or no system file dialog is available): type the path above.".to_owned());
             }
-        }
-    }
-}
-
-/// What the system file dialog asks for.
-pub enum Pick {
-    /// An existing file.
-    File,
-    /// A file to write, proposing this name.
-    Save(String),
-    /// A folder.
-    Folder,
-}
-
-/// The system file dialog, running on a helper thread: it blocks there, never the UI.
-pub struct Browse(Receiver<Option<PathBuf>>);
-
-impl Browse {
-    /// Opens `dialog` for `pick` on a helper thread; `Err` when no thread could be started.
-    pub fn start(ctx: &egui::Context, dialog: rfd::FileDialog, pick: Pick) -> std::io::Result<Self> {
-        let (sender, receiver) = channel();
-        let ctx = ctx.clone();
-        std::thread::Builder::new().name("tilelab file dialog".to_owned()).spawn(move || {
-            let picked = match pick {
-                Pick::File => dialog.pick_file(),
-                Pick::Save(name) => dialog.set_file_name(name).save_file(),
-                Pick::Folder => dialog.pick_folder(),
-            };
-            // The window asking may have been closed meanwhile: then nobody listens.
-            let _ = sender.send(picked);
-            ctx.request_repaint();
-        })?;
-        Ok(Self(receiver))
-    }
-
-    /// `None` while the dialog is open; then the chosen path, or `Some(None)` when nothing was
-    /// chosen (cancelled, or no system dialog available).
-    pub fn poll(&self) -> Option<Option<PathBuf>> {
-        match self.0.try_recv() {
-            Ok(picked) => Some(picked),
-            Err(TryRecvError::Disconnected) => Some(None),
-            Err(TryRecvError::Empty) => None,
         }
     }
 }
@@ -299,12 +180,12 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
 
 fn import_options_ui(ui: &mut egui::Ui, dialog: &mut PathDialog, has_selection: bool) {
     let import = &mut dialog.import;
-    ui.add(widgets::slider(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE, "Largest side"));
+    ui.add(number::slider(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE, "Largest side"));
     let mut thresholded = import.threshold.is_some();
     ui.checkbox(&mut thresholded, "Support = pixels above a threshold (else the non-zero pixels)");
     if thresholded {
         let mut threshold = import.threshold.unwrap_or(0.1);
-        ui.add(widgets::slider(&mut threshold, 0.0..=1.0, "Threshold"));
+        ui.add(number::slider(&mut threshold, 0.0..=1.0, "Threshold"));
         import.threshold = Some(threshold);
     } else {
         import.threshold = None;
@@ -429,50 +310,9 @@ fn info_windows_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
     });
 }
 
-/// Reads an image file as grey values in [0, 1] (decoder limits set before decoding).
-pub fn load_grey_image(path: &Path) -> Result<Array2<f32>, String> {
-    let describe = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let mut reader =
-        image::ImageReader::open(path).map_err(|e| describe(&e))?.with_guessed_format().map_err(|e| describe(&e))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
-    reader.limits(limits);
-    let grey = reader.decode().map_err(|e| describe(&e))?.into_luma8();
-    let (width, height) = (grey.width() as usize, grey.height() as usize);
-    Array2::from_shape_vec((height, width), grey.into_raw().into_iter().map(|v| f32::from(v) / 255.0).collect())
-        .map_err(|e| describe(&e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grey_images_load_with_their_shape_and_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.png");
-        let image = image::GrayImage::from_fn(3, 2, |x, y| image::Luma([(x * 100 + y * 10) as u8]));
-        image.save(&path).unwrap();
-        let loaded = load_grey_image(&path).unwrap();
-        assert_eq!(loaded.dim(), (2, 3));
-        assert!((loaded[[1, 2]] - 210.0 / 255.0).abs() < 1e-6);
-        assert!(load_grey_image(&dir.path().join("missing.png")).is_err());
-        std::fs::write(dir.path().join("bad.png"), b"not a png").unwrap();
-        assert!(load_grey_image(&dir.path().join("bad.png")).is_err());
-    }
-
-    #[test]
-    fn a_browse_reports_the_pick_once_the_dialog_closed() {
-        let (sender, receiver) = channel();
-        let browse = Browse(receiver);
-        assert_eq!(browse.poll(), None, "still open");
-        sender.send(Some(PathBuf::from("/tmp/x.json"))).unwrap();
-        assert_eq!(browse.poll(), Some(Some(PathBuf::from("/tmp/x.json"))));
-        drop(sender);
-        assert_eq!(browse.poll(), Some(None), "a dialog thread that ended without a pick");
-    }
 
     #[test]
     fn path_dialog_turns_into_commands() {

@@ -15,7 +15,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::widgets;
+use crate::app::widgets::number;
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::tile::TileId;
@@ -252,15 +252,15 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     if chosen != current {
         view.tiles = Some(chosen);
     }
-    ui.add(widgets::slider(&mut view.samples, 10..=500, "images per perturbation").logarithmic(true));
+    ui.add(number::slider(&mut view.samples, 10..=500, "images per perturbation").logarithmic(true));
     ui.checkbox(&mut view.every_offset, "Translate over every valid offset (else random ones)");
     ui.horizontal(|ui| {
         ui.label("Seed");
-        ui.add(widgets::number(&mut view.seed));
+        ui.add(number::field(&mut view.seed));
     });
     ui.separator();
     ui.checkbox(&mut view.override_epsilon, "Override ε of the constructed net");
-    ui.add_enabled(view.override_epsilon, widgets::slider(&mut view.epsilon, 0.01..=1000.0, "ε").logarithmic(true));
+    ui.add_enabled(view.override_epsilon, number::slider(&mut view.epsilon, 0.01..=1000.0, "ε").logarithmic(true));
     ui.small(
         "A large ε lets windows near the tile, or other classes' tiles, match too: the constructed logits then move.",
     );

@@ -5,46 +5,11 @@
 pub mod dataset;
 pub mod dialogs;
 pub mod gallery;
-pub mod heatmap;
 pub mod invariance;
 pub mod lecture;
 pub mod networks;
 pub mod tiles;
 pub mod training;
-
-use serde::{Deserialize, Serialize};
-
-/// The tabs of the central area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum View {
-    /// The tile editor.
-    #[default]
-    Tiles,
-    /// Generated samples of the valid dataset.
-    Dataset,
-    /// The constructed networks N1 and N2.
-    Networks,
-    /// SGD training of the CNN.
-    Training,
-    /// Logits under background perturbations and translations (Figure 4).
-    Invariance,
-}
-
-impl View {
-    /// Every view, in tab order.
-    pub const ALL: [Self; 5] = [Self::Tiles, Self::Dataset, Self::Networks, Self::Training, Self::Invariance];
-
-    /// The tab label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Tiles => "Tiles",
-            Self::Dataset => "Dataset",
-            Self::Networks => "Networks",
-            Self::Training => "Training",
-            Self::Invariance => "Invariance",
-        }
-    }
-}
 
 /// The per-view states (what each view remembers between frames that is not the user's work).
 #[derive(Default)]

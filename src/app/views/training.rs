@@ -54,30 +54,33 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
     let config = &mut view.config;
     egui::Grid::new("training settings").num_columns(2).show(ui, |ui| {
         ui.label("Filters");
-        ui.add(crate::app::widgets::number(&mut config.filters).range(0..=256));
+        ui.add(crate::app::widgets::number::field(&mut config.filters).range(0..=256));
         ui.end_row();
         ui.label("Kernel size");
-        ui.add(crate::app::widgets::number(&mut config.kernel).range(0..=64));
+        ui.add(crate::app::widgets::number::field(&mut config.kernel).range(0..=64));
         ui.end_row();
         ui.label("Learning rate");
         ui.add(
-            crate::app::widgets::number(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5),
+            crate::app::widgets::number::field(&mut config.hyper.learning_rate)
+                .speed(0.001)
+                .range(0.0..=1e7)
+                .max_decimals(5),
         );
         ui.end_row();
         ui.label("Batch size");
-        ui.add(crate::app::widgets::number(&mut config.hyper.batch_size).range(0..=100_000));
+        ui.add(crate::app::widgets::number::field(&mut config.hyper.batch_size).range(0..=100_000));
         ui.end_row();
         ui.label("Momentum");
-        ui.add(crate::app::widgets::number(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0));
+        ui.add(crate::app::widgets::number::field(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0));
         ui.end_row();
         ui.label("Train samples per class");
-        ui.add(crate::app::widgets::number(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
+        ui.add(crate::app::widgets::number::field(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
         ui.end_row();
         ui.label("Test samples per class");
-        ui.add(crate::app::widgets::number(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
+        ui.add(crate::app::widgets::number::field(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS));
         ui.end_row();
         ui.label("Seed");
-        ui.add(crate::app::widgets::number(&mut config.seed));
+        ui.add(crate::app::widgets::number::field(&mut config.seed));
         ui.end_row();
     });
     if ui

@@ -22,6 +22,34 @@ use super::tile::{ClassSet, TileError, TileId};
 pub use n1::{FilterReport, TileFilters, build_n1, filter_report};
 pub use n2::build_n2;
 
+/// One of the proof's two networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Which {
+    /// Theorem 1: 2×2 value filters, one hidden FC layer of detectors.
+    #[default]
+    N1,
+    /// Theorem 2: hierarchical block distances with dilated 2×2 kernels.
+    N2,
+}
+
+impl Which {
+    /// The short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::N1 => "N1",
+            Self::N2 => "N2",
+        }
+    }
+
+    /// Builds this network for `classes` on `height × width` images.
+    pub fn build(self, classes: &ClassSet, height: usize, width: usize) -> Result<Constructed, ConstructError> {
+        match self {
+            Self::N1 => build_n1(classes, height, width),
+            Self::N2 => build_n2(classes, height, width),
+        }
+    }
+}
+
 /// Largest number of weights a constructed network may hold (about 160 MB), so that a big image
 /// with many tiles gives an error instead of exhausting memory.
 pub const MAX_WEIGHTS: usize = 20_000_000;

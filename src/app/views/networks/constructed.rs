@@ -7,7 +7,7 @@ use egui::{Color32, Pos2, Rect, RichText, Vec2};
 use ndarray::{Array2, s};
 
 use crate::app::theme::{self, Rendering, TextureCache};
-use crate::app::views::heatmap::{self, MapView, Scale};
+use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::{BlockLevel, Constructed};
 use crate::core::nn::sparse::{Activation, Activations};
 use crate::core::tile::{ClassSet, TileId};

@@ -9,7 +9,7 @@ use ndarray::{ArrayView3, Axis, Ix4, s};
 
 use crate::app::imported::ImportedNetwork;
 use crate::app::theme::TextureCache;
-use crate::app::views::heatmap::{self, Scale};
+use crate::app::widgets::heatmap::{self, Scale};
 use crate::core::interop::onnx_import::{Trace, Traced};
 use crate::core::interop::receptive_field::Field;
 

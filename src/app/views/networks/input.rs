@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::app::theme::{self, Rendering, TextureCache};
-use crate::app::views::heatmap::{self, CellRect};
+use crate::app::widgets::heatmap::{self, CellRect};
 use crate::core::dataset::{self, DatasetSpec, Placement, Sample};
 use crate::core::tile::ClassSet;
 

@@ -24,9 +24,9 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::views::heatmap::CellRect;
-use crate::app::widgets;
-use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::app::widgets::heatmap::CellRect;
+use crate::app::widgets::number;
+use crate::core::construct::{Constructed, Which};
 use crate::core::detect;
 use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
@@ -47,26 +47,6 @@ pub struct Hover {
     pub text: String,
     /// Input pixels `(row, col, rows, cols)` the neuron reads.
     pub field: Option<CellRect>,
-}
-
-/// The constructed network shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Which {
-    /// Theorem 1: 2×2 value filters, one hidden FC layer of detectors.
-    #[default]
-    N1,
-    /// Theorem 2: hierarchical block distances with dilated 2×2 kernels.
-    N2,
-}
-
-impl Which {
-    /// The short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::N1 => "N1",
-            Self::N2 => "N2",
-        }
-    }
 }
 
 /// What a constructed network is built from: tile-set version, image size, which network.
@@ -236,11 +216,7 @@ fn poll_build(ctx: &egui::Context, app: &mut AppState, view: &mut NetworksViewSt
     let classes = app.classes.clone();
     let (_, height, width, which) = key;
     let job = Job::spawn(&format!("building {}", which.name()), Some(ctx.clone()), move |_| {
-        let built = match which {
-            Which::N1 => build_n1(&classes, height, width),
-            Which::N2 => build_n2(&classes, height, width),
-        };
-        built.map_err(|e| e.to_string())
+        which.build(&classes, height, width).map_err(|e| e.to_string())
     });
     view.build_job = Some((key, job));
 }
@@ -337,7 +313,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
         let samples = app.dataset.as_ref().map_or(0, |d| d.samples.len());
         ui.add_enabled_ui(samples > 0, |ui| {
             let changed = ui
-                .add(widgets::number(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
+                .add(number::field(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
                 .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
                 app.warn("the dataset is not ready yet");

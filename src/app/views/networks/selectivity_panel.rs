@@ -9,21 +9,15 @@ use std::sync::Arc;
 use ndarray::Array2;
 
 use egui::RichText;
-use egui_plot::{Bar, BarChart, Legend, Plot};
 
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::widgets;
-use crate::core::construct::Constructed;
+use crate::app::widgets::{histogram, number};
+use crate::core::construct::{Constructed, Which};
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity::{self, ClassMaxima, Selectivity};
-
-use super::Which;
-
-/// Colour of the trained network's bars.
-const TRAINED_COLOR: egui::Color32 = egui::Color32::from_rgb(90, 160, 230);
 
 /// The trained side's units: the SGD run's feature maps, or one map of an imported network.
 pub enum TrainedUnits {
@@ -100,7 +94,7 @@ pub fn panel_ui(
             Err(error) => app.error(format!("selectivity: {error}")),
         }
     }
-    ui.add(widgets::slider(&mut panel.threshold, 0.0..=0.95, "relative threshold"));
+    ui.add(number::slider(&mut panel.threshold, 0.0..=0.95, "relative threshold"));
     if panel.job.is_some() {
         ui.horizontal(|ui| {
             ui.spinner();
@@ -170,35 +164,5 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
     if let Some(t) = &trained {
         ui.small(format!("{trained_name}: {}", active(t)));
     }
-    histogram_ui(ui, name, &constructed, trained.as_ref().map(|t| (trained_name, t)));
-}
-
-/// Percentage of active units firing for n = 1, 2, … classes, both networks side by side.
-pub fn histogram_ui(ui: &mut egui::Ui, name: &str, constructed: &Selectivity, trained: Option<(&str, &Selectivity)>) {
-    let bars = |s: &Selectivity, offset: f64| -> Vec<Bar> {
-        let active = s.active_units().max(1) as f64;
-        s.histogram
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(n, &count)| Bar::new(n as f64 + offset, 100.0 * count as f64 / active).width(0.35))
-            .collect()
-    };
-    Plot::new("selectivity histogram")
-        .height(150.0)
-        .legend(Legend::default())
-        .x_axis_label("classes a unit fires for")
-        .y_axis_label("% of active units")
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .include_y(0.0)
-        .show(ui, |plot| {
-            plot.bar_chart(
-                BarChart::new(format!("{name} (constructed)"), bars(constructed, -0.2)).color(theme::PLACEMENT_OUTLINE),
-            );
-            if let Some((trained_name, t)) = trained {
-                plot.bar_chart(BarChart::new(trained_name, bars(t, 0.2)).color(TRAINED_COLOR));
-            }
-        });
+    histogram::selectivity_ui(ui, name, &constructed, trained.as_ref().map(|t| (trained_name, t)));
 }

@@ -5,7 +5,7 @@
 use ndarray::{Array3, ArrayView3, s};
 
 use crate::app::theme::TextureCache;
-use crate::app::views::heatmap::{self, Scale};
+use crate::app::widgets::heatmap::{self, Scale};
 use crate::core::nn::cnn::{Cnn, CnnActivations};
 use crate::core::tile::ClassSet;
 

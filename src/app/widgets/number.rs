@@ -1,4 +1,4 @@
-//! Widgets shared by the views: number fields whose typed values apply on Enter, not per keystroke.
+//! Number fields whose typed values apply on Enter or when the field loses focus, not per keystroke.
 
 use std::ops::RangeInclusive;
 
@@ -11,6 +11,6 @@ pub fn slider<'a, Num: Numeric>(value: &'a mut Num, range: RangeInclusive<Num>, 
 }
 
 /// A number field: dragging applies live, a typed value applies on Enter or when it loses focus.
-pub fn number<Num: Numeric>(value: &mut Num) -> egui::DragValue<'_> {
+pub fn field<Num: Numeric>(value: &mut Num) -> egui::DragValue<'_> {
     egui::DragValue::new(value).update_while_editing(false)
 }

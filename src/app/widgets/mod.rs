@@ -1,0 +1,8 @@
+//! Widgets shared by the views, the lecture and the windows: heat maps with their colour scales,
+//! the selectivity histogram, the system file dialog, and number fields that apply typed values on
+//! Enter. They draw what they are given and hold no app state.
+
+pub mod browse;
+pub mod heatmap;
+pub mod histogram;
+pub mod number;
