@@ -4,13 +4,16 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::{harness, wait_until};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
+use tilelab::app::ids::ExportKind;
 use tilelab::core::tile::Tile;
 
 /// A few frames: enough for commands to apply.
@@ -117,4 +120,88 @@ fn step_six_asks_before_loading_the_example_and_undo_brings_the_file_back() {
     harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
     settle(&mut harness);
     assert_eq!(harness.state().state.session.tileset_path, None, "redo loads the example again, without the file");
+}
+
+/// The text of every label on screen containing `part`, in screen order.
+fn labels_containing(harness: &Harness<'_, TilelabApp>, part: &str) -> Vec<String> {
+    harness
+        .query_all_by_label_contains(part)
+        .filter_map(|node| {
+            let node = node.accesskit_node();
+            node.value().or_else(|| node.label())
+        })
+        .collect()
+}
+
+/// Runs an export of `kind` into `path` as the File menu does and waits for its files.
+fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
+    harness.state_mut().state.push(Command::Export { kind, path: path.to_owned() });
+    settle(harness);
+    wait_until(harness, "the export", |app| !app.views.exports.is_running());
+    let files = harness.state_mut().views.exports.last.take();
+    files.unwrap_or_else(|| panic!("the export failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
+}
+
+/// Mean ± std of one column, formatted as the invariance view prints it.
+fn mean_std_text(values: &[f64]) -> String {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    format!("class logit {:.3} ± {:.3}", mean as f32, std as f32)
+}
+
+#[test]
+fn the_invariance_export_is_the_study_on_screen_with_both_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::harness_sized(dir.path(), [1280.0, 1600.0]);
+    harness.get_by_label("Invariance").click();
+    wait_until(&mut harness, "the invariance study", |app| app.views.invariance.shown().is_some());
+    let on_screen: Vec<String> =
+        labels_containing(&harness, "class logit").into_iter().filter(|l| l.starts_with("class logit")).collect();
+
+    let csv_path = dir.path().join("invariance.csv");
+    export(&mut harness, ExportKind::ViewData, &csv_path);
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let first_logit = header.iter().position(|h| h.starts_with("logit_")).unwrap();
+    // (network, perturbation, tile) → the tile's own class logit over the images.
+    let mut columns: Vec<((String, String, String), Vec<f64>)> = Vec::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let label: usize = cells[1].parse().unwrap();
+        let key = (cells[3].to_owned(), cells[2].to_owned(), cells[0].to_owned());
+        let value: f64 = cells[first_logit + label].parse().unwrap();
+        match columns.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => values.push(value),
+            None => columns.push((key, vec![value])),
+        }
+    }
+    // The view's order: the compared network's two rows, then N1's; tiles left to right.
+    let mut from_csv = Vec::new();
+    for network in ["trained", "n1"] {
+        for perturbation in ["background", "translation"] {
+            for ((n, p, _), values) in &columns {
+                if n == network && p == perturbation {
+                    from_csv.push(mean_std_text(values));
+                }
+            }
+        }
+    }
+    assert_eq!(from_csv.len(), 12, "3 tiles × 2 perturbations × 2 networks");
+    assert_eq!(on_screen, from_csv, "the CSV holds the numbers on screen");
+
+    let svg_path = dir.path().join("invariance.svg");
+    export(&mut harness, ExportKind::ViewFigure { png_scale: None }, &svg_path);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.contains("N1: &apos;Trouser&apos;, translation"), "N1 is in the figure");
+    assert!(
+        svg.contains("untrained CNN: &apos;Trouser&apos;, background"),
+        "the network beside N1 is named as on screen"
+    );
+    let svg = svg.to_uppercase();
+    for class in 0..3 {
+        let (r, g, b) = tilelab::core::plot::series_rgb(class);
+        assert!(svg.contains(&format!("#{r:02X}{g:02X}{b:02X}")), "class {class} has the app's colour");
+    }
 }

@@ -43,6 +43,9 @@ pub const FIGURE_PACK_SEED: u64 = 1;
 /// Format tag of the sparse network JSON.
 pub const SPARSE_FORMAT: &str = "tilelab-sparse-network";
 
+/// Why the invariance view has nothing to export yet.
+const NO_INVARIANCE: &str = "the Invariance view has no numbers yet: open it and wait for its histograms";
+
 /// Points of a training curve: `(epoch, loss, accuracy)`.
 pub type CurvePoints = Vec<(f32, f32, f32)>;
 
@@ -63,18 +66,27 @@ pub struct Source {
     pub trained: Option<Arc<Cnn>>,
     /// Training curves: (epoch, loss, accuracy) for the training and the test set.
     pub curves: Option<(CurvePoints, CurvePoints)>,
-    /// The invariance study computed in lecture mode, if any.
-    pub invariance: Option<Arc<InvarianceResult>>,
+    /// The invariance view's study as on screen, if it computed one.
+    pub invariance: Option<InvarianceShown>,
+}
+
+/// The invariance view's numbers as on screen: the study and the network it compares with N1.
+#[derive(Clone)]
+pub struct InvarianceShown {
+    /// The study.
+    pub result: Arc<InvarianceResult>,
+    /// The network beside N1, as the view names it ("trained CNN", "untrained CNN", "network x.onnx").
+    pub compared: String,
 }
 
 impl Source {
     /// The snapshot of the app for an export: `shown` is the networks view's input (if made),
-    /// `sample_index` the dataset sample it points at, `invariance` the lecture's Figure 4 study.
+    /// `sample_index` the dataset sample it points at, `invariance` the invariance view's study.
     pub fn of(
         app: &AppState,
         shown: Option<&Array2<f32>>,
         sample_index: usize,
-        invariance: Option<Arc<InvarianceResult>>,
+        invariance: Option<InvarianceShown>,
     ) -> Self {
         let dataset = app.dataset.clone();
         let input = shown.cloned().or_else(|| {
@@ -255,8 +267,8 @@ pub fn view_figure(source: &Source) -> Result<Figure, String> {
             Ok(Figure::new("Training curves", FigureKind::LineChart(chart)))
         }
         View::Invariance => {
-            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
-            Ok(figure4::figure(result, false))
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            Ok(figure4::comparison_figure(&shown.result, &shown.compared))
         }
     }
 }
@@ -295,8 +307,8 @@ pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
             csv(&table)
         }
         View::Invariance => {
-            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
-            Ok(figure4::to_csv(result).into_bytes())
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            Ok(figure4::to_csv(&shown.result).into_bytes())
         }
     }
 }

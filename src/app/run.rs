@@ -111,7 +111,7 @@ impl TilelabApp {
             Command::Export { kind, path } => {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
-                let invariance = self.views.lecture.data.invariance.latest(|_| true);
+                let invariance = self.views.invariance.shown();
                 let source = Source::of(state, shown, networks.sample_index, invariance);
                 self.views.exports.start(ctx, kind, source, path);
             }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::app::export_menu::InvarianceShown;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
@@ -84,6 +85,25 @@ pub struct InvarianceViewState {
     computed: Option<Computed>,
     error: Option<(Request, String)>,
     export_job: Option<Job<Vec<PathBuf>>>,
+}
+
+impl InvarianceViewState {
+    /// The study on screen and the network it compares with N1 (what File → Export writes).
+    pub fn shown(&self) -> Option<InvarianceShown> {
+        let computed = self.computed.as_ref()?;
+        Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
+    }
+}
+
+impl Compared {
+    /// The network's name in figure captions.
+    fn short_name(&self) -> String {
+        match self {
+            Self::Untrained => "untrained CNN".to_owned(),
+            Self::Trained(_) => "trained CNN".to_owned(),
+            Self::Imported(name) => format!("network {name}"),
+        }
+    }
 }
 
 impl Default for InvarianceViewState {
@@ -396,10 +416,10 @@ fn histogram_ui(ui: &mut egui::Ui, id: &str, logits: &[Vec<f32>], names: &[Strin
     );
 }
 
-/// A distinct colour per class (golden-ratio hues), the same in every panel.
+/// A distinct colour per class, the same in every panel and in the exported figures.
 fn class_color(class: usize) -> egui::Color32 {
-    let hue = (class as f32 * 0.618_034).fract();
-    egui::ecolor::Hsva::new(hue, 0.75, 0.85, 1.0).into()
+    let (r, g, b) = crate::core::plot::series_rgb(class);
+    egui::Color32::from_rgb(r, g, b)
 }
 
 /// Which colour is which logit.
