@@ -11,9 +11,9 @@ use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use tilelab::app::TilelabApp;
 use tilelab::app::command::Command;
 use tilelab::app::ids::ExportKind;
+use tilelab::app::{TilelabApp, UiPrefs};
 use tilelab::core::tile::Tile;
 
 /// A few frames: enough for commands to apply.
@@ -204,4 +204,42 @@ fn the_invariance_export_is_the_study_on_screen_with_both_networks() {
         let (r, g, b) = tilelab::core::plot::series_rgb(class);
         assert!(svg.contains(&format!("#{r:02X}{g:02X}{b:02X}")), "class {class} has the app's colour");
     }
+}
+
+#[test]
+fn the_first_start_welcomes_with_three_steps_and_the_editor_legend_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TilelabApp::with_prefs_for_tests(dir.path().to_owned(), UiPrefs::default());
+    let mut harness = Harness::builder()
+        .with_size(common::SIZE)
+        .with_render_cursor(false)
+        .build_ui_state(|ui, app: &mut TilelabApp| app.frame_ui(ui), app);
+    settle(&mut harness);
+    harness.get_by_label("Getting started");
+    for (step, _) in tilelab::app::views::welcome::FIRST_STEPS {
+        harness.get_by_label_contains(step);
+    }
+    harness.get_by_label_contains("magenta tint: outside the support");
+    common::screenshot(&mut harness, "welcome");
+    harness.get_by_label("Start").click();
+    settle(&mut harness);
+    assert!(harness.query_by_label_contains("magenta tint").is_none(), "the welcome closes");
+    assert!(harness.state().prefs.welcome_dismissed, "…and the preference remembers it");
+
+    harness.get_by_label("Help").click();
+    settle(&mut harness);
+    harness.get_by_label("Getting started").click();
+    settle(&mut harness);
+    harness.get_by_label_contains("magenta tint: outside the support");
+}
+
+#[test]
+fn a_returning_user_is_not_welcomed_and_old_preferences_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = harness(dir.path());
+    assert!(harness.query_by_label_contains("magenta tint").is_none());
+    let old: UiPrefs = serde_json::from_str(r#"{"theme":"Light","zoom":1.5}"#).unwrap();
+    assert!(!old.welcome_dismissed, "preferences saved before the welcome existed show it once");
+    let saved = serde_json::to_string(&UiPrefs { welcome_dismissed: true, ..old }).unwrap();
+    assert!(serde_json::from_str::<UiPrefs>(&saved).unwrap().welcome_dismissed);
 }

@@ -47,16 +47,20 @@ const TOAST_DURATION: Duration = Duration::from_secs(6);
 
 /// UI preferences kept in eframe storage (the user's work is kept elsewhere, see [`state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+// Preferences stored by an older version lack the newer fields: those take their defaults.
+#[serde(default)]
 pub struct UiPrefs {
     /// Dark or light.
     pub theme: ThemeChoice,
     /// egui's zoom factor.
     pub zoom: f32,
+    /// The welcome window was closed once: it no longer opens at start (Help → Getting started does).
+    pub welcome_dismissed: bool,
 }
 
 impl Default for UiPrefs {
     fn default() -> Self {
-        Self { theme: ThemeChoice::Dark, zoom: 1.0 }
+        Self { theme: ThemeChoice::Dark, zoom: 1.0, welcome_dismissed: false }
     }
 }
 
@@ -72,12 +76,18 @@ pub struct TilelabApp {
 }
 
 impl TilelabApp {
-    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's).
+    /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's),
+    /// as a returning user sees it: the welcome window was dismissed before.
     pub fn new_for_tests(data_dir: PathBuf) -> Self {
+        Self::with_prefs_for_tests(data_dir, UiPrefs { welcome_dismissed: true, ..UiPrefs::default() })
+    }
+
+    /// An app restored from `data_dir` with the UI preferences `prefs` (a first start: the defaults).
+    pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         Self {
             state: AppState::restore(Some(data_dir)),
-            views: ViewStates::default(),
-            prefs: UiPrefs::default(),
+            views: ViewStates::starting(!prefs.welcome_dismissed),
+            prefs,
             timing: None,
         }
     }
@@ -89,7 +99,8 @@ impl TilelabApp {
             cc.egui_ctx.set_zoom_factor(prefs.zoom);
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
-        Self { state: AppState::restore(state::default_data_dir()), views: ViewStates::default(), prefs, timing }
+        let views = ViewStates::starting(!prefs.welcome_dismissed);
+        Self { state: AppState::restore(state::default_data_dir()), views, prefs, timing }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -113,6 +124,14 @@ impl TilelabApp {
             egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         }
         views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
+        if !self.views.lecture.active {
+            views::welcome::window_ui(
+                &ctx,
+                &mut self.views.dialogs.welcome,
+                &mut self.prefs.welcome_dismissed,
+                self.state.session.rendering,
+            );
+        }
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
         if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports) {
             self.state.push(command);
@@ -177,6 +196,9 @@ impl TilelabApp {
             self.view_menu_ui(ui);
             ui.menu_button("Help", |ui| {
                 let dialogs = &mut self.views.dialogs;
+                if ui.button("Getting started").clicked() {
+                    dialogs.welcome = true;
+                }
                 if ui.button("Keyboard shortcuts").clicked() {
                     dialogs.shortcuts = true;
                 }

@@ -138,7 +138,7 @@ pub fn tile_image(
         .zip(support.iter())
         .map(|(&v, &inside)| {
             let g = rendering.grey(v);
-            if show_support && !inside { blend(Color32::from_gray(g), OUTSIDE_SUPPORT) } else { Color32::from_gray(g) }
+            if show_support && !inside { outside_support(g) } else { Color32::from_gray(g) }
         })
         .collect();
     ColorImage::new([cols, rows], pixels)
@@ -152,6 +152,11 @@ pub fn heat_image(values: ArrayView2<f32>, map: ColorMap, low: f32, high: f32) -
 }
 
 /// Half-and-half mix of two colours.
+/// How a pixel of grey level `grey` outside the support is drawn (tinted magenta).
+pub fn outside_support(grey: u8) -> Color32 {
+    blend(Color32::from_gray(grey), OUTSIDE_SUPPORT)
+}
+
 fn blend(a: Color32, b: Color32) -> Color32 {
     let mix = u8::midpoint;
     Color32::from_rgb(mix(a.r(), b.r()), mix(a.g(), b.g()), mix(a.b(), b.b()))

@@ -112,6 +112,8 @@ pub struct Dialogs {
     pub quit_confirmed: bool,
     /// "Save and quit" asked for a file: close once it is saved.
     pub quit_after_save: bool,
+    /// The welcome window with the first steps (at the first start, and from Help → Getting started).
+    pub welcome: bool,
     /// The about box.
     pub about: bool,
     /// The keyboard shortcut list.

@@ -10,6 +10,7 @@ pub mod lecture;
 pub mod networks;
 pub mod tiles;
 pub mod training;
+pub mod welcome;
 
 /// The per-view states (what each view remembers between frames that is not the user's work).
 #[derive(Default)]
@@ -32,4 +33,13 @@ pub struct ViewStates {
     pub lecture: crate::app::lecture::LectureState,
     /// File → Export: the path window and the running export.
     pub exports: crate::app::export_menu::ExportState,
+}
+
+impl ViewStates {
+    /// The states at start; the welcome window opens when `welcome` (a first start).
+    pub fn starting(welcome: bool) -> Self {
+        let mut views = Self::default();
+        views.dialogs.welcome = welcome;
+        views
+    }
 }
