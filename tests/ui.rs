@@ -134,9 +134,9 @@ fn add_a_class_from_the_left_panel() {
     settle(&mut harness);
     let app = &harness.state().state;
     assert_eq!(app.classes.len(), 4);
-    assert_eq!(app.classes.classes[3].name, "Class 4");
+    assert_eq!(app.classes.classes[3].name, "Class 3", "the name carries the label");
     assert_eq!(app.selected.map(|id| id.class), Some(3), "the new class is selected");
-    assert!(harness.query_all_by_label_contains("Class 4").count() >= 1, "the new class is listed");
+    assert!(harness.query_all_by_label_contains("3: Class 3").count() >= 1, "the new class is listed");
 }
 
 #[test]

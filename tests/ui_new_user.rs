@@ -243,3 +243,31 @@ fn a_returning_user_is_not_welcomed_and_old_preferences_still_load() {
     let saved = serde_json::to_string(&UiPrefs { welcome_dismissed: true, ..old }).unwrap();
     assert!(serde_json::from_str::<UiPrefs>(&saved).unwrap().welcome_dismissed);
 }
+
+#[test]
+fn a_new_class_is_named_after_its_label_and_renames_from_the_editor_with_its_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Add class").click();
+    settle(&mut harness);
+    harness.get_by_label_contains("3: Class 3");
+
+    harness.get_by_label("Rename class…").click();
+    settle(&mut harness);
+    let field = harness.get_by_role(Role::TextInput);
+    assert!(field.accesskit_node().is_focused(), "the name box takes the keyboard");
+    field.type_text("Boot");
+    settle(&mut harness);
+    harness.key_press(Key::Enter);
+    settle(&mut harness);
+    let object = &harness.state().state.classes.classes[3];
+    assert_eq!(object.name, "Boot", "typing replaced the selected old name");
+    assert_eq!(object.features[0].name, "Boot", "the class's only feature follows its name");
+    harness.get_by_label_contains("3: Boot");
+
+    let file = dir.path().join("renamed.tileset.json");
+    harness.state_mut().state.push(Command::SaveTileSet(file.clone()));
+    settle(&mut harness);
+    let saved = tilelab::core::tileset_file::load(&file).unwrap();
+    assert_eq!(saved.classes[3].features[0].name, "Boot", "the saved file has the new feature name");
+}

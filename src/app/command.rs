@@ -163,6 +163,8 @@ pub enum Command {
     Quit,
     /// Saves (asking for a file when there is none), then closes once the save succeeded.
     SaveAndQuit,
+    /// Opens the rename window for a class or feature.
+    AskRename(Node),
     /// Opens the path window of an export (File → Export, the dataset view's NumPy button).
     AskExport(ExportKind),
     /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.
@@ -202,7 +204,7 @@ pub fn apply_edit(classes: &mut ClassSet, edit: Edit) -> Result<Option<TileId>, 
                 return Err(EditError::EmptyName);
             }
             match node {
-                Node::Class(c) => object_mut(classes, c)?.name = name,
+                Node::Class(c) => rename_class(object_mut(classes, c)?, name),
                 Node::Feature(c, f) => feature_mut(classes, c, f)?.name = name,
                 Node::Tile(_) => return Err(EditError::NoSuchNode),
             }
@@ -277,6 +279,17 @@ pub fn flood_region(tile: &Tile, row: usize, col: usize) -> Vec<(usize, usize)> 
         }
     }
     region
+}
+
+/// Renames a class; its only feature, named after the class, keeps carrying the class's name
+/// (N1's report, lecture step 6 and the saved file show feature names).
+fn rename_class(object: &mut Object, name: String) {
+    if let [feature] = object.features.as_mut_slice()
+        && feature.name == object.name
+    {
+        feature.name.clone_from(&name);
+    }
+    object.name = name;
 }
 
 fn object_mut(classes: &mut ClassSet, class: usize) -> Result<&mut Object, EditError> {
@@ -475,6 +488,20 @@ mod tests {
 
     fn id(class: usize, feature: usize, tile: usize) -> TileId {
         TileId { class, feature, tile }
+    }
+
+    #[test]
+    fn renaming_a_class_renames_its_only_feature_named_after_it() {
+        let mut s = set();
+        let rename = |node, name: &str| Edit::Rename { node, name: name.to_owned() };
+        apply_edit(&mut s, rename(Node::Class(0), " boot ")).unwrap();
+        assert_eq!((s.classes[0].name.as_str(), s.classes[0].features[0].name.as_str()), ("boot", "boot"));
+        apply_edit(&mut s, rename(Node::Feature(1, 0), "sole")).unwrap();
+        apply_edit(&mut s, rename(Node::Class(1), "bag")).unwrap();
+        assert_eq!(s.classes[1].features[0].name, "sole", "a feature with its own name keeps it");
+        apply_edit(&mut s, Edit::AddFeature { class: 0 }).unwrap();
+        apply_edit(&mut s, rename(Node::Class(0), "shoe")).unwrap();
+        assert_eq!(s.classes[0].features[0].name, "boot", "with two features none is renamed");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, dataset, presets, tileset_file};
 
 use super::TilelabApp;
-use super::command::{Command, Edit, Preset};
+use super::command::{Command, Edit, Node, Preset};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
@@ -51,7 +51,7 @@ impl TilelabApp {
                 let tile = crate::core::tile::Tile::filled(8, 8, 0.0, GALLERY_EPSILON);
                 match tile {
                     Ok(tile) => self
-                        .replace_set(ClassSet { classes: vec![single_tile_object("Class 1", tile)] }, "new tile set"),
+                        .replace_set(ClassSet { classes: vec![single_tile_object("Class 0", tile)] }, "new tile set"),
                     Err(error) => self.state.error(format!("could not create a tile: {error}")),
                 }
             }
@@ -114,6 +114,18 @@ impl TilelabApp {
                 let invariance = self.views.invariance.shown();
                 let source = Source::of(state, shown, networks.sample_index, invariance);
                 self.views.exports.start(ctx, kind, source, path);
+            }
+            Command::AskRename(node) => {
+                let name = match node {
+                    Node::Class(c) => state.classes.classes.get(c).map(|o| o.name.clone()),
+                    Node::Feature(c, f) => {
+                        state.classes.classes.get(c).and_then(|o| o.features.get(f)).map(|f| f.name.clone())
+                    }
+                    Node::Tile(_) => None,
+                };
+                if let Some(name) = name {
+                    self.views.dialogs.rename = Some((node, name));
+                }
             }
             Command::AskExport(kind) => self.views.exports.ask(kind, kind.default_name(state.session.view)),
             Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),

@@ -204,6 +204,13 @@ fn rename_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     egui::Window::new("Rename").collapsible(false).show(ctx, |ui| {
         let response = ui.add(egui::TextEdit::singleline(name).desired_width(240.0));
         let entered = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // Type right away: the box takes the keyboard, its text selected, when the window opens.
+        if !entered && ui.memory(|m| m.focused().is_none()) {
+            response.request_focus();
+            let mut state = egui::TextEdit::load_state(ui.ctx(), response.id).unwrap_or_default();
+            state.cursor.set_char_range(Some(egui::text::CCursorRange::select_all_str(name)));
+            state.store(ui.ctx(), response.id);
+        }
         ui.horizontal(|ui| {
             if ui.button("OK").clicked() || entered {
                 app.push(Command::Edit(Edit::Rename { node: *node, name: name.clone() }));

@@ -3,7 +3,7 @@
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
-use crate::app::command::{Command, Edit};
+use crate::app::command::{Command, Edit, Node};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::number;
@@ -93,6 +93,9 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
     ui.horizontal(|ui| {
         ui.heading(app.classes.tile_label(id));
         ui.label(format!("{}×{}, |S| = {}", tile.rows(), tile.cols(), tile.support_len()));
+        if ui.button("Rename class…").clicked() {
+            app.push(Command::AskRename(Node::Class(id.class)));
+        }
     });
     tools_ui(ui, app, view);
     ui.separator();
