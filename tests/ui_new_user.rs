@@ -271,3 +271,30 @@ fn a_new_class_is_named_after_its_label_and_renames_from_the_editor_with_its_fea
     let saved = tilelab::core::tileset_file::load(&file).unwrap();
     assert_eq!(saved.classes[3].features[0].name, "Boot", "the saved file has the new feature name");
 }
+
+#[test]
+fn a_bad_value_is_reported_once_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Dataset").click();
+    wait_until(&mut harness, "the first dataset", |app| app.state.dataset.is_some());
+    type_into_field(&mut harness, "Height", "6", |_| {});
+    harness.key_press(Key::Enter);
+    wait_until(&mut harness, "the failed generation", |app| app.state.dataset_error.is_some());
+    settle(&mut harness);
+    let shown = labels_containing(&harness, "does not fit");
+    assert_eq!(shown.len(), 1, "one message in the dataset view, under the settings: {shown:?}");
+    for (view, expected) in [("Networks", 1), ("Invariance", 1), ("Tiles", 0)] {
+        harness.get_by_label(view).click();
+        harness.run_steps(5);
+        if expected > 0 {
+            common::wait_for_screen(&mut harness, 30.0, "the view's message", |h| {
+                h.query_all_by_label_contains("does not fit").count() > 0
+            });
+        }
+        let shown = labels_containing(&harness, "does not fit");
+        assert_eq!(shown.len(), expected, "{view} view: {shown:?}");
+    }
+    let logged = harness.state().state.log.iter().filter(|e| e.text.contains("does not fit")).count();
+    assert!(logged <= 2, "the log has it once per cause, not once per frame ({logged})");
+}

@@ -382,7 +382,7 @@ impl TilelabApp {
             .iter()
             .rev()
             .take(3)
-            .filter(|e| e.level == Level::Error && e.at.elapsed() < TOAST_DURATION)
+            .filter(|e| e.level == Level::Error && !e.shown_in_place && e.at.elapsed() < TOAST_DURATION)
             .collect();
         if recent.is_empty() {
             return;

@@ -199,7 +199,9 @@ impl TilelabApp {
         let spec = match state.session.dataset.to_spec() {
             Ok(spec) => spec,
             Err(error) => {
-                state.error(format!("cannot generate the dataset: {error}"));
+                // The dataset view shows it beside the settings.
+                state.dataset_error = Some(error.to_string());
+                state.error_shown_in_place(format!("cannot generate the dataset: {error}"));
                 state.dataset_failed_for = Some(state.dataset_request());
                 return;
             }
@@ -274,7 +276,8 @@ impl TilelabApp {
             }
             Err(error) => {
                 state.dataset_failed_for = request;
-                state.error(format!("dataset generation failed: {error}"));
+                // The dataset view shows it beside the settings.
+                state.error_shown_in_place(format!("dataset generation failed: {error}"));
             }
         }
     }

@@ -69,6 +69,9 @@ pub struct LogEntry {
     pub text: String,
     /// When it was logged (toasts fade after a few seconds).
     pub at: Instant,
+    /// A view shows it beside the value it is about: the log keeps it, the status line and toasts
+    /// do not repeat it.
+    pub shown_in_place: bool,
 }
 
 /// What a dataset job produces: the warnings for the settings, and the dataset or why not.
@@ -341,21 +344,29 @@ impl AppState {
         self.add_log(Level::Error, text.into());
     }
 
+    /// Logs an error that a view shows beside the value it is about (not repeated elsewhere).
+    pub fn error_shown_in_place(&mut self, text: impl Into<String>) {
+        self.add_log(Level::Error, text.into());
+        if let Some(entry) = self.log.last_mut() {
+            entry.shown_in_place = true;
+        }
+    }
+
     fn add_log(&mut self, level: Level, text: String) {
         match level {
             Level::Info => log::info!("{text}"),
             Level::Warning => log::warn!("{text}"),
             Level::Error => log::error!("{text}"),
         }
-        self.log.push(LogEntry { level, text, at: Instant::now() });
+        self.log.push(LogEntry { level, text, at: Instant::now(), shown_in_place: false });
         if self.log.len() > LOG_LIMIT {
             self.log.remove(0);
         }
     }
 
-    /// The most recent log entry.
+    /// The most recent log entry for the status line (not one a view shows in place).
     pub fn last_message(&self) -> Option<&LogEntry> {
-        self.log.last()
+        self.log.iter().rev().find(|e| !e.shown_in_place)
     }
 }
 

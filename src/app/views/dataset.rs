@@ -145,7 +145,8 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
     if let Some(error) = &app.dataset_error {
         ui.colored_label(theme::ERROR, error);
     }
-    for warning in &app.dataset_warnings {
+    // An invalid setting is also the first "warning": say it once.
+    for warning in app.dataset_warnings.iter().filter(|w| app.dataset_error.as_ref() != Some(*w)) {
         ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
     }
     let Some(data) = &app.dataset else { return };

@@ -67,6 +67,8 @@ pub struct NetworksViewState {
     pub sample_index: usize,
     random_seed: u64,
     input: Option<InputImage>,
+    /// Why no input image could be made (shown where the image would be).
+    input_error: Option<String>,
     drag: DragState,
     built: Vec<(BuildKey, Arc<Constructed>)>,
     build_job: Option<(BuildKey, Job<Constructed>)>,
@@ -164,16 +166,12 @@ fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> boo
     let size = (app.session.dataset.height, app.session.dataset.width);
     let Some(data) = app.dataset.clone().filter(|_| current) else { return false };
     let Some(sample) = data.samples.get(view.sample_index).filter(|s| s.image.dim() == size) else { return false };
-    let spec = match app.session.dataset.to_spec() {
-        Ok(spec) => spec,
-        Err(error) => {
-            app.error(error);
-            return false;
-        }
-    };
+    // Invalid settings: the random input fails the same way and says why in place.
+    let Ok(spec) = app.session.dataset.to_spec() else { return false };
     let origin = format!("dataset sample {}", view.sample_index);
     let seed = app.session.dataset.seed ^ view.sample_index as u64;
     view.input = Some(InputImage::from_sample(&app.classes, &spec, sample, origin, seed, app.classes_version));
+    view.input_error = None;
     true
 }
 
@@ -186,8 +184,11 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
         .to_spec()
         .and_then(|spec| InputImage::random(&app.classes, &spec, view.random_seed, app.classes_version));
     match made {
-        Ok(input) => view.input = Some(input),
-        Err(error) => app.warn(format!("no input image: {error}")),
+        Ok(input) => {
+            view.input = Some(input);
+            view.input_error = None;
+        }
+        Err(error) => view.input_error = Some(error.to_string()),
     }
 }
 
@@ -201,7 +202,8 @@ fn poll_build(ctx: &egui::Context, app: &mut AppState, view: &mut NetworksViewSt
         match outcome {
             Ok(network) => view.built.push((job_key, Arc::new(network))),
             Err(error) => {
-                app.error(format!("{} could not be built: {error}", job_key.3.name()));
+                // The constructed side shows it where the network would be.
+                app.error_shown_in_place(format!("{} could not be built: {error}", job_key.3.name()));
                 view.build_error = Some((job_key, error));
             }
         }
@@ -342,7 +344,13 @@ fn left_column_ui(
     imported: Option<&ImportedForward>,
 ) {
     let Some(input) = view.input.as_mut() else {
-        ui.label("No input image yet.");
+        match &view.input_error {
+            // The reason is shown once, by the Dataset view's settings; the details stay a hover away.
+            Some(error) => ui
+                .colored_label(theme::WARNING, "No input image: the Dataset view's settings cannot make one.")
+                .on_hover_text(error),
+            None => ui.label("No input image yet."),
+        };
         return;
     };
     ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
