@@ -13,10 +13,11 @@
 //!   - `core::tile`: `Tile`, `Feature`, `Object`, `ClassSet` and their validation.
 //!   - `core::detect`: `d_T`, `φ_T`, `φ_F`, `φ_O`, argmax — the reference every network must equal.
 //!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
-//!   - `core::idx`, `core::tileset_file`: the file formats in; `core::bounded_read`: every read of a
+//!   - `core::idx`, `core::tileset_file`, `core::grey_image`: the file formats in; `core::bounded_read`: every read of a
 //!     user's file is size-capped; `core::atomic`: every write.
 //!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
-//!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5.
+//!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5;
+//!     `core::construct::Which` names one of the two networks.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
 //!     SIMD training step and the SGD stepper; `core::nn::weights_file`: saved weights.
 //!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments.
@@ -25,8 +26,13 @@
 //!   - `core::interop`: ONNX and safetensors out, ONNX in, NumPy datasets.
 //!   - `core::verify`: the random checks behind `tilelab verify`.
 //! - [`cli`]: one file per subcommand; `tilelab` without one opens the app.
-//! - `app` (feature `gui`): the egui application, one file per view under `app/views/`, the lecture
-//!   mode under `app/lecture/`, background jobs in `app/jobs.rs` and `app/training_job.rs`.
+//! - `app` (feature `gui`): the egui application, in layers (see `app`'s module doc). At the bottom
+//!   `app::ids`, `app::settings`, `app::theme`, `app::widgets` (heat maps, histograms, file dialog),
+//!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results),
+//!   `app::cache` (the dataset and N1/N2, shared), `app::command` and `app::state`; above them one
+//!   file per view under `app/views/`, the lecture under `app/lecture/`, the File → Export menu;
+//!   `TilelabApp` applies the views' commands once per frame (`app/run.rs`). The SGD run has its
+//!   worker in `app/training_job.rs`.
 //!
 //! # Invariants
 //! - N1(x) and N2(x) equal the direct `φ_O(x)` for every class (relative error ≤ 1e-4 in f32).

@@ -38,7 +38,7 @@ fn fashion_reaches_99_percent_with_the_papers_settings() {
 fn figure4_writes_its_files_and_n1_does_not_move() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fig");
-    let summary = last_json(&["reproduce", "figure4", "--json", "--out", out.to_str().unwrap()]);
+    let summary = last_json(&["reproduce", "figure4", "--json", "--epsilon-sweep", "--out", out.to_str().unwrap()]);
     for name in ["figure4_logits.csv", "figure4_summary.json", "figure4_trained.png", "figure4_n1.svg"] {
         assert!(out.join(name).exists(), "{name} missing");
     }
@@ -50,6 +50,16 @@ fn figure4_writes_its_files_and_n1_does_not_move() {
             let std = tile[key]["std"][label].as_f64().unwrap();
             assert!(std < 1e-3, "N1's class logit moved under {key}: std {std}");
         }
+    }
+    // The ε sweep: every tile's logit moves by ε = 1024, more than any 28×28 tile's d_T can reach.
+    let sweep = summary["epsilon_sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), tiles.len());
+    for (first, tile) in sweep.iter().zip(tiles) {
+        assert_eq!(first["name"], tile["name"]);
+        let epsilon = first["epsilon"].as_f64().unwrap_or_else(|| panic!("{first}: never moved"));
+        assert!(epsilon > 0.0 && epsilon <= 1024.0 && epsilon.log2().fract() == 0.0, "{first}");
+        assert!(first["images"].as_u64().unwrap() > 0);
+        assert_eq!(first["of"], 200, "100 images of each perturbation");
     }
 }
 

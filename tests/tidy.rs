@@ -48,3 +48,49 @@ fn every_module_starts_with_a_doc_line() {
         .collect();
     assert!(missing.is_empty(), "modules without a `//!` line: {missing:?}");
 }
+
+/// The lines of `path` that are code (comments and the unit tests dropped).
+fn code_lines(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .take_while(|line| !line.contains("#[cfg(test)]"))
+        .map(|line| line.split("//").next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn lower_app_modules_never_import_a_view() {
+    let lower =
+        ["ids.rs", "settings.rs", "theme.rs", "cache.rs", "command.rs", "state.rs", "imported.rs", "training_job.rs"];
+    let mut files: Vec<PathBuf> = lower.iter().map(|name| src("app").join(name)).collect();
+    files.extend(rust_files(&src("app/widgets")));
+    files.extend(rust_files(&src("app/jobs")));
+    let views = ["views::", "lecture::", "export_menu", "tree::", "TilelabApp"];
+    let offenders: Vec<_> = files
+        .iter()
+        .flat_map(|path| {
+            code_lines(path)
+                .into_iter()
+                .filter(|code| views.iter().any(|view| code.contains(view)))
+                .map(move |code| format!("{}: {}", path.display(), code.trim()))
+        })
+        .collect();
+    assert!(offenders.is_empty(), "a lower module reaches up into the views: {offenders:#?}");
+}
+
+#[test]
+fn views_reach_no_other_view_and_start_no_jobs_of_shared_data() {
+    let dataset_view = code_lines(&src("app/views/dataset.rs"));
+    assert!(!dataset_view.iter().any(|code| code.contains("export_menu")), "the dataset view imports the export menu");
+    let exports = code_lines(&src("app/export_menu.rs"));
+    assert!(!exports.iter().any(|code| code.contains("views::")), "the export menu imports a view");
+    for path in rust_files(&src("app/lecture")) {
+        let code = code_lines(&path);
+        assert!(!code.iter().any(|line| line.contains("views::")), "{} imports a view", path.display());
+        assert!(
+            !code.iter().any(|line| line.contains("build_n1") || line.contains("build_n2")),
+            "{} builds N1/N2 itself instead of reading the cache",
+            path.display()
+        );
+    }
+}

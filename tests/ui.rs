@@ -231,15 +231,15 @@ fn regenerate_the_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Dataset").click();
-    wait_until(&mut harness, "the first dataset", |app| app.state.dataset.is_some());
-    let first = harness.state().state.dataset.clone().unwrap();
+    wait_until(&mut harness, "the first dataset", |app| app.state.dataset().is_some());
+    let first = harness.state().state.dataset().cloned().unwrap();
     let settings = &harness.state().state.session.dataset;
     assert_eq!(first.samples.len(), settings.samples_per_class * 3);
-    let generation = harness.state().state.dataset_generation;
+    let generation = harness.state().state.cache.dataset_generation();
 
     harness.get_by_label("New samples").click();
-    wait_until(&mut harness, "the regenerated dataset", move |app| app.state.dataset_generation > generation);
-    let second = harness.state().state.dataset.clone().unwrap();
+    wait_until(&mut harness, "the regenerated dataset", move |app| app.state.cache.dataset_generation() > generation);
+    let second = harness.state().state.dataset().cloned().unwrap();
     assert_eq!(harness.state().state.session.dataset.seed, 2);
     assert_eq!(second.samples.len(), first.samples.len());
     assert_ne!(second.samples[0].image, first.samples[0].image, "a new seed draws new samples");
@@ -272,7 +272,7 @@ fn screenshots_of_every_view() {
     let mut harness = harness(dir.path());
     screenshot(&mut harness, "tiles");
     harness.get_by_label("Dataset").click();
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     screenshot(&mut harness, "dataset");
     harness.get_by_label_contains("sample 0:").click();
     settle(&mut harness);

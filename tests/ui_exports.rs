@@ -64,7 +64,7 @@ fn the_dataset_view_exports_numpy_files() {
     let out = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Dataset").click();
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     settle(&mut harness);
     harness.get_by_label("Export as NumPy…").click();
     settle(&mut harness);
@@ -74,7 +74,7 @@ fn the_dataset_view_exports_numpy_files() {
     assert!(files.contains(&folder.join("images.npy")));
 
     let images = ndarray::Array3::<f32>::read_npy(std::fs::File::open(folder.join("images.npy")).unwrap()).unwrap();
-    let dataset = harness.state().state.dataset.clone().unwrap();
+    let dataset = harness.state().state.dataset().cloned().unwrap();
     assert_eq!(images.len_of(ndarray::Axis(0)), dataset.samples.len());
     for (image, sample) in images.outer_iter().zip(&dataset.samples) {
         assert_eq!(image, sample.image, "the exported images are the app's");

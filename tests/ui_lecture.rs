@@ -137,7 +137,7 @@ fn screenshots_of_lecture_steps() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     screenshot(&mut harness, "lecture-1-tile");
     press(&mut harness, Key::ArrowRight);
     screenshot(&mut harness, "lecture-2-matching");
@@ -187,7 +187,7 @@ fn exports_from_the_file_menu_parse_back() {
     let out = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.state_mut().state.push(Command::GenerateDataset);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     // The menu path: File → Export → Figure as SVG… opens the path window.
     harness.get_by_label("File").click();
     harness.run_steps(2);
@@ -213,7 +213,7 @@ fn exports_from_the_file_menu_parse_back() {
     let kind = ExportKind::Activations { net: Net::N2, npy: true };
     let files = export(&mut harness, kind, &out.path().join("acts"));
     let input: ndarray::ArrayD<f32> = load_npy(&files[0]).unwrap();
-    let sample = harness.state().state.dataset.as_ref().unwrap().samples[0].clone();
+    let sample = harness.state().state.dataset().unwrap().samples[0].clone();
     assert_eq!(input, sample.image.clone().into_dyn(), "layer 0 is the input image");
     let logits: ndarray::ArrayD<f32> = load_npy(&files[files.len() - 2]).unwrap();
     let direct = tilelab::core::detect::logits(&harness.state().state.classes, sample.image.view());
@@ -242,7 +242,7 @@ fn steps_seven_and_eight_train_and_measure() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     press(&mut harness, Key::F5);
-    wait_until(&mut harness, "the dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     press(&mut harness, Key::End);
     press(&mut harness, Key::ArrowLeft);
     assert_on_step(&harness, 6);

@@ -126,7 +126,7 @@ fn networks_view_hover_switch_and_screenshot() {
     });
     wait_for_screen(&mut harness, 30.0, "the logits", |h| h.query_by_label_contains("direct φ: ").is_some());
     // Selectivity: the constructed detectors fire for exactly one class each.
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 30.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
@@ -288,7 +288,7 @@ fn an_imported_network_stands_beside_n2() {
         h.query_by_label_contains("channels of 'layer1' respond here").is_some()
     });
 
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()
@@ -367,7 +367,7 @@ fn n2_through_onnx_stands_beside_n1_and_stays_monosemantic() {
     // Through accesskit: the list is taller than the popup, a pointer click would miss the item.
     harness.get_by_label("detect (Relu)").click_accesskit();
     harness.run_steps(2);
-    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset.is_some());
+    wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()

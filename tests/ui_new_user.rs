@@ -74,12 +74,12 @@ fn typing_a_dataset_height_applies_when_the_field_loses_focus() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Dataset").click();
-    wait_until(&mut harness, "the first dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the first dataset", |app| app.state.dataset().is_some());
     let height = harness.state().state.session.dataset.height;
     type_into_field(&mut harness, "Height", "64", |app| {
         assert_eq!(app.state.session.dataset.height, height, "a keystroke does not change the height");
     });
-    assert!(harness.state().state.dataset_error.is_none(), "no error for a half-typed value");
+    assert!(harness.state().state.cache.dataset_error().is_none(), "no error for a half-typed value");
     harness.get_by_role_and_label(Role::SpinButton, "Width").focus();
     settle(&mut harness);
     assert_eq!(harness.state().state.session.dataset.height, 64, "leaving the field applies the typed value");
@@ -277,10 +277,10 @@ fn a_bad_value_is_reported_once_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     harness.get_by_label("Dataset").click();
-    wait_until(&mut harness, "the first dataset", |app| app.state.dataset.is_some());
+    wait_until(&mut harness, "the first dataset", |app| app.state.dataset().is_some());
     type_into_field(&mut harness, "Height", "6", |_| {});
     harness.key_press(Key::Enter);
-    wait_until(&mut harness, "the failed generation", |app| app.state.dataset_error.is_some());
+    wait_until(&mut harness, "the failed generation", |app| app.state.cache.dataset_error().is_some());
     settle(&mut harness);
     let shown = labels_containing(&harness, "does not fit");
     assert_eq!(shown.len(), 1, "one message in the dataset view, under the settings: {shown:?}");

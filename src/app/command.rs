@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use ndarray::Array2;
 
+use crate::core::construct::Which;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
 use super::ids::{ExportKind, PathPurpose, View};
+use super::settings::DatasetSettings;
+use super::theme::Rendering;
+use super::training_job::{Control, TrainingConfig};
 
 /// A node of the class → feature → tile tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,10 +155,16 @@ pub enum Command {
     ExportTilePng(PathBuf),
     /// Opens a pair of IDX files (images, optional labels) in the gallery.
     OpenIdx { images: PathBuf, labels: Option<PathBuf> },
+    /// Replaces the dataset settings (size, background, samples, jitter, seed).
+    SetDatasetSettings(DatasetSettings),
+    /// Shows pixel values with 1 as bright or 1 as ink.
+    SetRendering(Rendering),
     /// Sets the dataset view's background image.
     SetBackgroundImage(PathBuf),
     /// Generates the dataset in the background from the current settings.
     GenerateDataset,
+    /// Builds N1 or N2 for the current tile set and image size into the cache (once per key).
+    BuildNetwork(Which),
     /// Opens the path dialog for a file operation.
     AskPath(PathPurpose),
     /// Opens the gallery window.
@@ -171,6 +181,10 @@ pub enum Command {
     OpenNetwork(PathBuf),
     /// Puts the trained side back to the SGD run.
     CloseNetwork,
+    /// Replaces the training run by a fresh, paused one with these settings on the current data.
+    StartTraining(TrainingConfig),
+    /// Runs, pauses, steps or resets the training run (if there is one).
+    ControlTraining(Control),
     /// Writes an export into this file or folder (in the background).
     Export { kind: ExportKind, path: PathBuf },
 }

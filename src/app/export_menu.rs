@@ -8,14 +8,14 @@
 //! A menu click opens a small path window (a text field that always works, plus "Browse…" through
 //! `rfd` on a helper thread, so the UI never blocks). On "Export" the inputs are copied from the
 //! app and everything heavy — building N1/N2, forward passes, rendering, writing — runs in a
-//! background [`Job`]. Every file goes through `core::atomic` (via `core::export`). The file
-//! layouts are documented in README-exports (the lead's README).
+//! background [`Job`]. The formats are written by `core::export` and `core::interop` (the same
+//! functions, the same bytes as `tilelab export` and `tilelab activations`), every file through
+//! `core::atomic`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayD, Dimension};
-use serde_json::{Value, json};
+use ndarray::Array2;
 
 use crate::app::command::Command;
 use crate::app::ids::{ExportKind, Net, View};
@@ -23,31 +23,27 @@ use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
 use crate::app::widgets::browse::{Browse, Pick};
-use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
-use crate::core::export::{self, CsvValue, Table};
+use crate::core::export::activations::{self, NamedArray};
+use crate::core::export::tables::{self, CurvePoint};
+use crate::core::export::{self, Table, sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
 use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
-use crate::core::nn::dense::Layer;
-use crate::core::nn::sparse::{Activation, LayerKind, SparseNetwork};
 use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, Format, LineChart, render};
 use crate::core::tile::ClassSet;
 use crate::core::{atomic, detect, figures};
 
-/// Largest dense parameter count written as NPY (80 MB of f32); N1 on large images exceeds it.
-pub const MAX_DENSE_PARAMS: usize = 20_000_000;
 /// Seed of the figure pack's samples.
 pub const FIGURE_PACK_SEED: u64 = 1;
-/// Format tag of the sparse network JSON.
-pub const SPARSE_FORMAT: &str = "tilelab-sparse-network";
 
 /// Why the invariance view has nothing to export yet.
 const NO_INVARIANCE: &str = "the Invariance view has no numbers yet: open it and wait for its histograms";
 
-/// Points of a training curve: `(epoch, loss, accuracy)`.
-pub type CurvePoints = Vec<(f32, f32, f32)>;
+/// Points of a training curve.
+pub type CurvePoints = Vec<CurvePoint>;
 
 /// Copies of what an export reads, taken on the UI thread when the user confirms.
 #[derive(Clone)]
@@ -64,10 +60,12 @@ pub struct Source {
     /// dragged by hand); the dataset sample it points at before that view was opened.
     pub input: Option<Array2<f32>>,
     pub trained: Option<Arc<Cnn>>,
-    /// Training curves: (epoch, loss, accuracy) for the training and the test set.
+    /// Training curves for the training and the test set.
     pub curves: Option<(CurvePoints, CurvePoints)>,
     /// The invariance view's study as on screen, if it computed one.
     pub invariance: Option<InvarianceShown>,
+    /// N1 and N2 from the app's cache when built for `classes` and `size` (others are built in the job).
+    pub built: Vec<(Which, Arc<Constructed>)>,
 }
 
 /// The invariance view's numbers as on screen: the study and the network it compares with N1.
@@ -88,7 +86,8 @@ impl Source {
         sample_index: usize,
         invariance: Option<InvarianceShown>,
     ) -> Self {
-        let dataset = app.dataset.clone();
+        let dataset = app.dataset().cloned();
+        let key = (app.classes_version, app.session.dataset.height, app.session.dataset.width);
         let input = shown.cloned().or_else(|| {
             let samples = &dataset.as_ref()?.samples;
             let index = sample_index.min(samples.len().saturating_sub(1));
@@ -98,7 +97,10 @@ impl Source {
             Some(job) => {
                 let progress = job.progress();
                 let points = |curve: &[crate::app::training_job::CurvePoint]| {
-                    curve.iter().map(|p| (p.epoch as f32, p.loss, p.accuracy)).collect()
+                    curve
+                        .iter()
+                        .map(|p| CurvePoint { epoch: p.epoch as f32, loss: p.loss, accuracy: p.accuracy })
+                        .collect()
                 };
                 (progress.cnn.clone(), Some((points(&progress.train_curve), points(&progress.test_curve))))
             }
@@ -114,6 +116,10 @@ impl Source {
             trained,
             curves,
             invariance,
+            built: [Which::N1, Which::N2]
+                .into_iter()
+                .filter_map(|which| Some((which, app.cache.network(which, key)?)))
+                .collect(),
         }
     }
 
@@ -131,13 +137,13 @@ impl Source {
         self.trained.as_deref().ok_or_else(|| "no trained network yet: start training in the Training view".to_owned())
     }
 
-    fn constructed(&self, net: Net) -> Result<Constructed, String> {
+    fn constructed(&self, net: Net) -> Result<Arc<Constructed>, String> {
+        let which = if net == Net::N1 { Which::N1 } else { Which::N2 };
+        if let Some((_, built)) = self.built.iter().find(|(w, _)| *w == which) {
+            return Ok(Arc::clone(built));
+        }
         let (height, width) = self.size;
-        let built = match net {
-            Net::N1 => build_n1(&self.classes, height, width),
-            Net::N2 | Net::Trained => build_n2(&self.classes, height, width),
-        };
-        built.map_err(|e| e.to_string())
+        which.build(&self.classes, height, width).map(Arc::new).map_err(|e| e.to_string())
     }
 }
 
@@ -145,7 +151,7 @@ const NO_DATASET: &str = "no dataset yet: generate the dataset first (Dataset vi
 
 /// The settings of the app's dataset when it is the one the current tile set and settings make.
 fn current_dataset_settings(app: &AppState) -> Result<DatasetSettings, String> {
-    if app.dataset.is_none() {
+    if app.dataset().is_none() {
         return Err(NO_DATASET.to_owned());
     }
     if !app.dataset_is_current() {
@@ -171,11 +177,12 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
             Ok(vec![path.to_owned()])
         }
         ExportKind::Activations { net, npy } => {
-            let layers = activations(source, net)?;
+            let layers = layer_outputs(source, net)?;
             if npy {
-                write_npy_folder(path, &layers)
+                activations::write_npy_folder(path, &layers).map_err(|e| e.to_string())
             } else {
-                write(path, &activations_csv(&layers)?).map(|()| vec![path.to_owned()])
+                let bytes = activations::csv(&layers).map_err(|e| e.to_string())?;
+                write(path, &bytes).map(|()| vec![path.to_owned()])
             }
         }
         ExportKind::Weights { net, npy } => weights(source, net, npy, path),
@@ -198,8 +205,8 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
 fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, String> {
     let graph = match net {
         Net::Trained => export_cnn(source.cnn()?, &class_names(&source.classes)),
-        Net::N1 => export_constructed(ConstructedKind::N1, &source.constructed(net)?, &source.classes),
-        Net::N2 => export_constructed(ConstructedKind::N2, &source.constructed(net)?, &source.classes),
+        Net::N1 => export_constructed(ConstructedKind::N1, &*source.constructed(net)?, &source.classes),
+        Net::N2 => export_constructed(ConstructedKind::N2, &*source.constructed(net)?, &source.classes),
     }
     .map_err(|e| e.to_string())?;
     if safetensors { graph.safetensors_bytes().map_err(|e| e.to_string()) } else { Ok(graph.onnx_bytes()) }
@@ -250,18 +257,18 @@ pub fn view_figure(source: &Source) -> Result<Figure, String> {
         }
         View::Training => {
             let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
-            let curve = |name: &str, points: &[(f32, f32, f32)], pick: fn(&(f32, f32, f32)) -> f32| Curve {
+            let curve = |name: &str, points: &[CurvePoint], pick: fn(&CurvePoint) -> f32| Curve {
                 name: name.to_owned(),
-                points: points.iter().map(|p| (p.0, pick(p))).collect(),
+                points: points.iter().map(|p| (p.epoch, pick(p))).collect(),
             };
             let chart = LineChart {
                 x_label: "epoch".to_owned(),
                 y_label: "loss / accuracy".to_owned(),
                 curves: vec![
-                    curve("train loss", train, |p| p.1),
-                    curve("test loss", test, |p| p.1),
-                    curve("train accuracy", train, |p| p.2),
-                    curve("test accuracy", test, |p| p.2),
+                    curve("train loss", train, |p| p.loss),
+                    curve("test loss", test, |p| p.loss),
+                    curve("train accuracy", train, |p| p.accuracy),
+                    curve("test accuracy", test, |p| p.accuracy),
                 ],
             };
             Ok(Figure::new("Training curves", FigureKind::LineChart(chart)))
@@ -275,36 +282,19 @@ pub fn view_figure(source: &Source) -> Result<Figure, String> {
 
 /// The numbers behind the current view, as CSV bytes.
 pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
-    let csv = |table: &Table| export::csv_bytes(table).map_err(|e| e.to_string());
+    let csv = |table: Result<Table, export::ExportError>| {
+        table.and_then(|table| export::csv_bytes(&table)).map_err(|e| e.to_string())
+    };
     match source.view {
-        View::Tiles => csv(&tiles_table(&source.classes)?),
+        View::Tiles => csv(tables::tiles(&source.classes)),
         View::Dataset => {
             let dataset = source.dataset.as_ref().ok_or("the dataset has not been generated yet")?;
-            csv(&placements_table(&source.classes, dataset)?)
+            csv(tables::placements(&source.classes, dataset))
         }
-        View::Networks => {
-            let series = input_logits(source)?;
-            let mut header = vec!["class".to_owned()];
-            header.extend(series.iter().map(|(name, _)| name.clone()));
-            let mut table = Table::new(header);
-            for (c, name) in class_names(&source.classes).into_iter().enumerate() {
-                let mut row = vec![CsvValue::Text(name)];
-                row.extend(series.iter().map(|(_, v)| CsvValue::Float(v.get(c).copied().unwrap_or(f32::NAN))));
-                table.push_row(row).map_err(|e| e.to_string())?;
-            }
-            csv(&table)
-        }
+        View::Networks => csv(tables::logits(&class_names(&source.classes), &input_logits(source)?)),
         View::Training => {
             let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
-            let mut table = Table::new(["set", "epoch", "loss", "accuracy"]);
-            for (set, points) in [("train", train), ("test", test)] {
-                for &(epoch, loss, accuracy) in points {
-                    table
-                        .push_row(vec![set.into(), epoch.into(), loss.into(), accuracy.into()])
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            csv(&table)
+            csv(tables::curves(train, test))
         }
         View::Invariance => {
             let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
@@ -313,127 +303,14 @@ pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
     }
 }
 
-/// One row per tile pixel: where it is, its value, whether it is in the support, and ε.
-fn tiles_table(classes: &ClassSet) -> Result<Table, String> {
-    let mut table = Table::new(["class", "feature", "tile", "row", "col", "value", "in_support", "epsilon"]);
-    for (id, tile) in classes.tiles() {
-        for ((row, col), &value) in tile.values().indexed_iter() {
-            let support = i64::from(tile.support()[[row, col]]);
-            let cells = vec![
-                CsvValue::Text(classes.classes[id.class].name.clone()),
-                int(id.feature),
-                int(id.tile),
-                int(row),
-                int(col),
-                value.into(),
-                support.into(),
-                tile.epsilon().into(),
-            ];
-            table.push_row(cells).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(table)
-}
-
-/// One row per pasted tile of every sample.
-fn placements_table(classes: &ClassSet, dataset: &Dataset) -> Result<Table, String> {
-    let mut table = Table::new(["sample", "label", "class", "feature", "tile", "row", "col", "rows", "cols"]);
-    for (index, sample) in dataset.samples.iter().enumerate() {
-        let name = classes.classes.get(sample.label).map_or_else(String::new, |o| o.name.clone());
-        for p in &sample.placements {
-            let cells = vec![
-                int(index),
-                int(sample.label),
-                CsvValue::Text(name.clone()),
-                int(p.tile.feature),
-                int(p.tile.tile),
-                int(p.row),
-                int(p.col),
-                int(p.rows),
-                int(p.cols),
-            ];
-            table.push_row(cells).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(table)
-}
-
-fn int(value: usize) -> CsvValue {
-    CsvValue::Int(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
-/// One layer's output with its name: `[C,H,W]` maps or `[N]` vectors.
-pub struct NamedArray {
-    pub name: String,
-    pub values: ArrayD<f32>,
-}
-
 /// Every layer's output of `net` on the current input, the input first.
-pub fn activations(source: &Source, net: Net) -> Result<Vec<NamedArray>, String> {
-    let image = source.input()?;
-    let mut layers = vec![NamedArray { name: "input".to_owned(), values: image.clone().into_dyn() }];
-    match net {
-        Net::N1 | Net::N2 => {
-            let built = source.constructed(net)?;
-            let outputs = built.network.forward(image.view()).map_err(|e| e.to_string())?;
-            for (layer, output) in built.network.layers().iter().zip(outputs.layers) {
-                let values = match output {
-                    Activation::Map(map) => map.into_dyn(),
-                    Activation::Vector(vector) => vector.into_dyn(),
-                };
-                layers.push(NamedArray { name: layer.name.clone(), values });
-            }
-        }
-        Net::Trained => {
-            let outputs = source.cnn()?.forward(image.view()).map_err(|e| e.to_string())?;
-            layers.push(NamedArray { name: "conv (before ReLU)".to_owned(), values: outputs.pre_relu.into_dyn() });
-            layers.push(NamedArray { name: "ReLU feature maps".to_owned(), values: outputs.post_relu.into_dyn() });
-            layers.push(NamedArray { name: "logits".to_owned(), values: outputs.logits.into_dyn() });
-        }
-    }
-    Ok(layers)
-}
-
-/// Long-format CSV: `layer,name,channel,row,col,value` (vectors: `channel` = neuron, `row` = `col` = 0;
-/// the 2-D input: `channel` = 0).
-pub fn activations_csv(layers: &[NamedArray]) -> Result<Vec<u8>, String> {
-    let mut table = Table::new(["layer", "name", "channel", "row", "col", "value"]);
-    for (index, layer) in layers.iter().enumerate() {
-        for (position, &value) in layer.values.indexed_iter() {
-            let (channel, row, col) = match *position.slice() {
-                [c, r, k] => (c, r, k),
-                [r, k] => (0, r, k),
-                [n] => (n, 0, 0),
-                _ => (0, 0, 0),
-            };
-            let cells =
-                vec![int(index), CsvValue::Text(layer.name.clone()), int(channel), int(row), int(col), value.into()];
-            table.push_row(cells).map_err(|e| e.to_string())?;
-        }
-    }
-    export::csv_bytes(&table).map_err(|e| e.to_string())
-}
-
-/// A folder with `layerNN.npy` per layer and `layers.json` naming each file and its shape.
-pub fn write_npy_folder(dir: &Path, layers: &[NamedArray]) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut index = Vec::new();
-    for (n, layer) in layers.iter().enumerate() {
-        let file = format!("layer{n:02}.npy");
-        let path = dir.join(&file);
-        export::save_npy(&path, &layer.values).map_err(|e| e.to_string())?;
-        index.push(json!({ "file": file, "name": layer.name, "shape": layer.values.shape() }));
-        written.push(path);
-    }
-    let manifest = dir.join("layers.json");
-    write(&manifest, json_bytes(&json!({ "layers": index }))?.as_slice())?;
-    written.push(manifest);
-    Ok(written)
-}
-
-fn json_bytes(value: &Value) -> Result<Vec<u8>, String> {
-    serde_json::to_vec_pretty(value).map_err(|e| e.to_string())
+pub fn layer_outputs(source: &Source, net: Net) -> Result<Vec<NamedArray>, String> {
+    let image = source.input()?.view();
+    let layers = match net {
+        Net::N1 | Net::N2 => activations::of_sparse(&source.constructed(net)?.network, image),
+        Net::Trained => activations::of_cnn(source.cnn()?, image),
+    };
+    layers.map_err(|e| e.to_string())
 }
 
 /// Writes `net`'s weights as JSON (a file) or NPY (a folder).
@@ -444,117 +321,14 @@ fn weights(source: &Source, net: Net, npy: bool, path: &Path) -> Result<Vec<Path
             write(path, text.as_bytes())?;
             Ok(vec![path.to_owned()])
         }
-        (Net::Trained, true) => trained_npy(source.cnn()?, path),
+        (Net::Trained, true) => weights_npy::write_trained(source.cnn()?, path).map_err(|e| e.to_string()),
         (_, false) => {
-            let built = source.constructed(net)?;
-            write(path, &json_bytes(&sparse_json(&built.network))?)?;
+            let bytes = sparse_json::to_bytes(&source.constructed(net)?.network).map_err(|e| e.to_string())?;
+            write(path, &bytes)?;
             Ok(vec![path.to_owned()])
         }
-        (_, true) => dense_npy(&source.constructed(net)?.network, path),
+        (_, true) => weights_npy::write_dense(&source.constructed(net)?.network, path).map_err(|e| e.to_string()),
     }
-}
-
-/// The sparse layout: every layer with its kind, every channel's taps `[in_channel, dy, dx, weight]`
-/// and bias, every dense neuron's `[input, weight]` pairs and bias, and the units' meanings.
-pub fn sparse_json(network: &SparseNetwork) -> Value {
-    let layers: Vec<Value> = network
-        .layers()
-        .iter()
-        .map(|layer| {
-            let body = match &layer.kind {
-                LayerKind::Pad { bottom, right } => json!({ "kind": "pad", "bottom": bottom, "right": right }),
-                LayerKind::Conv(conv) => {
-                    let channels: Vec<Value> = conv
-                        .taps
-                        .iter()
-                        .zip(&conv.bias)
-                        .map(|(taps, bias)| {
-                            let taps: Vec<Value> = taps.iter().map(|t| json!([t.channel, t.dy, t.dx, t.weight])).collect();
-                            json!({ "bias": bias, "taps": taps })
-                        })
-                        .collect();
-                    json!({ "kind": "conv", "kernel": [conv.kernel.0, conv.kernel.1], "dilation": conv.dilation, "relu": conv.relu, "channels": channels })
-                }
-                LayerKind::Dense(dense) => {
-                    let neurons: Vec<Value> = (0..dense.neurons())
-                        .map(|n| {
-                            let weights: Vec<Value> = dense.weights_of(n).map(|(i, w)| json!([i, w])).collect();
-                            json!({ "bias": dense.bias_of(n), "weights": weights })
-                        })
-                        .collect();
-                    json!({ "kind": "dense", "relu": dense.relu, "neurons": neurons })
-                }
-            };
-            json!({ "name": layer.name, "layer": body, "meanings": layer.meanings })
-        })
-        .collect();
-    let (height, width) = network.input();
-    json!({ "format": SPARSE_FORMAT, "version": 1, "input": [height, width], "layers": layers })
-}
-
-/// The network in dense form: `layerNN_weight.npy` / `layerNN_bias.npy` per conv/linear layer and
-/// `network.json` listing every layer (pad sizes, dilation, ReLU/flatten) in order.
-fn dense_npy(network: &SparseNetwork, dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let dense = network.to_dense(MAX_DENSE_PARAMS).map_err(|e| format!("{e}; export the sparse JSON instead"))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut save = |file: String, values: &ArrayD<f32>| -> Result<String, String> {
-        let path = dir.join(&file);
-        export::save_npy(&path, values).map_err(|e| e.to_string())?;
-        written.push(path);
-        Ok(file)
-    };
-    let mut entries = Vec::new();
-    for (n, layer) in dense.layers.iter().enumerate() {
-        let entry = match layer {
-            Layer::Pad { bottom, right } => json!({ "kind": "pad", "bottom": bottom, "right": right }),
-            Layer::Relu => json!({ "kind": "relu" }),
-            Layer::Flatten => json!({ "kind": "flatten" }),
-            Layer::Conv2d(conv) => {
-                let weight = save(format!("layer{n:02}_weight.npy"), &conv.weight.clone().into_dyn())?;
-                let bias = save(format!("layer{n:02}_bias.npy"), &conv.bias.clone().into_dyn())?;
-                json!({ "kind": "conv2d", "dilation": conv.dilation, "weight": weight, "bias": bias })
-            }
-            Layer::Linear(linear) => {
-                let weight = save(format!("layer{n:02}_weight.npy"), &linear.weight.clone().into_dyn())?;
-                let bias = save(format!("layer{n:02}_bias.npy"), &linear.bias.clone().into_dyn())?;
-                json!({ "kind": "linear", "weight": weight, "bias": bias })
-            }
-        };
-        entries.push(entry);
-    }
-    let (height, width) = network.input();
-    let manifest = dir.join("network.json");
-    write(&manifest, &json_bytes(&json!({ "input": [1, height, width], "layers": entries }))?)?;
-    written.push(manifest);
-    Ok(written)
-}
-
-/// The trained CNN: `conv_weight.npy [F,1,k,k]`, `conv_bias.npy [F]`, `fc_weight.npy [L, F·H'·W']`,
-/// `fc_bias.npy [L]` and `network.json` with the architecture.
-fn trained_npy(cnn: &Cnn, dir: &Path) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let arrays: [(&str, ArrayD<f32>); 4] = [
-        ("conv_weight", cnn.conv().weight.clone().into_dyn()),
-        ("conv_bias", cnn.conv().bias.clone().into_dyn()),
-        ("fc_weight", cnn.fc().weight.clone().into_dyn()),
-        ("fc_bias", cnn.fc().bias.clone().into_dyn()),
-    ];
-    let mut written = Vec::new();
-    for (name, values) in &arrays {
-        let path = dir.join(format!("{name}.npy"));
-        export::save_npy(&path, values).map_err(|e| e.to_string())?;
-        written.push(path);
-    }
-    let spec = cnn.spec();
-    let manifest = json!({
-        "architecture": "conv k×k (stride 1, no padding) → ReLU → flatten (F, H', W') → linear",
-        "height": spec.height, "width": spec.width, "kernel": spec.kernel, "filters": spec.filters, "classes": spec.classes,
-    });
-    let path = dir.join("network.json");
-    write(&path, &json_bytes(&manifest)?)?;
-    written.push(path);
-    Ok(written)
 }
 
 /// The path window of a requested export.
@@ -716,6 +490,10 @@ mod tests {
     use crate::core::dataset::generate;
     use crate::core::presets;
 
+    fn point(epoch: f32, loss: f32, accuracy: f32) -> CurvePoint {
+        CurvePoint { epoch, loss, accuracy }
+    }
+
     fn source(view: View) -> Source {
         let classes = presets::toy_squares();
         let spec = DatasetSpec { height: 8, width: 8, samples_per_class: 3, ..DatasetSpec::default() };
@@ -735,8 +513,9 @@ mod tests {
             }),
             input,
             trained: None,
-            curves: Some((vec![(0.5, 1.0, 0.4), (1.0, 0.5, 0.8)], vec![(1.0, 0.6, 0.75)])),
+            curves: Some((vec![point(0.5, 1.0, 0.4), point(1.0, 0.5, 0.8)], vec![point(1.0, 0.6, 0.75)])),
             invariance: None,
+            built: Vec::new(),
         }
     }
 
@@ -861,8 +640,11 @@ mod tests {
         let mut app = AppState::new(None);
         assert!(current_dataset_settings(&app).unwrap_err().contains("generate the dataset first"));
         let spec = app.session.dataset.to_spec().unwrap();
-        app.dataset = Some(Arc::new(generate(&app.classes, &spec).unwrap()));
-        app.dataset_for = Some(app.dataset_request());
+        app.cache.generate_dataset(None, &app.classes, app.dataset_request());
+        while app.dataset().is_none() {
+            app.cache.poll();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert!(app.dataset_is_current());
         assert_eq!(current_dataset_settings(&app).unwrap().to_spec().unwrap(), spec);
         app.session.dataset.seed += 1;
@@ -909,76 +691,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn activations_round_trip_as_csv_and_npy() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = source(View::Networks);
-        let layers = activations(&s, Net::N2).unwrap();
-        let rows = parse_csv(&activations_csv(&layers).unwrap());
-        let total: usize = layers.iter().map(|l| l.values.len()).sum();
-        assert_eq!(rows.len(), total + 1, "one row per value plus the header");
-        let files = write_npy_folder(&dir.path().join("acts"), &layers).unwrap();
-        assert_eq!(files.len(), layers.len() + 1);
-        for (layer, file) in layers.iter().zip(&files) {
-            let back: ArrayD<f32> = export::load_npy(file).unwrap();
-            assert_eq!(back, layer.values, "{}", layer.name);
-        }
-        let input = export::load_npy::<f32>(&files[0]).unwrap().into_dimensionality::<ndarray::Ix2>().unwrap();
-        assert_eq!(&input, s.input.as_ref().unwrap());
-        let manifest: Value = serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
-        assert_eq!(manifest["layers"].as_array().unwrap().len(), layers.len());
-        assert!(activations(&s, Net::Trained).is_err(), "no trained network yet");
+    /// Every file under `dir`, by name, with its bytes.
+    fn folder_bytes(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
     }
 
     #[test]
-    fn constructed_weights_as_sparse_json_and_dense_npy_compute_the_same_logits() {
+    fn activations_are_the_core_export_of_the_shown_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Networks);
+        let n2 = s.constructed(Net::N2).unwrap();
+        let layers = activations::of_sparse(&n2.network, s.input.as_ref().unwrap().view()).unwrap();
+        let csv_path = dir.path().join("acts.csv");
+        run(ExportKind::Activations { net: Net::N2, npy: false }, &s, &csv_path).unwrap();
+        assert_eq!(std::fs::read(&csv_path).unwrap(), activations::csv(&layers).unwrap());
+        let (app_dir, core_dir) = (dir.path().join("app"), dir.path().join("core"));
+        let files = run(ExportKind::Activations { net: Net::N2, npy: true }, &s, &app_dir).unwrap();
+        assert_eq!(files.len(), layers.len() + 1, "one NPY per layer and the manifest");
+        activations::write_npy_folder(&core_dir, &layers).unwrap();
+        assert_eq!(folder_bytes(&app_dir), folder_bytes(&core_dir));
+        assert!(layer_outputs(&s, Net::Trained).is_err(), "no trained network yet");
+    }
+
+    #[test]
+    fn constructed_weights_are_the_core_sparse_json_and_dense_npy() {
         let dir = tempfile::tempdir().unwrap();
         let s = source(View::Networks);
         let built = s.constructed(Net::N2).unwrap();
         let json_path = dir.path().join("n2.json");
         run(ExportKind::Weights { net: Net::N2, npy: false }, &s, &json_path).unwrap();
-        let value: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
-        assert_eq!(value["format"], SPARSE_FORMAT);
-        assert_eq!(value["layers"].as_array().unwrap().len(), built.network.layers().len());
-        let folder = dir.path().join("n2_npy");
-        let files = run(ExportKind::Weights { net: Net::N2, npy: true }, &s, &folder).unwrap();
-        let manifest: Value = serde_json::from_slice(&std::fs::read(folder.join("network.json")).unwrap()).unwrap();
-        // Rebuild the dense network from the files alone and compare its logits.
-        let mut layers = Vec::new();
-        for entry in manifest["layers"].as_array().unwrap() {
-            let load = |key: &str| export::load_npy::<f32>(&folder.join(entry[key].as_str().unwrap())).unwrap();
-            layers.push(match entry["kind"].as_str().unwrap() {
-                "pad" => Layer::Pad {
-                    bottom: entry["bottom"].as_u64().unwrap() as usize,
-                    right: entry["right"].as_u64().unwrap() as usize,
-                },
-                "relu" => Layer::Relu,
-                "flatten" => Layer::Flatten,
-                "conv2d" => Layer::Conv2d(
-                    crate::core::nn::dense::Conv2d::new(
-                        load("weight").into_dimensionality().unwrap(),
-                        load("bias").into_dimensionality().unwrap(),
-                        entry["dilation"].as_u64().unwrap() as usize,
-                    )
-                    .unwrap(),
-                ),
-                _ => Layer::Linear(
-                    crate::core::nn::dense::Linear::new(
-                        load("weight").into_dimensionality().unwrap(),
-                        load("bias").into_dimensionality().unwrap(),
-                    )
-                    .unwrap(),
-                ),
-            });
-        }
+        assert_eq!(std::fs::read(&json_path).unwrap(), sparse_json::to_bytes(&built.network).unwrap());
+        let (app_dir, core_dir) = (dir.path().join("app"), dir.path().join("core"));
+        let files = run(ExportKind::Weights { net: Net::N2, npy: true }, &s, &app_dir).unwrap();
         assert!(files.len() >= 3);
-        let network = crate::core::nn::dense::Network { layers };
-        let image = s.input.as_ref().unwrap();
-        let logits = network.forward(image.view().insert_axis(ndarray::Axis(0))).unwrap();
-        let direct = detect::logits(&s.classes, image.view());
-        for (a, b) in logits.iter().zip(&direct) {
-            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
-        }
+        weights_npy::write_dense(&built.network, &core_dir).unwrap();
+        assert_eq!(folder_bytes(&app_dir), folder_bytes(&core_dir));
     }
 
     #[test]
@@ -992,11 +745,11 @@ mod tests {
         run(ExportKind::Weights { net: Net::Trained, npy: false }, &s, &json_path).unwrap();
         let back = crate::core::nn::weights_file::load(&json_path).unwrap();
         assert_eq!(back, cnn);
-        let folder = dir.path().join("cnn");
-        run(ExportKind::Weights { net: Net::Trained, npy: true }, &s, &folder).unwrap();
-        let fc: ArrayD<f32> = export::load_npy(&folder.join("fc_weight.npy")).unwrap();
-        assert_eq!(fc, cnn.fc().weight.clone().into_dyn());
-        let layers = activations(&s, Net::Trained).unwrap();
+        let (app_dir, core_dir) = (dir.path().join("app"), dir.path().join("core"));
+        run(ExportKind::Weights { net: Net::Trained, npy: true }, &s, &app_dir).unwrap();
+        weights_npy::write_trained(&cnn, &core_dir).unwrap();
+        assert_eq!(folder_bytes(&app_dir), folder_bytes(&core_dir));
+        let layers = layer_outputs(&s, Net::Trained).unwrap();
         assert_eq!(layers.last().unwrap().values.len(), 2, "two logits");
     }
 

@@ -1,18 +1,31 @@
 //! The egui application: menu bar, the class tree on the left, the central views as tabs, a status
 //! line with background jobs, toasts and a log. No mathematics here: the app is a view onto `core`.
 //!
+//! # Layers
+//! From the bottom: [`ids`] (names of the views, path windows and exports), [`settings`],
+//! [`theme`], [`widgets`] (heat maps, histograms, the file dialog), [`jobs`] (the one background
+//! runner and its keyed results), [`cache`] (the dataset and N1/N2, shared), [`command`] and
+//! [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]); on top
+//! `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands. No
+//! module imports one above it, and no view imports another view's module.
+//!
 //! # How a view plugs in
 //! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
 //!   [`views::ViewStates`]) and `pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut XViewState)`.
-//!   Add a variant to [`views::View`] and a match arm in `TilelabApp::central_ui`.
-//! - It reads the user's work from [`state::AppState`] (`classes`, `selected`, `dataset`, `session`)
-//!   and never mutates the tile set itself: it pushes a [`command::Command`] with `app.push(..)`
-//!   (`Command::Edit(..)` for undoable tile-set changes); commands run once at the end of the frame.
-//! - Heavy work runs in a [`jobs::Job`]: `Job::spawn(name, Some(ctx.clone()), move |shared| ..)`,
-//!   reporting `shared.set_progress(f)` and checking `shared.is_cancelled()`; keep the job in the
-//!   view state (or `AppState`), call `job.poll()` each frame, and log errors with `app.error(..)`.
+//!   Add a variant to [`ids::View`] and a match arm in `TilelabApp::central_ui`.
+//! - It reads the user's work from [`state::AppState`] and asks for every change with a
+//!   [`command::Command`] (`app.push(..)`): tile-set edits (`Command::Edit`, undoable), settings
+//!   (`SetDatasetSettings`, `SetRendering`), work (`GenerateDataset`, `BuildNetwork`,
+//!   `StartTraining`, `ControlTraining`, `Export`, `OpenNetwork`). `TilelabApp::run_commands`
+//!   applies them once, at the end of the frame; the lecture uses the same commands.
+//! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset and N1/N2,
+//!   each computed once per key. A result only one view needs (the forward pass of its input)
+//!   stays in a [`jobs::Keyed`] in its view state.
+//! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
+//!   for a job that advances in short steps; only `jobs::native` decides where a job runs (a thread).
 //! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
 
+pub mod cache;
 pub mod command;
 pub mod export_menu;
 pub mod ids;
@@ -149,9 +162,15 @@ impl TilelabApp {
 
     /// Non-UI work each frame: finished jobs and the debounced autosave.
     fn poll(&mut self, ctx: &egui::Context) {
-        self.poll_dataset_job(ctx);
         self.poll_imported(ctx);
         self.views.exports.poll(&mut self.state);
+        for note in self.state.cache.poll() {
+            match note {
+                cache::Note::Info(text) => self.state.info(text),
+                // The dataset view and the networks' sides show these where the value or network is.
+                cache::Note::Error(text) => self.state.error_shown_in_place(text),
+            }
+        }
         self.state.autosave_if_due(Instant::now());
     }
 
@@ -286,8 +305,7 @@ impl TilelabApp {
             ui.separator();
             for rendering in [Rendering::OneIsBright, Rendering::OneIsInk] {
                 if ui.radio(self.state.session.rendering == rendering, rendering.label()).clicked() {
-                    self.state.session.rendering = rendering;
-                    self.state.changed();
+                    self.state.push(Command::SetRendering(rendering));
                 }
             }
             ui.separator();
@@ -314,11 +332,14 @@ impl TilelabApp {
                 self.views.lecture.enter(ui.ctx(), 0);
             }
             ui.separator();
-            let rendering = &mut self.state.session.rendering;
+            let mut rendering = self.state.session.rendering;
             egui::ComboBox::from_label("Pixel values").selected_text(rendering.label()).show_ui(ui, |ui| {
-                ui.selectable_value(rendering, Rendering::OneIsBright, Rendering::OneIsBright.label());
-                ui.selectable_value(rendering, Rendering::OneIsInk, Rendering::OneIsInk.label());
+                ui.selectable_value(&mut rendering, Rendering::OneIsBright, Rendering::OneIsBright.label());
+                ui.selectable_value(&mut rendering, Rendering::OneIsInk, Rendering::OneIsInk.label());
             });
+            if rendering != self.state.session.rendering {
+                self.state.push(Command::SetRendering(rendering));
+            }
         });
         ui.separator();
         let (app, v) = (&mut self.state, &mut self.views);
@@ -333,7 +354,7 @@ impl TilelabApp {
 
     fn status_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if let Some(job) = &self.state.dataset_job {
+            if let Some(job) = self.state.cache.dataset_job() {
                 let shared = job.shared();
                 let bar = egui::ProgressBar::new(shared.progress()).desired_width(160.0).show_percentage();
                 ui.add(bar);

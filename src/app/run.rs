@@ -1,20 +1,18 @@
 //! Applies the frame's commands (after all views have drawn) and collects finished dataset jobs.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::core::bounded_read::read_at_most;
 use crate::core::tile::{ClassSet, single_tile_object};
 use crate::core::tileset_file::ImportOptions;
-use crate::core::{atomic, dataset, presets, tileset_file};
+use crate::core::{atomic, presets, tileset_file};
 
 use super::TilelabApp;
 use super::command::{Command, Edit, Node, Preset};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
-use super::jobs::Job;
-use super::state::DatasetOutcome;
+use super::training_job::{TrainingConfig, TrainingJob};
 use super::views::gallery::GALLERY_EPSILON;
 use crate::core::grey_image::load_grey_image;
 
@@ -33,6 +31,8 @@ impl TilelabApp {
         }
     }
 
+    // One arm per command: the whole table in one place reads better than split halves.
+    #[allow(clippy::too_many_lines)]
     fn run_command(&mut self, ctx: &egui::Context, command: Command) {
         let state = &mut self.state;
         match command {
@@ -105,9 +105,30 @@ impl TilelabApp {
                 }
                 Err(error) => state.error(format!("cannot use this background: {error}")),
             },
-            Command::GenerateDataset => self.start_dataset_job(ctx),
+            Command::GenerateDataset => {
+                let request = state.dataset_request();
+                state.cache.generate_dataset(Some(ctx), &state.classes, request);
+            }
+            Command::BuildNetwork(which) => {
+                let key = (state.classes_version, state.session.dataset.height, state.session.dataset.width);
+                state.cache.build_network(Some(ctx), &state.classes, which, key);
+            }
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,
+            Command::SetDatasetSettings(settings) => {
+                state.session.dataset = settings;
+                state.changed();
+            }
+            Command::SetRendering(rendering) => {
+                state.session.rendering = rendering;
+                state.changed();
+            }
+            Command::StartTraining(config) => self.start_training(ctx, config),
+            Command::ControlTraining(control) => {
+                if let Some(job) = &state.training {
+                    job.send(control);
+                }
+            }
             Command::Export { kind, path } => {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
@@ -153,6 +174,19 @@ impl TilelabApp {
         }
     }
 
+    /// Replaces the training run by a fresh one on the current tile set and dataset settings (paused).
+    fn start_training(&mut self, ctx: &egui::Context, config: TrainingConfig) {
+        let state = &mut self.state;
+        state.training = None;
+        let started = state.session.dataset.to_spec().and_then(|spec| {
+            TrainingJob::start(state.classes.clone(), spec, config, state.dataset_request(), Some(ctx.clone()))
+        });
+        match started {
+            Ok(job) => state.training = Some(job),
+            Err(error) => state.error(format!("cannot train: {error}")),
+        }
+    }
+
     /// Replaces the set (undoable); it no longer belongs to the file it came from.
     fn replace_set(&mut self, classes: ClassSet, what: &str) {
         self.state.edit(Edit::ReplaceAll(classes));
@@ -190,33 +224,6 @@ impl TilelabApp {
         }
     }
 
-    /// Starts generating the dataset from the current set and settings (one job at a time).
-    pub(super) fn start_dataset_job(&mut self, ctx: &egui::Context) {
-        let state = &mut self.state;
-        if state.dataset_job.is_some() {
-            return;
-        }
-        let spec = match state.session.dataset.to_spec() {
-            Ok(spec) => spec,
-            Err(error) => {
-                // The dataset view shows it beside the settings.
-                state.dataset_error = Some(error.to_string());
-                state.error_shown_in_place(format!("cannot generate the dataset: {error}"));
-                state.dataset_failed_for = Some(state.dataset_request());
-                return;
-            }
-        };
-        let classes = state.classes.clone();
-        state.dataset_job_for = Some(state.dataset_request());
-        state.dataset_job = Some(Job::spawn("generating the dataset", Some(ctx.clone()), move |shared| {
-            let warnings = dataset::warnings(&classes, &spec);
-            shared.set_total(spec.samples_per_class * classes.len());
-            let dataset = dataset::generate_observed(&classes, &spec, shared.items_done(), shared.cancel_flag())
-                .map_err(|e| e.to_string());
-            Ok(DatasetOutcome { warnings, dataset })
-        }));
-    }
-
     /// Takes a finished network load: the trained side shows it, and the session remembers it.
     pub(super) fn poll_imported(&mut self, ctx: &egui::Context) {
         let state = &mut self.state;
@@ -239,46 +246,6 @@ impl TilelabApp {
                 state.error(message);
             }
             None => {}
-        }
-    }
-
-    /// Takes a finished dataset job.
-    pub(super) fn poll_dataset_job(&mut self, _ctx: &egui::Context) {
-        let state = &mut self.state;
-        let Some(job) = &mut state.dataset_job else { return };
-        let Some(outcome) = job.poll() else { return };
-        let seconds = job.elapsed_seconds();
-        let cancelled = job.shared().is_cancelled();
-        state.dataset_job = None;
-        let request = state.dataset_job_for.take();
-        let outcome = outcome.and_then(|o| {
-            state.dataset_warnings = o.warnings;
-            o.dataset
-        });
-        state.dataset_error = outcome.as_ref().err().cloned();
-        match outcome {
-            _ if cancelled => {
-                // Not retried automatically until the set or the settings change.
-                state.dataset_failed_for = request;
-                state.dataset_error = None;
-                state.info("dataset generation cancelled");
-            }
-            Ok(data) => {
-                let message = format!(
-                    "generated {} samples in {seconds:.2} s ({} redrawn because they held a second class)",
-                    data.samples.len(),
-                    data.rejections.total
-                );
-                state.dataset = Some(Arc::new(data));
-                state.dataset_for = request;
-                state.dataset_generation += 1;
-                state.info(message);
-            }
-            Err(error) => {
-                state.dataset_failed_for = request;
-                // The dataset view shows it beside the settings.
-                state.error_shown_in_place(format!("dataset generation failed: {error}"));
-            }
         }
     }
 }

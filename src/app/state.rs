@@ -14,9 +14,9 @@ use crate::core::dataset::Dataset;
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
 
+use super::cache::Cache;
 use super::command::{Command, Edit, History, apply_edit, first_id};
 use super::ids::View;
-use super::jobs::Job;
 use super::settings::{DatasetRequest, DatasetSettings};
 use super::theme::{Rendering, TextureCache};
 
@@ -74,14 +74,6 @@ pub struct LogEntry {
     pub shown_in_place: bool,
 }
 
-/// What a dataset job produces: the warnings for the settings, and the dataset or why not.
-pub struct DatasetOutcome {
-    /// `core::dataset::warnings` for the set and spec.
-    pub warnings: Vec<String>,
-    /// The generated dataset, or the readable error.
-    pub dataset: Result<Dataset, String>,
-}
-
 /// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
 /// brings the previous file back with its set).
 #[derive(Debug, Clone)]
@@ -112,28 +104,14 @@ pub struct AppState {
     pub textures: TextureCache,
     /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
     pub data_dir: Option<PathBuf>,
-    /// The last generated dataset.
-    pub dataset: Option<Arc<Dataset>>,
-    /// Counts generated datasets (texture keys and views use it to notice a new one).
-    pub dataset_generation: u64,
-    /// Warnings about the settings found by the last generation (impossible or suspicious settings).
-    pub dataset_warnings: Vec<String>,
-    /// Why the last generation failed, if it did.
-    pub dataset_error: Option<String>,
-    /// The dataset generation running in the background.
-    pub dataset_job: Option<Job<DatasetOutcome>>,
-    /// What the running job was started from.
-    pub dataset_job_for: Option<DatasetRequest>,
-    /// What the current dataset was generated from.
-    pub dataset_for: Option<DatasetRequest>,
-    /// The request that last failed (not retried until something changes).
-    pub dataset_failed_for: Option<DatasetRequest>,
     /// Counts tile-set changes (views cache derived data against it).
     pub classes_version: u64,
     /// The live SGD run (training view; the networks view shows its newest weights).
     pub training: Option<super::training_job::TrainingJob>,
     /// A network opened from ONNX, shown on the trained side instead of the SGD run.
     pub imported: super::imported::Imported,
+    /// The generated dataset and N1/N2 built for the current tile set, shared by every view and the exports.
+    pub cache: Cache,
     /// The set as last explicitly saved or opened (what the file holds).
     saved_classes: Arc<ClassSet>,
     autosave_due: Option<Instant>,
@@ -154,17 +132,10 @@ impl AppState {
             log: Vec::new(),
             textures: TextureCache::default(),
             data_dir,
-            dataset: None,
-            dataset_generation: 0,
-            dataset_warnings: Vec::new(),
-            dataset_error: None,
-            dataset_job: None,
-            dataset_job_for: None,
-            dataset_for: None,
-            dataset_failed_for: None,
             classes_version: 0,
             training: None,
             imported: super::imported::Imported::default(),
+            cache: Cache::default(),
             autosave_due: None,
         }
     }
@@ -288,15 +259,17 @@ impl AppState {
     /// True when the dataset is missing or was generated from another set or settings, and no
     /// job is running and the same request did not just fail.
     pub fn dataset_needs_generation(&self) -> bool {
-        let request = self.dataset_request();
-        self.dataset_job.is_none()
-            && self.dataset_for.as_ref() != Some(&request)
-            && self.dataset_failed_for.as_ref() != Some(&request)
+        self.cache.dataset_needs(&self.dataset_request())
+    }
+
+    /// The last generated dataset (possibly of older settings: see [`Self::dataset_is_current`]).
+    pub fn dataset(&self) -> Option<&Arc<Dataset>> {
+        self.cache.dataset()
     }
 
     /// True when the app holds a dataset made from the current tile set and settings.
     pub fn dataset_is_current(&self) -> bool {
-        self.dataset.is_some() && self.dataset_for.as_ref() == Some(&self.dataset_request())
+        self.cache.dataset().is_some() && self.cache.dataset_for() == Some(&self.dataset_request())
     }
 
     /// Writes the work to the data dir if an autosave is due.

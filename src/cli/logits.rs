@@ -126,7 +126,7 @@ fn print_table(output: &LogitsOutput, (height, width): (usize, usize)) {
 }
 
 /// Decodes an image with size limits and returns its grey levels in [0, 1].
-fn load_grey(path: &std::path::Path) -> anyhow::Result<Array2<f32>> {
+pub(super) fn load_grey(path: &std::path::Path) -> anyhow::Result<Array2<f32>> {
     let mut reader = image::ImageReader::open(path)?.with_guessed_format()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);

@@ -1,5 +1,6 @@
 //! The command line: `tilelab` with no command opens the app; each subcommand runs headless.
 
+mod activations;
 mod bench;
 mod bench_construct;
 mod bench_train;
@@ -7,6 +8,7 @@ mod dataset;
 mod export;
 mod figures;
 mod logits;
+mod network;
 mod reproduce;
 mod verify;
 
@@ -34,8 +36,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Write a generated dataset as NumPy files (images, labels, offsets) and a contact sheet.
     Dataset(dataset::DatasetArgs),
-    /// Export N1, N2 or the trained CNN as ONNX (or its weights as safetensors).
+    /// Export N1, N2 or the trained CNN as ONNX, safetensors, sparse JSON or NPY weights.
     Export(export::ExportArgs),
+    /// Write every layer's output of N1, N2 or the trained CNN on one image (CSV or NPY).
+    Activations(activations::ActivationsArgs),
     /// Write the paper-style figure pack (tiles, samples, N2's layers, logits) as PNG/SVG/CSV.
     Figures(figures::FiguresArgs),
 }
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Dataset(args)) => dataset::run(args),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Activations(args)) => activations::run(args),
         Some(Command::Figures(args)) => figures::run(args),
     };
     match result {

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
 use crate::core::atomic::write_atomic;
 use crate::core::experiments::EpochRecord;
 use crate::core::experiments::fashion::{self, FashionConfig, FashionSummary, TileSource};
-use crate::core::experiments::figure4::{self, Figure4Config, InvarianceResult};
+use crate::core::experiments::figure4::{self, Figure4Config, InvarianceResult, InvarianceSummary};
+use crate::core::experiments::figure4_analysis::{self, FirstMove};
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
 
 /// Arguments of `tilelab reproduce`.
@@ -76,6 +78,10 @@ struct Figure4Args {
     /// Print the JSON summary as the last line and no progress bar.
     #[arg(long)]
     json: bool,
+    /// Also rerun the study with every tile's ε set to 1/4, 1/2, 1, … 1024 and report, per tile,
+    /// the first ε at which N1's logits move (JSON key `epsilon_sweep`).
+    #[arg(long)]
+    epsilon_sweep: bool,
 }
 
 #[derive(Args)]
@@ -97,7 +103,7 @@ pub fn run(args: &ReproduceArgs) -> anyhow::Result<()> {
         }
         Experiment::Fashion(a) => run_fashion(TileSource::FashionMnist, a).map(|_| ()),
         Experiment::Mnist(a) => run_fashion(TileSource::Mnist, a).map(|_| ()),
-        Experiment::Figure4(a) => run_figure4(&a.out, a.seed, a.json).map(|_| ()),
+        Experiment::Figure4(a) => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep).map(|_| ()),
         Experiment::All(a) => run_all(&a.out, a.seed),
     }
 }
@@ -215,7 +221,16 @@ fn fashion_report(s: &FashionSummary) -> String {
     )
 }
 
-fn run_figure4(out: &Path, seed: u64, json: bool) -> anyhow::Result<InvarianceResult> {
+/// The JSON line of `reproduce figure4`: the spreads, and with `--epsilon-sweep` where N1 first moves.
+#[derive(Serialize)]
+struct Figure4Json {
+    #[serde(flatten)]
+    summary: InvarianceSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epsilon_sweep: Option<Vec<FirstMove>>,
+}
+
+fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result<InvarianceResult> {
     let config = Figure4Config::paper(seed);
     let train = FashionConfig::paper(TileSource::FashionMnist, seed, 1);
     let trained = {
@@ -225,19 +240,30 @@ fn run_figure4(out: &Path, seed: u64, json: bool) -> anyhow::Result<InvarianceRe
         run.trained
     };
     let classes = train.classes();
-    let result = figure4::invariance(
-        &classes,
-        figure4::Classifier::Cnn(&trained),
-        &config.tiles(&classes),
-        &figure4::Perturbations::random(config.samples, seed),
-    )
-    .context("Figure 4 perturbations")?;
+    let (tiles, settings) = (config.tiles(&classes), figure4::Perturbations::random(config.samples, seed));
+    let classifier = figure4::Classifier::Cnn(&trained);
+    let result = figure4::invariance(&classes, classifier, &tiles, &settings).context("Figure 4 perturbations")?;
     let written =
         figure4::write_outputs(&result, out).with_context(|| format!("writing Figure 4 to {}", out.display()))?;
+    let epsilon_sweep = if sweep {
+        let grid = figure4_analysis::epsilon_grid();
+        Some(figure4_analysis::epsilon_sweep(&classes, classifier, &tiles, &settings, &grid).context("the ε sweep")?)
+    } else {
+        None
+    };
     if json {
-        println!("{}", serde_json::to_string(&result.summary())?);
+        println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep })?);
     } else {
         println!("{}", figure4::report(&result));
+        for first in epsilon_sweep.iter().flatten() {
+            match first.epsilon {
+                Some(epsilon) => println!(
+                    "'{}': N1's logits first move at ε = {epsilon} ({} of {} images)",
+                    first.name, first.images, first.of
+                ),
+                None => println!("'{}': N1's logits never move in the sweep", first.name),
+            }
+        }
         for path in written {
             println!("wrote {}", path.display());
         }
@@ -252,7 +278,7 @@ fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     let toy_four = run_toy(&ToyConfig::paper(seed, 4), false)?;
     let fashion = fashion_summary(&FashionConfig::paper(TileSource::FashionMnist, seed, 1), false)?;
     let mnist = fashion_summary(&FashionConfig::paper(TileSource::Mnist, seed, 1), false)?;
-    let figure = run_figure4(&out.join("figure4"), seed, false)?;
+    let figure = run_figure4(&out.join("figure4"), seed, false, false)?;
     let files = [
         ("toy_1_filter.json", serde_json::to_string_pretty(&toy_one)?),
         ("toy_4_filters.json", serde_json::to_string_pretty(&toy_four)?),

@@ -5,6 +5,17 @@
 //! doubled) with `\n` line ends. Floats are written in Rust's shortest round-trip form; NaN is
 //! written as `NaN` and infinities as `inf` / `-inf`, which the float parsers of Rust, numpy
 //! and pandas all read back. NPY arrays may hold any value, NaN included.
+//!
+//! One module per thing written, shared by the app's File → Export menu and `tilelab export` /
+//! `tilelab activations`, so both write the same bytes:
+//! - [`activations`]: every layer's output on one image (CSV, or a folder of NPY files).
+//! - [`sparse_json`]: N1/N2 as sparse JSON; [`weights_npy`]: N1/N2 dense and the trained CNN as NPY.
+//! - [`tables`]: the tables behind the views (tiles, placements, logits, training curves).
+
+pub mod activations;
+pub mod sparse_json;
+pub mod tables;
+pub mod weights_npy;
 
 use std::io::Cursor;
 use std::mem::size_of;
@@ -15,6 +26,8 @@ use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
 
 use crate::core::atomic::write_atomic;
+use crate::core::nn::dense::NnError;
+use crate::core::nn::sparse::SparseError;
 use crate::core::plot::{Figure, Format, PlotError, render};
 
 /// Largest `.npy` file [`load_npy`] reads, so a wrong path cannot exhaust memory.
@@ -53,6 +66,18 @@ pub enum ExportError {
     /// [`save_figure`] needs a `.png` or `.svg` file name.
     #[error("{0}: a figure file must end in .png or .svg")]
     FigureExtension(PathBuf),
+    /// A constructed network could not run on the image.
+    #[error("the network cannot run: {0}")]
+    Network(#[from] SparseError),
+    /// The trained CNN could not run on the image.
+    #[error("the trained network cannot run: {0}")]
+    Cnn(#[from] NnError),
+    /// The network is too large for its dense form.
+    #[error("{0}; export the sparse JSON instead")]
+    DenseForm(SparseError),
+    /// A JSON file could not be encoded.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -83,6 +108,12 @@ impl From<f32> for CsvValue {
 impl From<i64> for CsvValue {
     fn from(value: i64) -> Self {
         Self::Int(value)
+    }
+}
+
+impl From<usize> for CsvValue {
+    fn from(value: usize) -> Self {
+        Self::Int(i64::try_from(value).unwrap_or(i64::MAX))
     }
 }
 
@@ -281,8 +312,19 @@ pub fn save_figure_scaled(path: &Path, figure: &Figure, png_scale: f32) -> Resul
     write_file(path, &render(figure, format)?)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+/// Writes `bytes` to `path` atomically.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     write_atomic(path, bytes).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+}
+
+/// Creates the folder (and its parents) that an export writes its files into.
+pub fn create_folder(dir: &Path) -> Result<(), ExportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExportError::Io { path: dir.to_path_buf(), source })
+}
+
+/// Pretty-printed JSON bytes, the form every JSON file of an export takes.
+fn json_bytes(value: &serde_json::Value) -> Result<Vec<u8>, ExportError> {
+    Ok(serde_json::to_vec_pretty(value)?)
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use egui::{Color32, RichText};
 use egui_plot::{Bar, BarChart, Plot};
 use ndarray::{Array2, Axis};
 
+use crate::app::command::Command;
+use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::training_job::{Control, Phase, TrainingConfig, TrainingJob};
+use crate::app::training_job::{Control, Phase, TrainingConfig};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::app::widgets::histogram;
 use crate::core::construct::Which;
@@ -21,7 +23,7 @@ use crate::core::selectivity;
 use crate::core::tile::TileId;
 
 use super::LectureState;
-use super::data::{MeasureKey, SelectivityOutcome};
+use super::data::{self, MeasureKey, SelectivityOutcome};
 use super::steps::{WINDOW, fmt, formula, live_input, note, two_columns};
 
 /// Probe images used for the selectivity measurement.
@@ -58,22 +60,8 @@ fn start_training_ui(ui: &mut egui::Ui, app: &mut AppState) {
     }
     note(ui, "No network has been trained yet.");
     if ui.button("Start training (paper's settings)").clicked() {
-        let started = app.session.dataset.to_spec().and_then(|spec| {
-            TrainingJob::start(
-                app.classes.clone(),
-                spec,
-                TrainingConfig::default(),
-                app.dataset_request(),
-                Some(ui.ctx().clone()),
-            )
-        });
-        match started {
-            Ok(job) => {
-                job.send(Control::Run);
-                app.training = Some(job);
-            }
-            Err(error) => app.error(format!("training could not start: {error}")),
-        }
+        app.push(Command::StartTraining(TrainingConfig::default()));
+        app.push(Command::ControlTraining(Control::Run));
     }
 }
 
@@ -86,10 +74,10 @@ fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
 /// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
 pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let (cnn, version, status) = trained_snapshot(app);
-    let key: MeasureKey = (app.classes_version, app.dataset_generation, version);
+    let key: MeasureKey = (app.classes_version, app.cache.dataset_generation(), version);
     lecture.data.selectivity.poll();
     // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
-    let n1 = lecture.data.network(ui.ctx(), app, Which::N1);
+    let n1 = data::network(app, Which::N1);
     let measured = lecture.data.selectivity.latest(|k| k.0 == key.0);
     two_columns(
         ui,
@@ -132,13 +120,14 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
             formula(ui, "selectivity = classes a unit fires for");
             ui.add_space(4.0);
-            let ready = cnn.is_some() && app.dataset.is_some() && n1.is_some();
+            let ready = cnn.is_some() && app.dataset().is_some() && n1.is_some();
             let running = lecture.data.selectivity.is_running();
             if ui.add_enabled(ready && !running, egui::Button::new("Measure selectivity")).clicked()
-                && let (Some(cnn), Some(dataset), Some(n1)) = (cnn.clone(), app.dataset.clone(), n1.clone())
+                && let (Some(cnn), Some(dataset), Some(n1)) = (cnn.clone(), app.dataset().cloned(), n1.clone())
             {
                 let classes = app.classes.len();
-                lecture.data.selectivity.start(ui.ctx(), key, "measuring selectivity", move || {
+                let ctx = Some(ui.ctx().clone());
+                let job = Job::spawn("measuring selectivity", ctx, move |_| {
                     let probes: Vec<_> = dataset.samples.iter().take(SELECTIVITY_PROBES).collect();
                     let images: Vec<Array2<f32>> = probes.iter().map(|s| s.image.clone()).collect();
                     let labels: Vec<usize> = probes.iter().map(|s| s.label).collect();
@@ -151,6 +140,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                         probes: images.len(),
                     })
                 });
+                lecture.data.selectivity.start(key, job);
             }
             if running {
                 ui.spinner();
@@ -271,7 +261,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                     let classes = app.classes.clone();
                     let tiles: Vec<TileId> =
                         (0..classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-                    lecture.data.invariance.start(ui.ctx(), key, "computing invariance", move || {
+                    let job = Job::spawn("computing invariance", Some(ui.ctx().clone()), move |_| {
                         figure4::invariance(
                             &classes,
                             figure4::Classifier::Cnn(&cnn),
@@ -280,6 +270,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                         )
                         .map_err(|e| e.to_string())
                     });
+                    lecture.data.invariance.start(key, job);
                 }
                 if running {
                     ui.spinner();

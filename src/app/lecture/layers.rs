@@ -18,7 +18,7 @@ use crate::core::nn::sparse::{Activation, Activations};
 use crate::core::tile::TileId;
 
 use super::LectureState;
-use super::data::followed_tile;
+use super::data::{self, followed_tile};
 use super::steps::{
     CHILD, WINDOW, best_window, fmt, formula, live_input, note, sampled_curve, tile_picker, two_columns,
 };
@@ -31,8 +31,8 @@ const NEURONS_PER_SECOND: f64 = 12.0;
 const EMPTY_BLOCK: Color32 = Color32::from_gray(45);
 
 /// Shows why a network is not there yet: building, or the error.
-fn waiting_ui(ui: &mut egui::Ui, lecture: &LectureState, app: &AppState, which: Which) {
-    match lecture.data.network_error(app, which) {
+fn waiting_ui(ui: &mut egui::Ui, app: &AppState, which: Which) {
+    match data::network_error(app, which) {
         Some(error) => {
             ui.colored_label(theme::ERROR, format!("{} cannot be built: {error}", which.name()));
         }
@@ -93,11 +93,11 @@ fn logits_chart(ui: &mut egui::Ui, id: &str, names: &[String], direct: &[f32], n
 pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = lecture.data.network(&ctx, app, Which::N1);
+    let net = data::network(app, Which::N1);
     let activations = lecture.data.forward(&ctx, app, Which::N1);
     let (Some(net), Some(activations)) = (net, activations) else {
         live_input(ui, app, lecture, 260.0, &[]);
-        waiting_ui(ui, lecture, app, Which::N1);
+        waiting_ui(ui, app, Which::N1);
         return;
     };
     let report = filter_report(&net, &app.classes);
@@ -324,11 +324,11 @@ fn mosaic_ui(
 pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = lecture.data.network(&ctx, app, Which::N2);
+    let net = data::network(app, Which::N2);
     let activations = lecture.data.forward(&ctx, app, Which::N2);
     let (Some(net), Some(activations)) = (net, activations) else {
         live_input(ui, app, lecture, 260.0, &[]);
-        waiting_ui(ui, lecture, app, Which::N2);
+        waiting_ui(ui, app, Which::N2);
         return;
     };
     let levels = net.blocks.len().max(1);
@@ -503,7 +503,7 @@ pub fn relu_min(a: f32, b: f32) -> f32 {
 /// Step 6: the features of every class on the input, their min, and the min identity plotted.
 pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let ctx = ui.ctx().clone();
-    let n1 = lecture.data.network(&ctx, app, Which::N1);
+    let n1 = data::network(app, Which::N1);
     let logits = lecture.data.forward(&ctx, app, Which::N1).map(|a| a.logits());
     two_columns(
         ui,

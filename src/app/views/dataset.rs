@@ -69,10 +69,9 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         }
     });
     if settings != app.session.dataset {
-        app.session.dataset = settings;
-        app.changed();
+        app.push(Command::SetDatasetSettings(settings));
     }
-    if app.dataset_job.is_some() {
+    if app.cache.dataset_job().is_some() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("generating…");
@@ -82,8 +81,6 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         .on_hover_text("Generate again now (same settings give the same samples)")
         .clicked()
     {
-        app.dataset_for = None;
-        app.dataset_failed_for = None;
         app.push(Command::GenerateDataset);
     }
     let export = ui
@@ -142,14 +139,14 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
 
 /// Errors, warnings and the rejections of the valid-set rule.
 fn report_ui(ui: &mut egui::Ui, app: &AppState) {
-    if let Some(error) = &app.dataset_error {
+    if let Some(error) = app.cache.dataset_error() {
         ui.colored_label(theme::ERROR, error);
     }
     // An invalid setting is also the first "warning": say it once.
-    for warning in app.dataset_warnings.iter().filter(|w| app.dataset_error.as_ref() != Some(*w)) {
+    for warning in app.cache.dataset_warnings().iter().filter(|w| app.cache.dataset_error() != Some(w.as_str())) {
         ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
     }
-    let Some(data) = &app.dataset else { return };
+    let Some(data) = app.dataset() else { return };
     ui.heading("Valid-set rule");
     ui.label(format!(
         "A sample must contain its own class's object and no other. {} drawn samples broke this and were redrawn.",
@@ -163,7 +160,7 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
 }
 
 fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
-    let Some(data) = app.dataset.clone() else {
+    let Some(data) = app.dataset().cloned() else {
         ui.label("No samples yet.");
         return;
     };
@@ -190,7 +187,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
         egui::Grid::new("samples").spacing(Vec2::splat(6.0)).show(ui, |ui| {
             for (n, (index, sample)) in shown.enumerate() {
                 let key = format!("sample {index}");
-                let stamp = app.dataset_generation * 2 + rendering as u64;
+                let stamp = app.cache.dataset_generation() * 2 + rendering as u64;
                 let texture =
                     app.textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
                 let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
@@ -214,7 +211,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 /// The opened sample, large, with the placements outlined and the direct logits.
 fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewState) {
     let Some(index) = view.opened else { return };
-    let Some(sample) = app.dataset.as_ref().and_then(|d| d.samples.get(index)).cloned() else {
+    let Some(sample) = app.dataset().and_then(|d| d.samples.get(index)).cloned() else {
         view.opened = None;
         return;
     };
@@ -248,10 +245,12 @@ fn large_sample_ui(ui: &mut egui::Ui, app: &mut AppState, index: usize, sample: 
     let (rows, cols) = sample.image.dim();
     let cell = (400.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
     let rendering = app.session.rendering;
-    let texture =
-        app.textures.get(ui.ctx(), &format!("sample {index}"), app.dataset_generation * 2 + rendering as u64, || {
-            theme::grey_image(sample.image.view(), rendering)
-        });
+    let texture = app.textures.get(
+        ui.ctx(),
+        &format!("sample {index}"),
+        app.cache.dataset_generation() * 2 + rendering as u64,
+        || theme::grey_image(sample.image.view(), rendering),
+    );
     let (rect, _) = ui.allocate_exact_size(Vec2::new(cols as f32 * cell, rows as f32 * cell), Sense::hover());
     let painter = ui.painter_at(rect);
     painter.image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);

@@ -13,11 +13,12 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::export_menu::InvarianceShown;
 use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::Job;
+use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::number;
-use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult};
+use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult, Spread};
+use crate::core::experiments::figure4_analysis::{bin_range, breaks, histogram};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::tile::TileId;
 
@@ -27,8 +28,6 @@ const BINS: usize = 20;
 const PANEL_HEIGHT: f32 = 150.0;
 /// Most broken cases listed (all are counted).
 const LISTED_BREAKS: usize = 40;
-/// Relative tolerance on "the class logit equals ε" (f32 sums over many windows).
-const LOGIT_TOLERANCE: f32 = 1e-4;
 
 /// What the results were computed from (a new request starts a new job).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,9 +59,8 @@ enum Compared {
     Imported(String),
 }
 
-/// The numbers with the trained weights they were computed with.
-struct Computed {
-    request: Request,
+/// The numbers with the network they were computed with.
+struct Study {
     result: Arc<InvarianceResult>,
     compared: Compared,
 }
@@ -81,16 +79,14 @@ pub struct InvarianceViewState {
     pub every_offset: bool,
     /// Folder the exports go to.
     pub export_dir: String,
-    job: Option<(Request, Compared, Job<InvarianceResult>)>,
-    computed: Option<Computed>,
-    error: Option<(Request, String)>,
+    study: Keyed<Request, Study>,
     export_job: Option<Job<Vec<PathBuf>>>,
 }
 
 impl InvarianceViewState {
     /// The study on screen and the network it compares with N1 (what File → Export writes).
     pub fn shown(&self) -> Option<InvarianceShown> {
-        let computed = self.computed.as_ref()?;
+        let (_, computed) = self.study.done()?;
         Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
     }
 }
@@ -116,9 +112,7 @@ impl Default for InvarianceViewState {
             epsilon: 2.0,
             every_offset: false,
             export_dir: "figure4".to_owned(),
-            job: None,
-            computed: None,
-            error: None,
+            study: Keyed::default(),
             export_job: None,
         }
     }
@@ -128,9 +122,7 @@ impl Default for InvarianceViewState {
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
     poll(app, view);
     let request = request(app, view);
-    let stale = view.computed.as_ref().is_none_or(|c| c.request != request);
-    let failed = view.error.as_ref().is_some_and(|(r, _)| *r == request);
-    if stale && !failed && view.job.is_none() && !request.tiles.is_empty() {
+    if view.study.needs(&request) && !request.tiles.is_empty() {
         start(ui.ctx(), app, view, request.clone());
     }
     ui.horizontal_top(|ui| {
@@ -148,19 +140,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
 }
 
 fn poll(app: &mut AppState, view: &mut InvarianceViewState) {
-    if let Some((request, compared, job)) = &mut view.job
-        && let Some(outcome) = job.poll()
-    {
-        match outcome {
-            Ok(result) => {
-                view.computed =
-                    Some(Computed { request: request.clone(), result: Arc::new(result), compared: compared.clone() });
-                view.error = None;
-            }
-            Err(error) => view.error = Some((request.clone(), error)),
-        }
-        view.job = None;
-    }
+    view.study.poll();
     if let Some(job) = &mut view.export_job
         && let Some(outcome) = job.poll()
     {
@@ -227,7 +207,7 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
     let (network, compared) = match network_for(app, &request) {
         Ok(found) => found,
         Err(error) => {
-            view.error = Some((request, error));
+            view.study.fail(request, error);
             return;
         }
     };
@@ -245,9 +225,10 @@ fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState
             epsilon_override: r.epsilon,
             every_offset: r.every_offset,
         };
-        figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())
+        let result = figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())?;
+        Ok(Study { result: Arc::new(result), compared })
     });
-    view.job = Some((request, compared, job));
+    view.study.start(request, job);
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
@@ -292,7 +273,7 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
         ui.label("Folder");
         ui.text_edit_singleline(&mut view.export_dir);
     });
-    let Some(computed) = &view.computed else { return };
+    let Some((_, computed)) = view.study.done() else { return };
     if view.export_job.is_some() {
         ui.spinner();
     } else if ui
@@ -322,18 +303,16 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
         ui.label("Choose at least one tile.");
         return;
     }
-    if let Some((r, error)) = &view.error
-        && r == request
-    {
+    if let Some(error) = view.study.error(request) {
         ui.colored_label(theme::ERROR, format!("Cannot compute: {error}"));
     }
-    if view.job.is_some() {
+    if view.study.is_running() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("computing…");
         });
     }
-    let Some(computed) = &view.computed else { return };
+    let Some((computed_for, computed)) = view.study.done() else { return };
     let result = &computed.result;
     let trained_name = match &computed.compared {
         Compared::Trained(_) => "Trained CNN (the training run's weights when computed)".to_owned(),
@@ -344,15 +323,13 @@ fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) 
     };
     colour_key_ui(ui, &result.class_names);
     ui.heading(trained_name);
-    if computed.request.imported.is_some() && !matches!(computed.compared, Compared::Imported(_)) {
+    if computed_for.imported.is_some() && !matches!(computed.compared, Compared::Imported(_)) {
         ui.colored_label(theme::WARNING, "The opened network does not fit this dataset (see the left): not shown.");
     }
     grid_ui(ui, result, "trained", |p| &p.trained);
     ui.separator();
-    let epsilon = computed
-        .request
-        .epsilon
-        .map_or_else(|| "each tile's own ε".to_owned(), |e| format!("ε = {e:.3} for every tile"));
+    let epsilon =
+        computed_for.epsilon.map_or_else(|| "each tile's own ε".to_owned(), |e| format!("ε = {e:.3} for every tile"));
     ui.heading(format!("Constructed N1 ({epsilon})"));
     grid_ui(ui, result, "constructed", |p| &p.constructed);
     ui.separator();
@@ -386,8 +363,11 @@ fn grid_ui(
                         &result.class_names,
                         width,
                     );
-                    let (mean, std) = mean_std(logits, tile.label);
-                    ui.small(format!("class logit {mean:.3} ± {std:.3}"));
+                    let spread = Spread::of(logits);
+                    let (mean, std) = (spread.mean.get(tile.label), spread.std.get(tile.label));
+                    if let (Some(mean), Some(std)) = (mean, std) {
+                        ui.small(format!("class logit {mean:.3} ± {std:.3}"));
+                    }
                 });
             }
         });
@@ -396,14 +376,14 @@ fn grid_ui(
 
 /// Histograms of every logit over the images, with bins shared by the panel.
 fn histogram_ui(ui: &mut egui::Ui, id: &str, logits: &[Vec<f32>], names: &[String], width: f32) {
-    let (low, high) = range(logits);
+    let (low, high) = bin_range(logits);
     let bin_width = (high - low) / BINS as f64;
     Plot::new(id).width(width).height(PANEL_HEIGHT).allow_drag(false).allow_zoom(false).allow_scroll(false).show(
         ui,
         |plot| {
             for (class, name) in names.iter().enumerate() {
-                let counts =
-                    histogram(logits.iter().filter_map(|l| l.get(class)).map(|&v| f64::from(v)), low, bin_width);
+                let values = logits.iter().filter_map(|l| l.get(class)).map(|&v| f64::from(v));
+                let counts = histogram(values, low, bin_width, BINS);
                 let bars: Vec<Bar> = counts
                     .iter()
                     .enumerate()
@@ -434,92 +414,6 @@ fn colour_key_ui(ui: &mut egui::Ui, names: &[String]) {
     });
 }
 
-/// The shared bin range of all finite logits; a single value gets a unit-wide range around it.
-fn range(logits: &[Vec<f32>]) -> (f64, f64) {
-    let values = logits.iter().flatten().filter(|v| v.is_finite()).map(|&v| f64::from(v));
-    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if !low.is_finite() {
-        (0.0, 1.0)
-    } else if high - low < 1e-9 {
-        (low - 0.5, high + 0.5)
-    } else {
-        (low, high)
-    }
-}
-
-/// Counts of `values` in `BINS` bins of `bin_width` from `low` (the top edge belongs to the last bin).
-fn histogram(values: impl Iterator<Item = f64>, low: f64, bin_width: f64) -> Vec<usize> {
-    let mut counts = vec![0; BINS];
-    for v in values.filter(|v| v.is_finite()) {
-        let bin = ((v - low) / bin_width).floor().max(0.0) as usize;
-        counts[bin.min(BINS - 1)] += 1;
-    }
-    counts
-}
-
-/// Mean and standard deviation of logit `class` over the images.
-fn mean_std(logits: &[Vec<f32>], class: usize) -> (f32, f32) {
-    let values: Vec<f64> = logits.iter().filter_map(|l| l.get(class)).map(|&v| f64::from(v)).collect();
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean as f32, var.sqrt() as f32)
-}
-
-/// One image on which the constructed net is not invariant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Break {
-    /// Name of the tile's class.
-    pub tile: String,
-    pub kind: Perturbation,
-    /// Index of the image in its perturbation set.
-    pub image: usize,
-    /// Where the tile was pasted.
-    pub offset: (usize, usize),
-    /// What went wrong.
-    pub what: String,
-}
-
-/// The images where N1's logits are not exactly "ε for the tile's class, 0 for every other":
-/// windows near the tile that match partially (class logit above ε), another class's tile
-/// matched (another positive logit), or the tile not detected.
-pub fn breaks(result: &InvarianceResult) -> Vec<Break> {
-    let mut found = Vec::new();
-    for tile in &result.tiles {
-        for perturbation in [&tile.background, &tile.translation] {
-            for (image, logits) in perturbation.constructed.iter().enumerate() {
-                let offset = perturbation.offsets.get(image).copied().unwrap_or_default();
-                let mut problems = Vec::new();
-                let own = logits.get(tile.label).copied().unwrap_or(0.0);
-                if own <= 0.0 {
-                    problems.push("the tile's class is not detected".to_owned());
-                } else if own > tile.epsilon * (1.0 + LOGIT_TOLERANCE) + LOGIT_TOLERANCE {
-                    problems.push(format!(
-                        "windows near the tile match partially: class logit {own:.3} > ε = {:.3}",
-                        tile.epsilon
-                    ));
-                }
-                for (class, &value) in logits.iter().enumerate() {
-                    if class != tile.label && value > 0.0 {
-                        let name = result.class_names.get(class).map_or("?", String::as_str);
-                        problems.push(format!("class '{name}' matched too (logit {value:.3})"));
-                    }
-                }
-                if !problems.is_empty() {
-                    found.push(Break {
-                        tile: tile.name.clone(),
-                        kind: perturbation.kind,
-                        image,
-                        offset,
-                        what: problems.join("; "),
-                    });
-                }
-            }
-        }
-    }
-    found
-}
-
 fn breaks_ui(ui: &mut egui::Ui, result: &InvarianceResult) {
     let found = breaks(result);
     let total = result.tiles.len() * result.samples * 2;
@@ -546,50 +440,5 @@ fn breaks_ui(ui: &mut egui::Ui, result: &InvarianceResult) {
     });
     if found.len() > LISTED_BREAKS {
         ui.small(format!("… and {} more", found.len() - LISTED_BREAKS));
-    }
-}
-
-#[cfg(test)]
-// A logit that does not move has a standard deviation of exactly 0: exact comparison is the check.
-#[allow(clippy::float_cmp)]
-mod tests {
-    use super::*;
-    use crate::core::presets;
-
-    fn study(epsilon: Option<f32>) -> InvarianceResult {
-        let classes = presets::fashion_three();
-        let cnn = Cnn::new(CnnSpec { classes: 3, ..CnnSpec::fashion() }, 1).unwrap();
-        let tiles: Vec<TileId> = (0..3).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-        let settings = figure4::Perturbations { epsilon_override: epsilon, ..figure4::Perturbations::random(8, 3) };
-        figure4::invariance(&classes, figure4::Classifier::Cnn(&cnn), &tiles, &settings).unwrap()
-    }
-
-    #[test]
-    fn small_epsilon_has_no_breaks_and_a_flat_class_logit() {
-        let result = study(None);
-        assert_eq!(breaks(&result), Vec::new());
-        for tile in &result.tiles {
-            let (mean, std) = mean_std(&tile.background.constructed, tile.label);
-            assert_eq!(std, 0.0, "the true logit does not move under background perturbations");
-            assert!((mean - tile.epsilon).abs() < 1e-3);
-        }
-    }
-
-    #[test]
-    fn a_huge_epsilon_breaks_invariance_and_says_how() {
-        let found = breaks(&study(Some(400.0)));
-        assert!(!found.is_empty());
-        assert!(found.iter().any(|b| b.what.contains("matched too") || b.what.contains("near the tile")), "{found:?}");
-    }
-
-    #[test]
-    fn histograms_count_every_value_once() {
-        let values = [0.0, 0.5, 1.0, 1.0, f64::NAN, -3.0];
-        let counts = histogram(values.into_iter(), 0.0, 1.0 / BINS as f64);
-        assert_eq!(counts.iter().sum::<usize>(), 5, "NaN is skipped, values below the range go to the first bin");
-        assert_eq!(counts[BINS - 1], 2, "the top edge belongs to the last bin");
-        assert_eq!(range(&[vec![2.0, 2.0]]), (1.5, 2.5));
-        assert_eq!(range(&[]), (0.0, 1.0));
-        assert_eq!(mean_std(&[vec![1.0], vec![3.0]], 0), (2.0, 1.0));
     }
 }

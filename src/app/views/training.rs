@@ -5,11 +5,10 @@
 use egui::RichText;
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
+use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::training_job::{
-    Control, CurvePoint, MAX_SAMPLES_PER_CLASS, Phase, Progress, TrainingConfig, TrainingJob,
-};
+use crate::app::training_job::{Control, CurvePoint, MAX_SAMPLES_PER_CLASS, Phase, Progress, TrainingConfig};
 use crate::core::nn::train::Status;
 
 /// Height of each curve plot, in points.
@@ -106,57 +105,34 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) 
     let changed_settings = app.training.as_ref().is_some_and(|job| job.config != view.config);
     ui.horizontal(|ui| {
         if running {
-            if ui.button("Pause").clicked()
-                && let Some(job) = &app.training
-            {
-                job.send(Control::Pause);
+            if ui.button("Pause").clicked() {
+                app.push(Command::ControlTraining(Control::Pause));
             }
         } else if ui.button("Start").on_hover_text("Train continuously on a worker thread").clicked() {
             if app.training.is_none() || changed_settings {
-                restart(ui.ctx(), app, view);
+                app.push(Command::StartTraining(view.config));
             }
-            if let Some(job) = &app.training {
-                job.send(Control::Run);
-            }
+            app.push(Command::ControlTraining(Control::Run));
         }
         if ui.add_enabled(!running, egui::Button::new("Step")).on_hover_text("Train one batch").clicked() {
             if app.training.is_none() {
-                restart(ui.ctx(), app, view);
+                app.push(Command::StartTraining(view.config));
             }
-            if let Some(job) = &app.training {
-                job.send(Control::Step(1));
-            }
+            app.push(Command::ControlTraining(Control::Step(1)));
         }
         if ui
             .add_enabled(app.training.is_some(), egui::Button::new("Reset"))
             .on_hover_text("Back to the initial weights")
             .clicked()
-            && let Some(job) = &app.training
         {
-            job.send(Control::Reset);
+            app.push(Command::ControlTraining(Control::Reset));
         }
     });
     if changed_settings {
         ui.colored_label(theme::WARNING, "The settings differ from the running network's.");
         if ui.button("Restart with these settings").clicked() {
-            restart(ui.ctx(), app, view);
+            app.push(Command::StartTraining(view.config));
         }
-    }
-}
-
-/// Replaces the run by a fresh one on the current tile set and dataset settings (paused).
-fn restart(ctx: &egui::Context, app: &mut AppState, view: &TrainingViewState) {
-    app.training = None;
-    let data = match app.session.dataset.to_spec() {
-        Ok(spec) => spec,
-        Err(error) => {
-            app.error(format!("cannot train: {error}"));
-            return;
-        }
-    };
-    match TrainingJob::start(app.classes.clone(), data, view.config, app.dataset_request(), Some(ctx.clone())) {
-        Ok(job) => app.training = Some(job),
-        Err(error) => app.error(format!("cannot train: {error}")),
     }
 }
 
@@ -173,7 +149,7 @@ fn stale_banner_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewSta
                 "The tile set or dataset settings changed since this run started; it keeps training on its own copy of the old data.",
             );
             if ui.button("Restart with the new data").clicked() {
-                restart(ui.ctx(), app, view);
+                app.push(Command::StartTraining(view.config));
             }
         });
     });

@@ -12,6 +12,7 @@ use super::proto::{
     StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, attribute_type,
 };
 use super::safetensors;
+use super::tensor::{NamedTensor, TensorData};
 
 /// The ONNX operator set the exported models use.
 pub const OPSET: i64 = 17;
@@ -23,46 +24,6 @@ pub const INPUT_NAME: &str = "image";
 pub const LOGITS_NAME: &str = "logits";
 /// Name of the symbolic batch dimension.
 pub const BATCH_DIM: &str = "N";
-
-/// The values of a constant tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TensorData {
-    /// float32 values.
-    F32(Vec<f32>),
-    /// int64 values (shapes, pads, axes).
-    I64(Vec<i64>),
-}
-
-impl TensorData {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            TensorData::F32(v) => v.len(),
-            TensorData::I64(v) => v.len(),
-        }
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The values as little-endian bytes (ONNX `raw_data` and safetensors both use this layout).
-    pub fn le_bytes(&self) -> Vec<u8> {
-        match self {
-            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        }
-    }
-}
-
-/// A named constant tensor in row-major order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
-    pub name: String,
-    pub dims: Vec<usize>,
-    pub data: TensorData,
-}
 
 /// A node attribute value.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,7 @@
 //! - [`proto`]: the ONNX protobuf messages (hand-written `prost` structs).
 //! - [`graph`]: a network as named nodes and weights, written as ONNX or safetensors.
 //! - [`onnx_export`]: N1, N2 and the trained CNN as [`graph::ExportGraph`]s.
+//! - [`tensor`]: named constant tensors, what both the ONNX graph and safetensors hold.
 //! - [`safetensors`]: the safetensors file format (write and read).
 //! - [`onnx_import`] and [`ops`]: parse an ONNX model, check it against limits, and run it in
 //!   tilelab's own engine keeping every intermediate value; [`receptive_field`]: which input
@@ -19,6 +20,7 @@ pub mod ops;
 pub mod proto;
 pub mod receptive_field;
 pub mod safetensors;
+pub mod tensor;
 
 use std::path::PathBuf;
 

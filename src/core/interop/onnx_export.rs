@@ -21,7 +21,8 @@
 use serde_json::json;
 
 use super::InteropError;
-use super::graph::{AttrValue, ExportGraph, GraphOutput, INPUT_NAME, LOGITS_NAME, TensorData};
+use super::graph::{AttrValue, ExportGraph, GraphOutput, INPUT_NAME, LOGITS_NAME};
+use super::tensor::TensorData;
 use crate::core::construct::Constructed;
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::sparse::{LayerKind, Shape, SparseConv, SparseDense, SparseLayer};

@@ -177,8 +177,9 @@ mod tests {
     use ndarray::Array2;
     use prost::Message;
 
-    use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput, TensorData};
+    use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput};
     use crate::core::interop::proto::{AttributeProto, attribute_type};
+    use crate::core::interop::tensor::TensorData;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

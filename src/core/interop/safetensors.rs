@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::InteropError;
-use super::graph::{NamedTensor, TensorData};
+use super::tensor::{NamedTensor, TensorData};
 
 /// Largest header accepted when reading (the format's own reference implementation uses 100 MB).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;

@@ -5,10 +5,11 @@ use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::graph::{ExportGraph, TensorData};
+use super::graph::ExportGraph;
 use super::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
 use super::onnx_import::OnnxModel;
 use super::safetensors;
+use super::tensor::TensorData;
 use crate::core::construct::{build_n1, build_n2};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnSpec};

@@ -461,11 +461,6 @@ impl Trainer {
         self.workspaces.len()
     }
 
-    /// The training samples.
-    pub fn train_set(&self) -> &LabelledSet {
-        &self.train
-    }
-
     /// The test samples.
     pub fn test_set(&self) -> &LabelledSet {
         &self.test

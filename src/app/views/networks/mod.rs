@@ -19,9 +19,11 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::app::cache::NetKey;
 use crate::app::command::Command;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
+use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap::CellRect;
@@ -70,9 +72,6 @@ pub struct NetworksViewState {
     /// Why no input image could be made (shown where the image would be).
     input_error: Option<String>,
     drag: DragState,
-    built: Vec<(BuildKey, Arc<Constructed>)>,
-    build_job: Option<(BuildKey, Job<Constructed>)>,
-    build_error: Option<(BuildKey, String)>,
     /// The constructed forward pass, by (network, input stamp).
     forward: Keyed<(BuildKey, u64), Forward>,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
@@ -101,8 +100,8 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     }
     ensure_input(app, view);
     let key = build_key(app, view.which);
-    poll_build(ui.ctx(), app, view, key);
-    let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| Arc::clone(n));
+    app.push(Command::BuildNetwork(view.which));
+    let network = app.cache.network(key.3, net_key(key));
     poll_forward(ui.ctx(), app, view, key, network.as_ref());
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
@@ -142,6 +141,11 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     view.hover = hover;
 }
 
+/// The cache's key of the network a build key names.
+fn net_key((version, height, width, _): BuildKey) -> NetKey {
+    (version, height, width)
+}
+
 fn build_key(app: &AppState, which: Which) -> BuildKey {
     (app.classes_version, app.session.dataset.height, app.session.dataset.width, which)
 }
@@ -162,9 +166,9 @@ fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
 
 /// Uses dataset sample `view.sample_index` if the dataset is current; false when it is not.
 fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> bool {
-    let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
+    let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
     let size = (app.session.dataset.height, app.session.dataset.width);
-    let Some(data) = app.dataset.clone().filter(|_| current) else { return false };
+    let Some(data) = app.dataset().cloned().filter(|_| current) else { return false };
     let Some(sample) = data.samples.get(view.sample_index).filter(|s| s.image.dim() == size) else { return false };
     // Invalid settings: the random input fails the same way and says why in place.
     let Ok(spec) = app.session.dataset.to_spec() else { return false };
@@ -190,37 +194,6 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
         }
         Err(error) => view.input_error = Some(error.to_string()),
     }
-}
-
-/// Finishes or starts building the constructed network for `key`.
-fn poll_build(ctx: &egui::Context, app: &mut AppState, view: &mut NetworksViewState, key: BuildKey) {
-    if let Some((job_key, job)) = &mut view.build_job
-        && let Some(outcome) = job.poll()
-    {
-        let job_key = *job_key;
-        view.build_job = None;
-        match outcome {
-            Ok(network) => view.built.push((job_key, Arc::new(network))),
-            Err(error) => {
-                // The constructed side shows it where the network would be.
-                app.error_shown_in_place(format!("{} could not be built: {error}", job_key.3.name()));
-                view.build_error = Some((job_key, error));
-            }
-        }
-    }
-    // Keep only networks of the current tile set and size (both N1 and N2 may stay).
-    view.built.retain(|(k, _)| (k.0, k.1, k.2) == (key.0, key.1, key.2));
-    let have = view.built.iter().any(|(k, _)| *k == key);
-    let failed = view.build_error.as_ref().is_some_and(|(k, _)| *k == key);
-    if have || failed || view.build_job.is_some() {
-        return;
-    }
-    let classes = app.classes.clone();
-    let (_, height, width, which) = key;
-    let job = Job::spawn(&format!("building {}", which.name()), Some(ctx.clone()), move |_| {
-        which.build(&classes, height, width).map_err(|e| e.to_string())
-    });
-    view.build_job = Some((key, job));
 }
 
 /// Finishes or starts the constructed forward pass of the current input (the newest input wins).
@@ -312,7 +285,7 @@ fn trained_units(
 fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     ui.horizontal(|ui| {
         ui.label("Input:");
-        let samples = app.dataset.as_ref().map_or(0, |d| d.samples.len());
+        let samples = app.dataset().map_or(0, |d| d.samples.len());
         ui.add_enabled_ui(samples > 0, |ui| {
             let changed = ui
                 .add(number::field(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
@@ -386,9 +359,9 @@ fn clicked_ui(
 ) {
     let Some((row, col)) = view.clicked else { return };
     ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
-    let network = view.built.iter().find(|(k, _)| *k == key).map(|(_, n)| n);
+    let network = app.cache.network(key.3, net_key(key));
     let forward = view.forward.done().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
-    if let (Some(net), Some(forward)) = (network, forward) {
+    if let (Some(net), Some(forward)) = (&network, forward) {
         let frame = frame_of(app, view, net, &forward.activations, 0);
         let found = constructed::responders(&frame, row, col);
         if found.is_empty() {
@@ -515,7 +488,7 @@ fn constructed_side_ui(
     network: Option<&Arc<Constructed>>,
 ) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
-    if let Some((_, error)) = view.build_error.as_ref().filter(|(k, _)| *k == key) {
+    if let Some(error) = app.cache.network_error(key.3, net_key(key)) {
         ui.colored_label(theme::ERROR, format!("Cannot build {}: {error}", view.which.name()));
         return None;
     }
@@ -592,9 +565,8 @@ fn imported_side_ui(
         let (rows, cols) = network.model.input_size();
         let offer = (rows, cols) != (height, width) && network.dataset_can_take_its_size();
         if offer && ui.button(format!("Use {rows}×{cols} images")).clicked() {
-            app.session.dataset.height = rows;
-            app.session.dataset.width = cols;
-            app.changed();
+            let settings = DatasetSettings { height: rows, width: cols, ..app.session.dataset.clone() };
+            app.push(Command::SetDatasetSettings(settings));
         }
     }
     if let Some(warning) = network.class_name_warning(&app.classes) {

@@ -116,10 +116,10 @@ fn start(
     trained: Option<TrainedUnits>,
     which: Which,
 ) {
-    let current = app.dataset_for.as_ref().is_some_and(|(version, _)| *version == app.classes_version);
+    let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
     let Some(data) = app
-        .dataset
-        .clone()
+        .dataset()
+        .cloned()
         .filter(|d| current && d.samples.first().is_some_and(|s| s.image.dim() == net.network.input()))
     else {
         app.warn("selectivity needs the current dataset: open the Dataset view or wait for it to be generated");

@@ -3,8 +3,9 @@
 use prost::Message;
 
 use super::*;
-use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput, TensorData};
+use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput};
 use crate::core::interop::proto::{DATA_LOCATION_EXTERNAL, DATA_TYPE_FLOAT, StringStringEntryProto, TensorProto};
+use crate::core::interop::tensor::TensorData;
 
 /// `image [1,1,4,5] → Conv 2×2 (2 filters) → Relu → Flatten → Gemm → logits [1,3]`.
 fn small_graph() -> ExportGraph {

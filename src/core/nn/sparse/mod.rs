@@ -296,12 +296,6 @@ impl SparseNetwork {
         Ok(current.as_slice().to_vec())
     }
 
-    /// [`Self::forward`] for many images, in parallel over the images. Every layer of every image
-    /// is kept (N2 on a 40×40 image holds about 14 MB): for many images use [`Self::logits_batch`].
-    pub fn forward_batch(&self, images: &[ndarray::Array2<f32>]) -> Result<Vec<Activations>, SparseError> {
-        images.par_iter().map(|x| self.forward(x.view())).collect()
-    }
-
     /// [`Self::logits`] for many images, in parallel over the images.
     pub fn logits_batch(&self, images: &[ndarray::Array2<f32>]) -> Result<Vec<Vec<f32>>, SparseError> {
         images.par_iter().map(|x| self.logits(x.view())).collect()

@@ -1,5 +1,14 @@
-//! Background work on named threads: progress, cancel flag, a result channel and a repaint
-//! request from the worker. The UI thread only polls; it never does heavy work.
+//! The one runner of background work. A job is either one call ([`Work::Once`]) or a state
+//! machine stepped until done ([`Work::Steps`]); it reports progress and sees a cancel flag
+//! through [`JobShared`], and its result arrives through [`Job::poll`]. The UI thread only polls.
+//!
+//! [`Keyed`] is the one "newest result for a key" on top of it (start once per key, no retry of a
+//! failure, newest result wins, cancel, progress); the caches and views keep their results in it.
+//!
+//! Where a job runs is decided in one place, [`native`]: a thread per job. A target without
+//! threads runs the same `Work` by calling its steps for a time budget each frame instead.
+
+mod native;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -21,6 +30,18 @@ pub struct JobShared {
 }
 
 impl JobShared {
+    fn new(name: &str, ctx: Option<egui::Context>) -> Self {
+        Self {
+            name: name.to_owned(),
+            progress_millionths: AtomicU32::new(0),
+            items_done: AtomicUsize::new(0),
+            items_total: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            ctx,
+        }
+    }
+
     /// Sets the progress in [0, 1] and asks the UI to repaint.
     pub fn set_progress(&self, fraction: f32) {
         let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
@@ -74,6 +95,42 @@ impl JobShared {
     }
 }
 
+/// One step of a steppable job: more to do, or the result.
+pub enum Step<T> {
+    /// Call again.
+    Continue,
+    /// Finished with this result.
+    Done(Result<T, String>),
+}
+
+/// A job computed in one call.
+pub type OnceWork<T> = Box<dyn FnOnce(&JobShared) -> Result<T, String> + Send>;
+/// A job advanced one short step per call.
+pub type StepWork<T> = Box<dyn FnMut(&JobShared) -> Step<T> + Send>;
+
+/// What a job computes: one call, or steps until [`Step::Done`] (each step short, so a runner
+/// without threads can interleave them with frames).
+pub enum Work<T> {
+    /// One call producing the result.
+    Once(OnceWork<T>),
+    /// A state machine advanced one step per call.
+    Steps(StepWork<T>),
+}
+
+impl<T> Work<T> {
+    /// Runs the work to its end on the calling thread.
+    fn run_to_end(self, shared: &JobShared) -> Result<T, String> {
+        match self {
+            Self::Once(work) => work(shared),
+            Self::Steps(mut step) => loop {
+                if let Step::Done(outcome) = step(shared) {
+                    return outcome;
+                }
+            },
+        }
+    }
+}
+
 /// A running or finished background job producing a `T` (or an error message).
 pub struct Job<T> {
     shared: Arc<JobShared>,
@@ -82,38 +139,20 @@ pub struct Job<T> {
 }
 
 impl<T: Send + 'static> Job<T> {
-    /// Starts `work` on a thread named after the job; `ctx` (if any) is repainted on progress and at the end.
+    /// Starts `work` as one call; `ctx` (if any) is repainted on progress and at the end.
     pub fn spawn(
         name: &str,
         ctx: Option<egui::Context>,
         work: impl FnOnce(&JobShared) -> Result<T, String> + Send + 'static,
     ) -> Self {
-        let shared = Arc::new(JobShared {
-            name: name.to_owned(),
-            progress_millionths: AtomicU32::new(0),
-            items_done: AtomicUsize::new(0),
-            items_total: AtomicUsize::new(0),
-            cancel: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            ctx,
-        });
+        Self::start(name, ctx, Work::Once(Box::new(work)))
+    }
+
+    /// Starts `work` on the runner.
+    pub fn start(name: &str, ctx: Option<egui::Context>, work: Work<T>) -> Self {
+        let shared = Arc::new(JobShared::new(name, ctx));
         let (sender, result) = channel();
-        let worker_shared = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new().name(format!("tilelab {name}")).spawn(move || {
-            // A panic in the work must reach the UI as an error, not kill it silently.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&worker_shared)))
-                .unwrap_or_else(|_| Err("the background job crashed".to_owned()));
-            worker_shared.finished.store(true, Ordering::Relaxed);
-            // The receiver is gone when the app dropped the job: nothing left to tell.
-            let _ = sender.send(outcome);
-            worker_shared.repaint();
-        });
-        if let Err(error) = spawned {
-            let (sender, receiver) = channel();
-            let _ = sender.send(Err(format!("could not start a thread: {error}")));
-            shared.finished.store(true, Ordering::Relaxed);
-            return Self { shared, result: receiver, started: Instant::now() };
-        }
+        native::run(Arc::clone(&shared), work, sender);
         Self { shared, result, started: Instant::now() }
     }
 
@@ -137,9 +176,9 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
-/// The newest result of a background computation keyed by what it was computed from (a network
-/// and an input): the last result, the job running, and the last failure, which is not retried
-/// for the same key. One job at a time; a newer key starts once the running job is done.
+/// The newest result of a background computation keyed by what it was computed from: the last
+/// result, the job running, and the last failure, which is not retried for the same key. One job
+/// at a time; a newer key starts once the running job is done, and its result replaces the last.
 pub struct Keyed<K, T> {
     done: Option<(K, Arc<T>)>,
     running: Option<(K, Job<T>)>,
@@ -152,23 +191,57 @@ impl<K, T> Default for Keyed<K, T> {
     }
 }
 
-impl<K: Copy + PartialEq, T: Send + 'static> Keyed<K, T> {
-    /// Collects a finished job, then starts `spawn()` for `key` unless it is done, failed or a job runs.
-    pub fn request(&mut self, key: K, spawn: impl FnOnce() -> Job<T>) {
-        if let Some((job_key, job)) = &mut self.running
-            && let Some(outcome) = job.poll()
-        {
-            match outcome {
-                Ok(value) => self.done = Some((*job_key, Arc::new(value))),
-                Err(error) => self.failed = Some((*job_key, error)),
+/// What [`Keyed::poll`] collected.
+pub enum Finished<'a, K, T> {
+    /// A result for this key.
+    Done(&'a K, &'a Arc<T>, f32),
+    /// A failure for this key (or a cancelled job).
+    Failed(&'a K, &'a str),
+}
+
+impl<K: Clone + PartialEq, T: Send + 'static> Keyed<K, T> {
+    /// Collects a finished job (a success clears the last failure); reports what finished.
+    pub fn poll(&mut self) -> Option<Finished<'_, K, T>> {
+        let (_, job) = self.running.as_mut()?;
+        let outcome = job.poll()?;
+        let seconds = job.elapsed_seconds();
+        let (key, _) = self.running.take()?;
+        match outcome {
+            Ok(value) => {
+                self.failed = None;
+                let (key, value) = self.done.insert((key, Arc::new(value)));
+                Some(Finished::Done(key, value, seconds))
             }
-            self.running = None;
+            Err(error) => {
+                let (key, error) = self.failed.insert((key, error));
+                Some(Finished::Failed(key, error))
+            }
         }
-        let have = self.done.as_ref().is_some_and(|(k, _)| *k == key);
-        let failed = self.failed.as_ref().is_some_and(|(k, _)| *k == key);
-        if !have && !failed && self.running.is_none() {
-            self.running = Some((key, spawn()));
+    }
+
+    /// True when nothing for `key` is done, running or failed, and no other job runs.
+    pub fn needs(&self, key: &K) -> bool {
+        self.running.is_none()
+            && self.done.as_ref().is_none_or(|(k, _)| k != key)
+            && self.failed.as_ref().is_none_or(|(k, _)| k != key)
+    }
+
+    /// Runs `job` for `key` (the caller checked [`Self::needs`]).
+    pub fn start(&mut self, key: K, job: Job<T>) {
+        self.running = Some((key, job));
+    }
+
+    /// Collects a finished job, then starts `spawn()` for `key` when [`Self::needs`] it.
+    pub fn request(&mut self, key: K, spawn: impl FnOnce() -> Job<T>) {
+        self.poll();
+        if self.needs(&key) {
+            self.start(key, spawn());
         }
+    }
+
+    /// Records a failure for `key` that happened before any job could start.
+    pub fn fail(&mut self, key: K, error: String) {
+        self.failed = Some((key, error));
     }
 
     /// The last result with its key.
@@ -176,12 +249,44 @@ impl<K: Copy + PartialEq, T: Send + 'static> Keyed<K, T> {
         self.done.as_ref()
     }
 
+    /// The result computed for exactly `key`.
+    pub fn get(&self, key: &K) -> Option<Arc<T>> {
+        self.done.as_ref().filter(|(k, _)| k == key).map(|(_, v)| Arc::clone(v))
+    }
+
+    /// The newest result whose key satisfies `accept` (e.g. the same network, an older input).
+    pub fn latest(&self, accept: impl Fn(&K) -> bool) -> Option<Arc<T>> {
+        self.done.as_ref().filter(|(k, _)| accept(k)).map(|(_, v)| Arc::clone(v))
+    }
+
     /// The last failure with its key.
     pub fn failed(&self) -> Option<&(K, String)> {
         self.failed.as_ref()
     }
 
-    /// Stops waiting for the running job (its thread finishes unobserved).
+    /// Why computing for exactly `key` failed.
+    pub fn error(&self, key: &K) -> Option<&str> {
+        self.failed.as_ref().filter(|(k, _)| k == key).map(|(_, e)| e.as_str())
+    }
+
+    /// The running job with its key (progress, cancel).
+    pub fn running(&self) -> Option<&(K, Job<T>)> {
+        self.running.as_ref()
+    }
+
+    /// True while a job runs.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Asks the running job to stop; it ends as a failure of its key, which is not retried.
+    pub fn cancel(&self) {
+        if let Some((_, job)) = &self.running {
+            job.shared().cancel();
+        }
+    }
+
+    /// Stops waiting for the running job (it finishes unobserved).
     pub fn abandon_running(&mut self) {
         self.running = None;
     }
@@ -231,6 +336,42 @@ mod tests {
         assert_eq!(spawns, 2, "a failed key is not retried");
         settle(&mut keyed, 4, &mut spawns);
         assert_eq!((keyed.done().map(|(k, v)| (*k, **v)), spawns), (Some((4, 16)), 3));
+    }
+
+    #[test]
+    fn a_cancelled_keyed_job_fails_its_key_and_a_success_clears_the_failure() {
+        let mut keyed: Keyed<u32, u32> = Keyed::default();
+        keyed.start(
+            1,
+            Job::spawn("loop", None, |shared| {
+                while !shared.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err("cancelled".to_owned())
+            }),
+        );
+        assert!(keyed.is_running() && !keyed.needs(&2), "one job at a time");
+        keyed.cancel();
+        let mut spawns = 0;
+        settle(&mut keyed, 1, &mut spawns);
+        assert_eq!((keyed.error(&1), spawns), (Some("cancelled"), 0), "a cancelled key is not retried");
+        settle(&mut keyed, 5, &mut spawns);
+        assert_eq!((keyed.get(&5).map(|v| *v), keyed.failed().is_none()), (Some(25), true));
+        assert_eq!(keyed.latest(|k| *k > 4).map(|v| *v), Some(25));
+        assert!(keyed.latest(|k| *k > 5).is_none());
+    }
+
+    #[test]
+    fn steppable_work_runs_step_by_step_to_its_result() {
+        let mut count = 0;
+        let work = Work::Steps(Box::new(move |shared: &JobShared| {
+            count += 1;
+            shared.set_progress(count as f32 / 4.0);
+            if count == 4 { Step::Done(Ok(count)) } else { Step::Continue }
+        }));
+        let mut job = Job::start("steps", None, work);
+        assert_eq!(wait(&mut job), Ok(4));
+        assert!((job.shared().progress() - 1.0).abs() < 1e-6);
     }
 
     #[test]
