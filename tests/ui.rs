@@ -27,9 +27,11 @@ fn settle(harness: &mut Harness<'_, TilelabApp>) {
 
 /// Types `path` into the one text field on screen (a path window's).
 fn type_path(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&path.display().to_string());
+    harness.get_by_role(Role::TextInput).focus();
+    settle(harness);
+    // Replace the proposed path.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     settle(harness);
 }
 

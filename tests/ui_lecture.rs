@@ -176,7 +176,13 @@ fn screenshots_of_lecture_steps() {
 
 /// Asks for `kind` into `path` as the menu does, clicks the window's Export button, waits for the files.
 fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
-    harness.state_mut().views.exports.ask(kind, path.display().to_string());
+    let app = harness.state_mut();
+    app.views.exports.ask(kind, &app.state);
+    harness.run_steps(2);
+    harness.get_by_role(Role::TextInput).focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     harness.run_steps(2);
     confirm_export(harness)
 }

@@ -298,3 +298,79 @@ fn a_bad_value_is_reported_once_beside_it() {
     let logged = harness.state().state.log.iter().filter(|e| e.text.contains("does not fit")).count();
     assert!(logged <= 2, "the log has it once per cause, not once per frame ({logged})");
 }
+
+/// The text in the one path field on screen.
+fn path_field_text(harness: &Harness<'_, TilelabApp>) -> String {
+    let node = harness.get_by_role(Role::TextInput);
+    let node = node.accesskit_node();
+    node.value().unwrap_or_default()
+}
+
+/// Replaces the path field's text with `text`.
+fn retype_path(harness: &mut Harness<'_, TilelabApp>, text: &str) {
+    harness.get_by_role(Role::TextInput).focus();
+    settle(harness);
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.get_by_role(Role::TextInput).type_text(text);
+    settle(harness);
+}
+
+#[test]
+fn typed_paths_start_absolute_create_folders_confirm_on_enter_and_survive_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    settle(&mut harness);
+    let proposed = PathBuf::from(path_field_text(&harness));
+    assert!(proposed.is_absolute() && proposed.ends_with("tileset.json"), "proposed {proposed:?}");
+
+    // A folder that does not exist yet: Enter offers to create it.
+    let file = dir.path().join("new/deeper/mine.tileset.json");
+    retype_path(&mut harness, &file.display().to_string());
+    harness.key_press(Key::Enter);
+    settle(&mut harness);
+    assert!(!file.exists());
+    harness.get_by_label("Create the folder and save").click();
+    settle(&mut harness);
+    assert!(file.exists(), "the folder was made and the set saved");
+    assert_eq!(harness.state().state.session.last_folder.as_deref(), file.parent());
+
+    // An export proposes the folder just used.
+    harness.state_mut().state.push(Command::AskExport(ExportKind::ViewFigure { png_scale: Some(1.0) }));
+    settle(&mut harness);
+    assert_eq!(PathBuf::from(path_field_text(&harness)), file.with_file_name("tiles.png"));
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
+
+    // A save that fails (the "folder" is a file) keeps what was typed for the next try.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"a file").unwrap();
+    let bad = blocker.join("x.tileset.json").display().to_string();
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    settle(&mut harness);
+    retype_path(&mut harness, &bad);
+    harness.key_press(Key::Enter);
+    settle(&mut harness);
+    assert!(harness.state().state.last_message().is_some_and(|m| m.text.contains("could not save")));
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    settle(&mut harness);
+    assert_eq!(path_field_text(&harness), bad, "the typed path is back");
+}
+
+#[test]
+fn without_a_system_file_dialog_the_window_says_so_and_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::S);
+    settle(&mut harness);
+    harness.get_by_label("Browse…").click();
+    common::wait_for_screen(&mut harness, 20.0, "the browse outcome", |h| {
+        h.query_by_label_contains("No system file dialog").is_some()
+    });
+    assert!(harness.get_by_label("Browse…").accesskit_node().is_disabled(), "not offered again");
+    let file = dir.path().join("typed.tileset.json");
+    retype_path(&mut harness, &file.display().to_string());
+    harness.key_press(Key::Enter);
+    settle(&mut harness);
+    assert!(file.exists(), "the typed path still saves");
+}

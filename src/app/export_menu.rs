@@ -21,8 +21,9 @@ use crate::app::command::Command;
 use crate::app::ids::{ExportKind, Net, View};
 use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
-use crate::app::state::AppState;
-use crate::app::widgets::browse::{Browse, Pick};
+use crate::app::state::{AppState, Session};
+use crate::app::widgets::browse::{self, Browse, Pick};
+use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_typed, missing_folder, path_field_ui};
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
@@ -337,6 +338,8 @@ struct ExportDialog {
     path: String,
     browse: Option<Browse>,
     note: Option<String>,
+    /// The folder the export would need, after the user confirmed a path inside it.
+    missing: Option<PathBuf>,
 }
 
 /// The export menu's state: the open path window, the running export, and what it wrote.
@@ -346,12 +349,23 @@ pub struct ExportState {
     job: Option<Job<Vec<PathBuf>>>,
     /// Files written by the last export (shown in the log; read by tests).
     pub last: Option<Vec<PathBuf>>,
+    /// The last path confirmed, with its export (reopening it after a failure starts from it).
+    last_typed: Option<(ExportKind, String)>,
 }
 
 impl ExportState {
-    /// Opens the path window for `kind`, proposing `default_name`.
-    pub fn ask(&mut self, kind: ExportKind, default_name: String) {
-        self.dialog = Some(ExportDialog { kind, path: default_name, browse: None, note: None });
+    /// Opens the path window for `kind`: what was typed for it last, else the view's default name
+    /// in an absolute folder the user sees (the last one used, or the tile set's).
+    pub fn ask(&mut self, kind: ExportKind, app: &AppState) {
+        let path = match &self.last_typed {
+            Some((last, typed)) if *last == kind => typed.clone(),
+            _ => {
+                let session = &app.session;
+                let folder = default_folder(session.last_folder.as_deref(), session.tileset_path.as_deref());
+                folder.join(kind.default_name(session.view)).display().to_string()
+            }
+        };
+        self.dialog = Some(ExportDialog { kind, path, browse: None, note: None, missing: None });
     }
 
     /// True while an export runs.
@@ -387,7 +401,7 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
     ui.menu_button("Export", |ui| {
         let mut pick = |ui: &mut egui::Ui, label: &str, kind: ExportKind| {
             if ui.add_enabled(!exports.is_running(), egui::Button::new(label)).clicked() {
-                exports.ask(kind, kind.default_name(view));
+                exports.ask(kind, app);
             }
         };
         ui.label(egui::RichText::new(format!("{} view", view.label())).weak());
@@ -428,8 +442,9 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
     });
 }
 
-/// The path window of a requested export; returns the export once the user confirms it.
-pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState) -> Option<Command> {
+/// The path window of a requested export; returns the export once the user confirms it (and the
+/// folder it needs exists). The confirmed folder becomes `session.last_folder`.
+pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut Session) -> Option<Command> {
     let dialog = exports.dialog.as_mut()?;
     poll_browse(dialog);
     let (mut open, mut confirmed, mut cancelled) = (true, false, false);
@@ -437,25 +452,40 @@ pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState) -> Option<Comma
         let what = if dialog.kind.is_folder() { "Folder" } else { "File" };
         ui.horizontal(|ui| {
             ui.label(what);
-            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0));
-            if ui.add_enabled(dialog.browse.is_none(), egui::Button::new("Browse…")).clicked() {
+            confirmed = path_field_ui(ui, &mut dialog.path, 360.0);
+            let can_browse = dialog.browse.is_none() && !browse::unavailable();
+            let button = ui.add_enabled(can_browse, egui::Button::new("Browse…"));
+            if button.on_disabled_hover_text(browse::UNAVAILABLE_NOTE).clicked() {
                 start_browse(ctx, dialog);
             }
         });
         if let Some(note) = &dialog.note {
             ui.colored_label(crate::app::theme::WARNING, note);
         }
+        if let Some(folder) = dialog.missing.clone() {
+            match create_folder_ui(ui, &folder, "Export") {
+                Ok(made) => confirmed |= made,
+                Err(message) => dialog.note = Some(message),
+            }
+        }
         ui.horizontal(|ui| {
-            confirmed = ui.button("Export").clicked();
+            confirmed |= ui.button("Export").clicked();
             cancelled = ui.button("Cancel").clicked();
         });
     });
     if confirmed {
-        let path = PathBuf::from(dialog.path.trim());
+        let path = expand_typed(&dialog.path);
         if path.as_os_str().is_empty() {
             dialog.note = Some("type a path first".to_owned());
             return None;
         }
+        exports.last_typed = Some((dialog.kind, dialog.path.clone()));
+        // A folder export makes its own folder; a file needs the one it goes into.
+        dialog.missing = if dialog.kind.is_folder() { None } else { missing_folder(&path) };
+        if dialog.missing.is_some() {
+            return None;
+        }
+        session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
         let kind = dialog.kind;
         exports.dialog = None;
         return Some(Command::Export { kind, path });
@@ -480,7 +510,8 @@ fn poll_browse(dialog: &mut ExportDialog) {
     dialog.browse = None;
     match picked {
         Some(path) => dialog.path = path.display().to_string(),
-        None => dialog.note = Some("No file chosen (or no system file dialog is available): type the path.".to_owned()),
+        None if browse::unavailable() => dialog.note = Some(browse::UNAVAILABLE_NOTE.to_owned()),
+        None => {}
     }
 }
 

@@ -146,7 +146,7 @@ impl TilelabApp {
             );
         }
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
-        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports) {
+        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
             self.state.push(command);
         }
         self.toasts_ui(&ctx);
@@ -423,11 +423,16 @@ impl TilelabApp {
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
     fn ask_path(&mut self, purpose: PathPurpose) {
-        let start = match purpose {
-            PathPurpose::SaveTileSetAs | PathPurpose::OpenTileSet => {
-                self.state.session.tileset_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        let session = &self.state.session;
+        let tileset = session.tileset_path.as_deref();
+        let folder = widgets::path_field::default_folder(session.last_folder.as_deref(), tileset);
+        let start = match (&self.views.dialogs.last_typed, purpose) {
+            (Some((last, typed)), _) if *last == purpose => typed.clone(),
+            (_, PathPurpose::SaveTileSetAs | PathPurpose::OpenTileSet) if tileset.is_some() => {
+                tileset.map(|p| p.display().to_string()).unwrap_or_default()
             }
-            _ => String::new(),
+            // An absolute folder the user sees, ending in a separator so a name can be typed on.
+            _ => folder.join(purpose.default_name()).display().to_string(),
         };
         self.views.dialogs.path = Some(PathDialog::new(purpose, start));
         // A new path window replaces any Save As that "Save and quit" opened.

@@ -148,7 +148,7 @@ impl TilelabApp {
                     self.views.dialogs.rename = Some((node, name));
                 }
             }
-            Command::AskExport(kind) => self.views.exports.ask(kind, kind.default_name(state.session.view)),
+            Command::AskExport(kind) => self.views.exports.ask(kind, state),
             Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
             Command::CloseNetwork => {
                 state.imported.close();

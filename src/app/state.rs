@@ -47,6 +47,8 @@ pub struct Session {
     pub unsaved: bool,
     /// The ONNX network opened for the trained side (reopened at start).
     pub network_path: Option<PathBuf>,
+    /// The folder of the last path confirmed in a path window (where the next one starts).
+    pub last_folder: Option<PathBuf>,
 }
 
 /// How serious a log entry is.

@@ -8,8 +8,9 @@ use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
 use crate::app::views::gallery::GALLERY_EPSILON;
-use crate::app::widgets::browse::{Browse, Pick};
+use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::number;
+use crate::app::widgets::path_field::{create_folder_ui, expand_typed, missing_folder, path_field_ui};
 use crate::core::tileset_file::ImportOptions;
 
 /// A path dialog: the path field, the optional browse thread, and the purpose's options.
@@ -26,6 +27,8 @@ pub struct PathDialog {
     pub replace_selected: bool,
     browse: Option<Browse>,
     browse_note: Option<String>,
+    /// The folder a save would need, after the user confirmed a path inside it.
+    missing: Option<PathBuf>,
 }
 
 impl PathDialog {
@@ -39,12 +42,13 @@ impl PathDialog {
             replace_selected: false,
             browse: None,
             browse_note: None,
+            missing: None,
         }
     }
 
     /// The command this dialog asks for, given the selected tile.
     pub fn command(&self, app: &AppState) -> Result<Command, String> {
-        let path = PathBuf::from(self.path.trim());
+        let path = expand_typed(&self.path);
         if path.as_os_str().is_empty() {
             return Err("type a path first".to_owned());
         }
@@ -87,10 +91,8 @@ impl PathDialog {
         self.browse = None;
         match picked {
             Some(path) => self.path = path.display().to_string(),
-            None => {
-                self.browse_note =
-                    Some("No file chosen (or no system file dialog is available): type the path above.".to_owned());
-            }
+            None if browse::unavailable() => self.browse_note = Some(browse::UNAVAILABLE_NOTE.to_owned()),
+            None => {}
         }
     }
 }
@@ -102,6 +104,9 @@ impl PathDialog {
 pub struct Dialogs {
     /// The path dialog, if open.
     pub path: Option<PathDialog>,
+    /// The last path confirmed in the path window, with its purpose (reopening it after a failed
+    /// save or open starts from what was typed).
+    pub last_typed: Option<(PathPurpose, String)>,
     /// Renaming a class or feature: the node and the name being typed.
     pub rename: Option<(Node, String)>,
     /// The "unsaved changes" question before closing.
@@ -138,11 +143,13 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
     let (mut done, mut cancelled) = (false, false);
     egui::Window::new(dialog.purpose.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
         let label = if dialog.purpose == PathPurpose::OpenIdx { "Images file" } else { "Path" };
+        let mut entered = false;
         ui.horizontal(|ui| {
             ui.label(label);
-            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0).hint_text("/path/to/file"));
-            let browsing = dialog.browse.is_some();
-            if ui.add_enabled(!browsing, egui::Button::new("Browse…")).clicked() {
+            entered = path_field_ui(ui, &mut dialog.path, 360.0);
+            let can_browse = dialog.browse.is_none() && !browse::unavailable();
+            let button = ui.add_enabled(can_browse, egui::Button::new("Browse…"));
+            if button.on_disabled_hover_text(browse::UNAVAILABLE_NOTE).clicked() {
                 dialog.start_browse(ctx);
             }
         });
@@ -158,17 +165,19 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
         if let Some(note) = &dialog.browse_note {
             ui.colored_label(theme::WARNING, note);
         }
-        ui.horizontal(|ui| {
-            if ui.button(dialog.purpose.action()).clicked() {
-                match dialog.command(app) {
-                    Ok(command) => {
-                        app.push(command);
-                        done = true;
-                    }
-                    Err(message) => dialog.browse_note = Some(message),
-                }
+        let mut folder_made = false;
+        if let Some(folder) = dialog.missing.clone() {
+            match create_folder_ui(ui, &folder, dialog.purpose.action()) {
+                Ok(made) => folder_made = made,
+                Err(message) => dialog.browse_note = Some(message),
             }
+        }
+        ui.horizontal(|ui| {
+            let confirmed = ui.button(dialog.purpose.action()).clicked() || entered;
             cancelled = ui.button("Cancel").clicked();
+            if confirmed || folder_made {
+                done = confirm(app, dialog, &mut dialogs.last_typed);
+            }
         });
     });
     if cancelled || !open {
@@ -177,6 +186,30 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
     }
     if done || cancelled || !open {
         dialogs.path = None;
+    }
+}
+
+/// Pushes the dialog's command unless its path needs a missing folder first (then it offers to
+/// create it); remembers what was typed and its folder. True when the command went out.
+fn confirm(app: &mut AppState, dialog: &mut PathDialog, last_typed: &mut Option<(PathPurpose, String)>) -> bool {
+    let path = expand_typed(&dialog.path);
+    *last_typed = Some((dialog.purpose, dialog.path.clone()));
+    if dialog.purpose.is_save() {
+        dialog.missing = missing_folder(&path);
+        if dialog.missing.is_some() {
+            return false;
+        }
+    }
+    match dialog.command(app) {
+        Ok(command) => {
+            app.session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
+            app.push(command);
+            true
+        }
+        Err(message) => {
+            dialog.browse_note = Some(message);
+            false
+        }
     }
 }
 

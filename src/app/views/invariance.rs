@@ -17,6 +17,7 @@ use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::number;
+use crate::app::widgets::path_field::{default_folder, expand_typed};
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis::{bin_range, breaks, histogram};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
@@ -77,7 +78,7 @@ pub struct InvarianceViewState {
     pub epsilon: f32,
     /// Translate the tile to every valid offset instead of `samples` random ones.
     pub every_offset: bool,
-    /// Folder the exports go to.
+    /// Folder the exports go to (empty until first shown: then `figure4` in the default folder).
     pub export_dir: String,
     study: Keyed<Request, Study>,
     export_job: Option<Job<Vec<PathBuf>>>,
@@ -111,7 +112,7 @@ impl Default for InvarianceViewState {
             override_epsilon: false,
             epsilon: 2.0,
             every_offset: false,
-            export_dir: "figure4".to_owned(),
+            export_dir: String::new(),
             study: Keyed::default(),
             export_job: None,
         }
@@ -267,8 +268,12 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     );
 }
 
-fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
+fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
     ui.label(RichText::new("Export").strong());
+    if view.export_dir.is_empty() {
+        let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
+        view.export_dir = folder.join("figure4").display().to_string();
+    }
     ui.horizontal(|ui| {
         ui.label("Folder");
         ui.text_edit_singleline(&mut view.export_dir);
@@ -282,6 +287,7 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
         .clicked()
     {
         let dir = resolve_dir(app, &view.export_dir);
+        app.session.last_folder = dir.parent().map(PathBuf::from);
         let result = Arc::clone(&computed.result);
         view.export_job = Some(Job::spawn("exporting Figure 4", None, move |_| {
             figure4::write_outputs(&result, &dir).map_err(|e| e.to_string())
@@ -289,12 +295,13 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
     }
 }
 
-/// A relative export folder goes into the data dir (or the working folder without one).
+/// The typed folder (`~` is the home folder); a relative one goes into the default folder.
 fn resolve_dir(app: &AppState, dir: &str) -> PathBuf {
-    let path = PathBuf::from(dir.trim());
-    match &app.data_dir {
-        Some(base) if path.is_relative() => base.join(path),
-        _ => path,
+    let path = expand_typed(dir);
+    if path.is_relative() {
+        default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref()).join(path)
+    } else {
+        path
     }
 }
 

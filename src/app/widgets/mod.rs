@@ -6,3 +6,4 @@ pub mod browse;
 pub mod heatmap;
 pub mod histogram;
 pub mod number;
+pub mod path_field;
