@@ -13,19 +13,24 @@
 //!   - `core::tile`: `Tile`, `Feature`, `Object`, `ClassSet` and their validation.
 //!   - `core::detect`: `d_T`, `φ_T`, `φ_F`, `φ_O`, argmax — the reference every network must equal.
 //!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
-//!   - `core::idx`, `core::tileset_file`, `core::grey_image`: the file formats in; `core::bounded_read`: every read of a
-//!     user's file is size-capped; `core::atomic`: every write.
+//!   - `core::idx`, `core::tileset_file`, `core::grey_image`: the file formats in;
+//!     `core::bounded_read`: every read of a user's file is size-capped; `core::atomic`: every write.
 //!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
 //!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5;
 //!     `core::construct::Which` names one of the two networks.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
 //!     SIMD training step and the SGD stepper; `core::nn::weights_file`: saved weights.
-//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments.
+//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments;
+//!     `figure4_analysis` reads a Figure 4 study (where N1 breaks, the ε sweep, histogram bins).
 //!   - `core::selectivity`: how many classes make a hidden unit fire (mono- vs polysemantic).
-//!   - `core::plot`, `core::figures`, `core::export`: headless PNG/SVG figures, CSV and NPY.
-//!   - `core::interop`: ONNX and safetensors out, ONNX in, NumPy datasets.
+//!   - `core::plot`, `core::figures`: headless PNG/SVG figures.
+//!   - `core::export`: CSV and NPY, and one module per thing the File menu and `tilelab export` /
+//!     `tilelab activations` both write (`activations`, `sparse_json`, `weights_npy`, `tables`).
+//!   - `core::interop`: ONNX and safetensors out (`graph` and `safetensors` share `tensor`, neither
+//!     imports the other), ONNX in (`onnx_import`, `ops`), NumPy datasets.
 //!   - `core::verify`: the random checks behind `tilelab verify`.
-//! - [`cli`]: one file per subcommand; `tilelab` without one opens the app.
+//! - [`cli`]: one file per subcommand (`network.rs`: the `--net n1|n2|trained` both `export` and
+//!   `activations` take); `tilelab` without one opens the app.
 //! - `app` (feature `gui`): the egui application, in layers (see `app`'s module doc). At the bottom
 //!   `app::ids`, `app::settings`, `app::theme`, `app::widgets` (heat maps, histograms, file dialog),
 //!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results),
@@ -39,6 +44,9 @@
 //! - A generated dataset is valid: every sample holds its own object and no other.
 //! - The UI thread never trains or evaluates large batches; it reads the newest snapshot.
 //! - Files are written atomically (temporary file, fsync, rename); loaders never panic on input.
+//! - The core returns typed errors (`thiserror`), never `Result<_, String>`; the CLI and the app
+//!   turn them into one message. Modules of `core` import each other without a circle.
+//! - In `app`, no module imports one above it (the layers in `app`'s module doc; `tests/tidy.rs`).
 
 #[cfg(feature = "gui")]
 pub mod app;

@@ -71,7 +71,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
             bail!("--format sparse-json is for n1 and n2; the trained CNN's JSON is its --weights file")
         }
         (Format::Npy, Network::Constructed(_, built)) => {
-            print_files(&weights_npy::write_dense(&built.network, &args.out)?)
+            print_files(&weights_npy::write_dense(&built.network, &args.out)?);
         }
         (Format::Npy, Network::Trained(cnn)) => print_files(&weights_npy::write_trained(cnn, &args.out)?),
     }

@@ -20,11 +20,13 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use super::construct::Constructed;
-use super::interop::onnx_import::OnnxModel;
+use super::interop::onnx_import::{ImportError, OnnxModel};
 use super::nn::cnn::Cnn;
+use super::nn::dense::NnError;
+use super::nn::sparse::SparseError;
 
 /// Why selectivity could not be measured.
-#[derive(Debug, Clone, PartialEq, Error)]
+#[derive(Debug, Error)]
 pub enum SelectivityError {
     #[error("{images} probe images but {labels} labels")]
     LengthMismatch { images: usize, labels: usize },
@@ -33,7 +35,13 @@ pub enum SelectivityError {
     #[error("the relative threshold must be a number in [0, 1), got {0}")]
     BadThreshold(f32),
     #[error("the network could not run on a probe image: {0}")]
-    Network(String),
+    Constructed(#[from] SparseError),
+    #[error("the network could not run on a probe image: {0}")]
+    Trained(#[from] NnError),
+    #[error("the model could not run on a probe image: {0}")]
+    Imported(#[from] ImportError),
+    #[error("the model computes no value '{0}'")]
+    NoSuchValue(String),
 }
 
 /// The result: per-unit class counts and their histogram.
@@ -149,7 +157,7 @@ fn accumulate<F>(
     units_of: F,
 ) -> Result<ClassMaxima, SelectivityError>
 where
-    F: Fn(ArrayView2<f32>) -> Result<Vec<f32>, String> + Sync,
+    F: Fn(ArrayView2<f32>) -> Result<Vec<f32>, SelectivityError> + Sync,
 {
     images
         .par_iter()
@@ -157,7 +165,7 @@ where
         .try_fold(
             || ClassMaxima::new(units, classes),
             |mut acc, (image, &label)| {
-                let values = units_of(image.view()).map_err(SelectivityError::Network)?;
+                let values = units_of(image.view())?;
                 acc.add(&values, label);
                 Ok(acc)
             },
@@ -178,7 +186,7 @@ pub fn constructed(
     // Only the valid windows are detectors (N2's detection maps also hold padded offsets).
     let units: Vec<usize> = network.detectors.tiles.iter().flat_map(super::construct::TileDetector::units).collect();
     accumulate(images, labels, units.len(), classes, |image| {
-        let activations = network.network.forward(image).map_err(|e| e.to_string())?;
+        let activations = network.network.forward(image)?;
         let values = activations.layers.get(layer).map_or(&[][..], super::nn::sparse::Activation::as_slice);
         Ok(units.iter().map(|&u| values.get(u).copied().unwrap_or(f32::NAN)).collect())
     })
@@ -194,12 +202,12 @@ pub fn imported(
     classes: usize,
 ) -> Result<ClassMaxima, SelectivityError> {
     check_probe(images.len(), labels, classes)?;
-    let units_of = |image: ArrayView2<f32>| -> Result<Vec<f32>, String> {
-        let trace = model.run(image).map_err(|e| e.to_string())?;
-        let values = trace.get(layer).ok_or_else(|| format!("the model computes no value '{layer}'"))?;
+    let units_of = |image: ArrayView2<f32>| -> Result<Vec<f32>, SelectivityError> {
+        let trace = model.run(image)?;
+        let values = trace.get(layer).ok_or_else(|| SelectivityError::NoSuchValue(layer.to_owned()))?;
         Ok(values.iter().copied().collect())
     };
-    let units = units_of(Array2::zeros(model.input_size()).view()).map_err(SelectivityError::Network)?.len();
+    let units = units_of(Array2::zeros(model.input_size()).view())?.len();
     accumulate(images, labels, units, classes, units_of)
 }
 
@@ -208,7 +216,7 @@ pub fn trained(cnn: &Cnn, images: &[Array2<f32>], labels: &[usize]) -> Result<Cl
     let spec = cnn.spec();
     check_probe(images.len(), labels, spec.classes)?;
     accumulate(images, labels, spec.features(), spec.classes, |image| {
-        let activations = cnn.forward(image).map_err(|e| e.to_string())?;
+        let activations = cnn.forward(image)?;
         Ok(activations.post_relu.iter().copied().collect())
     })
 }
@@ -336,7 +344,7 @@ mod tests {
         let direct = trained(&cnn, &images, &labels).unwrap().selectivity(0.0).unwrap();
         let via_onnx = imported(&model, "layer1", &images, &labels, 3).unwrap().selectivity(0.0).unwrap();
         assert_eq!(via_onnx, direct);
-        assert!(matches!(imported(&model, "nope", &images, &labels, 3), Err(SelectivityError::Network(_))));
+        assert!(matches!(imported(&model, "nope", &images, &labels, 3), Err(SelectivityError::NoSuchValue(_))));
     }
 
     #[test]
@@ -349,9 +357,10 @@ mod tests {
             (vec![image.clone()], vec![3], SelectivityError::BadLabel { label: 3, classes: 3 }),
         ];
         for (images, labels, expected) in cases {
-            assert_eq!(constructed(&network, &images, &labels, 3).err(), Some(expected));
+            let error = constructed(&network, &images, &labels, 3).unwrap_err();
+            assert_eq!(error.to_string(), expected.to_string());
         }
         let wrong_size = vec![Array2::zeros((5, 5))];
-        assert!(matches!(constructed(&network, &wrong_size, &[0], 3), Err(SelectivityError::Network(_))));
+        assert!(matches!(constructed(&network, &wrong_size, &[0], 3), Err(SelectivityError::Constructed(_))));
     }
 }

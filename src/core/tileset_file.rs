@@ -47,6 +47,8 @@ pub enum TileSetFileError {
     NoClasses,
     #[error("{place}: {problem}")]
     Invalid { place: String, problem: String },
+    #[error("{place}: {what} is {value}, which JSON cannot hold")]
+    NotFinite { place: String, what: &'static str, value: f32 },
     #[error("{place}: {source}")]
     Tile { place: String, source: TileError },
     #[error("{path}: the file is {size} bytes, more than the {limit}-byte limit")]
@@ -169,7 +171,13 @@ fn file_class(c: usize, object: &Object) -> Result<FileClass, TileSetFileError> 
                 .tiles
                 .iter()
                 .enumerate()
-                .map(|(t, tile)| file_tile(tile).map_err(|problem| invalid(tile_place(c, &object.name, f, t), problem)))
+                .map(|(t, tile)| {
+                    file_tile(tile).map_err(|(what, value)| TileSetFileError::NotFinite {
+                        place: tile_place(c, &object.name, f, t),
+                        what,
+                        value,
+                    })
+                })
                 .collect::<Result<_, _>>()?;
             Ok::<_, TileSetFileError>(FileFeature { name: feature.name.clone(), tiles })
         })
@@ -177,12 +185,13 @@ fn file_class(c: usize, object: &Object) -> Result<FileClass, TileSetFileError> 
     Ok(FileClass { name: object.name.clone(), features })
 }
 
-fn file_tile(tile: &Tile) -> Result<FileTile, String> {
+/// The tile as stored, or which number (`ε`, `a value`) is not finite.
+fn file_tile(tile: &Tile) -> Result<FileTile, (&'static str, f32)> {
     if !tile.epsilon().is_finite() {
-        return Err(format!("ε is {}, which JSON cannot hold", tile.epsilon()));
+        return Err(("ε", tile.epsilon()));
     }
-    if let Some(v) = tile.values().iter().find(|v| !v.is_finite()) {
-        return Err(format!("a value is {v}, which JSON cannot hold"));
+    if let Some(&v) = tile.values().iter().find(|v| !v.is_finite()) {
+        return Err(("a value", v));
     }
     let default_support = tile.values().mapv(|v| v != 0.0);
     let support = (default_support != *tile.support()).then(|| tile.support().iter().map(|&s| u8::from(s)).collect());

@@ -66,7 +66,7 @@ pub fn breaks(result: &InvarianceResult) -> Vec<Break> {
 }
 
 /// The ε grid of `reproduce figure4 --epsilon-sweep`: powers of two from 1/4 to 1024, wide enough
-/// for a 2×2 tile (where d_T ≤ 4) and a 28×28 garment (d_T ≤ 784) alike.
+/// for a 2×2 tile (where `d_T` ≤ 4) and a 28×28 garment (`d_T` ≤ 784) alike.
 pub fn epsilon_grid() -> Vec<f32> {
     (-2..=10).map(|power| 2f32.powi(power)).collect()
 }
@@ -155,6 +155,7 @@ pub fn histogram(values: impl Iterator<Item = f64>, low: f64, bin_width: f64, bi
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // powers of two and ε values are exact
 mod tests {
     use super::*;
     use crate::core::experiments::figure4::Spread;

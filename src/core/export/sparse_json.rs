@@ -57,6 +57,7 @@ pub fn to_bytes(network: &SparseNetwork) -> Result<Vec<u8>, ExportError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the JSON holds every f32 exactly
 mod tests {
     use super::*;
     use crate::core::construct::build_n2;

@@ -289,7 +289,7 @@ impl OnnxModel {
                     n => computed.get(n).or_else(|| self.constants.get(n)),
                 })
                 .collect();
-            let value = node.op.apply(&inputs).map_err(|reason| node_error(node, reason))?;
+            let value = node.op.apply(&inputs).map_err(|reason| node_error(node, reason.to_string()))?;
             kept = kept.saturating_add(value.shape().iter().product());
             if kept > MAX_KEPT_ELEMENTS {
                 return Err(ImportError::TooManyValues);
@@ -349,7 +349,7 @@ fn parse_node(proto: &NodeProto, opset: i64) -> Result<Node, ImportError> {
     if op_type.is_empty() {
         return Err(error("the node has no operator type".into()));
     }
-    let op = Op::parse(&op_type, &Attributes(&proto.attribute), opset).map_err(error)?;
+    let op = Op::parse(&op_type, &Attributes(&proto.attribute), opset).map_err(|e| error(e.to_string()))?;
     let output = proto.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| error("no output".into()))?;
     let extra_used = proto.output.iter().skip(1).any(|o| !o.is_empty()) && !matches!(op_type.as_str(), "Dropout");
     if extra_used {

@@ -9,6 +9,7 @@
 //! which keeps tilelab's mostly-zero constructed networks fast.
 
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
+use thiserror::Error;
 
 use super::proto::AttributeProto;
 use spatial::{conv, pool};
@@ -22,6 +23,38 @@ pub const MAX_RANK: usize = 8;
 /// Most multiply-adds one `Conv`, pooling, `Gemm` or `MatMul` may take (a few seconds), so that a
 /// hostile model cannot hang the app.
 pub const MAX_MULTIPLY_ADDS: usize = 1 << 32;
+
+/// Why an operator cannot be parsed or applied.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum OpError {
+    /// The operator, or one of its modes, is not one tilelab runs.
+    #[error("{0}")]
+    Unsupported(String),
+    /// An attribute or input is malformed or does not fit the operator (missing, wrong type or shape).
+    #[error("{0}")]
+    Invalid(String),
+    /// A tensor would have more dimensions than [`MAX_RANK`].
+    #[error("rank {0} exceeds the limit of {MAX_RANK}")]
+    RankTooHigh(usize),
+    /// A tensor would have more elements than [`MAX_TENSOR_ELEMENTS`].
+    #[error("a tensor of shape {0:?} exceeds the limit of {MAX_TENSOR_ELEMENTS} elements")]
+    TooManyElements(Vec<usize>),
+    /// An operation would need more than [`MAX_MULTIPLY_ADDS`] multiply-adds.
+    #[error("{0} multiply-adds exceed the limit of {MAX_MULTIPLY_ADDS}")]
+    TooMuchWork(usize),
+}
+
+impl From<String> for OpError {
+    fn from(message: String) -> Self {
+        Self::Invalid(message)
+    }
+}
+
+impl From<&str> for OpError {
+    fn from(message: &str) -> Self {
+        Self::Invalid(message.to_owned())
+    }
+}
 
 /// A tensor flowing through the graph: float data, or integers (shapes, axes, pads).
 #[derive(Debug, Clone, PartialEq)]
@@ -112,17 +145,19 @@ impl Attributes<'_> {
 }
 
 /// `n` non-negative sizes from an attribute, or `default`.
-fn sizes<const N: usize>(attributes: &Attributes, name: &str, default: [usize; N]) -> Result<[usize; N], String> {
+fn sizes<const N: usize>(attributes: &Attributes, name: &str, default: [usize; N]) -> Result<[usize; N], OpError> {
     let Some(values) = attributes.ints(name) else { return Ok(default) };
     let values: Vec<usize> = values
         .iter()
         .map(|&v| usize::try_from(v))
         .collect::<Result<_, _>>()
         .map_err(|_| format!("{name} must be non-negative, got {values:?}"))?;
-    values.try_into().map_err(|v: Vec<usize>| format!("{name} must have {N} entries (2-D only), got {}", v.len()))
+    values
+        .try_into()
+        .map_err(|v: Vec<usize>| OpError::Invalid(format!("{name} must have {N} entries (2-D only), got {}", v.len())))
 }
 
-fn window(attributes: &Attributes, pooling: bool) -> Result<Window, String> {
+fn window(attributes: &Attributes, pooling: bool) -> Result<Window, OpError> {
     let kernel = match attributes.ints("kernel_shape") {
         Some(_) => Some(sizes::<2>(attributes, "kernel_shape", [1, 1])?),
         None if pooling => return Err("kernel_shape is required".into()),
@@ -140,7 +175,7 @@ fn window(attributes: &Attributes, pooling: bool) -> Result<Window, String> {
         None | Some("NOTSET" | "VALID" | "") => None,
         Some("SAME_UPPER") => Some(true),
         Some("SAME_LOWER") => Some(false),
-        Some(other) => return Err(format!("auto_pad '{other}' is not supported")),
+        Some(other) => return Err(OpError::Unsupported(format!("auto_pad '{other}' is not supported"))),
     };
     let pads = if attributes.string("auto_pad").as_deref() == Some("VALID") {
         [0; 4]
@@ -152,11 +187,14 @@ fn window(attributes: &Attributes, pooling: bool) -> Result<Window, String> {
 
 impl Op {
     /// Parses `op_type` with its attributes for the model's `opset`; `Err` says what is unsupported.
-    pub fn parse(op_type: &str, attributes: &Attributes, opset: i64) -> Result<Op, String> {
+    pub fn parse(op_type: &str, attributes: &Attributes, opset: i64) -> Result<Op, OpError> {
         Ok(match op_type {
             "Conv" => {
                 if attributes.int("group", 1) != 1 {
-                    return Err(format!("group {} (only group 1 is supported)", attributes.int("group", 1)));
+                    return Err(OpError::Unsupported(format!(
+                        "group {} (only group 1 is supported)",
+                        attributes.int("group", 1)
+                    )));
                 }
                 Op::Conv(window(attributes, false)?)
             }
@@ -167,7 +205,7 @@ impl Op {
             "Identity" | "Dropout" => Op::Identity,
             "MaxPool" => {
                 if attributes.int("storage_order", 0) != 0 {
-                    return Err("storage_order 1 is not supported".into());
+                    return Err(OpError::Unsupported("storage_order 1 is not supported".into()));
                 }
                 Op::MaxPool(window(attributes, true)?)
             }
@@ -189,7 +227,7 @@ impl Op {
             },
             "BatchNormalization" => {
                 if attributes.int("training_mode", 0) != 0 {
-                    return Err("training_mode 1 (only inference is supported)".into());
+                    return Err(OpError::Unsupported("training_mode 1 (only inference is supported)".into()));
                 }
                 Op::BatchNormalization { epsilon: attributes.float("epsilon", 1e-5) }
             }
@@ -211,16 +249,16 @@ impl Op {
             "Pad" => {
                 let mode = attributes.string("mode").unwrap_or_else(|| "constant".into());
                 if mode != "constant" {
-                    return Err(format!("mode '{mode}' (only 'constant' is supported)"));
+                    return Err(OpError::Unsupported(format!("mode '{mode}' (only 'constant' is supported)")));
                 }
                 Op::Pad { pads: attributes.ints("pads"), value: attributes.float("value", 0.0) }
             }
-            other => return Err(format!("operator '{other}' is not supported")),
+            other => return Err(OpError::Unsupported(format!("operator '{other}' is not supported"))),
         })
     }
 
     /// Applies the operator to its inputs (`None` = an omitted optional input).
-    pub fn apply(&self, inputs: &[Option<&Value>]) -> Result<Value, String> {
+    pub fn apply(&self, inputs: &[Option<&Value>]) -> Result<Value, OpError> {
         let x = || float(inputs, 0);
         let out = match self {
             Op::Conv(window) => conv(x()?, float(inputs, 1)?, optional_float(inputs, 2)?, window)?,
@@ -234,7 +272,7 @@ impl Op {
             Op::GlobalPool(kind) => {
                 let x = x()?;
                 if x.ndim() < 3 {
-                    return Err(format!("expects [N, C, …], got {:?}", x.shape()));
+                    return Err(OpError::Invalid(format!("expects [N, C, …], got {:?}", x.shape())));
                 }
                 reduce(x, &(2..x.ndim() as i64).collect::<Vec<_>>(), true, *kind)?
             }
@@ -283,15 +321,15 @@ impl Op {
     }
 }
 
-fn float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<&'a ArrayD<f32>, String> {
+fn float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<&'a ArrayD<f32>, OpError> {
     match inputs.get(index).copied().flatten() {
         Some(Value::F32(a)) => Ok(a),
-        Some(Value::I64(_)) => Err(format!("input {index} must be float32, got int64")),
-        None => Err(format!("input {index} is missing")),
+        Some(Value::I64(_)) => Err(OpError::Invalid(format!("input {index} must be float32, got int64"))),
+        None => Err(OpError::Invalid(format!("input {index} is missing"))),
     }
 }
 
-fn optional_float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<Option<&'a ArrayD<f32>>, String> {
+fn optional_float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<Option<&'a ArrayD<f32>>, OpError> {
     match inputs.get(index).copied().flatten() {
         None => Ok(None),
         Some(_) => float(inputs, index).map(Some),
@@ -299,38 +337,43 @@ fn optional_float<'a>(inputs: &[Option<&'a Value>], index: usize) -> Result<Opti
 }
 
 /// Fails when an operation needs more than [`MAX_MULTIPLY_ADDS`]: the product of `factors`.
-fn check_work(factors: &[usize]) -> Result<(), String> {
+fn check_work(factors: &[usize]) -> Result<(), OpError> {
     let work = factors.iter().fold(1usize, |acc, &f| acc.saturating_mul(f));
     if work > MAX_MULTIPLY_ADDS {
-        return Err(format!("{work} multiply-adds exceed the limit of {MAX_MULTIPLY_ADDS}"));
+        return Err(OpError::TooMuchWork(work));
     }
     Ok(())
 }
 
 /// Fails when a tensor of `shape` would exceed the limits.
-pub fn check_shape(shape: &[usize]) -> Result<(), String> {
+pub fn check_shape(shape: &[usize]) -> Result<(), OpError> {
     if shape.len() > MAX_RANK {
-        return Err(format!("rank {} exceeds the limit of {MAX_RANK}", shape.len()));
+        return Err(OpError::RankTooHigh(shape.len()));
     }
     match shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
         Some(n) if n <= MAX_TENSOR_ELEMENTS => Ok(()),
-        _ => Err(format!("a tensor of shape {shape:?} exceeds the limit of {MAX_TENSOR_ELEMENTS} elements")),
+        _ => Err(OpError::TooManyElements(shape.to_vec())),
     }
 }
 
-fn normalise_axis(axis: i64, rank: usize) -> Result<usize, String> {
+fn normalise_axis(axis: i64, rank: usize) -> Result<usize, OpError> {
     let rank_i = rank as i64;
     let a = if axis < 0 { axis + rank_i } else { axis };
-    if (0..rank_i).contains(&a) { Ok(a as usize) } else { Err(format!("axis {axis} is out of range for rank {rank}")) }
+    if (0..rank_i).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(OpError::Invalid(format!("axis {axis} is out of range for rank {rank}")))
+    }
 }
 
-fn reshaped(x: &ArrayD<f32>, shape: &[usize]) -> Result<ArrayD<f32>, String> {
+fn reshaped(x: &ArrayD<f32>, shape: &[usize]) -> Result<ArrayD<f32>, OpError> {
     let data: Vec<f32> = x.iter().copied().collect();
-    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|_| format!("cannot reshape {:?} to {shape:?}", x.shape()))
+    ArrayD::from_shape_vec(IxDyn(shape), data)
+        .map_err(|_| OpError::Invalid(format!("cannot reshape {:?} to {shape:?}", x.shape())))
 }
 
 /// ONNX Reshape's target: `0` copies the input's dimension (unless `allowzero`), one `-1` is inferred.
-fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>, String> {
+fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>, OpError> {
     let total: usize = input.iter().product();
     let mut shape = Vec::with_capacity(spec.len());
     let mut infer = None;
@@ -342,17 +385,17 @@ fn reshape_target(input: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<
             }
             0 if !allowzero => shape.push(*input.get(i).ok_or("a 0 in the shape has no input dimension")?),
             d if d >= 0 => shape.push(d as usize),
-            _ => return Err(format!("invalid target shape {spec:?}")),
+            _ => return Err(OpError::Invalid(format!("invalid target shape {spec:?}"))),
         }
     }
     let known = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("the target shape overflows")?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
-            return Err(format!("cannot reshape {input:?} to {spec:?}"));
+            return Err(OpError::Invalid(format!("cannot reshape {input:?} to {spec:?}")));
         }
         shape[i] = total / known;
     } else if known != total {
-        return Err(format!("cannot reshape {input:?} ({total} elements) to {spec:?}"));
+        return Err(OpError::Invalid(format!("cannot reshape {input:?} ({total} elements) to {spec:?}")));
     }
     check_shape(&shape)?;
     Ok(shape)
@@ -372,7 +415,7 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
         .collect()
 }
 
-fn broadcast_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32) -> Result<ArrayD<f32>, String> {
+fn broadcast_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32) -> Result<ArrayD<f32>, OpError> {
     let mismatch = || format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape());
     let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(mismatch)?;
     check_shape(&shape)?;
@@ -380,7 +423,7 @@ fn broadcast_with(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32)
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 
-fn reduce(x: &ArrayD<f32>, axes: &[i64], keepdims: bool, kind: Reduction) -> Result<ArrayD<f32>, String> {
+fn reduce(x: &ArrayD<f32>, axes: &[i64], keepdims: bool, kind: Reduction) -> Result<ArrayD<f32>, OpError> {
     let mut axes: Vec<usize> = axes.iter().map(|&a| normalise_axis(a, x.ndim())).collect::<Result<_, _>>()?;
     axes.sort_unstable();
     axes.dedup();
@@ -388,7 +431,7 @@ fn reduce(x: &ArrayD<f32>, axes: &[i64], keepdims: bool, kind: Reduction) -> Res
     for &axis in axes.iter().rev() {
         let len = out.shape()[axis];
         if len == 0 {
-            return Err(format!("cannot reduce the empty axis {axis}"));
+            return Err(OpError::Invalid(format!("cannot reduce the empty axis {axis}")));
         }
         out = match kind {
             Reduction::Sum => out.sum_axis(Axis(axis)),
@@ -402,15 +445,15 @@ fn reduce(x: &ArrayD<f32>, axes: &[i64], keepdims: bool, kind: Reduction) -> Res
     Ok(out)
 }
 
-fn batch_norm(inputs: &[Option<&Value>], epsilon: f32) -> Result<ArrayD<f32>, String> {
+fn batch_norm(inputs: &[Option<&Value>], epsilon: f32) -> Result<ArrayD<f32>, OpError> {
     let x = float(inputs, 0)?;
     if x.ndim() < 2 {
-        return Err(format!("expects [N, C, …], got {:?}", x.shape()));
+        return Err(OpError::Invalid(format!("expects [N, C, …], got {:?}", x.shape())));
     }
     let channels = x.shape()[1];
     let params: Vec<&ArrayD<f32>> = (1..5).map(|i| float(inputs, i)).collect::<Result<_, _>>()?;
     if params.iter().any(|p| p.len() != channels) {
-        return Err(format!("scale, bias, mean and variance must have {channels} values"));
+        return Err(OpError::Invalid(format!("scale, bias, mean and variance must have {channels} values")));
     }
     let flat = |p: &ArrayD<f32>| p.iter().copied().collect::<Vec<f32>>();
     let (scale, bias, mean, var) = (flat(params[0]), flat(params[1]), flat(params[2]), flat(params[3]));
@@ -422,8 +465,8 @@ fn batch_norm(inputs: &[Option<&Value>], epsilon: f32) -> Result<ArrayD<f32>, St
     Ok(out)
 }
 
-fn matrix<'a>(x: &'a ArrayD<f32>, what: &str) -> Result<ArrayView2<'a, f32>, String> {
-    x.view().into_dimensionality().map_err(|_| format!("{what} must be 2-D, got {:?}", x.shape()))
+fn matrix<'a>(x: &'a ArrayD<f32>, what: &str) -> Result<ArrayView2<'a, f32>, OpError> {
+    x.view().into_dimensionality().map_err(|_| OpError::Invalid(format!("{what} must be 2-D, got {:?}", x.shape())))
 }
 
 fn gemm(
@@ -434,12 +477,12 @@ fn gemm(
     beta: f32,
     trans_a: bool,
     trans_b: bool,
-) -> Result<ArrayD<f32>, String> {
+) -> Result<ArrayD<f32>, OpError> {
     let a = matrix(a, "A")?;
     let b = matrix(b, "B")?;
     let (a, b) = (if trans_a { a.t() } else { a }, if trans_b { b.t() } else { b });
     if a.ncols() != b.nrows() {
-        return Err(format!("A is {:?} and B is {:?} after transposition", a.shape(), b.shape()));
+        return Err(OpError::Invalid(format!("A is {:?} and B is {:?} after transposition", a.shape(), b.shape())));
     }
     check_shape(&[a.nrows(), b.ncols()])?;
     check_work(&[a.nrows(), b.ncols(), a.ncols()])?;
@@ -454,11 +497,11 @@ fn gemm(
 }
 
 /// `[…, M, K] × [K, N]` (the 2-D right-hand side of every small classifier).
-fn matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>, String> {
+fn matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>, OpError> {
     let b = matrix(b, "the right-hand side of MatMul (only a 2-D right-hand side is supported)")?;
     let k = b.nrows();
     if a.ndim() == 0 || a.shape()[a.ndim() - 1] != k {
-        return Err(format!("MatMul of {:?} and {:?}", a.shape(), b.shape()));
+        return Err(OpError::Invalid(format!("MatMul of {:?} and {:?}", a.shape(), b.shape())));
     }
     let rows = a.len() / k.max(1);
     let mut shape = a.shape().to_vec();
@@ -469,10 +512,10 @@ fn matmul(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>, String> {
     check_work(&[rows, k, b.ncols()])?;
     let a2 = Array2::from_shape_vec((rows, k), a.iter().copied().collect()).map_err(|e| e.to_string())?;
     let out = a2.dot(&b);
-    ArrayD::from_shape_vec(IxDyn(&shape), out.into_iter().collect()).map_err(|e| e.to_string())
+    ArrayD::from_shape_vec(IxDyn(&shape), out.into_iter().collect()).map_err(|e| OpError::Invalid(e.to_string()))
 }
 
-fn softmax(x: &ArrayD<f32>, axis: i64, coerce_2d: bool) -> Result<ArrayD<f32>, String> {
+fn softmax(x: &ArrayD<f32>, axis: i64, coerce_2d: bool) -> Result<ArrayD<f32>, OpError> {
     let axis = normalise_axis(axis, x.ndim())?;
     let mut out = if coerce_2d {
         let rows: usize = x.shape()[..axis].iter().product();
@@ -490,7 +533,11 @@ fn softmax(x: &ArrayD<f32>, axis: i64, coerce_2d: bool) -> Result<ArrayD<f32>, S
     if coerce_2d { reshaped(&out, x.shape()) } else { Ok(out) }
 }
 
-fn pad(inputs: &[Option<&Value>], pads_attribute: Option<&[i64]>, value_attribute: f32) -> Result<ArrayD<f32>, String> {
+fn pad(
+    inputs: &[Option<&Value>],
+    pads_attribute: Option<&[i64]>,
+    value_attribute: f32,
+) -> Result<ArrayD<f32>, OpError> {
     let x = float(inputs, 0)?;
     let rank = x.ndim();
     let pads: Vec<i64> = match (pads_attribute, inputs.get(1).copied().flatten()) {
@@ -509,7 +556,7 @@ fn pad(inputs: &[Option<&Value>], pads_attribute: Option<&[i64]>, value_attribut
         None => (0..rank).collect(),
     };
     if pads.len() != 2 * axes.len() || pads.iter().any(|&p| p < 0) {
-        return Err(format!("pads {pads:?} must be {} non-negative values", 2 * axes.len()));
+        return Err(OpError::Invalid(format!("pads {pads:?} must be {} non-negative values", 2 * axes.len())));
     }
     let mut before = vec![0usize; rank];
     let mut shape = x.shape().to_vec();

@@ -21,7 +21,7 @@ pub(super) fn tensor_dims(tensor: &TensorProto, name: &str) -> Result<(Vec<usize
         .map(|&d| usize::try_from(d))
         .collect::<Result<_, _>>()
         .map_err(|_| bad(format!("negative dimension in {:?}", tensor.dims)))?;
-    check_shape(&dims).map_err(bad)?;
+    check_shape(&dims).map_err(|e| bad(e.to_string()))?;
     let count = dims.iter().product();
     Ok((dims, count))
 }

@@ -4,10 +4,12 @@
 use ndarray::{Array4, ArrayD, Axis};
 use rayon::prelude::*;
 
-use super::{Window, check_shape, check_work};
+use super::{OpError, Window, check_shape, check_work};
 
-fn as_4d<'a>(x: &'a ArrayD<f32>, what: &str) -> Result<ndarray::ArrayView4<'a, f32>, String> {
-    x.view().into_dimensionality().map_err(|_| format!("{what} must be 4-D [N, C, H, W], got {:?}", x.shape()))
+fn as_4d<'a>(x: &'a ArrayD<f32>, what: &str) -> Result<ndarray::ArrayView4<'a, f32>, OpError> {
+    x.view()
+        .into_dimensionality()
+        .map_err(|_| OpError::Invalid(format!("{what} must be 4-D [N, C, H, W], got {:?}", x.shape())))
 }
 
 /// Output size and `(pad before)` of one spatial axis.
@@ -18,11 +20,11 @@ fn axis_geometry(
     dilation: usize,
     pads: (usize, usize),
     window: &Window,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), OpError> {
     // Attributes come from the file: every step is checked, so absurd values give an error.
     let too_big = || format!("the window geometry overflows (kernel {kernel}, dilation {dilation}, pads {pads:?})");
     if size == 0 || kernel == 0 {
-        return Err(format!("an empty axis (size {size}, kernel {kernel})"));
+        return Err(OpError::Invalid(format!("an empty axis (size {size}, kernel {kernel})")));
     }
     let reach = (kernel - 1).checked_mul(dilation).and_then(|r| r.checked_add(1)).ok_or_else(too_big)?;
     let (before, after) = match window.same {
@@ -37,9 +39,9 @@ fn axis_geometry(
     };
     let padded = size.checked_add(before).and_then(|p| p.checked_add(after)).ok_or_else(too_big)?;
     if padded < reach {
-        return Err(format!(
+        return Err(OpError::Invalid(format!(
             "the {kernel}-wide window (dilation {dilation}) does not fit an axis of {size} (+{before}+{after} padding)"
-        ));
+        )));
     }
     let span = padded - reach;
     let mut out = span / stride + 1;
@@ -60,23 +62,23 @@ pub(super) fn conv(
     w: &ArrayD<f32>,
     bias: Option<&ArrayD<f32>>,
     window: &Window,
-) -> Result<ArrayD<f32>, String> {
+) -> Result<ArrayD<f32>, OpError> {
     let x = as_4d(x, "the input")?;
     let w = as_4d(w, "the weight")?;
     let (n, c, h, width) = x.dim();
     let (m, wc, kh, kw) = w.dim();
     if wc != c {
-        return Err(format!("the weight expects {wc} input channels, the input has {c}"));
+        return Err(OpError::Invalid(format!("the weight expects {wc} input channels, the input has {c}")));
     }
     if window.kernel.is_some_and(|k| k != [kh, kw]) {
-        return Err(format!("kernel_shape {:?} differs from the weight's {kh}×{kw}", window.kernel));
+        return Err(OpError::Invalid(format!("kernel_shape {:?} differs from the weight's {kh}×{kw}", window.kernel)));
     }
     if kh == 0 || kw == 0 {
         return Err("the weight has an empty kernel".into());
     }
     let bias: Vec<f32> = match bias {
         Some(b) if b.len() == m => b.iter().copied().collect(),
-        Some(b) => return Err(format!("{} biases for {m} output channels", b.len())),
+        Some(b) => return Err(OpError::Invalid(format!("{} biases for {m} output channels", b.len()))),
         None => vec![0.0; m],
     };
     let [sy, sx] = window.strides;
@@ -115,7 +117,7 @@ pub(super) fn conv(
 }
 
 /// Max pooling (`average = None`) or average pooling (`Some(count_include_pad)`).
-pub(super) fn pool(x: &ArrayD<f32>, window: &Window, average: Option<bool>) -> Result<ArrayD<f32>, String> {
+pub(super) fn pool(x: &ArrayD<f32>, window: &Window, average: Option<bool>) -> Result<ArrayD<f32>, OpError> {
     let x = as_4d(x, "the input")?;
     let (n, c, h, w) = x.dim();
     let [kh, kw] = window.kernel.ok_or("kernel_shape is required")?;

@@ -25,13 +25,42 @@ use report::{layer_report, push_dense_layers};
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SparseError {
     #[error("layer {layer} ('{name}'): {reason}")]
-    BadLayer { layer: usize, name: String, reason: String },
+    BadLayer { layer: usize, name: String, reason: LayerProblem },
     #[error("the network expects a {expected_rows}×{expected_cols} image, got {rows}×{cols}")]
     InputSize { expected_rows: usize, expected_cols: usize, rows: usize, cols: usize },
     #[error("the dense form needs {needed} parameters, more than the limit of {limit}")]
     TooManyParameters { needed: usize, limit: usize },
     #[error("the dense engine refused the converted network: {0}")]
     Dense(String),
+}
+
+/// What is wrong with one layer of a [`SparseNetwork`].
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LayerProblem {
+    /// Padding or a convolution after a dense layer.
+    #[error("{0} needs feature maps")]
+    NeedsMaps(&'static str),
+    /// A weight or bias is NaN or infinite.
+    #[error("non-finite {0}")]
+    NonFinite(&'static str),
+    /// A dense neuron reads past the previous layer's output.
+    #[error("a neuron reads input {input} of {len}")]
+    InputOutOfRange { input: usize, len: usize },
+    /// A zero kernel size or dilation.
+    #[error("kernel size and dilation must be at least 1")]
+    EmptyKernel,
+    /// The dilated kernel does not fit the input.
+    #[error("kernel {}×{} (dilation {dilation}) is larger than the {}×{} input", kernel.0, kernel.1, input.0, input.1)]
+    KernelTooLarge { kernel: (usize, usize), dilation: usize, input: (usize, usize) },
+    /// A tap outside the kernel or the input channels, or with a non-finite weight.
+    #[error("bad tap {tap:?} for {channels} input channels")]
+    BadTap { tap: Tap, channels: usize },
+    /// Not one bias per output channel.
+    #[error("taps and biases differ in count")]
+    TapBiasCount,
+    /// Not one meaning per unit.
+    #[error("{meanings} meanings for {units} units")]
+    Meanings { meanings: usize, units: usize },
 }
 
 /// The shape of one layer's output.
@@ -247,14 +276,14 @@ impl SparseNetwork {
         let mut shape = Shape::Map { channels: 1, rows: input.0, cols: input.1 };
         let mut shapes = Vec::with_capacity(layers.len());
         for (index, layer) in layers.iter().enumerate() {
-            let bad = |reason: String| SparseError::BadLayer { layer: index, name: layer.name.clone(), reason };
+            let bad = |reason: LayerProblem| SparseError::BadLayer { layer: index, name: layer.name.clone(), reason };
             shape = output_shape(&layer.kind, shape).map_err(bad)?;
             let units = match shape {
                 Shape::Map { channels, .. } => channels,
                 Shape::Vector(n) => n,
             };
             if layer.meanings.len() != units {
-                return Err(bad(format!("{} meanings for {units} units", layer.meanings.len())));
+                return Err(bad(LayerProblem::Meanings { meanings: layer.meanings.len(), units }));
             }
             shapes.push(shape);
         }
@@ -372,48 +401,48 @@ impl SparseNetwork {
 }
 
 /// The output shape of a layer on `input`, or why the layer does not fit it.
-fn output_shape(kind: &LayerKind, input: Shape) -> Result<Shape, String> {
+fn output_shape(kind: &LayerKind, input: Shape) -> Result<Shape, LayerProblem> {
     match kind {
         LayerKind::Pad { bottom, right } => match input {
             Shape::Map { channels, rows, cols } => Ok(Shape::Map { channels, rows: rows + bottom, cols: cols + right }),
-            Shape::Vector(_) => Err("padding needs feature maps".into()),
+            Shape::Vector(_) => Err(LayerProblem::NeedsMaps("padding")),
         },
         LayerKind::Conv(conv) => conv_output_shape(conv, input),
         LayerKind::Dense(layer) => {
             let len = input.len();
             if layer.bias.iter().any(|b| !b.is_finite()) || layer.weights.iter().any(|w| !w.is_finite()) {
-                return Err("non-finite weight or bias".into());
+                return Err(LayerProblem::NonFinite("weight or bias"));
             }
             if let Some(&bad) = layer.inputs.iter().find(|&&i| i as usize >= len) {
-                return Err(format!("a neuron reads input {bad} of {len}"));
+                return Err(LayerProblem::InputOutOfRange { input: bad as usize, len });
             }
             Ok(Shape::Vector(layer.neurons()))
         }
     }
 }
 
-fn conv_output_shape(conv: &SparseConv, input: Shape) -> Result<Shape, String> {
-    let Shape::Map { channels, rows, cols } = input else { return Err("convolution needs feature maps".into()) };
+fn conv_output_shape(conv: &SparseConv, input: Shape) -> Result<Shape, LayerProblem> {
+    let Shape::Map { channels, rows, cols } = input else { return Err(LayerProblem::NeedsMaps("convolution")) };
     let (kh, kw) = conv.kernel;
     if kh == 0 || kw == 0 || conv.dilation == 0 {
-        return Err("kernel size and dilation must be at least 1".into());
+        return Err(LayerProblem::EmptyKernel);
     }
     let (reach_y, reach_x) = ((kh - 1) * conv.dilation, (kw - 1) * conv.dilation);
     if reach_y >= rows || reach_x >= cols {
-        return Err(format!("kernel {kh}×{kw} (dilation {}) is larger than the {rows}×{cols} input", conv.dilation));
+        return Err(LayerProblem::KernelTooLarge { kernel: (kh, kw), dilation: conv.dilation, input: (rows, cols) });
     }
     for (taps, bias) in conv.taps.iter().zip(&conv.bias) {
         if !bias.is_finite() {
-            return Err("non-finite bias".into());
+            return Err(LayerProblem::NonFinite("bias"));
         }
         for tap in taps {
             if tap.channel >= channels || tap.dy >= kh || tap.dx >= kw || !tap.weight.is_finite() {
-                return Err(format!("bad tap {tap:?} for {channels} input channels"));
+                return Err(LayerProblem::BadTap { tap: *tap, channels });
             }
         }
     }
     if conv.taps.len() != conv.bias.len() {
-        return Err("taps and biases differ in count".into());
+        return Err(LayerProblem::TapBiasCount);
     }
     Ok(Shape::Map { channels: conv.channels(), rows: rows - reach_y, cols: cols - reach_x })
 }
