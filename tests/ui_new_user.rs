@@ -374,3 +374,24 @@ fn without_a_system_file_dialog_the_window_says_so_and_stays_usable() {
     settle(&mut harness);
     assert!(file.exists(), "the typed path still saves");
 }
+
+#[test]
+fn dataset_thumbnails_keep_the_images_aspect_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Dataset").click();
+    wait_until(&mut harness, "the first dataset", |app| app.state.dataset().is_some());
+    type_into_field(&mut harness, "Width", "64", |_| {});
+    harness.key_press(Key::Enter);
+    settle(&mut harness);
+    let (height, width) = (harness.state().state.session.dataset.height, 64);
+    assert_ne!(height, width, "a non-square image");
+    wait_until(&mut harness, "the wide dataset", |app| {
+        app.state.dataset().is_some_and(|d| d.samples[0].image.ncols() == 64)
+    });
+    settle(&mut harness);
+    let rect = harness.get_by_label_contains("sample 0:").rect();
+    let shown = rect.width() / rect.height();
+    let image = width as f32 / height as f32;
+    assert!((shown - image).abs() < 0.05, "thumbnail {}×{} for a {height}×{width} image", rect.width(), rect.height());
+}

@@ -192,7 +192,8 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
                     app.textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
                 let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
                 ui.vertical(|ui| {
-                    let image = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(theme::SAMPLE_SIZE)))
+                    let size = theme::fit_within(sample.image.dim(), theme::SAMPLE_SIZE);
+                    let image = Image::from_texture(SizedTexture::new(texture.id(), size))
                         .alt_text(format!("sample {index}: {name}"))
                         .sense(Sense::click());
                     if ui.add(image).on_hover_text("Click to open").clicked() {
