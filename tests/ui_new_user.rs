@@ -395,3 +395,26 @@ fn dataset_thumbnails_keep_the_images_aspect_ratio() {
     let image = width as f32 / height as f32;
     assert!((shown - image).abs() < 0.05, "thumbnail {}×{} for a {height}×{width} image", rect.width(), rect.height());
 }
+
+#[test]
+fn n1_onnx_is_greyed_out_with_the_reason_when_it_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    let dataset = &mut harness.state_mut().state.session.dataset;
+    (dataset.height, dataset.width) = (120, 120);
+    harness.get_by_label("Networks").click();
+    wait_until(&mut harness, "N1 on 120×120 images", |app| {
+        app.state.cache.network(tilelab::core::construct::Which::N1, (app.state.classes_version, 120, 120)).is_some()
+    });
+    harness.get_by_label("File").click();
+    settle(&mut harness);
+    harness.get_by_label("Export").click();
+    settle(&mut harness);
+    harness.get_by_label("Network as ONNX / safetensors").click();
+    settle(&mut harness);
+    assert!(harness.get_by_label("N1 as ONNX…").accesskit_node().is_disabled(), "N1 is greyed out");
+    assert!(!harness.get_by_label("N2 as ONNX…").accesskit_node().is_disabled(), "N2 is offered");
+    let why = labels_containing(&harness, "export N2, which computes the same logits");
+    assert_eq!(why.len(), 1, "the reason, once: {why:?}");
+    assert!(!why[0].contains("--"), "in the app's words, not a command-line flag");
+}

@@ -31,7 +31,7 @@ use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::{self, CurvePoint};
 use crate::core::export::{self, Table, sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
-use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
+use crate::core::interop::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
 use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, Format, LineChart, render};
 use crate::core::tile::ClassSet;
@@ -429,17 +429,40 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
             }
         });
         ui.menu_button("Network as ONNX / safetensors", |ui| {
+            let n1_refused = n1_too_large_for_onnx(app);
             for net in [Net::N1, Net::N2, Net::Trained] {
                 for safetensors in [false, true] {
                     let format = if safetensors { "safetensors" } else { "ONNX" };
-                    pick(ui, &format!("{} as {format}…", net.name()), ExportKind::Onnx { net, safetensors });
+                    let label = format!("{} as {format}…", net.name());
+                    match n1_refused.as_deref().filter(|_| net == Net::N1) {
+                        Some(why) => {
+                            ui.add_enabled(false, egui::Button::new(label)).on_disabled_hover_text(why);
+                        }
+                        None => pick(ui, &label, ExportKind::Onnx { net, safetensors }),
+                    }
                 }
+            }
+            if let Some(why) = &n1_refused {
+                ui.label(egui::RichText::new(why).weak());
             }
         });
         ui.separator();
         pick(ui, "Dataset as NumPy…", ExportKind::DatasetNpy);
         pick(ui, "Figure pack…", ExportKind::FigurePack);
     });
+}
+
+/// Why N1 cannot be written as ONNX or safetensors for the current set and image size (its dense
+/// form exceeds the export limit), when the cache has built it and it does.
+fn n1_too_large_for_onnx(app: &AppState) -> Option<String> {
+    let (height, width) = (app.session.dataset.height, app.session.dataset.width);
+    let n1 = app.cache.network(Which::N1, (app.classes_version, height, width))?;
+    let weights: usize = n1.network.report().iter().map(|r| r.params_dense).sum();
+    (weights > MAX_EXPORT_PARAMETERS).then(|| {
+        format!(
+            "N1 on {height}×{width} images needs {weights} weights written out, more than the {MAX_EXPORT_PARAMETERS}              a file may hold: export N2, which computes the same logits, or use smaller images."
+        )
+    })
 }
 
 /// The path window of a requested export; returns the export once the user confirms it (and the
