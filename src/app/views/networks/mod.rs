@@ -446,12 +446,13 @@ fn logits_ui(
         return;
     }
     let width = (LEFT_WIDTH - 16.0) / charts.len() as f32 - 6.0;
+    let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     ui.horizontal_top(|ui| {
         for (title, logits, by_largest) in &charts {
             ui.vertical(|ui| {
                 let predicted = if *by_largest { Some(argmax(logits)) } else { detect::classify(logits) };
                 ui.small(format!("{title}: {}", predicted.map_or_else(|| "none".to_owned(), name)));
-                logit_chart_ui(ui, title, logits, predicted, width);
+                logit_chart_ui(ui, title, logits, &names, predicted, width);
             });
         }
     });
@@ -460,7 +461,14 @@ fn logits_ui(
     }
 }
 
-fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Option<usize>, width: f32) {
+fn logit_chart_ui(
+    ui: &mut egui::Ui,
+    title: &str,
+    logits: &[f32],
+    names: &[String],
+    predicted: Option<usize>,
+    width: f32,
+) {
     let bars: Vec<Bar> = logits
         .iter()
         .enumerate()
@@ -469,15 +477,43 @@ fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Opt
             if Some(c) == predicted { bar.fill(theme::PLACEMENT_OUTLINE) } else { bar }
         })
         .collect();
+    let classes = logits.len();
+    let width = width.max(60.0);
+    let labels: Vec<String> = names.iter().map(|n| class_tick(n, width / classes.max(1) as f32)).collect();
     Plot::new(("logits", title))
-        .width(width.max(60.0))
+        .width(width)
         .height(120.0)
         .show_x(false)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .include_y(0.0)
+        .x_grid_spacer(move |_| class_marks(classes))
+        .x_axis_formatter(move |mark, _| class_at(&labels, mark.value))
         .show(ui, |plot| plot.bar_chart(BarChart::new(title, bars)));
+}
+
+/// One x tick per class, at the bar centres 0, 1, …
+fn class_marks(classes: usize) -> Vec<egui_plot::GridMark> {
+    (0..classes).map(|c| egui_plot::GridMark { value: c as f64, step_size: 1.0 }).collect()
+}
+
+/// The label of the class whose bar is centred at `x` (empty between bars).
+fn class_at(labels: &[String], x: f64) -> String {
+    let index = x.round();
+    let exact = (x - index).abs() < 1e-6 && index >= 0.0;
+    labels.get(index as usize).filter(|_| exact).cloned().unwrap_or_default()
+}
+
+/// A class name shortened to fit `slot_width` points under its bar (about 6 points a character).
+fn class_tick(name: &str, slot_width: f32) -> String {
+    let fits = ((slot_width / 6.0).floor() as usize).max(1);
+    if name.chars().count() <= fits {
+        return name.to_owned();
+    }
+    let mut short: String = name.chars().take(fits.saturating_sub(1).max(1)).collect();
+    short.push('…');
+    short
 }
 
 fn constructed_side_ui(
@@ -594,4 +630,21 @@ fn stamp_of(key: &impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logit_charts_name_every_class_under_its_bar() {
+        let labels: Vec<String> = ["Trouser", "Sneaker", "Bag"].iter().map(|n| class_tick(n, 60.0)).collect();
+        let marks = class_marks(3);
+        assert_eq!(marks.iter().map(|m| m.value).collect::<Vec<_>>(), [0.0, 1.0, 2.0], "a tick per class");
+        let shown: Vec<String> = marks.iter().map(|m| class_at(&labels, m.value)).collect();
+        assert_eq!(shown, ["Trouser", "Sneaker", "Bag"]);
+        assert_eq!(class_at(&labels, 0.5), "", "nothing between bars");
+        assert_eq!(class_tick("Ankle boot", 30.0), "Ankl…", "a long name is shortened to its slot");
+        assert_eq!(class_tick("Bag", 1.0), "B…");
+    }
 }
