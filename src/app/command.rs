@@ -14,6 +14,10 @@ use super::settings::DatasetSettings;
 use super::theme::Rendering;
 use super::training_job::{Control, TrainingConfig};
 
+/// ε of a tile the app makes (a new set, a gallery pick, an imported image): an exact paste gives
+/// logit ε, noise is far away.
+pub const NEW_TILE_EPSILON: f32 = 2.0;
+
 /// A node of the class → feature → tile tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Node {

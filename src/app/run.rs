@@ -8,12 +8,11 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, presets, tileset_file};
 
 use super::TilelabApp;
-use super::command::{Command, Edit, Node, Preset};
+use super::command::{Command, Edit, NEW_TILE_EPSILON, Node, Preset};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
 use super::training_job::{TrainingConfig, TrainingJob};
-use super::views::gallery::GALLERY_EPSILON;
 use crate::core::grey_image::load_grey_image;
 
 /// Largest image file the importer reads.
@@ -48,7 +47,7 @@ impl TilelabApp {
                 state.changed();
             }
             Command::NewTileSet => {
-                let tile = crate::core::tile::Tile::filled(8, 8, 0.0, GALLERY_EPSILON);
+                let tile = crate::core::tile::Tile::filled(8, 8, 0.0, NEW_TILE_EPSILON);
                 match tile {
                     Ok(tile) => self
                         .replace_set(ClassSet { classes: vec![single_tile_object("Class 0", tile)] }, "new tile set"),

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::app::command::{Command, Edit, InsertAt, Node, Preset};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, Preset};
 use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
-use crate::app::views::gallery::GALLERY_EPSILON;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::number;
 use crate::app::widgets::path_field::{create_folder_ui, expand_typed, missing_folder, path_field_ui};
@@ -38,7 +37,7 @@ impl PathDialog {
             purpose,
             path,
             second_path: String::new(),
-            import: ImportOptions::plain(28, GALLERY_EPSILON),
+            import: ImportOptions::plain(28, NEW_TILE_EPSILON),
             replace_selected: false,
             browse: None,
             browse_note: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use egui::{Image, Sense, Stroke, StrokeKind, Vec2, load::SizedTexture};
 use ndarray::Array2;
 
-use crate::app::command::{Command, Edit, InsertAt};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON};
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -23,8 +23,6 @@ const PAGE_SIZE: usize = 40;
 const COLUMNS: usize = 8;
 /// Side of a gallery thumbnail, in points.
 const THUMBNAIL: f32 = 44.0;
-/// ε of a tile taken from the gallery (an exact paste gives logit ε; noise is far away).
-pub const GALLERY_EPSILON: f32 = 2.0;
 
 /// Images with optional labels and class names: a bundled subset or an opened IDX pair.
 pub struct GallerySource {
@@ -332,9 +330,9 @@ pub fn tile_from_image(values: Array2<f32>, threshold: Option<f32>) -> Result<Ti
     match threshold {
         Some(threshold) => {
             let support = values.mapv(|v| v >= threshold);
-            Tile::new(values, support, GALLERY_EPSILON)
+            Tile::new(values, support, NEW_TILE_EPSILON)
         }
-        None => Tile::from_values(values, GALLERY_EPSILON),
+        None => Tile::from_values(values, NEW_TILE_EPSILON),
     }
 }
 
