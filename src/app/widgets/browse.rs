@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn a_browse_reports_the_pick_once_the_dialog_closed() {
         let (sender, receiver) = channel();
-        let browse = Browse(receiver, Instant::now() - TOO_FAST_TO_CANCEL);
+        let browse = Browse(receiver, Instant::now().checked_sub(TOO_FAST_TO_CANCEL).unwrap());
         assert_eq!(browse.poll(), None, "still open");
         sender.send(Some(PathBuf::from("/tmp/x.json"))).unwrap();
         assert_eq!(browse.poll(), Some(Some(PathBuf::from("/tmp/x.json"))));

@@ -192,7 +192,7 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
             view.input = Some(input);
             view.input_error = None;
         }
-        Err(error) => view.input_error = Some(error.to_string()),
+        Err(error) => view.input_error = Some(error),
     }
 }
 
