@@ -479,7 +479,9 @@ fn logit_chart_ui(
         .collect();
     let classes = logits.len();
     let width = width.max(60.0);
-    let labels: Vec<String> = names.iter().map(|n| class_tick(n, width / classes.max(1) as f32)).collect();
+    // The y axis' numbers take about 30 points of the width.
+    let slot = (width - 30.0) / classes.max(1) as f32;
+    let labels: Vec<String> = names.iter().enumerate().map(|(c, n)| class_tick(c, n, slot)).collect();
     Plot::new(("logits", title))
         .width(width)
         .height(120.0)
@@ -489,7 +491,12 @@ fn logit_chart_ui(
         .allow_scroll(false)
         .include_y(0.0)
         .x_grid_spacer(move |_| class_marks(classes))
-        .x_axis_formatter(move |mark, _| class_at(&labels, mark.value))
+        // egui_plot hides x labels closer than 60 points by default; a class's slot is narrower.
+        .custom_x_axes(vec![
+            egui_plot::AxisHints::new_x()
+                .label_spacing(egui::Rangef::new(1.0, 2.0))
+                .formatter(move |mark, _| class_at(&labels, mark.value)),
+        ])
         .show(ui, |plot| plot.bar_chart(BarChart::new(title, bars)));
 }
 
@@ -505,15 +512,10 @@ fn class_at(labels: &[String], x: f64) -> String {
     labels.get(index as usize).filter(|_| exact).cloned().unwrap_or_default()
 }
 
-/// A class name shortened to fit `slot_width` points under its bar (about 6 points a character).
-fn class_tick(name: &str, slot_width: f32) -> String {
-    let fits = ((slot_width / 6.0).floor() as usize).max(1);
-    if name.chars().count() <= fits {
-        return name.to_owned();
-    }
-    let mut short: String = name.chars().take(fits.saturating_sub(1).max(1)).collect();
-    short.push('…');
-    short
+/// Class `index`'s name when it fits `slot_width` points under its bar (about 8 points a
+/// character), else its number as the class tree shows it ("0: Trouser").
+fn class_tick(index: usize, name: &str, slot_width: f32) -> String {
+    if name.chars().count() as f32 * 8.0 <= slot_width { name.to_owned() } else { index.to_string() }
 }
 
 fn constructed_side_ui(
@@ -638,13 +640,13 @@ mod tests {
 
     #[test]
     fn logit_charts_name_every_class_under_its_bar() {
-        let labels: Vec<String> = ["Trouser", "Sneaker", "Bag"].iter().map(|n| class_tick(n, 60.0)).collect();
+        let labels: Vec<String> =
+            ["Trouser", "Sneaker", "Bag"].iter().enumerate().map(|(c, n)| class_tick(c, n, 80.0)).collect();
         let marks = class_marks(3);
         assert_eq!(marks.iter().map(|m| m.value).collect::<Vec<_>>(), [0.0, 1.0, 2.0], "a tick per class");
         let shown: Vec<String> = marks.iter().map(|m| class_at(&labels, m.value)).collect();
         assert_eq!(shown, ["Trouser", "Sneaker", "Bag"]);
         assert_eq!(class_at(&labels, 0.5), "", "nothing between bars");
-        assert_eq!(class_tick("Ankle boot", 30.0), "Ankl…", "a long name is shortened to its slot");
-        assert_eq!(class_tick("Bag", 1.0), "B…");
+        assert_eq!(class_tick(9, "Ankle boot", 40.0), "9", "a name too long for its slot: the class number");
     }
 }
