@@ -27,9 +27,11 @@ fn settle(harness: &mut Harness<'_, TilelabApp>) {
 
 /// Types `path` into the one text field on screen (a path window's).
 fn type_path(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&path.display().to_string());
+    harness.get_by_role(Role::TextInput).focus();
+    settle(harness);
+    // Replace the proposed path.
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     settle(harness);
 }
 
@@ -134,9 +136,9 @@ fn add_a_class_from_the_left_panel() {
     settle(&mut harness);
     let app = &harness.state().state;
     assert_eq!(app.classes.len(), 4);
-    assert_eq!(app.classes.classes[3].name, "Class 4");
+    assert_eq!(app.classes.classes[3].name, "Class 3", "the name carries the label");
     assert_eq!(app.selected.map(|id| id.class), Some(3), "the new class is selected");
-    assert!(harness.query_all_by_label_contains("Class 4").count() >= 1, "the new class is listed");
+    assert!(harness.query_all_by_label_contains("3: Class 3").count() >= 1, "the new class is listed");
 }
 
 #[test]

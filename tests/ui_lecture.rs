@@ -369,6 +369,8 @@ fn lecture_steps_answer_the_pointer() {
     wait_for_screen(&mut harness, 30.0, "N1's output head", |h| h.query_by_label("N1's output head:").is_some());
     harness.get_by_label("Load the two-feature example").click();
     harness.run_steps(3);
+    harness.get_by_label("Load the example").click();
+    harness.run_steps(3);
     assert_eq!(harness.state().state.classes.max_features(), 2);
     let version = harness.state().state.classes_version;
     // N1 of the new set, on the input drawn from it (not an earlier pass on the old input).
@@ -385,7 +387,13 @@ fn lecture_steps_answer_the_pointer() {
 
 /// Asks for `kind` into `path` as the menu does, clicks the window's Export button, waits for the files.
 fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
-    harness.state_mut().views.exports.ask(kind, path.display().to_string());
+    let app = harness.state_mut();
+    app.views.exports.ask(kind, &app.state);
+    harness.run_steps(2);
+    harness.get_by_role(Role::TextInput).focus();
+    harness.run_steps(1);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     harness.run_steps(2);
     confirm_export(harness)
 }

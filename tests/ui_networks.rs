@@ -270,9 +270,11 @@ fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
     harness.run_steps(2);
     harness.get_by_label("Open network (ONNX)…").click();
     harness.run_steps(3);
-    let field = harness.get_by_role(Role::TextInput);
-    field.focus();
-    field.type_text(&path.display().to_string());
+    harness.get_by_role(Role::TextInput).focus();
+    harness.run_steps(1);
+    // Replace the proposed folder.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
     harness.run_steps(2);
     harness.get_by_label("Open").click();
     wait_for_screen(harness, 30.0, "the model to load", |h| {

@@ -143,6 +143,8 @@ pub enum Command {
     NewTileSet,
     /// Replaces the set by a built-in example (undoable).
     LoadPreset(Preset),
+    /// Asks before replacing the set by a built-in example.
+    AskLoadPreset(Preset),
     /// Loads a tile-set file.
     OpenTileSet(PathBuf),
     /// Saves to this file and remembers it as the current file.
@@ -175,6 +177,8 @@ pub enum Command {
     Quit,
     /// Saves (asking for a file when there is none), then closes once the save succeeded.
     SaveAndQuit,
+    /// Opens the rename window for a class or feature.
+    AskRename(Node),
     /// Opens the path window of an export (File → Export, the dataset view's NumPy button).
     AskExport(ExportKind),
     /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.
@@ -219,7 +223,7 @@ pub fn apply_edit(classes: &mut ClassSet, edit: Edit) -> Result<Option<TileId>, 
                 return Err(EditError::EmptyName);
             }
             match node {
-                Node::Class(c) => object_mut(classes, c)?.name = name,
+                Node::Class(c) => rename_class(object_mut(classes, c)?, name),
                 Node::Feature(c, f) => feature_mut(classes, c, f)?.name = name,
                 Node::Tile(_) => return Err(EditError::NoSuchNode),
             }
@@ -294,6 +298,17 @@ pub fn flood_region(tile: &Tile, row: usize, col: usize) -> Vec<(usize, usize)> 
         }
     }
     region
+}
+
+/// Renames a class; its only feature, named after the class, keeps carrying the class's name
+/// (N1's report, lecture step 6 and the saved file show feature names).
+fn rename_class(object: &mut Object, name: String) {
+    if let [feature] = object.features.as_mut_slice()
+        && feature.name == object.name
+    {
+        feature.name.clone_from(&name);
+    }
+    object.name = name;
 }
 
 fn object_mut(classes: &mut ClassSet, class: usize) -> Result<&mut Object, EditError> {
@@ -415,17 +430,24 @@ fn insert(classes: &mut ClassSet, tile: Tile, name: String, at: InsertAt) -> Res
 /// Most undo steps kept; older ones are dropped.
 pub const HISTORY_LIMIT: usize = 200;
 
-/// Undo/redo as snapshots of the whole class set (small: a few hundred KB at most).
-#[derive(Debug, Default)]
-pub struct History {
-    undo: Vec<ClassSet>,
-    redo: Vec<ClassSet>,
+/// Undo/redo as snapshots of the whole document `T` (the app keeps the class set and the file it
+/// belongs to; small: a few hundred KB at most).
+#[derive(Debug)]
+pub struct History<T> {
+    undo: Vec<T>,
+    redo: Vec<T>,
     last_key: Option<MergeKey>,
 }
 
-impl History {
+impl<T> Default for History<T> {
+    fn default() -> Self {
+        Self { undo: Vec::new(), redo: Vec::new(), last_key: None }
+    }
+}
+
+impl<T: Clone> History<T> {
     /// Records the state before an edit, unless it continues the previous edit (same merge key).
-    pub fn record(&mut self, before: &ClassSet, key: Option<MergeKey>) {
+    pub fn record(&mut self, before: &T, key: Option<MergeKey>) {
         let continues = key.is_some() && key == self.last_key;
         self.last_key = key;
         self.redo.clear();
@@ -444,7 +466,7 @@ impl History {
     }
 
     /// The state to return to, given the current one (which becomes redoable).
-    pub fn undo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+    pub fn undo(&mut self, current: &T) -> Option<T> {
         let previous = self.undo.pop()?;
         self.redo.push(current.clone());
         self.last_key = None;
@@ -452,7 +474,7 @@ impl History {
     }
 
     /// The state to go forward to, given the current one (which becomes undoable).
-    pub fn redo(&mut self, current: &ClassSet) -> Option<ClassSet> {
+    pub fn redo(&mut self, current: &T) -> Option<T> {
         let next = self.redo.pop()?;
         self.undo.push(current.clone());
         self.last_key = None;
@@ -485,6 +507,20 @@ mod tests {
 
     fn id(class: usize, feature: usize, tile: usize) -> TileId {
         TileId { class, feature, tile }
+    }
+
+    #[test]
+    fn renaming_a_class_renames_its_only_feature_named_after_it() {
+        let mut s = set();
+        let rename = |node, name: &str| Edit::Rename { node, name: name.to_owned() };
+        apply_edit(&mut s, rename(Node::Class(0), " boot ")).unwrap();
+        assert_eq!((s.classes[0].name.as_str(), s.classes[0].features[0].name.as_str()), ("boot", "boot"));
+        apply_edit(&mut s, rename(Node::Feature(1, 0), "sole")).unwrap();
+        apply_edit(&mut s, rename(Node::Class(1), "bag")).unwrap();
+        assert_eq!(s.classes[1].features[0].name, "sole", "a feature with its own name keeps it");
+        apply_edit(&mut s, Edit::AddFeature { class: 0 }).unwrap();
+        apply_edit(&mut s, rename(Node::Class(0), "shoe")).unwrap();
+        assert_eq!(s.classes[0].features[0].name, "boot", "with two features none is renamed");
     }
 
     #[test]

@@ -21,8 +21,9 @@ use crate::app::command::Command;
 use crate::app::ids::{ExportKind, Net, View};
 use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
-use crate::app::state::AppState;
-use crate::app::widgets::browse::{Browse, Pick};
+use crate::app::state::{AppState, Session};
+use crate::app::widgets::browse::{self, Browse, Pick};
+use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_typed, missing_folder, path_field_ui};
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
@@ -30,7 +31,7 @@ use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::{self, CurvePoint};
 use crate::core::export::{self, Table, sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
-use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
+use crate::core::interop::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
 use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, Format, LineChart, render};
 use crate::core::tile::ClassSet;
@@ -38,6 +39,9 @@ use crate::core::{atomic, detect, figures};
 
 /// Seed of the figure pack's samples.
 pub const FIGURE_PACK_SEED: u64 = 1;
+
+/// Why the invariance view has nothing to export yet.
+const NO_INVARIANCE: &str = "the Invariance view has no numbers yet: open it and wait for its histograms";
 
 /// Points of a training curve.
 pub type CurvePoints = Vec<CurvePoint>;
@@ -59,20 +63,29 @@ pub struct Source {
     pub trained: Option<Arc<Cnn>>,
     /// Training curves for the training and the test set.
     pub curves: Option<(CurvePoints, CurvePoints)>,
-    /// The invariance study computed in lecture mode, if any.
-    pub invariance: Option<Arc<InvarianceResult>>,
+    /// The invariance view's study as on screen, if it computed one.
+    pub invariance: Option<InvarianceShown>,
     /// N1 and N2 from the app's cache when built for `classes` and `size` (others are built in the job).
     pub built: Vec<(Which, Arc<Constructed>)>,
 }
 
+/// The invariance view's numbers as on screen: the study and the network it compares with N1.
+#[derive(Clone)]
+pub struct InvarianceShown {
+    /// The study.
+    pub result: Arc<InvarianceResult>,
+    /// The network beside N1, as the view names it ("trained CNN", "untrained CNN", "network x.onnx").
+    pub compared: String,
+}
+
 impl Source {
     /// The snapshot of the app for an export: `shown` is the networks view's input (if made),
-    /// `sample_index` the dataset sample it points at, `invariance` the lecture's Figure 4 study.
+    /// `sample_index` the dataset sample it points at, `invariance` the invariance view's study.
     pub fn of(
         app: &AppState,
         shown: Option<&Array2<f32>>,
         sample_index: usize,
-        invariance: Option<Arc<InvarianceResult>>,
+        invariance: Option<InvarianceShown>,
     ) -> Self {
         let dataset = app.dataset().cloned();
         let key = (app.classes_version, app.session.dataset.height, app.session.dataset.width);
@@ -262,8 +275,8 @@ pub fn view_figure(source: &Source) -> Result<Figure, String> {
             Ok(Figure::new("Training curves", FigureKind::LineChart(chart)))
         }
         View::Invariance => {
-            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
-            Ok(figure4::figure(result, false))
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            Ok(figure4::comparison_figure(&shown.result, &shown.compared))
         }
     }
 }
@@ -285,8 +298,8 @@ pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
             csv(tables::curves(train, test))
         }
         View::Invariance => {
-            let result = source.invariance.as_ref().ok_or("compute the invariance in lecture step 8 first")?;
-            Ok(figure4::to_csv(result).into_bytes())
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            Ok(figure4::to_csv(&shown.result).into_bytes())
         }
     }
 }
@@ -325,6 +338,8 @@ struct ExportDialog {
     path: String,
     browse: Option<Browse>,
     note: Option<String>,
+    /// The folder the export would need, after the user confirmed a path inside it.
+    missing: Option<PathBuf>,
 }
 
 /// The export menu's state: the open path window, the running export, and what it wrote.
@@ -334,12 +349,23 @@ pub struct ExportState {
     job: Option<Job<Vec<PathBuf>>>,
     /// Files written by the last export (shown in the log; read by tests).
     pub last: Option<Vec<PathBuf>>,
+    /// The last path confirmed, with its export (reopening it after a failure starts from it).
+    last_typed: Option<(ExportKind, String)>,
 }
 
 impl ExportState {
-    /// Opens the path window for `kind`, proposing `default_name`.
-    pub fn ask(&mut self, kind: ExportKind, default_name: String) {
-        self.dialog = Some(ExportDialog { kind, path: default_name, browse: None, note: None });
+    /// Opens the path window for `kind`: what was typed for it last, else the view's default name
+    /// in an absolute folder the user sees (the last one used, or the tile set's).
+    pub fn ask(&mut self, kind: ExportKind, app: &AppState) {
+        let path = match &self.last_typed {
+            Some((last, typed)) if *last == kind => typed.clone(),
+            _ => {
+                let session = &app.session;
+                let folder = default_folder(session.last_folder.as_deref(), session.tileset_path.as_deref());
+                folder.join(kind.default_name(session.view)).display().to_string()
+            }
+        };
+        self.dialog = Some(ExportDialog { kind, path, browse: None, note: None, missing: None });
     }
 
     /// True while an export runs.
@@ -375,7 +401,7 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
     ui.menu_button("Export", |ui| {
         let mut pick = |ui: &mut egui::Ui, label: &str, kind: ExportKind| {
             if ui.add_enabled(!exports.is_running(), egui::Button::new(label)).clicked() {
-                exports.ask(kind, kind.default_name(view));
+                exports.ask(kind, app);
             }
         };
         ui.label(egui::RichText::new(format!("{} view", view.label())).weak());
@@ -403,11 +429,21 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
             }
         });
         ui.menu_button("Network as ONNX / safetensors", |ui| {
+            let n1_refused = n1_too_large_for_onnx(app);
             for net in [Net::N1, Net::N2, Net::Trained] {
                 for safetensors in [false, true] {
                     let format = if safetensors { "safetensors" } else { "ONNX" };
-                    pick(ui, &format!("{} as {format}…", net.name()), ExportKind::Onnx { net, safetensors });
+                    let label = format!("{} as {format}…", net.name());
+                    match n1_refused.as_deref().filter(|_| net == Net::N1) {
+                        Some(why) => {
+                            ui.add_enabled(false, egui::Button::new(label)).on_disabled_hover_text(why);
+                        }
+                        None => pick(ui, &label, ExportKind::Onnx { net, safetensors }),
+                    }
                 }
+            }
+            if let Some(why) = &n1_refused {
+                ui.label(egui::RichText::new(why).weak());
             }
         });
         ui.separator();
@@ -416,8 +452,22 @@ pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
     });
 }
 
-/// The path window of a requested export; returns the export once the user confirms it.
-pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState) -> Option<Command> {
+/// Why N1 cannot be written as ONNX or safetensors for the current set and image size (its dense
+/// form exceeds the export limit), when the cache has built it and it does.
+fn n1_too_large_for_onnx(app: &AppState) -> Option<String> {
+    let (height, width) = (app.session.dataset.height, app.session.dataset.width);
+    let n1 = app.cache.network(Which::N1, (app.classes_version, height, width))?;
+    let weights: usize = n1.network.report().iter().map(|r| r.params_dense).sum();
+    (weights > MAX_EXPORT_PARAMETERS).then(|| {
+        format!(
+            "N1 on {height}×{width} images needs {weights} weights written out, more than the {MAX_EXPORT_PARAMETERS}              a file may hold: export N2, which computes the same logits, or use smaller images."
+        )
+    })
+}
+
+/// The path window of a requested export; returns the export once the user confirms it (and the
+/// folder it needs exists). The confirmed folder becomes `session.last_folder`.
+pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut Session) -> Option<Command> {
     let dialog = exports.dialog.as_mut()?;
     poll_browse(dialog);
     let (mut open, mut confirmed, mut cancelled) = (true, false, false);
@@ -425,25 +475,40 @@ pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState) -> Option<Comma
         let what = if dialog.kind.is_folder() { "Folder" } else { "File" };
         ui.horizontal(|ui| {
             ui.label(what);
-            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0));
-            if ui.add_enabled(dialog.browse.is_none(), egui::Button::new("Browse…")).clicked() {
+            confirmed = path_field_ui(ui, &mut dialog.path, 360.0);
+            let can_browse = dialog.browse.is_none() && !browse::unavailable();
+            let button = ui.add_enabled(can_browse, egui::Button::new("Browse…"));
+            if button.on_disabled_hover_text(browse::UNAVAILABLE_NOTE).clicked() {
                 start_browse(ctx, dialog);
             }
         });
         if let Some(note) = &dialog.note {
             ui.colored_label(crate::app::theme::WARNING, note);
         }
+        if let Some(folder) = dialog.missing.clone() {
+            match create_folder_ui(ui, &folder, "Export") {
+                Ok(made) => confirmed |= made,
+                Err(message) => dialog.note = Some(message),
+            }
+        }
         ui.horizontal(|ui| {
-            confirmed = ui.button("Export").clicked();
+            confirmed |= ui.button("Export").clicked();
             cancelled = ui.button("Cancel").clicked();
         });
     });
     if confirmed {
-        let path = PathBuf::from(dialog.path.trim());
+        let path = expand_typed(&dialog.path);
         if path.as_os_str().is_empty() {
             dialog.note = Some("type a path first".to_owned());
             return None;
         }
+        exports.last_typed = Some((dialog.kind, dialog.path.clone()));
+        // A folder export makes its own folder; a file needs the one it goes into.
+        dialog.missing = if dialog.kind.is_folder() { None } else { missing_folder(&path) };
+        if dialog.missing.is_some() {
+            return None;
+        }
+        session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
         let kind = dialog.kind;
         exports.dialog = None;
         return Some(Command::Export { kind, path });
@@ -468,7 +533,8 @@ fn poll_browse(dialog: &mut ExportDialog) {
     dialog.browse = None;
     match picked {
         Some(path) => dialog.path = path.display().to_string(),
-        None => dialog.note = Some("No file chosen (or no system file dialog is available): type the path.".to_owned()),
+        None if browse::unavailable() => dialog.note = Some(browse::UNAVAILABLE_NOTE.to_owned()),
+        None => {}
     }
 }
 

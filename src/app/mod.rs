@@ -60,16 +60,20 @@ const TOAST_DURATION: Duration = Duration::from_secs(6);
 
 /// UI preferences kept in eframe storage (the user's work is kept elsewhere, see [`state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+// Preferences stored by an older version lack the newer fields: those take their defaults.
+#[serde(default)]
 pub struct UiPrefs {
     /// Dark or light.
     pub theme: ThemeChoice,
     /// egui's zoom factor.
     pub zoom: f32,
+    /// The welcome window was closed once: it no longer opens at start (Help → Getting started does).
+    pub welcome_dismissed: bool,
 }
 
 impl Default for UiPrefs {
     fn default() -> Self {
-        Self { theme: ThemeChoice::Dark, zoom: 1.0 }
+        Self { theme: ThemeChoice::Dark, zoom: 1.0, welcome_dismissed: false }
     }
 }
 
@@ -86,11 +90,17 @@ pub struct TilelabApp {
 
 impl TilelabApp {
     /// An app restored from `data_dir` (tests pass a temporary folder so they never touch the user's),
-    /// with no durations in its messages (snapshots must not depend on the clock).
+    /// as a returning user sees it (the welcome window was dismissed before), with no durations in
+    /// its messages (snapshots must not depend on the clock).
     pub fn new_for_tests(data_dir: PathBuf) -> Self {
+        Self::with_prefs_for_tests(data_dir, UiPrefs { welcome_dismissed: true, ..UiPrefs::default() })
+    }
+
+    /// An app restored from `data_dir` with the UI preferences `prefs` (a first start: the defaults).
+    pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
-        Self { views: ViewStates::for_state(&state), state, prefs: UiPrefs::default(), timing: None }
+        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing: None }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -101,7 +111,7 @@ impl TilelabApp {
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
         let state = AppState::restore(state::default_data_dir());
-        Self { views: ViewStates::for_state(&state), state, prefs, timing }
+        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -125,8 +135,16 @@ impl TilelabApp {
             egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         }
         views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
+        if !self.views.lecture.active {
+            views::welcome::window_ui(
+                &ctx,
+                &mut self.views.dialogs.welcome,
+                &mut self.prefs.welcome_dismissed,
+                self.state.session.rendering,
+            );
+        }
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
-        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports) {
+        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
             self.state.push(command);
         }
         self.toasts_ui(&ctx);
@@ -150,7 +168,8 @@ impl TilelabApp {
         for note in self.state.cache.poll() {
             match note {
                 cache::Note::Info(text) => self.state.info(text),
-                cache::Note::Error(text) => self.state.error(text),
+                // The dataset view and the networks' sides show these where the value or network is.
+                cache::Note::Error(text) => self.state.error_shown_in_place(text),
             }
         }
         self.state.autosave_if_due(Instant::now());
@@ -198,6 +217,9 @@ impl TilelabApp {
             self.view_menu_ui(ui);
             ui.menu_button("Help", |ui| {
                 let dialogs = &mut self.views.dialogs;
+                if ui.button("Getting started").clicked() {
+                    dialogs.welcome = true;
+                }
                 if ui.button("Keyboard shortcuts").clicked() {
                     dialogs.shortcuts = true;
                 }
@@ -383,7 +405,7 @@ impl TilelabApp {
             .iter()
             .rev()
             .take(3)
-            .filter(|e| e.level == Level::Error && e.at.elapsed() < TOAST_DURATION)
+            .filter(|e| e.level == Level::Error && !e.shown_in_place && e.at.elapsed() < TOAST_DURATION)
             .collect();
         if recent.is_empty() {
             return;
@@ -403,11 +425,16 @@ impl TilelabApp {
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
     fn ask_path(&mut self, purpose: PathPurpose) {
-        let start = match purpose {
-            PathPurpose::SaveTileSetAs | PathPurpose::OpenTileSet => {
-                self.state.session.tileset_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        let session = &self.state.session;
+        let tileset = session.tileset_path.as_deref();
+        let folder = widgets::path_field::default_folder(session.last_folder.as_deref(), tileset);
+        let start = match (&self.views.dialogs.last_typed, purpose) {
+            (Some((last, typed)), _) if *last == purpose => typed.clone(),
+            (_, PathPurpose::SaveTileSetAs | PathPurpose::OpenTileSet) if tileset.is_some() => {
+                tileset.map(|p| p.display().to_string()).unwrap_or_default()
             }
-            _ => String::new(),
+            // An absolute folder the user sees, ending in a separator so a name can be typed on.
+            _ => folder.join(purpose.default_name()).display().to_string(),
         };
         self.views.dialogs.path = Some(PathDialog::new(purpose, start));
         // A new path window replaces any Save As that "Save and quit" opened.

@@ -8,7 +8,7 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, presets, tileset_file};
 
 use super::TilelabApp;
-use super::command::{Command, Edit, NEW_TILE_EPSILON, Preset};
+use super::command::{Command, Edit, NEW_TILE_EPSILON, Node, Preset};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
@@ -50,11 +50,12 @@ impl TilelabApp {
                 let tile = crate::core::tile::Tile::filled(8, 8, 0.0, NEW_TILE_EPSILON);
                 match tile {
                     Ok(tile) => self
-                        .replace_set(ClassSet { classes: vec![single_tile_object("Class 1", tile)] }, "new tile set"),
+                        .replace_set(ClassSet { classes: vec![single_tile_object("Class 0", tile)] }, "new tile set"),
                     Err(error) => self.state.error(format!("could not create a tile: {error}")),
                 }
             }
             Command::LoadPreset(preset) => self.replace_set(preset_set(preset), preset.label()),
+            Command::AskLoadPreset(preset) => self.views.dialogs.confirm_preset = Some(preset),
             Command::OpenTileSet(path) => self.open_tileset(&path),
             Command::SaveTileSet(path) => {
                 self.save_tileset(&path);
@@ -130,11 +131,23 @@ impl TilelabApp {
             Command::Export { kind, path } => {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
-                let invariance = self.views.lecture.data.invariance.latest(|_| true);
+                let invariance = self.views.invariance.shown();
                 let source = Source::of(state, shown, networks.sample_index, invariance);
                 self.views.exports.start(ctx, kind, source, path);
             }
-            Command::AskExport(kind) => self.views.exports.ask(kind, kind.default_name(state.session.view)),
+            Command::AskRename(node) => {
+                let name = match node {
+                    Node::Class(c) => state.classes.classes.get(c).map(|o| o.name.clone()),
+                    Node::Feature(c, f) => {
+                        state.classes.classes.get(c).and_then(|o| o.features.get(f)).map(|f| f.name.clone())
+                    }
+                    Node::Tile(_) => None,
+                };
+                if let Some(name) = name {
+                    self.views.dialogs.rename = Some((node, name));
+                }
+            }
+            Command::AskExport(kind) => self.views.exports.ask(kind, state),
             Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
             Command::CloseNetwork => {
                 state.imported.close();

@@ -50,6 +50,8 @@ pub struct Session {
     pub unsaved: bool,
     /// The ONNX network opened for the trained side (reopened at start).
     pub network_path: Option<PathBuf>,
+    /// The folder of the last path confirmed in a path window (where the next one starts).
+    pub last_folder: Option<PathBuf>,
 }
 
 /// How serious a log entry is.
@@ -72,6 +74,21 @@ pub struct LogEntry {
     pub text: String,
     /// When it was logged (toasts fade after a few seconds).
     pub at: Instant,
+    /// A view shows it beside the value it is about: the log keeps it, the status line and toasts
+    /// do not repeat it.
+    pub shown_in_place: bool,
+}
+
+/// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
+/// brings the previous file back with its set).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The tile set.
+    pub classes: ClassSet,
+    /// The file it was opened from or saved to.
+    pub path: Option<PathBuf>,
+    /// What that file holds (the reference for "unsaved changes").
+    pub saved: Arc<ClassSet>,
 }
 
 /// The shared state every view reads and pushes commands into.
@@ -81,7 +98,7 @@ pub struct AppState {
     /// The tile open in the editor.
     pub selected: Option<TileId>,
     /// Undo/redo snapshots.
-    pub history: History,
+    pub history: History<Snapshot>,
     /// Session settings (persisted).
     pub session: Session,
     /// Commands pushed during this frame, applied at its end.
@@ -104,8 +121,8 @@ pub struct AppState {
     pub imported: super::imported::Imported,
     /// The generated dataset and N1/N2 built for the current tile set, shared by every view and the exports.
     pub cache: Cache,
-    /// The set as last explicitly saved or opened.
-    saved_classes: ClassSet,
+    /// The set as last explicitly saved or opened (what the file holds).
+    saved_classes: Arc<ClassSet>,
     autosave_due: Option<Instant>,
 }
 
@@ -115,7 +132,7 @@ impl AppState {
         let classes = presets::fashion_three();
         let selected = first_id(&classes);
         Self {
-            saved_classes: classes.clone(),
+            saved_classes: Arc::new(classes.clone()),
             classes,
             selected,
             history: History::default(),
@@ -143,7 +160,7 @@ impl AppState {
         }
         match load_work(&dir) {
             Ok(Some((session, classes))) => {
-                state.saved_classes = if session.unsaved { ClassSet::default() } else { classes.clone() };
+                state.saved_classes = Arc::new(if session.unsaved { ClassSet::default() } else { classes.clone() });
                 state.selected = session
                     .selected
                     .map(|[class, feature, tile]| TileId { class, feature, tile })
@@ -189,16 +206,37 @@ impl AppState {
 
     /// True when the set differs from the last explicit save or open.
     pub fn is_dirty(&self) -> bool {
-        self.classes != self.saved_classes
+        self.classes != *self.saved_classes
+    }
+
+    /// The set with the file it belongs to, as one undo step keeps it.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            classes: self.classes.clone(),
+            path: self.session.tileset_path.clone(),
+            saved: Arc::clone(&self.saved_classes),
+        }
+    }
+
+    /// Goes back (or forward) to `snapshot`; the file comes back with the set it belonged to.
+    fn restore_snapshot(&mut self, snapshot: Snapshot) {
+        self.classes = snapshot.classes;
+        // Same file: what it holds now (a save since then) is the reference, not what it held then.
+        if snapshot.path != self.session.tileset_path {
+            self.session.tileset_path = snapshot.path;
+            self.saved_classes = snapshot.saved;
+        }
+        self.fix_selection();
+        self.classes_changed();
     }
 
     /// Applies an edit as one undo step (or merged into the previous one).
     pub fn edit(&mut self, edit: Edit) {
-        let before = self.classes.clone();
+        let before = self.snapshot();
         let key = edit.merge_key();
         match apply_edit(&mut self.classes, edit) {
             Ok(selection) => {
-                if self.classes != before {
+                if self.classes != before.classes {
                     self.history.record(&before, key);
                     self.classes_changed();
                 }
@@ -208,7 +246,7 @@ impl AppState {
                 self.fix_selection();
             }
             Err(error) => {
-                self.classes = before;
+                self.classes = before.classes;
                 self.error(format!("edit refused: {error}"));
             }
         }
@@ -216,31 +254,23 @@ impl AppState {
 
     /// Undoes the last edit.
     pub fn undo(&mut self) {
-        match self.history.undo(&self.classes) {
-            Some(previous) => {
-                self.classes = previous;
-                self.fix_selection();
-                self.classes_changed();
-            }
+        match self.history.undo(&self.snapshot()) {
+            Some(previous) => self.restore_snapshot(previous),
             None => self.info("nothing to undo"),
         }
     }
 
     /// Redoes the last undone edit.
     pub fn redo(&mut self) {
-        match self.history.redo(&self.classes) {
-            Some(next) => {
-                self.classes = next;
-                self.fix_selection();
-                self.classes_changed();
-            }
+        match self.history.redo(&self.snapshot()) {
+            Some(next) => self.restore_snapshot(next),
             None => self.info("nothing to redo"),
         }
     }
 
     /// Makes the set the saved reference (after a save or open).
     pub fn mark_saved(&mut self) {
-        self.saved_classes = self.classes.clone();
+        self.saved_classes = Arc::new(self.classes.clone());
         self.changed();
     }
 
@@ -361,21 +391,29 @@ impl AppState {
         self.add_log(Level::Error, text.into());
     }
 
+    /// Logs an error that a view shows beside the value it is about (not repeated elsewhere).
+    pub fn error_shown_in_place(&mut self, text: impl Into<String>) {
+        self.add_log(Level::Error, text.into());
+        if let Some(entry) = self.log.last_mut() {
+            entry.shown_in_place = true;
+        }
+    }
+
     fn add_log(&mut self, level: Level, text: String) {
         match level {
             Level::Info => log::info!("{text}"),
             Level::Warning => log::warn!("{text}"),
             Level::Error => log::error!("{text}"),
         }
-        self.log.push(LogEntry { level, text, at: Instant::now() });
+        self.log.push(LogEntry { level, text, at: Instant::now(), shown_in_place: false });
         if self.log.len() > LOG_LIMIT {
             self.log.remove(0);
         }
     }
 
-    /// The most recent log entry.
+    /// The most recent log entry for the status line (not one a view shows in place).
     pub fn last_message(&self) -> Option<&LogEntry> {
-        self.log.last()
+        self.log.iter().rev().find(|e| !e.shown_in_place)
     }
 }
 

@@ -149,7 +149,7 @@ pub fn tile_image(
         .zip(support.iter())
         .map(|(&v, &inside)| {
             let g = rendering.grey(v);
-            if show_support && !inside { blend(Color32::from_gray(g), OUTSIDE_SUPPORT) } else { Color32::from_gray(g) }
+            if show_support && !inside { outside_support(g) } else { Color32::from_gray(g) }
         })
         .collect();
     ColorImage::new([cols, rows], pixels)
@@ -163,6 +163,18 @@ pub fn heat_image(values: ArrayView2<f32>, map: ColorMap, low: f32, high: f32) -
 }
 
 /// Half-and-half mix of two colours.
+/// The on-screen size of a `(rows, cols)` image scaled to fit a `side`×`side` box, keeping its
+/// aspect ratio (a 64×40 sample is drawn narrower, not squashed).
+pub fn fit_within((rows, cols): (usize, usize), side: f32) -> egui::Vec2 {
+    let longest = rows.max(cols).max(1) as f32;
+    egui::Vec2::new(cols as f32, rows as f32) * (side / longest)
+}
+
+/// How a pixel of grey level `grey` outside the support is drawn (tinted magenta).
+pub fn outside_support(grey: u8) -> Color32 {
+    blend(Color32::from_gray(grey), OUTSIDE_SUPPORT)
+}
+
 fn blend(a: Color32, b: Color32) -> Color32 {
     let mix = u8::midpoint;
     Color32::from_rgb(mix(a.r(), b.r()), mix(a.g(), b.g()), mix(a.b(), b.b()))
@@ -238,6 +250,15 @@ impl TextureCache {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn thumbnails_keep_the_aspect_ratio() {
+        let cases =
+            [((28, 28), (64.0, 64.0)), ((64, 40), (40.0, 64.0)), ((64, 256), (64.0, 16.0)), ((0, 0), (0.0, 0.0))];
+        for (dim, (width, height)) in cases {
+            assert_eq!(fit_within(dim, 64.0), egui::Vec2::new(width, height), "{dim:?}");
+        }
+    }
 
     #[test]
     fn rendering_conventions_are_opposite() {

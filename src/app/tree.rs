@@ -42,10 +42,11 @@ pub fn new_class_edit(classes: &ClassSet) -> Option<Edit> {
     Some(Edit::AddClass { name, tile })
 }
 
-/// "Class 4" with the first number not taken by another class.
+/// "Class 3" for the class that gets label 3, or the next number no other class has taken (the
+/// tree shows "3: Class 3": label and name agree).
 fn unique_name(classes: &ClassSet, stem: &str) -> String {
     // Of these len + 1 candidates at most len are taken, so one is free.
-    (classes.len() + 1..=2 * classes.len() + 1)
+    (classes.len()..=2 * classes.len())
         .map(|n| format!("{stem} {n}"))
         .find(|name| classes.classes.iter().all(|o| &o.name != name))
         .unwrap_or_else(|| stem.to_owned())
@@ -57,7 +58,11 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
     let single = object.features.len() == 1 && object.features[0].tiles.len() == 1;
     if single {
         let id = TileId { class, feature: 0, tile: 0 };
-        let response = tile_button(ui, app, id, &format!("{class}: {name}"));
+        let response = tile_button(ui, app, id, &format!("{class}: {name}"))
+            .on_hover_text("Double-click to rename, right-click for actions");
+        if response.double_clicked() {
+            dialogs.rename = Some((Node::Class(class), name.clone()));
+        }
         response.context_menu(|ui| class_menu(ui, app, dialogs, class));
         return;
     }
@@ -69,7 +74,11 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
                 feature_ui(ui, app, dialogs, class, feature);
             }
         })
-        .header_response;
+        .header_response
+        .on_hover_text("Double-click to rename, right-click for actions");
+    if response.double_clicked() {
+        dialogs.rename = Some((Node::Class(class), name));
+    }
     response.context_menu(|ui| class_menu(ui, app, dialogs, class));
 }
 
@@ -152,7 +161,7 @@ mod tests {
         let mut classes = ClassSet::default();
         let edit = new_class_edit(&classes).unwrap();
         apply_edit(&mut classes, edit).unwrap();
-        assert_eq!(classes.classes[0].name, "Class 1");
+        assert_eq!(classes.classes[0].name, "Class 0", "the name carries the class's label");
         assert_eq!(classes.tile(TileId { class: 0, feature: 0, tile: 0 }).unwrap().rows(), NEW_TILE_SIDE);
         apply_edit(&mut classes, Edit::Resize { tile: TileId { class: 0, feature: 0, tile: 0 }, rows: 3, cols: 5 })
             .unwrap();
@@ -160,8 +169,8 @@ mod tests {
         apply_edit(&mut classes, edit).unwrap();
         let second = classes.tile(TileId { class: 1, feature: 0, tile: 0 }).unwrap();
         assert_eq!((second.rows(), second.cols()), (3, 5));
-        assert_eq!(classes.classes[1].name, "Class 2");
-        classes.classes[0].name = "Class 3".into();
-        assert_eq!(unique_name(&classes, "Class"), "Class 4");
+        assert_eq!(classes.classes[1].name, "Class 1");
+        classes.classes[0].name = "Class 2".into();
+        assert_eq!(unique_name(&classes, "Class"), "Class 3", "label 2 is taken by name: the next free number");
     }
 }

@@ -11,7 +11,7 @@ use super::network::{NetArgs, Network};
 use crate::core::atomic::write_atomic;
 use crate::core::export::{sparse_json, weights_npy};
 use crate::core::interop::graph::ExportGraph;
-use crate::core::interop::onnx_export::{export_cnn, export_constructed};
+use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 
 /// Arguments of `tilelab export`.
 #[derive(Args)]
@@ -57,7 +57,13 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
                     let names: Vec<String> = classes.classes.iter().map(|o| o.name.clone()).collect();
                     export_cnn(cnn, &names)?
                 }
-                Network::Constructed(kind, built) => export_constructed(*kind, built, &classes)?,
+                // The core's refusal names N2; on the command line that is `--net n2`.
+                Network::Constructed(kind, built) => {
+                    export_constructed(*kind, built, &classes).with_context(|| match kind {
+                        ConstructedKind::N1 => "N1 could not be exported (`--net n2` exports N2 instead)",
+                        ConstructedKind::N2 => "N2 could not be exported",
+                    })?
+                }
             };
             let bytes = if args.format == Format::Onnx { graph.onnx_bytes() } else { graph.safetensors_bytes()? };
             write(&args.out, &bytes)?;

@@ -417,21 +417,28 @@ fn stroke(width: f64, s: f64) -> u32 {
     (width * s).round().max(1.0) as u32
 }
 
-/// Distinguishable series colours (matplotlib's tab10), cycled.
+/// Distinguishable series colours (matplotlib's tab10) as RGB; the app draws classes with them too,
+/// so a figure and the screen agree.
+pub const SERIES_COLORS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
+/// The colour of series `index` ([`SERIES_COLORS`], cycled).
+pub fn series_rgb(index: usize) -> (u8, u8, u8) {
+    SERIES_COLORS[index % SERIES_COLORS.len()]
+}
+
 fn series_color(index: usize) -> RGBColor {
-    const TAB10: [(u8, u8, u8); 10] = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (127, 127, 127),
-        (188, 189, 34),
-        (23, 190, 207),
-    ];
-    let (r, g, b) = TAB10[index % TAB10.len()];
+    let (r, g, b) = series_rgb(index);
     RGBColor(r, g, b)
 }
 

@@ -575,7 +575,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 ui.add_space(6.0);
                 note(ui, "Every class here has one feature, so no min-layer is needed.");
                 if ui.button("Load the two-feature example").clicked() {
-                    app.push(Command::LoadPreset(Preset::TwoFeatures));
+                    app.push(Command::AskLoadPreset(Preset::TwoFeatures));
                 }
             }
         },

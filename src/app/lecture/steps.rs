@@ -175,7 +175,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
             ui.add_space(8.0);
             let mut epsilon = eps;
             let high = detect::max_distance(&tile).max(1.0);
-            let slider = egui::Slider::new(&mut epsilon, 1e-3..=high).logarithmic(true).text("ε");
+            let slider = crate::app::widgets::number::slider(&mut epsilon, 1e-3..=high, "ε").logarithmic(true);
             if ui.add(slider).changed() {
                 app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
             }

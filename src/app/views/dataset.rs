@@ -10,6 +10,7 @@ use crate::app::ids::{DATASET_FILES_HINT, ExportKind};
 use crate::app::settings::{BackgroundChoice, DatasetSettings};
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::widgets::number;
 use crate::core::dataset::{MAX_INTERACTIVE_SIDE, Sample};
 use crate::core::detect;
 
@@ -50,20 +51,19 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
-    ui.add(egui::Slider::new(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE).text("Height"));
-    ui.add(egui::Slider::new(&mut settings.width, 1..=MAX_INTERACTIVE_SIDE).text("Width"));
+    ui.add(number::slider(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE, "Height"));
+    ui.add(number::slider(&mut settings.width, 1..=MAX_INTERACTIVE_SIDE, "Width"));
     ui.add(
-        egui::Slider::new(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS)
-            .logarithmic(true)
-            .text("Samples per class"),
+        number::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
+            .logarithmic(true),
     );
     background_ui(ui, app, &mut settings);
-    ui.add(egui::Slider::new(&mut settings.jitter, 0.0..=0.99).text("Jitter")).on_hover_text(
+    ui.add(number::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
         "Random pixel noise added to the pasted tile, as a fraction of ε: the pasted window stays within d_T < ε.",
     );
     ui.horizontal(|ui| {
         ui.label("Seed");
-        ui.add(egui::DragValue::new(&mut settings.seed));
+        ui.add(number::field(&mut settings.seed));
         if ui.button("New samples").on_hover_text("Seed + 1: a fresh draw with the same settings").clicked() {
             settings.seed = settings.seed.wrapping_add(1);
         }
@@ -123,13 +123,13 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
     match &mut settings.background {
         BackgroundChoice::Uniform => {}
         BackgroundChoice::Smooth { cell } => {
-            ui.add(egui::Slider::new(cell, 1..=64).text("Cell size"));
+            ui.add(number::slider(cell, 1..=64, "Cell size"));
         }
         BackgroundChoice::Constant { value } => {
-            ui.add(egui::Slider::new(value, 0.0..=1.0).text("Grey value"));
+            ui.add(number::slider(value, 0.0..=1.0, "Grey value"));
         }
         BackgroundChoice::Gradient { angle_degrees } => {
-            ui.add(egui::Slider::new(angle_degrees, 0.0..=360.0).text("Angle (degrees)"));
+            ui.add(number::slider(angle_degrees, 0.0..=360.0, "Angle (degrees)"));
         }
         BackgroundChoice::ImageFile { path } => {
             ui.label(format!("Image: {}", path.display()));
@@ -142,7 +142,8 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
     if let Some(error) = app.cache.dataset_error() {
         ui.colored_label(theme::ERROR, error);
     }
-    for warning in app.cache.dataset_warnings() {
+    // An invalid setting is also the first "warning": say it once.
+    for warning in app.cache.dataset_warnings().iter().filter(|w| app.cache.dataset_error() != Some(w.as_str())) {
         ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
     }
     let Some(data) = app.dataset() else { return };
@@ -191,7 +192,8 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
                     app.textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
                 let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
                 ui.vertical(|ui| {
-                    let image = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(theme::SAMPLE_SIZE)))
+                    let size = theme::fit_within(sample.image.dim(), theme::SAMPLE_SIZE);
+                    let image = Image::from_texture(SizedTexture::new(texture.id(), size))
                         .alt_text(format!("sample {index}: {name}"))
                         .sense(Sense::click());
                     if ui.add(image).on_hover_text("Click to open").clicked() {

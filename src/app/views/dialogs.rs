@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, Preset};
 use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
-use crate::app::widgets::browse::{Browse, Pick};
+use crate::app::widgets::browse::{self, Browse, Pick};
+use crate::app::widgets::number;
+use crate::app::widgets::path_field::{create_folder_ui, expand_typed, missing_folder, path_field_ui};
 use crate::core::tileset_file::ImportOptions;
 
 /// A path dialog: the path field, the optional browse thread, and the purpose's options.
@@ -24,6 +26,8 @@ pub struct PathDialog {
     pub replace_selected: bool,
     browse: Option<Browse>,
     browse_note: Option<String>,
+    /// The folder a save would need, after the user confirmed a path inside it.
+    missing: Option<PathBuf>,
 }
 
 impl PathDialog {
@@ -37,12 +41,13 @@ impl PathDialog {
             replace_selected: false,
             browse: None,
             browse_note: None,
+            missing: None,
         }
     }
 
     /// The command this dialog asks for, given the selected tile.
     pub fn command(&self, app: &AppState) -> Result<Command, String> {
-        let path = PathBuf::from(self.path.trim());
+        let path = expand_typed(&self.path);
         if path.as_os_str().is_empty() {
             return Err("type a path first".to_owned());
         }
@@ -85,10 +90,8 @@ impl PathDialog {
         self.browse = None;
         match picked {
             Some(path) => self.path = path.display().to_string(),
-            None => {
-                self.browse_note =
-                    Some("No file chosen (or no system file dialog is available): type the path above.".to_owned());
-            }
+            None if browse::unavailable() => self.browse_note = Some(browse::UNAVAILABLE_NOTE.to_owned()),
+            None => {}
         }
     }
 }
@@ -100,14 +103,21 @@ impl PathDialog {
 pub struct Dialogs {
     /// The path dialog, if open.
     pub path: Option<PathDialog>,
+    /// The last path confirmed in the path window, with its purpose (reopening it after a failed
+    /// save or open starts from what was typed).
+    pub last_typed: Option<(PathPurpose, String)>,
     /// Renaming a class or feature: the node and the name being typed.
     pub rename: Option<(Node, String)>,
     /// The "unsaved changes" question before closing.
     pub confirm_quit: bool,
+    /// "Replace the tile set by this example?" (lecture step 6 asks before loading one).
+    pub confirm_preset: Option<Preset>,
     /// Set once the user agreed to close; the next close request goes through.
     pub quit_confirmed: bool,
     /// "Save and quit" asked for a file: close once it is saved.
     pub quit_after_save: bool,
+    /// The welcome window with the first steps (at the first start, and from Help → Getting started).
+    pub welcome: bool,
     /// The about box.
     pub about: bool,
     /// The keyboard shortcut list.
@@ -121,6 +131,7 @@ pub fn ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     path_dialog_ui(ctx, app, dialogs);
     rename_ui(ctx, app, dialogs);
     confirm_quit_ui(ctx, app, dialogs);
+    confirm_preset_ui(ctx, app, dialogs);
     info_windows_ui(ctx, app, dialogs);
 }
 
@@ -131,11 +142,13 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
     let (mut done, mut cancelled) = (false, false);
     egui::Window::new(dialog.purpose.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
         let label = if dialog.purpose == PathPurpose::OpenIdx { "Images file" } else { "Path" };
+        let mut entered = false;
         ui.horizontal(|ui| {
             ui.label(label);
-            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(360.0).hint_text("/path/to/file"));
-            let browsing = dialog.browse.is_some();
-            if ui.add_enabled(!browsing, egui::Button::new("Browse…")).clicked() {
+            entered = path_field_ui(ui, &mut dialog.path, 360.0);
+            let can_browse = dialog.browse.is_none() && !browse::unavailable();
+            let button = ui.add_enabled(can_browse, egui::Button::new("Browse…"));
+            if button.on_disabled_hover_text(browse::UNAVAILABLE_NOTE).clicked() {
                 dialog.start_browse(ctx);
             }
         });
@@ -151,17 +164,19 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
         if let Some(note) = &dialog.browse_note {
             ui.colored_label(theme::WARNING, note);
         }
-        ui.horizontal(|ui| {
-            if ui.button(dialog.purpose.action()).clicked() {
-                match dialog.command(app) {
-                    Ok(command) => {
-                        app.push(command);
-                        done = true;
-                    }
-                    Err(message) => dialog.browse_note = Some(message),
-                }
+        let mut folder_made = false;
+        if let Some(folder) = dialog.missing.clone() {
+            match create_folder_ui(ui, &folder, dialog.purpose.action()) {
+                Ok(made) => folder_made = made,
+                Err(message) => dialog.browse_note = Some(message),
             }
+        }
+        ui.horizontal(|ui| {
+            let confirmed = ui.button(dialog.purpose.action()).clicked() || entered;
             cancelled = ui.button("Cancel").clicked();
+            if confirmed || folder_made {
+                done = confirm(app, dialog, &mut dialogs.last_typed);
+            }
         });
     });
     if cancelled || !open {
@@ -173,14 +188,38 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
     }
 }
 
+/// Pushes the dialog's command unless its path needs a missing folder first (then it offers to
+/// create it); remembers what was typed and its folder. True when the command went out.
+fn confirm(app: &mut AppState, dialog: &mut PathDialog, last_typed: &mut Option<(PathPurpose, String)>) -> bool {
+    let path = expand_typed(&dialog.path);
+    *last_typed = Some((dialog.purpose, dialog.path.clone()));
+    if dialog.purpose.is_save() {
+        dialog.missing = missing_folder(&path);
+        if dialog.missing.is_some() {
+            return false;
+        }
+    }
+    match dialog.command(app) {
+        Ok(command) => {
+            app.session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
+            app.push(command);
+            true
+        }
+        Err(message) => {
+            dialog.browse_note = Some(message);
+            false
+        }
+    }
+}
+
 fn import_options_ui(ui: &mut egui::Ui, dialog: &mut PathDialog, has_selection: bool) {
     let import = &mut dialog.import;
-    ui.add(egui::Slider::new(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE).text("Largest side"));
+    ui.add(number::slider(&mut import.max_side, 1..=crate::core::tile::MAX_TILE_SIDE, "Largest side"));
     let mut thresholded = import.threshold.is_some();
     ui.checkbox(&mut thresholded, "Support = pixels above a threshold (else the non-zero pixels)");
     if thresholded {
         let mut threshold = import.threshold.unwrap_or(0.1);
-        ui.add(egui::Slider::new(&mut threshold, 0.0..=1.0).text("Threshold"));
+        ui.add(number::slider(&mut threshold, 0.0..=1.0, "Threshold"));
         import.threshold = Some(threshold);
     } else {
         import.threshold = None;
@@ -197,6 +236,13 @@ fn rename_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     egui::Window::new("Rename").collapsible(false).show(ctx, |ui| {
         let response = ui.add(egui::TextEdit::singleline(name).desired_width(240.0));
         let entered = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // Type right away: the box takes the keyboard, its text selected, when the window opens.
+        if !entered && ui.memory(|m| m.focused().is_none()) {
+            response.request_focus();
+            let mut state = egui::TextEdit::load_state(ui.ctx(), response.id).unwrap_or_default();
+            state.cursor.set_char_range(Some(egui::text::CCursorRange::select_all_str(name)));
+            state.store(ui.ctx(), response.id);
+        }
         ui.horizontal(|ui| {
             if ui.button("OK").clicked() || entered {
                 app.push(Command::Edit(Edit::Rename { node: *node, name: name.clone() }));
@@ -233,6 +279,30 @@ fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
             }
         });
     });
+}
+
+/// Asks before an example replaces the tile set, naming what it replaces and how to get it back.
+fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+    let Some(preset) = dialogs.confirm_preset else { return };
+    let current = app.session.tileset_path.as_ref().map_or_else(
+        || "the current tile set".to_owned(),
+        |p| format!("the tile set from {}", p.file_name().unwrap_or(p.as_os_str()).to_string_lossy()),
+    );
+    let mut close = false;
+    egui::Window::new("Replace the tile set?").collapsible(false).resizable(false).show(ctx, |ui| {
+        ui.label(format!("\"{}\" replaces {current}.", preset.label()));
+        ui.label("Undo (Ctrl+Z, or the Edit menu) brings it back, with its file.");
+        ui.horizontal(|ui| {
+            if ui.button("Load the example").clicked() {
+                app.push(Command::LoadPreset(preset));
+                close = true;
+            }
+            close |= ui.button("Cancel").clicked();
+        });
+    });
+    if close {
+        dialogs.confirm_preset = None;
+    }
 }
 
 /// Keyboard shortcuts as shown in the Help menu.

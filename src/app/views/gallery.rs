@@ -11,6 +11,7 @@ use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON};
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::widgets::number;
 use crate::core::idx::{self, BundledSet, IdxImages};
 use crate::core::tile::Tile;
 
@@ -300,7 +301,7 @@ fn picked_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, 
     ui.checkbox(&mut thresholded, "Support = pixels above a threshold (else the non-zero pixels)");
     gallery.threshold = if thresholded {
         let mut threshold = gallery.threshold.unwrap_or(0.1);
-        ui.add(egui::Slider::new(&mut threshold, 0.0..=1.0).text("Threshold"));
+        ui.add(number::slider(&mut threshold, 0.0..=1.0, "Threshold"));
         Some(threshold)
     } else {
         None

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::app::export_menu::InvarianceShown;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap;
+use crate::app::widgets::number;
+use crate::app::widgets::path_field::{default_folder, expand_typed};
 use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis::{bin_range, breaks, histogram};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
@@ -76,10 +79,29 @@ pub struct InvarianceViewState {
     pub epsilon: f32,
     /// Translate the tile to every valid offset instead of `samples` random ones.
     pub every_offset: bool,
-    /// Folder the exports go to.
+    /// Folder the exports go to (empty until first shown: then `figure4` in the default folder).
     pub export_dir: String,
     study: Keyed<Request, Study>,
     export_job: Option<Job<Vec<PathBuf>>>,
+}
+
+impl InvarianceViewState {
+    /// The study on screen and the network it compares with N1 (what File → Export writes).
+    pub fn shown(&self) -> Option<InvarianceShown> {
+        let (_, computed) = self.study.done()?;
+        Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
+    }
+}
+
+impl Compared {
+    /// The network's name in figure captions.
+    fn short_name(&self) -> String {
+        match self {
+            Self::Untrained => "untrained CNN".to_owned(),
+            Self::Trained(_) => "trained CNN".to_owned(),
+            Self::Imported(name) => format!("network {name}"),
+        }
+    }
 }
 
 impl Default for InvarianceViewState {
@@ -91,7 +113,7 @@ impl Default for InvarianceViewState {
             override_epsilon: false,
             epsilon: 2.0,
             every_offset: false,
-            export_dir: "figure4".to_owned(),
+            export_dir: String::new(),
             study: Keyed::default(),
             export_job: None,
         }
@@ -233,25 +255,26 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     if chosen != current {
         view.tiles = Some(chosen);
     }
-    ui.add(egui::Slider::new(&mut view.samples, 10..=500).logarithmic(true).text("images per perturbation"));
+    ui.add(number::slider(&mut view.samples, 10..=500, "images per perturbation").logarithmic(true));
     ui.checkbox(&mut view.every_offset, "Translate over every valid offset (else random ones)");
     ui.horizontal(|ui| {
         ui.label("Seed");
-        ui.add(egui::DragValue::new(&mut view.seed));
+        ui.add(number::field(&mut view.seed));
     });
     ui.separator();
     ui.checkbox(&mut view.override_epsilon, "Override ε of the constructed net");
-    ui.add_enabled(
-        view.override_epsilon,
-        egui::Slider::new(&mut view.epsilon, 0.01..=1000.0).logarithmic(true).text("ε"),
-    );
+    ui.add_enabled(view.override_epsilon, number::slider(&mut view.epsilon, 0.01..=1000.0, "ε").logarithmic(true));
     ui.small(
         "A large ε lets windows near the tile, or other classes' tiles, match too: the constructed logits then move.",
     );
 }
 
-fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
+fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
     ui.label(RichText::new("Export").strong());
+    if view.export_dir.is_empty() {
+        let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
+        view.export_dir = folder.join("figure4").display().to_string();
+    }
     ui.horizontal(|ui| {
         ui.label("Folder");
         ui.text_edit_singleline(&mut view.export_dir);
@@ -265,6 +288,7 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
         .clicked()
     {
         let dir = resolve_dir(app, &view.export_dir);
+        app.session.last_folder = dir.parent().map(PathBuf::from);
         let result = Arc::clone(&computed.result);
         view.export_job = Some(Job::spawn("exporting Figure 4", None, move |_| {
             figure4::write_outputs(&result, &dir).map_err(|e| e.to_string())
@@ -272,12 +296,13 @@ fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) 
     }
 }
 
-/// A relative export folder goes into the data dir (or the working folder without one).
+/// The typed folder (`~` is the home folder); a relative one goes into the default folder.
 fn resolve_dir(app: &AppState, dir: &str) -> PathBuf {
-    let path = PathBuf::from(dir.trim());
-    match &app.data_dir {
-        Some(base) if path.is_relative() => base.join(path),
-        _ => path,
+    let path = expand_typed(dir);
+    if path.is_relative() {
+        default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref()).join(path)
+    } else {
+        path
     }
 }
 
@@ -379,10 +404,10 @@ fn histogram_ui(ui: &mut egui::Ui, id: &str, logits: &[Vec<f32>], names: &[Strin
     );
 }
 
-/// A distinct colour per class (golden-ratio hues), the same in every panel.
+/// A distinct colour per class, the same in every panel and in the exported figures.
 fn class_color(class: usize) -> egui::Color32 {
-    let hue = (class as f32 * 0.618_034).fract();
-    egui::ecolor::Hsva::new(hue, 0.75, 0.85, 1.0).into()
+    let (r, g, b) = crate::core::plot::series_rgb(class);
+    egui::Color32::from_rgb(r, g, b)
 }
 
 /// Which colour is which logit.

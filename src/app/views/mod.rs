@@ -10,6 +10,7 @@ pub mod lecture;
 pub mod networks;
 pub mod tiles;
 pub mod training;
+pub mod welcome;
 
 /// The per-view states (what each view remembers between frames that is not the user's work).
 #[derive(Default)]
@@ -35,12 +36,14 @@ pub struct ViewStates {
 }
 
 impl ViewStates {
-    /// Fresh view states that match the restored `state` (the training view takes a restored run's settings).
-    pub fn for_state(state: &crate::app::state::AppState) -> Self {
+    /// The states at start for the restored `state` (the training view takes a restored run's
+    /// settings); the welcome window opens when `welcome` (a first start).
+    pub fn starting(state: &crate::app::state::AppState, welcome: bool) -> Self {
         let mut views = Self::default();
         if let Some(job) = &state.training {
             views.training.adopt(job);
         }
+        views.dialogs.welcome = welcome;
         views
     }
 }

@@ -3,9 +3,10 @@
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
-use crate::app::command::{Command, Edit};
+use crate::app::command::{Command, Edit, Node};
 use crate::app::state::AppState;
 use crate::app::theme;
+use crate::app::widgets::number;
 use crate::core::detect::max_distance;
 use crate::core::tile::{MAX_TILE_SIDE, Tile, TileId};
 
@@ -92,6 +93,9 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
     ui.horizontal(|ui| {
         ui.heading(app.classes.tile_label(id));
         ui.label(format!("{}×{}, |S| = {}", tile.rows(), tile.cols(), tile.support_len()));
+        if ui.button("Rename class…").clicked() {
+            app.push(Command::AskRename(Node::Class(id.class)));
+        }
     });
     tools_ui(ui, app, view);
     ui.separator();
@@ -114,7 +118,7 @@ fn tools_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
             ui.selectable_value(&mut view.tool, tool, tool.label());
         }
         ui.separator();
-        ui.add(egui::Slider::new(&mut view.brush_value, 0.0..=1.0).text("Value"));
+        ui.add(number::slider(&mut view.brush_value, 0.0..=1.0, "Value"));
         for value in SWATCHES {
             let grey = app.session.rendering.grey(value);
             let text_color = if grey > 127 { Color32::BLACK } else { Color32::WHITE };
@@ -124,11 +128,11 @@ fn tools_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
             }
         }
         ui.separator();
-        ui.add(egui::Slider::new(&mut view.brush_size, 1..=8).text("Brush size"));
+        ui.add(number::slider(&mut view.brush_size, 1..=8, "Brush size"));
         ui.checkbox(&mut view.show_support, "Show support").on_hover_text(
             "Tints the pixels outside the support: they do not count in d_T. A zero-valued pixel may be in the support.",
         );
-        ui.add(egui::Slider::new(&mut view.zoom, 2.0..=40.0).text("Zoom"));
+        ui.add(number::slider(&mut view.zoom, 2.0..=40.0, "Zoom"));
     });
 }
 
@@ -245,14 +249,14 @@ fn shape_input(
 fn properties_ui(ui: &mut egui::Ui, app: &mut AppState, id: TileId, tile: &Tile) {
     ui.heading("Tile");
     let (mut rows, mut cols) = (tile.rows(), tile.cols());
-    let rows_changed = ui.add(egui::Slider::new(&mut rows, 1..=MAX_TILE_SIDE).text("Rows")).changed();
-    let cols_changed = ui.add(egui::Slider::new(&mut cols, 1..=MAX_TILE_SIDE).text("Cols")).changed();
+    let rows_changed = ui.add(number::slider(&mut rows, 1..=MAX_TILE_SIDE, "Rows")).changed();
+    let cols_changed = ui.add(number::slider(&mut cols, 1..=MAX_TILE_SIDE, "Cols")).changed();
     if rows_changed || cols_changed {
         app.push(Command::Edit(Edit::Resize { tile: id, rows, cols }));
     }
     ui.separator();
     let mut epsilon = tile.epsilon();
-    let slider = egui::Slider::new(&mut epsilon, 0.001..=MAX_EPSILON).logarithmic(true).text("ε");
+    let slider = number::slider(&mut epsilon, 0.001..=MAX_EPSILON, "ε").logarithmic(true);
     if ui.add(slider).changed() {
         app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
     }

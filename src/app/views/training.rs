@@ -13,6 +13,7 @@ use crate::app::training_job::{
     Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, Setting, Speed, Stopped,
     TrainingConfig, TrainingJob, TrainingStart,
 };
+use crate::app::widgets::number;
 use crate::app::widgets::speed::speed_ui;
 use crate::core::nn::train::Status;
 
@@ -115,19 +116,18 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
             ui.colored_label(color, message);
         }
     };
-    row(ui, "Filters", Setting::Filters, egui::DragValue::new(&mut config.filters).range(0..=256));
-    row(ui, "Kernel size", Setting::Kernel, egui::DragValue::new(&mut config.kernel).range(0..=64));
-    let learning_rate =
-        egui::DragValue::new(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5);
+    row(ui, "Filters", Setting::Filters, number::field(&mut config.filters).range(0..=256));
+    row(ui, "Kernel size", Setting::Kernel, number::field(&mut config.kernel).range(0..=64));
+    let learning_rate = number::field(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5);
     row(ui, "Learning rate", Setting::LearningRate, learning_rate);
-    row(ui, "Batch size", Setting::BatchSize, egui::DragValue::new(&mut config.hyper.batch_size).range(0..=100_000));
-    let momentum = egui::DragValue::new(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0);
+    row(ui, "Batch size", Setting::BatchSize, number::field(&mut config.hyper.batch_size).range(0..=100_000));
+    let momentum = number::field(&mut config.hyper.momentum).speed(0.01).range(0.0..=1.0);
     row(ui, "Momentum", Setting::Momentum, momentum);
-    let train = egui::DragValue::new(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
+    let train = number::field(&mut config.train_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
     row(ui, "Train samples per class", Setting::TrainSamples, train);
-    let test = egui::DragValue::new(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
+    let test = number::field(&mut config.test_per_class).range(0..=MAX_SAMPLES_PER_CLASS);
     row(ui, "Test samples per class", Setting::TestSamples, test);
-    row(ui, "Seed", Setting::Data, egui::DragValue::new(&mut config.seed));
+    row(ui, "Seed", Setting::Data, number::field(&mut config.seed));
     if ui
         .button("Paper's defaults")
         .on_hover_text("conv 5×5 ×12, lr 0.03, batch 100, 400/100 samples per class, 15 epochs")
@@ -160,7 +160,7 @@ fn name_ui(ui: &mut egui::Ui, name: &str) -> egui::Response {
 fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
     ui.horizontal(|ui| {
         let name = name_ui(ui, "Epochs");
-        ui.add(egui::DragValue::new(&mut limits.epochs).range(1..=100_000))
+        ui.add(number::field(&mut limits.epochs).range(1..=100_000))
             .labelled_by(name.id)
             .on_hover_text("A run stops by itself after this many epochs (the paper trains 15)");
     });
@@ -169,10 +169,7 @@ fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
         let mut percent = limits.target_accuracy.map_or(99.0, |a| a * 100.0);
         ui.add_enabled(has_test_set, egui::Checkbox::new(&mut on, "Stop at test accuracy"))
             .on_disabled_hover_text("Needs test samples");
-        ui.add_enabled(
-            on && has_test_set,
-            egui::DragValue::new(&mut percent).range(1.0..=100.0).speed(0.1).suffix(" %"),
-        );
+        ui.add_enabled(on && has_test_set, number::field(&mut percent).range(1.0..=100.0).speed(0.1).suffix(" %"));
         limits.target_accuracy = on.then_some(percent / 100.0);
     });
 }
@@ -334,7 +331,7 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
             app.push(Command::ControlTraining(Control::SetLimits(view.limits)));
             app.push(Command::ControlTraining(Control::Run));
         }
-        ui.add(egui::DragValue::new(&mut view.more_epochs).range(1..=10_000).suffix(format!(" epoch{plural}")));
+        ui.add(number::field(&mut view.more_epochs).range(1..=10_000).suffix(format!(" epoch{plural}")));
     });
 }
 

@@ -2,7 +2,23 @@
 //! UI; the path windows and the export window poll it each frame.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::{Duration, Instant};
+
+/// A dialog that ends without a pick faster than a person can cancel was never shown.
+const TOO_FAST_TO_CANCEL: Duration = Duration::from_millis(300);
+
+/// Set once a dialog could not be shown (no portal, headless): the windows stop offering it.
+static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// True once the system file dialog turned out to be unavailable in this session.
+pub fn unavailable() -> bool {
+    UNAVAILABLE.load(Ordering::Relaxed)
+}
+
+/// What the path windows say, once, when the system file dialog cannot be shown.
+pub const UNAVAILABLE_NOTE: &str = "No system file dialog is available here: type the path (~ is your home folder).";
 
 /// What the system file dialog asks for.
 pub enum Pick {
@@ -15,7 +31,7 @@ pub enum Pick {
 }
 
 /// The system file dialog, running on a helper thread: it blocks there, never the UI.
-pub struct Browse(Receiver<Option<PathBuf>>);
+pub struct Browse(Receiver<Option<PathBuf>>, Instant);
 
 impl Browse {
     /// Opens `dialog` for `pick` on a helper thread; `Err` when no thread could be started.
@@ -32,17 +48,21 @@ impl Browse {
             let _ = sender.send(picked);
             ctx.request_repaint();
         })?;
-        Ok(Self(receiver))
+        Ok(Self(receiver, Instant::now()))
     }
 
     /// `None` while the dialog is open; then the chosen path, or `Some(None)` when nothing was
     /// chosen (cancelled, or no system dialog available).
     pub fn poll(&self) -> Option<Option<PathBuf>> {
-        match self.0.try_recv() {
-            Ok(picked) => Some(picked),
-            Err(TryRecvError::Disconnected) => Some(None),
-            Err(TryRecvError::Empty) => None,
+        let picked = match self.0.try_recv() {
+            Ok(picked) => picked,
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => return None,
+        };
+        if picked.is_none() && self.1.elapsed() < TOO_FAST_TO_CANCEL {
+            UNAVAILABLE.store(true, Ordering::Relaxed);
         }
+        Some(picked)
     }
 }
 
@@ -53,7 +73,7 @@ mod tests {
     #[test]
     fn a_browse_reports_the_pick_once_the_dialog_closed() {
         let (sender, receiver) = channel();
-        let browse = Browse(receiver);
+        let browse = Browse(receiver, Instant::now().checked_sub(TOO_FAST_TO_CANCEL).unwrap());
         assert_eq!(browse.poll(), None, "still open");
         sender.send(Some(PathBuf::from("/tmp/x.json"))).unwrap();
         assert_eq!(browse.poll(), Some(Some(PathBuf::from("/tmp/x.json"))));

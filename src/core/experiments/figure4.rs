@@ -420,6 +420,27 @@ pub fn to_csv(result: &InvarianceResult) -> String {
 
 /// The histogram figure of one network: rows = perturbations, columns = tiles, series = logits.
 pub fn figure(result: &InvarianceResult, constructed: bool) -> Figure {
+    let network = if constructed { "constructed N1" } else { "trained CNN" };
+    let panels = network_panels(result, constructed, |t, kind| format!("{}: {} perturbation", t.name, kind.name()));
+    let grid = HistogramGrid { cols: result.tiles.len().max(1), bins: 40, x_label: "logit".to_owned(), panels };
+    Figure::new(format!("Figure 4: logits of the {network}"), FigureKind::HistogramGrid(grid))
+}
+
+/// Both networks in one figure, as the invariance view shows them: the first two rows are the
+/// network `compared` with N1 (background, translation), the last two N1; columns = tiles.
+pub fn comparison_figure(result: &InvarianceResult, compared: &str) -> Figure {
+    let mut panels = network_panels(result, false, |t, kind| format!("{compared}: '{}', {}", t.name, kind.name()));
+    panels.extend(network_panels(result, true, |t, kind| format!("N1: '{}', {}", t.name, kind.name())));
+    let grid = HistogramGrid { cols: result.tiles.len().max(1), bins: 40, x_label: "logit".to_owned(), panels };
+    Figure::new(format!("Figure 4: logits of the {compared} and of N1"), FigureKind::HistogramGrid(grid))
+}
+
+/// One network's panels, row-major: the background row, then the translation row; series = logits.
+fn network_panels(
+    result: &InvarianceResult,
+    constructed: bool,
+    title: impl Fn(&TileInvariance, Perturbation) -> String,
+) -> Vec<HistogramPanel> {
     let mut panels = Vec::new();
     for kind in [Perturbation::Background, Perturbation::Translation] {
         for t in &result.tiles {
@@ -431,12 +452,10 @@ pub fn figure(result: &InvarianceResult, constructed: bool) -> Figure {
                 .enumerate()
                 .map(|(l, name)| SampleSeries { name: name.clone(), samples: logits.iter().map(|x| x[l]).collect() })
                 .collect();
-            panels.push(HistogramPanel { title: format!("{}: {} perturbation", t.name, kind.name()), series });
+            panels.push(HistogramPanel { title: title(t, kind), series });
         }
     }
-    let network = if constructed { "constructed N1" } else { "trained CNN" };
-    let grid = HistogramGrid { cols: result.tiles.len().max(1), bins: 40, x_label: "logit".to_owned(), panels };
-    Figure::new(format!("Figure 4: logits of the {network}"), FigureKind::HistogramGrid(grid))
+    panels
 }
 
 /// Why the Figure 4 files could not be written.

@@ -130,7 +130,7 @@ fn reserve(graph: &ExportGraph, kind: ConstructedKind, extra: usize) -> Result<(
     }
     let hint = match kind {
         ConstructedKind::N1 => {
-            "; N1's hidden layer is fully connected to every conv output: export N2 instead (`--net n2`), \
+            "; N1's hidden layer is fully connected to every conv output: export N2 instead, \
              which computes the same logits with convolutions, or use a smaller image"
         }
         ConstructedKind::N2 => "; use a smaller image or fewer tiles",

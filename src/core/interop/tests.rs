@@ -107,7 +107,8 @@ fn n1_beyond_the_limit_is_refused_with_a_hint_to_n2() {
     let needed: usize = built.network.report().iter().map(|r| r.params_dense).sum();
     assert!(needed > MAX_EXPORT_PARAMETERS);
     let error = export_constructed(ConstructedKind::N1, &built, &classes).unwrap_err().to_string();
-    assert!(error.contains("--net n2") && error.contains("export limit"), "{error}");
+    assert!(error.contains("export N2 instead") && error.contains("export limit"), "{error}");
+    assert!(!error.contains("--"), "no command-line flag in a message the app shows: {error}");
     let n2 = build_n2(&classes, 120, 120).unwrap();
     assert!(export_constructed(ConstructedKind::N2, &n2, &classes).is_ok(), "N2 always exports");
 }

@@ -190,11 +190,15 @@ pub(super) fn draw_bar_chart<DB: DrawingBackend>(
     // Allowing groups + 1 labels on a range of width `groups`, plotters picks the tick step 1, so the
     // ticks fall on the group centres 0, 1, …; the formatter names them.
     let x_range = -0.5..groups as f64 - 0.5;
+    let bottom = lo - if lo < 0.0 { pad } else { 0.0 };
+    let (_, area_height) = area.dim_in_pixel();
+    let plot_height = f64::from(area_height) - f64::from(px(44.0, s)) - 2.0 * f64::from(px(12.0, s));
+    let top = top_clear_of_legend(bottom, hi + pad, chart_data.series.len(), plot_height, s);
     let mut chart = ChartBuilder::on(area)
         .margin(px(12.0, s))
         .x_label_area_size(px(44.0, s))
         .y_label_area_size(px(64.0, s))
-        .build_cartesian_2d(x_range, (lo - if lo < 0.0 { pad } else { 0.0 })..(hi + pad))
+        .build_cartesian_2d(x_range, bottom..top)
         .map_err(drawing_error)?;
     let group_name = |x: &f64| {
         let index = x.round();
@@ -243,6 +247,14 @@ pub(super) fn draw_bar_chart<DB: DrawingBackend>(
         chart.plotting_area().draw(&axis).map_err(drawing_error)?;
     }
     draw_legend(&mut chart, s)
+}
+
+/// The top of the y range that keeps the tallest bar (`highest`, its value label included) below
+/// the legend box of `series` rows in the upper right corner of a plot `plot_height_px` high.
+pub(super) fn top_clear_of_legend(bottom: f64, highest: f64, series: usize, plot_height_px: f64, s: f64) -> f64 {
+    let legend_px = series as f64 * LABEL_PX * 1.6 * s + 4.0 * 6.0 * s + LABEL_PX * s;
+    let share = (legend_px / plot_height_px.max(1.0)).clamp(0.0, 0.7);
+    bottom + (highest - bottom) / (1.0 - share)
 }
 
 /// The legend box in the upper right corner of a chart.

@@ -4,7 +4,7 @@
 use ndarray::{Array2, array};
 use proptest::prelude::*;
 
-use super::charts::{histogram_counts, mean_std};
+use super::charts::{histogram_counts, mean_std, top_clear_of_legend};
 use super::heatmap::{NON_FINITE_RGB, color_of, color_range, equal_runs, format_value};
 use super::*;
 
@@ -328,5 +328,20 @@ proptest! {
     ) {
         let figure = histogram_figure(&samples);
         prop_assert!(render(&figure, Format::Svg).is_ok());
+    }
+}
+
+#[test]
+fn the_tallest_bar_stays_below_the_bar_chart_legend() {
+    for (series, plot_height, s) in [(1, 420.0, 1.0), (4, 420.0, 1.0), (4, 840.0, 2.0), (3, 200.0, 1.0)] {
+        let (bottom, highest) = (-1.0, 5.0);
+        let top = top_clear_of_legend(bottom, highest, series, plot_height, s);
+        // Pixels below the plot's top edge: of the tallest bar's top, and of the legend box's bottom.
+        let bar_top_px = (top - highest) / (top - bottom) * plot_height;
+        let legend_px = series as f64 * LABEL_PX * 1.6 * s + 4.0 * 6.0 * s;
+        assert!(
+            bar_top_px >= legend_px,
+            "{series} series, {plot_height} px: bar at {bar_top_px}, legend to {legend_px}"
+        );
     }
 }

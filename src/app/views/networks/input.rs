@@ -36,8 +36,9 @@ fn next_stamp() -> u64 {
 }
 
 impl InputImage {
-    /// The input made from a generated sample: its pasted tiles' pixels are refilled with fresh
-    /// background (seeded by `seed`) so that the tiles can be moved without leaving a copy behind.
+    /// The input made from a generated sample: its pasted tiles' pixels are refilled so that the
+    /// tiles can be moved without leaving a copy (or a patch) behind: with fresh noise (seeded by
+    /// `seed`) on an i.i.d. noise background, else continued smoothly from the pixels around.
     pub fn from_sample(
         classes: &ClassSet,
         spec: &DatasetSpec,
@@ -48,16 +49,25 @@ impl InputImage {
     ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (height, width) = sample.image.dim();
-        let fresh = dataset::background(&spec.background, height, width, &mut rng);
-        let mut background = sample.image.clone();
+        let mut hole = Array2::from_elem((height, width), false);
         for p in &sample.placements {
             let Some(tile) = classes.tile(p.tile) else { continue };
             for (a, b, _) in tile.support_pixels() {
-                let (row, col) = (p.row + a, p.col + b);
-                if row < height && col < width {
-                    background[[row, col]] = fresh[[row, col]];
+                if let Some(pixel) = hole.get_mut([p.row + a, p.col + b]) {
+                    *pixel = true;
                 }
             }
+        }
+        let mut background = sample.image.clone();
+        if matches!(spec.background, dataset::Background::Uniform) {
+            // Fresh i.i.d. noise is indistinguishable from the noise around it.
+            let fresh = dataset::background(&spec.background, height, width, &mut rng);
+            for ((row, col), _) in hole.indexed_iter().filter(|(_, h)| **h) {
+                background[[row, col]] = fresh[[row, col]];
+            }
+        } else {
+            // Another random draw of a smooth or picture background would not match at the edge.
+            fill_smoothly(&mut background, &hole);
         }
         let image = dataset::render(classes, &background, &sample.placements);
         let placements = sample.placements.clone();
@@ -106,6 +116,48 @@ impl InputImage {
         self.placements
             .iter()
             .position(|p| (p.row..p.row + p.rows).contains(&row) && (p.col..p.col + p.cols).contains(&col))
+    }
+}
+
+/// Rounds of smoothing inside a filled hole (enough for tiles up to a few dozen pixels wide).
+const SMOOTHING_ROUNDS: usize = 60;
+
+/// Fills the `hole` pixels of `image` from the pixels around them: layer by layer from the edge
+/// (each pixel the mean of its known neighbours), then smoothed with the edge held fixed.
+pub fn fill_smoothly(image: &mut Array2<f32>, hole: &Array2<bool>) {
+    let (height, width) = image.dim();
+    let neighbours = |row: usize, col: usize| {
+        [(-1, 0), (1, 0), (0, -1), (0, 1)].into_iter().filter_map(move |(dr, dc)| {
+            let (r, c) = (row.checked_add_signed(dr)?, col.checked_add_signed(dc)?);
+            (r < height && c < width).then_some((r, c))
+        })
+    };
+    let mut known = hole.mapv(|h| !h);
+    let mut missing: Vec<(usize, usize)> = hole.indexed_iter().filter(|(_, h)| **h).map(|(p, _)| p).collect();
+    let filled = missing.clone();
+    while !missing.is_empty() {
+        let layer: Vec<((usize, usize), f32)> = missing
+            .iter()
+            .filter_map(|&(r, c)| {
+                let values: Vec<f32> = neighbours(r, c).filter(|&n| known[n]).map(|n| image[n]).collect();
+                (!values.is_empty()).then(|| ((r, c), values.iter().sum::<f32>() / values.len() as f32))
+            })
+            .collect();
+        if layer.is_empty() {
+            // The whole image is a hole: nothing to continue from.
+            return;
+        }
+        for &(p, value) in &layer {
+            image[p] = value;
+            known[p] = true;
+        }
+        missing.retain(|&p| !known[p]);
+    }
+    for _ in 0..SMOOTHING_ROUNDS {
+        for &(r, c) in &filled {
+            let (sum, count) = neighbours(r, c).fold((0.0, 0.0), |(s, n), p| (s + image[p], n + 1.0));
+            image[[r, c]] = sum / count;
+        }
     }
 }
 
@@ -206,6 +258,41 @@ mod tests {
             jitter: 0.0,
             seed: 5,
         }
+    }
+
+    /// The mean jump between 4-neighbour pairs that `include` picks.
+    fn mean_step(image: &Array2<f32>, include: impl Fn((usize, usize), (usize, usize)) -> bool) -> f32 {
+        let (h, w) = image.dim();
+        let (mut sum, mut count) = (0.0f32, 0.0f32);
+        for ((r, c), &v) in image.indexed_iter() {
+            for other in [(r + 1, c), (r, c + 1)] {
+                if other.0 < h && other.1 < w && include((r, c), other) {
+                    sum += (v - image[other]).abs();
+                    count += 1.0;
+                }
+            }
+        }
+        sum / count.max(1.0)
+    }
+
+    #[test]
+    fn a_moved_tile_leaves_no_patch_on_a_smooth_background() {
+        let classes = presets::fashion_three();
+        let spec = DatasetSpec { background: Background::Smooth { cell: 8 }, height: 64, width: 64, ..spec() };
+        let data = dataset::generate(&classes, &spec).unwrap();
+        let sample = &data.samples[0];
+        let input = InputImage::from_sample(&classes, &spec, sample, "sample 0".into(), 9, 0);
+        let p = input.placements[0];
+        let tile = classes.tile(p.tile).unwrap();
+        let hole = |(r, c): (usize, usize)| {
+            r >= p.row && c >= p.col && tile.support().get([r - p.row, c - p.col]).copied().unwrap_or(false)
+        };
+        let around = mean_step(&input.background, |a, b| !hole(a) && !hole(b));
+        let where_it_was = mean_step(&input.background, |a, b| hole(a) || hole(b));
+        assert!(
+            where_it_was <= around * 2.0,
+            "the refilled spot is as smooth as the background around it: steps {where_it_was} vs {around}"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap::CellRect;
+use crate::app::widgets::number;
 use crate::core::construct::{Constructed, Which};
 use crate::core::detect;
 use crate::core::interop::receptive_field::receptive_fields;
@@ -68,6 +69,8 @@ pub struct NetworksViewState {
     pub sample_index: usize,
     random_seed: u64,
     input: Option<InputImage>,
+    /// Why no input image could be made (shown where the image would be).
+    input_error: Option<String>,
     drag: DragState,
     /// The constructed forward pass, by (network, input stamp).
     forward: Keyed<(BuildKey, u64), Forward>,
@@ -167,16 +170,12 @@ fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> boo
     let size = (app.session.dataset.height, app.session.dataset.width);
     let Some(data) = app.dataset().cloned().filter(|_| current) else { return false };
     let Some(sample) = data.samples.get(view.sample_index).filter(|s| s.image.dim() == size) else { return false };
-    let spec = match app.session.dataset.to_spec() {
-        Ok(spec) => spec,
-        Err(error) => {
-            app.error(error);
-            return false;
-        }
-    };
+    // Invalid settings: the random input fails the same way and says why in place.
+    let Ok(spec) = app.session.dataset.to_spec() else { return false };
     let origin = format!("dataset sample {}", view.sample_index);
     let seed = app.session.dataset.seed ^ view.sample_index as u64;
     view.input = Some(InputImage::from_sample(&app.classes, &spec, sample, origin, seed, app.classes_version));
+    view.input_error = None;
     true
 }
 
@@ -189,8 +188,11 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
         .to_spec()
         .and_then(|spec| InputImage::random(&app.classes, &spec, view.random_seed, app.classes_version));
     match made {
-        Ok(input) => view.input = Some(input),
-        Err(error) => app.warn(format!("no input image: {error}")),
+        Ok(input) => {
+            view.input = Some(input);
+            view.input_error = None;
+        }
+        Err(error) => view.input_error = Some(error),
     }
 }
 
@@ -286,9 +288,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
         let samples = app.dataset().map_or(0, |d| d.samples.len());
         ui.add_enabled_ui(samples > 0, |ui| {
             let changed = ui
-                .add(
-                    egui::DragValue::new(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "),
-                )
+                .add(number::field(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
                 .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
                 app.warn("the dataset is not ready yet");
@@ -317,7 +317,13 @@ fn left_column_ui(
     imported: Option<&ImportedForward>,
 ) {
     let Some(input) = view.input.as_mut() else {
-        ui.label("No input image yet.");
+        match &view.input_error {
+            // The reason is shown once, by the Dataset view's settings; the details stay a hover away.
+            Some(error) => ui
+                .colored_label(theme::WARNING, "No input image: the Dataset view's settings cannot make one.")
+                .on_hover_text(error),
+            None => ui.label("No input image yet."),
+        };
         return;
     };
     ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
@@ -440,12 +446,13 @@ fn logits_ui(
         return;
     }
     let width = (LEFT_WIDTH - 16.0) / charts.len() as f32 - 6.0;
+    let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     ui.horizontal_top(|ui| {
         for (title, logits, by_largest) in &charts {
             ui.vertical(|ui| {
                 let predicted = if *by_largest { Some(argmax(logits)) } else { detect::classify(logits) };
                 ui.small(format!("{title}: {}", predicted.map_or_else(|| "none".to_owned(), name)));
-                logit_chart_ui(ui, title, logits, predicted, width);
+                logit_chart_ui(ui, title, logits, &names, predicted, width);
             });
         }
     });
@@ -454,7 +461,14 @@ fn logits_ui(
     }
 }
 
-fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Option<usize>, width: f32) {
+fn logit_chart_ui(
+    ui: &mut egui::Ui,
+    title: &str,
+    logits: &[f32],
+    names: &[String],
+    predicted: Option<usize>,
+    width: f32,
+) {
     let bars: Vec<Bar> = logits
         .iter()
         .enumerate()
@@ -463,15 +477,45 @@ fn logit_chart_ui(ui: &mut egui::Ui, title: &str, logits: &[f32], predicted: Opt
             if Some(c) == predicted { bar.fill(theme::PLACEMENT_OUTLINE) } else { bar }
         })
         .collect();
+    let classes = logits.len();
+    let width = width.max(60.0);
+    // The y axis' numbers take about 30 points of the width.
+    let slot = (width - 30.0) / classes.max(1) as f32;
+    let labels: Vec<String> = names.iter().enumerate().map(|(c, n)| class_tick(c, n, slot)).collect();
     Plot::new(("logits", title))
-        .width(width.max(60.0))
+        .width(width)
         .height(120.0)
         .show_x(false)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .include_y(0.0)
+        .x_grid_spacer(move |_| class_marks(classes))
+        // egui_plot hides x labels closer than 60 points by default; a class's slot is narrower.
+        .custom_x_axes(vec![
+            egui_plot::AxisHints::new_x()
+                .label_spacing(egui::Rangef::new(1.0, 2.0))
+                .formatter(move |mark, _| class_at(&labels, mark.value)),
+        ])
         .show(ui, |plot| plot.bar_chart(BarChart::new(title, bars)));
+}
+
+/// One x tick per class, at the bar centres 0, 1, …
+fn class_marks(classes: usize) -> Vec<egui_plot::GridMark> {
+    (0..classes).map(|c| egui_plot::GridMark { value: c as f64, step_size: 1.0 }).collect()
+}
+
+/// The label of the class whose bar is centred at `x` (empty between bars).
+fn class_at(labels: &[String], x: f64) -> String {
+    let index = x.round();
+    let exact = (x - index).abs() < 1e-6 && index >= 0.0;
+    labels.get(index as usize).filter(|_| exact).cloned().unwrap_or_default()
+}
+
+/// Class `index`'s name when it fits `slot_width` points under its bar (about 8 points a
+/// character), else its number as the class tree shows it ("0: Trouser").
+fn class_tick(index: usize, name: &str, slot_width: f32) -> String {
+    if name.chars().count() as f32 * 8.0 <= slot_width { name.to_owned() } else { index.to_string() }
 }
 
 fn constructed_side_ui(
@@ -588,4 +632,21 @@ fn stamp_of(key: &impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logit_charts_name_every_class_under_its_bar() {
+        let labels: Vec<String> =
+            ["Trouser", "Sneaker", "Bag"].iter().enumerate().map(|(c, n)| class_tick(c, n, 80.0)).collect();
+        let marks = class_marks(3);
+        assert_eq!(marks.iter().map(|m| m.value).collect::<Vec<_>>(), [0.0, 1.0, 2.0], "a tick per class");
+        let shown: Vec<String> = marks.iter().map(|m| class_at(&labels, m.value)).collect();
+        assert_eq!(shown, ["Trouser", "Sneaker", "Bag"]);
+        assert_eq!(class_at(&labels, 0.5), "", "nothing between bars");
+        assert_eq!(class_tick(9, "Ankle boot", 40.0), "9", "a name too long for its slot: the class number");
+    }
 }

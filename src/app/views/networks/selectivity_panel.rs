@@ -14,7 +14,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
-use crate::app::widgets::histogram;
+use crate::app::widgets::{histogram, number};
 use crate::core::construct::{Constructed, Which};
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity::{self, ClassMaxima, Selectivity};
@@ -94,7 +94,7 @@ pub fn panel_ui(
             Err(error) => app.error(format!("selectivity: {error}")),
         }
     }
-    ui.add(egui::Slider::new(&mut panel.threshold, 0.0..=0.95).text("relative threshold"));
+    ui.add(number::slider(&mut panel.threshold, 0.0..=0.95, "relative threshold"));
     if panel.job.is_some() {
         ui.horizontal(|ui| {
             ui.spinner();
