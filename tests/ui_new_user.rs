@@ -147,7 +147,7 @@ fn mean_std_text(values: &[f64]) -> String {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
     let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    format!("class logit {:.3} ± {:.3}", mean as f32, std as f32)
+    format!("class logit {}", tilelab::app::widgets::heatmap::format_spread(mean as f32, std as f32))
 }
 
 #[test]
