@@ -13,6 +13,7 @@ use crate::app::training_job::{
     Control, CurvePoint, Limits, MAX_SAMPLES_PER_CLASS, Phase, Problem, Progress, Setting, Speed, Stopped,
     TrainingConfig, TrainingJob, TrainingStart,
 };
+use crate::app::widgets::legend::legend_ui;
 use crate::app::widgets::number;
 use crate::app::widgets::speed::speed_ui;
 use crate::core::nn::train::Status;
@@ -412,16 +413,6 @@ fn log_marks(input: GridInput) -> Vec<GridMark> {
 fn round_step(rough: f64) -> f64 {
     let power = 10f64.powf(rough.log10().floor());
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * power).find(|step| *step >= rough).unwrap_or(10.0 * power)
-}
-
-/// A plot's title and, beside it, its legend as coloured words (a legend inside covers the curves).
-fn legend_ui(ui: &mut egui::Ui, title: &str, entries: &[(&str, Color32)]) {
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title).strong());
-        for (name, color) in entries {
-            ui.label(RichText::new(format!("— {name}")).color(*color));
-        }
-    });
 }
 
 /// Names a plot for screen readers (and for the tests that find it).
