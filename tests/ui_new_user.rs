@@ -95,7 +95,10 @@ fn step_six_asks_before_loading_the_example_and_undo_brings_the_file_back() {
     let mine = harness.state().state.classes.clone();
     let ctx = harness.ctx.clone();
     harness.state_mut().views.lecture.enter(&ctx, 5);
-    settle(&mut harness);
+    // N1's output head is listed above the button once N1 is built: wait, so the button stays put.
+    common::wait_for_screen(&mut harness, 30.0, "N1's output head", |h| {
+        h.query_by_label("N1's output head:").is_some()
+    });
 
     harness.get_by_label("Load the two-feature example").click();
     settle(&mut harness);
@@ -220,7 +223,7 @@ fn the_first_start_welcomes_with_three_steps_and_the_editor_legend_once() {
         harness.get_by_label_contains(step);
     }
     harness.get_by_label_contains("magenta tint: outside the support");
-    common::snapshot(&mut harness, "welcome");
+    common::readme_snapshot(&mut harness, "welcome", "welcome");
     harness.get_by_label("Start").click();
     settle(&mut harness);
     assert!(harness.query_by_label_contains("magenta tint").is_none(), "the welcome closes");
