@@ -19,7 +19,8 @@ use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::app::widgets::histogram;
 use crate::app::widgets::speed::speed_ui;
 use crate::core::construct::Which;
-use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult};
+use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult, Spread};
+use crate::core::experiments::figure4_analysis;
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity;
 use crate::core::tile::TileId;
@@ -192,11 +193,8 @@ fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
 pub fn histogram(samples: &[f32], bins: usize, low: f32, high: f32) -> Vec<(f32, usize)> {
     let bins = bins.max(1);
     let width = if high > low { (high - low) / bins as f32 } else { 1.0 };
-    let mut counts = vec![0; bins];
-    for &v in samples.iter().filter(|v| v.is_finite()) {
-        let index = (((v - low) / width).floor().max(0.0) as usize).min(bins - 1);
-        counts[index] += 1;
-    }
+    let counts =
+        figure4_analysis::histogram(samples.iter().map(|&v| f64::from(v)), f64::from(low), f64::from(width), bins);
     counts.into_iter().enumerate().map(|(i, n)| (low + (i as f32 + 0.5) * width, n)).collect()
 }
 
@@ -206,12 +204,10 @@ fn class_logits(result: &PerturbationResult, class: usize) -> (Vec<f32>, Vec<f32
     (pick(&result.trained), pick(&result.constructed))
 }
 
-/// Mean and population standard deviation.
-fn mean_std(values: &[f32]) -> (f32, f32) {
-    let n = values.len().max(1) as f32;
-    let mean = values.iter().sum::<f32>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
-    (mean, var.sqrt())
+/// The class logit's mean and spread as the study computed them ([`Spread::of`], in f64, so an
+/// invariant logit has a spread of exactly 0 as in the Invariance view).
+fn class_spread(spread: &Spread, class: usize) -> (f32, f32) {
+    (spread.mean.get(class).copied().unwrap_or(f32::NAN), spread.std.get(class).copied().unwrap_or(f32::NAN))
 }
 
 /// One histogram panel: the tile's class logit under one perturbation, both networks.
@@ -229,7 +225,8 @@ fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationRes
             .map(|(x, n)| Bar::new(f64::from(x), n as f64).width(bar_width))
             .collect()
     };
-    let ((tm, ts), (cm, cs)) = (mean_std(&trained), mean_std(&constructed));
+    let ((tm, ts), (cm, cs)) =
+        (class_spread(&result.trained_spread, class), class_spread(&result.constructed_spread, class));
     ui.vertical(|ui| {
         ui.label(RichText::new(title).strong());
         Plot::new(id)
@@ -345,9 +342,11 @@ mod tests {
     }
 
     #[test]
-    fn mean_and_spread() {
-        let (m, s) = mean_std(&[1.0, 3.0]);
-        assert_eq!((m, s), (2.0, 1.0));
-        assert_eq!(mean_std(&[]), (0.0, 0.0));
+    fn the_class_spread_is_the_studys_own() {
+        let spread = Spread::of(&[vec![1.0, 5.0], vec![3.0, 5.0]]);
+        assert_eq!(class_spread(&spread, 0), (2.0, 1.0));
+        assert_eq!(class_spread(&spread, 1), (5.0, 0.0), "an invariant logit has no spread at all");
+        let (m, s) = class_spread(&spread, 2);
+        assert!(m.is_nan() && s.is_nan(), "a class the study lacks is not made up");
     }
 }

@@ -147,7 +147,10 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
                     let texture = app.textures.get(ui.ctx(), &format!("lecture tile {id:?}"), stamp, || {
                         theme::tile_image(tile.values().view(), tile.support().view(), app.session.rendering, true)
                     });
-                    ui.add(egui::Image::new(&texture).fit_to_exact_size(fit(side, tile.rows(), tile.cols())));
+                    ui.add(
+                        egui::Image::new(&texture)
+                            .fit_to_exact_size(theme::fit_within((tile.rows(), tile.cols()), side)),
+                    );
                 });
                 ui.vertical(|ui| {
                     ui.label(RichText::new("S: the support (white = counts)").strong());
@@ -155,7 +158,10 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
                     let texture = app.textures.get(ui.ctx(), &format!("lecture support {id:?}"), stamp, || {
                         theme::grey_image(mask.view(), theme::Rendering::OneIsBright)
                     });
-                    ui.add(egui::Image::new(&texture).fit_to_exact_size(fit(side, tile.rows(), tile.cols())));
+                    ui.add(
+                        egui::Image::new(&texture)
+                            .fit_to_exact_size(theme::fit_within((tile.rows(), tile.cols()), side)),
+                    );
                 });
             });
         },
@@ -185,12 +191,6 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
             );
         },
     );
-}
-
-/// A size that fits `rows×cols` pixels into a `side` square, keeping square pixels.
-fn fit(side: f32, rows: usize, cols: usize) -> egui::Vec2 {
-    let cell = side / rows.max(cols).max(1) as f32;
-    egui::vec2(cols as f32 * cell, rows as f32 * cell)
 }
 
 /// A compact number: 3 significant digits.
