@@ -181,12 +181,12 @@ struct LectureDoc {
 
 /// The scene as pretty JSON (what a `.tilelab` file holds).
 pub fn to_json(scene: &Scene) -> Result<String, SceneError> {
-    Ok(serde_json::to_string_pretty(&to_value(scene)?)?)
+    Ok(serde_json::to_string_pretty(&doc_of(scene)?)?)
 }
 
 /// The scene as one line of JSON (what a link compresses).
 pub fn to_compact_json(scene: &Scene) -> Result<String, SceneError> {
-    Ok(serde_json::to_string(&to_value(scene)?)?)
+    Ok(serde_json::to_string(&doc_of(scene)?)?)
 }
 
 /// Parses and checks a scene; fields this build does not know come back as warnings.
@@ -226,6 +226,7 @@ pub fn from_json(text: &str) -> Result<(Scene, Vec<Warning>), SceneError> {
     Ok((scene, warnings))
 }
 
+/// The canonical form to compare the input with (key order aside, what [`to_json`] writes).
 fn to_value(scene: &Scene) -> Result<Value, SceneError> {
     Ok(serde_json::to_value(doc_of(scene)?)?)
 }
