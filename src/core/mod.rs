@@ -15,6 +15,7 @@ pub mod nn;
 pub mod plot;
 pub mod presets;
 pub mod scene;
+pub mod scattering;
 pub mod selectivity;
 pub mod tile;
 pub mod tileset_file;
