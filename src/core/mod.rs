@@ -14,6 +14,7 @@ pub mod interop;
 pub mod nn;
 pub mod plot;
 pub mod presets;
+pub mod scattering;
 pub mod scene;
 pub mod selectivity;
 pub mod tile;
