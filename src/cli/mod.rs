@@ -3,6 +3,7 @@
 mod activations;
 mod bench;
 mod bench_construct;
+mod bench_scatter;
 mod bench_train;
 mod dataset;
 mod export;
@@ -10,6 +11,7 @@ mod figures;
 mod logits;
 mod network;
 mod reproduce;
+mod scatter;
 mod verify;
 
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ enum Command {
     Activations(activations::ActivationsArgs),
     /// Write the paper-style figure pack (tiles, samples, N2's layers, logits) as PNG/SVG/CSV.
     Figures(figures::FiguresArgs),
+    /// Write the wavelet scattering coefficients of one greyscale image as NumPy float32 [K, H', W'].
+    Scatter(scatter::ScatterArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Activations(args)) => activations::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Scatter(args)) => scatter::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
