@@ -9,7 +9,9 @@ pub enum BenchTarget {
     Construct,
     /// SGD training of the paper's Fashion network.
     Train,
-    /// Both.
+    /// The scattering network on 40×40 images, beside Kymatio when it is installed.
+    Scatter,
+    /// Construct and train (scatter runs alone: it may call Kymatio).
     All,
 }
 
@@ -32,6 +34,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(args.target, BenchTarget::Train | BenchTarget::All) {
         super::bench_train::run(args.repeats, args.json)?;
+    }
+    if args.target == BenchTarget::Scatter {
+        super::bench_scatter::run(args.repeats, args.json)?;
     }
     Ok(())
 }

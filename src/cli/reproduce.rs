@@ -15,8 +15,12 @@ use crate::core::experiments::EpochRecord;
 use crate::core::experiments::fashion::{self, FashionConfig, FashionSummary, TileSource};
 use crate::core::experiments::figure4::{self, Figure4Config, InvarianceResult, InvarianceSummary};
 use crate::core::experiments::figure4_analysis::{self, FirstMove};
+use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
+use crate::core::experiments::scattering;
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
 use crate::core::scene::compute;
+use crate::core::scattering::Scattering;
+use crate::core::scattering::classifier::TrainSettings;
 
 /// Arguments of `tilelab reproduce`.
 #[derive(Args)]
@@ -37,6 +41,22 @@ enum Experiment {
     Figure4(Figure4Args),
     /// Everything above, with a Markdown table of our figures beside the paper's claims.
     All(AllArgs),
+    /// Wavelet scattering + a linear classifier beside the trained CNN: toy, Fashion and MNIST
+    /// tiles, and the bundled MNIST digits alone (150 per class to train, 50 to test).
+    Scattering(ScatteringArgs),
+}
+
+#[derive(Args)]
+struct ScatteringArgs {
+    /// Folder for `scattering.json`.
+    #[arg(long, default_value = "scattering")]
+    out: PathBuf,
+    /// Seed of the data, the classifiers and the CNNs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON array (the last line) instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -87,6 +107,10 @@ struct Figure4Args {
     /// the first ε at which N1's logits move (JSON key `epsilon_sweep`).
     #[arg(long)]
     epsilon_sweep: bool,
+    /// Also warp each tile's images by a smooth random displacement field of this amplitude (in
+    /// pixels) and report how N2, the trained CNN and the scattering network move (JSON key `deformation`).
+    #[arg(long)]
+    deformation: Option<f32>,
 }
 
 #[derive(Args)]
@@ -110,8 +134,9 @@ pub fn run(args: &ReproduceArgs) -> anyhow::Result<()> {
         Experiment::Mnist(a) => run_fashion(TileSource::Mnist, a).map(|_| ()),
         Experiment::Figure4(a) => match &a.scene {
             Some(scene) => run_figure4_scene(scene, &a.out, a.json),
-            None => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep).map(|_| ()),
+            None => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep, a.deformation).map(|_| ()),
         },
+        Experiment::Scattering(a) => run_scattering(a),
         Experiment::All(a) => run_all(&a.out, a.seed),
     }
 }
@@ -236,9 +261,17 @@ struct Figure4Json {
     summary: InvarianceSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     epsilon_sweep: Option<Vec<FirstMove>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deformation: Option<DeformationStudy>,
 }
 
-fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result<InvarianceResult> {
+fn run_figure4(
+    out: &Path,
+    seed: u64,
+    json: bool,
+    sweep: bool,
+    deformation: Option<f32>,
+) -> anyhow::Result<InvarianceResult> {
     let config = Figure4Config::paper(seed);
     let train = FashionConfig::paper(TileSource::FashionMnist, seed, 1);
     let trained = {
@@ -259,8 +292,12 @@ fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result
     } else {
         None
     };
+    let deformation = match deformation {
+        Some(tau) => Some(deformation_study(&classes, &trained, &tiles, config.samples, tau, seed)?),
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep })?);
+        println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep, deformation })?);
     } else {
         println!("{}", figure4::report(&result));
         for first in epsilon_sweep.iter().flatten() {
@@ -271,6 +308,9 @@ fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result
                 ),
                 None => println!("'{}': N1's logits never move in the sweep", first.name),
             }
+        }
+        if let Some(study) = &deformation {
+            print!("{}", figure4_deformation::report(study));
         }
         for path in written {
             println!("wrote {}", path.display());
@@ -304,6 +344,64 @@ fn run_figure4_scene(path: &Path, out: &Path, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Figure 4's small deformations: N2, the trained CNN, and scattering (J = 3, L = 8) with a linear
+/// classifier fitted on the Fashion setting's training images.
+fn deformation_study(
+    classes: &crate::core::tile::ClassSet,
+    trained: &crate::core::nn::cnn::Cnn,
+    tiles: &[crate::core::tile::TileId],
+    samples: usize,
+    tau: f32,
+    seed: u64,
+) -> anyhow::Result<DeformationStudy> {
+    let setting = scattering::Setting::Fashion;
+    let (train, test) = fashion::datasets(&FashionConfig::paper(TileSource::FashionMnist, seed, 1))?;
+    let (model, ..) =
+        scattering::fit_and_test(setting.spec(), &train, &test, classes.len(), &TrainSettings::standard(seed))?;
+    let net = Scattering::new(setting.spec(), 40, 40)?;
+    let networks =
+        figure4_deformation::Networks { cnn: trained, scattering: &net, scattering_classifier: Some(&model) };
+    Ok(figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
+        .context("the deformation study")?)
+}
+
+/// `reproduce scattering`: every setting, a table (or JSON) and `scattering.json`.
+fn run_scattering(args: &ScatteringArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut rows = Vec::new();
+    for setting in scattering::Setting::ALL {
+        if !args.json {
+            eprintln!("scattering: {} …", setting.name());
+        }
+        rows.push(scattering::compare(setting, args.seed).with_context(|| format!("the {} setting", setting.name()))?);
+    }
+    let path = args.out.join("scattering.json");
+    write_atomic(&path, serde_json::to_string_pretty(&rows)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:>12} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "setting", "J, L, order", "train", "scatter", "time (s)", "CNN", "time (s)"
+    );
+    for r in &rows {
+        println!(
+            "{:<14} {:>12} {:>8} {:>9.1}% {:>10.2} {:>9.1}% {:>10.2}",
+            r.setting,
+            format!("{}, {}, {}", r.spec.j, r.spec.l, r.spec.max_order),
+            r.train_samples,
+            100.0 * r.scattering_test_accuracy,
+            r.scattering_transform_seconds + r.scattering_fit_seconds,
+            100.0 * r.cnn_test_accuracy,
+            r.cnn_train_seconds
+        );
+    }
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 /// Runs every experiment and writes `results.md`: our figure beside the paper's claim.
 fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -311,7 +409,7 @@ fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     let toy_four = run_toy(&ToyConfig::paper(seed, 4), false)?;
     let fashion = fashion_summary(&FashionConfig::paper(TileSource::FashionMnist, seed, 1), false)?;
     let mnist = fashion_summary(&FashionConfig::paper(TileSource::Mnist, seed, 1), false)?;
-    let figure = run_figure4(&out.join("figure4"), seed, false, false)?;
+    let figure = run_figure4(&out.join("figure4"), seed, false, false, None)?;
     let files = [
         ("toy_1_filter.json", serde_json::to_string_pretty(&toy_one)?),
         ("toy_4_filters.json", serde_json::to_string_pretty(&toy_four)?),

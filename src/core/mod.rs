@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod bounded_read;
 pub mod construct;
 pub mod dataset;
+pub mod deform;
 pub mod detect;
 pub mod experiments;
 pub mod export;

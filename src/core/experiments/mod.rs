@@ -1,11 +1,15 @@
 //! The paper's experiments, headless: shared by the CLI (`tilelab reproduce`) and the app.
 //!
 //! `toy` is Section 6.1, `fashion` Section 6.2 (Fashion-MNIST and MNIST tiles), `figure4` the
-//! invariance study of Figure 4 and `figure4_analysis` its reading (where N1 breaks, ε sweeps). Each returns plain data; writing and printing are the caller's.
+//! invariance study of Figure 4, `figure4_analysis` its reading (where N1 breaks, ε sweeps),
+//! `figure4_deformation` its small-deformation perturbation, and `scattering` the wavelet network
+//! with a linear classifier beside the trained CNN. Each returns plain data; writing and printing are the caller's.
 
 pub mod fashion;
 pub mod figure4;
 pub mod figure4_analysis;
+pub mod figure4_deformation;
+pub mod scattering;
 pub mod toy;
 
 use std::time::Instant;
