@@ -26,6 +26,12 @@ pub struct BenchArgs {
     /// Print one JSON object per benchmark.
     #[arg(long)]
     json: bool,
+    /// The trained network of `bench train`.
+    #[arg(long, value_enum, default_value = "paper")]
+    arch: super::reproduce::ArchArg,
+    /// `bench train`: follow each run by the same run in PyTorch and print the ratio of medians.
+    #[arg(long)]
+    against_pytorch: bool,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -33,7 +39,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         super::bench_construct::run(args.repeats, args.json)?;
     }
     if matches!(args.target, BenchTarget::Train | BenchTarget::All) {
-        super::bench_train::run(args.repeats, args.json)?;
+        super::bench_train::run(args.repeats, args.json, args.arch, args.against_pytorch)?;
     }
     if args.target == BenchTarget::Scatter {
         super::bench_scatter::run(args.repeats, args.json)?;
