@@ -1,5 +1,7 @@
 //! `tilelab bench`: release-mode timings of the detectors, the constructed networks and training.
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum};
 
 /// What to benchmark.
@@ -24,9 +26,22 @@ pub struct BenchArgs {
     /// Print one JSON object per benchmark.
     #[arg(long)]
     json: bool,
+    /// With `construct`: how N1 and N2 grow with the image side and the number of tiles
+    /// (parameters, build time, time per image, peak memory) and a log-log figure.
+    #[arg(long)]
+    scaling: bool,
+    /// Folder the `--scaling` figure (scaling.png, scaling.svg) is written to.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.scaling {
+        if args.target != BenchTarget::Construct {
+            anyhow::bail!("--scaling measures the constructed networks: use `tilelab bench construct --scaling`");
+        }
+        return super::bench_scaling::run(args.json, &args.out);
+    }
     if matches!(args.target, BenchTarget::Construct | BenchTarget::All) {
         super::bench_construct::run(args.repeats, args.json)?;
     }
