@@ -86,3 +86,23 @@ fn n2_exports_on_160_by_160_need_no_activation_budget() {
         assert!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) > 1000, "{format}: nothing written");
     }
 }
+
+#[test]
+fn scaling_cases_report_costs_or_why_n1_is_left_out() {
+    let run = |case: &str| -> Value {
+        let output = tilelab(&["bench", "construct", "--scaling-case", case]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{case}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("one JSON line")
+    };
+    let n2 = run("N2:3:40");
+    assert!(n2["left_out"].is_null(), "{n2}");
+    assert!(n2["params_nonzero"].as_u64().unwrap_or(0) > 0 && n2["peak_mib"].as_f64().unwrap_or(0.0) > 0.0, "{n2}");
+    assert!(n2["max_rel_err"].as_f64().unwrap_or(1.0) <= 1e-4, "{n2}");
+    let n1 = run("N1:1:40");
+    let (filters, support) = (n1["filters"].as_u64().unwrap_or(0), 28 * 28);
+    assert!(filters > 0 && filters <= 4 * (support + 1), "{n1}");
+    let left_out = run("N1:10:80");
+    assert_eq!(left_out["params_nonzero"], 44_045_120, "the weights N1 would need: {left_out}");
+    assert!(left_out["left_out"].as_str().unwrap_or_default().contains("MAX_WEIGHTS"), "{left_out}");
+}

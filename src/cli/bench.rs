@@ -33,9 +33,15 @@ pub struct BenchArgs {
     /// Folder the `--scaling` figure (scaling.png, scaling.svg) is written to.
     #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// One case of `--scaling`, `N1|N2:TILES:SIDE`, measured in a process of its own.
+    #[arg(long, hide = true)]
+    scaling_case: Option<String>,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(case) = &args.scaling_case {
+        return super::bench_scaling::run_case(case);
+    }
     if args.scaling {
         if args.target != BenchTarget::Construct {
             anyhow::bail!("--scaling measures the constructed networks: use `tilelab bench construct --scaling`");

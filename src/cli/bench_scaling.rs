@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::atomic::write_atomic;
-use crate::core::construct::{ConstructError, Constructed, Which, filter_report, n1_weights};
+use crate::core::construct::{ConstructError, Which, filter_report, n1_weights};
 use crate::core::nn::sparse::SparseError;
 use crate::core::plot::{self, Curve, Figure, FigureKind, LineChart};
 use crate::core::tile::ClassSet;
-use crate::core::{presets, verify};
+use crate::core::{detect, presets, verify};
 
 /// Image sides measured.
 const SIDES: [usize; 4] = [40, 80, 160, 256];
@@ -25,7 +25,7 @@ const TILE_COUNTS: [usize; 4] = [1, 3, 10, 30];
 const IMAGES: usize = 3;
 
 /// One network at one size: what it holds and what it costs, or why it was left out.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct NetworkCost {
     /// Weights and biases that are not zero (for a left-out N1: the hidden layer's weights it
     /// would need).
@@ -37,8 +37,12 @@ struct NetworkCost {
     build_ms: Option<f64>,
     /// Median over [`IMAGES`] images of the logits alone.
     ms_per_image: Option<f64>,
-    /// Peak resident memory of building it and running one image, above what the process held before.
+    /// Peak resident memory (`VmHWM`) of a process that only builds it and runs the images.
     peak_mib: Option<f64>,
+    /// N1's conv filters (the paper bounds them by `4(Σ|supp t| + 1)`).
+    filters: Option<usize>,
+    /// Largest relative error against φ over the timed images.
+    max_rel_err: Option<f32>,
     /// Why the network was left out, with the size it would need.
     left_out: Option<String>,
 }
@@ -48,13 +52,10 @@ struct NetworkCost {
 struct Row {
     side: usize,
     tiles: usize,
-    /// N1's conv filters and the paper's bound `4(Σ|supp t| + 1)` for the set.
-    n1_filters: Option<usize>,
+    /// The paper's bound `4(Σ|supp t| + 1)` on N1's conv filters for the set.
     n1_filter_bound: usize,
     n1: NetworkCost,
     n2: NetworkCost,
-    /// Largest |N2 − φ| relative error over the timed images.
-    n2_max_rel_err: f32,
 }
 
 /// The first `count` Fashion tiles with full support: one class per tile up to ten, then more
@@ -97,9 +98,8 @@ pub fn run(json: bool, out: &Path) -> anyhow::Result<()> {
     }
     let mut rows = Vec::new();
     for &tiles in &TILE_COUNTS {
-        let classes = tile_set(tiles);
         for &side in &SIDES {
-            let row = measure(&classes, side)?;
+            let row = measure(tiles, side)?;
             if json {
                 println!("{}", serde_json::json!({ "bench": "scaling", "row": row }));
             } else {
@@ -119,81 +119,101 @@ pub fn run(json: bool, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Measures N1 and N2 for `classes` on `side×side` images.
-fn measure(classes: &ClassSet, side: usize) -> anyhow::Result<Row> {
-    let mut rng = ChaCha8Rng::seed_from_u64(21);
-    let images: Vec<_> =
-        (0..IMAGES).map(|i| verify::image_with_object(&mut rng, classes, i % classes.len(), side, side)).collect();
-    let support: usize = classes.tiles().map(|(_, t)| t.support_len()).sum();
-    let (n1, n1_net) = cost(Which::N1, classes, &images)?;
-    let n1_filters = n1_net.as_ref().ok().map(|net| filter_report(net, classes).filters);
-    let n1 = match n1 {
-        Some(cost) => cost,
-        None => left_out_n1(classes, side, n1_net.err().unwrap_or_default()),
-    };
-    let (n2, n2_net) = cost(Which::N2, classes, &images)?;
-    let n2_net = n2_net.map_err(anyhow::Error::msg)?;
-    let n2 = n2.ok_or_else(|| anyhow::anyhow!("N2 was not measured"))?;
-    let mut n2_max_rel_err = 0.0f32;
-    for image in &images {
-        let direct = crate::core::detect::logits(classes, image.view());
-        n2_max_rel_err = n2_max_rel_err.max(verify::max_relative_error(&n2_net.logits(image.view())?, &direct));
-    }
+/// Measures N1 and N2 for `tiles` tiles on `side×side` images, each in a process of its own so
+/// that its peak memory is its own.
+fn measure(tiles: usize, side: usize) -> anyhow::Result<Row> {
+    let support: usize = tile_set(tiles).tiles().map(|(_, t)| t.support_len()).sum();
     Ok(Row {
         side,
-        tiles: classes.tiles().count(),
-        n1_filters,
+        tiles,
         n1_filter_bound: 4 * (support + 1),
-        n1,
-        n2,
-        n2_max_rel_err,
+        n1: measure_apart(Which::N1, tiles, side)?,
+        n2: measure_apart(Which::N2, tiles, side)?,
     })
 }
 
-/// Builds `which` and times it; `(None, Err(reason))` when it is too large for this size.
+/// Runs `tilelab bench construct --scaling-case` for one network and reads its JSON line.
+fn measure_apart(which: Which, tiles: usize, side: usize) -> anyhow::Result<NetworkCost> {
+    let case = format!("{}:{tiles}:{side}", which.name());
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "construct", "--scaling-case", &case])
+        .output()?;
+    if !output.status.success() {
+        anyhow::bail!("measuring {case} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(serde_json::from_str(stdout.lines().last().unwrap_or_default())?)
+}
+
+/// `--scaling-case N1|N2:TILES:SIDE`: builds one network, times it on [`IMAGES`] images and
+/// prints its [`NetworkCost`] as one JSON line (run by [`measure_apart`] in a child process).
+pub fn run_case(case: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = case.split(':').collect();
+    let [name, tiles, side] = parts[..] else { anyhow::bail!("--scaling-case takes N1|N2:TILES:SIDE, got {case}") };
+    let which = match name {
+        "N1" => Which::N1,
+        "N2" => Which::N2,
+        _ => anyhow::bail!("--scaling-case names N1 or N2, got {name}"),
+    };
+    let (tiles, side): (usize, usize) = (tiles.parse()?, side.parse()?);
+    let classes = tile_set(tiles);
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let images: Vec<_> =
+        (0..IMAGES).map(|i| verify::image_with_object(&mut rng, &classes, i % classes.len(), side, side)).collect();
+    let cost = match cost(which, &classes, &images)? {
+        Ok(cost) => cost,
+        Err(reason) => left_out(&classes, side, reason),
+    };
+    println!("{}", serde_json::to_string(&cost)?);
+    Ok(())
+}
+
+/// Builds `which` and times it; `Err(reason)` when it is too large for this size.
 fn cost(
     which: Which,
     classes: &ClassSet,
     images: &[ndarray::Array2<f32>],
-) -> anyhow::Result<(Option<NetworkCost>, Result<Constructed, String>)> {
+) -> anyhow::Result<Result<NetworkCost, String>> {
     let Some(first) = images.first() else { anyhow::bail!("no image to time") };
     let (side, _) = first.dim();
-    let baseline = reset_peak_memory();
     let start = Instant::now();
     let net = match which.build(classes, side, side) {
         Ok(net) => net,
-        Err(error @ ConstructError::TooLarge { .. }) => return Ok((None, Err(error.to_string()))),
+        Err(error @ ConstructError::TooLarge { .. }) => return Ok(Err(error.to_string())),
         Err(error) => return Err(error.into()),
     };
     let build_ms = start.elapsed().as_secs_f64() * 1000.0;
     let mut times = Vec::with_capacity(images.len());
+    let mut max_rel_err = 0.0f32;
     for image in images {
         let start = Instant::now();
-        match net.logits(image.view()) {
-            Ok(_) => times.push(start.elapsed().as_secs_f64() * 1000.0),
-            Err(error @ SparseError::TooManyValues { .. }) => {
-                return Ok((None, Err(format!("{}: {error}", which.name()))));
-            }
+        let logits = match net.logits(image.view()) {
+            Ok(logits) => logits,
+            Err(error @ SparseError::TooManyValues { .. }) => return Ok(Err(format!("{}: {error}", which.name()))),
             Err(error) => return Err(error.into()),
-        }
+        };
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        let direct = detect::logits(classes, image.view());
+        max_rel_err = max_rel_err.max(verify::max_relative_error(&logits, &direct));
     }
-    let peak_mib = peak_memory_above(baseline);
     times.sort_by(f64::total_cmp);
     let report = net.network.report();
-    let cost = NetworkCost {
+    Ok(Ok(NetworkCost {
         params_nonzero: report.iter().map(|r| r.params_nonzero).sum(),
         params_dense: Some(report.iter().map(|r| r.params_dense).fold(0, usize::saturating_add)),
         units_per_layer: report.iter().map(|r| r.units).collect(),
         build_ms: Some(build_ms),
         ms_per_image: times.get(times.len() / 2).copied(),
-        peak_mib,
+        peak_mib: status_kib("VmHWM:").map(|kib| kib as f64 / 1024.0),
+        filters: (which == Which::N1).then(|| filter_report(&net, classes).filters),
+        max_rel_err: Some(max_rel_err),
         left_out: None,
-    };
-    Ok((Some(cost), Ok(net)))
+    }))
 }
 
-/// N1's row when it is too large: the weights it would need and why it was not built.
-fn left_out_n1(classes: &ClassSet, side: usize, reason: String) -> NetworkCost {
+/// A network too large for this size: the weights N1 would need (N2 is never left out for its
+/// weights alone) and why it was not built.
+fn left_out(classes: &ClassSet, side: usize, reason: String) -> NetworkCost {
     NetworkCost {
         params_nonzero: n1_weights(classes, side, side),
         params_dense: None,
@@ -201,21 +221,10 @@ fn left_out_n1(classes: &ClassSet, side: usize, reason: String) -> NetworkCost {
         build_ms: None,
         ms_per_image: None,
         peak_mib: None,
+        filters: None,
+        max_rel_err: None,
         left_out: Some(reason),
     }
-}
-
-/// Resets the process's peak resident memory (Linux `clear_refs` 5) and returns the current
-/// resident size in KiB; 0 where `/proc` is not available.
-fn reset_peak_memory() -> u64 {
-    // Without /proc the peak is simply not reported.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    status_kib("VmRSS:").unwrap_or(0)
-}
-
-/// The peak resident memory since [`reset_peak_memory`], above `baseline`, in MiB.
-fn peak_memory_above(baseline: u64) -> Option<f64> {
-    status_kib("VmHWM:").map(|peak| peak.saturating_sub(baseline) as f64 / 1024.0)
 }
 
 /// A `kB` field of `/proc/self/status`.
@@ -233,7 +242,7 @@ fn print_row(row: &Row) {
     } else {
         row.n1.params_nonzero.to_string()
     };
-    let filters = row.n1_filters.map_or_else(|| "—".to_owned(), |f| f.to_string());
+    let filters = row.n1.filters.map_or_else(|| "—".to_owned(), |f| f.to_string());
     let channels: Vec<String> = row.n2.units_per_layer.iter().map(ToString::to_string).collect();
     println!(
         "{:>5} {:>5} | {:>12} {:>16} {:>9} {:>9} {:>8} | {:>10} {:>16} {:>9} {:>9} {:>8} | {filters:>6} / {:<9} | {}",
@@ -257,34 +266,32 @@ fn print_row(row: &Row) {
     }
 }
 
-/// Log-log: non-zero parameters against the image side, N1 (built or needed) and N2 per tile
-/// count, with N1's filter bound `4(Σ|supp t| + 1)` and N2's largest layer in channels.
+/// Log-log: non-zero weights against the image side, N1 (built, or needed when left out) and N2
+/// for 1, 10 and 30 tiles, with N1's filter bound `4(Σ|supp t| + 1)` and N2's widest layer for 30.
 fn figure(rows: &[Row], load: &str) -> Figure {
     let log = |v: f64| v.max(1.0).log10() as f32;
+    let points = |tiles: usize, value: &dyn Fn(&Row) -> f64| -> Vec<(f32, f32)> {
+        rows.iter().filter(|r| r.tiles == tiles).map(|r| (log(r.side as f64), log(value(r)))).collect()
+    };
     let mut curves = Vec::new();
-    for &tiles in &TILE_COUNTS {
-        let of = |tiles_here: usize| rows.iter().filter(move |r| r.tiles == tiles_here);
-        let points = |value: &dyn Fn(&Row) -> f64| -> Vec<(f32, f32)> {
-            of(tiles).map(|r| (log(r.side as f64), log(value(r)))).collect()
-        };
-        curves.push(Curve {
-            name: format!("N1 weights, {tiles} tiles"),
-            points: points(&|r| r.n1.params_nonzero as f64),
-        });
+    for tiles in [1, 10, 30] {
+        let name = format!("N1 weights (needed beyond 20 M), {tiles} tiles");
+        curves.push(Curve { name, points: points(tiles, &|r| r.n1.params_nonzero as f64) });
         curves.push(Curve {
             name: format!("N2 weights, {tiles} tiles"),
-            points: points(&|r| r.n2.params_nonzero as f64),
-        });
-        curves.push(Curve {
-            name: format!("N1 filter bound 4(Σ|supp t|+1), {tiles} tiles"),
-            points: points(&|r| r.n1_filter_bound as f64),
-        });
-        curves.push(Curve {
-            name: format!("N2 channels, widest layer, {tiles} tiles"),
-            points: points(&|r| r.n2.units_per_layer.iter().copied().max().unwrap_or(1) as f64),
+            points: points(tiles, &|r| r.n2.params_nonzero as f64),
         });
     }
+    curves.push(Curve {
+        name: "N1 conv filters: paper's bound 4(Σ|supp t|+1), 30 tiles".into(),
+        points: points(30, &|r| r.n1_filter_bound as f64),
+    });
+    curves.push(Curve {
+        name: "N2 channels of its widest layer, 30 tiles".into(),
+        points: points(30, &|r| r.n2.units_per_layer.iter().copied().max().unwrap_or(1) as f64),
+    });
     let chart =
         LineChart { x_label: "log10 image side (40, 80, 160, 256)".into(), y_label: "log10 count".into(), curves };
-    Figure::new(format!("How N1 and N2 grow (machine load {load})"), FigureKind::LineChart(chart)).with_size(1100, 700)
+    let title = format!("How N1 and N2 grow with the image (full 28×28 Fashion tiles; load {load} on 2 cores)");
+    Figure::new(title, FigureKind::LineChart(chart)).with_size(1100, 700)
 }
