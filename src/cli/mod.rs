@@ -3,6 +3,7 @@
 mod activations;
 mod bench;
 mod bench_construct;
+mod bench_scaling;
 mod bench_scatter;
 mod bench_train;
 mod dataset;
