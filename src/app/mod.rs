@@ -35,14 +35,20 @@ pub mod lecture;
 mod run;
 pub mod settings;
 pub mod state;
+pub mod storage;
 pub mod theme;
 pub mod training_job;
+mod training_log;
 mod tree;
 pub mod views;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod widgets;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +92,7 @@ pub struct TilelabApp {
     /// Theme and zoom.
     pub prefs: UiPrefs,
     timing: Option<timing::FrameTiming>,
+    training_log: training_log::TrainingLog,
 }
 
 impl TilelabApp {
@@ -100,7 +107,8 @@ impl TilelabApp {
     pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing: None }
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing: None, training_log: training_log::TrainingLog::default() }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -110,8 +118,9 @@ impl TilelabApp {
             cc.egui_ctx.set_zoom_factor(prefs.zoom);
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
-        let state = AppState::restore(state::default_data_dir());
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing }
+        let state = AppState::restore(storage::default_data_dir());
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing, training_log: training_log::TrainingLog::default() }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -163,6 +172,7 @@ impl TilelabApp {
         self.poll_imported(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
+            self.training_log.note(&job.progress());
         }
         self.views.exports.poll(&mut self.state);
         for note in self.state.cache.poll() {
@@ -471,6 +481,7 @@ impl eframe::App for TilelabApp {
 }
 
 /// Opens the desktop window ("tilelab", 1280×800, glow renderer).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     // A second logger (tests, embedding) is fine: keep the first.
@@ -487,7 +498,9 @@ pub fn run() -> anyhow::Result<()> {
 mod timing {
     //! Optional frame timing (`TILELAB_TIMING=1`): time to the first frame and UI time per frame, on stderr.
 
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use crate::core::clock::Instant;
 
     /// Frames per printed summary.
     const WINDOW: usize = 120;

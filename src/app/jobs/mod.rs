@@ -10,10 +10,10 @@
 
 mod native;
 
+use crate::core::clock::Instant;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
-use std::time::Instant;
 
 /// Shared between a job's worker and the UI: what the status line shows and the cancel button sets.
 #[derive(Debug)]

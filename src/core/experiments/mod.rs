@@ -8,7 +8,7 @@ pub mod figure4;
 pub mod figure4_analysis;
 pub mod toy;
 
-use std::time::Instant;
+use crate::core::clock::Instant;
 
 use serde::Serialize;
 use thiserror::Error;
