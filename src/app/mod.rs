@@ -63,6 +63,8 @@ use views::dialogs::PathDialog;
 const PREFS_KEY: &str = "tilelab-ui-prefs";
 /// How long an error toast stays visible.
 const TOAST_DURATION: Duration = Duration::from_secs(6);
+/// UI-thread time per frame for background jobs where they have no threads (see [`jobs::advance`]).
+const JOB_SLICE_PER_FRAME: Duration = Duration::from_millis(6);
 
 /// UI preferences kept in eframe storage (the user's work is kept elsewhere, see [`state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -127,6 +129,9 @@ impl TilelabApp {
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
+        if let Some(next) = jobs::advance(JOB_SLICE_PER_FRAME) {
+            ctx.request_repaint_after(next);
+        }
         self.poll(&ctx);
         self.shortcuts(&ctx);
         lecture::handle_keys(&ctx, &mut self.views.lecture);

@@ -1,16 +1,16 @@
-//! The live SGD run on a worker thread. The worker owns its own copy of the tile set and the data
-//! it generates from it, drives [`Trainer`], and publishes the newest weights and curves into a
-//! shared [`Progress`]; the UI sends [`Control`]s and only reads that snapshot (a training step never
-//! runs on the UI thread). Editing tiles while it runs cannot corrupt the run: the worker does not
-//! see the app's tile set at all.
+//! The live SGD run, a `Work::Steps` job of the one runner (`jobs`): each step applies the
+//! [`Control`]s that arrived and trains a batch or a few, for at most a few milliseconds; a paused
+//! run only waits. The run owns its own copy of the tile set and the data it generates from it,
+//! drives [`Trainer`], and publishes the newest weights and curves into a shared [`Progress`]; the
+//! UI sends controls and only reads that snapshot. Editing tiles while it runs cannot corrupt the
+//! run: it does not see the app's tile set at all.
 //!
 //! A continuous run stops by itself at its [`Limits`] (an epoch count, optionally a target test
 //! accuracy) and can be slowed down to a few steps per second ([`Speed`]) so a room can watch the
 //! filters form. A paused run can be saved ([`SavedRun`]) and continued after a restart.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -25,11 +25,16 @@ use crate::core::nn::weights_file;
 use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
 
+use super::jobs::{Job, Step, Work};
 use super::settings::{DatasetRequest, DatasetSettings};
 use super::storage;
 
-/// How long the worker trains between two published snapshots.
+/// How long the run trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest a step trains (a runner without threads spends it on the UI thread).
+const STEP_BUDGET: Duration = Duration::from_millis(4);
+/// Longest a paused or paced run waits before it looks at the controls again.
+const CONTROL_LATENCY: Duration = Duration::from_millis(20);
 /// Shortest time between two test-set evaluations while running.
 const TEST_INTERVAL: Duration = Duration::from_millis(250);
 /// Training-curve points recorded per epoch (at most; a batch is the finest step).
@@ -298,12 +303,12 @@ impl Progress {
     }
 }
 
-/// A live training run: the worker thread, its controls and its published progress.
+/// A live training run: its job on the runner, its controls and its published progress.
 pub struct TrainingJob {
     published: Arc<Mutex<Progress>>,
     control: Sender<Control>,
-    /// The trainer's cancel flag, once the trainer exists (it interrupts a long batch loop).
-    interrupt: Arc<OnceLock<Arc<AtomicBool>>>,
+    /// The run's steps on the job runner (it ends when this handle and its controls are dropped).
+    _job: Job<()>,
     /// Where the worker asks for repaints (set when the UI first sees the job).
     ctx: Arc<OnceLock<egui::Context>>,
     /// The tile-set version and dataset settings the run's data were generated from.
@@ -333,8 +338,11 @@ pub struct SavedRun {
     pub test_curve: Vec<CurvePoint>,
 }
 
+/// Makes a run's training and test sets (on the runner: the run's first step).
+type MakeSets = Box<dyn FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send>;
+
 impl TrainingJob {
-    /// Starts a worker that generates data from `classes` and `data` and waits (paused) for controls.
+    /// Starts a run that generates data from `classes` and `data` and waits (paused) for controls.
     pub fn start(
         classes: ClassSet,
         data: DatasetSpec,
@@ -344,23 +352,23 @@ impl TrainingJob {
     ) -> Result<Self, String> {
         let spec = config.spec(classes.len(), data.height, data.width)?;
         let source = classes.clone();
-        let make_sets = move || generate_sets(&source, &data, config, spec);
-        Self::spawn(spec, config, started_from, classes, ctx, None, make_sets)
+        let make_sets = Box::new(move || generate_sets(&source, &data, config, spec));
+        Ok(Self::spawn(spec, config, started_from, classes, ctx, None, make_sets))
     }
 
-    /// Starts a worker that trains `spec` on the sets `make_sets` returns (it runs on the worker).
+    /// Starts a run that trains `spec` on the sets `make_sets` returns (it runs on the runner).
     pub fn start_with(
         spec: CnnSpec,
         config: TrainingConfig,
         started_from: DatasetRequest,
         ctx: Option<egui::Context>,
         make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
-    ) -> Result<Self, String> {
-        Self::spawn(spec, config, started_from, ClassSet::default(), ctx, None, make_sets)
+    ) -> Self {
+        Self::spawn(spec, config, started_from, ClassSet::default(), ctx, None, Box::new(make_sets))
     }
 
     /// Continues a saved run (paused): its weights and curves are published at once, while the
-    /// worker regenerates its data; `started_from` says what the data is compared with.
+    /// runner regenerates its data; `started_from` says what the data is compared with.
     pub fn resume(saved: SavedRun, started_from: DatasetRequest) -> Result<Self, String> {
         let data = saved.dataset.to_spec()?;
         let spec = saved.config.spec(saved.classes.len(), data.height, data.width)?;
@@ -368,9 +376,9 @@ impl TrainingJob {
             return Err("the saved weights do not match the saved settings".to_owned());
         }
         let (config, classes) = (saved.config, saved.classes.clone());
-        let make_sets = move || generate_sets(&classes, &data, config, spec);
+        let make_sets = Box::new(move || generate_sets(&classes, &data, config, spec));
         let (limits, speed) = (saved.limits, saved.speed);
-        let mut job = Self::spawn(spec, config, started_from, saved.classes.clone(), None, Some(saved), make_sets)?;
+        let mut job = Self::spawn(spec, config, started_from, saved.classes.clone(), None, Some(saved), make_sets);
         job.send(Control::SetLimits(limits));
         job.send(Control::SetSpeed(speed));
         Ok(job)
@@ -383,25 +391,24 @@ impl TrainingJob {
         classes: ClassSet,
         ctx: Option<egui::Context>,
         saved: Option<SavedRun>,
-        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
-    ) -> Result<Self, String> {
+        make_sets: MakeSets,
+    ) -> Self {
         let published = Arc::new(Mutex::new(Progress::new()));
-        let interrupt = Arc::new(OnceLock::new());
         let repaint = Arc::new(OnceLock::new());
         if let Some(ctx) = ctx {
             let _ = repaint.set(ctx);
         }
-        let (control, receiver) = channel();
-        let worker =
-            Worker { published: Arc::clone(&published), interrupt: Arc::clone(&interrupt), ctx: Arc::clone(&repaint) };
-        std::thread::Builder::new()
-            .name("tilelab training".to_owned())
-            .spawn(move || worker.run(make_sets, config, spec, saved, &receiver))
-            .map_err(|e| format!("could not start the training thread: {e}"))?;
-        Ok(Self {
+        let (control, controls) = channel();
+        let out = Publisher { published: Arc::clone(&published), ctx: Arc::clone(&repaint) };
+        if let Some(saved) = &saved {
+            out.show_saved(saved);
+        }
+        let mut worker = Worker { out, controls, prepare: Some((make_sets, config, spec, saved)), run: None };
+        let job = Job::start("training", None, Work::Steps(Box::new(move |_| worker.step())));
+        Self {
             published,
             control,
-            interrupt,
+            _job: job,
             ctx: repaint,
             started_from,
             classes,
@@ -409,25 +416,20 @@ impl TrainingJob {
             spec,
             limits: Limits::default(),
             speed: Speed::default(),
-        })
+        }
     }
 
-    /// Sends a control; pausing and stopping also interrupt the batch loop at once. New limits
-    /// and speeds are kept (see [`TrainingJob::limits`]) and sent only when they differ.
+    /// Sends a control. New limits and speeds are kept (see [`TrainingJob::limits`]) and sent
+    /// only when they differ.
     pub fn send(&mut self, control: Control) {
         match control {
             Control::SetLimits(limits) if limits == self.limits => return,
             Control::SetSpeed(speed) if speed == self.speed => return,
             Control::SetLimits(limits) => self.limits = limits,
             Control::SetSpeed(speed) => self.speed = speed,
-            Control::Pause | Control::Stop | Control::Reset => {
-                if let Some(flag) = self.interrupt.get() {
-                    flag.store(true, Ordering::Relaxed);
-                }
-            }
-            Control::Run | Control::Step(_) => {}
+            _ => {}
         }
-        // The worker is gone only after Stop or a failure, which the progress already shows.
+        // The run is gone only after Stop or a failure, which the progress already shows.
         let _ = self.control.send(control);
     }
 
@@ -441,14 +443,14 @@ impl TrainingJob {
         self.speed
     }
 
-    /// Lets the worker ask `ctx` for repaints (a restored run starts without one).
+    /// Lets the run ask `ctx` for repaints (a restored run starts without one).
     pub fn attach(&self, ctx: &egui::Context) {
         if self.ctx.get().is_none() {
             let _ = self.ctx.set(ctx.clone());
         }
     }
 
-    /// The newest published progress (a short lock; the worker never holds it while training).
+    /// The newest published progress (a short lock; the run never holds it while training).
     pub fn progress(&self) -> MutexGuard<'_, Progress> {
         lock(&self.published)
     }
@@ -475,22 +477,55 @@ impl TrainingJob {
     }
 }
 
-impl Drop for TrainingJob {
-    fn drop(&mut self) {
-        self.send(Control::Stop);
-    }
-}
-
 /// Locks the progress, recovering it if a panicking thread poisoned the lock.
 fn lock(published: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
     published.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The worker side: what it publishes into.
-struct Worker {
+/// Where the run publishes its progress, and whom it asks to repaint.
+struct Publisher {
     published: Arc<Mutex<Progress>>,
-    interrupt: Arc<OnceLock<Arc<AtomicBool>>>,
     ctx: Arc<OnceLock<egui::Context>>,
+}
+
+impl Publisher {
+    /// Changes the published progress and asks the UI to repaint.
+    fn update(&self, change: impl FnOnce(&mut Progress)) {
+        change(&mut lock(&self.published));
+        if let Some(ctx) = self.ctx.get() {
+            ctx.request_repaint();
+        }
+    }
+
+    /// Publishes a saved run's weights and curves before its data exist, so they show at once.
+    fn show_saved(&self, saved: &SavedRun) {
+        let cnn = Arc::new(saved.cnn.clone());
+        self.update(|p| {
+            p.cnn = Some(cnn);
+            p.version += 1;
+            p.train_curve.clone_from(&saved.train_curve);
+            p.test_curve.clone_from(&saved.test_curve);
+            (p.epoch, p.step, p.position) = (saved.position.epoch, saved.position.step, saved.position);
+        });
+    }
+}
+
+/// The run as a state machine the job runner steps: the first step makes the data, each later
+/// step applies the controls that arrived and trains for at most [`STEP_BUDGET`].
+struct Worker {
+    out: Publisher,
+    controls: Receiver<Control>,
+    /// What the first step prepares the run from.
+    prepare: Option<(MakeSets, TrainingConfig, CnnSpec, Option<SavedRun>)>,
+    /// The run, once prepared.
+    run: Option<Run>,
+}
+
+/// A prepared run: the trainer, the worker's record of it, and the training since the last publication.
+struct Run {
+    trainer: Trainer,
+    state: RunState,
+    chunk: Chunk,
 }
 
 /// The worker's own record of the run between publications.
@@ -527,6 +562,20 @@ impl RunState {
     }
 }
 
+/// The training since the last publication: its curve points and throughput.
+struct Chunk {
+    started: Instant,
+    samples: usize,
+    points: Vec<CurvePoint>,
+    sum: Segment,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Self { started: Instant::now(), samples: 0, points: Vec::new(), sum: Segment::default() }
+    }
+}
+
 /// Spaces the batches of a slowed-down run evenly: a batch may start once the samples trained
 /// since `since` fit the allowed rate.
 #[derive(Debug, Clone, Copy)]
@@ -559,104 +608,107 @@ impl Pace {
 }
 
 impl Worker {
-    fn run(
-        self,
-        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
-        config: TrainingConfig,
-        spec: CnnSpec,
-        saved: Option<SavedRun>,
-        controls: &Receiver<Control>,
-    ) {
-        if let Some(saved) = &saved {
-            self.show_saved(saved);
-        }
-        let resumed_at = saved.as_ref().map(|s| s.position.step);
-        let mut trainer = match self.prepare(make_sets, config, spec, saved) {
-            Ok(trainer) => trainer,
-            Err(message) => {
-                self.update(|p| p.phase = Phase::Failed(message));
-                return;
-            }
-        };
-        let _ = self.interrupt.set(trainer.cancel_flag());
-        // A resumed run's test point at this step is on its saved curve already.
-        let mut state = RunState { tested_step: resumed_at, ..RunState::new() };
-        self.publish_weights(&mut trainer, &mut state, true);
-        loop {
-            let Some(control) = next_control(controls, &state) else {
-                self.train_chunk(&mut trainer, &mut state);
-                continue;
+    /// One step of the run: prepare it, or apply the controls and train a little; a paused run
+    /// waits (the runner does not call it until then).
+    fn step(&mut self) -> Step<()> {
+        if let Some((make_sets, config, spec, saved)) = self.prepare.take() {
+            return match prepare(&self.out, make_sets, config, spec, saved) {
+                Ok(run) => {
+                    self.run = Some(run);
+                    Step::Continue
+                }
+                Err(message) => {
+                    self.out.update(|p| p.phase = Phase::Failed(message.clone()));
+                    Step::Done(Err(message))
+                }
             };
-            if control == Control::Stop {
-                return;
-            }
-            self.apply(control, &mut trainer, &mut state);
         }
+        let Some(run) = self.run.as_mut() else { return Step::Done(Ok(())) };
+        loop {
+            match self.controls.try_recv() {
+                Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return Step::Done(Ok(())),
+                Ok(control) => run.apply(control, &self.out),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        if !run.state.is_active() {
+            return Step::Wait(CONTROL_LATENCY);
+        }
+        let wait = run.state.pace.wait(Instant::now());
+        if wait > Duration::ZERO {
+            // Publish what is trained before a wait that would delay it past the interval.
+            if run.chunk.samples > 0 && run.chunk.started.elapsed() + wait >= PUBLISH_INTERVAL {
+                run.publish_chunk(&self.out);
+            }
+            return Step::Wait(wait.min(CONTROL_LATENCY));
+        }
+        run.train_for(STEP_BUDGET, &self.out);
+        if !run.state.is_active() || run.chunk.started.elapsed() >= PUBLISH_INTERVAL {
+            run.publish_chunk(&self.out);
+        }
+        Step::Continue
     }
+}
 
-    /// Publishes a saved run's weights and curves before its data exist, so they show at once.
-    fn show_saved(&self, saved: &SavedRun) {
-        let cnn = Arc::new(saved.cnn.clone());
-        self.update(|p| {
-            p.cnn = Some(cnn);
-            p.version += 1;
-            p.train_curve.clone_from(&saved.train_curve);
-            p.test_curve.clone_from(&saved.test_curve);
-            (p.epoch, p.step, p.position) = (saved.position.epoch, saved.position.step, saved.position);
-        });
-    }
+/// Makes the training and test sets and builds the trainer (from the saved run, if any).
+fn prepare(
+    out: &Publisher,
+    make_sets: MakeSets,
+    config: TrainingConfig,
+    spec: CnnSpec,
+    saved: Option<SavedRun>,
+) -> Result<Run, String> {
+    let (train, test) = make_sets()?;
+    let (train_samples, test_samples) = (train.len(), test.len());
+    // A resumed run's test point at this step is on its saved curve already.
+    let resumed_at = saved.as_ref().map(|s| s.position.step);
+    let trainer = match saved {
+        None => Trainer::new(spec, config.hyper, train, test, config.seed),
+        Some(saved) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
+            .and_then(|mut trainer| trainer.set_position(saved.position).map(|()| trainer)),
+    };
+    let trainer = trainer.map_err(|e| e.to_string())?;
+    out.update(|p| {
+        p.phase = Phase::Ready;
+        (p.train_samples, p.test_samples, p.threads) = (train_samples, test_samples, trainer.threads());
+    });
+    let mut run = Run { trainer, state: RunState { tested_step: resumed_at, ..RunState::new() }, chunk: Chunk::new() };
+    run.publish_weights(out, true);
+    Ok(run)
+}
 
-    /// Makes the training and test sets and builds the trainer (from the saved run, if any).
-    fn prepare(
-        &self,
-        make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String>,
-        config: TrainingConfig,
-        spec: CnnSpec,
-        saved: Option<SavedRun>,
-    ) -> Result<Trainer, String> {
-        let (train, test) = make_sets()?;
-        let (train_samples, test_samples) = (train.len(), test.len());
-        let trainer = match saved {
-            None => Trainer::new(spec, config.hyper, train, test, config.seed),
-            Some(saved) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
-                .and_then(|mut trainer| trainer.set_position(saved.position).map(|()| trainer)),
-        };
-        let trainer = trainer.map_err(|e| e.to_string())?;
-        self.update(|p| {
-            p.phase = Phase::Ready;
-            (p.train_samples, p.test_samples, p.threads) = (train_samples, test_samples, trainer.threads());
-        });
-        Ok(trainer)
-    }
-
-    fn apply(&self, control: Control, trainer: &mut Trainer, state: &mut RunState) {
-        trainer.resume();
+impl Run {
+    fn apply(&mut self, control: Control, out: &Publisher) {
+        let (trainer, state) = (&mut self.trainer, &mut self.state);
         match control {
             Control::Run => {
                 state.stopped = epoch_limit(trainer, state.limits);
                 state.running = trainer.status() == Status::Running && state.stopped.is_none();
                 state.pace = Pace::new(state.pace.speed, Instant::now());
-                if !state.running {
-                    self.publish_weights(trainer, state, true);
+                self.restart_empty_chunk();
+                if !self.state.running {
+                    self.publish_weights(out, true);
                 }
             }
             Control::Pause => {
                 state.halt();
-                self.publish_weights(trainer, state, true);
+                self.publish_chunk(out);
             }
             Control::Step(batches) => {
                 state.pending_batches += batches;
                 state.pace = Pace::new(state.pace.speed, Instant::now());
+                self.restart_empty_chunk();
             }
             Control::Reset => {
                 trainer.reset();
                 state.halt();
                 (state.last_test, state.tested_step, state.stopped) = (None, None, None);
-                self.update(|p| {
+                self.chunk = Chunk::new();
+                out.update(|p| {
                     p.train_curve.clear();
                     p.test_curve.clear();
                 });
-                self.publish_weights(trainer, state, true);
+                self.publish_weights(out, true);
             }
             Control::SetLimits(limits) => state.limits = limits,
             Control::SetSpeed(speed) => state.pace = Pace::new(speed, Instant::now()),
@@ -664,126 +716,105 @@ impl Worker {
         }
     }
 
-    /// Trains for about [`PUBLISH_INTERVAL`] (or the pending single steps), then publishes; a
-    /// curve point is recorded every [`CURVE_POINTS_PER_EPOCH`]th of an epoch, so fast runs on
-    /// small sets still draw a curve rather than a jump. A continuous run stops at its limits.
-    fn train_chunk(&self, trainer: &mut Trainer, state: &mut RunState) {
+    /// Times the chunk from now when it holds no training yet (its clock ran while the run was idle).
+    fn restart_empty_chunk(&mut self) {
+        if self.chunk.samples == 0 {
+            self.chunk = Chunk::new();
+        }
+    }
+
+    /// Trains batches for about `budget` (at least one), as long as the run is active and its pace
+    /// allows; a curve point is recorded every [`CURVE_POINTS_PER_EPOCH`]th of an epoch, so fast
+    /// runs on small sets still draw a curve rather than a jump. A continuous run stops at its limits.
+    fn train_for(&mut self, budget: Duration, out: &Publisher) {
         let started = Instant::now();
-        let segment = (trainer.batches_per_epoch() / CURVE_POINTS_PER_EPOCH).max(1);
-        let (mut points, mut sum) = (Vec::new(), Segment::default());
-        let mut samples_done = 0;
-        while state.is_active() {
-            let wait = state.pace.wait(Instant::now());
-            if started.elapsed() + wait >= PUBLISH_INTERVAL && samples_done > 0 {
-                break;
-            }
-            std::thread::sleep(wait);
+        let segment = (self.trainer.batches_per_epoch() / CURVE_POINTS_PER_EPOCH).max(1);
+        let (trainer, state, chunk) = (&mut self.trainer, &mut self.state, &mut self.chunk);
+        loop {
             let epoch_before = trainer.epoch();
             let report = trainer.step(1);
             state.pending_batches = state.pending_batches.saturating_sub(1);
             state.pace.record(report.samples);
-            sum.add(report.loss, report.accuracy, report.samples);
-            samples_done += report.samples;
+            chunk.sum.add(report.loss, report.accuracy, report.samples);
+            chunk.samples += report.samples;
             if report.status != Status::Running {
-                // Diverged or interrupted: stop and wait for the user.
+                // Diverged: stop and wait for the user.
                 state.halt();
             }
-            if sum.batches >= segment {
-                points.extend(sum.point(epochs_seen(trainer)));
-                sum = Segment::default();
+            if chunk.sum.batches >= segment {
+                chunk.points.extend(chunk.sum.point(epochs_seen(trainer)));
+                chunk.sum = Segment::default();
             }
             if state.running && trainer.epoch() > epoch_before {
-                state.stopped = self.stop_rule(trainer, state);
+                state.stopped = stop_rule(trainer, state, out);
                 if state.stopped.is_some() {
                     state.halt();
                 }
             }
+            let paced = state.pace.wait(Instant::now()) > Duration::ZERO;
+            if !state.is_active() || paced || started.elapsed() >= budget {
+                return;
+            }
         }
-        points.extend(sum.point(epochs_seen(trainer)));
-        let seconds = started.elapsed().as_secs_f32();
-        if samples_done > 0 {
-            self.update(|p| {
-                for point in points {
+    }
+
+    /// Publishes the curve points and throughput of the chunk, then the weights; starts a new chunk.
+    fn publish_chunk(&mut self, out: &Publisher) {
+        let mut chunk = std::mem::replace(&mut self.chunk, Chunk::new());
+        chunk.points.extend(chunk.sum.point(epochs_seen(&self.trainer)));
+        let seconds = chunk.started.elapsed().as_secs_f32();
+        if chunk.samples > 0 {
+            out.update(|p| {
+                for point in chunk.points {
                     push_point(&mut p.train_curve, point);
                 }
-                p.samples_per_second = samples_done as f32 / seconds.max(1e-6);
+                p.samples_per_second = chunk.samples as f32 / seconds.max(1e-6);
             });
         }
-        let finished = !state.is_active();
-        self.publish_weights(trainer, state, finished);
-    }
-
-    /// At the end of an epoch: the reason to stop now, if the limits say so (the target
-    /// accuracy is measured on the test set here, and that measurement joins the test curve).
-    fn stop_rule(&self, trainer: &mut Trainer, state: &mut RunState) -> Option<Stopped> {
-        if let Some(stopped) = epoch_limit(trainer, state.limits) {
-            return Some(stopped);
-        }
-        let target = state.limits.target_accuracy?;
-        let point = self.test_now(trainer, state)?;
-        (point.accuracy >= target)
-            .then_some(Stopped::ReachedAccuracy { accuracy: point.accuracy, epoch: trainer.epoch() })
-    }
-
-    /// Evaluates the test set now and adds the point to the test curve (`None` without a test set).
-    fn test_now(&self, trainer: &mut Trainer, state: &mut RunState) -> Option<CurvePoint> {
-        if trainer.test_set().is_empty() {
-            return None;
-        }
-        (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
-        let evaluation = trainer.evaluate_test();
-        let point = CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy };
-        self.update(|p| push_point(&mut p.test_curve, point));
-        Some(point)
+        let finished = !self.state.is_active();
+        self.publish_weights(out, finished);
     }
 
     /// Publishes the weights and status, with a test evaluation when due (or `force_test`).
-    fn publish_weights(&self, trainer: &mut Trainer, state: &mut RunState, force_test: bool) {
+    fn publish_weights(&mut self, out: &Publisher, force_test: bool) {
+        let (trainer, state) = (&mut self.trainer, &mut self.state);
         let due = state.last_test.is_none_or(|t| t.elapsed() >= TEST_INTERVAL);
         let new_step = state.tested_step != Some(trainer.steps());
         if (force_test || due) && new_step {
-            self.test_now(trainer, state);
+            test_now(trainer, state, out);
         }
         let cnn = Arc::new(trainer.snapshot());
         let (status, position, running, stopped) = (trainer.status(), trainer.position(), state.running, state.stopped);
-        self.update(|p| {
+        out.update(|p| {
             p.cnn = Some(cnn);
             p.version += 1;
             (p.status, p.epoch, p.step, p.position) = (status, position.epoch, position.step, position);
             (p.running, p.stopped) = (running, stopped);
         });
     }
-
-    /// Changes the published progress and asks the UI to repaint.
-    fn update(&self, change: impl FnOnce(&mut Progress)) {
-        change(&mut lock(&self.published));
-        if let Some(ctx) = self.ctx.get() {
-            ctx.request_repaint();
-        }
-    }
 }
 
-/// The next control: waits for one when idle, or for the pace of a slowed-down run; `None`
-/// means "train on".
-fn next_control(controls: &Receiver<Control>, state: &RunState) -> Option<Control> {
-    if !state.is_active() {
-        return Some(controls.recv().unwrap_or(Control::Stop));
+/// At the end of an epoch: the reason to stop now, if the limits say so (the target accuracy is
+/// measured on the test set here, and that measurement joins the test curve).
+fn stop_rule(trainer: &mut Trainer, state: &mut RunState, out: &Publisher) -> Option<Stopped> {
+    if let Some(stopped) = epoch_limit(trainer, state.limits) {
+        return Some(stopped);
     }
-    // A long wait is spent listening for controls; the chunk sleeps the last bit itself.
-    if let Some(wait) = state.pace.wait(Instant::now()).checked_sub(PUBLISH_INTERVAL / 2)
-        && wait > PUBLISH_INTERVAL / 2
-    {
-        return match controls.recv_timeout(wait) {
-            Ok(control) => Some(control),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => Some(Control::Stop),
-        };
+    let target = state.limits.target_accuracy?;
+    let point = test_now(trainer, state, out)?;
+    (point.accuracy >= target).then_some(Stopped::ReachedAccuracy { accuracy: point.accuracy, epoch: trainer.epoch() })
+}
+
+/// Evaluates the test set now and adds the point to the test curve (`None` without a test set).
+fn test_now(trainer: &mut Trainer, state: &mut RunState, out: &Publisher) -> Option<CurvePoint> {
+    if trainer.test_set().is_empty() {
+        return None;
     }
-    match controls.try_recv() {
-        Ok(control) => Some(control),
-        Err(TryRecvError::Empty) => None,
-        Err(TryRecvError::Disconnected) => Some(Control::Stop),
-    }
+    (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
+    let evaluation = trainer.evaluate_test();
+    let point = CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy };
+    out.update(|p| push_point(&mut p.test_curve, point));
+    Some(point)
 }
 
 /// [`Stopped::EpochLimit`] once the trainer has completed the epochs of `limits`.
@@ -1139,7 +1170,7 @@ mod tests {
             let train = LabelledSet::new(&images, &labels, 6, 6, 2).map_err(|e| e.to_string())?;
             Ok((train, LabelledSet::default()))
         };
-        let mut job = TrainingJob::start_with(spec, config, (0, DatasetSettings::default()), None, make_sets).unwrap();
+        let mut job = TrainingJob::start_with(spec, config, (0, DatasetSettings::default()), None, make_sets);
         job.send(Control::Run);
         let progress = wait_for(&job, 30.0, |p| matches!(p.status, Status::Diverged { .. }));
         assert!(

@@ -1,5 +1,6 @@
 //! `tilelab dataset`: a generated dataset written as `.npy` files and a PNG contact sheet
-//! (`core::interop::dataset_files` documents the files), exactly the samples `generate` gives.
+//! (`core::interop::dataset_files` documents the files), exactly the samples `generate` gives;
+//! with `--scene`, the tile set and dataset settings of a scene file (the app's Dataset view).
 
 use std::path::PathBuf;
 
@@ -8,17 +9,21 @@ use clap::Args;
 
 use crate::core::dataset::{Background, DatasetSpec, generate};
 use crate::core::interop::dataset_files::save_dataset;
+use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
 
 /// Arguments of `tilelab dataset`.
 #[derive(Args)]
 pub struct DatasetArgs {
     /// The tile set (JSON, `tilelab-tileset` format).
-    #[arg(long)]
-    tileset: PathBuf,
+    #[arg(long, required_unless_present = "scene")]
+    tileset: Option<PathBuf>,
+    /// A scene file (`.tilelab`): its tile set and dataset settings, seed included (the options below are then not used).
+    #[arg(long, conflicts_with_all = ["tileset", "samples_per_class", "seed", "height", "width", "background", "jitter"])]
+    scene: Option<PathBuf>,
     /// Samples of every class.
-    #[arg(long)]
-    samples_per_class: usize,
+    #[arg(long, required_unless_present = "scene")]
+    samples_per_class: Option<usize>,
     /// Seed of the whole dataset (the same seed gives the same images as the app and `reproduce`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -41,16 +46,7 @@ pub struct DatasetArgs {
 
 /// Generates the dataset and writes its files.
 pub fn run(args: &DatasetArgs) -> anyhow::Result<()> {
-    let classes = tileset_file::load(&args.tileset)
-        .with_context(|| format!("cannot load the tile set {}", args.tileset.display()))?;
-    let spec = DatasetSpec {
-        height: args.height,
-        width: args.width,
-        samples_per_class: args.samples_per_class,
-        background: args.background.clone(),
-        jitter: args.jitter,
-        seed: args.seed,
-    };
+    let (classes, spec) = tiles_and_spec(args)?;
     let dataset = generate(&classes, &spec).context("cannot generate the dataset")?;
     let written = save_dataset(&args.out, &classes, &spec, &dataset)
         .with_context(|| format!("cannot write the dataset to {}", args.out.display()))?;
@@ -58,15 +54,37 @@ pub fn run(args: &DatasetArgs) -> anyhow::Result<()> {
         "{} samples ({} classes × {}), {}×{}, {} draws redrawn because they held another class:",
         dataset.samples.len(),
         classes.len(),
-        args.samples_per_class,
-        args.height,
-        args.width,
+        spec.samples_per_class,
+        spec.height,
+        spec.width,
         dataset.rejections.total
     );
     for path in written {
         println!("  {}", path.display());
     }
     Ok(())
+}
+
+/// The tile set and the dataset settings: the scene's, or those of the options.
+fn tiles_and_spec(args: &DatasetArgs) -> anyhow::Result<(ClassSet, DatasetSpec)> {
+    if let Some(path) = &args.scene {
+        let scene = super::scene::open(path)?;
+        return Ok((scene.tiles.classes(), scene.dataset));
+    }
+    let (Some(tileset), Some(samples_per_class)) = (&args.tileset, args.samples_per_class) else {
+        anyhow::bail!("give --scene, or --tileset and --samples-per-class");
+    };
+    let classes =
+        tileset_file::load(tileset).with_context(|| format!("cannot load the tile set {}", tileset.display()))?;
+    let spec = DatasetSpec {
+        height: args.height,
+        width: args.width,
+        samples_per_class,
+        background: args.background.clone(),
+        jitter: args.jitter,
+        seed: args.seed,
+    };
+    Ok((classes, spec))
 }
 
 /// Parses `uniform`, `smooth:CELL`, `constant:GREY` or `gradient:ANGLE`.

@@ -10,6 +10,7 @@ mod figures;
 mod logits;
 mod network;
 mod reproduce;
+mod scene;
 mod verify;
 
 use std::process::ExitCode;
@@ -40,8 +41,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Write every layer's output of N1, N2 or the trained CNN on one image (CSV or NPY).
     Activations(activations::ActivationsArgs),
-    /// Write the paper-style figure pack (tiles, samples, N2's layers, logits) as PNG/SVG/CSV.
+    /// Write the paper-style figure pack (tiles, samples, N2's layers, logits) as PNG/SVG/CSV, or a scene's view figures.
     Figures(figures::FiguresArgs),
+    /// Scene files (`.tilelab`) and links: print a scene's link, write a link's scene, check a scene.
+    Scene(scene::SceneArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Activations(args)) => activations::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Scene(args)) => scene::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

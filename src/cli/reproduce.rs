@@ -1,5 +1,5 @@
 //! `tilelab reproduce`: the paper's experiments from the command line (toy, fashion, mnist,
-//! figure4, all). With `--json` the last line of output is one JSON object and no progress bar
+//! figure4 — also for a scene file —, all). With `--json` the last line of output is one JSON object and no progress bar
 //! is drawn; otherwise a progress bar runs on stderr.
 
 use std::fmt::Write as _;
@@ -16,6 +16,7 @@ use crate::core::experiments::fashion::{self, FashionConfig, FashionSummary, Til
 use crate::core::experiments::figure4::{self, Figure4Config, InvarianceResult, InvarianceSummary};
 use crate::core::experiments::figure4_analysis::{self, FirstMove};
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
+use crate::core::scene::compute;
 
 /// Arguments of `tilelab reproduce`.
 #[derive(Args)]
@@ -75,6 +76,10 @@ struct Figure4Args {
     /// Seed of the training run and of the perturbations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// A scene file (`.tilelab`): its tiles, Figure 4 settings and network (its embedded model, else
+    /// its trained weights, else a CNN trained now from its seeds) instead of the paper's setting.
+    #[arg(long, conflicts_with_all = ["seed", "epsilon_sweep"])]
+    scene: Option<PathBuf>,
     /// Print the JSON summary as the last line and no progress bar.
     #[arg(long)]
     json: bool,
@@ -103,7 +108,10 @@ pub fn run(args: &ReproduceArgs) -> anyhow::Result<()> {
         }
         Experiment::Fashion(a) => run_fashion(TileSource::FashionMnist, a).map(|_| ()),
         Experiment::Mnist(a) => run_fashion(TileSource::Mnist, a).map(|_| ()),
-        Experiment::Figure4(a) => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep).map(|_| ()),
+        Experiment::Figure4(a) => match &a.scene {
+            Some(scene) => run_figure4_scene(scene, &a.out, a.json),
+            None => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep).map(|_| ()),
+        },
         Experiment::All(a) => run_all(&a.out, a.seed),
     }
 }
@@ -269,6 +277,31 @@ fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result
         }
     }
     Ok(result)
+}
+
+/// Figure 4 for a scene: the numbers the app's Invariance view shows once the scene's network is trained.
+fn run_figure4_scene(path: &Path, out: &Path, json: bool) -> anyhow::Result<()> {
+    let scene = super::scene::open(path)?;
+    let trains = scene.trained.is_none() && scene.model.is_none();
+    let bar = epoch_bar(if trains { scene.training.epochs } else { 0 }, "figure4: training", json || !trains);
+    let compared = compute::compared_trained(&scene, &mut |train, _test| {
+        show_epoch(&bar, &EpochRecord { epoch: train.epoch as usize, loss: train.loss, accuracy: train.accuracy });
+    })
+    .context("training the scene's network")?;
+    bar.finish_and_clear();
+    let result = compute::invariance(&scene, &compared).context("Figure 4 perturbations")?;
+    let written =
+        figure4::write_outputs(&result, out).with_context(|| format!("writing Figure 4 to {}", out.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&result.summary())?);
+    } else {
+        println!("Figure 4 of {} against the {}", path.display(), compared.caption());
+        println!("{}", figure4::report(&result));
+        for path in written {
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Runs every experiment and writes `results.md`: our figure beside the paper's claim.

@@ -15,6 +15,8 @@ pub mod interop;
 pub mod nn;
 pub mod plot;
 pub mod presets;
+pub mod scattering;
+pub mod scene;
 pub mod selectivity;
 pub mod tile;
 pub mod tileset_file;

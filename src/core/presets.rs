@@ -16,6 +16,39 @@ pub const TOY_EPSILON: f32 = 0.5;
 /// Fashion-MNIST labels of the three classes in [`fashion_three`]: Trouser, Sneaker, Bag.
 const FASHION_THREE_LABELS: [u8; 3] = [1, 7, 8];
 
+/// The built-in tile sets by name, as scenes refer to them (`"preset": "fashion_three"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// [`fashion_three`].
+    FashionThree,
+    /// [`fashion_ten`] with one tile per class.
+    FashionTen,
+    /// [`mnist_ten`] with one tile per class.
+    MnistTen,
+    /// [`toy_squares`].
+    ToySquares,
+    /// [`two_feature_example`].
+    TwoFeatures,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Self; 5] =
+        [Self::FashionThree, Self::FashionTen, Self::MnistTen, Self::ToySquares, Self::TwoFeatures];
+
+    /// The tile set.
+    pub fn classes(self) -> ClassSet {
+        match self {
+            Self::FashionThree => fashion_three(),
+            Self::FashionTen => fashion_ten(1),
+            Self::MnistTen => mnist_ten(1),
+            Self::ToySquares => toy_squares(),
+            Self::TwoFeatures => two_feature_example(),
+        }
+    }
+}
+
 /// Trouser, Sneaker and Bag: one 28×28 tile each, the first bundled image of its class.
 pub fn fashion_three() -> ClassSet {
     let data = bundled_data(BundledSet::FashionMnist);

@@ -8,7 +8,7 @@
 use tilelab::core::interop::onnx_import::OnnxModel;
 use tilelab::core::interop::safetensors;
 use tilelab::core::nn::weights_file;
-use tilelab::core::{export, idx, tileset_file};
+use tilelab::core::{export, idx, scene, tileset_file};
 
 /// What a loader made of one input: a summary of what loaded, or the typed error's message.
 pub type Outcome = Result<String, String>;
@@ -17,7 +17,7 @@ pub type Outcome = Result<String, String>;
 pub type Check = fn(&[u8]) -> Outcome;
 
 /// Every fuzz target by name (also its folder under `tests/corpus/`) with its check.
-pub const TARGETS: [(&str, Check); 7] = [
+pub const TARGETS: [(&str, Check); 9] = [
     ("tileset_json", tileset_json),
     ("idx", idx),
     ("import_image", import_image),
@@ -25,6 +25,8 @@ pub const TARGETS: [(&str, Check); 7] = [
     ("npy", npy),
     ("safetensors", safetensors),
     ("onnx_model", onnx_model),
+    ("scene_json", scene_json),
+    ("scene_link", scene_link),
 ];
 
 /// The error's message; an empty message would leave the user with nothing to act on.
@@ -138,4 +140,28 @@ pub fn onnx_model(data: &[u8]) -> Outcome {
     let logits = model.logits(ndarray::Array2::zeros((height, width)).view()).expect("a loaded model runs");
     assert_eq!(logits.len(), model.classes(), "the score count changed between runs");
     Ok(format!("{} nodes, {height}×{width} input, {} classes", model.nodes().len(), model.classes()))
+}
+
+/// `scene::from_json`, then save and reopen: the scene must come back equal, and a second save
+/// must write the same bytes as the first.
+pub fn scene_json(data: &[u8]) -> Outcome {
+    let (opened, warnings) = scene::from_json(utf8(data)?).map_err(|e| message(&e))?;
+    let json = scene::to_json(&opened).expect("a scene that opened can be saved");
+    let (again, again_warnings) = scene::from_json(&json).expect("a saved scene opens");
+    assert!(again_warnings.is_empty(), "a saved scene reopens with warnings: {again_warnings:?}");
+    assert_eq!(again, opened, "the scene changed in a save/open round trip");
+    assert_eq!(scene::to_json(&again).expect("saves again"), json, "a re-save wrote other bytes");
+    Ok(format!("{} classes, {} warnings", opened.tiles.classes().len(), warnings.len()))
+}
+
+/// `scene::from_link`; a scene that opens from a link must make a link that opens to the same scene.
+pub fn scene_link(data: &[u8]) -> Outcome {
+    let (opened, _) = scene::from_link(utf8(data)?).map_err(|e| message(&e))?;
+    // Another compressor may have packed it tighter than ours: too big for our link is an answer too.
+    if let Ok((link, left_out)) = scene::to_link(&opened) {
+        assert!(left_out.is_empty(), "a scene from a link held weights");
+        let (again, _) = scene::from_link(&link).expect("a link we made opens");
+        assert_eq!(again, opened, "the scene changed in a link round trip");
+    }
+    Ok(format!("{} classes", opened.tiles.classes().len()))
 }

@@ -5,15 +5,32 @@
 //! [`Keyed`] is the one "newest result for a key" on top of it (start once per key, no retry of a
 //! failure, newest result wins, cancel, progress); the caches and views keep their results in it.
 //!
-//! Where a job runs is decided in one place, [`native`]: a thread per job. A target without
-//! threads runs the same `Work` by calling its steps for a time budget each frame instead.
+//! Where a job runs is decided here, by target: [`native`] gives each job a thread; `sliced`
+//! (the web build, which has no threads) advances every job in time slices from the UI thread,
+//! when the app calls [`advance`] once per frame. Views and caches never see the difference.
 
+#[cfg(not(target_arch = "wasm32"))]
 mod native;
+#[cfg(any(test, target_arch = "wasm32"))]
+mod sliced;
 
-use crate::core::clock::Instant;
+#[cfg(not(target_arch = "wasm32"))]
+use native as runner;
+#[cfg(target_arch = "wasm32")]
+use sliced as runner;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
+
+/// Advances the jobs of a runner without threads for about `budget` (a no-op where jobs have
+/// threads); returns when a job wants its next slice (`None`: no job is waiting for one).
+pub fn advance(budget: Duration) -> Option<Duration> {
+    runner::advance(budget)
+}
 
 /// Shared between a job's worker and the UI: what the status line shows and the cancel button sets.
 #[derive(Debug)]
@@ -95,10 +112,12 @@ impl JobShared {
     }
 }
 
-/// One step of a steppable job: more to do, or the result.
+/// One step of a steppable job: more to do, nothing to do for a while, or the result.
 pub enum Step<T> {
     /// Call again.
     Continue,
+    /// Nothing to do now (paused, or paced): call again after this long.
+    Wait(Duration),
     /// Finished with this result.
     Done(Result<T, String>),
 }
@@ -117,18 +136,28 @@ pub enum Work<T> {
     Steps(StepWork<T>),
 }
 
-impl<T> Work<T> {
-    /// Runs the work to its end on the calling thread.
-    fn run_to_end(self, shared: &JobShared) -> Result<T, String> {
+impl<T: 'static> Work<T> {
+    /// The work as steps; a [`Work::Once`] is one step.
+    fn into_steps(self) -> StepWork<T> {
         match self {
-            Self::Once(work) => work(shared),
-            Self::Steps(mut step) => loop {
-                if let Step::Done(outcome) = step(shared) {
-                    return outcome;
-                }
-            },
+            Self::Once(work) => {
+                let mut work = Some(work);
+                Box::new(move |shared| match work.take() {
+                    Some(work) => Step::Done(work(shared)),
+                    None => Step::Done(Err("the job ran twice".to_owned())),
+                })
+            }
+            Self::Steps(step) => step,
         }
     }
+}
+
+/// Marks the job finished, hands its outcome to the UI and asks for a repaint.
+fn finish<T>(shared: &JobShared, sender: &Sender<Result<T, String>>, outcome: Result<T, String>) {
+    shared.finished.store(true, Ordering::Relaxed);
+    // The receiver is gone when the app dropped the job: nothing left to tell.
+    let _ = sender.send(outcome);
+    shared.repaint();
 }
 
 /// A running or finished background job producing a `T` (or an error message).
@@ -152,7 +181,7 @@ impl<T: Send + 'static> Job<T> {
     pub fn start(name: &str, ctx: Option<egui::Context>, work: Work<T>) -> Self {
         let shared = Arc::new(JobShared::new(name, ctx));
         let (sender, result) = channel();
-        native::run(Arc::clone(&shared), work, sender);
+        runner::run(Arc::clone(&shared), work, sender);
         Self { shared, result, started: Instant::now() }
     }
 

@@ -1,5 +1,8 @@
 //! Neural-network engines: the generic dense engine (also trains the SGD net) and the sparse one.
+pub mod arch;
 pub mod cnn;
+pub mod deep;
+pub mod deep_train;
 pub mod dense;
 pub mod kernels;
 pub mod sparse;

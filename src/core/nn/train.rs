@@ -52,6 +52,8 @@ pub enum TrainError {
     Position { cursor: usize, samples: usize },
     #[error(transparent)]
     Network(#[from] NnError),
+    #[error("architecture: {0}")]
+    Arch(#[from] super::arch::ArchError),
 }
 
 /// SGD hyper-parameters (PyTorch's `torch.optim.SGD` meaning).
@@ -69,6 +71,11 @@ impl Hyper {
     /// Plain SGD with this learning rate and batch size.
     pub fn plain(learning_rate: f32, batch_size: usize) -> Self {
         Self { learning_rate, batch_size, momentum: 0.0, weight_decay: 0.0 }
+    }
+
+    /// Issue 18's `deep` setting: SGD with momentum 0.9, lr 0.01, batch 100.
+    pub fn deep() -> Self {
+        Self { momentum: 0.9, ..Self::plain(0.01, 100) }
     }
 
     /// The paper's Fashion-MNIST setting: lr 0.03, batch 100.
@@ -171,17 +178,22 @@ impl LabelledSet {
         &self.labels
     }
 
+    /// All pixels, `N·H·W` row-major.
+    pub(crate) fn pixels(&self) -> &[f32] {
+        &self.pixels
+    }
+
     fn check_for(&self, spec: CnnSpec) -> Result<(), TrainError> {
-        if !self.is_empty() && (self.height, self.width) != (spec.height, spec.width) {
-            return Err(TrainError::ImageShape {
-                index: 0,
-                got: (self.height, self.width),
-                height: spec.height,
-                width: spec.width,
-            });
+        self.check_size(spec.height, spec.width, spec.classes)
+    }
+
+    /// Checks that the images are `height×width` and every label is below `classes`.
+    pub(crate) fn check_size(&self, height: usize, width: usize, classes: usize) -> Result<(), TrainError> {
+        if !self.is_empty() && (self.height, self.width) != (height, width) {
+            return Err(TrainError::ImageShape { index: 0, got: (self.height, self.width), height, width });
         }
-        if let Some((index, &label)) = self.labels.iter().enumerate().find(|(_, l)| **l >= spec.classes) {
-            return Err(TrainError::Label { index, label, classes: spec.classes });
+        if let Some((index, &label)) = self.labels.iter().enumerate().find(|(_, l)| **l >= classes) {
+            return Err(TrainError::Label { index, label, classes });
         }
         Ok(())
     }

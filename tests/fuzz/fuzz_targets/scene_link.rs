@@ -1,0 +1,7 @@
+//! Fuzz target `scene_link`: raw bytes as a scene link, checked by `tilelab_fuzz::scene_link` (see harness.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    // A typed error is a fine answer; only a panic or a failed round trip is a finding.
+    let _ = tilelab_fuzz::scene_link(data);
+});
