@@ -267,11 +267,16 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                if ui.add(button).clicked() {
+                let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
+                if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
                     self.state.push(command);
                 }
             }
-            export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            if storage::FILE_PATHS {
+                export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            } else {
+                ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
+            }
             ui.menu_button("Examples", |ui| {
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
@@ -279,9 +284,12 @@ impl TilelabApp {
                     }
                 }
             });
-            ui.separator();
-            if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
-                self.state.push(Command::Quit);
+            // A web page is closed by its tab.
+            if storage::FILE_PATHS {
+                ui.separator();
+                if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
+                    self.state.push(Command::Quit);
+                }
             }
         });
     }
@@ -440,6 +448,10 @@ impl TilelabApp {
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
     fn ask_path(&mut self, purpose: PathPurpose) {
+        if !storage::FILE_PATHS {
+            self.state.warn(storage::NO_FILE_PATHS);
+            return;
+        }
         let session = &self.state.session;
         let tileset = session.tileset_path.as_deref();
         let folder = widgets::path_field::default_folder(session.last_folder.as_deref(), tileset);

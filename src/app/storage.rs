@@ -4,6 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+/// False in the web build: a page gets no file paths, so the path windows (open, save as, imports,
+/// exports) are not offered there.
+pub const FILE_PATHS: bool = !cfg!(target_arch = "wasm32");
+/// Why the web build has no path windows, where one was asked for.
+pub const NO_FILE_PATHS: &str = "a web page sees no file paths: open, save, import and export files in the desktop app (your work is kept in this browser)";
+
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{default_data_dir, read_text, write_text};
 #[cfg(target_arch = "wasm32")]
