@@ -33,6 +33,7 @@ pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+mod scene_link;
 pub mod settings;
 pub mod state;
 pub mod storage;

@@ -32,7 +32,13 @@ pub fn start() {
                     .start(
                         canvas,
                         eframe::WebOptions::default(),
-                        Box::new(move |cc| Ok(Box::new(TilelabApp::from_creation(cc, started)))),
+                        Box::new(move |cc| {
+                            let mut app = TilelabApp::from_creation(cc, started);
+                            if let Some(link) = scene_link_in_address() {
+                                app.open_scene_link(&cc.egui_ctx, &link);
+                            }
+                            Ok(Box::new(app))
+                        }),
                     )
                     .await
             }
@@ -72,6 +78,12 @@ fn schedule(callback: &Closure<dyn FnMut()>, wait: Duration) {
         let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), millis);
     }
+}
+
+/// The scene link of `index.html#scene=…`, if the address has one.
+fn scene_link_in_address() -> Option<String> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    hash.strip_prefix("#scene=").map(str::to_owned)
 }
 
 fn document() -> Option<web_sys::Document> {

@@ -12,6 +12,7 @@ import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { extname, join, normalize, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inflateSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,6 +30,7 @@ const UPDATE = process.argv.includes("--update-screenshots");
 // Where to click, in the 1600×1000 window (egui draws on a canvas: no DOM elements to find).
 const WELCOME_CLOSE = [1011, 282];
 const TRAINING_TAB = [487, 43];
+const LEARNING_RATE_FIELD = [460, 145];
 const EPOCHS_FIELD = [455, 328];
 const STOP_AT_ACCURACY = [265, 350];
 const START_BUTTON = [279, 382];
@@ -143,6 +145,25 @@ async function screenshot(page, name) {
   return png;
 }
 
+/// Opens `address` in a new page and waits for a console line matching `pattern`.
+async function openAndRead(browser, address, pattern, what) {
+  const page = await browser.newPage({ viewport: { width: WIDTH, height: HEIGHT } });
+  const lines = [];
+  page.on("console", (message) => lines.push(message.text()));
+  try {
+    await page.goto(address);
+    return await waitForLine(lines, pattern, 30_000, what);
+  } finally {
+    await page.close();
+  }
+}
+
+/// A scene link of a bundled scene, made by the CLI (`cargo test --release` built it).
+function sceneLink(file) {
+  const cli = process.env.TILELAB_CLI ?? join(ROOT, "target/release/tilelab");
+  return execFileSync(cli, ["scene", "link", join(ROOT, "assets/scenes", file)], { encoding: "utf8" }).trim();
+}
+
 async function main() {
   const server = await serve();
   const url = `http://127.0.0.1:${server.address().port}/`;
@@ -172,18 +193,20 @@ async function main() {
     check(spread > 10, `the first screen is drawn, not blank (grey-level spread ${spread.toFixed(1)})`);
     if (UPDATE) await writeFile(join(ROOT, "screenshots/web-tiles.png"), tiles);
 
-    // 2. Training from the page: the Training tab, at most 60 epochs, "Stop at test accuracy" (99 %),
-    // then Start (the paper's Fashion setting on the three default classes); the app logs one line
-    // per epoch.
+    // 2. Training from the page: the Training tab, learning rate 0.1 (with the paper's 0.03 this
+    // three-class set reaches 98 % in 60 epochs, measured here), at most 60 epochs, "Stop at test
+    // accuracy" (99 %), then Start; the app logs one line per epoch.
     await page.mouse.click(...WELCOME_CLOSE);
     await page.waitForTimeout(500);
     await page.mouse.click(...TRAINING_TAB);
     await page.waitForTimeout(1000);
-    await page.mouse.dblclick(...EPOCHS_FIELD);
-    await page.keyboard.press("Control+A");
-    await page.keyboard.type("60");
-    await page.keyboard.press("Enter");
-    await page.waitForTimeout(300);
+    for (const [field, value] of [[LEARNING_RATE_FIELD, "0.1"], [EPOCHS_FIELD, "60"]]) {
+      await page.mouse.dblclick(...field);
+      await page.keyboard.press("Control+A");
+      await page.keyboard.type(value);
+      await page.keyboard.press("Enter");
+      await page.waitForTimeout(300);
+    }
     await page.mouse.click(...STOP_AT_ACCURACY);
     await page.waitForTimeout(300);
     await page.mouse.click(...START_BUTTON);
@@ -223,7 +246,14 @@ async function main() {
     await press("ArrowLeft", 2);
     check(greySpread(third) > 10, "the arrow keys moved the lecture 1 → 2 → 3 → 2, and it draws");
 
-    // 4. Nothing went wrong on the way.
+    // 4. A scene link opens its scene; a malformed one says so and keeps the default scene.
+    const link = sceneLink("mnist-ten.tilelab");
+    const sceneOpened = await openAndRead(browser, `${url}#scene=${link}`, /opened the scene link: (.*)/, "the scene link");
+    check(/digit/i.test(sceneOpened[1]), `index.html#scene=… opened its scene ("${sceneOpened[1]}")`);
+    await openAndRead(browser, `${url}#scene=garbage`, /the scene link does not open/, "a malformed link's message");
+    check(true, "a malformed #scene= link says so");
+
+    // 5. Nothing went wrong on the way (on the main page).
     const panics = lines.filter((line) => /panicked at/.test(line));
     check(errors.length === 0 && panics.length === 0, `no error or panic in the console (${errors.concat(panics).join(" | ")})`);
   } finally {
