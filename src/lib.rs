@@ -52,5 +52,7 @@
 
 #[cfg(feature = "gui")]
 pub mod app;
+// The command line needs a process, files and a terminal: not in the web build.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod core;

@@ -526,7 +526,7 @@ pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut S
 /// Opens the system file dialog for the export's file or folder.
 fn start_browse(ctx: &egui::Context, dialog: &mut ExportDialog) {
     let pick = if dialog.kind.is_folder() { Pick::Folder } else { Pick::Save(dialog.path.clone()) };
-    match Browse::start(ctx, rfd::FileDialog::new(), pick) {
+    match Browse::start(ctx, browse::Dialog::new(), pick) {
         Ok(browse) => dialog.browse = Some(browse),
         Err(error) => dialog.note = Some(format!("no file dialog ({error}): type the path")),
     }

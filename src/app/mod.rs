@@ -37,16 +37,23 @@ pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+mod scene_link;
 pub mod settings;
 pub mod state;
+pub mod storage;
 pub mod theme;
 pub mod training_job;
+mod training_log;
 mod tree;
 pub mod views;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod widgets;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +99,7 @@ pub struct TilelabApp {
     /// Theme and zoom.
     pub prefs: UiPrefs,
     timing: Option<timing::FrameTiming>,
+    training_log: training_log::TrainingLog,
 }
 
 impl TilelabApp {
@@ -106,7 +114,8 @@ impl TilelabApp {
     pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing: None }
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing: None, training_log: training_log::TrainingLog::default() }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -116,8 +125,9 @@ impl TilelabApp {
             cc.egui_ctx.set_zoom_factor(prefs.zoom);
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
-        let state = AppState::restore(state::default_data_dir());
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing }
+        let state = AppState::restore(storage::default_data_dir());
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing, training_log: training_log::TrainingLog::default() }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -172,6 +182,7 @@ impl TilelabApp {
         self.poll_imported(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
+            self.training_log.note(&job.progress());
         }
         self.views.exports.poll(&mut self.state);
         for note in self.state.cache.poll() {
@@ -261,11 +272,16 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                if ui.add(button).clicked() {
+                let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
+                if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
                     self.state.push(command);
                 }
             }
-            export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            if storage::FILE_PATHS {
+                export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            } else {
+                ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
+            }
             ui.menu_button("Examples", |ui| {
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
@@ -273,9 +289,12 @@ impl TilelabApp {
                     }
                 }
             });
-            ui.separator();
-            if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
-                self.state.push(Command::Quit);
+            // A web page is closed by its tab.
+            if storage::FILE_PATHS {
+                ui.separator();
+                if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
+                    self.state.push(Command::Quit);
+                }
             }
         });
     }
@@ -434,6 +453,10 @@ impl TilelabApp {
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
     fn ask_path(&mut self, purpose: PathPurpose) {
+        if !storage::FILE_PATHS {
+            self.state.warn(storage::NO_FILE_PATHS);
+            return;
+        }
         let session = &self.state.session;
         let tileset = session.tileset_path.as_deref();
         let folder = widgets::path_field::default_folder(session.last_folder.as_deref(), tileset);
@@ -480,6 +503,7 @@ impl eframe::App for TilelabApp {
 }
 
 /// Opens the desktop window ("tilelab", 1280×800, glow renderer).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     // A second logger (tests, embedding) is fine: keep the first.
@@ -496,7 +520,9 @@ pub fn run() -> anyhow::Result<()> {
 mod timing {
     //! Optional frame timing (`TILELAB_TIMING=1`): time to the first frame and UI time per frame, on stderr.
 
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use crate::core::clock::Instant;
 
     /// Frames per printed summary.
     const WINDOW: usize = 120;

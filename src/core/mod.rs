@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod bounded_read;
+pub mod clock;
 pub mod construct;
 pub mod dataset;
 pub mod deform;

@@ -13,7 +13,7 @@ pub mod figure4_deformation;
 pub mod scattering;
 pub mod toy;
 
-use std::time::Instant;
+use crate::core::clock::Instant;
 
 use serde::Serialize;
 use thiserror::Error;
