@@ -102,7 +102,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     };
     let activations = &forward.activations;
     let report = filter_report(&net, &app.classes);
-    let hidden = detector_grid(&net, &activations, id);
+    let hidden = detector_grid(&net, activations, id);
     let tile = app.classes.tile(id).cloned();
     let (k, l) = tile.as_ref().map_or((1, 1), |t| (t.rows(), t.cols()));
     update_field(&ctx, lecture, hidden.as_ref(), (k, l));
@@ -348,7 +348,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
             let size = net.blocks[level].size;
             Array2::from_shape_fn(grid.dim(), |(a, b)| {
                 grid[[a, b]]
-                    .and_then(|ch| block_value(&net, &activations, level, ch, window.0 + a * size, window.1 + b * size))
+                    .and_then(|ch| block_value(&net, activations, level, ch, window.0 + a * size, window.1 + b * size))
             })
         })
         .collect();
