@@ -145,13 +145,13 @@ impl TilelabApp {
     pub(super) fn open_scene(&mut self, ctx: &egui::Context, source: SceneSource) {
         let opened = match &source {
             SceneSource::File(path) => scene::open(path),
-            SceneSource::Example(name) => match scene::BUNDLED.iter().find(|(n, _)| n == name) {
-                Some((_, text)) => scene::from_json(text),
-                None => {
+            SceneSource::Example(name) => {
+                let Some((_, text)) = scene::BUNDLED.iter().find(|(n, _)| n == name) else {
                     self.state.error(format!("there is no example '{name}'"));
                     return;
-                }
-            },
+                };
+                scene::from_json(text)
+            }
             SceneSource::Link(text) => scene::from_link(text),
         };
         let (opened, warnings) = match opened {
@@ -182,7 +182,7 @@ impl TilelabApp {
         self.views.training.limits = limits;
         self.views.networks.which = opened.network;
         let invariance = &mut self.views.invariance;
-        invariance.tiles = opened.figure4.tiles.clone();
+        invariance.tiles.clone_from(&opened.figure4.tiles);
         invariance.samples = opened.figure4.samples;
         invariance.seed = opened.figure4.seed;
         invariance.override_epsilon = opened.figure4.epsilon_override.is_some();
