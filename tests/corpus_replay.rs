@@ -388,6 +388,36 @@ fn huge_dimensions_are_refused_without_allocating() {
     }
 }
 
+#[test]
+fn constructed_networks_beyond_memory_are_refused_before_allocating() {
+    use tilelab::core::construct::{ConstructError, Which, build_n2};
+    use tilelab::core::presets;
+    use tilelab::core::tile::{ClassSet, Tile, single_tile_object};
+
+    let ten = presets::with_full_support(&presets::fashion_ten(1));
+    // N1 on the Dataset view's largest images, and both networks on absurd ones.
+    let sizes = [
+        (Which::N1, 256, 256),
+        (Which::N1, 1 << 40, 1 << 40),
+        (Which::N2, 1 << 40, 1 << 40),
+        (Which::N2, 1 << 20, 1 << 20),
+    ];
+    for (which, height, width) in sizes {
+        let (outcome, peak) = peak_allocation(|| which.build(&ten, height, width));
+        let Err(error) = outcome else { panic!("{} on {height}×{width} was built", which.name()) };
+        assert!(matches!(error, ConstructError::TooLarge { .. }), "{error}");
+        assert!(error.to_string().contains("MAX_WEIGHTS"), "the message names the limit: {error}");
+        assert!(peak < MIB, "{} on {height}×{width}: {peak} bytes", which.name());
+    }
+    // Thousands of 32×32 tiles: N2's channels grow with the tiles' blocks, refused by their bound.
+    let tile = Tile::filled(32, 32, 0.5, 1.0).expect("a valid tile");
+    let many = ClassSet { classes: (0..2000).map(|i| single_tile_object(&format!("t{i}"), tile.clone())).collect() };
+    let (outcome, peak) = peak_allocation(|| build_n2(&many, 40, 40));
+    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("MAX_N2_CHANNELS"), "{error}");
+    assert!(peak < MIB, "2000 tiles: {peak} bytes");
+}
+
 /// An `.npy` file, format version 2 (32-bit header length), with this header and no data.
 fn npy_v2(header: &str) -> Vec<u8> {
     let mut header = header.to_owned();

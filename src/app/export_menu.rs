@@ -26,10 +26,10 @@ use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_typed, missing_folder, path_field_ui};
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
-use crate::core::experiments::figure4::InvarianceResult;
+use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
-use crate::core::export::views::{self, ViewExportError, ViewKind, ViewNumbers};
+use crate::core::export::views::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
 use crate::core::export::{sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
 use crate::core::interop::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
@@ -196,6 +196,10 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
         }
         ExportKind::FigurePack => {
             figures::figure_pack(&source.classes, path, FIGURE_PACK_SEED).map_err(|e| e.to_string())
+        }
+        ExportKind::Figure4Study => {
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            figure4::write_outputs(&shown.result, path).map_err(|e| e.to_string())
         }
     }
 }
@@ -472,7 +476,7 @@ pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut S
 /// Opens the system file dialog for the export's file or folder.
 fn start_browse(ctx: &egui::Context, dialog: &mut ExportDialog) {
     let pick = if dialog.kind.is_folder() { Pick::Folder } else { Pick::Save(dialog.path.clone()) };
-    match Browse::start(ctx, rfd::FileDialog::new(), pick) {
+    match Browse::start(ctx, browse::Dialog::new(), pick) {
         Ok(browse) => dialog.browse = Some(browse),
         Err(error) => dialog.note = Some(format!("no file dialog ({error}): type the path")),
     }

@@ -4,10 +4,10 @@
 //! # Layers
 //! From the bottom: [`ids`] (names of the views, path windows and exports), [`settings`],
 //! [`theme`], [`widgets`] (heat maps, histograms, the file dialog), [`jobs`] (the one background
-//! runner and its keyed results), [`cache`] (the dataset and N1/N2, shared), [`command`] and
-//! [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]); on top
-//! `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands. No
-//! module imports one above it, and no view imports another view's module.
+//! runner and its keyed results), [`cache`] (the dataset, N1/N2 and what views share of them),
+//! [`command`] and [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]);
+//! on top `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands.
+//! No module imports one above it, and no view imports another view's module.
 //!
 //! # How a view plugs in
 //! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
@@ -18,11 +18,15 @@
 //!   (`SetDatasetSettings`, `SetRendering`), work (`GenerateDataset`, `BuildNetwork`,
 //!   `StartTraining`, `ControlTraining`, `Export`, `OpenNetwork`). `TilelabApp::run_commands`
 //!   applies them once, at the end of the frame; the lecture uses the same commands.
-//! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset and N1/N2,
-//!   each computed once per key. A result only one view needs (the forward pass of its input)
-//!   stays in a [`jobs::Keyed`] in its view state.
+//! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset, N1/N2,
+//!   their forward passes of an input image and the Figure 4 study, each computed once per key
+//!   (what it depends on), so the views and the lecture never compute the same thing twice. A view
+//!   asks with a command (`GenerateDataset`, `BuildNetwork`, `ForwardPass`, `StudyFigure4`) when the
+//!   cache [`jobs::Keyed::needs`] its key, and reads the result from the cache. A result only one
+//!   view needs (the opened ONNX network's forward pass) stays in a [`jobs::Keyed`] in its view state.
 //! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
-//!   for a job that advances in short steps; only `jobs::native` decides where a job runs (a thread).
+//!   for a job that advances in short steps (the training run). Only `jobs::native` knows about
+//!   threads; `jobs::sliced` (the web build) calls the steps from the UI thread, a few ms per frame.
 //! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
 
 pub mod cache;
@@ -36,14 +40,20 @@ mod run;
 pub mod scenes;
 pub mod settings;
 pub mod state;
+pub mod storage;
 pub mod theme;
 pub mod training_job;
+mod training_log;
 mod tree;
 pub mod views;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod widgets;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +99,7 @@ pub struct TilelabApp {
     /// Theme and zoom.
     pub prefs: UiPrefs,
     timing: Option<timing::FrameTiming>,
+    training_log: training_log::TrainingLog,
 }
 
 impl TilelabApp {
@@ -103,7 +114,8 @@ impl TilelabApp {
     pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing: None }
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing: None, training_log: training_log::TrainingLog::default() }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -113,8 +125,9 @@ impl TilelabApp {
             cc.egui_ctx.set_zoom_factor(prefs.zoom);
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
-        let state = AppState::restore(state::default_data_dir());
-        Self { views: ViewStates::starting(&state, !prefs.welcome_dismissed), state, prefs, timing }
+        let state = AppState::restore(storage::default_data_dir());
+        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
+        Self { views, state, prefs, timing, training_log: training_log::TrainingLog::default() }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -170,6 +183,7 @@ impl TilelabApp {
         self.poll_imported(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
+            self.training_log.note(&job.progress());
         }
         self.views.exports.poll(&mut self.state);
         for note in self.state.cache.poll() {
@@ -259,14 +273,19 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                if ui.add(button).clicked() {
+                let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
+                if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
                     self.state.push(command);
                 }
             }
             ui.separator();
             self.scene_menu_ui(ui);
             ui.separator();
-            export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            if storage::FILE_PATHS {
+                export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
+            } else {
+                ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
+            }
             ui.menu_button("Examples", |ui| {
                 for (name, text) in crate::core::scene::BUNDLED {
                     if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
@@ -281,9 +300,12 @@ impl TilelabApp {
                     }
                 }
             });
-            ui.separator();
-            if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
-                self.state.push(Command::Quit);
+            // A web page is closed by its tab.
+            if storage::FILE_PATHS {
+                ui.separator();
+                if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
+                    self.state.push(Command::Quit);
+                }
             }
         });
     }
@@ -485,6 +507,10 @@ impl TilelabApp {
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
     fn ask_path(&mut self, purpose: PathPurpose) {
+        if !storage::FILE_PATHS {
+            self.state.warn(storage::NO_FILE_PATHS);
+            return;
+        }
         let session = &self.state.session;
         let tileset = session.tileset_path.as_deref();
         let folder = widgets::path_field::default_folder(session.last_folder.as_deref(), tileset);
@@ -531,6 +557,7 @@ impl eframe::App for TilelabApp {
 }
 
 /// Opens the desktop window ("tilelab", 1280×800, glow renderer).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
     let started = Instant::now();
     // A second logger (tests, embedding) is fine: keep the first.
@@ -554,7 +581,9 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
 mod timing {
     //! Optional frame timing (`TILELAB_TIMING=1`): time to the first frame and UI time per frame, on stderr.
 
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    use crate::core::clock::Instant;
 
     /// Frames per printed summary.
     const WINDOW: usize = 120;

@@ -140,6 +140,11 @@ impl TilelabApp {
         }
     }
 
+    /// Opens the scene `link` holds (the web build's `index.html#scene=…`).
+    pub fn open_scene_link(&mut self, ctx: &egui::Context, link: &str) {
+        self.open_scene(ctx, SceneSource::Link(link.to_owned()));
+    }
+
     /// Reads and checks the scene `source` names, then applies it; a scene that does not open
     /// leaves everything as it was.
     pub(super) fn open_scene(&mut self, ctx: &egui::Context, source: SceneSource) {

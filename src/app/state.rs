@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::bounded_read::read_text_at_most;
 use crate::core::dataset::Dataset;
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
@@ -20,6 +21,7 @@ use super::command::{Command, Edit, History, apply_edit, first_id};
 use super::ids::View;
 use super::jobs::Job;
 use super::settings::{DatasetRequest, DatasetSettings};
+use super::storage;
 use super::theme::{Rendering, TextureCache};
 use super::training_job::{self, Phase, TrainingJob};
 
@@ -450,21 +452,11 @@ impl AppState {
     }
 }
 
-/// `$XDG_DATA_HOME/tilelab`, else `~/.local/share/tilelab` (`None` without a home folder).
-pub fn default_data_dir() -> Option<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(xdg).join("tilelab"));
-    }
-    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".local/share/tilelab"))
-}
-
-/// Writes the session and the working tile set into `dir` (created if needed), each atomically.
+/// Writes the session and the working tile set into `dir` (created if needed), each atomically
+/// (the browser's storage in the web build, see [`storage`]).
 pub fn save_work(dir: &Path, session: &Session, classes: &ClassSet) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tileset = tileset_file::to_json(classes)?;
-    atomic::write_atomic(&dir.join(AUTOSAVE_TILESET_FILE), tileset.as_bytes())?;
-    let session = serde_json::to_string_pretty(session)?;
-    atomic::write_atomic(&dir.join(SESSION_FILE), session.as_bytes())?;
+    storage::write_text(dir, AUTOSAVE_TILESET_FILE, &tileset_file::to_json(classes)?)?;
+    storage::write_text(dir, SESSION_FILE, &serde_json::to_string_pretty(session)?)?;
     Ok(())
 }
 
@@ -473,12 +465,15 @@ pub fn save_work(dir: &Path, session: &Session, classes: &ClassSet) -> anyhow::R
 /// A session that does not parse (e.g. a float that was saved as `null`) gives the default
 /// session marked unsaved: the tile set, which is the user's work, is never dropped for it.
 pub fn load_work(dir: &Path) -> anyhow::Result<Option<(Session, ClassSet)>> {
-    let session_path = dir.join(SESSION_FILE);
-    if !session_path.exists() {
-        return Ok(None);
-    }
-    let classes = tileset_file::load(&dir.join(AUTOSAVE_TILESET_FILE))?;
-    let session = read_session(&session_path).unwrap_or_else(|error| {
+    let session = match storage::read_text(dir, SESSION_FILE, MAX_SESSION_BYTES) {
+        Ok(None) => return Ok(None),
+        Ok(Some(text)) => serde_json::from_str(&text).map_err(anyhow::Error::from),
+        Err(error) => Err(error),
+    };
+    let tileset = storage::read_text(dir, AUTOSAVE_TILESET_FILE, tileset_file::MAX_FILE_BYTES)?
+        .ok_or_else(|| anyhow::anyhow!("the session was saved without its tile set"))?;
+    let classes = tileset_file::from_json(&tileset)?;
+    let session = session.unwrap_or_else(|error| {
         log::warn!("the saved session settings are unreadable ({error}); restoring the tile set alone");
         Session { unsaved: true, ..Session::default() }
     });
@@ -487,10 +482,6 @@ pub fn load_work(dir: &Path) -> anyhow::Result<Option<(Session, ClassSet)>> {
 
 /// A session file is a few kilobytes; anything past this is not one.
 const MAX_SESSION_BYTES: u64 = 1024 * 1024;
-
-fn read_session(path: &Path) -> anyhow::Result<Session> {
-    Ok(serde_json::from_str(&read_text_at_most(path, MAX_SESSION_BYTES)?)?)
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,12 +12,12 @@
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::atomic::write_atomic;
-use crate::core::bounded_read::read_text_at_most;
 use crate::core::dataset::{self, DatasetSpec};
 use crate::core::nn::cnn::{Cnn, CnnSpec, MAX_FILTERS};
 use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, TrainError, Trainer};
@@ -27,6 +27,7 @@ use crate::core::tileset_file;
 
 use super::jobs::{Job, Step, Work};
 use super::settings::{DatasetRequest, DatasetSettings};
+use super::storage;
 
 /// How long the run trains between two published snapshots.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -913,9 +914,8 @@ struct RunFile {
 /// Writes `run` into `dir`, each file atomically; the run file goes last, so a run file never
 /// points at weights older than itself.
 pub fn save_run(dir: &Path, run: &SavedRun) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    weights_file::save(&dir.join(RUN_WEIGHTS_FILE), &run.cnn)?;
-    tileset_file::save(&dir.join(RUN_TILESET_FILE), &run.classes)?;
+    storage::write_text(dir, RUN_WEIGHTS_FILE, &weights_file::to_json(&run.cnn)?)?;
+    storage::write_text(dir, RUN_TILESET_FILE, &tileset_file::to_json(&run.classes)?)?;
     // JSON has no NaN: a point of a diverging run is left out rather than written as null.
     let finite =
         |curve: &[CurvePoint]| curve.iter().filter(|p| p.loss.is_finite() && p.accuracy.is_finite()).copied().collect();
@@ -928,19 +928,18 @@ pub fn save_run(dir: &Path, run: &SavedRun) -> anyhow::Result<()> {
         train_curve: finite(&run.train_curve),
         test_curve: finite(&run.test_curve),
     };
-    write_atomic(&dir.join(RUN_FILE), serde_json::to_string(&file)?.as_bytes())?;
-    Ok(())
+    storage::write_text(dir, RUN_FILE, &serde_json::to_string(&file)?)
 }
 
 /// Reads what [`save_run`] wrote; `Ok(None)` when no run was saved.
 pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
-    let path = dir.join(RUN_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let file: RunFile = serde_json::from_str(&read_text_at_most(&path, MAX_RUN_FILE_BYTES)?)?;
-    let cnn = weights_file::load(&dir.join(RUN_WEIGHTS_FILE))?;
-    let classes = tileset_file::load(&dir.join(RUN_TILESET_FILE))?;
+    let Some(file) = storage::read_text(dir, RUN_FILE, MAX_RUN_FILE_BYTES)? else { return Ok(None) };
+    let file: RunFile = serde_json::from_str(&file)?;
+    let missing = || anyhow::anyhow!("the run was saved without its weights or tile set");
+    let weights = storage::read_text(dir, RUN_WEIGHTS_FILE, weights_file::MAX_FILE_BYTES)?.ok_or_else(missing)?;
+    let cnn = weights_file::from_json(&weights)?;
+    let tileset = storage::read_text(dir, RUN_TILESET_FILE, tileset_file::MAX_FILE_BYTES)?.ok_or_else(missing)?;
+    let classes = tileset_file::from_json(&tileset)?;
     Ok(Some(SavedRun {
         config: file.config,
         limits: file.limits,

@@ -2,8 +2,10 @@
 
 pub mod atomic;
 pub mod bounded_read;
+pub mod clock;
 pub mod construct;
 pub mod dataset;
+pub mod deform;
 pub mod detect;
 pub mod experiments;
 pub mod export;

@@ -10,11 +10,11 @@ mod heatmap;
 mod raster;
 
 use std::io::Cursor;
-use std::sync::OnceLock;
 
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+#[cfg(not(target_arch = "wasm32"))]
 use plotters::style::{FontStyle, register_font};
 
 use raster::Raster;
@@ -337,12 +337,20 @@ fn check_size(width: u32, height: u32) -> Result<(), PlotError> {
 }
 
 /// Registers the embedded font once per process (under our family and the plotters default).
+#[cfg(not(target_arch = "wasm32"))]
 fn ensure_font() -> Result<(), PlotError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = REGISTERED.get_or_init(|| {
         [FONT_FAMILY, "sans-serif"].iter().all(|name| register_font(name, FontStyle::Normal, FONT_BYTES).is_ok())
     });
     if *ok { Ok(()) } else { Err(PlotError::Font) }
+}
+
+/// In the browser plotters measures text with the page's own fonts: nothing to register.
+#[cfg(target_arch = "wasm32")]
+#[allow(clippy::unnecessary_wraps)]
+fn ensure_font() -> Result<(), PlotError> {
+    Ok(())
 }
 
 fn render_svg(figure: &Figure) -> Result<Vec<u8>, PlotError> {

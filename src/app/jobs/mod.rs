@@ -22,7 +22,9 @@ use sliced as runner;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 /// Advances the jobs of a runner without threads for about `budget` (a no-op where jobs have
 /// threads); returns when a job wants its next slice (`None`: no job is waiting for one).

@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 use super::{JobShared, Step, StepWork, Work, finish};
 

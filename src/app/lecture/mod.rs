@@ -270,6 +270,7 @@ impl LectureState {
         self.apply_contrast(ctx);
         ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(true));
         self.restart_animation(ctx);
+        self.log_step();
     }
 
     /// Leaves lecture mode, restoring the zoom, the full-screen state and the theme.
@@ -323,7 +324,13 @@ impl LectureState {
             self.step = next;
             self.saved_note = None;
             self.restart_animation(ctx);
+            self.log_step();
         }
+    }
+
+    /// Says which step shows (the web build's console; the browser test follows the keys with it).
+    fn log_step(&self) {
+        log::info!("lecture step {} of {}: {}", self.step + 1, Step::ALL.len(), Step::at(self.step).title());
     }
 
     /// Seconds since the animation started, while it plays (steps derive their frame from it).

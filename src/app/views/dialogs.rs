@@ -77,7 +77,7 @@ impl PathDialog {
 
     fn start_browse(&mut self, ctx: &egui::Context) {
         let (filter_name, extensions) = self.purpose.filter();
-        let dialog = rfd::FileDialog::new().set_title(self.purpose.title()).add_filter(filter_name, extensions);
+        let dialog = browse::Dialog::new().set_title(self.purpose.title()).add_filter(filter_name, extensions);
         let pick = if self.purpose.is_save() { Pick::Save(self.purpose.default_name().to_owned()) } else { Pick::File };
         match Browse::start(ctx, dialog, pick) {
             Ok(browse) => {

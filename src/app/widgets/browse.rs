@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Duration;
+
+use crate::core::clock::Instant;
 
 /// A dialog that ends without a pick faster than a person can cancel was never shown.
 const TOO_FAST_TO_CANCEL: Duration = Duration::from_millis(300);
@@ -30,13 +32,27 @@ pub enum Pick {
     Folder,
 }
 
+/// The dialog to configure (title, filters) before [`Browse::start`].
+#[cfg(not(target_arch = "wasm32"))]
+pub type Dialog = rfd::FileDialog;
+/// The dialog to configure (title, filters) before [`Browse::start`].
+#[cfg(target_arch = "wasm32")]
+pub type Dialog = rfd::AsyncFileDialog;
+
 /// The system file dialog, running on a helper thread: it blocks there, never the UI.
 pub struct Browse(Receiver<Option<PathBuf>>, Instant);
 
 impl Browse {
+    /// A web page gets no file paths from the browser's picker (the web build reads bytes instead).
+    #[cfg(target_arch = "wasm32")]
+    pub fn start(_ctx: &egui::Context, _dialog: Dialog, _pick: Pick) -> std::io::Result<Self> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "a web page sees no file paths"))
+    }
+
     /// Opens `dialog` for `pick` on a helper thread; `Err` when no thread could be started.
-    pub fn start(ctx: &egui::Context, dialog: rfd::FileDialog, pick: Pick) -> std::io::Result<Self> {
-        let (sender, receiver) = channel();
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start(ctx: &egui::Context, dialog: Dialog, pick: Pick) -> std::io::Result<Self> {
+        let (sender, receiver) = std::sync::mpsc::channel();
         let ctx = ctx.clone();
         std::thread::Builder::new().name("tilelab file dialog".to_owned()).spawn(move || {
             let picked = match pick {
@@ -72,7 +88,7 @@ mod tests {
 
     #[test]
     fn a_browse_reports_the_pick_once_the_dialog_closed() {
-        let (sender, receiver) = channel();
+        let (sender, receiver) = std::sync::mpsc::channel();
         let browse = Browse(receiver, Instant::now().checked_sub(TOO_FAST_TO_CANCEL).unwrap());
         assert_eq!(browse.poll(), None, "still open");
         sender.send(Some(PathBuf::from("/tmp/x.json"))).unwrap();

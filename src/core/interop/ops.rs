@@ -22,7 +22,11 @@ pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
 pub const MAX_RANK: usize = 8;
 /// Most multiply-adds one `Conv`, pooling, `Gemm` or `MatMul` may take (a few seconds), so that a
 /// hostile model cannot hang the app.
+#[cfg(target_pointer_width = "64")]
 pub const MAX_MULTIPLY_ADDS: usize = 1 << 32;
+/// Most multiply-adds one operator may take where `usize` has 32 bits (the web build): all it counts.
+#[cfg(not(target_pointer_width = "64"))]
+pub const MAX_MULTIPLY_ADDS: usize = usize::MAX;
 
 /// Why an operator cannot be parsed or applied.
 #[derive(Debug, Clone, PartialEq, Error)]

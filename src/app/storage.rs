@@ -1,0 +1,86 @@
+//! Where the user's work is kept between sessions: named text entries of a data folder. On a
+//! desktop they are files in `~/.local/share/tilelab` written atomically; in the web build they are
+//! entries of the browser's local storage (keys `tilelab/<name>`), kept across reloads.
+
+use std::path::{Path, PathBuf};
+
+/// False in the web build: a page gets no file paths, so the path windows (open, save as, imports,
+/// exports) are not offered there.
+pub const FILE_PATHS: bool = !cfg!(target_arch = "wasm32");
+/// Why the web build has no path windows, where one was asked for.
+pub const NO_FILE_PATHS: &str = "a web page sees no file paths: open, save, import and export files in the desktop app (your work is kept in this browser)";
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use files::{default_data_dir, read_text, write_text};
+#[cfg(target_arch = "wasm32")]
+pub use local_storage::{default_data_dir, read_text, write_text};
+
+#[cfg(not(target_arch = "wasm32"))]
+mod files {
+    use super::{Path, PathBuf};
+    use crate::core::atomic;
+    use crate::core::bounded_read::read_text_at_most;
+
+    /// `$XDG_DATA_HOME/tilelab`, else `~/.local/share/tilelab` (`None` without a home folder).
+    pub fn default_data_dir() -> Option<PathBuf> {
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(xdg).join("tilelab"));
+        }
+        std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".local/share/tilelab"))
+    }
+
+    /// Writes `text` as `dir/name` atomically (the folder is created if needed).
+    pub fn write_text(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        atomic::write_atomic(&dir.join(name), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// The text of `dir/name` (at most `limit` bytes); `None` when there is no such file.
+    pub fn read_text(dir: &Path, name: &str, limit: u64) -> anyhow::Result<Option<String>> {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(read_text_at_most(&path, limit)?))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod local_storage {
+    use super::{Path, PathBuf};
+    use anyhow::{Context, anyhow};
+
+    /// The key prefix of the work in the page's local storage.
+    pub fn default_data_dir() -> Option<PathBuf> {
+        Some(PathBuf::from("tilelab"))
+    }
+
+    fn storage() -> anyhow::Result<web_sys::Storage> {
+        web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .ok_or_else(|| anyhow!("this browser gives the page no local storage"))
+    }
+
+    fn key(dir: &Path, name: &str) -> String {
+        format!("{}/{name}", dir.display())
+    }
+
+    /// Stores `text` under `dir/name` (fails when the browser's quota is used up).
+    pub fn write_text(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+        storage()?
+            .set_item(&key(dir, name), text)
+            .map_err(|_| anyhow!("the browser's storage is full ({} kB not kept)", text.len() / 1000))
+    }
+
+    /// The text stored under `dir/name` (at most `limit` bytes); `None` when nothing is.
+    pub fn read_text(dir: &Path, name: &str, limit: u64) -> anyhow::Result<Option<String>> {
+        let text = storage()?.get_item(&key(dir, name)).map_err(|_| anyhow!("the browser's storage is unreadable"))?;
+        match text {
+            Some(text) if text.len() as u64 > limit => {
+                Err(anyhow!("{} bytes stored, more than {limit}", text.len())).context(key(dir, name))
+            }
+            text => Ok(text),
+        }
+    }
+}
