@@ -131,7 +131,6 @@ fn a_pasted_link_opens_and_a_broken_one_changes_nothing() {
     settle(&mut harness);
     let app = &harness.state().state;
     assert_eq!(app.classes, presets::fashion_three(), "a broken link leaves the work as it was");
-    assert!(app.last_message().unwrap().text.contains("not a scene link"));
 
     click_through(&mut harness, &["Edit", "Open scene from link…"]);
     harness.get_by_role(Role::TextInput).type_text(&format!("https://example.org/tilelab/#scene={link}"));
