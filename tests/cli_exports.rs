@@ -135,3 +135,58 @@ fn weights_and_models_are_the_same_bytes_from_the_menu_and_the_cli() {
         fixture.check(kind, &format!("{}-{format}", net.tag()), &args);
     }
 }
+
+/// File → Export → This view (PNG 1×, SVG, CSV) for every view of a scene, and `tilelab figures
+/// --scene`: the same bytes (the Networks view's input is the dataset's first sample).
+#[test]
+fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
+    use tilelab::core::construct::Which;
+    use tilelab::core::scene::{self, compute};
+
+    let dir = tempfile::tempdir().unwrap();
+    let toy = scene::BUNDLED.iter().find(|(name, _)| *name == "paper-toy").unwrap().1;
+    let (mut opened, _) = scene::from_json(toy).unwrap();
+    opened.training.epochs = 1;
+    let run = compute::train(&opened, &mut |_, _| {}).unwrap();
+    opened.trained = Some(run.clone());
+    let path = dir.path().join("toy.tilelab");
+    scene::save(&path, &opened).unwrap();
+    let cli = dir.path().join("cli");
+    tilelab(&["figures", "--scene", text(&path), "--out", text(&cli)]);
+
+    let classes = opened.tiles.classes();
+    let dataset = compute::dataset(&opened).unwrap();
+    let compared = compute::compared_as_opened(&opened).unwrap();
+    let study = compute::invariance(&opened, &compared).unwrap();
+    let (height, width) = (opened.dataset.height, opened.dataset.width);
+    let built = [Which::N1, Which::N2].map(|which| (which, Arc::new(which.build(&classes, height, width).unwrap())));
+    let mut source = Source {
+        classes,
+        view: View::Tiles,
+        size: (height, width),
+        input: Some(dataset.samples[0].image.clone()),
+        dataset: Some(Arc::new(dataset)),
+        dataset_settings: Err("not exported here".to_owned()),
+        trained: Some(Arc::new(run.cnn.clone())),
+        curves: Some((compute::table_curve(&run.train_curve), compute::table_curve(&run.test_curve))),
+        invariance: Some(export_menu::InvarianceShown { result: Arc::new(study), compared: compared.caption() }),
+        built: built.to_vec(),
+    };
+    for view in View::ALL {
+        source.view = view;
+        let stem = view.kind().file_stem();
+        for (kind, name) in [
+            (ExportKind::ViewFigure { png_scale: Some(1.0) }, format!("{stem}.png")),
+            (ExportKind::ViewFigure { png_scale: None }, format!("{stem}.svg")),
+            (ExportKind::ViewData, format!("{stem}.csv")),
+        ] {
+            let app = dir.path().join(format!("app-{name}"));
+            export_menu::run(kind, &source, &app).unwrap();
+            let (app_bytes, cli_bytes) = (std::fs::read(&app).unwrap(), std::fs::read(cli.join(&name)).unwrap());
+            assert!(
+                !app_bytes.is_empty() && app_bytes == cli_bytes,
+                "{name}: the app and the CLI wrote different bytes"
+            );
+        }
+    }
+}

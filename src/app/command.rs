@@ -201,6 +201,40 @@ pub enum Command {
     ControlTraining(Control),
     /// Writes an export into this file or folder (in the background).
     Export { kind: ExportKind, path: PathBuf },
+    /// Opens a scene, asking first when the tile set has unsaved changes.
+    OpenScene(SceneSource),
+    /// Opens a scene now (the user agreed to replace the work; undo brings it back).
+    OpenSceneNow(SceneSource),
+    /// Saves the work as a scene to this file (it becomes the current scene file).
+    SaveScene(PathBuf),
+    /// Saves the work to the current scene file, or asks for one.
+    SaveSceneHere,
+    /// Saves a scene that opens in lecture mode at the current step and followed tile.
+    SaveLectureScene(PathBuf),
+    /// Opens the window where a scene link is pasted.
+    AskSceneLink,
+}
+
+/// Where a scene to open comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SceneSource {
+    /// A `.tilelab` file.
+    File(PathBuf),
+    /// A bundled example, by name (`core::scene::BUNDLED`).
+    Example(&'static str),
+    /// A scene link (or an address ending in `#scene=…`).
+    Link(String),
+}
+
+impl SceneSource {
+    /// Where it comes from, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Example(name) => format!("example '{name}'"),
+            Self::Link(_) => "from the link".to_owned(),
+        }
+    }
 }
 
 /// Applies an edit; returns the tile to select afterwards (if the selection should move).
@@ -488,6 +522,16 @@ impl<T: Clone> History<T> {
         self.undo.push(current.clone());
         self.last_key = None;
         Some(next)
+    }
+
+    /// The state the next undo returns to.
+    pub fn next_undo(&self) -> Option<&T> {
+        self.undo.last()
+    }
+
+    /// The state the next redo goes forward to.
+    pub fn next_redo(&self) -> Option<&T> {
+        self.redo.last()
     }
 
     /// True when there is something to undo.

@@ -28,20 +28,18 @@ use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::activations::{self, NamedArray};
-use crate::core::export::tables::{self, CurvePoint};
-use crate::core::export::{self, Table, sparse_json, weights_npy};
+use crate::core::export::tables::CurvePoint;
+use crate::core::export::views::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
+use crate::core::export::{sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
 use crate::core::interop::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
-use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, Format, LineChart, render};
+use crate::core::plot::{Figure, Format, render};
 use crate::core::tile::ClassSet;
-use crate::core::{atomic, detect, figures};
+use crate::core::{atomic, figures};
 
 /// Seed of the figure pack's samples.
 pub const FIGURE_PACK_SEED: u64 = 1;
-
-/// Why the invariance view has nothing to export yet.
-const NO_INVARIANCE: &str = "the Invariance view has no numbers yet: open it and wait for its histograms";
 
 /// Points of a training curve.
 pub type CurvePoints = Vec<CurvePoint>;
@@ -209,7 +207,7 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
 /// `net` as ONNX bytes, or its weights as safetensors: the bytes `tilelab export onnx` writes.
 fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, String> {
     let graph = match net {
-        Net::Trained => export_cnn(source.cnn()?, &class_names(&source.classes)),
+        Net::Trained => export_cnn(source.cnn()?, &views::class_names(&source.classes)),
         Net::N1 => export_constructed(ConstructedKind::N1, &*source.constructed(net)?, &source.classes),
         Net::N2 => export_constructed(ConstructedKind::N2, &*source.constructed(net)?, &source.classes),
     }
@@ -227,85 +225,37 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// The logits of direct φ, N1, N2 and (if trained) the CNN on the current input.
 fn input_logits(source: &Source) -> Result<Vec<(String, Vec<f32>)>, String> {
     let image = source.input()?.view();
-    let mut series = vec![("direct φ".to_owned(), detect::logits(&source.classes, image))];
-    for net in [Net::N1, Net::N2] {
-        let logits = source.constructed(net)?.logits(image).map_err(|e| e.to_string())?;
-        series.push((net.name().to_owned(), logits));
-    }
-    if let Some(cnn) = &source.trained {
-        let logits = cnn.logits(image).map_err(|e| e.to_string())?;
-        series.push(("trained".to_owned(), logits.to_vec()));
-    }
-    Ok(series)
+    let (n1, n2) = (source.constructed(Net::N1)?, source.constructed(Net::N2)?);
+    views::input_logits(&source.classes, image, &n1, &n2, source.trained.as_deref()).map_err(|e| e.to_string())
 }
 
-fn class_names(classes: &ClassSet) -> Vec<String> {
-    classes.classes.iter().map(|o| o.name.clone()).collect()
+/// The figure or the CSV of the current view, from the numbers it needs (computed here only for
+/// that view): `core::export::views`, the functions `tilelab figures --scene` calls too.
+fn with_view_numbers<T>(
+    source: &Source,
+    make: impl FnOnce(ViewKind, &ViewNumbers<'_>) -> Result<T, ViewExportError>,
+) -> Result<T, String> {
+    let view = source.view.kind();
+    let logits = if view == ViewKind::Networks { Some(input_logits(source)?) } else { None };
+    let curves = source.curves.as_ref().map(|(train, test)| (train.as_slice(), test.as_slice()));
+    let numbers = ViewNumbers {
+        classes: &source.classes,
+        dataset: source.dataset.as_deref(),
+        logits: logits.as_deref(),
+        curves,
+        invariance: source.invariance.as_ref().map(|shown| (&*shown.result, shown.compared.as_str())),
+    };
+    make(view, &numbers).map_err(|e| e.to_string())
 }
 
 /// The current view as a figure.
 pub fn view_figure(source: &Source) -> Result<Figure, String> {
-    match source.view {
-        View::Tiles => Ok(figures::tiles_figure(&source.classes)),
-        View::Dataset => {
-            let dataset = source.dataset.as_ref().ok_or("the dataset has not been generated yet")?;
-            Ok(figures::samples_figure(&source.classes, dataset))
-        }
-        View::Networks => {
-            let series = input_logits(source)?;
-            let chart = BarChart {
-                y_label: "logit".to_owned(),
-                groups: class_names(&source.classes),
-                series: series.into_iter().map(|(name, values)| BarSeries { name, values }).collect(),
-            };
-            Ok(Figure::new("Logits on the networks view's input", FigureKind::BarChart(chart)))
-        }
-        View::Training => {
-            let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
-            let curve = |name: &str, points: &[CurvePoint], pick: fn(&CurvePoint) -> f32| Curve {
-                name: name.to_owned(),
-                points: points.iter().map(|p| (p.epoch, pick(p))).collect(),
-            };
-            let chart = LineChart {
-                x_label: "epoch".to_owned(),
-                y_label: "loss / accuracy".to_owned(),
-                curves: vec![
-                    curve("train loss", train, |p| p.loss),
-                    curve("test loss", test, |p| p.loss),
-                    curve("train accuracy", train, |p| p.accuracy),
-                    curve("test accuracy", test, |p| p.accuracy),
-                ],
-            };
-            Ok(Figure::new("Training curves", FigureKind::LineChart(chart)))
-        }
-        View::Invariance => {
-            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
-            Ok(figure4::comparison_figure(&shown.result, &shown.compared))
-        }
-    }
+    with_view_numbers(source, views::view_figure)
 }
 
 /// The numbers behind the current view, as CSV bytes.
 pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
-    let csv = |table: Result<Table, export::ExportError>| {
-        table.and_then(|table| export::csv_bytes(&table)).map_err(|e| e.to_string())
-    };
-    match source.view {
-        View::Tiles => csv(tables::tiles(&source.classes)),
-        View::Dataset => {
-            let dataset = source.dataset.as_ref().ok_or("the dataset has not been generated yet")?;
-            csv(tables::placements(&source.classes, dataset))
-        }
-        View::Networks => csv(tables::logits(&class_names(&source.classes), &input_logits(source)?)),
-        View::Training => {
-            let (train, test) = source.curves.as_ref().ok_or("no training run yet")?;
-            csv(tables::curves(train, test))
-        }
-        View::Invariance => {
-            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
-            Ok(figure4::to_csv(&shown.result).into_bytes())
-        }
-    }
+    with_view_numbers(source, views::view_csv)
 }
 
 /// Every layer's output of `net` on the current input, the input first.
@@ -546,7 +496,7 @@ fn poll_browse(dialog: &mut ExportDialog) {
 mod tests {
     use super::*;
     use crate::core::dataset::generate;
-    use crate::core::presets;
+    use crate::core::{detect, presets};
 
     fn point(epoch: f32, loss: f32, accuracy: f32) -> CurvePoint {
         CurvePoint { epoch, loss, accuracy }
@@ -628,7 +578,7 @@ mod tests {
         let (s, cnn) = source_with_cnn();
         let cases = [
             (Net::N2, export_constructed(ConstructedKind::N2, &s.constructed(Net::N2).unwrap(), &s.classes).unwrap()),
-            (Net::Trained, export_cnn(&cnn, &class_names(&s.classes)).unwrap()),
+            (Net::Trained, export_cnn(&cnn, &views::class_names(&s.classes)).unwrap()),
         ];
         for (net, graph) in cases {
             let kind = ExportKind::Onnx { net, safetensors: true };

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::export::views::ViewKind;
+
 /// The tabs of the central area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum View {
@@ -23,6 +25,28 @@ pub enum View {
 impl View {
     /// Every view, in tab order.
     pub const ALL: [Self; 5] = [Self::Tiles, Self::Dataset, Self::Networks, Self::Training, Self::Invariance];
+
+    /// The view as exports and scenes name it.
+    pub fn kind(self) -> ViewKind {
+        match self {
+            Self::Tiles => ViewKind::Tiles,
+            Self::Dataset => ViewKind::Dataset,
+            Self::Networks => ViewKind::Networks,
+            Self::Training => ViewKind::Training,
+            Self::Invariance => ViewKind::Invariance,
+        }
+    }
+
+    /// The view a scene or an export names.
+    pub fn of(kind: ViewKind) -> Self {
+        match kind {
+            ViewKind::Tiles => Self::Tiles,
+            ViewKind::Dataset => Self::Dataset,
+            ViewKind::Networks => Self::Networks,
+            ViewKind::Training => Self::Training,
+            ViewKind::Invariance => Self::Invariance,
+        }
+    }
 
     /// The tab label.
     pub fn label(self) -> &'static str {
@@ -55,6 +79,12 @@ pub enum PathPurpose {
     BackgroundImage,
     /// Open an ONNX classifier for the trained side of the networks view.
     OpenNetwork,
+    /// Open a scene file.
+    OpenScene,
+    /// Save the work as a scene file.
+    SaveSceneAs,
+    /// Save a scene that opens in lecture mode at the current step.
+    SaveLectureScene,
 }
 
 impl PathPurpose {
@@ -69,14 +99,17 @@ impl PathPurpose {
             Self::OpenIdx => "Open IDX files",
             Self::BackgroundImage => "Background image",
             Self::OpenNetwork => "Open network (ONNX)",
+            Self::OpenScene => "Open scene",
+            Self::SaveSceneAs => "Save scene as",
+            Self::SaveLectureScene => "Start lecture here: save a scene",
         }
     }
 
     /// Label of the confirming button.
     pub fn action(self) -> &'static str {
         match self {
-            Self::OpenTileSet | Self::OpenIdx | Self::OpenNetwork => "Open",
-            Self::SaveTileSetAs => "Save",
+            Self::OpenTileSet | Self::OpenIdx | Self::OpenNetwork | Self::OpenScene => "Open",
+            Self::SaveTileSetAs | Self::SaveSceneAs | Self::SaveLectureScene => "Save",
             Self::ImportTileImage => "Import",
             Self::ExportAtlas | Self::ExportTilePng => "Export",
             Self::BackgroundImage => "Use",
@@ -85,7 +118,10 @@ impl PathPurpose {
 
     /// True when the path is written rather than read.
     pub fn is_save(self) -> bool {
-        matches!(self, Self::SaveTileSetAs | Self::ExportAtlas | Self::ExportTilePng)
+        matches!(
+            self,
+            Self::SaveTileSetAs | Self::ExportAtlas | Self::ExportTilePng | Self::SaveSceneAs | Self::SaveLectureScene
+        )
     }
 
     /// The file dialog's filter: a name and the extensions.
@@ -96,6 +132,7 @@ impl PathPurpose {
             Self::ExportAtlas | Self::ExportTilePng => ("PNG", &["png"]),
             Self::OpenIdx => ("IDX", &["gz", "idx3-ubyte", "idx1-ubyte", "ubyte"]),
             Self::OpenNetwork => ("ONNX", &["onnx"]),
+            Self::OpenScene | Self::SaveSceneAs | Self::SaveLectureScene => ("scene", &["tilelab"]),
         }
     }
 
@@ -105,6 +142,8 @@ impl PathPurpose {
             Self::SaveTileSetAs => "tileset.json",
             Self::ExportAtlas => "atlas.png",
             Self::ExportTilePng => "tile.png",
+            Self::SaveSceneAs => "scene.tilelab",
+            Self::SaveLectureScene => "lecture-step.tilelab",
             _ => "",
         }
     }

@@ -37,7 +37,7 @@ pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
-mod scene_link;
+pub mod scenes;
 pub mod settings;
 pub mod state;
 pub mod storage;
@@ -57,7 +57,7 @@ use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use command::{Command, Preset};
+use command::{Command, Preset, SceneSource};
 use ids::{PathPurpose, View};
 use state::{AppState, Level};
 use theme::{Rendering, ThemeChoice};
@@ -139,6 +139,7 @@ impl TilelabApp {
         }
         self.poll(&ctx);
         self.shortcuts(&ctx);
+        self.open_dropped_scenes(&ctx);
         lecture::handle_keys(&ctx, &mut self.views.lecture);
         self.handle_close_request(&ctx);
         if self.views.lecture.active {
@@ -277,12 +278,22 @@ impl TilelabApp {
                     self.state.push(command);
                 }
             }
+            ui.separator();
+            self.scene_menu_ui(ui);
+            ui.separator();
             if storage::FILE_PATHS {
                 export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
             } else {
                 ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
             }
             ui.menu_button("Examples", |ui| {
+                for (name, text) in crate::core::scene::BUNDLED {
+                    if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
+                        self.state.push(Command::OpenScene(SceneSource::Example(name)));
+                    }
+                }
+                ui.separator();
+                ui.label(egui::RichText::new("Tile sets").weak());
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
                         self.state.push(Command::LoadPreset(preset));
@@ -299,6 +310,45 @@ impl TilelabApp {
         });
     }
 
+    /// File → Open scene…, Save scene, Save scene as…, Recent scenes.
+    fn scene_menu_ui(&mut self, ui: &mut egui::Ui) {
+        let items = [
+            ("Open scene…", Command::AskPath(PathPurpose::OpenScene)),
+            ("Save scene", Command::SaveSceneHere),
+            ("Save scene as…", Command::AskPath(PathPurpose::SaveSceneAs)),
+        ];
+        for (label, command) in items {
+            if ui.button(label).clicked() {
+                self.state.push(command);
+            }
+        }
+        let recent = self.state.session.recent_scenes.clone();
+        ui.add_enabled_ui(!recent.is_empty(), |ui| {
+            ui.menu_button("Recent scenes", |ui| {
+                for path in recent {
+                    let name = path
+                        .file_name()
+                        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+                    if ui.button(name).on_hover_text(path.display().to_string()).clicked() {
+                        self.state.push(Command::OpenScene(SceneSource::File(path)));
+                    }
+                }
+            });
+        });
+    }
+
+    /// A `.tilelab` file dropped onto the window opens as a scene.
+    fn open_dropped_scenes(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        for path in dropped {
+            if path.extension().is_some_and(|e| e == crate::core::scene::EXTENSION) {
+                self.state.push(Command::OpenScene(SceneSource::File(path)));
+            } else {
+                self.state.warn(format!("{} is not a scene (.tilelab): nothing opened", path.display()));
+            }
+        }
+    }
+
     fn edit_menu_ui(&mut self, ui: &mut egui::Ui) {
         ui.menu_button("Edit", |ui| {
             let undo = egui::Button::new("Undo").shortcut_text("Ctrl+Z");
@@ -308,6 +358,10 @@ impl TilelabApp {
             let redo = egui::Button::new("Redo").shortcut_text("Ctrl+Shift+Z");
             if ui.add_enabled(self.state.history.can_redo(), redo).clicked() {
                 self.state.push(Command::Redo);
+            }
+            ui.separator();
+            if ui.button("Open scene from link…").clicked() {
+                self.state.push(Command::AskSceneLink);
             }
             ui.separator();
             if ui.button("Add class").clicked()
@@ -504,7 +558,7 @@ impl eframe::App for TilelabApp {
 
 /// Opens the desktop window ("tilelab", 1280×800, glow renderer).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn run() -> anyhow::Result<()> {
+pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
     let started = Instant::now();
     // A second logger (tests, embedding) is fine: keep the first.
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
@@ -513,7 +567,14 @@ pub fn run() -> anyhow::Result<()> {
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
-    eframe::run_native("tilelab", options, Box::new(move |cc| Ok(Box::new(TilelabApp::from_creation(cc, started)))))
+    let open_at_start = move |cc: &eframe::CreationContext<'_>| {
+        let mut app = TilelabApp::from_creation(cc, started);
+        if let Some(path) = scene {
+            app.state.push(Command::OpenScene(SceneSource::File(path)));
+        }
+        Ok(Box::new(app) as Box<dyn eframe::App>)
+    };
+    eframe::run_native("tilelab", options, Box::new(open_at_start))
         .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
 

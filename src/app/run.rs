@@ -164,6 +164,25 @@ impl TilelabApp {
                 state.changed();
                 state.info("the trained side shows the SGD run again");
             }
+            Command::OpenScene(source) => {
+                if state.is_dirty() {
+                    self.views.dialogs.confirm_scene = Some(source);
+                } else {
+                    self.open_scene(ctx, source);
+                }
+            }
+            Command::OpenSceneNow(source) => self.open_scene(ctx, source),
+            Command::SaveScene(path) => self.save_scene(&path, None),
+            Command::SaveSceneHere => match state.session.scene_path.clone() {
+                Some(path) => self.save_scene(&path, None),
+                None => self.ask_path(PathPurpose::SaveSceneAs),
+            },
+            Command::SaveLectureScene(path) => {
+                let lecture = &self.views.lecture;
+                let start = super::scenes::lecture_start(lecture.step, lecture.interaction.tile);
+                self.save_scene(&path, Some(start));
+            }
+            Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
             Command::Quit => {
                 if state.is_dirty() && !self.views.dialogs.quit_confirmed {
                     self.views.dialogs.confirm_quit = true;

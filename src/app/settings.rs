@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::{Background, DatasetSpec};
@@ -21,6 +22,8 @@ pub enum BackgroundChoice {
     Gradient { angle_degrees: f32 },
     /// A grey image from a file, fitted to the image size.
     ImageFile { path: PathBuf },
+    /// A grey picture held in the settings (a scene's embedded background).
+    Picture(Array2<f32>),
 }
 
 /// The dataset settings of the dataset view (persisted with the session).
@@ -65,6 +68,7 @@ impl DatasetSettings {
             BackgroundChoice::ImageFile { path } => {
                 Background::Image(load_grey_image(path).map_err(|e| e.to_string())?)
             }
+            BackgroundChoice::Picture(picture) => Background::Image(picture.clone()),
         };
         Ok(DatasetSpec {
             height: self.height,

@@ -54,6 +54,10 @@ pub struct Session {
     pub network_path: Option<PathBuf>,
     /// The folder of the last path confirmed in a path window (where the next one starts).
     pub last_folder: Option<PathBuf>,
+    /// The scene file last opened or saved (File → Save scene writes it).
+    pub scene_path: Option<PathBuf>,
+    /// Scene files opened or saved, newest first (File → Recent scenes).
+    pub recent_scenes: Vec<PathBuf>,
 }
 
 /// How serious a log entry is.
@@ -82,7 +86,8 @@ pub struct LogEntry {
 }
 
 /// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
-/// brings the previous file back with its set).
+/// brings the previous file back with its set); across the opening of a scene, also the dataset
+/// settings and the view.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The tile set.
@@ -91,6 +96,10 @@ pub struct Snapshot {
     pub path: Option<PathBuf>,
     /// What that file holds (the reference for "unsaved changes").
     pub saved: Arc<ClassSet>,
+    /// The dataset settings and the view at that point.
+    pub work: Arc<(DatasetSettings, View)>,
+    /// True when stepping to or from this snapshot crosses the opening of a scene (the settings go along).
+    pub scene_step: bool,
 }
 
 /// The shared state every view reads and pushes commands into.
@@ -217,11 +226,16 @@ impl AppState {
             classes: self.classes.clone(),
             path: self.session.tileset_path.clone(),
             saved: Arc::clone(&self.saved_classes),
+            work: Arc::new((self.session.dataset.clone(), self.session.view)),
+            scene_step: false,
         }
     }
 
     /// Goes back (or forward) to `snapshot`; the file comes back with the set it belonged to.
     fn restore_snapshot(&mut self, snapshot: Snapshot) {
+        if snapshot.scene_step {
+            (self.session.dataset, self.session.view) = (*snapshot.work).clone();
+        }
         self.classes = snapshot.classes;
         // Same file: what it holds now (a save since then) is the reference, not what it held then.
         if snapshot.path != self.session.tileset_path {
@@ -254,20 +268,39 @@ impl AppState {
         }
     }
 
-    /// Undoes the last edit.
+    /// Undoes the last edit (or the opening of a scene).
     pub fn undo(&mut self) {
-        match self.history.undo(&self.snapshot()) {
+        let current =
+            Snapshot { scene_step: self.history.next_undo().is_some_and(|s| s.scene_step), ..self.snapshot() };
+        match self.history.undo(&current) {
             Some(previous) => self.restore_snapshot(previous),
             None => self.info("nothing to undo"),
         }
     }
 
-    /// Redoes the last undone edit.
+    /// Redoes the last undone edit (or the opening of a scene).
     pub fn redo(&mut self) {
-        match self.history.redo(&self.snapshot()) {
+        let current =
+            Snapshot { scene_step: self.history.next_redo().is_some_and(|s| s.scene_step), ..self.snapshot() };
+        match self.history.redo(&current) {
             Some(next) => self.restore_snapshot(next),
             None => self.info("nothing to redo"),
         }
+    }
+
+    /// Replaces the tile set, the dataset settings and the view in one undo step (opening a
+    /// scene); the set belongs to no tile-set file.
+    pub fn replace_work(&mut self, classes: ClassSet, dataset: DatasetSettings, view: View) {
+        let before = Snapshot { scene_step: true, ..self.snapshot() };
+        self.history.record(&before, None);
+        self.classes = classes;
+        self.session.dataset = dataset;
+        self.session.view = view;
+        self.session.tileset_path = None;
+        self.saved_classes = Arc::new(self.classes.clone());
+        self.selected = None;
+        self.fix_selection();
+        self.classes_changed();
     }
 
     /// Makes the set the saved reference (after a save or open).

@@ -16,16 +16,19 @@ mod scatter;
 mod scene;
 mod verify;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// tilelab: hand-constructed monosemantic CNNs beside SGD-trained ones.
 #[derive(Parser)]
-#[command(name = "tilelab", version, about)]
+#[command(name = "tilelab", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// A scene file (`.tilelab`) to open the app on.
+    scene: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +51,11 @@ enum Command {
     Figures(figures::FiguresArgs),
     /// Scene files (`.tilelab`) and links: print a scene's link, write a link's scene, check a scene.
     Scene(scene::SceneArgs),
+    /// Open the app on a scene file (`tilelab F.tilelab` does the same).
+    Open {
+        /// The scene file.
+        file: PathBuf,
+    },
     /// Write the wavelet scattering coefficients of one greyscale image as NumPy float32 [K, H', W'].
     Scatter(scatter::ScatterArgs),
 }
@@ -56,7 +64,8 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        None => open_app(),
+        None => open_app(cli.scene.clone()),
+        Some(Command::Open { file }) => open_app(Some(file.clone())),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Logits(args)) => logits::run(args),
         Some(Command::Reproduce(args)) => reproduce::run(args),
@@ -77,12 +86,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Starts the app, on `scene` if given (checked first, so a broken file is reported here).
 #[cfg(feature = "gui")]
-fn open_app() -> anyhow::Result<()> {
-    crate::app::run()
+fn open_app(scene: Option<PathBuf>) -> anyhow::Result<()> {
+    if let Some(path) = &scene {
+        scene::open(path)?;
+    }
+    crate::app::run(scene)
 }
 
 #[cfg(not(feature = "gui"))]
-fn open_app() -> anyhow::Result<()> {
+fn open_app(_scene: Option<PathBuf>) -> anyhow::Result<()> {
     anyhow::bail!("this build has no desktop app (built without the `gui` feature); see `tilelab --help`")
 }

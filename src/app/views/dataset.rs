@@ -99,6 +99,7 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
         BackgroundChoice::Constant { .. } => "Constant",
         BackgroundChoice::Gradient { .. } => "Gradient",
         BackgroundChoice::ImageFile { .. } => "Image from file",
+        BackgroundChoice::Picture(_) => "Picture from the scene",
     };
     let choices = [
         BackgroundChoice::Uniform,
@@ -133,6 +134,9 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
         }
         BackgroundChoice::ImageFile { path } => {
             ui.label(format!("Image: {}", path.display()));
+        }
+        BackgroundChoice::Picture(picture) => {
+            ui.label(format!("A {}×{} picture the scene holds", picture.nrows(), picture.ncols()));
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, Preset};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, Preset, SceneSource};
 use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
@@ -69,6 +69,9 @@ impl PathDialog {
             }
             PathPurpose::BackgroundImage => Command::SetBackgroundImage(path),
             PathPurpose::OpenNetwork => Command::OpenNetwork(path),
+            PathPurpose::OpenScene => Command::OpenScene(SceneSource::File(path)),
+            PathPurpose::SaveSceneAs => Command::SaveScene(path),
+            PathPurpose::SaveLectureScene => Command::SaveLectureScene(path),
         })
     }
 
@@ -112,6 +115,10 @@ pub struct Dialogs {
     pub confirm_quit: bool,
     /// "Replace the tile set by this example?" (lecture step 6 asks before loading one).
     pub confirm_preset: Option<Preset>,
+    /// "Replace the work by this scene?" when the tile set has unsaved changes.
+    pub confirm_scene: Option<SceneSource>,
+    /// The window where a scene link is pasted, with what was pasted so far.
+    pub scene_link: Option<String>,
     /// Set once the user agreed to close; the next close request goes through.
     pub quit_confirmed: bool,
     /// "Save and quit" asked for a file: close once it is saved.
@@ -132,6 +139,8 @@ pub fn ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     rename_ui(ctx, app, dialogs);
     confirm_quit_ui(ctx, app, dialogs);
     confirm_preset_ui(ctx, app, dialogs);
+    confirm_scene_ui(ctx, app, dialogs);
+    scene_link_ui(ctx, app, dialogs);
     info_windows_ui(ctx, app, dialogs);
 }
 
@@ -302,6 +311,47 @@ fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dial
     });
     if close {
         dialogs.confirm_preset = None;
+    }
+}
+
+/// Asks before a scene replaces unsaved work, saying how to get it back.
+fn confirm_scene_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+    let Some(source) = &dialogs.confirm_scene else { return };
+    let mut close = false;
+    egui::Window::new("Open the scene?").collapsible(false).resizable(false).show(ctx, |ui| {
+        ui.label(format!("The tile set has unsaved changes; the scene {} replaces them.", source.describe()));
+        ui.label("Undo (Ctrl+Z, or the Edit menu) brings them back, with the dataset settings.");
+        ui.horizontal(|ui| {
+            if ui.button("Open the scene").clicked() {
+                app.push(Command::OpenSceneNow(source.clone()));
+                close = true;
+            }
+            close |= ui.button("Cancel").clicked();
+        });
+    });
+    if close {
+        dialogs.confirm_scene = None;
+    }
+}
+
+/// Edit → Open scene from link: paste the link (or the web address holding it) and open it.
+fn scene_link_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+    let Some(text) = &mut dialogs.scene_link else { return };
+    let (mut open, mut close) = (true, false);
+    egui::Window::new("Open scene from link").open(&mut open).collapsible(false).show(ctx, |ui| {
+        ui.label("Paste a scene link (Ctrl+V), or a web address ending in #scene=…");
+        let field = ui.add(egui::TextEdit::singleline(text).desired_width(420.0).hint_text("1.…"));
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            if (ui.button("Open").clicked() || entered) && !text.trim().is_empty() {
+                app.push(Command::OpenScene(SceneSource::Link(text.trim().to_owned())));
+                close = true;
+            }
+            close |= ui.button("Cancel").clicked();
+        });
+    });
+    if close || !open {
+        dialogs.scene_link = None;
     }
 }
 

@@ -5,6 +5,8 @@
 
 use egui::RichText;
 
+use crate::app::command::Command;
+use crate::app::ids::PathPurpose;
 use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps};
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -20,7 +22,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     if app.dataset_needs_generation() {
         app.push(crate::app::command::Command::GenerateDataset);
     }
-    top_bar_ui(ui, lecture);
+    top_bar_ui(ui, app, lecture);
     ui.separator();
     let page = ui.available_rect_before_wrap();
     lecture.set_page_rect(&ctx, page);
@@ -56,7 +58,7 @@ fn title_ui(ui: &mut egui::Ui, lecture: &LectureState) {
     ui.add_space(6.0);
 }
 
-fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
+fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let ctx = ui.ctx().clone();
     // One line: the page is scaled to fit the window (`lecture::fitted_zoom`), the bar with it.
     ui.horizontal(|ui| {
@@ -98,6 +100,10 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState) {
         }
         ui.checkbox(&mut lecture.pointer_in_png, "with pointer")
             .on_hover_text("Draw the pointer highlight into the saved PNG too");
+        let hint = "Saves a scene (.tilelab) that opens in lecture mode at this step: one scene per slide";
+        if ui.button("Start lecture here…").on_hover_text(hint).clicked() {
+            app.push(Command::AskPath(PathPurpose::SaveLectureScene));
+        }
         ui.separator();
         if ui.button("Leave (Esc)").clicked() {
             lecture.leave(&ctx);

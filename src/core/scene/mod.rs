@@ -299,6 +299,16 @@ pub const BUNDLED: [(&str, &str); 6] = [
     ("imported-model", include_str!("../../../assets/scenes/imported-model.tilelab")),
 ];
 
+/// The title in a scene's text, without reading the rest (menus list the examples by it).
+pub fn title_of(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Titled {
+        #[serde(default)]
+        title: String,
+    }
+    serde_json::from_str::<Titled>(text).map(|t| t.title).unwrap_or_default()
+}
+
 /// Opens a scene file (at most [`MAX_FILE_BYTES`]), with what it held that this build does not know.
 pub fn open(path: &Path) -> Result<(Scene, Vec<Warning>), SceneError> {
     let text = read_text_at_most(path, MAX_FILE_BYTES).map_err(|error| match error {

@@ -184,7 +184,7 @@ fn hostile_scenes_are_refused_whole() {
             "huge embedded weights",
             Box::new(|v| {
                 let architecture =
-                    serde_json::json!({"height": 40, "width": 40, "kernel": 5, "filters": 100000, "classes": 3});
+                    serde_json::json!({"height": 40, "width": 40, "kernel": 5, "filters": 100_000, "classes": 3});
                 v["trained"] = serde_json::json!({"weights": {"format": "tilelab-cnn-weights", "version": 1, "architecture": architecture,
                     "conv_weight": [], "conv_bias": [], "fc_weight": [], "fc_bias": []}});
             }),
