@@ -33,11 +33,13 @@
 //!   `activations` take); `tilelab` without one opens the app.
 //! - `app` (feature `gui`): the egui application, in layers (see `app`'s module doc). At the bottom
 //!   `app::ids`, `app::settings`, `app::theme`, `app::widgets` (heat maps, histograms, file dialog),
-//!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results),
-//!   `app::cache` (the dataset and N1/N2, shared), `app::command` and `app::state`; above them one
-//!   file per view under `app/views/`, the lecture under `app/lecture/`, the File → Export menu;
-//!   `TilelabApp` applies the views' commands once per frame (`app/run.rs`). The SGD run has its
-//!   worker in `app/training_job.rs`.
+//!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results; a thread
+//!   per job in `jobs/native.rs`, time slices on the UI thread in `jobs/sliced.rs` for the web),
+//!   `app::cache` (the dataset, N1/N2, their forward passes and the Figure 4 study, shared by the
+//!   views and the lecture), `app::command` and `app::state`; above them one file per view under
+//!   `app/views/`, the lecture under `app/lecture/`, the File → Export menu; `TilelabApp` applies
+//!   the views' commands once per frame (`app/run.rs`). The SGD run is a steppable job of the
+//!   runner (`app/training_job.rs`).
 //!
 //! # Invariants
 //! - N1(x) and N2(x) equal the direct `φ_O(x)` for every class (relative error ≤ 1e-4 in f32).

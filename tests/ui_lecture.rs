@@ -16,11 +16,13 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
+use tilelab::app::cache::image_key;
 use tilelab::app::command::Command;
 use tilelab::app::ids::{ExportKind, Net};
 use tilelab::app::lecture::Step;
 use tilelab::app::training_job::{Control, TrainingConfig, TrainingJob};
 use tilelab::app::widgets::heatmap::format_spread;
+use tilelab::core::construct::Which;
 use tilelab::core::export::load_npy;
 use tilelab::core::tile::TileId;
 
@@ -183,7 +185,7 @@ fn the_lecture_and_the_invariance_view_word_no_spread_the_same() {
     train_to_a_fixed_step(&mut harness);
     go_to(&mut harness, 7);
     harness.get_by_label_contains("Compute (100 images").click();
-    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
+    wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
     let tile = TileId { class: 0, feature: 0, tile: 0 };
     let epsilon = harness.state().state.classes.tile(tile).unwrap().epsilon();
     let unmoved = format_spread(epsilon, 0.0);
@@ -310,10 +312,12 @@ fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
         !h.get_by_label("Measure selectivity").accesskit_node().is_disabled()
     });
     harness.get_by_label("Measure selectivity").click();
-    wait_until(&mut harness, "selectivity", |app| app.views.lecture.data.selectivity.latest(|_| true).is_some());
+    wait_until(&mut harness, "selectivity", |app| {
+        app.state.cache.selectivity().latest(|k| k.probes.is_some()).is_some()
+    });
     go_to(&mut harness, 7);
     harness.get_by_label_contains("Compute (100 images").click();
-    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
+    wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
     // The pointer rests in a corner, away from the content.
     harness.hover_at(egui::pos2(-100.0, -100.0));
     for size in PROJECTOR_SIZES {
@@ -322,10 +326,10 @@ fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
             go_to(&mut harness, index);
             // Steps 4 and 5 show N1 and N2 as soon as they are built.
             wait_until(&mut harness, "the step's network", |app| {
-                let data = &app.views.lecture.data;
+                let cache = &app.state.cache;
                 match index {
-                    3 => data.n1_forward.latest(|_| true).is_some(),
-                    4 => data.n2_forward.latest(|_| true).is_some(),
+                    3 => cache.forward(Which::N1).latest(|_| true).is_some(),
+                    4 => cache.forward(Which::N2).latest(|_| true).is_some(),
                     _ => true,
                 }
             });
@@ -351,7 +355,7 @@ fn lecture_steps_answer_the_pointer() {
     press(&mut harness, Key::F5);
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     go_to(&mut harness, 4);
-    wait_until(&mut harness, "N2", |app| app.views.lecture.data.n2_forward.latest(|_| true).is_some());
+    wait_until(&mut harness, "N2", |app| app.state.cache.forward(Which::N2).latest(|_| true).is_some());
     // Move the window off the tile, then point at block (1, 1) of layer 3 (8×8 blocks): its four
     // 4×4 quadrants light up in layer 2.
     let input = harness.get_by_role_and_label(Role::Image, "Lecture input image").rect();
@@ -375,9 +379,9 @@ fn lecture_steps_answer_the_pointer() {
     let version = harness.state().state.classes_version;
     // N1 of the new set, on the input drawn from it (not an earlier pass on the old input).
     wait_until(&mut harness, "N1 of the new set", move |app| {
-        let data = &app.views.lecture.data;
-        let stamp = data.input.as_ref().map(|input| input.stamp);
-        !data.n1_forward.is_running() && data.n1_forward.latest(|k| k.0.0 == version && Some(k.1) == stamp).is_some()
+        let image = app.views.lecture.data.input.as_ref().map(|input| image_key(&input.image));
+        let n1 = app.state.cache.forward(Which::N1);
+        !n1.is_running() && n1.latest(|k| k.0.0 == version && Some(k.1) == image).is_some()
     });
     assert!(harness.query_all_by_label_contains("min-layer").count() >= 2, "the min-layers are listed");
     harness.hover_at(egui::pos2(-100.0, -100.0));
@@ -473,10 +477,13 @@ fn steps_seven_and_eight_train_and_measure() {
     };
     wait_until(&mut harness, "training above chance", trained_a_bit);
     harness.get_by_label("Measure selectivity").click();
-    wait_until(&mut harness, "selectivity", |app| app.views.lecture.data.selectivity.latest(|_| true).is_some());
-    let measured = harness.state().views.lecture.data.selectivity.latest(|_| true).unwrap();
-    assert_eq!(measured.constructed.mean_classes_per_active_unit(), Some(1.0), "N1's detectors are monosemantic");
-    assert!(measured.trained.active_units() > 0);
+    wait_until(&mut harness, "selectivity", |app| {
+        app.state.cache.selectivity().latest(|k| k.probes.is_some()).is_some()
+    });
+    let measured = harness.state().state.cache.selectivity().latest(|k| k.probes.is_some()).unwrap();
+    let constructed = measured.constructed.selectivity(0.0).unwrap();
+    assert_eq!(constructed.mean_classes_per_active_unit(), Some(1.0), "N1's detectors are monosemantic");
+    assert!(measured.trained.as_ref().unwrap().1.selectivity(0.0).unwrap().active_units() > 0);
     harness.get_by_label_contains("trained units:");
     // Slow motion, so the room can watch the filters form.
     harness.get_by_label("Slow motion").click();
@@ -485,8 +492,9 @@ fn steps_seven_and_eight_train_and_measure() {
     assert!(matches!(speed, Some(tilelab::app::training_job::Speed::SamplesPerSecond(_))), "{speed:?}");
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label_contains("Compute (100 images").click();
-    wait_until(&mut harness, "invariance", |app| app.views.lecture.data.invariance.latest(|_| true).is_some());
-    let result = harness.state().views.lecture.data.invariance.latest(|_| true).unwrap();
+    wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
+    let study = harness.state().state.cache.figure4().latest(|k| k.weights.is_some()).unwrap();
+    let result = &study.result;
     for tile in &result.tiles {
         let spread = &tile.background.constructed_spread;
         assert!(spread.std[tile.label] < 1e-3, "N1's class logit does not move under background changes");

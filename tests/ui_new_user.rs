@@ -158,7 +158,9 @@ fn the_invariance_export_is_the_study_on_screen_with_both_networks() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = common::harness_sized(dir.path(), [1280.0, 1600.0]);
     harness.get_by_label("Invariance").click();
-    wait_until(&mut harness, "the invariance study", |app| app.views.invariance.shown().is_some());
+    wait_until(&mut harness, "the invariance study", |app| {
+        tilelab::app::views::invariance::shown(&app.state.cache).is_some()
+    });
     let on_screen: Vec<String> =
         labels_containing(&harness, "class logit").into_iter().filter(|l| l.starts_with("class logit")).collect();
 

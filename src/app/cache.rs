@@ -1,20 +1,212 @@
 //! The one cache of what the views, the lecture and the exports derive from the tile set: the
-//! generated dataset and the constructed networks N1 and N2 for the current set and image size,
-//! each computed once per key by the job runner. Views ask with `Command::GenerateDataset` and
-//! `Command::BuildNetwork` and read the results here.
+//! generated dataset, the constructed networks N1 and N2 for the current set and image size, and
+//! their forward passes of an input image, the selectivity of their units and the Figure 4 study,
+//! each computed once per key by the job runner. Views ask with `Command::GenerateDataset`,
+//! `Command::BuildNetwork`, `Command::ForwardPass`, `Command::MeasureSelectivity` and
+//! `Command::StudyFigure4` and read the results here, so the views and the lecture never compute
+//! the same thing twice.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use ndarray::Array2;
+
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{self, Dataset};
-use crate::core::tile::ClassSet;
+use crate::core::detect;
+use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::nn::cnn::Cnn;
+use crate::core::nn::sparse::Activations;
+use crate::core::selectivity::{self, ClassMaxima};
+use crate::core::tile::{ClassSet, TileId};
 
+use super::imported::ImportedNetwork;
 use super::settings::DatasetRequest;
+use super::theme;
 
 use super::jobs::{Finished, Job, Keyed};
 
 /// What a constructed network is built from: tile-set version, image height and width.
 pub type NetKey = (u64, usize, usize);
+
+/// What a forward pass is computed from: the network's key and the input image's content
+/// ([`image_key`]), so the same image gives the same pass whoever shows it.
+pub type ForwardKey = (NetKey, u64);
+
+/// The key of an input image's content.
+pub fn image_key(image: &Array2<f32>) -> u64 {
+    theme::content_hash(image.view(), 0)
+}
+
+/// A constructed network's forward pass of one input, with the direct φ logits beside it.
+pub struct Forward {
+    pub activations: Activations,
+    pub direct: Vec<f32>,
+}
+
+/// What a selectivity measurement is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectivityKey {
+    /// The constructed network measured (built for this tile-set version and image size).
+    pub net: NetKey,
+    pub which: Which,
+    /// The dataset generation whose samples are the probe images.
+    pub dataset: u64,
+    /// The first this many samples are the probes (`None`: all of them).
+    pub probes: Option<usize>,
+    /// The trained side measured beside it: the SGD run's weights version, or an opened model's
+    /// version and layer.
+    pub trained: Option<(u64, Option<String>)>,
+}
+
+/// The trained side's units a selectivity measurement compares with the constructed detectors:
+/// the SGD run's feature maps, or one map of an opened network.
+#[derive(Clone)]
+pub enum TrainedUnits {
+    /// The SGD run's weights of this version.
+    Sgd(Arc<Cnn>, u64),
+    Imported {
+        network: Arc<ImportedNetwork>,
+        layer: String,
+    },
+}
+
+impl TrainedUnits {
+    /// What a measurement of these units is keyed by ([`SelectivityKey::trained`]).
+    pub fn key(&self) -> (u64, Option<String>) {
+        match self {
+            Self::Sgd(_, version) => (*version, None),
+            Self::Imported { network, layer } => (network.version, Some(layer.clone())),
+        }
+    }
+
+    /// The legend name.
+    fn name(&self) -> String {
+        match self {
+            Self::Sgd(..) => theme::TRAINED_NAME.to_owned(),
+            Self::Imported { network, layer } => format!("{} '{layer}'", network.name()),
+        }
+    }
+
+    fn measure(&self, images: &[Array2<f32>], labels: &[usize], classes: usize) -> Result<ClassMaxima, String> {
+        let measured = match self {
+            Self::Sgd(cnn, _) => selectivity::trained(cnn, images, labels),
+            Self::Imported { network, layer } => selectivity::imported(&network.model, layer, images, labels, classes),
+        };
+        measured.map_err(|e| e.to_string())
+    }
+}
+
+impl std::fmt::Debug for TrainedUnits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrainedUnits({})", self.name())
+    }
+}
+
+impl PartialEq for TrainedUnits {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Sgd(a, v), Self::Sgd(b, w)) => Arc::ptr_eq(a, b) && v == w,
+            (Self::Imported { network: a, layer: l }, Self::Imported { network: b, layer: m }) => {
+                Arc::ptr_eq(a, b) && l == m
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The per-class maxima of both sides over one probe set (thresholded when shown).
+pub struct Measured {
+    pub constructed: ClassMaxima,
+    /// The trained side's legend name and maxima.
+    pub trained: Option<(String, ClassMaxima)>,
+    pub probe_samples: usize,
+}
+
+/// What a Figure 4 study is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyKey {
+    pub classes_version: u64,
+    /// Image size `(H, W)`.
+    pub size: (usize, usize),
+    pub tiles: Vec<TileId>,
+    /// Images per tile and perturbation.
+    pub samples: usize,
+    pub seed: u64,
+    /// ε of every tile for N1, instead of the tiles' own.
+    pub epsilon: Option<f32>,
+    /// Translate to every valid offset rather than `samples` random ones.
+    pub every_offset: bool,
+    /// The version of the opened ONNX network, when one is open.
+    pub imported: Option<u64>,
+    /// The training run's weights version the study must use (`None`: the newest when it starts).
+    pub weights: Option<u64>,
+}
+
+/// The network a Figure 4 study compares with N1.
+#[derive(Clone)]
+pub enum StudyNetwork {
+    /// A CNN of the default architecture with fresh weights.
+    Untrained(Arc<Cnn>),
+    /// The training run's weights of this version.
+    Trained(Arc<Cnn>, u64),
+    /// An opened ONNX network.
+    Imported(Arc<ImportedNetwork>),
+}
+
+impl StudyNetwork {
+    /// What the study's heading and exports call it.
+    fn compared(&self) -> Compared {
+        match self {
+            Self::Untrained(_) => Compared::Untrained,
+            Self::Trained(_, version) => Compared::Trained(*version),
+            Self::Imported(network) => Compared::Imported(network.name()),
+        }
+    }
+}
+
+impl std::fmt::Debug for StudyNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.compared())
+    }
+}
+
+impl PartialEq for StudyNetwork {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Untrained(a), Self::Untrained(b)) => Arc::ptr_eq(a, b),
+            (Self::Trained(a, v), Self::Trained(b, w)) => Arc::ptr_eq(a, b) && v == w,
+            (Self::Imported(a), Self::Imported(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Which network a study compared with N1, for its heading.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Compared {
+    Untrained,
+    /// The training run's weights of this version.
+    Trained(u64),
+    /// An opened ONNX network, by file name.
+    Imported(String),
+}
+
+impl Compared {
+    /// The network's name in figure captions.
+    pub fn short_name(&self) -> String {
+        match self {
+            Self::Untrained => "untrained CNN".to_owned(),
+            Self::Trained(_) => "trained CNN".to_owned(),
+            Self::Imported(name) => format!("network {name}"),
+        }
+    }
+}
+
+/// A Figure 4 study with the network it compared.
+pub struct Study {
+    pub result: Arc<InvarianceResult>,
+    pub compared: Compared,
+}
 
 /// Something the log should say about a finished build or generation.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +220,10 @@ pub enum Note {
 pub struct Cache {
     n1: Keyed<NetKey, Constructed>,
     n2: Keyed<NetKey, Constructed>,
+    n1_forward: Keyed<ForwardKey, Forward>,
+    n2_forward: Keyed<ForwardKey, Forward>,
+    selectivity: Keyed<SelectivityKey, Measured>,
+    figure4: Keyed<StudyKey, Study>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -75,6 +271,118 @@ impl Cache {
     /// Why `which` could not be built for `key`.
     pub fn network_error(&self, which: Which, key: NetKey) -> Option<&str> {
         self.slot(which).error(&key)
+    }
+
+    /// The forward passes of `which` (the newest, the running one, the last failure).
+    pub fn forward(&self, which: Which) -> &Keyed<ForwardKey, Forward> {
+        match which {
+            Which::N1 => &self.n1_forward,
+            Which::N2 => &self.n2_forward,
+        }
+    }
+
+    /// Starts the forward pass of `image` through `which` (built for `key.0`) unless it is done,
+    /// failed or another pass runs; nothing starts before the network is built.
+    pub fn forward_pass(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        classes: &ClassSet,
+        which: Which,
+        key: ForwardKey,
+        image: &Arc<Array2<f32>>,
+    ) {
+        let Some(network) = self.network(which, key.0) else { return };
+        let slot = match which {
+            Which::N1 => &mut self.n1_forward,
+            Which::N2 => &mut self.n2_forward,
+        };
+        slot.request(key, || {
+            let (image, classes) = (Arc::clone(image), classes.clone());
+            Job::spawn(&format!("{} forward pass", which.name()), ctx.cloned(), move |_| {
+                let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
+                Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
+            })
+        });
+    }
+
+    /// The selectivity measurements (the newest, the running one, the last failure).
+    pub fn selectivity(&self) -> &Keyed<SelectivityKey, Measured> {
+        &self.selectivity
+    }
+
+    /// Starts measuring the selectivity `key` with the trained side `trained` unless it is done,
+    /// failed or another measurement runs; it needs the network built and the dataset of `key`.
+    pub fn measure_selectivity(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        classes: usize,
+        key: SelectivityKey,
+        trained: Option<TrainedUnits>,
+    ) {
+        self.selectivity.poll();
+        if !self.selectivity.needs(&key) {
+            return;
+        }
+        let Some(network) = self.network(key.which, key.net) else { return };
+        let Some(data) = self.dataset().filter(|_| self.generation == key.dataset).cloned() else {
+            return self.selectivity.fail(key, "the dataset changed: measure again".to_owned());
+        };
+        let probes = key.probes.unwrap_or(data.samples.len());
+        let job = Job::spawn("measuring selectivity", ctx.cloned(), move |shared| {
+            let samples = &data.samples[..probes.min(data.samples.len())];
+            let images: Vec<Array2<f32>> = samples.iter().map(|s| s.image.clone()).collect();
+            let labels: Vec<usize> = samples.iter().map(|s| s.label).collect();
+            let constructed =
+                selectivity::constructed(&network, &images, &labels, classes).map_err(|e| e.to_string())?;
+            shared.set_progress(0.5);
+            let trained = match trained {
+                Some(t) => Some((t.name(), t.measure(&images, &labels, classes)?)),
+                None => None,
+            };
+            Ok(Measured { constructed, trained, probe_samples: images.len() })
+        });
+        self.selectivity.start(key, job);
+    }
+
+    /// The Figure 4 studies (the newest, the running one, the last failure).
+    pub fn figure4(&self) -> &Keyed<StudyKey, Study> {
+        &self.figure4
+    }
+
+    /// Starts the Figure 4 study `key` of `classes` against `network` unless it is done, failed or
+    /// another study runs; a network that could not be made is the study's failure.
+    pub fn study_figure4(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        classes: &ClassSet,
+        key: StudyKey,
+        network: Result<StudyNetwork, String>,
+    ) {
+        self.figure4.poll();
+        if !self.figure4.needs(&key) {
+            return;
+        }
+        let network = match network {
+            Ok(network) => network,
+            Err(error) => return self.figure4.fail(key, error),
+        };
+        let (classes, request) = (classes.clone(), key.clone());
+        let job = Job::spawn("Figure 4 study", ctx.cloned(), move |_| {
+            let classifier = match &network {
+                StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _) => figure4::Classifier::Cnn(cnn),
+                StudyNetwork::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
+            };
+            let settings = figure4::Perturbations {
+                samples: request.samples,
+                seed: request.seed,
+                epsilon_override: request.epsilon,
+                every_offset: request.every_offset,
+            };
+            let result =
+                figure4::invariance(&classes, classifier, &request.tiles, &settings).map_err(|e| e.to_string())?;
+            Ok(Study { result: Arc::new(result), compared: network.compared() })
+        });
+        self.figure4.start(key, job);
     }
 
     /// Starts generating the dataset for `request` unless a generation runs (the same request
@@ -147,6 +455,13 @@ impl Cache {
             };
             self.notes.extend(failed.map(Note::Error));
         }
+        // A failed pass is shown where its result would be.
+        self.n1_forward.poll();
+        self.n2_forward.poll();
+        self.figure4.poll();
+        if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
+            self.notes.push(Note::Error(format!("selectivity: {error}")));
+        }
         self.poll_dataset();
         std::mem::take(&mut self.notes)
     }
@@ -212,6 +527,38 @@ mod tests {
         assert!(cache.network_error(Which::N1, too_small).is_some());
         assert_eq!(failures.len(), 1);
         assert!(matches!(&failures[0], Note::Error(e) if e.starts_with("N1 could not be built")), "{failures:?}");
+    }
+
+    #[test]
+    fn a_forward_pass_is_computed_once_per_network_and_image_content() {
+        let classes = presets::fashion_three();
+        let mut cache = Cache::default();
+        let net = (0, 40, 40);
+        cache.build_network(None, &classes, Which::N1, net);
+        wait_for(&mut cache, Which::N1, net);
+        let image = Arc::new(ndarray::Array2::<f32>::zeros((40, 40)));
+        let key = (net, image_key(&image));
+        let settle = |cache: &mut Cache, key: ForwardKey, image: &Arc<Array2<f32>>| {
+            for _ in 0..2000 {
+                cache.forward_pass(None, &classes, Which::N1, key, image);
+                if cache.forward(Which::N1).get(&key).is_some() {
+                    return cache.forward(Which::N1).get(&key).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            panic!("the forward pass did not finish");
+        };
+        let first = settle(&mut cache, key, &image);
+        assert_eq!(first.direct, detect::logits(&classes, image.view()), "the direct logits come with it");
+        // Another caller with an equal image (the lecture, the networks view) gets the same pass.
+        let copy = Arc::new((*image).clone());
+        assert_eq!(image_key(&copy), key.1);
+        assert!(Arc::ptr_eq(&first, &settle(&mut cache, (net, image_key(&copy)), &copy)), "not computed again");
+        let other = Arc::new(ndarray::Array2::<f32>::ones((40, 40)));
+        let other_key = (net, image_key(&other));
+        assert_ne!(other_key, key);
+        assert!(!Arc::ptr_eq(&first, &settle(&mut cache, other_key, &other)));
+        assert!(cache.forward(Which::N2).done().is_none(), "N2 is not run for N1");
     }
 
     fn settle_dataset(cache: &mut Cache) -> Vec<Note> {

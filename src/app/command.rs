@@ -2,6 +2,7 @@
 //! `Edit`s among them (pure functions of the [`ClassSet`]), and the bounded undo history.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ndarray::Array2;
 
@@ -9,6 +10,7 @@ use crate::core::construct::Which;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
+use super::cache::{ForwardKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
 use super::theme::Rendering;
@@ -169,6 +171,13 @@ pub enum Command {
     GenerateDataset,
     /// Builds N1 or N2 for the current tile set and image size into the cache (once per key).
     BuildNetwork(Which),
+    /// Runs an input image through N1 or N2 (once built) into the cache (once per key).
+    ForwardPass { which: Which, key: ForwardKey, image: Arc<Array2<f32>> },
+    /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
+    /// them, into the cache (once per key).
+    MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },
+    /// Runs the Figure 4 study `key` against `network` into the cache (once per key).
+    StudyFigure4 { key: StudyKey, network: Result<StudyNetwork, String> },
     /// Opens the path dialog for a file operation.
     AskPath(PathPurpose),
     /// Opens the gallery window.

@@ -199,6 +199,10 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
         ExportKind::FigurePack => {
             figures::figure_pack(&source.classes, path, FIGURE_PACK_SEED).map_err(|e| e.to_string())
         }
+        ExportKind::Figure4Study => {
+            let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
+            figure4::write_outputs(&shown.result, path).map_err(|e| e.to_string())
+        }
     }
 }
 

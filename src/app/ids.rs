@@ -158,6 +158,9 @@ pub enum ExportKind {
     DatasetNpy,
     /// The paper-style figure pack into a folder.
     FigurePack,
+    /// The invariance view's study into a folder: both networks' histograms as PNG and SVG, every
+    /// logit as CSV, a JSON summary.
+    Figure4Study,
 }
 
 impl ExportKind {
@@ -165,7 +168,11 @@ impl ExportKind {
     pub fn is_folder(self) -> bool {
         matches!(
             self,
-            Self::FigurePack | Self::DatasetNpy | Self::Activations { npy: true, .. } | Self::Weights { npy: true, .. }
+            Self::FigurePack
+                | Self::Figure4Study
+                | Self::DatasetNpy
+                | Self::Activations { npy: true, .. }
+                | Self::Weights { npy: true, .. }
         )
     }
 
@@ -184,6 +191,7 @@ impl ExportKind {
             Self::Onnx { net, safetensors } => format!("{}.{}", net.tag(), onnx_extension(safetensors)),
             Self::DatasetNpy => "dataset".to_owned(),
             Self::FigurePack => "figures".to_owned(),
+            Self::Figure4Study => "figure4".to_owned(),
         }
     }
 
@@ -206,6 +214,7 @@ impl ExportKind {
             Self::Onnx { net, safetensors: true } => format!("Export {} weights as safetensors", net.name()),
             Self::DatasetNpy => "Export the dataset as NumPy".to_owned(),
             Self::FigurePack => "Write the figure pack".to_owned(),
+            Self::Figure4Study => "Export the Figure 4 study".to_owned(),
         }
     }
 }

@@ -4,10 +4,10 @@
 //! # Layers
 //! From the bottom: [`ids`] (names of the views, path windows and exports), [`settings`],
 //! [`theme`], [`widgets`] (heat maps, histograms, the file dialog), [`jobs`] (the one background
-//! runner and its keyed results), [`cache`] (the dataset and N1/N2, shared), [`command`] and
-//! [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]); on top
-//! `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands. No
-//! module imports one above it, and no view imports another view's module.
+//! runner and its keyed results), [`cache`] (the dataset, N1/N2 and what views share of them),
+//! [`command`] and [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]);
+//! on top `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands.
+//! No module imports one above it, and no view imports another view's module.
 //!
 //! # How a view plugs in
 //! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
@@ -18,11 +18,15 @@
 //!   (`SetDatasetSettings`, `SetRendering`), work (`GenerateDataset`, `BuildNetwork`,
 //!   `StartTraining`, `ControlTraining`, `Export`, `OpenNetwork`). `TilelabApp::run_commands`
 //!   applies them once, at the end of the frame; the lecture uses the same commands.
-//! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset and N1/N2,
-//!   each computed once per key. A result only one view needs (the forward pass of its input)
-//!   stays in a [`jobs::Keyed`] in its view state.
+//! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset, N1/N2,
+//!   their forward passes of an input image and the Figure 4 study, each computed once per key
+//!   (what it depends on), so the views and the lecture never compute the same thing twice. A view
+//!   asks with a command (`GenerateDataset`, `BuildNetwork`, `ForwardPass`, `StudyFigure4`) when the
+//!   cache [`jobs::Keyed::needs`] its key, and reads the result from the cache. A result only one
+//!   view needs (the opened ONNX network's forward pass) stays in a [`jobs::Keyed`] in its view state.
 //! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
-//!   for a job that advances in short steps; only `jobs::native` decides where a job runs (a thread).
+//!   for a job that advances in short steps (the training run). Only `jobs::native` knows about
+//!   threads; `jobs::sliced` (the web build) calls the steps from the UI thread, a few ms per frame.
 //! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
 
 pub mod cache;

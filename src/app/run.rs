@@ -112,6 +112,15 @@ impl TilelabApp {
                 let key = (state.classes_version, state.session.dataset.height, state.session.dataset.width);
                 state.cache.build_network(Some(ctx), &state.classes, which, key);
             }
+            Command::ForwardPass { which, key, image } => {
+                state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
+            }
+            Command::MeasureSelectivity { key, trained } => {
+                state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
+            }
+            Command::StudyFigure4 { key, network } => {
+                state.cache.study_figure4(Some(ctx), &state.classes, key, network);
+            }
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,
             Command::SetDatasetSettings(settings) => {
@@ -131,7 +140,7 @@ impl TilelabApp {
             Command::Export { kind, path } => {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
-                let invariance = self.views.invariance.shown();
+                let invariance = super::views::invariance::shown(&state.cache);
                 let source = Source::of(state, shown, networks.sample_index, invariance);
                 self.views.exports.start(ctx, kind, source, path);
             }

@@ -10,8 +10,8 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 use ndarray::{Array2, Axis};
 
+use crate::app::cache::{Measured, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use crate::app::command::Command;
-use crate::app::jobs::Job;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{Control, Phase, TrainingStart};
@@ -19,14 +19,14 @@ use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::app::widgets::histogram;
 use crate::app::widgets::speed::speed_ui;
 use crate::core::construct::Which;
-use crate::core::experiments::figure4::{self, InvarianceResult, PerturbationResult, Spread};
+use crate::core::experiments::figure4::{InvarianceResult, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis;
 use crate::core::nn::cnn::Cnn;
 use crate::core::selectivity;
 use crate::core::tile::TileId;
 
 use super::LectureState;
-use super::data::{self, MeasureKey, SelectivityOutcome};
+use super::data;
 use super::steps::{fmt, formula, live_input, note, two_columns};
 
 /// Probe images used for the selectivity measurement.
@@ -78,11 +78,20 @@ fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
 /// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
 pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let (cnn, version, status) = trained_snapshot(app);
-    let key: MeasureKey = (app.classes_version, app.cache.dataset_generation(), version);
-    lecture.data.selectivity.poll();
     // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
     let n1 = data::network(app, Which::N1);
-    let measured = lecture.data.selectivity.latest(|k| k.0 == key.0);
+    let (height, width) = data::image_size(app);
+    let key = SelectivityKey {
+        net: (app.classes_version, height, width),
+        which: Which::N1,
+        dataset: app.cache.dataset_generation(),
+        probes: Some(SELECTIVITY_PROBES),
+        trained: Some((version, None)),
+    };
+    let measurements = app.cache.selectivity();
+    // The lecture's own measurements: N1 and the SGD run on its first probe images.
+    let measured = measurements.latest(|k| k.net.0 == key.net.0 && k.probes == key.probes);
+    let running = measurements.is_running();
     two_columns(
         ui,
         &mut (&mut *app, &mut *lecture),
@@ -126,31 +135,16 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 });
             });
         },
-        |ui, (app, lecture)| {
+        |ui, (app, _)| {
             note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
             formula(ui, "selectivity = classes a unit fires for");
             ui.add_space(4.0);
             let ready = cnn.is_some() && app.dataset().is_some() && n1.is_some();
-            let running = lecture.data.selectivity.is_running();
             if ui.add_enabled(ready && !running, egui::Button::new("Measure selectivity")).clicked()
-                && let (Some(cnn), Some(dataset), Some(n1)) = (cnn.clone(), app.dataset().cloned(), n1.clone())
+                && let Some(cnn) = cnn.clone()
             {
-                let classes = app.classes.len();
-                let ctx = Some(ui.ctx().clone());
-                let job = Job::spawn("measuring selectivity", ctx, move |_| {
-                    let probes: Vec<_> = dataset.samples.iter().take(SELECTIVITY_PROBES).collect();
-                    let images: Vec<Array2<f32>> = probes.iter().map(|s| s.image.clone()).collect();
-                    let labels: Vec<usize> = probes.iter().map(|s| s.label).collect();
-                    let constructed =
-                        selectivity::constructed(&n1, &images, &labels, classes).and_then(|m| m.selectivity(0.0));
-                    let trained = selectivity::trained(&cnn, &images, &labels).and_then(|m| m.selectivity(0.0));
-                    Ok(SelectivityOutcome {
-                        constructed: constructed.map_err(|e| e.to_string())?,
-                        trained: trained.map_err(|e| e.to_string())?,
-                        probes: images.len(),
-                    })
-                });
-                lecture.data.selectivity.start(key, job);
+                let trained = Some(TrainedUnits::Sgd(cnn, version));
+                app.push(Command::MeasureSelectivity { key: key.clone(), trained });
             }
             if running {
                 ui.spinner();
@@ -158,8 +152,8 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             if !ready {
                 note(ui, "(needs a trained network, the generated dataset and N1)");
             }
-            if let Some(outcome) = &measured {
-                selectivity_ui(ui, outcome);
+            if let Some(measured) = &measured {
+                selectivity_ui(ui, measured);
             }
         },
     );
@@ -178,14 +172,22 @@ fn numbered_views<'a>(maps: &'a [Array2<f32>], name: &str, stamp: u64) -> Vec<Ma
         .collect()
 }
 
-/// The two selectivity numbers and their histograms.
-fn selectivity_ui(ui: &mut egui::Ui, outcome: &SelectivityOutcome) {
+/// The two selectivity numbers (any activity counts: threshold 0) and their histograms.
+fn selectivity_ui(ui: &mut egui::Ui, measured: &Measured) {
+    let (Ok(constructed), Some(Ok(trained))) =
+        (measured.constructed.selectivity(0.0), measured.trained.as_ref().map(|(_, m)| m.selectivity(0.0)))
+    else {
+        return;
+    };
     let mean =
         |s: &selectivity::Selectivity| s.mean_classes_per_active_unit().map_or("–".to_owned(), |m| format!("{m:.2}"));
-    formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&outcome.constructed)));
-    formula(ui, &format!("trained units: {} classes per active unit", mean(&outcome.trained)));
-    note(ui, format!("over {} probe images; 1.00 = every active unit answers to one class only", outcome.probes));
-    histogram::selectivity_ui(ui, "N1", &outcome.constructed, Some((theme::TRAINED_NAME, &outcome.trained)));
+    formula(ui, &format!("N1 detectors: {} classes per active unit", mean(&constructed)));
+    formula(ui, &format!("trained units: {} classes per active unit", mean(&trained)));
+    note(
+        ui,
+        format!("over {} probe images; 1.00 = every active unit answers to one class only", measured.probe_samples),
+    );
+    histogram::selectivity_ui(ui, "N1", &constructed, Some((theme::TRAINED_NAME, &trained)));
 }
 
 /// Histogram of `samples` over `bins` equal bins spanning `[low, high]`: `(bin centre, count)`;
@@ -252,45 +254,35 @@ fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationRes
 /// translations (bottom), trained beside constructed.
 pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     let (cnn, version, status) = trained_snapshot(app);
-    let key: MeasureKey = (app.classes_version, 0, version);
-    lecture.data.invariance.poll();
-    let result = lecture.data.invariance.latest(|k| k.0 == key.0);
-    let error = lecture.data.invariance.error(&key).map(str::to_owned);
+    let key = study_key(app, version);
+    let studies = app.cache.figure4();
+    // The lecture's own studies: pinned to the weights they were computed with.
+    let result = studies.latest(|k| k.classes_version == key.classes_version && k.weights.is_some());
+    let error = studies.error(&key).map(str::to_owned);
+    let running = studies.is_running();
     two_columns(
         ui,
         &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        |ui, (app, _)| {
             ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
             start_training_ui(ui, app);
-            let running = lecture.data.invariance.is_running();
             ui.horizontal(|ui| {
                 let label = format!("Compute ({INVARIANCE_SAMPLES} images per tile and perturbation)");
                 if ui.add_enabled(cnn.is_some() && !running, egui::Button::new(label)).clicked()
                     && let Some(cnn) = cnn.clone()
                 {
-                    let classes = app.classes.clone();
-                    let tiles: Vec<TileId> =
-                        (0..classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect();
-                    let job = Job::spawn("computing invariance", Some(ui.ctx().clone()), move |_| {
-                        figure4::invariance(
-                            &classes,
-                            figure4::Classifier::Cnn(&cnn),
-                            &tiles,
-                            &figure4::Perturbations::random(INVARIANCE_SAMPLES, INVARIANCE_SEED),
-                        )
-                        .map_err(|e| e.to_string())
-                    });
-                    lecture.data.invariance.start(key, job);
+                    let network = Ok(StudyNetwork::Trained(cnn, version));
+                    app.push(Command::StudyFigure4 { key: key.clone(), network });
                 }
                 if running {
                     ui.spinner();
                 }
             });
-            if let Some(error) = error {
+            if let Some(error) = &error {
                 ui.colored_label(theme::ERROR, error);
             }
-            if let Some(result) = &result {
-                invariance_grid_ui(ui, result);
+            if let Some(study) = &result {
+                invariance_grid_ui(ui, &study.result);
             }
         },
         |ui, _| {
@@ -309,6 +301,22 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
             );
         },
     );
+}
+
+/// Figure 4 as the lecture runs it: the first tile of the first three classes, the paper's 100
+/// random images per perturbation, against the training run's weights of `version`.
+fn study_key(app: &AppState, version: u64) -> StudyKey {
+    StudyKey {
+        classes_version: app.classes_version,
+        size: data::image_size(app),
+        tiles: (0..app.classes.len().min(3)).map(|class| TileId { class, feature: 0, tile: 0 }).collect(),
+        samples: INVARIANCE_SAMPLES,
+        seed: INVARIANCE_SEED,
+        epsilon: None,
+        every_offset: false,
+        imported: None,
+        weights: Some(version),
+    }
 }
 
 /// The 2 × tiles grid of panels.

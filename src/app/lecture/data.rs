@@ -1,34 +1,16 @@
-//! The live data the lecture steps show, computed off the UI thread and cached by what it was
-//! computed from: the input image, N1 and N2 for the current tile set and image size, their
-//! forward passes on the input, and the selectivity and invariance measurements.
+//! The live data the lecture steps show: the input image, and (from the app's cache, shared with
+//! the networks view) N1 and N2 for the current tile set and image size and their forward passes
+//! of the input.
 
 use std::sync::Arc;
 
-use crate::app::cache::NetKey;
+use crate::app::cache::{Forward, NetKey, image_key};
 use crate::app::command::Command;
-use crate::app::jobs::{Job, Keyed};
 use crate::app::state::AppState;
 use crate::core::construct::{Constructed, Which};
-use crate::core::experiments::figure4::InvarianceResult;
-use crate::core::nn::sparse::Activations;
-use crate::core::selectivity::Selectivity;
 use crate::core::tile::TileId;
 
 use super::input::{InputKey, LectureInput};
-
-/// A forward pass: the network and the input stamp.
-pub type ForwardKey = (NetKey, u64);
-/// What the measurements use: tile-set version, dataset generation, trained weights version.
-pub type MeasureKey = (u64, u64, u64);
-
-/// Selectivity of the constructed N1 and the trained CNN on the same probe images.
-#[derive(Debug, Clone)]
-pub struct SelectivityOutcome {
-    pub constructed: Selectivity,
-    pub trained: Selectivity,
-    /// Number of probe images.
-    pub probes: usize,
-}
 
 /// Everything the steps share.
 #[derive(Default)]
@@ -43,10 +25,6 @@ pub struct LectureData {
     stamps: u64,
     /// Dragging a tile on the input.
     pub drag: super::input::DragState,
-    pub n1_forward: Keyed<ForwardKey, Activations>,
-    pub n2_forward: Keyed<ForwardKey, Activations>,
-    pub selectivity: Keyed<MeasureKey, SelectivityOutcome>,
-    pub invariance: Keyed<MeasureKey, InvarianceResult>,
 }
 
 /// The image size of the dataset settings.
@@ -112,26 +90,17 @@ impl LectureData {
         self.input.as_ref()
     }
 
-    /// Every layer's output of `which` on the input (the newest finished pass of this network,
-    /// so dragging a tile never blanks the view while the next pass runs).
-    pub fn forward(&mut self, ctx: &egui::Context, app: &mut AppState, which: Which) -> Option<Arc<Activations>> {
-        let network = network(app, which)?;
+    /// Every layer's output of `which` on the input from the app's cache (the newest finished
+    /// pass of this network, so dragging a tile never blanks the view while the next pass runs),
+    /// asking for the pass of the current input.
+    pub fn forward(&self, app: &mut AppState, which: Which) -> Option<Arc<Forward>> {
+        network(app, which)?;
         let input = self.input.as_ref()?;
-        let (height, width) = image_size(app);
-        let net_key = (app.classes_version, height, width);
-        let key = (net_key, input.stamp);
-        let image = input.image.clone();
-        let cache = match which {
-            Which::N1 => &mut self.n1_forward,
-            Which::N2 => &mut self.n2_forward,
-        };
-        cache.request(key, || {
-            let name = format!("{} forward pass", which.name());
-            Job::spawn(&name, Some(ctx.clone()), move |_| {
-                network.network.forward(image.view()).map_err(|e| e.to_string())
-            })
-        });
-        cache.latest(|k| k.0 == net_key)
+        let wanted = (net_key(app), image_key(&input.image));
+        if app.cache.forward(which).needs(&wanted) {
+            app.push(Command::ForwardPass { which, key: wanted, image: Arc::new(input.image.clone()) });
+        }
+        app.cache.forward(which).latest(|k| k.0 == wanted.0)
     }
 }
 
@@ -153,26 +122,32 @@ mod tests {
 
     #[test]
     fn networks_and_forward_passes_match_the_direct_logits() {
-        let ctx = egui::Context::default();
         let mut app = AppState::new(None);
         let mut data = LectureData::default();
         let tile = followed_tile(&app, None).unwrap();
         assert!(data.ensure_input(&app, tile).is_some());
         let mut activations = None;
         for _ in 0..2000 {
-            activations = data.forward(&ctx, &mut app, Which::N2);
+            activations = data.forward(&mut app, Which::N2);
             if activations.is_some() {
                 break;
             }
-            // What the app does with the frame's commands: the lecture asked for N2.
+            // What the app does with the frame's commands: the lecture asked for N2, then its pass.
             for command in std::mem::take(&mut app.commands) {
-                assert_eq!(command, Command::BuildNetwork(Which::N2));
-                app.cache.build_network(None, &app.classes, Which::N2, net_key(&app));
+                match command {
+                    Command::BuildNetwork(Which::N2) => {
+                        app.cache.build_network(None, &app.classes, Which::N2, net_key(&app));
+                    }
+                    Command::ForwardPass { which: Which::N2, key, image } => {
+                        app.cache.forward_pass(None, &app.classes, Which::N2, key, &image);
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
             }
             app.cache.poll();
             std::thread::sleep(Duration::from_millis(5));
         }
-        let activations = activations.expect("N2 forward pass finishes");
+        let activations = &activations.expect("N2 forward pass finishes").activations;
         let image = &data.input.as_ref().unwrap().image;
         let direct = crate::core::detect::logits(&app.classes, image.view());
         for (n2, phi) in activations.logits().iter().zip(&direct) {

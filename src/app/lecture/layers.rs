@@ -94,12 +94,13 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
     let net = data::network(app, Which::N1);
-    let activations = lecture.data.forward(&ctx, app, Which::N1);
-    let (Some(net), Some(activations)) = (net, activations) else {
+    let forward = lecture.data.forward(app, Which::N1);
+    let (Some(net), Some(forward)) = (net, forward) else {
         live_input(ui, app, lecture, 260.0, &[]);
         waiting_ui(ui, app, Which::N1);
         return;
     };
+    let activations = &forward.activations;
     let report = filter_report(&net, &app.classes);
     let hidden = detector_grid(&net, &activations, id);
     let tile = app.classes.tile(id).cloned();
@@ -325,12 +326,13 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
     let net = data::network(app, Which::N2);
-    let activations = lecture.data.forward(&ctx, app, Which::N2);
-    let (Some(net), Some(activations)) = (net, activations) else {
+    let forward = lecture.data.forward(app, Which::N2);
+    let (Some(net), Some(forward)) = (net, forward) else {
         live_input(ui, app, lecture, 260.0, &[]);
         waiting_ui(ui, app, Which::N2);
         return;
     };
+    let activations = &forward.activations;
     let levels = net.blocks.len().max(1);
     if let Some(t) = lecture.animation_seconds(&ctx) {
         lecture.interaction.level = 1 + (t / SECONDS_PER_LEVEL) as usize % levels;
@@ -502,9 +504,8 @@ pub fn relu_min(a: f32, b: f32) -> f32 {
 
 /// Step 6: the features of every class on the input, their min, and the min identity plotted.
 pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
-    let ctx = ui.ctx().clone();
     let n1 = data::network(app, Which::N1);
-    let logits = lecture.data.forward(&ctx, app, Which::N1).map(|a| a.logits());
+    let logits = lecture.data.forward(app, Which::N1).map(|f| f.activations.logits());
     two_columns(
         ui,
         &mut (&mut *app, &mut *lecture),

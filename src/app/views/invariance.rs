@@ -3,7 +3,8 @@
 //! histograms of every logit of the trained net and of the constructed N1 in the paper's 2-row
 //! layout, with mean and spread. An ε slider overrides every tile's ε for N1, and the view counts
 //! and lists the images where N1's invariance breaks. The numbers come from
-//! `core::experiments::figure4::invariance`, computed in a job; exports go through its `write_outputs`.
+//! `core::experiments::figure4::invariance`, computed into the app's cache (`Command::StudyFigure4`,
+//! shared with the lecture); the export is `ExportKind::Figure4Study` (its `write_outputs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,15 +12,16 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
+use crate::app::cache::{Cache, Compared, Study, StudyKey, StudyNetwork};
+use crate::app::command::Command;
 use crate::app::export_menu::InvarianceShown;
-use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::{Job, Keyed};
+use crate::app::ids::ExportKind;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap;
 use crate::app::widgets::number;
 use crate::app::widgets::path_field::{default_folder, expand_typed};
-use crate::core::experiments::figure4::{self, InvarianceResult, Perturbation, PerturbationResult, Spread};
+use crate::core::experiments::figure4::{InvarianceResult, Perturbation, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis::{bin_range, breaks, histogram};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::tile::TileId;
@@ -30,42 +32,6 @@ const BINS: usize = 20;
 const PANEL_HEIGHT: f32 = 150.0;
 /// Most broken cases listed (all are counted).
 const LISTED_BREAKS: usize = 40;
-
-/// What the results were computed from (a new request starts a new job).
-#[derive(Debug, Clone, PartialEq)]
-struct Request {
-    classes_version: u64,
-    size: (usize, usize),
-    tiles: Vec<TileId>,
-    samples: usize,
-    seed: u64,
-    epsilon: Option<f32>,
-    every_offset: bool,
-    /// The version of the opened ONNX network, when one is open.
-    imported: Option<u64>,
-}
-
-/// The network compared with N1.
-enum Network {
-    Cnn(Arc<Cnn>),
-    Imported(Arc<ImportedNetwork>),
-}
-
-/// Which network the trained row shows, for its heading.
-#[derive(Debug, Clone, PartialEq)]
-enum Compared {
-    Untrained,
-    /// The training run's weights of this version.
-    Trained(u64),
-    /// An opened ONNX network, by file name.
-    Imported(String),
-}
-
-/// The numbers with the network they were computed with.
-struct Study {
-    result: Arc<InvarianceResult>,
-    compared: Compared,
-}
 
 /// What the invariance view remembers between frames.
 pub struct InvarianceViewState {
@@ -81,27 +47,17 @@ pub struct InvarianceViewState {
     pub every_offset: bool,
     /// Folder the exports go to (empty until first shown: then `figure4` in the default folder).
     pub export_dir: String,
-    study: Keyed<Request, Study>,
-    export_job: Option<Job<Vec<PathBuf>>>,
 }
 
-impl InvarianceViewState {
-    /// The study on screen and the network it compares with N1 (what File → Export writes).
-    pub fn shown(&self) -> Option<InvarianceShown> {
-        let (_, computed) = self.study.done()?;
-        Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
-    }
+/// The newest study of this view (the lecture's, pinned to a weights version, are not shown here).
+fn shown_study(cache: &Cache) -> Option<&(StudyKey, Arc<Study>)> {
+    cache.figure4().done().filter(|(key, _)| key.weights.is_none())
 }
 
-impl Compared {
-    /// The network's name in figure captions.
-    fn short_name(&self) -> String {
-        match self {
-            Self::Untrained => "untrained CNN".to_owned(),
-            Self::Trained(_) => "trained CNN".to_owned(),
-            Self::Imported(name) => format!("network {name}"),
-        }
-    }
+/// The study on screen and the network it compares with N1 (what File → Export writes).
+pub fn shown(cache: &Cache) -> Option<InvarianceShown> {
+    let (_, computed) = shown_study(cache)?;
+    Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
 }
 
 impl Default for InvarianceViewState {
@@ -114,18 +70,16 @@ impl Default for InvarianceViewState {
             epsilon: 2.0,
             every_offset: false,
             export_dir: String::new(),
-            study: Keyed::default(),
-            export_job: None,
         }
     }
 }
 
 /// Draws the invariance view.
 pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
-    poll(app, view);
     let request = request(app, view);
-    if view.study.needs(&request) && !request.tiles.is_empty() {
-        start(ui.ctx(), app, view, request.clone());
+    if app.cache.figure4().needs(&request) && !request.tiles.is_empty() {
+        let network = network_for(app, &request);
+        app.push(Command::StudyFigure4 { key: request.clone(), network });
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
@@ -136,30 +90,15 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
         });
         ui.separator();
         ui.vertical(|ui| {
-            egui::ScrollArea::vertical().id_salt("invariance results").show(ui, |ui| results_ui(ui, view, &request));
+            egui::ScrollArea::vertical()
+                .id_salt("invariance results")
+                .show(ui, |ui| results_ui(ui, &app.cache, &request));
         });
     });
 }
 
-fn poll(app: &mut AppState, view: &mut InvarianceViewState) {
-    view.study.poll();
-    if let Some(job) = &mut view.export_job
-        && let Some(outcome) = job.poll()
-    {
-        view.export_job = None;
-        match outcome {
-            Ok(paths) => app.info(format!(
-                "exported {} files: {}",
-                paths.len(),
-                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            )),
-            Err(error) => app.error(format!("export failed: {error}")),
-        }
-    }
-}
-
 /// The current request from the settings; the default tiles are those of the first three classes.
-fn request(app: &AppState, view: &InvarianceViewState) -> Request {
+fn request(app: &AppState, view: &InvarianceViewState) -> StudyKey {
     let tiles = match &view.tiles {
         Some(tiles) => tiles.iter().copied().filter(|id| app.classes.tile(*id).is_some()).collect(),
         None => (0..app.classes.len().min(3))
@@ -167,7 +106,7 @@ fn request(app: &AppState, view: &InvarianceViewState) -> Request {
             .filter(|id| app.classes.tile(*id).is_some())
             .collect(),
     };
-    Request {
+    StudyKey {
         classes_version: app.classes_version,
         size: (app.session.dataset.height, app.session.dataset.width),
         tiles,
@@ -176,17 +115,18 @@ fn request(app: &AppState, view: &InvarianceViewState) -> Request {
         epsilon: view.override_epsilon.then_some(view.epsilon),
         every_offset: view.every_offset,
         imported: app.imported.network.as_ref().map(|n| n.version),
+        weights: None,
     }
 }
 
 /// The opened ONNX network when it fits, else the training run's newest weights when they fit,
 /// else an untrained CNN of the default architecture.
-fn network_for(app: &AppState, request: &Request) -> Result<(Network, Compared), String> {
+fn network_for(app: &AppState, request: &StudyKey) -> Result<StudyNetwork, String> {
     let classes = app.classes.len();
     if let Some(network) = &app.imported.network
         && network.mismatch(request.size.0, request.size.1, &app.classes).is_none()
     {
-        return Ok((Network::Imported(Arc::clone(network)), Compared::Imported(network.name())));
+        return Ok(StudyNetwork::Imported(Arc::clone(network)));
     }
     if let Some(job) = &app.training {
         let progress = job.progress();
@@ -194,43 +134,13 @@ fn network_for(app: &AppState, request: &Request) -> Result<(Network, Compared),
             let s = c.spec();
             (s.height, s.width, s.classes) == (request.size.0, request.size.1, classes)
         }) {
-            return Ok((Network::Cnn(Arc::clone(cnn)), Compared::Trained(progress.version)));
+            return Ok(StudyNetwork::Trained(Arc::clone(cnn), progress.version));
         }
     }
     let (height, width) = request.size;
     let kernel = 5.min(height).min(width);
     let spec = CnnSpec { height, width, kernel, filters: 12, classes };
-    Cnn::new(spec, request.seed)
-        .map(|cnn| (Network::Cnn(Arc::new(cnn)), Compared::Untrained))
-        .map_err(|e| e.to_string())
-}
-
-fn start(ctx: &egui::Context, app: &mut AppState, view: &mut InvarianceViewState, request: Request) {
-    let (network, compared) = match network_for(app, &request) {
-        Ok(found) => found,
-        Err(error) => {
-            view.study.fail(request, error);
-            return;
-        }
-    };
-    let classes = app.classes.clone();
-    let job_request = request.clone();
-    let job = Job::spawn("Figure 4 study", Some(ctx.clone()), move |_| {
-        let r = &job_request;
-        let classifier = match &network {
-            Network::Cnn(cnn) => figure4::Classifier::Cnn(cnn),
-            Network::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
-        };
-        let settings = figure4::Perturbations {
-            samples: r.samples,
-            seed: r.seed,
-            epsilon_override: r.epsilon,
-            every_offset: r.every_offset,
-        };
-        let result = figure4::invariance(&classes, classifier, &r.tiles, &settings).map_err(|e| e.to_string())?;
-        Ok(Study { result: Arc::new(result), compared })
-    });
-    view.study.start(request, job);
+    Cnn::new(spec, request.seed).map(|cnn| StudyNetwork::Untrained(Arc::new(cnn))).map_err(|e| e.to_string())
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
@@ -279,20 +189,17 @@ fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewSta
         ui.label("Folder");
         ui.text_edit_singleline(&mut view.export_dir);
     });
-    let Some((_, computed)) = view.study.done() else { return };
-    if view.export_job.is_some() {
-        ui.spinner();
-    } else if ui
+    if shown_study(&app.cache).is_none() {
+        return;
+    }
+    if ui
         .button("Export PNG, SVG and CSV")
         .on_hover_text("Both networks' histograms as PNG and SVG, every logit as CSV, a JSON summary")
         .clicked()
     {
         let dir = resolve_dir(app, &view.export_dir);
         app.session.last_folder = dir.parent().map(PathBuf::from);
-        let result = Arc::clone(&computed.result);
-        view.export_job = Some(Job::spawn("exporting Figure 4", None, move |_| {
-            figure4::write_outputs(&result, &dir).map_err(|e| e.to_string())
-        }));
+        app.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
     }
 }
 
@@ -306,21 +213,21 @@ fn resolve_dir(app: &AppState, dir: &str) -> PathBuf {
     }
 }
 
-fn results_ui(ui: &mut egui::Ui, view: &InvarianceViewState, request: &Request) {
+fn results_ui(ui: &mut egui::Ui, cache: &Cache, request: &StudyKey) {
     if request.tiles.is_empty() {
         ui.label("Choose at least one tile.");
         return;
     }
-    if let Some(error) = view.study.error(request) {
+    if let Some(error) = cache.figure4().error(request) {
         ui.colored_label(theme::ERROR, format!("Cannot compute: {error}"));
     }
-    if view.study.is_running() {
+    if cache.figure4().is_running() {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("computing…");
         });
     }
-    let Some((computed_for, computed)) = view.study.done() else { return };
+    let Some((computed_for, computed)) = shown_study(cache) else { return };
     let result = &computed.result;
     let trained_name = match &computed.compared {
         Compared::Trained(_) => "Trained CNN (the training run's weights when computed)".to_owned(),

@@ -3,8 +3,9 @@
 //! by layer; the logits of direct φ, the constructed and the trained network; and the measured
 //! selectivity of their hidden units.
 //!
-//! Heavy work runs in jobs: building N1/N2 (cached by tile-set version and image size), the
-//! constructed forward pass (latest input wins), and the selectivity measurement. The trained
+//! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
+//! and image size), the constructed forward pass (latest input wins), and the selectivity
+//! measurement; the opened network's forward pass runs in a job of this view. The trained
 //! network's forward pass is one small convolution and runs in the frame, cached by weights and input.
 
 mod constructed;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::NetKey;
+use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
 use crate::app::command::Command;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
@@ -37,7 +38,7 @@ use crate::core::nn::sparse::Activations;
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedForward, ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
-use selectivity_panel::{SelectivityPanel, TrainedUnits};
+use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
 
 /// Width of the left column (input, logits, selectivity), in points.
@@ -54,12 +55,6 @@ pub struct Hover {
 /// What a constructed network is built from: tile-set version, image size, which network.
 type BuildKey = (u64, usize, usize, Which);
 
-/// The constructed forward pass of one input, with the direct φ logits for comparison.
-struct Forward {
-    activations: Activations,
-    direct: Vec<f32>,
-}
-
 /// What the networks view remembers between frames.
 #[derive(Default)]
 pub struct NetworksViewState {
@@ -72,8 +67,6 @@ pub struct NetworksViewState {
     /// Why no input image could be made (shown where the image would be).
     input_error: Option<String>,
     drag: DragState,
-    /// The constructed forward pass, by (network, input stamp).
-    forward: Keyed<(BuildKey, u64), Forward>,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
     /// The opened ONNX network's forward pass, by (model version, input stamp).
     imported: Keyed<(u64, u64), ImportedForward>,
@@ -102,7 +95,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
     let key = build_key(app, view.which);
     app.push(Command::BuildNetwork(view.which));
     let network = app.cache.network(key.3, net_key(key));
-    poll_forward(ui.ctx(), app, view, key, network.as_ref());
+    request_forward(app, view, key);
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
@@ -117,7 +110,8 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
                 left_column_ui(ui, app, view, key, trained.as_ref(), imported.as_deref());
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
-                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, units, view.which);
+                    let opened = opened.as_ref().map(|n| n.version);
+                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, units, (view.which, opened));
                 }
             });
         });
@@ -196,22 +190,19 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
     }
 }
 
-/// Finishes or starts the constructed forward pass of the current input (the newest input wins).
-fn poll_forward(
-    ctx: &egui::Context,
-    app: &AppState,
-    view: &mut NetworksViewState,
-    key: BuildKey,
-    network: Option<&Arc<Constructed>>,
-) {
-    let (Some(network), Some(input)) = (network, &view.input) else { return };
-    view.forward.request((key, input.stamp), || {
-        let (network, image, classes) = (Arc::clone(network), input.image.clone(), app.classes.clone());
-        Job::spawn("constructed forward pass", Some(ctx.clone()), move |_| {
-            let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
-            Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
-        })
-    });
+/// Asks for the constructed forward pass of the current input (the newest input wins).
+fn request_forward(app: &mut AppState, view: &NetworksViewState, key: BuildKey) {
+    let Some(input) = &view.input else { return };
+    let wanted = (net_key(key), image_key(&input.image));
+    if app.cache.forward(key.3).needs(&wanted) {
+        app.push(Command::ForwardPass { which: key.3, key: wanted, image: Arc::new(input.image.clone()) });
+    }
+}
+
+/// The newest constructed forward pass of network `key` (possibly of an older input, so a drag
+/// never blanks the view), with its key.
+fn latest_forward(app: &AppState, key: BuildKey) -> Option<(ForwardKey, Arc<Forward>)> {
+    app.cache.forward(key.3).done().filter(|(k, _)| k.0 == net_key(key)).cloned()
 }
 
 /// The training run's newest weights with their forward pass on the input, when they fit this tile set and size.
@@ -245,7 +236,6 @@ fn imported_forward(
 ) -> Option<Arc<ImportedForward>> {
     if view.imported_view.version != network.version {
         view.imported_view = ImportedView::of(network.version);
-        view.selectivity.clear();
         view.imported.abandon_running();
     }
     let input = view.input.as_ref()?;
@@ -278,7 +268,7 @@ fn trained_units(
             Some(TrainedUnits::Imported { network: Arc::clone(network), layer })
         }
         (Some(_), None) => None,
-        (None, _) => trained.map(|(cnn, _, _)| TrainedUnits::Sgd(Arc::clone(cnn))),
+        (None, _) => trained.map(|(cnn, _, version)| TrainedUnits::Sgd(Arc::clone(cnn), *version)),
     }
 }
 
@@ -360,7 +350,7 @@ fn clicked_ui(
     let Some((row, col)) = view.clicked else { return };
     ui.label(RichText::new(format!("Responding at pixel ({row}, {col})")).strong());
     let network = app.cache.network(key.3, net_key(key));
-    let forward = view.forward.done().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    let forward = latest_forward(app, key).map(|(_, f)| f);
     if let (Some(net), Some(forward)) = (&network, forward) {
         let frame = frame_of(app, view, net, &forward.activations, 0);
         let found = constructed::responders(&frame, row, col);
@@ -422,10 +412,10 @@ fn logits_ui(
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
     imported: Option<&ImportedForward>,
 ) {
-    let forward = view.forward.done().filter(|(k, _)| k.0 == key).map(|(_, f)| f);
+    let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
     let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
-    if let Some(forward) = forward {
+    if let Some(forward) = &forward {
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
         charts.push((view.which.name().to_owned(), forward.activations.logits(), false));
     }
@@ -537,8 +527,8 @@ fn constructed_side_ui(
         });
         return None;
     };
-    let Some(((_, input_stamp), forward)) = view.forward.done().cloned().filter(|(k, _)| k.0 == key) else {
-        match view.forward.failed().filter(|(k, _)| k.0 == key) {
+    let Some(((_, input_stamp), forward)) = latest_forward(app, key) else {
+        match app.cache.forward(key.3).failed().filter(|(k, _)| k.0 == net_key(key)) {
             Some((_, error)) => ui.colored_label(theme::ERROR, format!("The forward pass failed: {error}")),
             None => ui.spinner(),
         };

@@ -1,144 +1,89 @@
-//! The selectivity panel: measures (in a job) how many classes make each hidden unit fire over the
-//! dataset's samples, for the constructed detectors and the trained side's feature-map units (the
-//! SGD run's, or those of a chosen map of an imported network), and
-//! shows it as one number per network and a histogram. The threshold slider re-thresholds the
+//! The selectivity panel: measures (into the app's cache, `Command::MeasureSelectivity`) how many
+//! classes make each hidden unit fire over the dataset's samples, for the constructed detectors and
+//! the trained side's feature-map units (the SGD run's, or those of a chosen map of an imported
+//! network), and shows it as one number per network and a histogram. The threshold slider re-thresholds the
 //! stored per-class maxima at once, without running the networks again.
 
 use std::sync::Arc;
 
-use ndarray::Array2;
-
 use egui::RichText;
 
-use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::Job;
+use crate::app::cache::{Measured, SelectivityKey, TrainedUnits};
+use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::{histogram, number};
 use crate::core::construct::{Constructed, Which};
-use crate::core::nn::cnn::Cnn;
-use crate::core::selectivity::{self, ClassMaxima, Selectivity};
+use crate::core::selectivity::Selectivity;
 
-/// The trained side's units: the SGD run's feature maps, or one map of an imported network.
-pub enum TrainedUnits {
-    Sgd(Arc<Cnn>),
-    Imported { network: Arc<ImportedNetwork>, layer: String },
-}
-
-impl TrainedUnits {
-    /// The legend name.
-    fn name(&self) -> String {
-        match self {
-            Self::Sgd(_) => theme::TRAINED_NAME.to_owned(),
-            Self::Imported { network, layer } => format!("{} '{layer}'", network.name()),
-        }
-    }
-
-    fn measure(&self, images: &[Array2<f32>], labels: &[usize], classes: usize) -> Result<ClassMaxima, String> {
-        let measured = match self {
-            Self::Sgd(cnn) => selectivity::trained(cnn, images, labels),
-            Self::Imported { network, layer } => selectivity::imported(&network.model, layer, images, labels, classes),
-        };
-        measured.map_err(|e| e.to_string())
-    }
-}
-
-/// The per-class maxima of both networks over one probe set.
-struct Measured {
-    which: Which,
-    constructed: ClassMaxima,
-    /// The trained side's legend name and maxima.
-    trained: Option<(String, ClassMaxima)>,
-    probe_samples: usize,
-}
-
-/// What the panel remembers: the threshold, the running job and the last measurement.
+/// What the panel remembers: the threshold (the measurements are in the app's cache).
+#[derive(Default)]
 pub struct SelectivityPanel {
     /// Relative firing threshold in [0, 1).
     pub threshold: f32,
-    job: Option<Job<Measured>>,
-    measured: Option<Measured>,
 }
 
-impl SelectivityPanel {
-    /// Forgets the last measurement (the network it was taken of is gone).
-    pub fn clear(&mut self) {
-        self.measured = None;
-    }
-}
-
-impl Default for SelectivityPanel {
-    fn default() -> Self {
-        Self { threshold: 0.0, job: None, measured: None }
-    }
-}
-
-/// Draws the panel; `trained` are the trained side's units when they fit the tile set.
+/// Draws the panel; `trained` are the trained side's units when they fit the tile set, `opened`
+/// the version of the opened network (its measurements only are shown while it is open).
 pub fn panel_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     panel: &mut SelectivityPanel,
     net: &Arc<Constructed>,
     trained: Option<TrainedUnits>,
-    which: Which,
+    (which, opened): (Which, Option<u64>),
 ) {
     ui.separator();
     ui.label(RichText::new("Selectivity of hidden units").strong());
     ui.small("For each unit: how many classes make it fire (above the threshold × its largest activation) over the dataset's samples.");
-    if let Some(job) = &mut panel.job
-        && let Some(outcome) = job.poll()
-    {
-        panel.job = None;
-        match outcome {
-            Ok(measured) => panel.measured = Some(measured),
-            Err(error) => app.error(format!("selectivity: {error}")),
-        }
-    }
     ui.add(number::slider(&mut panel.threshold, 0.0..=0.95, "relative threshold"));
-    if panel.job.is_some() {
+    let measurements = app.cache.selectivity();
+    let shown = measurements.done().filter(|(k, _)| shown_here(k, opened)).cloned();
+    let error = measurements.failed().filter(|(k, _)| shown_here(k, opened)).map(|(_, e)| e.clone());
+    if measurements.running().is_some_and(|(k, _)| k.probes.is_none()) {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("measuring…");
         });
     } else if ui.button("Measure selectivity").clicked() {
-        start(ui.ctx(), app, panel, net, trained, which);
+        start(app, net, trained, which);
     }
-    if let Some(measured) = &panel.measured {
-        results_ui(ui, measured, panel.threshold);
+    if let Some(error) = error {
+        ui.colored_label(theme::ERROR, format!("selectivity: {error}"));
+    }
+    if let Some((key, measured)) = shown {
+        results_ui(ui, &measured, key.which, panel.threshold);
     }
 }
 
-fn start(
-    ctx: &egui::Context,
-    app: &mut AppState,
-    panel: &mut SelectivityPanel,
-    net: &Arc<Constructed>,
-    trained: Option<TrainedUnits>,
-    which: Which,
-) {
+/// True for this panel's measurements (all probe images) of the trained side now shown.
+fn shown_here(key: &SelectivityKey, opened: Option<u64>) -> bool {
+    key.probes.is_none()
+        && match (opened, &key.trained) {
+            (Some(version), Some((v, Some(_)))) => *v == version,
+            (Some(_), Some((_, None))) | (None, Some((_, Some(_)))) => false,
+            (_, None) | (None, Some((_, None))) => true,
+        }
+}
+
+fn start(app: &mut AppState, net: &Arc<Constructed>, trained: Option<TrainedUnits>, which: Which) {
     let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
-    let Some(data) = app
-        .dataset()
-        .cloned()
-        .filter(|d| current && d.samples.first().is_some_and(|s| s.image.dim() == net.network.input()))
-    else {
+    let fits = app.dataset().is_some_and(|d| d.samples.first().is_some_and(|s| s.image.dim() == net.network.input()));
+    if !current || !fits {
         app.warn("selectivity needs the current dataset: open the Dataset view or wait for it to be generated");
         return;
+    }
+    let key = SelectivityKey {
+        net: (app.classes_version, app.session.dataset.height, app.session.dataset.width),
+        which,
+        dataset: app.cache.dataset_generation(),
+        probes: None,
+        trained: trained.as_ref().map(TrainedUnits::key),
     };
-    let (net, classes) = (Arc::clone(net), app.classes.len());
-    panel.job = Some(Job::spawn("measuring selectivity", Some(ctx.clone()), move |shared| {
-        let (images, labels) = (data.images(), data.labels());
-        let constructed = selectivity::constructed(&net, &images, &labels, classes).map_err(|e| e.to_string())?;
-        shared.set_progress(0.5);
-        let trained = match trained {
-            Some(t) => Some((t.name(), t.measure(&images, &labels, classes)?)),
-            None => None,
-        };
-        Ok(Measured { which, constructed, trained, probe_samples: images.len() })
-    }));
+    app.push(Command::MeasureSelectivity { key, trained });
 }
 
-fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
+fn results_ui(ui: &mut egui::Ui, measured: &Measured, which: Which, threshold: f32) {
     let (Ok(constructed), trained) = (
         measured.constructed.selectivity(threshold),
         measured.trained.as_ref().map(|(_, m)| m.selectivity(threshold)).transpose().ok().flatten(),
@@ -149,7 +94,7 @@ fn results_ui(ui: &mut egui::Ui, measured: &Measured, threshold: f32) {
     let mean = |s: &Selectivity| {
         s.mean_classes_per_active_unit().map_or_else(|| "no active unit".to_owned(), |m| format!("{m:.2}"))
     };
-    let name = measured.which.name();
+    let name = which.name();
     let trained_name = measured.trained.as_ref().map_or(theme::TRAINED_NAME, |(n, _)| n.as_str());
     let text = match &trained {
         Some(t) => format!("Mean classes per active unit: {name} {} vs {trained_name} {}", mean(&constructed), mean(t)),
