@@ -68,7 +68,7 @@ fn every_bundled_scene_opens_and_its_figures_are_the_cores() {
         assert!(!scene.title.is_empty(), "{name} has a title for File → Examples");
         let (cli, core) = (dir.path().join(format!("cli-{name}")), dir.path().join(format!("core-{name}")));
         ok(&["figures", "--scene", text(&path), "--out", text(&cli)]);
-        let written = compute::write_views(&scene, &core).unwrap();
+        let written = compute::write_views(&scene, &core, 1.0).unwrap();
         let (cli_files, core_files) = (files(&cli), files(&core));
         // Tiles, Dataset, Networks and Invariance always; Training only with weights in the scene.
         assert!(cli_files.len() >= 12, "{name}: {:?}", cli_files.iter().map(|f| &f.0).collect::<Vec<_>>());
@@ -148,4 +148,46 @@ fn hostile_scenes_and_links_are_refused_with_a_message() {
     let output = tilelab(&["scene", "open-link", "1.not-a-scene", "--out", text(&dir.path().join("x.tilelab"))]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a scene link"));
+}
+
+#[test]
+fn every_bundled_example_of_the_app_opens_without_warnings() {
+    for (name, text) in scene::BUNDLED {
+        let (opened, warnings) = scene::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("assets/scenes/{name}.tilelab"));
+        assert_eq!(open(&path), opened, "{name}: the app's copy is the file's");
+    }
+    assert_eq!(scene::BUNDLED.len(), bundled_scenes().len(), "every file in assets/scenes is an example");
+}
+
+#[test]
+fn the_large_epsilon_scene_breaks_n1s_invariance_where_the_tiles_own_epsilon_does_not() {
+    let path = bundled_scenes().into_iter().find(|p| p.ends_with("large-epsilon.tilelab")).unwrap();
+    let large = open(&path);
+    assert!(large.figure4.epsilon_override.is_some());
+    let own =
+        Scene { figure4: scene::Figure4Settings { epsilon_override: None, ..large.figure4.clone() }, ..large.clone() };
+    // N1's class logit under a redrawn background: its spread over the images.
+    let spread = |scene: &Scene| -> f32 {
+        let study = compute::invariance(scene, &compute::compared_as_opened(scene).unwrap()).unwrap();
+        study.tiles.iter().map(|t| t.background.constructed_spread.std[t.label]).fold(0.0, f32::max)
+    };
+    assert_eq!(spread(&own), 0.0, "with its own ε, N1's class logit does not move");
+    assert!(spread(&large) > 0.0, "with a large ε it does");
+}
+
+#[test]
+fn the_imported_model_scene_compares_n1_with_its_embedded_model() {
+    let path = bundled_scenes().into_iter().find(|p| p.ends_with("imported-model.tilelab")).unwrap();
+    let scene = open(&path);
+    let compared = compute::compared_as_opened(&scene).unwrap();
+    assert_eq!(compared.caption(), "network toy-n2.onnx");
+    // The model is N2 written by `tilelab export`: it gives N1's logits on every image.
+    let study = compute::invariance(&scene, &compared).unwrap();
+    for tile in &study.tiles {
+        for (model, n1) in tile.background.trained.iter().zip(&tile.background.constructed) {
+            assert!(model.iter().zip(n1).all(|(a, b)| (a - b).abs() < 1e-4), "{model:?} vs {n1:?}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! (`tests/fuzz/harness.rs`), then hand-made hostile inputs: truncations and byte flips of every
 //! valid file, 10⁹-pixel IDX headers, gzip and PNG decompression bombs, absurd image headers, huge
 //! dimensions (JSON, `.npy`, safetensors), deep nesting, NaN-ish numbers, endless or oversized files
-//! on disk, and (with `gui`) hostile persisted sessions.
+//! on disk, scene files and links asking for huge things (a link bomb, 10,000 classes, giant
+//! weights, tensors and pictures), and (with `gui`) hostile persisted sessions.
 //!
 //! Every input must give `Ok` or a typed error, never a panic; corpus files named `ok-…` must
 //! load and `bad-…` must be refused. The bombs run under a counting allocator that asserts the
@@ -19,6 +20,7 @@ use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
 use tilelab::core::idx::{self, IdxError, MAX_DECOMPRESSED_BYTES};
 use tilelab::core::nn::weights_file::{self, WeightsFileError};
+use tilelab::core::scene::{self, SceneError};
 use tilelab::core::tileset_file::{self, ImportOptions, MAX_IMPORT_ALLOC_BYTES, MAX_IMPORT_SIDE, TileSetFileError};
 
 #[path = "fuzz/harness.rs"]
@@ -386,6 +388,36 @@ fn huge_dimensions_are_refused_without_allocating() {
     }
 }
 
+#[test]
+fn constructed_networks_beyond_memory_are_refused_before_allocating() {
+    use tilelab::core::construct::{ConstructError, Which, build_n2};
+    use tilelab::core::presets;
+    use tilelab::core::tile::{ClassSet, Tile, single_tile_object};
+
+    let ten = presets::with_full_support(&presets::fashion_ten(1));
+    // N1 on the Dataset view's largest images, and both networks on absurd ones.
+    let sizes = [
+        (Which::N1, 256, 256),
+        (Which::N1, 1 << 40, 1 << 40),
+        (Which::N2, 1 << 40, 1 << 40),
+        (Which::N2, 1 << 20, 1 << 20),
+    ];
+    for (which, height, width) in sizes {
+        let (outcome, peak) = peak_allocation(|| which.build(&ten, height, width));
+        let Err(error) = outcome else { panic!("{} on {height}×{width} was built", which.name()) };
+        assert!(matches!(error, ConstructError::TooLarge { .. }), "{error}");
+        assert!(error.to_string().contains("MAX_WEIGHTS"), "the message names the limit: {error}");
+        assert!(peak < MIB, "{} on {height}×{width}: {peak} bytes", which.name());
+    }
+    // Thousands of 32×32 tiles: N2's channels grow with the tiles' blocks, refused by their bound.
+    let tile = Tile::filled(32, 32, 0.5, 1.0).expect("a valid tile");
+    let many = ClassSet { classes: (0..2000).map(|i| single_tile_object(&format!("t{i}"), tile.clone())).collect() };
+    let (outcome, peak) = peak_allocation(|| build_n2(&many, 40, 40));
+    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("MAX_N2_CHANNELS"), "{error}");
+    assert!(peak < MIB, "2000 tiles: {peak} bytes");
+}
+
 /// An `.npy` file, format version 2 (32-bit header length), with this header and no data.
 fn npy_v2(header: &str) -> Vec<u8> {
     let mut header = header.to_owned();
@@ -499,6 +531,73 @@ fn oversized_and_endless_files_on_disk_are_refused() {
         assert!(matches!(weights_file::load(endless), Err(WeightsFileError::TooLarge(_))));
     }
     assert!(matches!(tileset_file::load(dir.path()), Err(TileSetFileError::Io { .. })), "a folder is no file");
+}
+
+/// A link whose deflate stream unpacks to 16 MiB of blanks: refused at the link's unpacking limit.
+#[test]
+fn scene_link_bomb_stops_at_the_documented_limit() {
+    use base64::Engine as _;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&vec![b' '; 16 * MIB]).expect("deflate into memory");
+    let packed = encoder.finish().expect("deflate into memory");
+    let link = format!("{}{}", scene::link::PREFIX, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(packed));
+    let (result, peak) = peak_allocation(|| scene::from_link(&link));
+    println!("scene link bomb: {} characters, peak allocation {} KiB", link.len(), peak / 1024);
+    assert!(matches!(result, Err(SceneError::LinkTooLarge { .. })), "{result:?}");
+    assert!(peak <= scene::link::MAX_UNPACKED_BYTES + 2 * MIB, "the bomb allocated {} MiB", peak / MIB);
+}
+
+/// Scenes that ask for a lot — 10,000 classes, a CNN of 10⁹ weights, a gigapixel background, an
+/// ONNX tensor of 2⁶² elements — are refused before anything that size is allocated.
+#[test]
+fn scenes_asking_for_huge_things_are_refused_without_allocating() {
+    use base64::Engine as _;
+    let toy = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/paper-toy.tilelab"))
+        .expect("the bundled toy scene");
+    let base: serde_json::Value = serde_json::from_str(&toy).expect("JSON");
+    let tile = serde_json::json!({"rows": 1, "cols": 1, "values": [1.0], "epsilon": 0.5});
+    let classes: Vec<_> = (0..10_000)
+        .map(|c| serde_json::json!({"name": format!("c{c}"), "features": [{"name": "f", "tiles": [tile]}]}))
+        .collect();
+    let architecture = serde_json::json!({"height": 512, "width": 512, "kernel": 1, "filters": 256, "classes": 1024});
+    // An ONNX initializer claiming 2³¹ × 2³¹ floats (field 5 of the graph, dims 2³¹ twice, no data).
+    let onnx = base64::engine::general_purpose::STANDARD.encode([
+        0x3a, 0x10, 0x2a, 0x0e, 0x08, 0x80, 0x80, 0x80, 0x80, 0x08, 0x08, 0x80, 0x80, 0x80, 0x80, 0x08, 0x10, 0x01,
+    ]);
+    let edits: [(&str, serde_json::Value, &str); 4] = [
+        (
+            "tiles",
+            serde_json::json!({"tileset": {"format": "tilelab-tileset", "version": 1, "classes": classes}}),
+            "10000 classes",
+        ),
+        (
+            "trained",
+            serde_json::json!({"weights": {"format": "tilelab-cnn-weights", "version": 1, "architecture": architecture,
+                "conv_weight": [], "conv_bias": [], "fc_weight": [], "fc_bias": []}}),
+            "weights",
+        ),
+        ("model", serde_json::json!({"name": "huge.onnx", "onnx_base64": onnx}), "ONNX model"),
+        (
+            "dataset",
+            serde_json::json!({"height": 4, "width": 4, "samples_per_class": 1, "seed": 1,
+            "background": {"kind": "image", "rows": 1_000_000, "cols": 1_000_000, "values": []}}),
+            "background picture",
+        ),
+    ];
+    for (field, value, expected) in edits {
+        let mut scene_json = base.clone();
+        scene_json[field] = value;
+        let text = scene_json.to_string();
+        let (result, peak) = peak_allocation(|| scene::from_json(&text));
+        let error = result.expect_err(field).to_string();
+        assert!(error.contains(expected), "{field}: {error}");
+        // The input's own JSON tree (10,000 classes: about 10 MiB) is the most it may take.
+        assert!(peak <= 10 * text.len() + MIB, "{field}: {} MiB for a {}-byte scene", peak / MIB, text.len());
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("huge.tilelab");
+    std::fs::File::create(&path).and_then(|f| f.set_len(scene::MAX_FILE_BYTES + 1)).expect("a sparse file");
+    assert!(matches!(scene::open(&path), Err(SceneError::TooLarge { .. })));
 }
 
 /// The persisted session (`session.json` in the data dir) is a loader too; the app is behind `gui`.

@@ -13,9 +13,11 @@ use tilelab::core::construct::{build_n1, build_n2};
 use tilelab::core::dataset::{Background, DatasetSpec, generate};
 use tilelab::core::export::{load_npy, save_npy};
 use tilelab::core::interop::graph::ExportGraph;
-use tilelab::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
+use tilelab::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed, export_deep};
 use tilelab::core::interop::onnx_import::{ImportError, OnnxModel};
+use tilelab::core::nn::arch::{Arch, ConvBlock, Preset};
 use tilelab::core::nn::cnn::{Cnn, CnnSpec};
+use tilelab::core::nn::deep::DeepNet;
 use tilelab::core::nn::sparse::LayerKind;
 use tilelab::core::tile::ClassSet;
 use tilelab::core::{presets, tileset_file};
@@ -216,12 +218,42 @@ fn onnxruntime_gives_tilelabs_values_for_exported_networks() {
         })
         .collect();
     write_model(dir.path(), "trained", &graph, &images, &per_image);
+    // Every kind of layer of the general network: strides, dilations, max-pools, a hidden layer;
+    // and the deep preset on the Fashion images.
+    let custom = Arch {
+        blocks: vec![
+            ConvBlock { stride: 2, ..ConvBlock::plain(3, 4) },
+            ConvBlock { dilation: 2, ..ConvBlock::plain(2, 3) }.pooled(),
+        ],
+        hidden: Some(6),
+        ..Arch::paper(21, 23, 2)
+    };
+    let custom_images: Vec<Array2<f32>> =
+        (0..4).map(|_| Array2::from_shape_fn((21, 23), |_| rng.random_range(0.0..1.0f32))).collect();
+    for (name, net, images) in [
+        ("deep_custom", DeepNet::new(custom, 3).unwrap(), &custom_images),
+        ("deep_preset", DeepNet::new(Preset::Deep.arch(40, 40, 10), 4).unwrap(), &fashion_images),
+    ] {
+        let names: Vec<String> = (0..net.arch().classes).map(|c| format!("class {c}")).collect();
+        let graph = export_deep(&net, &names).unwrap();
+        let per_image: Vec<Vec<ArrayD<f32>>> = images
+            .iter()
+            .map(|image| {
+                let a = net.forward(image.view()).unwrap();
+                let mut values: Vec<ArrayD<f32>> = a.maps.into_iter().map(|m| m.into_dyn()).collect();
+                values.extend(a.hidden.map(|h| h.into_dyn()));
+                values.push(a.logits.into_dyn());
+                values
+            })
+            .collect();
+        write_model(dir.path(), name, &graph, images, &per_image);
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/check_onnxruntime.py");
     let output = Command::new("python3").arg(script).arg(dir.path()).output().unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
     println!("{report}");
     assert!(output.status.success(), "ONNX Runtime disagrees:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(report.contains("4 models, 0 failures"), "{report}");
+    assert!(report.contains("6 models, 0 failures"), "{report}");
 }
 
 #[test]

@@ -20,6 +20,9 @@ pub struct FiguresArgs {
     /// Folder to write the figures into (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// With `--scene`: pixels per figure point of the PNGs (1 = File → Export's "PNG (1×)", 2 = "PNG (2×, slides)").
+    #[arg(long, default_value_t = 1.0, requires = "scene")]
+    png_scale: f32,
     /// Seed of the dataset the sample figures show (the figure pack; a scene has its own seeds).
     #[arg(long, default_value_t = 0, conflicts_with = "scene")]
     seed: u64,
@@ -28,7 +31,7 @@ pub struct FiguresArgs {
 pub fn run(args: &FiguresArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.scene {
         let scene = super::scene::open(path)?;
-        let files = compute::write_views(&scene, &args.out)
+        let files = compute::write_views(&scene, &args.out, args.png_scale)
             .with_context(|| format!("cannot compute the views of {}", path.display()))?;
         for (view, why) in &files.skipped {
             eprintln!("note: no {} view files: {why}", view.file_stem());

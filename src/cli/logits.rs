@@ -7,8 +7,10 @@ use clap::Args;
 use ndarray::Array2;
 use serde::Serialize;
 
-use crate::core::construct::{Constructed, build_n1, build_n2, filter_report};
+use crate::core::construct::{ConstructError, Constructed, build_n1, build_n2, filter_report};
 use crate::core::interop::onnx_import::OnnxModel;
+use crate::core::nn::sparse::SparseError;
+use crate::core::tile::ClassSet;
 use crate::core::{detect, tileset_file};
 
 /// Largest image side accepted (the constructed networks grow with the image).
@@ -26,7 +28,8 @@ pub struct LogitsArgs {
     /// A greyscale image (PNG or JPEG; colour is converted to grey), read as pixel/255.
     #[arg(long)]
     image: PathBuf,
-    /// Print one JSON object with keys `direct`, `n1`, `n2`, `predicted` (with --model: `logits`, `predicted`).
+    /// Print one JSON object with keys `direct`, `n1`, `n2`, `predicted`, `n1_left_out` (`n1` is
+    /// null and `n1_left_out` says why when N1 is too large; with --model: `logits`, `predicted`).
     #[arg(long)]
     json: bool,
 }
@@ -36,8 +39,11 @@ pub struct LogitsArgs {
 struct LogitsOutput {
     classes: Vec<String>,
     direct: Vec<f32>,
-    n1: Vec<f32>,
+    /// `None` when N1 is too large for this image ([`LogitsOutput::n1_left_out`] says why).
+    n1: Option<Vec<f32>>,
     n2: Vec<f32>,
+    /// Why N1 was left out, with the size it would need.
+    n1_left_out: Option<String>,
     /// The argmax of the direct logits, `null` when all are 0.
     predicted: Option<usize>,
 }
@@ -53,29 +59,58 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
     let classes =
         tileset_file::load(tileset).with_context(|| format!("cannot load the tile set {}", tileset.display()))?;
     let (height, width) = image.dim();
-    let n1 = build_n1(&classes, height, width).context("cannot build N1")?;
     let n2 = build_n2(&classes, height, width).context("cannot build N2")?;
+    let n1 = n1_if_it_fits(&classes, image.view())?;
     let direct = detect::logits(&classes, image.view());
+    let (n1_logits, n1_left_out) = match &n1 {
+        Ok((_, logits)) => (Some(logits.clone()), None),
+        Err(why) => (None, Some(why.clone())),
+    };
     let output = LogitsOutput {
         classes: classes.classes.iter().map(|o| o.name.clone()).collect(),
         predicted: detect::classify(&direct),
-        n1: n1.logits(image.view())?,
+        n1: n1_logits,
         n2: n2.logits(image.view())?,
+        n1_left_out,
         direct,
     };
     if args.json {
         println!("{}", serde_json::to_string(&output)?);
     } else {
         print_table(&output, (height, width));
-        print_layers("N1", &n1);
-        let filters = filter_report(&n1, &classes);
-        println!(
-            "N1 conv filters: {} (paper's bound for the set: 4(Σ|supp t| + 1) = {})",
-            filters.filters, filters.set_bound
-        );
+        match &n1 {
+            Ok((n1, _)) => {
+                print_layers("N1", n1);
+                let filters = filter_report(n1, &classes);
+                println!(
+                    "N1 conv filters: {} (paper's bound for the set: 4(Σ|supp t| + 1) = {})",
+                    filters.filters, filters.set_bound
+                );
+            }
+            Err(why) => println!("N1 left out: {why}"),
+        }
         print_layers("N2", &n2);
     }
     Ok(())
+}
+
+/// N1 and its logits, or (when N1 is too large for this image) the one-line reason it is left
+/// out; other failures are errors.
+fn n1_if_it_fits(
+    classes: &ClassSet,
+    image: ndarray::ArrayView2<f32>,
+) -> anyhow::Result<Result<(Constructed, Vec<f32>), String>> {
+    let (height, width) = image.dim();
+    let n1 = match build_n1(classes, height, width) {
+        Ok(n1) => n1,
+        Err(error @ ConstructError::TooLarge { .. }) => return Ok(Err(error.to_string())),
+        Err(error) => return Err(anyhow::Error::new(error).context("cannot build N1")),
+    };
+    match n1.logits(image) {
+        Ok(logits) => Ok(Ok((n1, logits))),
+        Err(error @ SparseError::TooManyValues { .. }) => Ok(Err(format!("N1: {error}"))),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Runs an ONNX classifier on the image: `{"logits": [...], "predicted": i}` or a table.
@@ -117,7 +152,8 @@ fn print_table(output: &LogitsOutput, (height, width): (usize, usize)) {
     println!("image {height}×{width}");
     println!("{:<24} {:>12} {:>12} {:>12}", "class", "direct φ", "N1", "N2");
     for (i, name) in output.classes.iter().enumerate() {
-        println!("{name:<24} {:>12.6} {:>12.6} {:>12.6}", output.direct[i], output.n1[i], output.n2[i]);
+        let n1 = output.n1.as_ref().map_or_else(|| "left out".to_owned(), |n1| format!("{:.6}", n1[i]));
+        println!("{name:<24} {:>12.6} {n1:>12} {:>12.6}", output.direct[i], output.n2[i]);
     }
     match output.predicted {
         Some(class) => println!("predicted: {class} ('{}')", output.classes[class]),

@@ -3,6 +3,8 @@
 mod activations;
 mod bench;
 mod bench_construct;
+mod bench_scaling;
+mod bench_scatter;
 mod bench_train;
 mod dataset;
 mod export;
@@ -10,6 +12,7 @@ mod figures;
 mod logits;
 mod network;
 mod reproduce;
+mod scatter;
 mod scene;
 mod verify;
 
@@ -45,6 +48,8 @@ enum Command {
     Figures(figures::FiguresArgs),
     /// Scene files (`.tilelab`) and links: print a scene's link, write a link's scene, check a scene.
     Scene(scene::SceneArgs),
+    /// Write the wavelet scattering coefficients of one greyscale image as NumPy float32 [K, H', W'].
+    Scatter(scatter::ScatterArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -61,6 +66,7 @@ pub fn main() -> ExitCode {
         Some(Command::Activations(args)) => activations::run(args),
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Scene(args)) => scene::run(args),
+        Some(Command::Scatter(args)) => scatter::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,17 +6,23 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::core::atomic::write_atomic;
 use crate::core::experiments::EpochRecord;
+use crate::core::experiments::depth::{self, DepthConfig, MeanSd};
 use crate::core::experiments::fashion::{self, FashionConfig, FashionSummary, TileSource};
 use crate::core::experiments::figure4::{self, Figure4Config, InvarianceResult, InvarianceSummary};
 use crate::core::experiments::figure4_analysis::{self, FirstMove};
+use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
+use crate::core::experiments::scattering;
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
+use crate::core::nn::arch::Preset;
 use crate::core::scene::compute;
+use crate::core::scattering::Scattering;
+use crate::core::scattering::classifier::TrainSettings;
 
 /// Arguments of `tilelab reproduce`.
 #[derive(Args)]
@@ -35,8 +41,42 @@ enum Experiment {
     Mnist(FashionArgs),
     /// Figure 4: logits under background perturbation and translation, trained net vs N1.
     Figure4(Figure4Args),
+    /// Depth against depth: the paper's and the deep network, per layer, beside N2 (issue 18).
+    Depth(DepthArgs),
     /// Everything above, with a Markdown table of our figures beside the paper's claims.
     All(AllArgs),
+    /// Wavelet scattering + a linear classifier beside the trained CNN: toy, Fashion and MNIST
+    /// tiles, and the bundled MNIST digits alone (150 per class to train, 50 to test).
+    Scattering(ScatteringArgs),
+}
+
+#[derive(Args)]
+struct ScatteringArgs {
+    /// Folder for `scattering.json`.
+    #[arg(long, default_value = "scattering")]
+    out: PathBuf,
+    /// Seed of the data, the classifiers and the CNNs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON array (the last line) instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DepthArgs {
+    /// Seeds 1..=N per architecture; the table gives mean ± sd over them.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Three Fashion classes (the paper's Figure 4 tiles) or all ten.
+    #[arg(long, default_value_t = 3)]
+    classes: usize,
+    /// Print the rows as one JSON array (the last line) and no progress.
+    #[arg(long)]
+    json: bool,
+    /// Folder for `depth.json` and `depth.md`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -66,6 +106,28 @@ struct FashionArgs {
     /// Print one JSON object (the last line) and no progress bar.
     #[arg(long)]
     json: bool,
+    /// The trained network: the paper's (conv 5×5×12, FC) or the deep one (two conv + pool blocks).
+    #[arg(long, value_enum, default_value = "paper")]
+    arch: ArchArg,
+}
+
+/// `--arch` of `reproduce fashion` and `bench train`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    /// conv 5×5×12, ReLU, FC; plain SGD lr 0.03 (the paper).
+    Paper,
+    /// conv 3×3×16, ReLU, max-pool, conv 3×3×32, ReLU, max-pool, FC; momentum 0.9, lr 0.01.
+    Deep,
+}
+
+impl ArchArg {
+    /// The core preset.
+    pub fn preset(self) -> Preset {
+        match self {
+            Self::Paper => Preset::Paper,
+            Self::Deep => Preset::Deep,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -87,6 +149,10 @@ struct Figure4Args {
     /// the first ε at which N1's logits move (JSON key `epsilon_sweep`).
     #[arg(long)]
     epsilon_sweep: bool,
+    /// Also warp each tile's images by a smooth random displacement field of this amplitude (in
+    /// pixels) and report how N2, the trained CNN and the scattering network move (JSON key `deformation`).
+    #[arg(long)]
+    deformation: Option<f32>,
 }
 
 #[derive(Args)]
@@ -110,10 +176,39 @@ pub fn run(args: &ReproduceArgs) -> anyhow::Result<()> {
         Experiment::Mnist(a) => run_fashion(TileSource::Mnist, a).map(|_| ()),
         Experiment::Figure4(a) => match &a.scene {
             Some(scene) => run_figure4_scene(scene, &a.out, a.json),
-            None => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep).map(|_| ()),
+            None => run_figure4(&a.out, a.seed, a.json, a.epsilon_sweep, a.deformation).map(|_| ()),
         },
+        Experiment::Depth(a) => run_depth(a.seeds, a.classes, a.json, &a.out).map(|_| ()),
+        Experiment::Scattering(a) => run_scattering(a),
         Experiment::All(a) => run_all(&a.out, a.seed),
     }
+}
+
+/// `reproduce depth`: trains, measures, writes `depth.json` and `depth.md` into `out`.
+fn run_depth(seeds: usize, classes: usize, json: bool, out: &Path) -> anyhow::Result<String> {
+    let config = DepthConfig::new(seeds, classes)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut progress = |what: &str, record: &EpochRecord| {
+        if !json {
+            eprintln!(
+                "depth: {what}, epoch {}: loss {:.4}, train accuracy {:.3}",
+                record.epoch, record.loss, record.accuracy
+            );
+        }
+    };
+    let rows = depth::run(&config, &mut progress).context("depth experiment")?;
+    let table = depth::table(&config, &rows);
+    let json_text = serde_json::to_string(&rows)?;
+    write_atomic(&out.join("depth.json"), serde_json::to_string_pretty(&rows)?.as_bytes())
+        .context("writing depth.json")?;
+    write_atomic(&out.join("depth.md"), table.as_bytes()).context("writing depth.md")?;
+    if json {
+        println!("{json_text}");
+    } else {
+        println!("{table}");
+        println!("wrote {} and {}", out.join("depth.json").display(), out.join("depth.md").display());
+    }
+    Ok(table)
 }
 
 /// A progress bar over `epochs` epochs on stderr, hidden when `quiet`.
@@ -189,7 +284,7 @@ fn run_fashion(source: TileSource, args: &FashionArgs) -> anyhow::Result<Fashion
         whole_square: !args.garment_only,
         ..FashionConfig::paper(source, args.seed, args.tiles_per_class)
     };
-    let summary = fashion_summary(&config, args.json)?;
+    let summary = fashion_summary(&config, args.arch.preset(), args.json)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -198,23 +293,25 @@ fn run_fashion(source: TileSource, args: &FashionArgs) -> anyhow::Result<Fashion
     Ok(summary)
 }
 
-fn fashion_summary(config: &FashionConfig, quiet: bool) -> anyhow::Result<FashionSummary> {
+fn fashion_summary(config: &FashionConfig, preset: Preset, quiet: bool) -> anyhow::Result<FashionSummary> {
     let name = if config.source == TileSource::Mnist { "mnist" } else { "fashion" };
     if !quiet {
         eprintln!("{name}: generating {} training and {} test images…", config.train_samples, config.test_samples);
     }
     let bar = epoch_bar(config.epochs, name, quiet);
-    let run = fashion::run(config, &mut |r| show_epoch(&bar, r)).with_context(|| format!("{name} experiment"))?;
+    let run = fashion::run_preset(config, preset, &mut |r| show_epoch(&bar, r))
+        .with_context(|| format!("{name} experiment ({} network)", preset.name()))?;
     bar.finish_and_clear();
-    Ok(fashion::summary(config, &run))
+    Ok(fashion::summary(config, preset, &run))
 }
 
 fn fashion_report(s: &FashionSummary) -> String {
     format!(
-        "{} (Section 6.2): {} tile(s) per class, {} training images, {} epochs, seed {}\n\
+        "{} (Section 6.2), {} network: {} tile(s) per class, {} training images, {} epochs, seed {}\n\
          pasted: {}; test accuracy on {} images: {:.4} (paper: > 0.99), test loss {:.4}\n\
          training loop: {:.2} s, {:.0} samples/s on {} thread(s)",
         s.experiment,
+        s.arch,
         s.tiles_per_class,
         s.train_samples,
         s.epochs,
@@ -236,9 +333,17 @@ struct Figure4Json {
     summary: InvarianceSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     epsilon_sweep: Option<Vec<FirstMove>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deformation: Option<DeformationStudy>,
 }
 
-fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result<InvarianceResult> {
+fn run_figure4(
+    out: &Path,
+    seed: u64,
+    json: bool,
+    sweep: bool,
+    deformation: Option<f32>,
+) -> anyhow::Result<InvarianceResult> {
     let config = Figure4Config::paper(seed);
     let train = FashionConfig::paper(TileSource::FashionMnist, seed, 1);
     let trained = {
@@ -259,8 +364,12 @@ fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result
     } else {
         None
     };
+    let deformation = match deformation {
+        Some(tau) => Some(deformation_study(&classes, &trained, &tiles, config.samples, tau, seed)?),
+        None => None,
+    };
     if json {
-        println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep })?);
+        println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep, deformation })?);
     } else {
         println!("{}", figure4::report(&result));
         for first in epsilon_sweep.iter().flatten() {
@@ -271,6 +380,9 @@ fn run_figure4(out: &Path, seed: u64, json: bool, sweep: bool) -> anyhow::Result
                 ),
                 None => println!("'{}': N1's logits never move in the sweep", first.name),
             }
+        }
+        if let Some(study) = &deformation {
+            print!("{}", figure4_deformation::report(study));
         }
         for path in written {
             println!("wrote {}", path.display());
@@ -304,14 +416,77 @@ fn run_figure4_scene(path: &Path, out: &Path, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Figure 4's small deformations: N2, the trained CNN, and scattering (J = 3, L = 8) with a linear
+/// classifier fitted on the Fashion setting's training images.
+fn deformation_study(
+    classes: &crate::core::tile::ClassSet,
+    trained: &crate::core::nn::cnn::Cnn,
+    tiles: &[crate::core::tile::TileId],
+    samples: usize,
+    tau: f32,
+    seed: u64,
+) -> anyhow::Result<DeformationStudy> {
+    let setting = scattering::Setting::Fashion;
+    let (train, test) = fashion::datasets(&FashionConfig::paper(TileSource::FashionMnist, seed, 1))?;
+    let (model, ..) =
+        scattering::fit_and_test(setting.spec(), &train, &test, classes.len(), &TrainSettings::standard(seed))?;
+    let net = Scattering::new(setting.spec(), 40, 40)?;
+    let networks =
+        figure4_deformation::Networks { cnn: trained, scattering: &net, scattering_classifier: Some(&model) };
+    Ok(figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
+        .context("the deformation study")?)
+}
+
+/// `reproduce scattering`: every setting, a table (or JSON) and `scattering.json`.
+fn run_scattering(args: &ScatteringArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut rows = Vec::new();
+    for setting in scattering::Setting::ALL {
+        if !args.json {
+            eprintln!("scattering: {} …", setting.name());
+        }
+        rows.push(scattering::compare(setting, args.seed).with_context(|| format!("the {} setting", setting.name()))?);
+    }
+    let path = args.out.join("scattering.json");
+    write_atomic(&path, serde_json::to_string_pretty(&rows)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:>12} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "setting", "J, L, order", "train", "scatter", "time (s)", "CNN", "time (s)"
+    );
+    for r in &rows {
+        println!(
+            "{:<14} {:>12} {:>8} {:>9.1}% {:>10.2} {:>9.1}% {:>10.2}",
+            r.setting,
+            format!("{}, {}, {}", r.spec.j, r.spec.l, r.spec.max_order),
+            r.train_samples,
+            100.0 * r.scattering_test_accuracy,
+            r.scattering_transform_seconds + r.scattering_fit_seconds,
+            100.0 * r.cnn_test_accuracy,
+            r.cnn_train_seconds
+        );
+    }
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 /// Runs every experiment and writes `results.md`: our figure beside the paper's claim.
 fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let toy_one = run_toy(&ToyConfig::paper(seed, 1), false)?;
     let toy_four = run_toy(&ToyConfig::paper(seed, 4), false)?;
-    let fashion = fashion_summary(&FashionConfig::paper(TileSource::FashionMnist, seed, 1), false)?;
-    let mnist = fashion_summary(&FashionConfig::paper(TileSource::Mnist, seed, 1), false)?;
-    let figure = run_figure4(&out.join("figure4"), seed, false, false)?;
+    let fashion = fashion_summary(&FashionConfig::paper(TileSource::FashionMnist, seed, 1), Preset::Paper, false)?;
+    let mnist_seeds: Vec<FashionSummary> = (seed..seed + 3)
+        .map(|s| fashion_summary(&FashionConfig::paper(TileSource::Mnist, s, 1), Preset::Paper, false))
+        .collect::<anyhow::Result<_>>()?;
+    let mnist_accuracy = MeanSd::of(&mnist_seeds.iter().map(|m| f64::from(m.test_accuracy)).collect::<Vec<_>>());
+    let mnist = mnist_seeds.into_iter().next().context("three MNIST runs")?;
+    let figure = run_figure4(&out.join("figure4"), seed, false, false, None)?;
+    let depth_table = run_depth(3, 3, false, &out.join("depth"))?;
     let files = [
         ("toy_1_filter.json", serde_json::to_string_pretty(&toy_one)?),
         ("toy_4_filters.json", serde_json::to_string_pretty(&toy_four)?),
@@ -321,7 +496,9 @@ fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     for (name, text) in files {
         write_atomic(&out.join(name), text.as_bytes()).with_context(|| format!("writing {name}"))?;
     }
-    let table = results_table(&toy_one, &toy_four, &fashion, &mnist, &figure);
+    let mut table = results_table(&toy_one, &toy_four, &fashion, (&mnist, mnist_accuracy, seed), &figure);
+    table.push('\n');
+    table.push_str(&depth_table);
     let path = out.join("results.md");
     write_atomic(&path, table.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     println!("{table}");
@@ -334,9 +511,10 @@ fn results_table(
     toy_one: &ToyResult,
     toy_four: &ToyResult,
     fashion: &FashionSummary,
-    mnist: &FashionSummary,
+    mnist: (&FashionSummary, Option<MeanSd>, u64),
     figure: &InvarianceResult,
 ) -> String {
+    let (mnist, mnist_accuracy, first_seed) = mnist;
     let mut text = String::from("# tilelab: the paper's experiments reproduced\n\n");
     text.push_str("| experiment | paper | tilelab |\n| --- | --- | --- |\n");
     let rows = [
@@ -347,7 +525,20 @@ fn results_table(
             "> 99%".to_owned(),
             format!("{:.1}% ({:.1} s of training)", 100.0 * fashion.test_accuracy, fashion.train_seconds),
         ),
-        ("MNIST tiles (6.2): test accuracy", "> 99%".to_owned(), format!("{:.1}%", 100.0 * mnist.test_accuracy)),
+        (
+            "MNIST tiles (6.2): test accuracy",
+            "> 99%".to_owned(),
+            match mnist_accuracy {
+                Some(a) => format!(
+                    "{:.1}% ± {:.1} (seeds {first_seed}–{}; seed {first_seed}: {:.1}%)",
+                    100.0 * a.mean,
+                    100.0 * a.sd,
+                    first_seed + 2,
+                    100.0 * mnist.test_accuracy
+                ),
+                None => format!("{:.1}%", 100.0 * mnist.test_accuracy),
+            },
+        ),
     ];
     for (what, paper, ours) in rows {
         let _ = writeln!(text, "| {what} | {paper} | {ours} |");

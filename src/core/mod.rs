@@ -5,6 +5,7 @@ pub mod bounded_read;
 pub mod clock;
 pub mod construct;
 pub mod dataset;
+pub mod deform;
 pub mod detect;
 pub mod experiments;
 pub mod export;

@@ -67,6 +67,20 @@ pub fn fashion_ten(tiles_per_class: usize) -> ClassSet {
     ten_classes(BundledSet::FashionMnist, tiles_per_class)
 }
 
+/// `classes` with every tile's support widened to its whole rectangle, as a tile imported from a
+/// picture has it: the zero pixels count too, so N1 and N2 grow (the worst case of issue 21).
+pub fn with_full_support(classes: &ClassSet) -> ClassSet {
+    let mut classes = classes.clone();
+    for tile in classes.classes.iter_mut().flat_map(|o| o.features.iter_mut()).flat_map(|f| f.tiles.iter_mut()) {
+        let support = Array2::from_elem(tile.values().dim(), true);
+        // The values and ε come from a valid tile and a full support is never empty.
+        if let Ok(full) = Tile::new(tile.values().clone(), support, tile.epsilon()) {
+            *tile = full;
+        }
+    }
+    classes
+}
+
 /// The ten MNIST digits, each one feature whose alternatives are the first `tiles_per_class` images.
 ///
 /// `tiles_per_class` is clamped to 1..=200 (the bundled images per class).
@@ -149,6 +163,12 @@ mod tests {
             assert!(set.classes.iter().all(|o| o.features.len() == 1 && o.features[0].tiles.len() == k));
         }
         assert_eq!(fashion_ten(1).classes[9].name, "Ankle boot");
+        let full = with_full_support(&fashion_ten(1));
+        assert!(full.tiles().all(|(_, t)| t.support_len() == 28 * 28));
+        assert_eq!(
+            full.tiles().next().map(|(_, t)| t.values()),
+            fashion_ten(1).tiles().next().map(|(_, t)| t.values())
+        );
 
         let toy = toy_squares();
         toy.validate_for_image(4, 4).unwrap();

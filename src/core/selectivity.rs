@@ -10,6 +10,13 @@
 //! is the histogram of "number of classes a unit fires for" over all units, and the mean over the
 //! active units.
 //!
+//! A unit that fires weakly for every class counts every class at threshold 0, so the count is
+//! also reported against the relative threshold 0, 0.1, … 0.9 ([`ClassMaxima::threshold_curve`]),
+//! beside the class selectivity index of Morcos et al. (2018): with `μ_c` the unit's mean
+//! activation over the probe images of class `c`, `μ_max = max_c μ_c` and `μ_rest` the mean of the
+//! other classes' `μ_c`, `SI = (μ_max − μ_rest) / (μ_max + μ_rest)` (1 = answers one class only,
+//! 0 = indifferent; undefined for a unit that never fires).
+//!
 //! For a constructed network the hidden units measured are its detector layer (the layer the
 //! theorems are about, [`Detectors`](crate::core::construct::Detectors)); for the trained CNN they
 //! are the feature maps after the `ReLU` (`F·H'·W'` units); for an imported model, the units of
@@ -22,6 +29,7 @@ use thiserror::Error;
 use super::construct::Constructed;
 use super::interop::onnx_import::{ImportError, OnnxModel};
 use super::nn::cnn::Cnn;
+use super::nn::deep::DeepNet;
 use super::nn::dense::NnError;
 use super::nn::sparse::SparseError;
 
@@ -78,25 +86,42 @@ impl Selectivity {
     }
 }
 
-/// Per-unit, per-class maximum activation, accumulated image by image.
+/// The relative thresholds of [`ClassMaxima::threshold_curve`]: 0, 0.1, … 0.9.
+pub const CURVE_THRESHOLDS: [f32; 10] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// Per-unit, per-class maximum and summed activation, accumulated image by image.
 #[derive(Debug, Clone)]
 pub struct ClassMaxima {
     /// `[units, classes]`, starting at `-∞`.
     maxima: Array2<f32>,
+    /// `[units, classes]`, sums of the finite activations (for the class means).
+    sums: Array2<f64>,
+    /// Images per class.
+    counts: Vec<usize>,
 }
 
 impl ClassMaxima {
     /// Empty maxima for `units` units and `classes` classes.
     pub fn new(units: usize, classes: usize) -> Self {
-        Self { maxima: Array2::from_elem((units, classes), f32::NEG_INFINITY) }
+        Self {
+            maxima: Array2::from_elem((units, classes), f32::NEG_INFINITY),
+            sums: Array2::zeros((units, classes)),
+            counts: vec![0; classes],
+        }
     }
 
     /// Folds in one image's activations (flat, one per unit) with its label; NaN never counts as firing.
     pub fn add(&mut self, activations: &[f32], label: usize) {
+        if let Some(count) = self.counts.get_mut(label) {
+            *count += 1;
+        }
         for (unit, &value) in activations.iter().enumerate().take(self.maxima.nrows()) {
             let slot = &mut self.maxima[[unit, label]];
             if value > *slot {
                 *slot = value;
+            }
+            if value.is_finite() {
+                self.sums[[unit, label]] += f64::from(value);
             }
         }
     }
@@ -104,7 +129,47 @@ impl ClassMaxima {
     /// Merges another accumulator of the same shape (for parallel accumulation).
     fn merge(mut self, other: &Self) -> Self {
         self.maxima.zip_mut_with(&other.maxima, |a, &b| *a = a.max(b));
+        self.sums.zip_mut_with(&other.sums, |a, &b| *a += b);
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
         self
+    }
+
+    /// Morcos et al.'s class selectivity index of every unit (`None` for a unit that never fires
+    /// or when fewer than two classes have probe images).
+    pub fn selectivity_index(&self) -> Vec<Option<f32>> {
+        let seen: Vec<usize> = (0..self.counts.len()).filter(|&c| self.counts[c] > 0).collect();
+        self.sums
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let means: Vec<f64> = seen.iter().map(|&c| row[c] / self.counts[c] as f64).collect();
+                class_selectivity_index(&means)
+            })
+            .collect()
+    }
+
+    /// The mean index over the units that fire (`None` if none does).
+    pub fn mean_selectivity_index(&self) -> Option<f32> {
+        mean(self.selectivity_index().into_iter().flatten())
+    }
+
+    /// Histogram of the index in ten bins `[0, 0.1), … [0.9, 1]` over the units that fire.
+    pub fn selectivity_index_histogram(&self) -> [usize; 10] {
+        let mut bins = [0; 10];
+        for index in self.selectivity_index().into_iter().flatten() {
+            bins[((index * 10.0) as usize).min(9)] += 1;
+        }
+        bins
+    }
+
+    /// Mean classes per active unit at each of [`CURVE_THRESHOLDS`] (`None` where no unit fires).
+    pub fn threshold_curve(&self) -> Vec<(f32, Option<f32>)> {
+        CURVE_THRESHOLDS
+            .iter()
+            .map(|&t| (t, self.selectivity(t).ok().and_then(|s| s.mean_classes_per_active_unit())))
+            .collect()
     }
 
     /// The selectivity under `relative_threshold` in [0, 1) (see the module documentation).
@@ -125,6 +190,23 @@ impl ClassMaxima {
         }
         Ok(Selectivity { classes_per_unit, histogram })
     }
+}
+
+/// `(μ_max − μ_rest) / (μ_max + μ_rest)` of one unit's class means (`None` if they are all 0).
+pub fn class_selectivity_index(means: &[f64]) -> Option<f32> {
+    if means.len() < 2 {
+        return None;
+    }
+    let (best, &max) = means.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    let rest =
+        means.iter().enumerate().filter(|&(c, _)| c != best).map(|(_, &m)| m).sum::<f64>() / (means.len() - 1) as f64;
+    let total = max + rest;
+    (total > 0.0 && total.is_finite()).then(|| ((max - rest) / total) as f32)
+}
+
+fn mean(values: impl Iterator<Item = f32>) -> Option<f32> {
+    let (sum, count) = values.fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(v), n + 1));
+    (count > 0).then(|| (sum / count as f64) as f32)
 }
 
 /// How many classes one unit fires for, given its per-class maxima.
@@ -221,6 +303,43 @@ pub fn trained(cnn: &Cnn, images: &[Array2<f32>], labels: &[usize]) -> Result<Cl
     })
 }
 
+/// Per-class statistics of every hidden layer of a general trained network over labelled probe
+/// images: each conv block's `ReLU` maps, then the hidden fully connected layer, with their names.
+pub fn trained_layers(
+    net: &DeepNet,
+    images: &[Array2<f32>],
+    labels: &[usize],
+) -> Result<Vec<(String, ClassMaxima)>, SelectivityError> {
+    let arch = net.arch();
+    check_probe(images.len(), labels, arch.classes)?;
+    let mut names: Vec<String> = arch
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| format!("conv {} ({k}×{k}×{f})", i + 1, k = b.kernel, f = b.filters))
+        .collect();
+    if let Some(hidden) = arch.hidden {
+        names.push(format!("hidden FC ({hidden})"));
+    }
+    let sizes: Vec<usize> = {
+        let probe = net.forward(Array2::zeros((arch.height, arch.width)).view())?;
+        probe.hidden_layers().iter().map(|l| l.len()).collect()
+    };
+    let fresh = || sizes.iter().map(|&n| ClassMaxima::new(n, arch.classes)).collect::<Vec<_>>();
+    let layers = images
+        .par_iter()
+        .zip(labels)
+        .try_fold(fresh, |mut acc, (image, &label)| {
+            let activations = net.forward(image.view())?;
+            for (layer, values) in acc.iter_mut().zip(activations.hidden_layers()) {
+                layer.add(values, label);
+            }
+            Ok::<_, SelectivityError>(acc)
+        })
+        .try_reduce(fresh, |a, b| Ok(a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect()))?;
+    Ok(names.into_iter().zip(layers).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +428,52 @@ mod tests {
     }
 
     #[test]
+    fn the_selectivity_index_follows_morcos() {
+        assert_eq!(class_selectivity_index(&[2.0, 0.0, 0.0]), Some(1.0));
+        assert_eq!(class_selectivity_index(&[1.0, 1.0, 1.0]), Some(0.0));
+        // μ_max 3, μ_rest (1 + 0)/2 = 0.5: (3 − 0.5)/(3 + 0.5).
+        assert!((class_selectivity_index(&[1.0, 3.0, 0.0]).unwrap() - 2.5 / 3.5).abs() < 1e-6);
+        assert_eq!(class_selectivity_index(&[0.0, 0.0]), None);
+        assert_eq!(class_selectivity_index(&[1.0]), None);
+        // A unit firing weakly for every class counts 3 classes at threshold 0 but 1 at 0.5.
+        let mut maxima = ClassMaxima::new(1, 3);
+        for (value, label) in [(5.0, 0), (0.1, 1), (0.2, 2), (3.0, 0)] {
+            maxima.add(&[value], label);
+        }
+        let curve = maxima.threshold_curve();
+        assert_eq!(curve[0], (0.0, Some(3.0)));
+        assert_eq!(curve[5], (0.5, Some(1.0)));
+        // Class means 4, 0.1, 0.2: (4 − 0.15)/(4 + 0.15).
+        let index = maxima.mean_selectivity_index().unwrap();
+        assert!((index - 3.85 / 4.15).abs() < 1e-5, "{index}");
+        assert_eq!(maxima.selectivity_index_histogram()[9], 1);
+    }
+
+    #[test]
+    fn every_hidden_layer_of_a_deep_network_is_measured() {
+        use crate::core::nn::arch::{Arch, ConvBlock};
+        let classes = three_classes();
+        let (images, labels) = probe(&classes, 10, 10, 8);
+        let arch = Arch {
+            blocks: vec![ConvBlock::plain(3, 4).pooled(), ConvBlock::plain(2, 5)],
+            hidden: Some(6),
+            ..Arch::paper(10, 10, 3)
+        };
+        let net = DeepNet::new(arch, 1).unwrap();
+        let layers = trained_layers(&net, &images, &labels).unwrap();
+        let names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["conv 1 (3×3×4)", "conv 2 (2×2×5)", "hidden FC (6)"]);
+        assert_eq!(layers[0].1.selectivity(0.0).unwrap().units(), 4 * 8 * 8);
+        assert_eq!(layers[1].1.selectivity(0.0).unwrap().units(), 5 * 3 * 3);
+        // The paper's network measures the same on either engine.
+        let spec = CnnSpec { height: 10, width: 10, kernel: 3, filters: 4, classes: 3 };
+        let cnn = Cnn::new(spec, 2).unwrap();
+        let general = trained_layers(&DeepNet::from_cnn(&cnn), &images, &labels).unwrap();
+        let readable = trained(&cnn, &images, &labels).unwrap();
+        assert_eq!(general[0].1.selectivity(0.0).unwrap(), readable.selectivity(0.0).unwrap());
+    }
+
+    #[test]
     fn constructed_detectors_are_monosemantic() {
         let classes = three_classes();
         let (images, labels) = probe(&classes, 15, 10, 7);
@@ -318,6 +483,8 @@ mod tests {
             assert!(s.active_units() > 0);
             assert_eq!(s.mean_classes_per_active_unit(), Some(1.0));
             assert!(s.histogram[2..].iter().all(|&n| n == 0), "{:?}", s.histogram);
+            let maxima = constructed(&network, &images, &labels, classes.len()).unwrap();
+            assert_eq!(maxima.mean_selectivity_index(), Some(1.0), "detectors answer one class only");
         }
     }
 

@@ -61,9 +61,10 @@ pub enum TileSetFileError {
     ImageTooLarge { width: usize, height: usize },
 }
 
+/// A tile-set document field for field, for formats that embed one (a scene's `"tileset"`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileDoc {
+pub struct FileDoc {
     format: String,
     version: u64,
     classes: Vec<FileClass>,
@@ -103,12 +104,21 @@ struct FileTile {
 
 /// The tile set as pretty JSON; refuses non-finite numbers (JSON would turn them into `null`).
 pub fn to_json(classes: &ClassSet) -> Result<String, TileSetFileError> {
-    let doc = FileDoc {
+    Ok(serde_json::to_string_pretty(&to_doc(classes)?)?)
+}
+
+/// The tile set as its document; refuses non-finite numbers.
+pub fn to_doc(classes: &ClassSet) -> Result<FileDoc, TileSetFileError> {
+    Ok(FileDoc {
         format: FORMAT.to_owned(),
         version: VERSION,
         classes: classes.classes.iter().enumerate().map(|(c, o)| file_class(c, o)).collect::<Result<_, _>>()?,
-    };
-    Ok(serde_json::to_string_pretty(&doc)?)
+    })
+}
+
+/// How many classes a document holds (checked before any tile is built).
+pub fn class_count(doc: &FileDoc) -> usize {
+    doc.classes.len()
 }
 
 /// Parses and validates a tile set.
@@ -122,7 +132,17 @@ pub fn from_json(text: &str) -> Result<ClassSet, TileSetFileError> {
         Some(VERSION) => {}
         other => return Err(TileSetFileError::UnsupportedVersion(other.unwrap_or(0))),
     }
-    let doc: FileDoc = serde_json::from_str(text)?;
+    from_doc(&serde_json::from_str(text)?)
+}
+
+/// Checks and builds the tile set of a document (its format and version included).
+pub fn from_doc(doc: &FileDoc) -> Result<ClassSet, TileSetFileError> {
+    if doc.format != FORMAT {
+        return Err(TileSetFileError::WrongFormat(doc.format.clone()));
+    }
+    if doc.version != VERSION {
+        return Err(TileSetFileError::UnsupportedVersion(doc.version));
+    }
     if doc.classes.is_empty() {
         return Err(TileSetFileError::NoClasses);
     }

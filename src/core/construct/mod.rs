@@ -19,7 +19,7 @@ use thiserror::Error;
 use super::nn::sparse::{SparseError, SparseNetwork};
 use super::tile::{ClassSet, TileError, TileId};
 
-pub use n1::{FilterReport, TileFilters, build_n1, filter_report};
+pub use n1::{FilterReport, TileFilters, build_n1, filter_report, n1_weights};
 pub use n2::build_n2;
 
 /// One of the proof's two networks.
@@ -50,12 +50,16 @@ impl Which {
     }
 }
 
-/// Largest number of weights a constructed network may hold (about 160 MB), so that a big image
-/// with many tiles gives an error instead of exhausting memory.
+/// Largest number of weights a constructed network may hold (20 M, with their indices and the
+/// neurons' meanings about 400 MB), so that a big image with many tiles gives an error instead of
+/// exhausting memory. N1's hidden layer holds `2|supp t|` weights per tile and window, so N1 meets
+/// it first (ten full 28×28 tiles: from about 60×60 images on); N2's per image only in its head.
 pub const MAX_WEIGHTS: usize = 20_000_000;
 
-/// Largest number of activations (all layers, one image) a constructed network may produce.
-pub const MAX_ACTIVATIONS: usize = 50_000_000;
+/// Largest number of N2 channels (about 200 bytes each with taps and meaning: 100 MB). N2's
+/// channels grow with the tiles' distinct blocks, not with the image: only a tile set of
+/// thousands of large tiles meets it.
+pub const MAX_N2_CHANNELS: usize = 500_000;
 
 /// Why a network cannot be constructed.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -64,8 +68,16 @@ pub enum ConstructError {
     Tiles(#[from] TileError),
     #[error("the image must be at least 1×1 (got {height}×{width})")]
     EmptyImage { height: usize, width: usize },
-    #[error("{network} would need {needed} {what}, more than the limit of {limit}: use a smaller image or fewer tiles")]
-    TooLarge { network: &'static str, what: &'static str, needed: usize, limit: usize },
+    #[error("{network} would need {needed} {what}, more than {constant} = {limit}: {hint}")]
+    TooLarge {
+        network: &'static str,
+        what: &'static str,
+        needed: usize,
+        limit: usize,
+        /// The name of the limit's constant, so that the message says what to change.
+        constant: &'static str,
+        hint: &'static str,
+    },
     #[error("internal construction error: {0}")]
     Sparse(#[from] SparseError),
 }
@@ -202,9 +214,26 @@ fn span(row: usize, col: usize, rows: usize, cols: usize) -> String {
     format!("rows {row}–{}, cols {col}–{}", row + rows - 1, col + cols - 1)
 }
 
-/// Fails with [`ConstructError::TooLarge`] when `needed > limit`.
-fn check_limit(network: &'static str, what: &'static str, needed: usize, limit: usize) -> Result<(), ConstructError> {
-    if needed > limit { Err(ConstructError::TooLarge { network, what, needed, limit }) } else { Ok(()) }
+/// A limit of the construction: its value, its constant's name and what to do beyond it.
+struct Limit {
+    value: usize,
+    constant: &'static str,
+    hint: &'static str,
+}
+
+/// Fails with [`ConstructError::TooLarge`] when `needed` exceeds `limit`.
+fn check_limit(network: &'static str, what: &'static str, needed: usize, limit: &Limit) -> Result<(), ConstructError> {
+    if needed <= limit.value {
+        return Ok(());
+    }
+    Err(ConstructError::TooLarge {
+        network,
+        what,
+        needed,
+        limit: limit.value,
+        constant: limit.constant,
+        hint: limit.hint,
+    })
 }
 
 /// Checks the class set and the image size shared by N1 and N2.

@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 
 use super::min_tree::output_layers;
 use super::{
-    ConstructError, Constructed, DistinctValues, MAX_ACTIVATIONS, MAX_WEIGHTS, TileDetector, abs_term, check_limit,
-    validate,
+    ConstructError, Constructed, DistinctValues, Limit, MAX_WEIGHTS, TileDetector, abs_term, check_limit, validate,
 };
 use crate::core::nn::sparse::{LayerKind, SparseConv, SparseDense, SparseLayer, SparseNetwork, Tap};
 use crate::core::tile::{ClassSet, Tile, TileId};
@@ -43,16 +42,31 @@ impl Filters<'_> {
     }
 }
 
+/// [`MAX_WEIGHTS`] as it applies to N1.
+const N1_WEIGHTS: Limit = Limit {
+    value: MAX_WEIGHTS,
+    constant: "MAX_WEIGHTS",
+    hint: "use a smaller image or fewer tiles; N2 computes the same logits with far fewer weights",
+};
+
+/// The weights of N1's hidden layer, `Σ_T windows · 2|supp t|` (saturating: sizes come from users).
+pub fn n1_weights(classes: &ClassSet, height: usize, width: usize) -> usize {
+    classes
+        .tiles()
+        .map(|(_, t)| {
+            let windows = (height.saturating_sub(t.rows()) + 1).saturating_mul(width.saturating_sub(t.cols()) + 1);
+            windows.saturating_mul(2 * t.support_len())
+        })
+        .fold(0, usize::saturating_add)
+}
+
 /// Builds N1 for `height×width` images.
 pub fn build_n1(classes: &ClassSet, height: usize, width: usize) -> Result<Constructed, ConstructError> {
     validate(classes, height, width)?;
-    let weights: usize =
-        classes.tiles().map(|(_, t)| (height - t.rows() + 1) * (width - t.cols() + 1) * 2 * t.support_len()).sum();
-    check_limit("N1", "weights", weights, MAX_WEIGHTS)?;
+    check_limit("N1", "weights", n1_weights(classes, height, width), &N1_WEIGHTS)?;
     let (rows, cols) = (height.max(2), width.max(2));
     let values = DistinctValues::of(classes);
     let filters = Filters { values: &values, map: (rows - 1, cols - 1) };
-    check_limit("N1", "activations", 4 * filters.per_position() * (rows - 1) * (cols - 1), MAX_ACTIVATIONS)?;
 
     let mut layers = Vec::new();
     if (rows, cols) != (height, width) {

@@ -10,8 +10,8 @@ use ndarray::Array2;
 
 use super::min_tree::output_layers;
 use super::{
-    BlockChannel, BlockLevel, BlockPlace, ConstructError, Constructed, Detectors, DistinctValues, MAX_ACTIVATIONS,
-    TileDetector, abs_term, check_limit, span, validate,
+    BlockChannel, BlockLevel, BlockPlace, ConstructError, Constructed, Detectors, DistinctValues, Limit,
+    MAX_N2_CHANNELS, MAX_WEIGHTS, TileDetector, abs_term, check_limit, span, validate,
 };
 use crate::core::nn::sparse::{LayerKind, SparseConv, SparseLayer, SparseNetwork, Tap};
 use crate::core::tile::{ClassSet, TileId};
@@ -35,11 +35,12 @@ struct Level {
 /// Builds N2 for `height×width` images.
 pub fn build_n2(classes: &ClassSet, height: usize, width: usize) -> Result<Constructed, ConstructError> {
     validate(classes, height, width)?;
+    check_limit("N2", "channels", channel_bound(classes), &N2_CHANNELS)?;
+    check_limit("N2", "weights in its output head", head_weights(classes, height, width), &N2_HEAD)?;
     let side = block_side(classes);
     let min_rows = classes.tiles().map(|(_, t)| t.rows()).min().unwrap_or(1);
     let min_cols = classes.tiles().map(|(_, t)| t.cols()).min().unwrap_or(1);
     let (pad_rows, pad_cols) = (side - min_rows, side - min_cols);
-    let (rows, cols) = (height + pad_rows, width + pad_cols);
     let tiles: Vec<PaddedTile> = classes.tiles().map(|(id, t)| pad_tile(classes, id, t, side)).collect();
     let values = DistinctValues::of(classes);
 
@@ -50,14 +51,6 @@ pub fn build_n2(classes: &ClassSet, height: usize, width: usize) -> Result<Const
         let next = quadrant_blocks(&levels[levels.len() - 1].grid, &tiles, side, size);
         levels.push(next);
     }
-    let activations: usize = (values.len() + 1) * rows * cols
-        + levels
-            .iter()
-            .zip(1..)
-            .map(|(l, s)| l.channels.len() * (rows + 1 - (1 << s)) * (cols + 1 - (1 << s)))
-            .sum::<usize>();
-    check_limit("N2", "activations", activations, MAX_ACTIVATIONS)?;
-
     let mut layers = vec![SparseLayer {
         name: "zero padding".into(),
         kind: LayerKind::Pad { bottom: pad_rows, right: pad_cols },
@@ -84,6 +77,31 @@ pub fn build_n2(classes: &ClassSet, height: usize, width: usize) -> Result<Const
     layers.extend(output_layers(classes, &units_of));
     let network = SparseNetwork::new((height, width), layers)?;
     Ok(Constructed { network, detectors: Detectors { layer: detector_layer, tiles: detectors }, blocks: block_levels })
+}
+
+/// [`MAX_N2_CHANNELS`] with what to change.
+const N2_CHANNELS: Limit =
+    Limit { value: MAX_N2_CHANNELS, constant: "MAX_N2_CHANNELS", hint: "use fewer or smaller tiles" };
+
+/// [`MAX_WEIGHTS`] as it applies to N2's head (one weight per tile and window).
+const N2_HEAD: Limit =
+    Limit { value: MAX_WEIGHTS, constant: "MAX_WEIGHTS", hint: "use a smaller image or fewer tiles" };
+
+/// At most as many channels as N2 can have before blocks are deduplicated: every aligned block of
+/// every padded tile at every level, plus the value channels (counted before anything is built).
+pub fn channel_bound(classes: &ClassSet) -> usize {
+    let side = block_side(classes);
+    let blocks_per_tile = (1..).map(|s| (side >> s) * (side >> s)).take_while(|&n| n > 0).sum::<usize>();
+    let values: usize = classes.tiles().map(|(_, t)| t.support_len()).fold(1, usize::saturating_add);
+    classes.tiles().count().saturating_mul(blocks_per_tile + 1).saturating_add(values)
+}
+
+/// The weights of N2's output head: one per tile and valid window (saturating).
+fn head_weights(classes: &ClassSet, height: usize, width: usize) -> usize {
+    classes
+        .tiles()
+        .map(|(_, t)| (height.saturating_sub(t.rows()) + 1).saturating_mul(width.saturating_sub(t.cols()) + 1))
+        .fold(0, usize::saturating_add)
 }
 
 /// `K`: the smallest power of two that is at least 2 and at least every tile side.

@@ -228,8 +228,32 @@ fn bad_inputs_give_typed_errors() {
     assert!(matches!(build_n1(&ClassSet::default(), 4, 4), Err(ConstructError::Tiles(_))));
     let big = ClassSet { classes: vec![single_tile_object("big", Tile::filled(64, 64, 0.5, 1.0).unwrap())] };
     assert!(matches!(build_n1(&big, 512, 512), Err(ConstructError::TooLarge { .. })));
+    // The issue's tile set: ten full 28×28 Fashion tiles on 80×80 images.
+    let ten = crate::core::presets::with_full_support(&crate::core::presets::fashion_ten(1));
+    let refused = build_n1(&ten, 80, 80).unwrap_err().to_string();
+    assert!(refused.contains("44045120 weights") && refused.contains("MAX_WEIGHTS = 20000000"), "{refused}");
+    assert_eq!(n1_weights(&ten, 80, 80), 44_045_120);
     let n1 = build_n1(&classes, 4, 4).unwrap();
     assert!(matches!(n1.logits(Array2::zeros((3, 4)).view()), Err(SparseError::InputSize { .. })));
+}
+
+/// N2 on the largest images the app makes (issue 21): ten full 28×28 Fashion tiles on 256×256 and
+/// fifty on 128×128 give φ's logits, keeping at most a few hundred MB at once.
+#[test]
+fn n2_equals_phi_on_the_largest_images_the_app_makes() {
+    use crate::core::presets::{fashion_ten, with_full_support};
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for (classes, side) in [(with_full_support(&fashion_ten(1)), 256), (with_full_support(&fashion_ten(5)), 128)] {
+        let n2 = build_n2(&classes, side, side).unwrap();
+        let last = n2.network.layers().len() - 1;
+        assert!(n2.network.evaluation_values(last) * 4 < 700 << 20, "{side}: {}", n2.network.evaluation_values(last));
+        for class in [2, 7] {
+            let image = verify::image_with_object(&mut rng, &classes, class, side, side);
+            let logits = n2.logits(image.view()).unwrap();
+            assert_close(&logits, &detect::logits(&classes, image.view()));
+            assert!(logits[class] > 0.0, "class {class} is detected on {side}×{side}");
+        }
+    }
 }
 
 #[test]

@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-use super::{EpochRecord, ExperimentError, TrainingRun, train_epochs};
+use super::{DeepRun, EpochRecord, ExperimentError, TrainingRun, train_deep_epochs, train_epochs};
 use crate::core::dataset::{Background, DatasetSpec, generate};
+use crate::core::nn::arch::Preset;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::train::{Hyper, LabelledSet};
 use crate::core::presets::{fashion_ten, mnist_ten};
@@ -87,6 +88,8 @@ pub fn whole_square(classes: &mut ClassSet) {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FashionSummary {
     pub experiment: &'static str,
+    /// The architecture preset (`paper`, `deep`).
+    pub arch: &'static str,
     pub test_accuracy: f32,
     pub test_loss: f32,
     /// Wall time of the SGD loop alone.
@@ -104,7 +107,17 @@ pub struct FashionSummary {
 
 /// Generated training and test sets for `config` (the test set uses a different seed).
 pub fn datasets(config: &FashionConfig) -> Result<(LabelledSet, LabelledSet), ExperimentError> {
-    let classes = config.classes();
+    datasets_of(&config.classes(), config.train_samples, config.test_samples, config.seed)
+}
+
+/// `train` and `test` 40×40 noise images holding one tile of `classes` each, from `seed` (the
+/// test set from a seed offset from it).
+pub fn datasets_of(
+    classes: &ClassSet,
+    train: usize,
+    test: usize,
+    seed: u64,
+) -> Result<(LabelledSet, LabelledSet), ExperimentError> {
     let make = |count: usize, seed: u64| -> Result<LabelledSet, ExperimentError> {
         let spec = DatasetSpec {
             height: 40,
@@ -114,15 +127,13 @@ pub fn datasets(config: &FashionConfig) -> Result<(LabelledSet, LabelledSet), Ex
             jitter: 0.0,
             seed,
         };
-        let dataset = generate(&classes, &spec)?;
+        let dataset = generate(classes, &spec)?;
         let samples = &dataset.samples[..count.min(dataset.samples.len())];
         let images: Vec<_> = samples.iter().map(|s| s.image.clone()).collect();
         let labels: Vec<_> = samples.iter().map(|s| s.label).collect();
         Ok(LabelledSet::new(&images, &labels, 40, 40, classes.len())?)
     };
-    let train = make(config.train_samples, config.seed)?;
-    let test = make(config.test_samples, config.seed.wrapping_add(TEST_SEED_OFFSET))?;
-    Ok((train, test))
+    Ok((make(train, seed)?, make(test, seed.wrapping_add(TEST_SEED_OFFSET))?))
 }
 
 /// Trains the paper's network on the generated sets; `on_epoch` sees each epoch's training figures.
@@ -135,9 +146,28 @@ pub fn run(config: &FashionConfig, on_epoch: &mut dyn FnMut(&EpochRecord)) -> Re
     train_epochs(CnnSpec::fashion(), hyper, train, test, config.seed, config.epochs, on_epoch)
 }
 
-/// The summary of a finished run.
-pub fn summary(config: &FashionConfig, run: &TrainingRun) -> FashionSummary {
+/// Trains `preset` on the generated sets: the paper's network on the fused path with the config's
+/// learning rate and batch, any other with its own settings on the general engine.
+pub fn run_preset(
+    config: &FashionConfig,
+    preset: Preset,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<DeepRun, ExperimentError> {
+    if preset == Preset::Paper {
+        return run(config, on_epoch).map(DeepRun::from);
+    }
+    if config.tiles_per_class == 0 {
+        return Err(ExperimentError::Invalid("tiles per class must be at least 1".to_owned()));
+    }
+    let sets = datasets(config)?;
+    let arch = preset.arch(40, 40, config.classes().len());
+    train_deep_epochs(None, arch, preset.hyper(), sets, config.seed, config.epochs, on_epoch)
+}
+
+/// The summary of a finished run of `preset`.
+pub fn summary(config: &FashionConfig, preset: Preset, run: &DeepRun) -> FashionSummary {
     FashionSummary {
+        arch: preset.name(),
         experiment: match config.source {
             TileSource::FashionMnist => "fashion",
             TileSource::Mnist => "mnist",
@@ -174,7 +204,7 @@ mod tests {
         let run = run(&config, &mut |_| {}).unwrap();
         assert!(run.test.accuracy >= 0.95, "accuracy {}", run.test.accuracy);
         assert_eq!(run.epochs.len(), 3);
-        let summary = summary(&config, &run);
+        let summary = summary(&config, Preset::Paper, &DeepRun::from(run));
         assert_eq!(summary.test_samples, 300);
         assert!(summary.samples_per_second > 0.0);
     }

@@ -23,6 +23,7 @@ use crate::core::construct::build_n1;
 use crate::core::dataset::{Background, background, paste, valid_offsets};
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::{Cnn, argmax};
+use crate::core::nn::deep::DeepNet;
 use crate::core::plot::{self, Figure, FigureKind, Format, HistogramGrid, HistogramPanel, SampleSeries};
 use crate::core::tile::{ClassSet, TileId};
 
@@ -189,6 +190,8 @@ impl InvarianceResult {
 pub enum Classifier<'a> {
     Cnn(&'a Cnn),
     Onnx(&'a OnnxModel),
+    /// A trained network of any architecture.
+    Deep(&'a DeepNet),
 }
 
 impl Classifier<'_> {
@@ -197,6 +200,7 @@ impl Classifier<'_> {
         match self {
             Self::Cnn(cnn) => (cnn.spec().height, cnn.spec().width),
             Self::Onnx(model) => model.input_size(),
+            Self::Deep(net) => (net.arch().height, net.arch().width),
         }
     }
 
@@ -205,6 +209,7 @@ impl Classifier<'_> {
         match self {
             Self::Cnn(cnn) => cnn.spec().classes,
             Self::Onnx(model) => model.classes(),
+            Self::Deep(net) => net.arch().classes,
         }
     }
 
@@ -212,6 +217,7 @@ impl Classifier<'_> {
         match self {
             Self::Cnn(cnn) => Ok(cnn.logits(image)?.to_vec()),
             Self::Onnx(model) => model.logits(image).map_err(|e| ExperimentError::Invalid(e.to_string())),
+            Self::Deep(net) => Ok(net.logits(image)?.to_vec()),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! The paper's experiments, headless: shared by the CLI (`tilelab reproduce`) and the app.
 //!
 //! `toy` is Section 6.1, `fashion` Section 6.2 (Fashion-MNIST and MNIST tiles), `figure4` the
-//! invariance study of Figure 4 and `figure4_analysis` its reading (where N1 breaks, ε sweeps). Each returns plain data; writing and printing are the caller's.
+//! invariance study of Figure 4, `figure4_analysis` its reading (where N1 breaks, ε sweeps),
+//! `figure4_deformation` its small-deformation perturbation, and `scattering` the wavelet network
+//! with a linear classifier beside the trained CNN. Each returns plain data; writing and printing are the caller's.
 
+pub mod depth;
 pub mod fashion;
 pub mod figure4;
 pub mod figure4_analysis;
+pub mod figure4_deformation;
+pub mod scattering;
 pub mod toy;
 
 use crate::core::clock::Instant;
@@ -15,7 +20,10 @@ use thiserror::Error;
 
 use super::construct::ConstructError;
 use super::dataset::DatasetError;
+use super::nn::arch::Arch;
 use super::nn::cnn::{Cnn, CnnSpec, Evaluation};
+use super::nn::deep::DeepNet;
+use super::nn::deep_train::DeepTrainer;
 use super::nn::dense::NnError;
 use super::nn::sparse::SparseError;
 use super::nn::train::{Hyper, LabelledSet, Status, TrainError, Trainer};
@@ -93,6 +101,73 @@ pub fn train_epochs(
     }
     let samples = (epochs * train_samples) as f64;
     Ok(TrainingRun {
+        trained: trainer.snapshot(),
+        epochs: records,
+        samples_per_second: if train_seconds > 0.0 { samples / train_seconds } else { 0.0 },
+        train_seconds,
+        threads: trainer.threads(),
+        test: trainer.evaluate_test(),
+    })
+}
+
+/// The outcome of [`train_deep_epochs`]: as [`TrainingRun`], for a network of any depth.
+#[derive(Debug, Clone)]
+pub struct DeepRun {
+    pub trained: DeepNet,
+    pub epochs: Vec<EpochRecord>,
+    pub train_seconds: f64,
+    pub samples_per_second: f64,
+    pub threads: usize,
+    pub test: Evaluation,
+}
+
+impl From<TrainingRun> for DeepRun {
+    fn from(run: TrainingRun) -> Self {
+        Self {
+            trained: DeepNet::from_cnn(&run.trained),
+            epochs: run.epochs,
+            train_seconds: run.train_seconds,
+            samples_per_second: run.samples_per_second,
+            threads: run.threads,
+            test: run.test,
+        }
+    }
+}
+
+/// Trains `start` (or, without it, a fresh network of `arch` seeded with `seed`) for `epochs`
+/// epochs with the general engine, calling `on_epoch` after each.
+pub fn train_deep_epochs(
+    start: Option<DeepNet>,
+    arch: Arch,
+    hyper: Hyper,
+    sets: (LabelledSet, LabelledSet),
+    seed: u64,
+    epochs: usize,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<DeepRun, ExperimentError> {
+    let (train, test) = sets;
+    let train_samples = train.len();
+    let mut trainer = match start {
+        Some(net) => DeepTrainer::from_network(net, hyper, train, test, seed)?,
+        None => DeepTrainer::new(arch, hyper, train, test, seed)?,
+    };
+    let mut records = Vec::with_capacity(epochs);
+    let mut train_seconds = 0.0;
+    for epoch in 1..=epochs {
+        let start = Instant::now();
+        let report = trainer.step(trainer.batches_per_epoch());
+        train_seconds += start.elapsed().as_secs_f64();
+        match report.status {
+            Status::Running => {}
+            Status::Cancelled => return Err(ExperimentError::Cancelled),
+            status @ Status::Diverged { .. } => return Err(ExperimentError::Diverged(status.message())),
+        }
+        let record = EpochRecord { epoch, loss: report.loss, accuracy: report.accuracy };
+        on_epoch(&record);
+        records.push(record);
+    }
+    let samples = (epochs * train_samples) as f64;
+    Ok(DeepRun {
         trained: trainer.snapshot(),
         epochs: records,
         samples_per_second: if train_seconds > 0.0 { samples / train_seconds } else { 0.0 },

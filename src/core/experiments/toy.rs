@@ -18,7 +18,7 @@ use crate::core::presets::toy_squares;
 /// The batch size we chose for the toy (the paper leaves it open).
 pub const TOY_BATCH_SIZE: usize = 1;
 /// Offset between the training and the test seed, so the two sets are drawn independently.
-const TEST_SEED_OFFSET: u64 = 0x5EED_7E57;
+pub const TEST_SEED_OFFSET: u64 = 0x5EED_7E57;
 
 /// Settings of the toy run; [`ToyConfig::paper`] is Section 6.1.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

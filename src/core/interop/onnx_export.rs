@@ -1,5 +1,5 @@
 //! N1, N2 and the trained CNN as [`ExportGraph`]s: standard ONNX operators only (`Pad`, `Conv` with
-//! dilations, `Relu`, `Flatten`, `Gemm`, `Mul`, `ReduceSum`), every hidden layer a named graph output.
+//! dilations and strides, `Relu`, `MaxPool`, `Flatten`, `Gemm`, `Mul`, `ReduceSum`), every hidden layer a named graph output.
 //!
 //! # Names
 //! Graph outputs are `layer1`, `layer2`, … in network order, `detect` for the monosemantic
@@ -25,6 +25,7 @@ use super::graph::{AttrValue, ExportGraph, GraphOutput, INPUT_NAME, LOGITS_NAME}
 use super::tensor::TensorData;
 use crate::core::construct::Constructed;
 use crate::core::nn::cnn::Cnn;
+use crate::core::nn::deep::DeepNet;
 use crate::core::nn::sparse::{LayerKind, Shape, SparseConv, SparseDense, SparseLayer};
 use crate::core::tile::ClassSet;
 
@@ -118,6 +119,76 @@ pub fn export_cnn(cnn: &Cnn, class_names: &[String]) -> Result<ExportGraph, Inte
     let logits: Vec<String> = class_names.iter().map(|c| format!("logit of class '{c}'")).collect();
     let layer = json!({ "title": "fully connected", "units": "neuron", "meanings": logits });
     graph.metadata.push(("tilelab.layer.logits".into(), layer.to_string()));
+    push_common_metadata(&mut graph, "trained", class_names.iter().map(String::as_str));
+    Ok(graph)
+}
+
+/// A trained network of any architecture as an ONNX graph: per conv block `Conv` (strides,
+/// dilations) → `Relu` (graph output `layerN`) → optional `MaxPool` 2×2; the hidden fully connected
+/// layer (output `layerN`) and `logits`.
+pub fn export_deep(net: &DeepNet, class_names: &[String]) -> Result<ExportGraph, InteropError> {
+    let arch = net.arch();
+    if class_names.len() != arch.classes {
+        return Err(InteropError::Network(format!(
+            "the weights have {} classes but the tile set has {}",
+            arch.classes,
+            class_names.len()
+        )));
+    }
+    let mut graph = ExportGraph::new("tilelab-trained", (arch.height, arch.width));
+    let mut current = INPUT_NAME.to_owned();
+    let mut number = 0;
+    for (i, (block, shape)) in arch.blocks.iter().zip(net.shapes()).enumerate() {
+        let Some((weight, bias)) = net.conv_weights(i) else { break };
+        number += 1;
+        let name = format!("layer{number}");
+        let w = graph.weight(&format!("{name}.weight"), weight.shape().to_vec(), f32_data(weight.iter()));
+        let b = graph.weight(&format!("{name}.bias"), vec![block.filters], f32_data(bias.iter()));
+        let k = block.kernel as i64;
+        let attributes = vec![
+            ("kernel_shape", AttrValue::Ints(vec![k, k])),
+            ("dilations", AttrValue::Ints(vec![block.dilation as i64; 2])),
+            ("pads", AttrValue::Ints(vec![0; 4])),
+            ("strides", AttrValue::Ints(vec![block.stride as i64; 2])),
+            ("group", AttrValue::Int(1)),
+        ];
+        let conv = graph.node("Conv", &[&current, &w, &b], &format!("{name}.conv"), attributes);
+        current = graph.node("Relu", &[&conv], &name, vec![]);
+        graph.outputs.push(GraphOutput { name: name.clone(), dims: vec![block.filters, shape.conv.0, shape.conv.1] });
+        let title = format!(
+            "conv {k}×{k}, {} filters, stride {}, dilation {}, ReLU",
+            block.filters, block.stride, block.dilation
+        );
+        let meanings: Vec<String> = (0..block.filters).map(|f| format!("learned filter {f}, after ReLU")).collect();
+        let layer = json!({ "title": title, "units": "channel", "meanings": meanings });
+        graph.metadata.push((format!("tilelab.layer.{name}"), layer.to_string()));
+        if block.pool {
+            let pool = vec![("kernel_shape", AttrValue::Ints(vec![2, 2])), ("strides", AttrValue::Ints(vec![2, 2]))];
+            current = graph.node("MaxPool", &[&current], &format!("{name}.pool"), pool);
+        }
+    }
+    current = graph.node("Flatten", &[&current], "features.flat", vec![("axis", AttrValue::Int(1))]);
+    for j in 0..net.fc_count() {
+        let Some((weight, bias)) = net.fc_weights(j) else { break };
+        let last = j + 1 == net.fc_count();
+        let name = if last {
+            LOGITS_NAME.to_owned()
+        } else {
+            number += 1;
+            format!("layer{number}")
+        };
+        let w = graph.weight(&format!("{name}.weight"), weight.shape().to_vec(), f32_data(weight.iter()));
+        let b = graph.weight(&format!("{name}.bias"), vec![bias.len()], f32_data(bias.iter()));
+        current = gemm_relu(&mut graph, !last, [&current, &w, &b], &name);
+        graph.outputs.push(GraphOutput { name: name.clone(), dims: vec![bias.len()] });
+        let meanings: Vec<String> = if last {
+            class_names.iter().map(|c| format!("logit of class '{c}'")).collect()
+        } else {
+            (0..bias.len()).map(|n| format!("hidden unit {n}, after ReLU")).collect()
+        };
+        let layer = json!({ "title": "fully connected", "units": "neuron", "meanings": meanings });
+        graph.metadata.push((format!("tilelab.layer.{name}"), layer.to_string()));
+    }
     push_common_metadata(&mut graph, "trained", class_names.iter().map(String::as_str));
     Ok(graph)
 }

@@ -47,6 +47,42 @@ pub enum ArchError {
     TooManyParameters(usize),
 }
 
+/// A named architecture with its training settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The paper's network, plain SGD lr 0.03 (trained on the fused fast path).
+    Paper,
+    /// Issue 18's deep network, SGD with momentum 0.9, lr 0.01.
+    Deep,
+}
+
+impl Preset {
+    /// The architecture for `height×width` images and `classes` classes.
+    pub fn arch(self, height: usize, width: usize, classes: usize) -> Arch {
+        match self {
+            Self::Paper => Arch::paper(height, width, classes),
+            Self::Deep => Arch::deep(height, width, classes),
+        }
+    }
+
+    /// Its SGD settings (batch 100).
+    pub fn hyper(self) -> super::train::Hyper {
+        match self {
+            Self::Paper => super::train::Hyper::paper_fashion(),
+            Self::Deep => super::train::Hyper::deep(),
+        }
+    }
+
+    /// The name used on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Paper => "paper",
+            Self::Deep => "deep",
+        }
+    }
+}
+
 /// One convolution block: conv (no padding) → `ReLU` → optional 2×2 max-pool with stride 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConvBlock {

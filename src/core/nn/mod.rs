@@ -3,6 +3,7 @@ pub mod arch;
 pub mod cnn;
 pub mod deep;
 pub mod deep_train;
+pub mod deep_weights;
 pub mod dense;
 pub mod kernels;
 pub mod sparse;

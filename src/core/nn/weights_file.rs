@@ -55,9 +55,9 @@ pub enum WeightsFileError {
     Network(#[from] NnError),
 }
 
-/// The file's contents, field for field.
+/// The file's contents, field for field (formats that embed weights hold this document).
 #[derive(Debug, Serialize, Deserialize)]
-struct WeightsFile {
+pub struct WeightsFile {
     format: String,
     version: u32,
     architecture: CnnSpec,
@@ -69,6 +69,11 @@ struct WeightsFile {
 
 /// The network as JSON text (refuses non-finite parameters).
 pub fn to_json(cnn: &Cnn) -> Result<String, WeightsFileError> {
+    Ok(serde_json::to_string(&to_doc(cnn)?)?)
+}
+
+/// The network as its document (refuses non-finite parameters).
+pub fn to_doc(cnn: &Cnn) -> Result<WeightsFile, WeightsFileError> {
     let flat = |a: &[f32]| a.to_vec();
     let file = WeightsFile {
         format: FORMAT.to_owned(),
@@ -89,7 +94,7 @@ pub fn to_json(cnn: &Cnn) -> Result<String, WeightsFileError> {
             return Err(WeightsFileError::NonFinite(name));
         }
     }
-    Ok(serde_json::to_string(&file)?)
+    Ok(file)
 }
 
 /// The network from JSON text, with every field checked.
@@ -107,7 +112,17 @@ pub fn from_json(text: &str) -> Result<Cnn, WeightsFileError> {
     if header.version != VERSION {
         return Err(WeightsFileError::Version(header.version));
     }
-    let file: WeightsFile = serde_json::from_str(text)?;
+    from_doc(serde_json::from_str(text)?)
+}
+
+/// Checks and builds the network of a document (its format and version included).
+pub fn from_doc(file: WeightsFile) -> Result<Cnn, WeightsFileError> {
+    if file.format != FORMAT {
+        return Err(WeightsFileError::Format(file.format));
+    }
+    if file.version != VERSION {
+        return Err(WeightsFileError::Version(file.version));
+    }
     let spec = file.architecture;
     spec.validate()?;
     let k = spec.kernel;

@@ -28,8 +28,6 @@ pub const TEST_SEED_OFFSET: u64 = 0x7e57;
 pub const UNTRAINED_FILTERS: usize = 12;
 /// Kernel side of that untrained CNN (smaller on smaller images).
 pub const UNTRAINED_KERNEL: usize = 5;
-/// PNG pixel multiplier of the view figures `tilelab figures --scene` writes (File → Export's "PNG (1×)").
-pub const VIEW_PNG_SCALE: f32 = 1.0;
 
 /// Why a scene's numbers could not be computed.
 #[derive(Debug, Error)]
@@ -220,10 +218,11 @@ pub struct ViewFiles {
     pub skipped: Vec<(ViewKind, String)>,
 }
 
-/// Writes `<view>.png` (1×), `<view>.svg` and `<view>.csv` for every view into `out`: the bytes
-/// File → Export writes for the scene as the app opens it (the Networks view's input is the
-/// dataset's first sample; the Training view needs trained weights in the scene).
-pub fn write_views(scene: &Scene, out: &Path) -> Result<ViewFiles, ComputeError> {
+/// Writes `<view>.png` (at `png_scale`: File → Export's 1× or 2×), `<view>.svg` and `<view>.csv`
+/// for every view into `out`: the bytes File → Export writes for the scene as the app opens it
+/// (the Networks view's input is the dataset's first sample; the Training view needs trained
+/// weights in the scene).
+pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFiles, ComputeError> {
     let classes = scene.tiles.classes();
     let dataset = dataset(scene)?;
     let (height, width) = (scene.dataset.height, scene.dataset.width);
@@ -257,7 +256,7 @@ pub fn write_views(scene: &Scene, out: &Path) -> Result<ViewFiles, ComputeError>
         };
         let stem = view.file_stem();
         let outputs = [
-            (format!("{stem}.png"), render(&figure, Format::Png { scale: VIEW_PNG_SCALE }).map_err(ExportError::from)?),
+            (format!("{stem}.png"), render(&figure, Format::Png { scale: png_scale }).map_err(ExportError::from)?),
             (format!("{stem}.svg"), render(&figure, Format::Svg).map_err(ExportError::from)?),
             (format!("{stem}.csv"), views::view_csv(view, &numbers)?),
         ];

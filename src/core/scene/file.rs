@@ -2,13 +2,13 @@
 //! report of fields this build does not know.
 //!
 //! Unknown fields are found by comparing the text as read with the scene written back: every
-//! object key of the input that the canonical form lacks is one this build ignored.
+//! object key of the input that the canonical form lacks is one this build ignored. Only the keys
+//! are compared ([`Shape`]), so a scene with megabytes of weights is never held as a JSON tree.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{
     CurvePoint, EmbeddedModel, FORMAT, Figure4Settings, LECTURE_STEPS, LectureStart, MAX_CLASSES, MAX_EPOCHS,
@@ -66,7 +66,7 @@ enum TilesDoc {
     /// A bundled tile set by name.
     Preset(Preset),
     /// A whole tile-set document (`"format": "tilelab-tileset"`), as a tile-set file holds it.
-    Tileset(Value),
+    Tileset(tileset_file::FileDoc),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,7 +127,7 @@ impl Default for TrainingDoc {
 #[derive(Serialize, Deserialize)]
 struct TrainedDoc {
     /// A whole weights document (`"format": "tilelab-cnn-weights"`).
-    weights: Value,
+    weights: weights_file::WeightsFile,
     #[serde(default)]
     position: Position,
     /// `[epoch, loss, accuracy]` per point.
@@ -191,8 +191,7 @@ pub fn to_compact_json(scene: &Scene) -> Result<String, SceneError> {
 
 /// Parses and checks a scene; fields this build does not know come back as warnings.
 pub fn from_json(text: &str) -> Result<(Scene, Vec<Warning>), SceneError> {
-    let input: Value = serde_json::from_str(text)?;
-    let header: Header = serde_json::from_value(input.clone())?;
+    let header: Header = serde_json::from_str(text)?;
     match header.format {
         Some(format) if format == FORMAT => {}
         other => return Err(SceneError::WrongFormat(other.unwrap_or_default())),
@@ -203,7 +202,7 @@ pub fn from_json(text: &str) -> Result<(Scene, Vec<Warning>), SceneError> {
         v if v > VERSION => true,
         v => return Err(SceneError::UnsupportedVersion(v)),
     };
-    let doc: Doc = match serde_json::from_value(input.clone()) {
+    let doc: Doc = match serde_json::from_str(text) {
         Ok(doc) => doc,
         Err(_) if newer => return Err(SceneError::UnsupportedVersion(version)),
         Err(error) => return Err(error.into()),
@@ -216,38 +215,103 @@ pub fn from_json(text: &str) -> Result<(Scene, Vec<Warning>), SceneError> {
              what it does not know is left out"
         )));
     }
-    let mut canonical = to_value(&scene)?;
-    if let (Value::Object(map), true) = (&mut canonical, newer) {
-        map.insert("version".to_owned(), Value::from(version));
-    }
+    let input: Shape = serde_json::from_str(text)?;
+    let canonical: Shape = serde_json::from_str(&to_compact_json(&scene)?)?;
     let mut unknown = Vec::new();
     unknown_fields(&input, &canonical, "", &mut unknown);
     warnings.extend(unknown.into_iter().map(|field| Warning(format!("unknown field '{field}' ignored"))));
     Ok((scene, warnings))
 }
 
-/// The canonical form to compare the input with (key order aside, what [`to_json`] writes).
-fn to_value(scene: &Scene) -> Result<Value, SceneError> {
-    Ok(serde_json::to_value(doc_of(scene)?)?)
+/// The keys of a JSON document's objects without its values: numbers, strings and booleans are
+/// dropped, and arrays keep only the elements that hold objects or arrays (with their index).
+#[derive(Debug, PartialEq)]
+enum Shape {
+    Object(Vec<(String, Shape)>),
+    Array(Vec<(usize, Shape)>),
+    Null,
+    Leaf,
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Leaf)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Leaf)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Leaf)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Leaf)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Leaf)
+    }
+
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let mut nested = Vec::new();
+        let mut index = 0;
+        while let Some(element) = seq.next_element::<Shape>()? {
+            if matches!(element, Shape::Object(_) | Shape::Array(_)) {
+                nested.push((index, element));
+            }
+            index += 1;
+        }
+        Ok(Shape::Array(nested))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<String, Shape>()? {
+            entries.push(entry);
+        }
+        Ok(Shape::Object(entries))
+    }
 }
 
 /// Keys of `input`'s objects that `known` lacks, as dotted paths (`training.dropout`, `trained.weights.extra`).
-fn unknown_fields(input: &Value, known: &Value, path: &str, found: &mut Vec<String>) {
+fn unknown_fields(input: &Shape, known: &Shape, path: &str, found: &mut Vec<String>) {
     match (input, known) {
-        (Value::Object(input), Value::Object(known)) => {
+        (Shape::Object(input), Shape::Object(known)) => {
             for (key, value) in input {
                 let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                match known.get(key) {
-                    Some(inner) => unknown_fields(value, inner, &here, found),
+                match known.iter().find(|(k, _)| k == key) {
+                    Some((_, inner)) => unknown_fields(value, inner, &here, found),
                     // A null is what an absent optional field reads as: nothing is lost.
-                    None if value.is_null() => {}
+                    None if *value == Shape::Null => {}
                     None => found.push(here),
                 }
             }
         }
-        (Value::Array(input), Value::Array(known)) => {
-            for (index, (value, inner)) in input.iter().zip(known).enumerate() {
-                unknown_fields(value, inner, &format!("{path}[{index}]"), found);
+        (Shape::Array(input), Shape::Array(known)) => {
+            for (index, value) in input {
+                if let Ok(at) = known.binary_search_by_key(index, |(i, _)| *i) {
+                    unknown_fields(value, &known[at].1, &format!("{path}[{index}]"), found);
+                }
             }
         }
         _ => {}
@@ -264,7 +328,7 @@ fn scene_of(doc: Doc) -> Result<Scene, SceneError> {
     }
     let tiles = match doc.tiles {
         TilesDoc::Preset(preset) => SceneTiles::Preset(preset),
-        TilesDoc::Tileset(value) => SceneTiles::Custom(class_set(&value)?),
+        TilesDoc::Tileset(doc) => SceneTiles::Custom(class_set(&doc)?),
     };
     let classes = tiles.classes();
     if classes.len() > MAX_CLASSES {
@@ -287,7 +351,7 @@ fn scene_of(doc: Doc) -> Result<Scene, SceneError> {
 fn doc_of(scene: &Scene) -> Result<Doc, SceneError> {
     let tiles = match &scene.tiles {
         SceneTiles::Preset(preset) => TilesDoc::Preset(*preset),
-        SceneTiles::Custom(classes) => TilesDoc::Tileset(serde_json::from_str(&tileset_file::to_json(classes)?)?),
+        SceneTiles::Custom(classes) => TilesDoc::Tileset(tileset_file::to_doc(classes)?),
     };
     let trained = scene.trained.as_ref().map(trained_doc).transpose()?;
     Ok(Doc {
@@ -309,13 +373,13 @@ fn doc_of(scene: &Scene) -> Result<Doc, SceneError> {
     })
 }
 
-fn class_set(value: &Value) -> Result<ClassSet, SceneError> {
+fn class_set(doc: &tileset_file::FileDoc) -> Result<ClassSet, SceneError> {
     // Counted before the tiles are built, so 10,000 classes are refused without building them.
-    let classes = value.get("classes").and_then(Value::as_array).map_or(0, Vec::len);
+    let classes = tileset_file::class_count(doc);
     if classes > MAX_CLASSES {
         return Err(SceneError::TooManyClasses(classes));
     }
-    Ok(tileset_file::from_json(&value.to_string())?)
+    Ok(tileset_file::from_doc(doc)?)
 }
 
 fn dataset_spec(doc: DatasetDoc) -> Result<DatasetSpec, SceneError> {
@@ -428,7 +492,7 @@ fn trained_run(
     dataset: &DatasetSpec,
     training: &TrainingSettings,
 ) -> Result<TrainedRun, SceneError> {
-    let cnn = weights_file::from_json(&doc.weights.to_string())?;
+    let cnn = weights_file::from_doc(doc.weights)?;
     let want = CnnSpec {
         height: dataset.height,
         width: dataset.width,
@@ -473,7 +537,7 @@ fn trained_doc(run: &TrainedRun) -> Result<TrainedDoc, SceneError> {
             .collect()
     };
     Ok(TrainedDoc {
-        weights: serde_json::from_str(&weights_file::to_json(&run.cnn)?)?,
+        weights: weights_file::to_doc(&run.cnn)?,
         position: run.position,
         train_curve: points(&run.train_curve)?,
         test_curve: points(&run.test_curve)?,

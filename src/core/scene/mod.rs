@@ -289,6 +289,16 @@ impl Default for Scene {
     }
 }
 
+/// The bundled example scenes (`assets/scenes/`, File → Examples), by file stem, as text.
+pub const BUNDLED: [(&str, &str); 6] = [
+    ("paper-toy", include_str!("../../../assets/scenes/paper-toy.tilelab")),
+    ("fashion-three", include_str!("../../../assets/scenes/fashion-three.tilelab")),
+    ("mnist-ten", include_str!("../../../assets/scenes/mnist-ten.tilelab")),
+    ("two-feature-object", include_str!("../../../assets/scenes/two-feature-object.tilelab")),
+    ("large-epsilon", include_str!("../../../assets/scenes/large-epsilon.tilelab")),
+    ("imported-model", include_str!("../../../assets/scenes/imported-model.tilelab")),
+];
+
 /// Opens a scene file (at most [`MAX_FILE_BYTES`]), with what it held that this build does not know.
 pub fn open(path: &Path) -> Result<(Scene, Vec<Warning>), SceneError> {
     let text = read_text_at_most(path, MAX_FILE_BYTES).map_err(|error| match error {

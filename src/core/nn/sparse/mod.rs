@@ -3,7 +3,10 @@
 //!
 //! A [`SparseNetwork`] is a list of layers: zero padding, convolutions whose kernels are lists of
 //! non-zero taps, and fully connected layers stored row by row (CSR). Every output unit carries a
-//! human-readable meaning for the app. [`SparseNetwork::forward`] returns every layer's output.
+//! human-readable meaning for the app. [`SparseNetwork::forward`] returns every layer's output
+//! (within [`MAX_KEPT_ACTIVATIONS`]); [`SparseNetwork::logits`] and [`SparseNetwork::output_of`]
+//! keep only what they return, streaming the leading convolutions over strips of rows
+//! ([`strips`]), so they have no limit but [`MAX_EVALUATION_VALUES`].
 //!
 //! # Shapes
 //! The input is one grey image `H×W`, seen as a map `[1, H, W]`. A convolution maps `[C, H, W]`
@@ -20,6 +23,16 @@ use thiserror::Error;
 use super::dense;
 use forward::apply;
 use report::{layer_report, push_dense_layers};
+pub use strips::STRIP_BUDGET;
+
+/// Most values [`SparseNetwork::forward`] may keep (every layer of one image: 50 M values, 200 MB
+/// of f32), for drawing and exporting activations. Beyond it ask for the logits or one layer
+/// ([`SparseNetwork::output_of`]), or use a smaller image or fewer tiles.
+pub const MAX_KEPT_ACTIVATIONS: usize = 50_000_000;
+
+/// Most values one evaluation without kept activations may hold at once (150 M values, 600 MB of
+/// f32), so that a network too large for this machine is refused before it allocates.
+pub const MAX_EVALUATION_VALUES: usize = 150_000_000;
 
 /// Why a sparse network cannot be built or run.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -32,6 +45,8 @@ pub enum SparseError {
     TooManyParameters { needed: usize, limit: usize },
     #[error("the dense engine refused the converted network: {0}")]
     Dense(String),
+    #[error("{what} needs {needed} values in memory, more than {constant} = {limit}: {hint}")]
+    TooManyValues { what: &'static str, needed: usize, limit: usize, constant: &'static str, hint: &'static str },
 }
 
 /// What is wrong with one layer of a [`SparseNetwork`].
@@ -305,8 +320,24 @@ impl SparseNetwork {
         &self.shapes
     }
 
-    /// Runs the image through every layer and keeps every output.
+    /// Values [`Self::forward`] keeps: the input and every layer's output.
+    pub fn kept_activations(&self) -> usize {
+        self.input.0 * self.input.1 + self.shapes.iter().map(|s| s.len()).sum::<usize>()
+    }
+
+    /// Runs the image through every layer and keeps every output; refused (before allocating)
+    /// beyond [`MAX_KEPT_ACTIVATIONS`].
     pub fn forward(&self, image: ArrayView2<f32>) -> Result<Activations, SparseError> {
+        let needed = self.kept_activations();
+        if needed > MAX_KEPT_ACTIVATIONS {
+            return Err(SparseError::TooManyValues {
+                what: "keeping every layer's output",
+                needed,
+                limit: MAX_KEPT_ACTIVATIONS,
+                constant: "MAX_KEPT_ACTIVATIONS",
+                hint: "ask for the logits or one layer instead, or use a smaller image or fewer tiles",
+            });
+        }
         let input = self.input_activation(image)?;
         let mut layers: Vec<Activation> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
@@ -316,18 +347,51 @@ impl SparseNetwork {
         Ok(Activations { layers })
     }
 
-    /// The logits only (every layer is still computed; intermediate outputs are dropped early).
-    pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, SparseError> {
-        let mut current = self.input_activation(image)?;
-        for layer in &self.layers {
-            current = apply(&layer.kind, &current);
-        }
-        Ok(current.as_slice().to_vec())
+    /// Most values [`Self::output_of`] holds at once for layer `layer`.
+    pub fn evaluation_values(&self, layer: usize) -> usize {
+        strips::plan(self, layer, STRIP_BUDGET).peak
     }
 
-    /// [`Self::logits`] for many images, in parallel over the images.
+    /// The output of layer `layer` alone: nothing else is kept, and the leading convolutions run
+    /// in strips of rows. Refused (before allocating) beyond [`MAX_EVALUATION_VALUES`].
+    pub fn output_of(&self, image: ArrayView2<f32>, layer: usize) -> Result<Activation, SparseError> {
+        let input = self.input_activation(image)?;
+        if layer >= self.layers.len() {
+            return Ok(input);
+        }
+        let plan = strips::plan(self, layer, STRIP_BUDGET);
+        if plan.peak > MAX_EVALUATION_VALUES {
+            return Err(SparseError::TooManyValues {
+                what: "evaluating the network",
+                needed: plan.peak,
+                limit: MAX_EVALUATION_VALUES,
+                constant: "MAX_EVALUATION_VALUES",
+                hint: "use a smaller image or fewer tiles",
+            });
+        }
+        let mut current = strips::run(self, plan, input);
+        for layer in &self.layers[plan.end..=layer] {
+            current = apply(&layer.kind, &current);
+        }
+        Ok(current)
+    }
+
+    /// The logits only, keeping no other activation ([`Self::output_of`] the last layer).
+    pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, SparseError> {
+        let last = self.layers.len().saturating_sub(1);
+        let output = if self.layers.is_empty() { self.input_activation(image)? } else { self.output_of(image, last)? };
+        Ok(output.as_slice().to_vec())
+    }
+
+    /// [`Self::logits`] for many images: in parallel over the images while their evaluations fit
+    /// [`STRIP_BUDGET`] together, otherwise one after the other (each parallel inside).
     pub fn logits_batch(&self, images: &[ndarray::Array2<f32>]) -> Result<Vec<Vec<f32>>, SparseError> {
-        images.par_iter().map(|x| self.logits(x.view())).collect()
+        let together = self.evaluation_values(self.layers.len().saturating_sub(1)) * rayon::current_num_threads();
+        if together <= STRIP_BUDGET {
+            images.par_iter().map(|x| self.logits(x.view())).collect()
+        } else {
+            images.iter().map(|x| self.logits(x.view())).collect()
+        }
     }
 
     /// The meaning of unit `unit` (channel or neuron) of layer `layer`.
@@ -449,5 +513,6 @@ fn conv_output_shape(conv: &SparseConv, input: Shape) -> Result<Shape, LayerProb
 
 mod forward;
 mod report;
+mod strips;
 #[cfg(test)]
 mod tests;

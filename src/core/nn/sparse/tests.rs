@@ -2,6 +2,7 @@
 
 use super::forward::{conv_channel_on, simd_available};
 use super::*;
+use super::{forward, strips};
 use ndarray::{Array2, array};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -168,4 +169,61 @@ fn malformed_layers_and_inputs_are_rejected() {
     assert!(meanings.is_err(), "one meaning per channel");
     let network = SparseNetwork::new((3, 3), vec![layer("p", LayerKind::Pad { bottom: 1, right: 0 }, 1)]).unwrap();
     assert!(matches!(network.forward(array![[1.0]].view()), Err(SparseError::InputSize { .. })));
+}
+
+/// An N2-like stack: padding, a 1×1 conv, 2×2 convs with dilations 1, 2, 4, then (with `head`) a
+/// dense sum.
+fn dilated_network(rng: &mut ChaCha8Rng, input: (usize, usize), head: bool) -> SparseNetwork {
+    let mut layers = vec![layer("pad", LayerKind::Pad { bottom: 3, right: 2 }, 1)];
+    layers.push(layer("values", LayerKind::Conv(random_conv(rng, 1, 3, (1, 1), 1)), 3));
+    let mut channels = 3;
+    for (dilation, outputs) in [(1, 5), (2, 4), (4, 2)] {
+        layers.push(layer("block", LayerKind::Conv(random_conv(rng, channels, outputs, (2, 2), dilation)), outputs));
+        channels = outputs;
+    }
+    if head {
+        let map = channels * (input.0 + 3 - 7) * (input.1 + 2 - 7);
+        let mut dense = SparseDense::new(false);
+        dense.push_neuron(&(0..map).map(|i| (i, 1.0)).collect::<Vec<_>>(), 0.0);
+        layers.push(layer("sum", LayerKind::Dense(dense), 1));
+    }
+    SparseNetwork::new(input, layers).unwrap()
+}
+
+#[test]
+fn strips_of_any_height_give_every_layer_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for input in [(20, 13), (5, 9), (33, 8)] {
+        let network = dilated_network(&mut rng, input, true);
+        let image = Array2::from_shape_fn(input, |_| rng.random_range(0.0..1.0f32));
+        let kept = network.forward(image.view()).unwrap();
+        for target in 0..network.layers().len() {
+            // From one row per strip to the whole map in one strip.
+            for budget in [1, 40, 200, 1000, usize::MAX / 4] {
+                let plan = strips::plan(&network, target, budget);
+                let mut output = strips::run(&network, plan, network.input_activation(image.view()).unwrap());
+                for layer in &network.layers()[plan.end..=target] {
+                    output = forward::apply(&layer.kind, &output);
+                }
+                assert_eq!(output, kept.layers[target], "layer {target}, budget {budget}, input {input:?}");
+            }
+            assert_eq!(network.output_of(image.view(), target).unwrap(), kept.layers[target]);
+        }
+        assert_eq!(network.logits(image.view()).unwrap(), kept.logits());
+    }
+}
+
+#[test]
+fn strip_plans_hold_less_than_the_whole_network_and_refuse_before_allocating() {
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let network = dilated_network(&mut rng, (200, 30), true);
+    let last = network.layers().len() - 1;
+    let small = strips::plan(&network, last, 2000);
+    assert!(small.strip_rows < 200 && small.peak < network.kept_activations() / 2, "{small:?}");
+    // A network whose kept activations exceed the limit is refused by `forward`, not by `logits`.
+    let wide = dilated_network(&mut rng, (2000, 2000), false);
+    assert!(wide.kept_activations() > MAX_KEPT_ACTIVATIONS);
+    let image = Array2::zeros((2000, 2000));
+    assert!(matches!(wide.forward(image.view()), Err(SparseError::TooManyValues { .. })));
+    assert!(wide.evaluation_values(wide.layers().len() - 1) <= MAX_EVALUATION_VALUES);
 }
