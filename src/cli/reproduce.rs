@@ -20,9 +20,9 @@ use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::experiments::scattering;
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
 use crate::core::nn::arch::Preset;
-use crate::core::scene::compute;
 use crate::core::scattering::Scattering;
 use crate::core::scattering::classifier::TrainSettings;
+use crate::core::scene::compute;
 
 /// Arguments of `tilelab reproduce`.
 #[derive(Args)]
@@ -433,8 +433,8 @@ fn deformation_study(
     let net = Scattering::new(setting.spec(), 40, 40)?;
     let networks =
         figure4_deformation::Networks { cnn: trained, scattering: &net, scattering_classifier: Some(&model) };
-    Ok(figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
-        .context("the deformation study")?)
+    figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
+        .context("the deformation study")
 }
 
 /// `reproduce scattering`: every setting, a table (or JSON) and `scattering.json`.
