@@ -433,8 +433,8 @@ fn deformation_study(
     let net = Scattering::new(setting.spec(), 40, 40)?;
     let networks =
         figure4_deformation::Networks { cnn: trained, scattering: &net, scattering_classifier: Some(&model) };
-    Ok(figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
-        .context("the deformation study")?)
+    figure4_deformation::deformation_study(classes, &networks, tiles, samples, tau, seed)
+        .context("the deformation study")
 }
 
 /// `reproduce scattering`: every setting, a table (or JSON) and `scattering.json`.

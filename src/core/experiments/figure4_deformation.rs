@@ -6,6 +6,8 @@
 //! logits), the same ratio relative to the sizes, `(‖ΔΦ‖/‖Φ(x)‖) / (‖Δx‖/‖x‖)`, comparable across
 //! networks, and the class logit and accuracy before and after the warp.
 
+use std::fmt::Write as _;
+
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,10 +66,15 @@ pub struct Networks<'a> {
     pub scattering_classifier: Option<&'a LinearClassifier>,
 }
 
+/// One network's output on one image.
+type Forward<'a> = dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, ExperimentError> + 'a;
+/// A network's outputs on an image and on its warped copy.
+type OutputPair = (Vec<f32>, Vec<f32>);
+
 /// Per-image outputs `(Φ(x), Φ(x_τ))` of one network, and whether it has a class logit.
 struct Outputs {
     name: &'static str,
-    pairs: Vec<(Vec<f32>, Vec<f32>)>,
+    pairs: Vec<OutputPair>,
     classifies: bool,
     /// N2 assigns a class only with a positive logit; the others take the argmax.
     needs_positive: bool,
@@ -112,7 +119,7 @@ pub fn deformation_study(
             image_changes.push(norm((&warped - &image).iter().copied()));
             pairs.push((image, warped));
         }
-        let both = |f: &dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, ExperimentError>| {
+        let both = |f: &Forward<'_>| {
             pairs.iter().map(|(x, y)| Ok((f(x.view())?, f(y.view())?))).collect::<Result<Vec<_>, ExperimentError>>()
         };
         let mut outputs = vec![
@@ -173,7 +180,7 @@ fn stability_of(outputs: &Outputs, images: &[(Array2<f32>, Array2<f32>)], class:
     let classified = |logits: &Vec<f32>| {
         if outputs.needs_positive { detect::classify(logits) == Some(class) } else { argmax(logits) == class }
     };
-    let mean_class = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| {
+    let mean_class = |pick: fn(&OutputPair) -> &Vec<f32>| {
         outputs.pairs.iter().map(|p| pick(p).get(class).copied().unwrap_or(0.0)).sum::<f32>() / n
     };
     NetworkStability {
@@ -202,10 +209,11 @@ pub fn report(study: &DeformationStudy) -> String {
                 }
                 _ => String::new(),
             };
-            text.push_str(&format!(
-                "'{}' {:<24} ‖ΔΦ‖/‖Δx‖ = {:>8.4}  relative {:>7.4}  {class}\n",
+            let _ = writeln!(
+                text,
+                "'{}' {:<24} ‖ΔΦ‖/‖Δx‖ = {:>8.4}  relative {:>7.4}  {class}",
                 tile.name, n.network, n.ratio, n.relative_ratio
-            ));
+            );
         }
     }
     text

@@ -1,4 +1,4 @@
-//! The Morlet wavelets ψ_{j,θ} and the Gaussian low-pass φ_J of a 2-D scattering network, built
+//! The Morlet wavelets ψ_{j,θ} and the Gaussian low-pass `φ_J` of a 2-D scattering network, built
 //! in Fourier exactly as Kymatio 0.3's `scattering2d/filter_bank.py` builds them.
 //!
 //! A Gabor filter in space is `g_σ(u) e^{i ξ·u}` with an elliptic Gaussian envelope (`slant`
@@ -12,6 +12,10 @@ use ndarray::Array2;
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex64;
 
+/// Kymatio's Gabor normalisation divides by `2·3.1415·σ²`, not `2πσ²`; kept so the filters match.
+#[allow(clippy::approx_constant)]
+pub const KYMATIO_PI: f64 = 3.1415;
+
 /// One wavelet: its scale `j`, its angle index `theta` and its Fourier transform at resolutions
 /// `0..levels.len()` (level `r` is `(M/2^r)×(N/2^r)`).
 #[derive(Debug, Clone)]
@@ -21,7 +25,7 @@ pub struct Wavelet {
     pub levels: Vec<Array2<f32>>,
 }
 
-/// The wavelets in Kymatio's order (scale major, angle minor) and the low-pass φ_J at
+/// The wavelets in Kymatio's order (scale major, angle minor) and the low-pass `φ_J` at
 /// resolutions `0..J`, for a padded grid of `M×N`.
 #[derive(Debug, Clone)]
 pub struct FilterBank {
@@ -113,7 +117,7 @@ pub fn gabor_2d(m: usize, n: usize, sigma: f64, angle: f64, xi: f64, slant: f64)
             }
         }
     }
-    let norm = 2.0 * 3.1415 * sigma * sigma / slant;
+    let norm = 2.0 * KYMATIO_PI * sigma * sigma / slant;
     gabor.mapv_inplace(|v| v / norm);
     gabor
 }
@@ -179,8 +183,8 @@ mod tests {
                 wavelet.levels[0][[0, 0]]
             );
         }
-        // φ's sum is 3.1415/π of 1 (Kymatio's rounded π).
-        assert!((bank.phi[0][[0, 0]] - (std::f64::consts::PI / 3.1415) as f32).abs() < 1e-3);
+        // φ's sum is π/3.1415 (Kymatio's rounded π).
+        assert!((bank.phi[0][[0, 0]] - (std::f64::consts::PI / KYMATIO_PI) as f32).abs() < 1e-3);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Fixed Morlet wavelets, a modulus and a low-pass average, in two layers: locally invariant to
 //! translation and stable to small deformations, but not selective the way N1/N2's templates are.
-//! `filters` builds ψ_{j,θ} and φ_J, `transform` computes S0, S1, S2 exactly as Kymatio 0.3's
+//! `filters` builds ψ_{j,θ} and `φ_J`, `transform` computes S0, S1, S2 exactly as Kymatio 0.3's
 //! NumPy frontend (checked by `tests/scattering_kymatio.rs`), and `classifier` is the linear
 //! (multinomial logistic) classifier trained on the coefficients.
 

@@ -290,7 +290,7 @@ mod tests {
     fn a_constant_image_has_only_its_mean_at_order_zero() {
         let net = Scattering::new(ScatteringSpec { j: 2, l: 4, max_order: 2 }, 16, 16).unwrap();
         let out = net.transform(Array2::from_elem((16, 16), 0.5).view()).unwrap();
-        let gain = (std::f64::consts::PI / 3.1415) as f32;
+        let gain = (std::f64::consts::PI / super::super::filters::KYMATIO_PI) as f32;
         assert!(out.index_axis(ndarray::Axis(0), 0).iter().all(|&v| (v - 0.5 * gain).abs() < 1e-4));
         assert!(out.slice(ndarray::s![1.., .., ..]).iter().all(|&v| v.abs() < 1e-4));
     }
