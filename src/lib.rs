@@ -20,7 +20,11 @@
 //!     `core::construct::Which` names one of the two networks.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
 //!     SIMD training step and the SGD stepper; `core::nn::weights_file`: saved weights.
-//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments;
+//!   - `core::nn::{arch, deep, deep_train, deep_weights}`: trainable CNNs of any depth (conv blocks
+//!     with stride, dilation, max-pool; a hidden FC layer), validated before allocation, trained on
+//!     im2col + SIMD matrix products with SGD + momentum, saved as JSON; the `paper` and `deep` presets.
+//!   - `core::experiments`: the paper's toy, Fashion-MNIST and Figure 4 experiments, and `depth`
+//!     (shallow against deep, layer by layer, beside N2);
 //!     `figure4_analysis` reads a Figure 4 study (where N1 breaks, the ε sweep, histogram bins).
 //!   - `core::selectivity`: how many classes make a hidden unit fire (mono- vs polysemantic).
 //!   - `core::plot`, `core::figures`: headless PNG/SVG figures.

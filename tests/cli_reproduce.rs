@@ -69,3 +69,28 @@ fn bench_train_reports_a_median() {
     assert!(result["median_samples_per_second"].as_f64().unwrap() > 0.0);
     assert!(result["median_gflops"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bench_train_measures_the_deep_network() {
+    let result = last_json(&["bench", "train", "--arch", "deep", "--repeats", "1", "--json"]);
+    assert_eq!(result["arch"], "deep");
+    assert_eq!(result["benchmark"], "train_fashion_deep");
+    assert!(result["median_samples_per_second"].as_f64().unwrap() > 0.0);
+    assert!(result.get("pytorch").is_none(), "no peer unless asked for");
+}
+
+#[test]
+fn depth_refuses_impossible_settings_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (args, words) in [(["--classes", "4"], "4 classes: 3 or 10"), (["--seeds", "0"], "0 seeds")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tilelab"))
+            .args(["reproduce", "depth", "--out", out])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{stderr}");
+    }
+}

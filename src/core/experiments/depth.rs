@@ -6,6 +6,8 @@
 //! under background change and translation, and the training speed; then mean ± sd over the seeds.
 //! N2's detector layer is the reference row (its detectors answer one class: index 1).
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::figure4::{self, Classifier, Perturbations};
@@ -262,8 +264,9 @@ pub fn table(config: &DepthConfig, rows: &[DepthRow]) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        text.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             row.arch,
             row.init,
             format_mean_sd(row.test_accuracy, 3),
@@ -272,7 +275,7 @@ pub fn table(config: &DepthConfig, rows: &[DepthRow]) -> String {
             format_mean_sd(row.spread_background, 3),
             format_mean_sd(row.spread_translation, 3),
             format_mean_sd(row.samples_per_second, 0),
-        ));
+        );
     }
     text
 }

@@ -6,6 +6,8 @@
 //! cannot work and why (a kernel wider than the map that reaches it, zero filters, too many blocks).
 //! The presets are the paper's network and the `deep` one of issue 18.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -100,6 +102,7 @@ impl ConvBlock {
     }
 
     /// The same block followed by a 2×2 max-pool.
+    #[must_use]
     pub fn pooled(self) -> Self {
         Self { pool: true, ..self }
     }
@@ -229,7 +232,7 @@ impl Arch {
                 w = shape.conv.1
             );
             if block.pool {
-                line.push_str(&format!(", max-pool 2×2 → {}×{}×{}", block.filters, shape.output.0, shape.output.1));
+                let _ = write!(line, ", max-pool 2×2 → {}×{}×{}", block.filters, shape.output.0, shape.output.1);
             }
             lines.push(line);
         }
