@@ -20,9 +20,9 @@ use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::experiments::scattering;
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
 use crate::core::nn::arch::Preset;
-use crate::core::scene::compute;
 use crate::core::scattering::Scattering;
 use crate::core::scattering::classifier::TrainSettings;
+use crate::core::scene::compute;
 
 /// Arguments of `tilelab reproduce`.
 #[derive(Args)]
