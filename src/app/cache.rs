@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use ndarray::Array2;
 
-use crate::core::construct::{Constructed, Which};
+use crate::core::construct::{ConstructError, Constructed, Which};
 use crate::core::dataset::{self, Dataset};
 use crate::core::detect;
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::nn::cnn::Cnn;
-use crate::core::nn::sparse::Activations;
+use crate::core::nn::sparse::{Activations, SparseError};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
@@ -238,6 +238,17 @@ pub struct Cache {
     pub hide_durations: bool,
 }
 
+/// Why `which` is not there, as the views print it after the network's name: "left out" with
+/// the size it would need when it is too large for the image (the other network and φ still
+/// answer), otherwise "cannot be built".
+fn build_failure(which: Which, error: &ConstructError) -> String {
+    match error {
+        ConstructError::TooLarge { .. } => format!("left out on this image size: {error}"),
+        _ => format!("cannot be built: {error}"),
+    }
+    .replace(&format!(": {} would need", which.name()), ": it would need")
+}
+
 impl Cache {
     fn slot(&self, which: Which) -> &Keyed<NetKey, Constructed> {
         match which {
@@ -258,7 +269,7 @@ impl Cache {
         self.slot_mut(which).request(key, || {
             let (classes, (_, height, width)) = (classes.clone(), key);
             Job::spawn(&format!("building {}", which.name()), ctx.cloned(), move |_| {
-                which.build(&classes, height, width).map_err(|e| e.to_string())
+                which.build(&classes, height, width).map_err(|e| build_failure(which, &e))
             })
         });
     }
@@ -299,7 +310,10 @@ impl Cache {
         slot.request(key, || {
             let (image, classes) = (Arc::clone(image), classes.clone());
             Job::spawn(&format!("{} forward pass", which.name()), ctx.cloned(), move |_| {
-                let activations = network.network.forward(image.view()).map_err(|e| e.to_string())?;
+                let activations = network.network.forward(image.view()).map_err(|e| match e {
+                    SparseError::TooManyValues { .. } => format!("its layers are not drawn on this image size: {e}"),
+                    e => e.to_string(),
+                })?;
                 Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
             })
         });
@@ -527,6 +541,37 @@ mod tests {
         assert!(cache.network_error(Which::N1, too_small).is_some());
         assert_eq!(failures.len(), 1);
         assert!(matches!(&failures[0], Note::Error(e) if e.starts_with("N1 could not be built")), "{failures:?}");
+    }
+
+    /// Issue 21: on the Dataset view's largest images N1 is left out with the size it would need,
+    /// N2 is built, and its full forward pass says why its layers are not drawn instead of failing.
+    #[test]
+    fn on_256_by_256_n1_is_left_out_and_n2_says_why_its_layers_are_not_drawn() {
+        let classes = presets::with_full_support(&presets::fashion_ten(1));
+        let mut cache = Cache::default();
+        let key = (0, 256, 256);
+        cache.build_network(None, &classes, Which::N1, key);
+        wait_for(&mut cache, Which::N1, key);
+        let why = cache.network_error(Which::N1, key).unwrap_or_default();
+        assert!(why.starts_with("left out on this image size: it would need 822274880 weights"), "{why}");
+        assert!(why.contains("MAX_WEIGHTS"), "{why}");
+        cache.build_network(None, &classes, Which::N2, key);
+        wait_for(&mut cache, Which::N2, key);
+        assert!(cache.network(Which::N2, key).is_some(), "{:?}", cache.network_error(Which::N2, key));
+        let image = Arc::new(ndarray::Array2::<f32>::zeros((256, 256)));
+        let forward = (key, image_key(&image));
+        for _ in 0..2000 {
+            cache.forward_pass(None, &classes, Which::N2, forward, &image);
+            cache.poll();
+            if cache.forward(Which::N2).failed().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (_, error) = cache.forward(Which::N2).failed().expect("the full pass is refused");
+        assert!(
+            error.starts_with("its layers are not drawn on this image size") && error.contains("MAX_KEPT_ACTIVATIONS")
+        );
     }
 
     #[test]

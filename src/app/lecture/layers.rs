@@ -34,7 +34,7 @@ const EMPTY_BLOCK: Color32 = Color32::from_gray(45);
 fn waiting_ui(ui: &mut egui::Ui, app: &AppState, which: Which) {
     match data::network_error(app, which) {
         Some(error) => {
-            ui.colored_label(theme::ERROR, format!("{} cannot be built: {error}", which.name()));
+            ui.colored_label(theme::ERROR, format!("{} {error}", which.name()));
         }
         None => {
             ui.horizontal(|ui| {

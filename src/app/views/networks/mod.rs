@@ -517,7 +517,7 @@ fn constructed_side_ui(
 ) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
     if let Some(error) = app.cache.network_error(key.3, net_key(key)) {
-        ui.colored_label(theme::ERROR, format!("Cannot build {}: {error}", view.which.name()));
+        ui.colored_label(theme::ERROR, format!("{} {error}", view.which.name()));
         return None;
     }
     let Some(network) = network else {
@@ -529,7 +529,7 @@ fn constructed_side_ui(
     };
     let Some(((_, input_stamp), forward)) = latest_forward(app, key) else {
         match app.cache.forward(key.3).failed().filter(|(k, _)| k.0 == net_key(key)) {
-            Some((_, error)) => ui.colored_label(theme::ERROR, format!("The forward pass failed: {error}")),
+            Some((_, error)) => ui.colored_label(theme::ERROR, format!("{}: {error}", view.which.name())),
             None => ui.spinner(),
         };
         return None;
