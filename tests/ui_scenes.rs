@@ -129,7 +129,6 @@ fn a_broken_pasted_link_changes_nothing() {
     settle(&mut harness);
     let app = &harness.state().state;
     assert_eq!(app.classes, presets::fashion_three(), "a broken link leaves the work as it was");
-
 }
 
 #[test]

@@ -23,7 +23,7 @@ use crate::core::nn::arch::Preset;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::deep_train::DeepTrainer;
 use crate::core::nn::kernels::Backend;
-use crate::core::nn::train::{LabelledSet, Trainer};
+use crate::core::nn::train::{Hyper, LabelledSet, Trainer};
 
 /// Epochs of the paper's run.
 const EPOCHS: usize = 15;
@@ -173,7 +173,7 @@ fn print_report(result: &TrainBench) {
 /// One timed run of `preset` from seed `seed`: `(seconds, threads)`.
 fn time_one_run(preset: Preset, train: &LabelledSet, seed: u64) -> anyhow::Result<(f64, usize)> {
     let spec = CnnSpec::fashion();
-    let hyper = preset.hyper();
+    let hyper = Hyper::of_preset(preset);
     let test = LabelledSet::default();
     if preset == Preset::Paper {
         let mut trainer = Trainer::new(spec, hyper, train.clone(), test, seed).context("setting up the benchmark")?;

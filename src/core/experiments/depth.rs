@@ -16,7 +16,7 @@ use crate::core::construct::build_n2;
 use crate::core::nn::arch::Preset;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::deep::DeepNet;
-use crate::core::nn::train::LabelledSet;
+use crate::core::nn::train::{Hyper, LabelledSet};
 use crate::core::presets::{fashion_ten, fashion_three};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
@@ -150,9 +150,10 @@ fn train(
     if preset == Preset::Paper {
         let spec = CnnSpec { classes: n, ..CnnSpec::fashion() };
         let (train, test) = sets;
-        return train_epochs(spec, preset.hyper(), train, test, seed, config.epochs, on_epoch).map(DeepRun::from);
+        return train_epochs(spec, Hyper::of_preset(preset), train, test, seed, config.epochs, on_epoch)
+            .map(DeepRun::from);
     }
-    train_deep_epochs(None, preset.arch(40, 40, n), preset.hyper(), sets, seed, config.epochs, on_epoch)
+    train_deep_epochs(None, preset.arch(40, 40, n), Hyper::of_preset(preset), sets, seed, config.epochs, on_epoch)
 }
 
 /// The probe images and labels: the first `probe_samples` of a fresh test set, every class.

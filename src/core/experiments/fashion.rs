@@ -161,7 +161,7 @@ pub fn run_preset(
     }
     let sets = datasets(config)?;
     let arch = preset.arch(40, 40, config.classes().len());
-    train_deep_epochs(None, arch, preset.hyper(), sets, config.seed, config.epochs, on_epoch)
+    train_deep_epochs(None, arch, Hyper::of_preset(preset), sets, config.seed, config.epochs, on_epoch)
 }
 
 /// The summary of a finished run of `preset`.

@@ -68,14 +68,6 @@ impl Preset {
         }
     }
 
-    /// Its SGD settings (batch 100).
-    pub fn hyper(self) -> super::train::Hyper {
-        match self {
-            Self::Paper => super::train::Hyper::paper_fashion(),
-            Self::Deep => super::train::Hyper::deep(),
-        }
-    }
-
     /// The name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
         match self {

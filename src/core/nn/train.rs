@@ -73,6 +73,14 @@ impl Hyper {
         Self { learning_rate, batch_size, momentum: 0.0, weight_decay: 0.0 }
     }
 
+    /// The SGD settings of an architecture preset (batch 100).
+    pub fn of_preset(preset: super::arch::Preset) -> Self {
+        match preset {
+            super::arch::Preset::Paper => Self::paper_fashion(),
+            super::arch::Preset::Deep => Self::deep(),
+        }
+    }
+
     /// Issue 18's `deep` setting: SGD with momentum 0.9, lr 0.01, batch 100.
     pub fn deep() -> Self {
         Self { momentum: 0.9, ..Self::plain(0.01, 100) }
