@@ -24,7 +24,9 @@ fn last_json(args: &[&str]) -> Value {
 
 /// A 40×36 grey PNG with a gradient and a bright bar, and its pixels /255.
 fn write_png(path: &std::path::Path) -> Array2<f32> {
-    let image = image::GrayImage::from_fn(36, 40, |x, y| image::Luma([if (10..14).contains(&x) { 250 } else { (x * 3 + y * 2) as u8 }]));
+    let image = image::GrayImage::from_fn(36, 40, |x, y| {
+        image::Luma([if (10..14).contains(&x) { 250 } else { (x * 3 + y * 2) as u8 }])
+    });
     image.save(path).unwrap();
     Array2::from_shape_fn((40, 36), |(r, c)| f32::from(image.get_pixel(c as u32, r as u32)[0]) / 255.0)
 }
@@ -35,12 +37,25 @@ fn scatter_writes_the_coefficients_in_kymatios_shape() {
     let png = dir.path().join("x.png");
     let pixels = write_png(&png);
     let out = dir.path().join("s.npy");
-    let args = ["scatter", "--image", png.to_str().unwrap(), "--j", "2", "--l", "8", "--max-order", "2", "--out", out.to_str().unwrap()];
+    let args = [
+        "scatter",
+        "--image",
+        png.to_str().unwrap(),
+        "--j",
+        "2",
+        "--l",
+        "8",
+        "--max-order",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let output = tilelab(&args);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let written = load_npy::<f32>(&out).unwrap().into_dimensionality::<Ix3>().unwrap();
     assert_eq!(written.dim(), (81, 10, 9));
-    let expected = Scattering::new(ScatteringSpec { j: 2, l: 8, max_order: 2 }, 40, 36).unwrap().transform(pixels.view()).unwrap();
+    let expected =
+        Scattering::new(ScatteringSpec { j: 2, l: 8, max_order: 2 }, 40, 36).unwrap().transform(pixels.view()).unwrap();
     assert_eq!(written, expected);
 }
 
@@ -50,8 +65,14 @@ fn scatter_names_the_limit_it_refuses() {
     let png = dir.path().join("x.png");
     write_png(&png);
     let out = dir.path().join("s.npy");
-    for (flag, value, words) in [("--j", "6", "2^J"), ("--l", "0", "orientations"), ("--l", "1000000", "orientations"), ("--max-order", "3", "order 1 or 2")] {
-        let output = tilelab(&["scatter", "--image", png.to_str().unwrap(), flag, value, "--out", out.to_str().unwrap()]);
+    for (flag, value, words) in [
+        ("--j", "6", "2^J"),
+        ("--l", "0", "orientations"),
+        ("--l", "1000000", "orientations"),
+        ("--max-order", "3", "order 1 or 2"),
+    ] {
+        let output =
+            tilelab(&["scatter", "--image", png.to_str().unwrap(), flag, value, "--out", out.to_str().unwrap()]);
         assert!(!output.status.success(), "{flag} {value} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(words), "{flag} {value}: {stderr}");
@@ -79,7 +100,9 @@ fn reproduce_scattering_compares_every_setting_with_the_cnn() {
     let names: Vec<&str> = rows.iter().map(|r| r["setting"].as_str().unwrap()).collect();
     assert_eq!(names, ["toy", "fashion", "mnist_tiles", "mnist_digits"]);
     for row in rows {
-        for key in ["scattering_test_accuracy", "cnn_test_accuracy", "scattering_transform_seconds", "cnn_train_seconds"] {
+        for key in
+            ["scattering_test_accuracy", "cnn_test_accuracy", "scattering_transform_seconds", "cnn_train_seconds"]
+        {
             assert!(row[key].as_f64().is_some(), "{key} missing in {row}");
         }
     }
@@ -97,7 +120,8 @@ fn figure4_deformation_measures_every_network() {
     let study = &summary["deformation"];
     assert_eq!(study["tau"], 1.0);
     for tile in study["tiles"].as_array().unwrap() {
-        let networks: Vec<&str> = tile["networks"].as_array().unwrap().iter().map(|n| n["network"].as_str().unwrap()).collect();
+        let networks: Vec<&str> =
+            tile["networks"].as_array().unwrap().iter().map(|n| n["network"].as_str().unwrap()).collect();
         assert_eq!(networks, ["n2", "trained_cnn", "scattering_coefficients", "scattering_linear"]);
         for n in tile["networks"].as_array().unwrap() {
             assert!(n["ratio"].as_f64().unwrap().is_finite(), "{n}");
