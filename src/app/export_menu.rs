@@ -29,7 +29,7 @@ use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
-use crate::core::export::views::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
+use crate::core::export::view_figures::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
 use crate::core::export::{sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
 use crate::core::interop::onnx_export::{ConstructedKind, MAX_EXPORT_PARAMETERS, export_cnn, export_constructed};
@@ -207,7 +207,7 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
 /// `net` as ONNX bytes, or its weights as safetensors: the bytes `tilelab export onnx` writes.
 fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, String> {
     let graph = match net {
-        Net::Trained => export_cnn(source.cnn()?, &views::class_names(&source.classes)),
+        Net::Trained => export_cnn(source.cnn()?, &view_figures::class_names(&source.classes)),
         Net::N1 => export_constructed(ConstructedKind::N1, &*source.constructed(net)?, &source.classes),
         Net::N2 => export_constructed(ConstructedKind::N2, &*source.constructed(net)?, &source.classes),
     }
@@ -226,11 +226,11 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn input_logits(source: &Source) -> Result<Vec<(String, Vec<f32>)>, String> {
     let image = source.input()?.view();
     let (n1, n2) = (source.constructed(Net::N1)?, source.constructed(Net::N2)?);
-    views::input_logits(&source.classes, image, &n1, &n2, source.trained.as_deref()).map_err(|e| e.to_string())
+    view_figures::input_logits(&source.classes, image, &n1, &n2, source.trained.as_deref()).map_err(|e| e.to_string())
 }
 
 /// The figure or the CSV of the current view, from the numbers it needs (computed here only for
-/// that view): `core::export::views`, the functions `tilelab figures --scene` calls too.
+/// that view): `core::export::view_figures`, the functions `tilelab figures --scene` calls too.
 fn with_view_numbers<T>(
     source: &Source,
     make: impl FnOnce(ViewKind, &ViewNumbers<'_>) -> Result<T, ViewExportError>,
@@ -250,12 +250,12 @@ fn with_view_numbers<T>(
 
 /// The current view as a figure.
 pub fn view_figure(source: &Source) -> Result<Figure, String> {
-    with_view_numbers(source, views::view_figure)
+    with_view_numbers(source, view_figures::view_figure)
 }
 
 /// The numbers behind the current view, as CSV bytes.
 pub fn view_csv(source: &Source) -> Result<Vec<u8>, String> {
-    with_view_numbers(source, views::view_csv)
+    with_view_numbers(source, view_figures::view_csv)
 }
 
 /// Every layer's output of `net` on the current input, the input first.
@@ -578,7 +578,7 @@ mod tests {
         let (s, cnn) = source_with_cnn();
         let cases = [
             (Net::N2, export_constructed(ConstructedKind::N2, &s.constructed(Net::N2).unwrap(), &s.classes).unwrap()),
-            (Net::Trained, export_cnn(&cnn, &views::class_names(&s.classes)).unwrap()),
+            (Net::Trained, export_cnn(&cnn, &view_figures::class_names(&s.classes)).unwrap()),
         ];
         for (net, graph) in cases {
             let kind = ExportKind::Onnx { net, safetensors: true };

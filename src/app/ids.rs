@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::export::views::ViewKind;
+use crate::core::export::view_figures::ViewKind;
 
 /// The tabs of the central area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -11,12 +11,12 @@
 //! - [`activations`]: every layer's output on one image (CSV, or a folder of NPY files).
 //! - [`sparse_json`]: N1/N2 as sparse JSON; [`weights_npy`]: N1/N2 dense and the trained CNN as NPY.
 //! - [`tables`]: the tables behind the views (tiles, placements, logits, training curves);
-//!   [`views`]: each view's figure and CSV (File → Export and `tilelab figures --scene`).
+//!   [`view_figures`]: each view's figure and CSV (File → Export and `tilelab figures --scene`).
 
 pub mod activations;
 pub mod sparse_json;
 pub mod tables;
-pub mod views;
+pub mod view_figures;
 pub mod weights_npy;
 
 use std::io::Cursor;

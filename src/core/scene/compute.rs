@@ -1,7 +1,7 @@
 //! What a scene computes headless, the way the app computes it when it opens the scene: the
 //! dataset, N1/N2, the network beside them (the embedded model, else the trained weights, else an
 //! untrained or freshly trained CNN), the Figure 4 study, and every view's figure and CSV
-//! (`core::export::views`, the functions File → Export calls).
+//! (`core::export::view_figures`, the functions File → Export calls).
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use crate::core::dataset::{self, Dataset, DatasetError, DatasetSpec};
 use crate::core::experiments::ExperimentError;
 use crate::core::experiments::figure4::{self, Classifier, InvarianceResult, Perturbations};
 use crate::core::export::tables;
-use crate::core::export::views::{self, ViewExportError, ViewKind, ViewNumbers};
+use crate::core::export::view_figures::{self, ViewExportError, ViewKind, ViewNumbers};
 use crate::core::export::{self, ExportError};
 use crate::core::interop::onnx_import::{ImportError, OnnxModel};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
@@ -229,7 +229,9 @@ pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFile
     let (n1, n2) = (Which::N1.build(&classes, height, width)?, Which::N2.build(&classes, height, width)?);
     let trained = scene.trained.as_ref();
     let logits = match dataset.samples.first() {
-        Some(sample) => Some(views::input_logits(&classes, sample.image.view(), &n1, &n2, trained.map(|t| &t.cnn))?),
+        Some(sample) => {
+            Some(view_figures::input_logits(&classes, sample.image.view(), &n1, &n2, trained.map(|t| &t.cnn))?)
+        }
         None => None,
     };
     let curves = trained.map(|run| (table_curve(&run.train_curve), table_curve(&run.test_curve)));
@@ -246,7 +248,7 @@ pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFile
     export::create_folder(out)?;
     let mut files = ViewFiles::default();
     for view in ViewKind::ALL {
-        let figure = match views::view_figure(view, &numbers) {
+        let figure = match view_figures::view_figure(view, &numbers) {
             Ok(figure) => figure,
             Err(ViewExportError::Missing(why)) => {
                 files.skipped.push((view, why.to_owned()));
@@ -258,7 +260,7 @@ pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFile
         let outputs = [
             (format!("{stem}.png"), render(&figure, Format::Png { scale: png_scale }).map_err(ExportError::from)?),
             (format!("{stem}.svg"), render(&figure, Format::Svg).map_err(ExportError::from)?),
-            (format!("{stem}.csv"), views::view_csv(view, &numbers)?),
+            (format!("{stem}.csv"), view_figures::view_csv(view, &numbers)?),
         ];
         for (name, bytes) in outputs {
             let path = out.join(name);

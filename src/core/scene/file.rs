@@ -17,7 +17,7 @@ use super::{
 };
 use crate::core::construct::Which;
 use crate::core::dataset::{Background, DatasetSpec};
-use crate::core::export::views::ViewKind;
+use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::train::{Hyper, Position};

@@ -34,7 +34,7 @@ use crate::core::atomic::write_atomic;
 use crate::core::bounded_read::{BoundedReadError, read_text_at_most};
 use crate::core::construct::Which;
 use crate::core::dataset::{Background, DatasetError, DatasetSpec};
-use crate::core::export::views::ViewKind;
+use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::ImportError;
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::train::{Hyper, Position};
