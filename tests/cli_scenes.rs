@@ -173,7 +173,7 @@ fn the_large_epsilon_scene_breaks_n1s_invariance_where_the_tiles_own_epsilon_doe
         let study = compute::invariance(scene, &compute::compared_as_opened(scene).unwrap()).unwrap();
         study.tiles.iter().map(|t| t.background.constructed_spread.std[t.label]).fold(0.0, f32::max)
     };
-    assert_eq!(spread(&own), 0.0, "with its own ε, N1's class logit does not move");
+    assert!(spread(&own) <= 0.0, "with its own ε, N1's class logit does not move");
     assert!(spread(&large) > 0.0, "with a large ε it does");
 }
 

@@ -240,8 +240,8 @@ fn onnxruntime_gives_tilelabs_values_for_exported_networks() {
             .iter()
             .map(|image| {
                 let a = net.forward(image.view()).unwrap();
-                let mut values: Vec<ArrayD<f32>> = a.maps.into_iter().map(|m| m.into_dyn()).collect();
-                values.extend(a.hidden.map(|h| h.into_dyn()));
+                let mut values: Vec<ArrayD<f32>> = a.maps.into_iter().map(ndarray::ArrayBase::into_dyn).collect();
+                values.extend(a.hidden.map(ndarray::ArrayBase::into_dyn));
                 values.push(a.logits.into_dyn());
                 values
             })

@@ -91,7 +91,7 @@ const N2_HEAD: Limit =
 /// every padded tile at every level, plus the value channels (counted before anything is built).
 pub fn channel_bound(classes: &ClassSet) -> usize {
     let side = block_side(classes);
-    let blocks_per_tile = (1..).map(|s| (side >> s) * (side >> s)).take_while(|&n| n > 0).sum::<usize>();
+    let blocks_per_tile = (1..usize::BITS).map(|s| (side >> s) * (side >> s)).take_while(|&n| n > 0).sum::<usize>();
     let values: usize = classes.tiles().map(|(_, t)| t.support_len()).fold(1, usize::saturating_add);
     classes.tiles().count().saturating_mul(blocks_per_tile + 1).saturating_add(values)
 }

@@ -118,6 +118,9 @@ proptest! {
     }
 }
 
+/// An edit that breaks a scene's JSON in one way.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn files_round_trip_through_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,7 +167,7 @@ fn hostile_scenes_are_refused_whole() {
     let many_classes: Vec<serde_json::Value> = (0..10_000)
         .map(|c| serde_json::json!({"name": format!("c{c}"), "features": [{"name": "f", "tiles": [{"rows": 1, "cols": 1, "values": [1.0], "epsilon": 0.5}]}]}))
         .collect();
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         ("wrong format", Box::new(|v| v["format"] = "tilelab-tileset".into()), "not a tilelab scene"),
         ("version 0", Box::new(|v| v["version"] = 0.into()), "version 0 is not supported"),
         ("huge images", Box::new(|v| v["dataset"]["height"] = 1_000_000.into()), "image size"),
