@@ -166,6 +166,7 @@ impl TilelabApp {
                 return;
             }
         };
+        let title = opened.title.clone();
         self.apply_scene(ctx, opened, &warnings);
         if let SceneSource::File(path) = &source {
             self.state.session.scene_path = Some(path.clone());
@@ -174,7 +175,7 @@ impl TilelabApp {
             self.state.session.scene_path = None;
         }
         self.state.changed();
-        self.state.info(format!("opened the scene {}", source.describe()));
+        self.state.info(format!("opened the scene {}: {title}", source.describe()));
     }
 
     /// Puts a checked scene into the app: one undo step for the tile set, its settings and view.

@@ -194,10 +194,10 @@ async function main() {
 
     // 2. A scene link opens its scene; a malformed one says so and keeps the default scene.
     const link = sceneLink("mnist-ten.tilelab");
-    const sceneOpened = await openAndRead(browser, `${url}#scene=${link}`, /opened the scene link: (.*)/, "the scene link");
+    const sceneOpened = await openAndRead(browser, `${url}#scene=${link}`, /opened the scene from the link: (.*)/, "the scene link");
     check(/digit/i.test(sceneOpened[1]), `index.html#scene=… opened its scene ("${sceneOpened[1]}")`);
-    const refused = await openAndRead(browser, `${url}#scene=garbage`, /the scene link does not open.*/, "a malformed link");
-    check(/default scene/.test(refused[0]), `a malformed #scene= link says so ("${refused[0]}")`);
+    const refused = await openAndRead(browser, `${url}#scene=garbage`, /could not open the scene from the link.*/, "a malformed link");
+    check(/link/.test(refused[0]), `a malformed #scene= link says so ("${refused[0]}")`);
 
     // 3. The lecture moves through its steps with the arrow keys.
     const press = async (key, step) => {
