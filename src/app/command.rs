@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ndarray::Array2;
 
 use crate::core::construct::Which;
+use crate::core::presets::Preset;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
@@ -92,38 +93,6 @@ impl Edit {
             Self::SetEpsilon { tile, .. } => Some(MergeKey::Epsilon(*tile)),
             Self::Resize { tile, .. } => Some(MergeKey::Resize(*tile)),
             _ => None,
-        }
-    }
-}
-
-/// The built-in example tile sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
-    /// Trouser, Sneaker, Bag: one Fashion-MNIST tile each (the first screen).
-    FashionThree,
-    /// All ten Fashion-MNIST classes, one tile each.
-    FashionTen,
-    /// All ten MNIST digits, one tile each.
-    MnistTen,
-    /// The paper's toy: a black and a white 2×2 square.
-    ToySquares,
-    /// A small object made of two features.
-    TwoFeatures,
-}
-
-impl Preset {
-    /// Every preset, in menu order.
-    pub const ALL: [Self; 5] =
-        [Self::FashionThree, Self::FashionTen, Self::MnistTen, Self::ToySquares, Self::TwoFeatures];
-
-    /// The menu label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::FashionThree => "Fashion-MNIST: 3 classes",
-            Self::FashionTen => "Fashion-MNIST: 10 classes",
-            Self::MnistTen => "MNIST: 10 digits",
-            Self::ToySquares => "Toy: black and white squares",
-            Self::TwoFeatures => "Two-feature object",
         }
     }
 }

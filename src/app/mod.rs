@@ -57,7 +57,8 @@ use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use command::{Command, Preset, SceneSource};
+use crate::core::presets::Preset;
+use command::{Command, SceneSource};
 use ids::{PathPurpose, View};
 use state::{AppState, Level};
 use theme::{Rendering, ThemeChoice};

@@ -5,10 +5,10 @@ use std::path::Path;
 use crate::core::bounded_read::read_at_most;
 use crate::core::tile::{ClassSet, single_tile_object};
 use crate::core::tileset_file::ImportOptions;
-use crate::core::{atomic, presets, tileset_file};
+use crate::core::{atomic, tileset_file};
 
 use super::TilelabApp;
-use super::command::{Command, Edit, NEW_TILE_EPSILON, Node, Preset};
+use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
@@ -54,7 +54,7 @@ impl TilelabApp {
                     Err(error) => self.state.error(format!("could not create a tile: {error}")),
                 }
             }
-            Command::LoadPreset(preset) => self.replace_set(preset_set(preset), preset.label()),
+            Command::LoadPreset(preset) => self.replace_set(preset.classes(), preset.label()),
             Command::AskLoadPreset(preset) => self.views.dialogs.confirm_preset = Some(preset),
             Command::OpenTileSet(path) => self.open_tileset(&path),
             Command::SaveTileSet(path) => {
@@ -281,16 +281,6 @@ impl TilelabApp {
             }
             None => {}
         }
-    }
-}
-
-fn preset_set(preset: Preset) -> ClassSet {
-    match preset {
-        Preset::FashionThree => presets::fashion_three(),
-        Preset::FashionTen => presets::fashion_ten(1),
-        Preset::MnistTen => presets::mnist_ten(1),
-        Preset::ToySquares => presets::toy_squares(),
-        Preset::TwoFeatures => presets::two_feature_example(),
     }
 }
 

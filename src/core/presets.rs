@@ -37,6 +37,17 @@ impl Preset {
     pub const ALL: [Self; 5] =
         [Self::FashionThree, Self::FashionTen, Self::MnistTen, Self::ToySquares, Self::TwoFeatures];
 
+    /// The menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::FashionThree => "Fashion-MNIST: 3 classes",
+            Self::FashionTen => "Fashion-MNIST: 10 classes",
+            Self::MnistTen => "MNIST: 10 digits",
+            Self::ToySquares => "Toy: black and white squares",
+            Self::TwoFeatures => "Two-feature object",
+        }
+    }
+
     /// The tile set.
     pub fn classes(self) -> ClassSet {
         match self {

@@ -7,7 +7,7 @@ use egui::{Color32, Pos2, Rect, RichText, Sense, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use ndarray::Array2;
 
-use crate::app::command::{Command, Preset};
+use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap::{self, MapView, Scale};
@@ -15,6 +15,7 @@ use crate::core::construct::Which;
 use crate::core::construct::{Constructed, FilterReport, filter_report};
 use crate::core::detect::{self, relu};
 use crate::core::nn::sparse::{Activation, Activations};
+use crate::core::presets::Preset;
 use crate::core::tile::TileId;
 
 use super::LectureState;

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, Preset, SceneSource};
+use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, SceneSource};
 use crate::app::ids::PathPurpose;
 use crate::app::state::{AppState, Level};
 use crate::app::theme;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::number;
 use crate::app::widgets::path_field::{create_folder_ui, expand_typed, missing_folder, path_field_ui};
+use crate::core::presets::Preset;
 use crate::core::tileset_file::ImportOptions;
 
 /// A path dialog: the path field, the optional browse thread, and the purpose's options.
