@@ -27,7 +27,8 @@
 //! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
 //!   for a job that advances in short steps (the training run). Only `jobs::native` knows about
 //!   threads; `jobs::sliced` (the web build) calls the steps from the UI thread, a few ms per frame.
-//! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
+//! - Images are drawn from arrays through the app's one [`theme::TextureCache`] (`textures.get(ctx, key, stamp, || theme::grey_image(..))`),
+//!   passed to each view beside its state.
 
 pub mod cache;
 pub mod command;
@@ -61,7 +62,7 @@ use crate::core::presets::Preset;
 use command::{Command, SceneSource};
 use ids::{PathPurpose, View};
 use state::{AppState, Level};
-use theme::{Rendering, ThemeChoice};
+use theme::{Rendering, TextureCache, ThemeChoice};
 use views::ViewStates;
 use views::dialogs::PathDialog;
 
@@ -99,6 +100,8 @@ pub struct TilelabApp {
     pub views: ViewStates,
     /// Theme and zoom.
     pub prefs: UiPrefs,
+    /// Textures uploaded from arrays (a render cache: views draw through it, nothing else reads it).
+    textures: TextureCache,
     timing: Option<timing::FrameTiming>,
     training_log: training_log::TrainingLog,
 }
@@ -116,7 +119,14 @@ impl TilelabApp {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
         let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
-        Self { views, state, prefs, timing: None, training_log: training_log::TrainingLog::default() }
+        Self {
+            views,
+            state,
+            prefs,
+            textures: TextureCache::default(),
+            timing: None,
+            training_log: training_log::TrainingLog::default(),
+        }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -128,7 +138,14 @@ impl TilelabApp {
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
         let state = AppState::restore(storage::default_data_dir());
         let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
-        Self { views, state, prefs, timing, training_log: training_log::TrainingLog::default() }
+        Self {
+            views,
+            state,
+            prefs,
+            textures: TextureCache::default(),
+            timing,
+            training_log: training_log::TrainingLog::default(),
+        }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -146,12 +163,12 @@ impl TilelabApp {
         if self.views.lecture.active {
             // Lecture mode replaces every panel with the full-window lecture page.
             egui::CentralPanel::default()
-                .show(ui, |ui| views::lecture::ui(ui, &mut self.state, &mut self.views.lecture));
+                .show(ui, |ui| views::lecture::ui(ui, &mut self.state, &mut self.views.lecture, &mut self.textures));
         } else {
             egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
             egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
             egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
-                tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs);
+                tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs, &mut self.textures);
             });
             egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         }
@@ -164,13 +181,13 @@ impl TilelabApp {
                 self.state.session.rendering,
             );
         }
-        views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
+        views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery, &mut self.textures);
         if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
             self.state.push(command);
         }
         self.toasts_ui(&ctx);
         self.run_commands(&ctx);
-        self.state.textures.evict_unused(&ctx);
+        self.textures.evict_unused(&ctx);
         if let Some(due) = self.state.autosave_pending() {
             ctx.request_repaint_after(due.saturating_duration_since(Instant::now()));
         }
@@ -427,11 +444,11 @@ impl TilelabApp {
             }
         });
         ui.separator();
-        let (app, v) = (&mut self.state, &mut self.views);
+        let (app, v, textures) = (&mut self.state, &mut self.views, &mut self.textures);
         match app.session.view {
-            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles),
-            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset),
-            View::Networks => views::networks::ui(ui, app, &mut v.networks),
+            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures),
+            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures),
+            View::Networks => views::networks::ui(ui, app, &mut v.networks, textures),
             View::Training => views::training::ui(ui, app, &mut v.training),
             View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
         }

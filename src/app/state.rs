@@ -22,7 +22,7 @@ use super::ids::View;
 use super::jobs::Job;
 use super::settings::{DatasetRequest, DatasetSettings};
 use super::storage;
-use super::theme::{Rendering, TextureCache};
+use super::theme::Rendering;
 use super::training_job::{self, Phase, TrainingJob};
 
 /// How long after the last change the work is autosaved.
@@ -116,8 +116,6 @@ pub struct AppState {
     pub commands: Vec<Command>,
     /// Messages for the status line, toasts and the log window.
     pub log: Vec<LogEntry>,
-    /// Textures uploaded from arrays.
-    pub textures: TextureCache,
     /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
     pub data_dir: Option<PathBuf>,
     /// Counts tile-set changes (views cache derived data against it).
@@ -150,7 +148,6 @@ impl AppState {
             session: Session::default(),
             commands: Vec::new(),
             log: Vec::new(),
-            textures: TextureCache::default(),
             data_dir,
             classes_version: 0,
             training: None,

@@ -7,7 +7,7 @@ use crate::core::tile::{ClassSet, Tile, TileId};
 
 use super::command::{Command, Edit, Node};
 use super::state::AppState;
-use super::theme;
+use super::theme::{self, TextureCache};
 use super::views::dialogs::Dialogs;
 
 /// Side and ε of a new class's tile when the set is empty.
@@ -15,7 +15,7 @@ const NEW_TILE_SIDE: usize = 8;
 const NEW_TILE_EPSILON: f32 = 2.0;
 
 /// Draws the class tree; actions become commands (renames open the rename dialog).
-pub fn tree_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs) {
+pub fn tree_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, textures: &mut TextureCache) {
     ui.horizontal(|ui| {
         ui.heading("Classes");
         if ui.button("Add class").on_hover_text("A new class with one blank tile").clicked()
@@ -28,7 +28,7 @@ pub fn tree_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs) {
     ui.separator();
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         for class in 0..app.classes.len() {
-            class_ui(ui, app, dialogs, class);
+            class_ui(ui, app, dialogs, textures, class);
         }
     });
 }
@@ -52,13 +52,13 @@ fn unique_name(classes: &ClassSet, stem: &str) -> String {
         .unwrap_or_else(|| stem.to_owned())
 }
 
-fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class: usize) {
+fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, textures: &mut TextureCache, class: usize) {
     let object = &app.classes.classes[class];
     let name = object.name.clone();
     let single = object.features.len() == 1 && object.features[0].tiles.len() == 1;
     if single {
         let id = TileId { class, feature: 0, tile: 0 };
-        let response = tile_button(ui, app, id, &format!("{class}: {name}"))
+        let response = tile_button(ui, app, textures, id, &format!("{class}: {name}"))
             .on_hover_text("Double-click to rename, right-click for actions");
         if response.double_clicked() {
             dialogs.rename = Some((Node::Class(class), name.clone()));
@@ -71,7 +71,7 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
         .show(ui, |ui| {
             let features = app.classes.classes[class].features.len();
             for feature in 0..features {
-                feature_ui(ui, app, dialogs, class, feature);
+                feature_ui(ui, app, dialogs, textures, (class, feature));
             }
         })
         .header_response
@@ -82,7 +82,13 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
     response.context_menu(|ui| class_menu(ui, app, dialogs, class));
 }
 
-fn feature_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class: usize, feature: usize) {
+fn feature_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    dialogs: &mut Dialogs,
+    textures: &mut TextureCache,
+    (class, feature): (usize, usize),
+) {
     let Some(f) = app.classes.classes.get(class).and_then(|o| o.features.get(feature)) else { return };
     let (name, tiles) = (f.name.clone(), f.tiles.len());
     let response = ui.label(format!("feature: {name}")).on_hover_text("Right-click for actions");
@@ -98,19 +104,25 @@ fn feature_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, clas
     ui.indent(("feature", class, feature), |ui| {
         for tile in 0..tiles {
             let id = TileId { class, feature, tile };
-            let response = tile_button(ui, app, id, &format!("tile {}", tile + 1));
+            let response = tile_button(ui, app, textures, id, &format!("tile {}", tile + 1));
             response.context_menu(|ui| node_actions(ui, app, Node::Tile(id), "tile"));
         }
     });
 }
 
 /// A selectable row: the tile's thumbnail and a label.
-fn tile_button(ui: &mut egui::Ui, app: &mut AppState, id: TileId, label: &str) -> egui::Response {
+fn tile_button(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    textures: &mut TextureCache,
+    id: TileId,
+    label: &str,
+) -> egui::Response {
     let Some(tile) = app.classes.tile(id) else { return ui.label(label) };
     let rendering = app.session.rendering;
     let stamp = theme::content_hash(tile.values().view(), rendering as u64);
     let key = format!("thumbnail {}/{}/{}", id.class, id.feature, id.tile);
-    let texture = app.textures.get(ui.ctx(), &key, stamp, || {
+    let texture = textures.get(ui.ctx(), &key, stamp, || {
         theme::tile_image(tile.values().view(), tile.support().view(), rendering, false)
     });
     let image = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(theme::THUMBNAIL_SIZE)));

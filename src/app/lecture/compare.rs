@@ -13,7 +13,7 @@ use ndarray::{Array2, Axis};
 use crate::app::cache::{Measured, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use crate::app::command::Command;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::training_job::{Control, Phase, TrainingStart};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::app::widgets::histogram;
@@ -76,7 +76,7 @@ fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
 }
 
 /// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
-pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
     let (cnn, version, status) = trained_snapshot(app);
     // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
     let n1 = data::network(app, Which::N1);
@@ -109,7 +109,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));
             let views = numbered_views(&maps, "filter", version);
             ui.label(RichText::new("its conv filters (learned)").strong());
-            heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
+            heatmap::grid_ui(ui, textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
                 format!("filter {f} ({r}, {c}): {}", fmt(v))
             });
             heatmap::scale_ui(ui, &scale);
@@ -117,7 +117,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input").strong());
-                    live_input(ui, app, lecture, 150.0, &[]);
+                    live_input(ui, app, lecture, textures, 150.0, &[]);
                 });
                 let Some(input) = &lecture.data.input else { return };
                 let Ok(activations) = cnn.forward(input.image.view()) else {
@@ -129,7 +129,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                     let maps: Vec<Array2<f32>> = activations.post_relu.outer_iter().map(|m| m.to_owned()).collect();
                     let scale = Scale::non_negative("activation", maps.iter().flat_map(|m| m.iter()));
                     let views = numbered_views(&maps, "map", version ^ input.stamp << 20);
-                    heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
+                    heatmap::grid_ui(ui, textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
                         format!("map {f} ({r}, {c}): {}", fmt(v))
                     });
                 });

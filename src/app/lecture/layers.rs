@@ -9,7 +9,7 @@ use ndarray::Array2;
 
 use crate::app::command::Command;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::Which;
 use crate::core::construct::{Constructed, FilterReport, filter_report};
@@ -91,13 +91,13 @@ fn logits_chart(ui: &mut egui::Ui, id: &str, names: &[String], direct: &[f32], n
 }
 
 /// Step 4: N1's filters, the followed tile's hidden neurons (one per window) and the logits.
-pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
     let net = data::network(app, Which::N1);
     let forward = lecture.data.forward(app, Which::N1);
     let (Some(net), Some(forward)) = (net, forward) else {
-        live_input(ui, app, lecture, 260.0, &[]);
+        live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N1);
         return;
     };
@@ -124,7 +124,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input x").strong());
                     let outline: Vec<_> = lecture.interaction.field.map(|f| (f, WINDOW)).into_iter().collect();
-                    live_input(ui, app, lecture, side, &outline);
+                    live_input(ui, app, lecture, textures, side, &outline);
                 });
                 ui.vertical(|ui| {
                     let small = (ui.available_width() - 8.0).clamp(100.0, 220.0);
@@ -142,7 +142,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                             stamp: stamp ^ lecture.interaction.filter as u64,
                         };
                         let cell = small / map.nrows().max(map.ncols()).max(1) as f32;
-                        heatmap::map_ui(ui, &mut app.textures, &view, &scale, cell, &|r, c, v| {
+                        heatmap::map_ui(ui, textures, &view, &scale, cell, &|r, c, v| {
                             format!("({r}, {c}): {}", fmt(v))
                         });
                     }
@@ -161,7 +161,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                             let unit = detector.and_then(|d| d.unit(r, c)).unwrap_or(0);
                             format!("{}\nvalue {}", net.network.meaning(net.detectors.layer, unit), fmt(v))
                         };
-                        let drawn = heatmap::map_ui(ui, &mut app.textures, &view, &scale, cell, &meaning);
+                        let drawn = heatmap::map_ui(ui, textures, &view, &scale, cell, &meaning);
                         if let Some((i, j, _, _)) = lecture.interaction.field {
                             heatmap::outline_cells(
                                 &ui.painter_at(drawn.rect.expand(3.0)),
@@ -323,13 +323,13 @@ fn mosaic_ui(
 
 /// Step 5: N2 layer by layer on the followed tile's window: a mosaic per layer, each block's value
 /// the distance of the image block to the tile block; hovering a block highlights its four quadrants.
-pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
     let net = data::network(app, Which::N2);
     let forward = lecture.data.forward(app, Which::N2);
     let (Some(net), Some(forward)) = (net, forward) else {
-        live_input(ui, app, lecture, 260.0, &[]);
+        live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N2);
         return;
     };
@@ -378,7 +378,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                     let side = (ui.available_width() * 0.4).clamp(140.0, 280.0);
                     let mut outlines = vec![((window.0, window.1, tile.rows(), tile.cols()), WINDOW)];
                     outlines.extend(field.map(|f| (f, CHILD)));
-                    if let Some((row, col)) = live_input(ui, app, lecture, side, &outlines) {
+                    if let Some((row, col)) = live_input(ui, app, lecture, textures, side, &outlines) {
                         lecture.interaction.window = Some((row, col));
                     }
                     if ui.button("Window on the tile").clicked() {
@@ -504,7 +504,7 @@ pub fn relu_min(a: f32, b: f32) -> f32 {
 }
 
 /// Step 6: the features of every class on the input, their min, and the min identity plotted.
-pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
     let n1 = data::network(app, Which::N1);
     let logits = lecture.data.forward(app, Which::N1).map(|f| f.activations.logits());
     two_columns(
@@ -514,7 +514,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     tile_picker(ui, app, &mut lecture.interaction.tile);
-                    live_input(ui, app, lecture, 220.0, &[]);
+                    live_input(ui, app, lecture, textures, 220.0, &[]);
                 });
                 ui.vertical(|ui| {
                     let Some(input) = lecture.data.input.as_ref() else { return };

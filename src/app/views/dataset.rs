@@ -9,7 +9,7 @@ use crate::app::command::Command;
 use crate::app::ids::{DATASET_FILES_HINT, ExportKind};
 use crate::app::settings::{BackgroundChoice, DatasetSettings};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::core::dataset::{MAX_INTERACTIVE_SIDE, Sample};
 use crate::core::detect;
@@ -31,7 +31,7 @@ pub struct DatasetViewState {
 }
 
 /// Draws the dataset view (and asks for generation when the dataset is missing or stale).
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     if app.dataset_needs_generation() {
         app.push(Command::GenerateDataset);
     }
@@ -43,9 +43,9 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
             report_ui(ui, app);
         });
         ui.separator();
-        ui.vertical(|ui| grid_ui(ui, app, view));
+        ui.vertical(|ui| grid_ui(ui, app, view, textures));
     });
-    opened_ui(ui.ctx(), app, view);
+    opened_ui(ui.ctx(), app, view, textures);
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
@@ -163,7 +163,7 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
     }
 }
 
-fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
+fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(data) = app.dataset().cloned() else {
         ui.label("No samples yet.");
         return;
@@ -192,8 +192,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
             for (n, (index, sample)) in shown.enumerate() {
                 let key = format!("sample {index}");
                 let stamp = app.cache.dataset_generation() * 2 + rendering as u64;
-                let texture =
-                    app.textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
+                let texture = textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
                 let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
                 ui.vertical(|ui| {
                     let size = theme::fit_within(sample.image.dim(), theme::SAMPLE_SIZE);
@@ -214,7 +213,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 }
 
 /// The opened sample, large, with the placements outlined and the direct logits.
-fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewState) {
+fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(index) = view.opened else { return };
     let Some(sample) = app.dataset().and_then(|d| d.samples.get(index)).cloned() else {
         view.opened = None;
@@ -225,7 +224,7 @@ fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewStat
     window.show(ctx, |ui| {
         let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str()).to_owned();
         ui.label(format!("Label: {} ({name})", sample.label));
-        large_sample_ui(ui, app, index, &sample);
+        large_sample_ui(ui, app, textures, index, &sample);
         for placement in &sample.placements {
             ui.label(format!(
                 "{} pasted at row {}, column {} ({}×{})",
@@ -246,11 +245,11 @@ fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewStat
     }
 }
 
-fn large_sample_ui(ui: &mut egui::Ui, app: &mut AppState, index: usize, sample: &Sample) {
+fn large_sample_ui(ui: &mut egui::Ui, app: &mut AppState, textures: &mut TextureCache, index: usize, sample: &Sample) {
     let (rows, cols) = sample.image.dim();
     let cell = (400.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
     let rendering = app.session.rendering;
-    let texture = app.textures.get(
+    let texture = textures.get(
         ui.ctx(),
         &format!("sample {index}"),
         app.cache.dataset_generation() * 2 + rendering as u64,

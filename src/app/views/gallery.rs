@@ -10,7 +10,7 @@ use ndarray::Array2;
 use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON};
 use crate::app::jobs::Job;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::core::idx::{self, BundledSet, IdxImages};
 use crate::core::tile::Tile;
@@ -179,7 +179,7 @@ impl GalleryState {
 }
 
 /// Draws the gallery window when it is open.
-pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryState) {
+pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryState, textures: &mut TextureCache) {
     gallery.poll(app);
     if !gallery.open {
         return;
@@ -197,7 +197,7 @@ pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryS
             return;
         };
         filter_bar_ui(ui, gallery, &source);
-        grid_ui(ui, app, gallery, &source);
+        grid_ui(ui, app, gallery, textures, &source);
         ui.separator();
         picked_ui(ui, app, gallery, &source);
     });
@@ -251,7 +251,13 @@ fn filter_bar_ui(ui: &mut egui::Ui, gallery: &mut GalleryState, source: &Gallery
     });
 }
 
-fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, source: &GallerySource) {
+fn grid_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    gallery: &mut GalleryState,
+    textures: &mut TextureCache,
+    source: &GallerySource,
+) {
     let indices = source.filtered(gallery.class_filter);
     let page: Vec<usize> = indices.into_iter().skip(gallery.page * PAGE_SIZE).take(PAGE_SIZE).collect();
     let rendering = app.session.rendering;
@@ -259,8 +265,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, so
         for (n, &index) in page.iter().enumerate() {
             let Some(image) = source.images.image(index) else { continue };
             let key = format!("gallery {} {index}", source.name);
-            let texture =
-                app.textures.get(ui.ctx(), &key, rendering as u64, || theme::grey_image(image.view(), rendering));
+            let texture = textures.get(ui.ctx(), &key, rendering as u64, || theme::grey_image(image.view(), rendering));
             let label =
                 source.labels.as_ref().and_then(|l| l.get(index)).map_or_else(String::new, |&l| source.class_name(l));
             let widget = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(THUMBNAIL)))

@@ -9,13 +9,13 @@ use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
 use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 
 /// Size of the step title, in points (before the lecture zoom).
 const TITLE_SIZE: f32 = 26.0;
 
 /// Draws the lecture page.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
     let ctx = ui.ctx().clone();
     lecture.fit_to_window(&ctx);
     lecture.poll_export(&ctx, app);
@@ -30,13 +30,13 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     egui::ScrollArea::both().id_salt("lecture page").auto_shrink(false).show(ui, |ui| {
         title_ui(ui, lecture);
         match lecture.current() {
-            Step::Tile => steps::tile_ui(ui, app, lecture),
-            Step::Matching => steps::matching_ui(ui, app, lecture),
+            Step::Tile => steps::tile_ui(ui, app, lecture, textures),
+            Step::Matching => steps::matching_ui(ui, app, lecture, textures),
             Step::Identity => steps::identity_ui(ui, lecture),
-            Step::N1 => layers::n1_ui(ui, app, lecture),
-            Step::N2 => layers::n2_ui(ui, app, lecture),
-            Step::Objects => layers::objects_ui(ui, app, lecture),
-            Step::Trained => compare::trained_ui(ui, app, lecture),
+            Step::N1 => layers::n1_ui(ui, app, lecture, textures),
+            Step::N2 => layers::n2_ui(ui, app, lecture, textures),
+            Step::Objects => layers::objects_ui(ui, app, lecture, textures),
+            Step::Trained => compare::trained_ui(ui, app, lecture, textures),
             Step::Invariance => compare::invariance_ui(ui, app, lecture),
         }
     });

@@ -5,7 +5,7 @@ use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
 use crate::app::command::{Command, Edit, Node};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::core::detect::max_distance;
 use crate::core::tile::{MAX_TILE_SIDE, Tile, TileId};
@@ -81,7 +81,7 @@ impl Default for TilesViewState {
 }
 
 /// Draws the tile editor for the selected tile.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState, textures: &mut TextureCache) {
     let Some((id, tile)) = app.selected.and_then(|id| app.classes.tile(id).map(|t| (id, t.clone()))) else {
         ui.heading("No tile");
         ui.label("The tile set is empty: add a class in the left panel, or pick a tile from the gallery.");
@@ -101,7 +101,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
     ui.separator();
     ui.horizontal_top(|ui| {
         egui::ScrollArea::both().id_salt("tile canvas").max_width(ui.available_width() - 320.0).show(ui, |ui| {
-            canvas_ui(ui, app, view, id, &tile);
+            canvas_ui(ui, app, view, textures, id, &tile);
         });
         ui.separator();
         ui.vertical(|ui| {
@@ -137,14 +137,21 @@ fn tools_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
 }
 
 /// The pixel grid: draws the tile and turns pointer input into paint edits.
-fn canvas_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState, id: TileId, tile: &Tile) {
+fn canvas_ui(
+    ui: &mut egui::Ui,
+    app: &mut AppState,
+    view: &mut TilesViewState,
+    textures: &mut TextureCache,
+    id: TileId,
+    tile: &Tile,
+) {
     let cell = view.zoom;
     let size = Vec2::new(tile.cols() as f32 * cell, tile.rows() as f32 * cell);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Tile canvas"));
     let rendering = app.session.rendering;
     let stamp = theme::content_hash(tile.values().view(), u64::from(view.show_support) * 2 + rendering as u64);
-    let texture = app.textures.get(ui.ctx(), "editor", stamp, || {
+    let texture = textures.get(ui.ctx(), "editor", stamp, || {
         theme::tile_image(tile.values().view(), tile.support().view(), rendering, view.show_support)
     });
     let painter = ui.painter_at(rect);

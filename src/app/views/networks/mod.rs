@@ -26,7 +26,7 @@ use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::{Constructed, Which};
@@ -87,7 +87,7 @@ impl NetworksViewState {
 }
 
 /// Draws the networks view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, textures: &mut TextureCache) {
     if app.dataset_needs_generation() {
         app.push(Command::GenerateDataset);
     }
@@ -107,7 +107,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, key, trained.as_ref(), imported.as_deref());
+                left_column_ui(ui, app, view, textures, key, (trained.as_ref(), imported.as_deref()));
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
@@ -118,12 +118,12 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
         ui.separator();
         ui.columns(2, |columns| {
             egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
-                hover = constructed_side_ui(ui, app, view, key, network.as_ref()).or(hover.take());
+                hover = constructed_side_ui(ui, app, view, textures, key, network.as_ref()).or(hover.take());
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
-                    Some(network) => imported_side_ui(ui, app, view, network, imported.as_deref()),
-                    None => trained_side_ui(ui, app, view, trained.as_ref()),
+                    Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref()),
+                    None => trained_side_ui(ui, app, view, textures, trained.as_ref()),
                 }
                 .or(hover.take());
             });
@@ -302,9 +302,9 @@ fn left_column_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     key: BuildKey,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-    imported: Option<&ImportedForward>,
+    (trained, imported): (Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>, Option<&ImportedForward>),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -318,8 +318,7 @@ fn left_column_ui(
     };
     ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
     let field = view.hover.as_ref().and_then(|h| h.field);
-    let events =
-        input::input_ui(ui, &mut app.textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
+    let events = input::input_ui(ui, textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
     if events.clicked.is_some() {
         view.clicked = events.clicked;
     }
@@ -512,6 +511,7 @@ fn constructed_side_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     key: BuildKey,
     network: Option<&Arc<Constructed>>,
 ) -> Option<Hover> {
@@ -535,7 +535,6 @@ fn constructed_side_ui(
         return None;
     };
     let stamp = stamp_of(&(key, input_stamp));
-    let textures = &mut app.textures;
     let frame = NetworkFrame {
         net: network,
         activations: &forward.activations,
@@ -551,6 +550,7 @@ fn trained_side_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
@@ -571,13 +571,14 @@ fn trained_side_ui(
         weights_stamp: stamp_of(version),
         stamp: stamp_of(&(version, input_stamp)),
     };
-    trained::trained_ui(ui, &mut app.textures, &frame, &mut view.trained_view)
+    trained::trained_ui(ui, textures, &frame, &mut view.trained_view)
 }
 
 fn imported_side_ui(
     ui: &mut egui::Ui,
     app: &mut AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     network: &Arc<ImportedNetwork>,
     forward: Option<&ImportedForward>,
 ) -> Option<Hover> {
@@ -607,7 +608,7 @@ fn imported_side_ui(
         return None;
     }
     let frame = ImportedFrame { network, forward: forward? };
-    imported::imported_ui(ui, &mut app.textures, &frame, &mut view.imported_view)
+    imported::imported_ui(ui, textures, &frame, &mut view.imported_view)
 }
 
 /// The `(channel, largest value)` pairs with a positive value, strongest first: who responds at a pixel.
