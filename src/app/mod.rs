@@ -102,6 +102,8 @@ pub struct TilelabApp {
     pub prefs: UiPrefs,
     /// Textures uploaded from arrays (a render cache: views draw through it, nothing else reads it).
     textures: TextureCache,
+    /// Commands asked for during this frame (by the views, menus and shortcuts), applied at its end.
+    commands: Vec<Command>,
     timing: Option<timing::FrameTiming>,
     training_log: training_log::TrainingLog,
 }
@@ -124,6 +126,7 @@ impl TilelabApp {
             state,
             prefs,
             textures: TextureCache::default(),
+            commands: Vec::new(),
             timing: None,
             training_log: training_log::TrainingLog::default(),
         }
@@ -143,6 +146,7 @@ impl TilelabApp {
             state,
             prefs,
             textures: TextureCache::default(),
+            commands: Vec::new(),
             timing,
             training_log: training_log::TrainingLog::default(),
         }
@@ -183,7 +187,7 @@ impl TilelabApp {
         }
         views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery, &mut self.textures);
         if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
-            self.state.push(command);
+            self.push(command);
         }
         self.toasts_ui(&ctx);
         self.run_commands(&ctx);
@@ -194,6 +198,11 @@ impl TilelabApp {
         if let Some(timing) = &mut self.timing {
             timing.frame_done(frame_start, &ctx);
         }
+    }
+
+    /// Queues a command for the end of the frame.
+    pub fn push(&mut self, command: Command) {
+        self.commands.push(command);
     }
 
     /// Non-UI work each frame: finished jobs and the debounced autosaves.
@@ -231,7 +240,7 @@ impl TilelabApp {
         ];
         for (shortcut, command) in table {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
-                self.state.push(command);
+                self.push(command);
             }
         }
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {
@@ -293,7 +302,7 @@ impl TilelabApp {
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
                 let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
                 if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
-                    self.state.push(command);
+                    self.push(command);
                 }
             }
             ui.separator();
@@ -307,14 +316,14 @@ impl TilelabApp {
             ui.menu_button("Examples", |ui| {
                 for (name, text) in crate::core::scene::BUNDLED {
                     if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
-                        self.state.push(Command::OpenScene(SceneSource::Example(name)));
+                        self.push(Command::OpenScene(SceneSource::Example(name)));
                     }
                 }
                 ui.separator();
                 ui.label(egui::RichText::new("Tile sets").weak());
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
-                        self.state.push(Command::LoadPreset(preset));
+                        self.push(Command::LoadPreset(preset));
                     }
                 }
             });
@@ -322,7 +331,7 @@ impl TilelabApp {
             if storage::FILE_PATHS {
                 ui.separator();
                 if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
-                    self.state.push(Command::Quit);
+                    self.push(Command::Quit);
                 }
             }
         });
@@ -337,7 +346,7 @@ impl TilelabApp {
         ];
         for (label, command) in items {
             if ui.button(label).clicked() {
-                self.state.push(command);
+                self.push(command);
             }
         }
         let recent = self.state.session.recent_scenes.clone();
@@ -348,7 +357,7 @@ impl TilelabApp {
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
                     if ui.button(name).on_hover_text(path.display().to_string()).clicked() {
-                        self.state.push(Command::OpenScene(SceneSource::File(path)));
+                        self.push(Command::OpenScene(SceneSource::File(path)));
                     }
                 }
             });
@@ -360,7 +369,7 @@ impl TilelabApp {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
             if path.extension().is_some_and(|e| e == crate::core::scene::EXTENSION) {
-                self.state.push(Command::OpenScene(SceneSource::File(path)));
+                self.push(Command::OpenScene(SceneSource::File(path)));
             } else {
                 self.state.warn(format!("{} is not a scene (.tilelab): nothing opened", path.display()));
             }
@@ -371,21 +380,21 @@ impl TilelabApp {
         ui.menu_button("Edit", |ui| {
             let undo = egui::Button::new("Undo").shortcut_text("Ctrl+Z");
             if ui.add_enabled(self.state.history.can_undo(), undo).clicked() {
-                self.state.push(Command::Undo);
+                self.push(Command::Undo);
             }
             let redo = egui::Button::new("Redo").shortcut_text("Ctrl+Shift+Z");
             if ui.add_enabled(self.state.history.can_redo(), redo).clicked() {
-                self.state.push(Command::Redo);
+                self.push(Command::Redo);
             }
             ui.separator();
             if ui.button("Open scene from link…").clicked() {
-                self.state.push(Command::AskSceneLink);
+                self.push(Command::AskSceneLink);
             }
             ui.separator();
             if ui.button("Add class").clicked()
                 && let Some(edit) = tree::new_class_edit(&self.state.classes)
             {
-                self.state.push(Command::Edit(edit));
+                self.push(Command::Edit(edit));
             }
         });
     }
@@ -394,7 +403,7 @@ impl TilelabApp {
         ui.menu_button("View", |ui| {
             for view in View::ALL {
                 if ui.radio(self.state.session.view == view, view.label()).clicked() {
-                    self.state.push(Command::ShowView(view));
+                    self.push(Command::ShowView(view));
                 }
             }
             ui.separator();
@@ -407,7 +416,7 @@ impl TilelabApp {
             ui.separator();
             for rendering in [Rendering::OneIsBright, Rendering::OneIsInk] {
                 if ui.radio(self.state.session.rendering == rendering, rendering.label()).clicked() {
-                    self.state.push(Command::SetRendering(rendering));
+                    self.push(Command::SetRendering(rendering));
                 }
             }
             ui.separator();
@@ -427,7 +436,7 @@ impl TilelabApp {
         ui.horizontal(|ui| {
             for view in View::ALL {
                 if ui.selectable_label(self.state.session.view == view, view.label()).clicked() {
-                    self.state.push(Command::ShowView(view));
+                    self.push(Command::ShowView(view));
                 }
             }
             if ui.button("Lecture (F5)").on_hover_text("Full-screen lecture mode").clicked() {
@@ -440,14 +449,14 @@ impl TilelabApp {
                 ui.selectable_value(&mut rendering, Rendering::OneIsInk, Rendering::OneIsInk.label());
             });
             if rendering != self.state.session.rendering {
-                self.state.push(Command::SetRendering(rendering));
+                self.push(Command::SetRendering(rendering));
             }
         });
         ui.separator();
-        let (app, v, textures) = (&mut self.state, &mut self.views, &mut self.textures);
+        let (app, v, textures, commands) = (&mut self.state, &mut self.views, &mut self.textures, &mut self.commands);
         match app.session.view {
-            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures),
-            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures),
+            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures, commands),
+            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures, commands),
             View::Networks => views::networks::ui(ui, app, &mut v.networks, textures),
             View::Training => views::training::ui(ui, app, &mut v.training),
             View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
@@ -588,7 +597,7 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
     let open_at_start = move |cc: &eframe::CreationContext<'_>| {
         let mut app = TilelabApp::from_creation(cc, started);
         if let Some(path) = scene {
-            app.state.push(Command::OpenScene(SceneSource::File(path)));
+            app.push(Command::OpenScene(SceneSource::File(path)));
         }
         Ok(Box::new(app) as Box<dyn eframe::App>)
     };

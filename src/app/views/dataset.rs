@@ -31,14 +31,20 @@ pub struct DatasetViewState {
 }
 
 /// Draws the dataset view (and asks for generation when the dataset is missing or stale).
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut DatasetViewState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     if app.dataset_needs_generation() {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(300.0);
-            settings_ui(ui, app);
+            settings_ui(ui, app, commands);
             ui.separator();
             report_ui(ui, app);
         });
@@ -48,7 +54,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, te
     opened_ui(ui.ctx(), app, view, textures);
 }
 
-fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
+fn settings_ui(ui: &mut egui::Ui, app: &AppState, commands: &mut Vec<Command>) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
     ui.add(number::slider(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE, "Height"));
@@ -57,7 +63,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         number::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
             .logarithmic(true),
     );
-    background_ui(ui, app, &mut settings);
+    background_ui(ui, &mut settings, commands);
     ui.add(number::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
         "Random pixel noise added to the pasted tile, as a fraction of ε: the pasted window stays within d_T < ε.",
     );
@@ -69,7 +75,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         }
     });
     if settings != app.session.dataset {
-        app.push(Command::SetDatasetSettings(settings));
+        commands.push(Command::SetDatasetSettings(settings));
     }
     if app.cache.dataset_job().is_some() {
         ui.horizontal(|ui| {
@@ -81,18 +87,18 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         .on_hover_text("Generate again now (same settings give the same samples)")
         .clicked()
     {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     let export = ui
         .add_enabled(app.dataset_is_current(), egui::Button::new("Export as NumPy…"))
         .on_hover_text(DATASET_FILES_HINT)
         .on_disabled_hover_text("Generate the dataset first: the export writes the dataset the settings make");
     if export.clicked() {
-        app.push(Command::AskExport(ExportKind::DatasetNpy));
+        commands.push(Command::AskExport(ExportKind::DatasetNpy));
     }
 }
 
-fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSettings) {
+fn background_ui(ui: &mut egui::Ui, settings: &mut DatasetSettings, commands: &mut Vec<Command>) {
     let label = |b: &BackgroundChoice| match b {
         BackgroundChoice::Uniform => "Uniform noise",
         BackgroundChoice::Smooth { .. } => "Smooth noise",
@@ -118,7 +124,7 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
             .selectable_label(matches!(settings.background, BackgroundChoice::ImageFile { .. }), "Image from file…")
             .clicked()
         {
-            app.push(Command::AskPath(PathPurpose::BackgroundImage));
+            commands.push(Command::AskPath(PathPurpose::BackgroundImage));
         }
     });
     match &mut settings.background {
@@ -163,7 +169,7 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
     }
 }
 
-fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
+fn grid_ui(ui: &mut egui::Ui, app: &AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(data) = app.dataset().cloned() else {
         ui.label("No samples yet.");
         return;
@@ -213,7 +219,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState, t
 }
 
 /// The opened sample, large, with the placements outlined and the direct logits.
-fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
+fn opened_ui(ctx: &egui::Context, app: &AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(index) = view.opened else { return };
     let Some(sample) = app.dataset().and_then(|d| d.samples.get(index)).cloned() else {
         view.opened = None;
@@ -245,7 +251,7 @@ fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewStat
     }
 }
 
-fn large_sample_ui(ui: &mut egui::Ui, app: &mut AppState, textures: &mut TextureCache, index: usize, sample: &Sample) {
+fn large_sample_ui(ui: &mut egui::Ui, app: &AppState, textures: &mut TextureCache, index: usize, sample: &Sample) {
     let (rows, cols) = sample.image.dim();
     let cell = (400.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
     let rendering = app.session.rendering;
