@@ -209,7 +209,7 @@ fn a_bad_file_is_an_error_message_not_a_panic() {
     settle(&mut harness);
     assert_eq!(harness.state().state.classes, before);
     let last = harness.state().state.last_message().expect("a message");
-    assert_eq!(last.level, tilelab::app::state::Level::Error);
+    assert_eq!(last.level, tilelab::app::command::Level::Error);
     assert!(harness.query_all_by_label_contains("could not open").count() >= 1, "the error is shown");
 }
 

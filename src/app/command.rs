@@ -11,7 +11,7 @@ use crate::core::presets::Preset;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
-use super::cache::{ForwardKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
+use super::cache::{ForwardKey, GalleryKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
 use super::theme::Rendering;
@@ -95,6 +95,17 @@ impl Edit {
             _ => None,
         }
     }
+}
+
+/// How serious a log entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done.
+    Info,
+    /// Worth knowing, nothing failed.
+    Warning,
+    /// Something failed.
+    Error,
 }
 
 /// Everything the user can ask for; views push these, the app applies them after the frame.
@@ -182,6 +193,12 @@ pub enum Command {
     SaveLectureScene(PathBuf),
     /// Opens the window where a scene link is pasted.
     AskSceneLink,
+    /// Adds a line to the log (what a view noticed: a refused action, a missing input).
+    Log(Level, String),
+    /// Reads a set of gallery images into the cache (once per key).
+    LoadGallery(GalleryKey),
+    /// Remembers the folder of the last path confirmed in a path window (the next one starts there).
+    SetLastFolder(Option<PathBuf>),
 }
 
 /// Where a scene to open comes from.

@@ -59,9 +59,9 @@ use crate::core::clock::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::core::presets::Preset;
-use command::{Command, SceneSource};
+use command::{Command, Level, SceneSource};
 use ids::{PathPurpose, View};
-use state::{AppState, Level};
+use state::AppState;
 use theme::{Rendering, TextureCache, ThemeChoice};
 use views::ViewStates;
 use views::dialogs::PathDialog;
@@ -172,11 +172,11 @@ impl TilelabApp {
             egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
             egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
             egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
-                tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs, &mut self.textures);
+                tree::tree_ui(ui, &self.state, &mut self.views.dialogs, &mut self.textures, &mut self.commands);
             });
             egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         }
-        views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
+        views::dialogs::ui(&ctx, &self.state, &mut self.views.dialogs, &mut self.commands);
         if !self.views.lecture.active {
             views::welcome::window_ui(
                 &ctx,
@@ -185,7 +185,7 @@ impl TilelabApp {
                 self.state.session.rendering,
             );
         }
-        views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery, &mut self.textures);
+        views::gallery::window_ui(&ctx, &self.state, &mut self.views.gallery, &mut self.textures, &mut self.commands);
         if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
             self.push(command);
         }
@@ -218,6 +218,7 @@ impl TilelabApp {
                 cache::Note::Info(text) => self.state.info(text),
                 // The dataset view and the networks' sides show these where the value or network is.
                 cache::Note::Error(text) => self.state.error_shown_in_place(text),
+                cache::Note::Alert(text) => self.state.error(text),
             }
         }
         self.state.autosave_if_due(Instant::now());
@@ -458,7 +459,7 @@ impl TilelabApp {
             View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures, commands),
             View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures, commands),
             View::Networks => views::networks::ui(ui, app, &mut v.networks, textures),
-            View::Training => views::training::ui(ui, app, &mut v.training),
+            View::Training => views::training::ui(ui, app, &mut v.training, commands),
             View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
         }
     }
@@ -477,7 +478,7 @@ impl TilelabApp {
                 }
                 ui.separator();
             }
-            if self.views.gallery.is_loading() {
+            if self.state.cache.gallery().is_running() {
                 ui.spinner();
                 ui.label("loading images");
                 ui.separator();

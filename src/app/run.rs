@@ -8,6 +8,7 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, tileset_file};
 
 use super::TilelabApp;
+use super::cache::GalleryKey;
 use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
@@ -98,7 +99,11 @@ impl TilelabApp {
                     .and_then(|t| tileset_file::tile_png(t, TILE_PNG_SCALE).map_err(|e| e.to_string()));
                 self.write_file(&path, result, "tile");
             }
-            Command::OpenIdx { images, labels } => self.views.gallery.open_idx(ctx, images, labels),
+            Command::OpenIdx { images, labels } => {
+                self.views.gallery.open = true;
+                state.cache.load_gallery(Some(ctx), GalleryKey::Idx { images, labels });
+            }
+            Command::LoadGallery(key) => state.cache.load_gallery(Some(ctx), key),
             Command::SetBackgroundImage(path) => match load_grey_image(&path) {
                 Ok(_) => {
                     state.session.dataset.background = super::settings::BackgroundChoice::ImageFile { path };
@@ -185,6 +190,8 @@ impl TilelabApp {
                 self.save_scene(&path, Some(start));
             }
             Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
+            Command::Log(level, text) => state.add_log(level, text),
+            Command::SetLastFolder(folder) => state.session.last_folder = folder,
             Command::Quit => {
                 if state.is_dirty() && !self.views.dialogs.quit_confirmed {
                     self.views.dialogs.confirm_quit = true;

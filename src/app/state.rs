@@ -17,7 +17,7 @@ use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
 
 use super::cache::Cache;
-use super::command::{Command, Edit, History, apply_edit, first_id};
+use super::command::{Command, Edit, History, Level, apply_edit, first_id};
 use super::ids::View;
 use super::jobs::Job;
 use super::settings::{DatasetRequest, DatasetSettings};
@@ -58,17 +58,6 @@ pub struct Session {
     pub scene_path: Option<PathBuf>,
     /// Scene files opened or saved, newest first (File → Recent scenes).
     pub recent_scenes: Vec<PathBuf>,
-}
-
-/// How serious a log entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Something done.
-    Info,
-    /// Worth knowing, nothing failed.
-    Warning,
-    /// Something failed.
-    Error,
 }
 
 /// One line of the log.
@@ -431,7 +420,8 @@ impl AppState {
         }
     }
 
-    fn add_log(&mut self, level: Level, text: String) {
+    /// Logs `text` at `level`.
+    pub fn add_log(&mut self, level: Level, text: String) {
         match level {
             Level::Info => log::info!("{text}"),
             Level::Warning => log::warn!("{text}"),
