@@ -166,8 +166,9 @@ impl TilelabApp {
         self.handle_close_request(&ctx);
         if self.views.lecture.active {
             // Lecture mode replaces every panel with the full-window lecture page.
-            egui::CentralPanel::default()
-                .show(ui, |ui| views::lecture::ui(ui, &mut self.state, &mut self.views.lecture, &mut self.textures));
+            egui::CentralPanel::default().show(ui, |ui| {
+                views::lecture::ui(ui, &self.state, &mut self.views.lecture, &mut self.textures, &mut self.commands);
+            });
         } else {
             egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
             egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));

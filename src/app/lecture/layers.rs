@@ -91,11 +91,17 @@ fn logits_chart(ui: &mut egui::Ui, id: &str, names: &[String], direct: &[f32], n
 }
 
 /// Step 4: N1's filters, the followed tile's hidden neurons (one per window) and the logits.
-pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
+pub fn n1_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = data::network(app, Which::N1);
-    let forward = lecture.data.forward(app, Which::N1);
+    let net = data::network(app, Which::N1, commands);
+    let forward = lecture.data.forward(app, Which::N1, commands);
     let (Some(net), Some(forward)) = (net, forward) else {
         live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N1);
@@ -115,8 +121,8 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, 
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() * 0.42).clamp(150.0, 360.0);
             let mut field = None;
@@ -180,7 +186,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, 
                 lecture.interaction.field = field.or(lecture.interaction.field);
             }
         },
-        |ui, (_, lecture)| {
+        |ui, (lecture, _)| {
             let field = lecture.interaction.field.map(|(i, j, _, _)| (i, j));
             let facts = N1Facts { report: &report, tile: id, field, hidden: hidden.as_ref(), direct: &direct };
             n1_notes_ui(ui, &facts, &activations.logits(), &names);
@@ -323,11 +329,17 @@ fn mosaic_ui(
 
 /// Step 5: N2 layer by layer on the followed tile's window: a mosaic per layer, each block's value
 /// the distance of the image block to the tile block; hovering a block highlights its four quadrants.
-pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
+pub fn n2_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = data::network(app, Which::N2);
-    let forward = lecture.data.forward(app, Which::N2);
+    let net = data::network(app, Which::N2, commands);
+    let forward = lecture.data.forward(app, Which::N2, commands);
     let (Some(net), Some(forward)) = (net, forward) else {
         live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N2);
@@ -368,8 +380,8 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, 
     });
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let mut new_hover: Option<BlockHit> = None;
             ui.horizontal_top(|ui| {
@@ -416,7 +428,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, 
                 lecture.interaction.level = level + 1;
             }
         },
-        |ui, (app, lecture)| {
+        |ui, (lecture, _)| {
             let n2 = activations.logits().get(id.class).copied();
             let phi = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view()));
             let logits = (n2, phi.and_then(|p| p.get(id.class).copied()));
@@ -504,13 +516,19 @@ pub fn relu_min(a: f32, b: f32) -> f32 {
 }
 
 /// Step 6: the features of every class on the input, their min, and the min identity plotted.
-pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
-    let n1 = data::network(app, Which::N1);
-    let logits = lecture.data.forward(app, Which::N1).map(|f| f.activations.logits());
+pub fn objects_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
+    let n1 = data::network(app, Which::N1, commands);
+    let logits = lecture.data.forward(app, Which::N1, commands).map(|f| f.activations.logits());
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     tile_picker(ui, app, &mut lecture.interaction.tile);
@@ -555,7 +573,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 });
             ui.add(egui::Slider::new(&mut lecture.interaction.b, 0.0..=5.0).text("b"));
         },
-        |ui, (app, _)| {
+        |ui, (_, commands)| {
             formula(ui, "φ_O(x) = min_(F∈O) φ_F(x)");
             note(
                 ui,
@@ -577,7 +595,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 ui.add_space(6.0);
                 note(ui, "Every class here has one feature, so no min-layer is needed.");
                 if ui.button("Load the two-feature example").clicked() {
-                    app.push(Command::AskLoadPreset(Preset::TwoFeatures));
+                    commands.push(Command::AskLoadPreset(Preset::TwoFeatures));
                 }
             }
         },

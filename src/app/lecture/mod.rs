@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use egui::{Color32, ColorImage, Key, Modifiers};
 
+use crate::app::command::{Command, Level};
 use crate::app::jobs::Job;
-use crate::app::state::AppState;
 use crate::core::atomic;
 use crate::core::tile::TileId;
 
@@ -393,7 +393,7 @@ impl LectureState {
     }
 
     /// Collects the screenshot and the PNG writing job (the encoding runs off the UI thread).
-    pub fn poll_export(&mut self, ctx: &egui::Context, app: &mut AppState) {
+    pub fn poll_export(&mut self, ctx: &egui::Context, commands: &mut Vec<Command>) {
         if let Some((path, receiver)) = &self.screenshot {
             match receiver.try_recv() {
                 Ok(image) => {
@@ -407,7 +407,7 @@ impl LectureState {
                     self.screenshot = None;
                 }
                 Err(TryRecvError::Disconnected) => {
-                    app.error("the screenshot could not be taken");
+                    commands.push(Command::Log(Level::Error, "the screenshot could not be taken".to_owned()));
                     self.screenshot = None;
                 }
                 Err(TryRecvError::Empty) => {}
@@ -418,11 +418,11 @@ impl LectureState {
         self.export_job = None;
         match result {
             Ok(path) => {
-                app.info(format!("saved {}", path.display()));
+                commands.push(Command::Log(Level::Info, format!("saved {}", path.display())));
                 self.saved_note = Some((format!("saved {}", path.display()), ctx.input(|i| i.time), self.step));
                 self.last_export = Some(path);
             }
-            Err(error) => app.error(format!("could not save the step: {error}")),
+            Err(error) => commands.push(Command::Log(Level::Error, format!("could not save the step: {error}"))),
         }
     }
 }

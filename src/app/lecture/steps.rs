@@ -95,7 +95,7 @@ pub fn tile_picker(ui: &mut egui::Ui, app: &AppState, picked: &mut Option<TileId
 /// Draws the lecture input with outlines; applies tile drags and returns the clicked pixel.
 pub fn live_input(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     lecture: &mut LectureState,
     textures: &mut TextureCache,
     side: f32,
@@ -129,7 +129,13 @@ pub fn live_input(
 }
 
 /// Step 1: the tile big, its support mask, ε with a slider, and what they mean.
-pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
+pub fn tile_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else {
         ui.label("The tile set is empty: add a tile in the editor first.");
         return;
@@ -137,8 +143,8 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
     let Some(tile) = app.classes.tile(id).cloned() else { return };
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() / 2.0 - 12.0).clamp(120.0, 360.0);
             let stamp = app.classes_version ^ (app.session.rendering as u64) << 40;
@@ -166,7 +172,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
                 });
             });
         },
-        |ui, (app, _)| {
+        |ui, (_, commands)| {
             let support = tile.support_len();
             let eps = tile.epsilon();
             note(ui, format!("Tile {}:", app.classes.tile_label(id)));
@@ -184,7 +190,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
             let high = detect::max_distance(&tile).max(1.0);
             let slider = crate::app::widgets::number::slider(&mut epsilon, 1e-3..=high, "ε").logarithmic(true);
             if ui.add(slider).changed() {
-                app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
+                commands.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
             }
             note(
                 ui,
@@ -234,7 +240,13 @@ pub fn best_window(distance: &Array2<f32>) -> (usize, usize) {
 }
 
 /// Step 2: the input with the sliding window, the `d_T` map and the detector map, and the readout.
-pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState, textures: &mut TextureCache) {
+pub fn matching_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else {
         ui.label("The tile set is empty.");
         return;
@@ -253,8 +265,8 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
     let stamp = lecture.data.input.as_ref().map_or(0, |x| x.stamp) ^ app.classes_version << 32;
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() * 0.5).clamp(160.0, 420.0);
             let window = ((i, j, tile.rows(), tile.cols()), WINDOW);
@@ -307,7 +319,7 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
                 ui.weak("click a pixel or a map cell to move the window");
             });
         },
-        |ui, (app, _)| {
+        |ui, _| {
             let (bi, bj) = best_window(&distance);
             let best = distance.get([bi, bj]).copied().unwrap_or(f32::NAN);
             let phi: f32 = detector.sum();
