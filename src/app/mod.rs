@@ -187,9 +187,7 @@ impl TilelabApp {
             );
         }
         views::gallery::window_ui(&ctx, &self.state, &mut self.views.gallery, &mut self.textures, &mut self.commands);
-        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
-            self.push(command);
-        }
+        export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.commands);
         self.toasts_ui(&ctx);
         self.run_commands(&ctx);
         self.textures.evict_unused(&ctx);
@@ -213,7 +211,9 @@ impl TilelabApp {
             job.attach(ctx);
             self.training_log.note(&job.progress());
         }
-        self.views.exports.poll(&mut self.state);
+        if let Some((level, text)) = self.views.exports.poll() {
+            self.state.add_log(level, text);
+        }
         for note in self.state.cache.poll() {
             match note {
                 cache::Note::Info(text) => self.state.info(text),
@@ -455,13 +455,13 @@ impl TilelabApp {
             }
         });
         ui.separator();
-        let (app, v, textures, commands) = (&mut self.state, &mut self.views, &mut self.textures, &mut self.commands);
+        let (app, v, textures, commands) = (&self.state, &mut self.views, &mut self.textures, &mut self.commands);
         match app.session.view {
             View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures, commands),
             View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures, commands),
-            View::Networks => views::networks::ui(ui, app, &mut v.networks, textures),
+            View::Networks => views::networks::ui(ui, app, &mut v.networks, textures, commands),
             View::Training => views::training::ui(ui, app, &mut v.training, commands),
-            View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
+            View::Invariance => views::invariance::ui(ui, app, &mut v.invariance, commands),
         }
     }
 

@@ -26,9 +26,7 @@ const TILE_PNG_SCALE: u32 = 1;
 impl TilelabApp {
     /// Runs the commands pushed during this frame, in order.
     pub(super) fn run_commands(&mut self, ctx: &egui::Context) {
-        let mut commands = std::mem::take(&mut self.commands);
-        commands.append(&mut self.state.commands);
-        for command in commands {
+        for command in std::mem::take(&mut self.commands) {
             self.run_command(ctx, command);
         }
     }

@@ -17,7 +17,7 @@ use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
 
 use super::cache::Cache;
-use super::command::{Command, Edit, History, Level, apply_edit, first_id};
+use super::command::{Edit, History, Level, apply_edit, first_id};
 use super::ids::View;
 use super::jobs::Job;
 use super::settings::{DatasetRequest, DatasetSettings};
@@ -91,7 +91,7 @@ pub struct Snapshot {
     pub scene_step: bool,
 }
 
-/// The shared state every view reads and pushes commands into.
+/// The shared state every view reads (views ask for changes with commands; `TilelabApp` applies them).
 pub struct AppState {
     /// The tile set being edited.
     pub classes: ClassSet,
@@ -101,8 +101,6 @@ pub struct AppState {
     pub history: History<Snapshot>,
     /// Session settings (persisted).
     pub session: Session,
-    /// Commands pushed during this frame, applied at its end.
-    pub commands: Vec<Command>,
     /// Messages for the status line, toasts and the log window.
     pub log: Vec<LogEntry>,
     /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
@@ -135,7 +133,6 @@ impl AppState {
             selected,
             history: History::default(),
             session: Session::default(),
-            commands: Vec::new(),
             log: Vec::new(),
             data_dir,
             classes_version: 0,
@@ -194,11 +191,6 @@ impl AppState {
             }
             Err(error) => self.warn(format!("could not restore the trained network ({error})")),
         }
-    }
-
-    /// Queues a command for the end of the frame.
-    pub fn push(&mut self, command: Command) {
-        self.commands.push(command);
     }
 
     /// True when the set differs from the last explicit save or open.

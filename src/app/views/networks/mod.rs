@@ -21,7 +21,7 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
-use crate::app::command::Command;
+use crate::app::command::{Command, Level};
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
 use crate::app::settings::DatasetSettings;
@@ -87,20 +87,26 @@ impl NetworksViewState {
 }
 
 /// Draws the networks view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, textures: &mut TextureCache) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut NetworksViewState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     if app.dataset_needs_generation() {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     ensure_input(app, view);
     let key = build_key(app, view.which);
-    app.push(Command::BuildNetwork(view.which));
+    commands.push(Command::BuildNetwork(view.which));
     let network = app.cache.network(key.3, net_key(key));
-    request_forward(app, view, key);
+    request_forward(app, view, key, commands);
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
     let imported = opened.as_ref().and_then(|network| imported_forward(ui.ctx(), view, network));
-    top_bar_ui(ui, app, view);
+    top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
     ui.horizontal_top(|ui| {
@@ -111,7 +117,15 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, t
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
-                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, units, (view.which, opened));
+                    selectivity_panel::panel_ui(
+                        ui,
+                        app,
+                        &mut view.selectivity,
+                        net,
+                        units,
+                        (view.which, opened),
+                        commands,
+                    );
                 }
             });
         });
@@ -122,7 +136,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState, t
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
-                    Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref()),
+                    Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
                     None => trained_side_ui(ui, app, view, textures, trained.as_ref()),
                 }
                 .or(hover.take());
@@ -145,7 +159,7 @@ fn build_key(app: &AppState, which: Which) -> BuildKey {
 }
 
 /// Makes an input when there is none, or when the tile set or the image size changed.
-fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
+fn ensure_input(app: &AppState, view: &mut NetworksViewState) {
     let size = (app.session.dataset.height, app.session.dataset.width);
     let current =
         view.input.as_ref().is_some_and(|i| i.classes_version == app.classes_version && i.image.dim() == size);
@@ -159,7 +173,7 @@ fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
 }
 
 /// Uses dataset sample `view.sample_index` if the dataset is current; false when it is not.
-fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> bool {
+fn dataset_sample_input(app: &AppState, view: &mut NetworksViewState) -> bool {
     let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
     let size = (app.session.dataset.height, app.session.dataset.width);
     let Some(data) = app.dataset().cloned().filter(|_| current) else { return false };
@@ -174,7 +188,7 @@ fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> boo
 }
 
 /// A fresh random valid sample.
-fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
+fn random_input(app: &AppState, view: &mut NetworksViewState) {
     view.random_seed = view.random_seed.wrapping_add(1);
     let made = app
         .session
@@ -191,11 +205,11 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
 }
 
 /// Asks for the constructed forward pass of the current input (the newest input wins).
-fn request_forward(app: &mut AppState, view: &NetworksViewState, key: BuildKey) {
+fn request_forward(app: &AppState, view: &NetworksViewState, key: BuildKey, commands: &mut Vec<Command>) {
     let Some(input) = &view.input else { return };
     let wanted = (net_key(key), image_key(&input.image));
     if app.cache.forward(key.3).needs(&wanted) {
-        app.push(Command::ForwardPass { which: key.3, key: wanted, image: Arc::new(input.image.clone()) });
+        commands.push(Command::ForwardPass { which: key.3, key: wanted, image: Arc::new(input.image.clone()) });
     }
 }
 
@@ -272,7 +286,7 @@ fn trained_units(
     }
 }
 
-fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+fn top_bar_ui(ui: &mut egui::Ui, app: &AppState, view: &mut NetworksViewState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.label("Input:");
         let samples = app.dataset().map_or(0, |d| d.samples.len());
@@ -281,7 +295,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
                 .add(number::field(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
                 .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
-                app.warn("the dataset is not ready yet");
+                commands.push(Command::Log(Level::Warning, "the dataset is not ready yet".to_owned()));
             }
         });
         if ui.button("Random sample").on_hover_text("A fresh valid sample of a random class").clicked() {
@@ -300,7 +314,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
 
 fn left_column_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
@@ -509,7 +523,7 @@ fn class_tick(index: usize, name: &str, slot_width: f32) -> String {
 
 fn constructed_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
@@ -548,7 +562,7 @@ fn constructed_side_ui(
 
 fn trained_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
@@ -576,16 +590,17 @@ fn trained_side_ui(
 
 fn imported_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     network: &Arc<ImportedNetwork>,
     forward: Option<&ImportedForward>,
+    commands: &mut Vec<Command>,
 ) -> Option<Hover> {
     ui.horizontal(|ui| {
         ui.heading(format!("Imported: {}", network.name()));
         if ui.button("Close").on_hover_text("Show the SGD training run on this side again").clicked() {
-            app.push(Command::CloseNetwork);
+            commands.push(Command::CloseNetwork);
         }
     });
     let (height, width) = (app.session.dataset.height, app.session.dataset.width);
@@ -595,7 +610,7 @@ fn imported_side_ui(
         let offer = (rows, cols) != (height, width) && network.dataset_can_take_its_size();
         if offer && ui.button(format!("Use {rows}×{cols} images")).clicked() {
             let settings = DatasetSettings { height: rows, width: cols, ..app.session.dataset.clone() };
-            app.push(Command::SetDatasetSettings(settings));
+            commands.push(Command::SetDatasetSettings(settings));
         }
     }
     if let Some(warning) = network.class_name_warning(&app.classes) {
