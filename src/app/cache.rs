@@ -21,7 +21,7 @@ use crate::core::nn::sparse::{Activations, SparseError};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
-use super::imported::ImportedNetwork;
+use super::imported::{ImportedForward, ImportedNetwork};
 use super::settings::DatasetRequest;
 use super::theme;
 
@@ -301,6 +301,8 @@ pub struct Cache {
     selectivity: Keyed<SelectivityKey, Measured>,
     figure4: Keyed<StudyKey, Study>,
     gallery: Keyed<GalleryKey, GallerySource>,
+    /// The opened ONNX network's forward pass, by (model version, input image key).
+    imported_forward: Keyed<(u64, u64), ImportedForward>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -537,6 +539,32 @@ impl Cache {
         self.dataset.running().map(|(_, job)| job)
     }
 
+    /// The opened network's forward passes (the newest, and a failure for its input).
+    pub fn imported_forward(&self) -> &Keyed<(u64, u64), ImportedForward> {
+        &self.imported_forward
+    }
+
+    /// Runs `image` (of content key `key.1`) through the opened `network` (of version `key.0`)
+    /// unless done, failed or running; a pass of a model closed since is not waited for.
+    pub fn imported_forward_pass(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        network: &Arc<ImportedNetwork>,
+        key: (u64, u64),
+        image: &Arc<Array2<f32>>,
+    ) {
+        if self.imported_forward.running().is_some_and(|(running, _)| running.0 != key.0) {
+            self.imported_forward.abandon_running();
+        }
+        self.imported_forward.request(key, || {
+            let (network, image) = (Arc::clone(network), Arc::clone(image));
+            let stamp = theme::content_hash(image.view(), key.0);
+            Job::spawn("imported network forward pass", ctx.cloned(), move |_| {
+                ImportedForward::of(&network, &image, stamp)
+            })
+        });
+    }
+
     /// The gallery's images last loaded (the gallery keeps each set it took).
     pub fn gallery(&self) -> &Keyed<GalleryKey, GallerySource> {
         &self.gallery
@@ -561,6 +589,7 @@ impl Cache {
         self.n1_forward.poll();
         self.n2_forward.poll();
         self.figure4.poll();
+        self.imported_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

@@ -153,6 +153,9 @@ pub enum Command {
     BuildNetwork(Which),
     /// Runs an input image through N1 or N2 (once built) into the cache (once per key).
     ForwardPass { which: Which, key: ForwardKey, image: Arc<Array2<f32>> },
+    /// Runs an input image through the opened ONNX network (of version `key.0`) into the cache
+    /// (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
+    ImportedForwardPass { key: (u64, u64), image: Arc<Array2<f32>> },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

@@ -120,6 +120,11 @@ impl TilelabApp {
             Command::ForwardPass { which, key, image } => {
                 state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
             }
+            Command::ImportedForwardPass { key, image } => {
+                if let Some(network) = state.imported.network.as_ref().filter(|n| n.version == key.0) {
+                    state.cache.imported_forward_pass(Some(ctx), network, key, &image);
+                }
+            }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

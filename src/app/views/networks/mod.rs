@@ -22,8 +22,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
 use crate::app::command::{Command, Level};
-use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::{Job, Keyed};
+use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
@@ -31,12 +30,11 @@ use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::{Constructed, Which};
 use crate::core::detect;
-use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
 use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
-use imported::{ImportedForward, ImportedFrame, ImportedView};
+use imported::{ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
@@ -68,8 +66,6 @@ pub struct NetworksViewState {
     input_error: Option<String>,
     drag: DragState,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
-    /// The opened ONNX network's forward pass, by (model version, input stamp).
-    imported: Keyed<(u64, u64), ImportedForward>,
     imported_view: ImportedView,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
@@ -105,7 +101,7 @@ pub fn ui(
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
-    let imported = opened.as_ref().and_then(|network| imported_forward(ui.ctx(), view, network));
+    let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -241,32 +237,28 @@ fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<
     Some((cnn, activations, version))
 }
 
-/// Finishes or starts the opened network's forward pass of the current input (when it fits);
-/// returns the pass of the current input once computed. Another model starts afresh.
+/// The opened network's pass of the current input once computed (the last one of this model
+/// until then), asking for it when the input fits. Another model starts its view afresh.
 fn imported_forward(
-    ctx: &egui::Context,
+    app: &AppState,
     view: &mut NetworksViewState,
     network: &Arc<ImportedNetwork>,
+    commands: &mut Vec<Command>,
 ) -> Option<Arc<ImportedForward>> {
     if view.imported_view.version != network.version {
         view.imported_view = ImportedView::of(network.version);
-        view.imported.abandon_running();
     }
     let input = view.input.as_ref()?;
     if network.model.input_size() != input.image.dim() {
         return None;
     }
-    let wanted = (network.version, input.stamp);
-    view.imported.request(wanted, || {
-        let (network, image) = (Arc::clone(network), input.image.clone());
-        Job::spawn("imported network forward pass", Some(ctx.clone()), move |_| {
-            let trace = network.model.run(image.view()).map_err(|e| e.to_string())?;
-            let fields = receptive_fields(&network.model, &trace);
-            Ok(ImportedForward { trace, fields, stamp: stamp_of(&wanted) })
-        })
-    });
+    let passes = app.cache.imported_forward();
+    let wanted = (network.version, image_key(&input.image));
+    if passes.needs(&wanted) {
+        commands.push(Command::ImportedForwardPass { key: wanted, image: Arc::new(input.image.clone()) });
+    }
     // Until the new pass is done, the last one of this model stays on screen.
-    view.imported.done().filter(|(k, _)| k.0 == network.version).map(|(_, f)| Arc::clone(f))
+    passes.latest(|k| k.0 == network.version)
 }
 
 /// The units the selectivity panel compares with the constructed detectors.
@@ -616,9 +608,8 @@ fn imported_side_ui(
     if let Some(warning) = network.class_name_warning(&app.classes) {
         ui.colored_label(theme::WARNING, warning);
     }
-    let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
-    let wanted = (network.version, input_stamp);
-    if let Some((_, error)) = view.imported.failed().filter(|(k, _)| *k == wanted) {
+    let wanted = (network.version, view.input.as_ref().map_or(0, |i| image_key(&i.image)));
+    if let Some(error) = app.cache.imported_forward().error(&wanted) {
         ui.colored_label(theme::ERROR, format!("The model could not run on this input: {error}"));
         return None;
     }
