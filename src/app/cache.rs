@@ -6,9 +6,10 @@
 //! `Command::StudyFigure4` and read the results here, so the views and the lecture never compute
 //! the same thing twice.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use egui::ColorImage;
 use ndarray::Array2;
 
 use crate::core::construct::{ConstructError, Constructed, Which};
@@ -16,6 +17,7 @@ use crate::core::dataset::{self, Dataset};
 use crate::core::detect;
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::idx::{self, BundledSet, IdxImages};
+use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::sparse::{Activations, SparseError};
 use crate::core::selectivity::{self, ClassMaxima};
@@ -24,6 +26,7 @@ use crate::core::tile::{ClassSet, TileId};
 use super::imported::{ImportedForward, ImportedNetwork};
 use super::settings::DatasetRequest;
 use super::theme;
+use super::training_job::{SavedRun, save_run as save_run_now};
 
 use super::jobs::{Finished, Job, Keyed};
 
@@ -623,6 +626,28 @@ impl Cache {
         self.warnings = std::mem::take(&mut *self.pending_warnings.lock().unwrap_or_else(PoisonError::into_inner));
         self.notes.push(note);
     }
+}
+
+// One-shot work that commands start; whoever asked holds the job and reports its outcome.
+
+/// Writes a lecture step's screenshot, cropped to `page` (in pixels), as a PNG into `path`.
+pub fn save_png(ctx: &egui::Context, path: PathBuf, image: Arc<ColorImage>, page: Option<egui::Rect>) -> Job<PathBuf> {
+    Job::spawn("saving the lecture step", Some(ctx.clone()), move |_| {
+        let image = page.map_or_else(|| (*image).clone(), |page| theme::crop(&image, page));
+        theme::write_png(&path, &image)?;
+        Ok(path)
+    })
+}
+
+/// Saves the training run into the data dir `dir`.
+pub fn save_run(dir: PathBuf, saved: SavedRun) -> Job<()> {
+    Job::spawn("saving the trained network", None, move |_| save_run_now(&dir, &saved).map_err(|e| e.to_string()))
+}
+
+/// Loads and checks the ONNX model in `path`.
+pub fn open_network(ctx: Option<&egui::Context>, path: &Path) -> Job<OnnxModel> {
+    let path = path.to_path_buf();
+    Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&path).map_err(|e| e.to_string()))
 }
 
 #[cfg(test)]

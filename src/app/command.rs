@@ -198,6 +198,8 @@ pub enum Command {
     AskSceneLink,
     /// Adds a line to the log (what a view noticed: a refused action, a missing input).
     Log(Level, String),
+    /// Saves the lecture step's screenshot, cropped to the page (in pixels), as a PNG.
+    SaveLectureStep { path: PathBuf, image: Arc<egui::ColorImage>, page: Option<egui::Rect> },
     /// Reads a set of gallery images into the cache (once per key).
     LoadGallery(GalleryKey),
     /// Remembers the folder of the last path confirmed in a path window (the next one starts there).

@@ -111,11 +111,8 @@ pub enum Loaded {
 }
 
 impl Imported {
-    /// Starts loading `path` in the background (replacing a load in progress).
-    pub fn open(&mut self, ctx: Option<&egui::Context>, path: &Path) {
-        let file = path.to_path_buf();
-        let job =
-            Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&file).map_err(|e| e.to_string()));
+    /// Waits for `job`, the load of `path` (replacing a load in progress).
+    pub fn open(&mut self, path: &Path, job: Job<OnnxModel>) {
         self.job = Some((path.to_path_buf(), job));
     }
 

@@ -8,7 +8,7 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, tileset_file};
 
 use super::TilelabApp;
-use super::cache::GalleryKey;
+use super::cache::{self, GalleryKey};
 use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
@@ -101,6 +101,9 @@ impl TilelabApp {
                 self.views.gallery.open = true;
                 state.cache.load_gallery(Some(ctx), GalleryKey::Idx { images, labels });
             }
+            Command::SaveLectureStep { path, image, page } => {
+                self.views.lecture.saving(cache::save_png(ctx, path, image, page));
+            }
             Command::LoadGallery(key) => state.cache.load_gallery(Some(ctx), key),
             Command::SetBackgroundImage(path) => match load_grey_image(&path) {
                 Ok(_) => {
@@ -167,7 +170,7 @@ impl TilelabApp {
                 }
             }
             Command::AskExport(kind) => self.views.exports.ask(kind, state),
-            Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
+            Command::OpenNetwork(path) => state.imported.open(&path, cache::open_network(Some(ctx), &path)),
             Command::CloseNetwork => {
                 state.imported.close();
                 state.session.network_path = None;
@@ -276,7 +279,7 @@ impl TilelabApp {
         if state.imported.first_poll()
             && let Some(path) = state.session.network_path.clone()
         {
-            state.imported.open(Some(ctx), &path);
+            state.imported.open(&path, cache::open_network(Some(ctx), &path));
         }
         match state.imported.poll() {
             Some(Loaded::Opened(message)) => {

@@ -358,9 +358,7 @@ impl AppState {
         }
         let Some(saved) = run.to_saved() else { return };
         self.training_saved = Some(version);
-        self.training_save = Some(Job::spawn("saving the trained network", None, move |_| {
-            training_job::save_run(&dir, &saved).map_err(|e| e.to_string())
-        }));
+        self.training_save = Some(super::cache::save_run(dir, saved));
     }
 
     /// Saves the run now, on the calling thread (when the app quits).
