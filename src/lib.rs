@@ -42,11 +42,13 @@
 //!   `app::ids`, `app::settings`, `app::theme`, `app::widgets` (heat maps, histograms, file dialog),
 //!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results; a thread
 //!   per job in `jobs/native.rs`, time slices on the UI thread in `jobs/sliced.rs` for the web),
-//!   `app::cache` (the dataset, N1/N2, their forward passes and the Figure 4 study, shared by the
-//!   views and the lecture), `app::command` and `app::state`; above them one file per view under
-//!   `app/views/`, the lecture under `app/lecture/`, the File → Export menu; `TilelabApp` applies
-//!   the views' commands once per frame (`app/run.rs`). The SGD run is a steppable job of the
-//!   runner (`app/training_job.rs`).
+//!   `app::training_job` (the SGD run, a steppable job of the runner) and `app::export_job` (what
+//!   an export writes, headless), `app::cache` (the dataset, N1/N2, their forward passes, the
+//!   Figure 4 study and the gallery's images, shared by the views and the lecture, and every
+//!   one-shot job a command starts), `app::command` and `app::state`; above them one file per view
+//!   under `app/views/`, the lecture under `app/lecture/`, the File → Export menu. Views read
+//!   `&AppState` and push commands; `TilelabApp` owns the texture cache and the frame's commands
+//!   and applies them once per frame (`app/run.rs`).
 //!
 //! # Invariants
 //! - N1(x) and N2(x) equal the direct `φ_O(x)` for every class (relative error ≤ 1e-4 in f32).

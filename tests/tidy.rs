@@ -60,8 +60,17 @@ fn code_lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn lower_app_modules_never_import_a_view() {
-    let lower =
-        ["ids.rs", "settings.rs", "theme.rs", "cache.rs", "command.rs", "state.rs", "imported.rs", "training_job.rs"];
+    let lower = [
+        "ids.rs",
+        "settings.rs",
+        "theme.rs",
+        "cache.rs",
+        "command.rs",
+        "state.rs",
+        "imported.rs",
+        "training_job.rs",
+        "export_job.rs",
+    ];
     let mut files: Vec<PathBuf> = lower.iter().map(|name| src("app").join(name)).collect();
     files.extend(rust_files(&src("app/widgets")));
     files.extend(rust_files(&src("app/jobs")));
@@ -90,6 +99,30 @@ fn views_reach_no_other_view_and_start_no_jobs_of_shared_data() {
         assert!(
             !code.iter().any(|line| line.contains("build_n1") || line.contains("build_n2")),
             "{} builds N1/N2 itself instead of reading the cache",
+            path.display()
+        );
+    }
+}
+
+/// Views read `&AppState` and push commands; background work starts in `app::jobs` (the runner)
+/// and `app::cache` (and the training run, a steppable job of its own module).
+#[test]
+fn views_read_the_state_and_only_the_runner_and_the_cache_start_jobs() {
+    let app = src("app");
+    let starters = [app.join("cache.rs"), app.join("training_job.rs")];
+    for path in rust_files(&app) {
+        let code = code_lines(&path);
+        assert!(
+            !code.iter().any(|line| line.contains("&mut AppState")),
+            "{} writes the state instead of pushing a command",
+            path.display()
+        );
+        if path.starts_with(app.join("jobs")) || starters.contains(&path) {
+            continue;
+        }
+        assert!(
+            !code.iter().any(|line| line.contains("Job::spawn(") || line.contains("Job::start(")),
+            "{} starts a background job itself",
             path.display()
         );
     }

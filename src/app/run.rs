@@ -10,7 +10,6 @@ use crate::core::{atomic, tileset_file};
 use super::TilelabApp;
 use super::cache::{self, GalleryKey};
 use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
-use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
 use super::training_job::{Control, TrainingJob, TrainingStart};
@@ -154,8 +153,8 @@ impl TilelabApp {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
                 let invariance = super::views::invariance::shown(&state.cache);
-                let source = Source::of(state, shown, networks.sample_index, invariance);
-                self.views.exports.start(ctx, kind, source, path);
+                let source = super::export_menu::source(state, shown, networks.sample_index, invariance);
+                self.views.exports.start(cache::export(ctx, kind, source, path));
             }
             Command::AskRename(node) => {
                 let name = match node {
