@@ -121,11 +121,6 @@ impl Imported {
         !std::mem::replace(&mut self.polled, true)
     }
 
-    /// True while a model is being loaded.
-    pub fn is_loading(&self) -> bool {
-        self.job.is_some()
-    }
-
     /// Puts the trained side back to the SGD run.
     pub fn close(&mut self) {
         self.network = None;

@@ -109,7 +109,7 @@ pub fn ui(
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, textures, key, (trained.as_ref(), imported.as_deref()));
+                left_column_ui(ui, app, view, textures, key, trained.as_ref(), imported.as_deref());
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
@@ -310,7 +310,8 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, imported): (Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>, Option<&ImportedForward>),
+    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    imported: Option<&ImportedForward>,
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
