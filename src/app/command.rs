@@ -11,7 +11,7 @@ use crate::core::presets::Preset;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
-use super::cache::{ForwardKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
+use super::cache::{ForwardKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits, WindowKey};
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
 use super::theme::Rendering;
@@ -142,6 +142,8 @@ pub enum Command {
     BuildNetwork(Which),
     /// Runs an input image through N1 or N2 (once built) into the cache (once per key).
     ForwardPass { which: Which, key: ForwardKey, image: Arc<Array2<f32>> },
+    /// Computes parts of N1's or N2's layers on an image (once built) into the cache (once per key).
+    LayerWindows { key: WindowKey, image: Arc<Array2<f32>> },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

@@ -115,6 +115,7 @@ impl TilelabApp {
             Command::ForwardPass { which, key, image } => {
                 state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
             }
+            Command::LayerWindows { key, image } => state.cache.layer_windows(Some(ctx), key, &image),
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

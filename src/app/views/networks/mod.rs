@@ -20,7 +20,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
+use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, WindowKey, image_key};
 use crate::app::command::Command;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
@@ -33,7 +33,6 @@ use crate::core::construct::{Constructed, Which};
 use crate::core::detect;
 use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
-use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedForward, ImportedFrame, ImportedView};
@@ -352,7 +351,7 @@ fn clicked_ui(
     let network = app.cache.network(key.3, net_key(key));
     let forward = latest_forward(app, key).map(|(_, f)| f);
     if let (Some(net), Some(forward)) = (&network, forward) {
-        let frame = frame_of(app, view, net, &forward.activations, 0);
+        let frame = frame_of(app, view, net, &forward, 0);
         let found = constructed::responders(&frame, row, col);
         if found.is_empty() {
             ui.label(format!("{}: no detector fires on a window covering this pixel.", view.which.name()));
@@ -389,12 +388,13 @@ fn frame_of<'a>(
     app: &'a AppState,
     view: &NetworksViewState,
     net: &'a Constructed,
-    activations: &'a Activations,
+    forward: &'a Forward,
     stamp: u64,
 ) -> NetworkFrame<'a> {
     NetworkFrame {
         net,
-        activations,
+        forward,
+        window: None,
         classes: &app.classes,
         name: view.which.name(),
         stamp,
@@ -417,7 +417,7 @@ fn logits_ui(
     let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
     if let Some(forward) = &forward {
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
-        charts.push((view.which.name().to_owned(), forward.activations.logits(), false));
+        charts.push((view.which.name().to_owned(), forward.logits(), false));
     }
     if let Some((_, activations, _)) = trained {
         charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
@@ -527,24 +527,38 @@ fn constructed_side_ui(
         });
         return None;
     };
-    let Some(((_, input_stamp), forward)) = latest_forward(app, key) else {
+    let Some((forward_key, forward)) = latest_forward(app, key) else {
         match app.cache.forward(key.3).failed().filter(|(k, _)| k.0 == net_key(key)) {
             Some((_, error)) => ui.colored_label(theme::ERROR, format!("{}: {error}", view.which.name())),
             None => ui.spinner(),
         };
         return None;
     };
-    let stamp = stamp_of(&(key, input_stamp));
+    let stamp = stamp_of(&(key, forward_key.1));
+    let windows = app.cache.windows().done().filter(|(k, _)| k.which == key.3 && k.forward == forward_key);
     let textures = &mut app.textures;
     let frame = NetworkFrame {
         net: network,
-        activations: &forward.activations,
+        forward: &forward,
+        window: windows.and_then(|(k, values)| k.windows.first().zip(values.first())),
         classes: &app.classes,
         name: view.which.name(),
         stamp,
         rendering: app.session.rendering,
     };
-    constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view)
+    let hover = constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view);
+    request_window(app, view, key.3, forward_key);
+    hover
+}
+
+/// Asks for the part of a layer the constructed side drew but the forward pass did not keep, once
+/// the pass is of the current input.
+fn request_window(app: &mut AppState, view: &NetworksViewState, which: Which, forward: ForwardKey) {
+    let (Some(wanted), Some(input)) = (&view.constructed_view.wanted, &view.input) else { return };
+    let key = WindowKey { which, forward, windows: vec![wanted.clone()] };
+    if app.cache.windows().needs(&key) && image_key(&input.image) == forward.1 {
+        app.push(Command::LayerWindows { key, image: Arc::new(input.image.clone()) });
+    }
 }
 
 fn trained_side_ui(
