@@ -639,7 +639,7 @@ mod tests {
         assert!(forward.layer(net.detectors.layer).is_some() && forward.layer(net.detectors.layer - 1).is_none());
         assert!(crate::core::verify::max_relative_error(&forward.logits(), &forward.direct) <= 1e-4);
         let level = &net.blocks[0];
-        let window = LayerWindow { layer: level.layer, channels: vec![0, 3], rows: 10..30, cols: 0..256 };
+        let window = LayerWindow { layer: level.layer, channels: vec![0, 3], rows: 10..30, cols: 0..300 };
         let windows_key = WindowKey { which: Which::N2, forward: forward_key, windows: vec![window] };
         for _ in 0..4000 {
             cache.layer_windows(None, windows_key.clone(), &image);
