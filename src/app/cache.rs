@@ -278,7 +278,7 @@ pub struct Cache {
 /// Why `which` is not there, as the views print it after the network's name: "left out" with
 /// the size it would need when it is too large for the image (the other network and φ still
 /// answer), otherwise "cannot be built".
-fn build_failure(which: Which, error: &ConstructError) -> String {
+pub fn build_failure(which: Which, error: &ConstructError) -> String {
     match error {
         ConstructError::TooLarge { .. } => format!("left out on this image size: {error}"),
         _ => format!("cannot be built: {error}"),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, WindowKey, image_key};
+use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, WindowKey, build_failure, image_key};
 use crate::app::command::Command;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, Keyed};
@@ -29,7 +29,7 @@ use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
-use crate::core::construct::{Constructed, Which};
+use crate::core::construct::{Constructed, Which, n1_fits};
 use crate::core::detect;
 use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
@@ -516,6 +516,11 @@ fn constructed_side_ui(
     network: Option<&Arc<Constructed>>,
 ) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
+    if view.which == Which::N2
+        && let Err(error) = n1_fits(&app.classes, key.1, key.2)
+    {
+        ui.colored_label(theme::WARNING, format!("N1 {}", build_failure(Which::N1, &error)));
+    }
     if let Some(error) = app.cache.network_error(key.3, net_key(key)) {
         ui.colored_label(theme::ERROR, format!("{} {error}", view.which.name()));
         return None;
