@@ -64,7 +64,7 @@ fn networks_view_draws_n2_on_256_by_256_images_from_windows() {
     let (logits, direct, kept) = n2_pass(harness.state(), layer).expect("N2's pass is done");
     assert!(!kept, "on 256×256 the block layers are not kept");
     assert!(max_relative_error(&logits, &direct) <= 1e-4, "{logits:?} vs {direct:?}");
-    let predicted = |prefix: &str| harness.query_by_label_contains(prefix).map(|n| n.accesskit_node().label());
+    let predicted = |prefix: &str| harness.query_by_label_contains(prefix).map(|n| n.accesskit_node().value());
     let shown = (predicted("direct φ: "), predicted("N2: "));
     let (Some(Some(phi)), Some(Some(n2))) = shown else { panic!("both logit charts are titled: {shown:?}") };
     assert_eq!(phi.trim_start_matches("direct φ: "), n2.trim_start_matches("N2: "), "the same prediction");
@@ -133,7 +133,7 @@ fn the_lecture_draws_n2_layers_on_256_by_256_images() {
         assert!(!window.channels.is_empty() && value.high > 0.0);
     }
     // The N2 logit beside φ, as the step writes it.
-    let line = harness.get_by_label_contains("direct φ: ").accesskit_node().label().unwrap_or_default();
+    let line = harness.get_by_label_contains("direct φ: ").accesskit_node().value().unwrap_or_default();
     let (n2, phi) = line.trim_start_matches("N2: ").split_once("   direct φ: ").expect("N2 and φ side by side");
     assert_eq!(n2, phi, "N2's logit equals φ as shown: {line}");
     // Hovering the first layer's mosaic shows the block's meaning.
