@@ -4,7 +4,8 @@
 //! each computed once per key by the job runner. Views ask with `Command::GenerateDataset`,
 //! `Command::BuildNetwork`, `Command::ForwardPass`, `Command::MeasureSelectivity` and
 //! `Command::StudyFigure4` and read the results here, so the views and the lecture never compute
-//! the same thing twice.
+//! the same thing twice. The scattering network's entries (its pass, its classifier, the
+//! deformation study) are in `cache/scattering.rs`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,6 +25,9 @@ use super::settings::DatasetRequest;
 use super::theme;
 
 use super::jobs::{Finished, Job, Keyed};
+
+mod scattering;
+pub use scattering::{DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey};
 
 /// What a constructed network is built from: tile-set version, image height and width.
 pub type NetKey = (u64, usize, usize);
@@ -224,6 +228,9 @@ pub struct Cache {
     n2_forward: Keyed<ForwardKey, Forward>,
     selectivity: Keyed<SelectivityKey, Measured>,
     figure4: Keyed<StudyKey, Study>,
+    scattering_pass: Keyed<ScatteringPassKey, ScatteringPass>,
+    scattering_model: Keyed<ScatteringModelKey, ScatteringModel>,
+    deformation: Keyed<DeformationKey, crate::core::experiments::figure4_deformation::DeformationStudy>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -473,6 +480,11 @@ impl Cache {
         self.n1_forward.poll();
         self.n2_forward.poll();
         self.figure4.poll();
+        self.scattering_pass.poll();
+        self.deformation.poll();
+        if let Some(Finished::Failed(_, error)) = self.scattering_model.poll() {
+            self.notes.push(Note::Error(format!("the scattering classifier: {error}")));
+        }
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }
