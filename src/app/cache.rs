@@ -27,7 +27,9 @@ use super::theme;
 use super::jobs::{Finished, Job, Keyed};
 
 mod scattering;
-pub use scattering::{DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey};
+pub use scattering::{
+    DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
+};
 
 /// What a constructed network is built from: tile-set version, image height and width.
 pub type NetKey = (u64, usize, usize);

@@ -66,10 +66,49 @@ pub struct DeformationKey {
     pub weights: Option<u64>,
 }
 
+/// What a view asks of the cache for one input and the current dataset under some settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScatteringRequest {
+    pub spec: ScatteringSpec,
+    /// `None` when there is no input or the settings do not fit the image.
+    pub pass: Option<ScatteringPassKey>,
+    /// `None` until a dataset of the current tile set exists, or when the settings do not fit.
+    pub model: Option<ScatteringModelKey>,
+    /// Why the settings do not fit the image (names the limit).
+    pub invalid: Option<String>,
+}
+
 /// Epochs the app trains the classifier (the CLI's `reproduce scattering` uses the standard 30).
 const APP_EPOCHS: usize = 30;
 
 impl Cache {
+    /// What `image` (of `size`) and the dataset of tile-set `classes_version` need under `spec`.
+    pub fn scattering_request(
+        &self,
+        spec: ScatteringSpec,
+        size: (usize, usize),
+        classes_version: u64,
+        image: Option<&Array2<f32>>,
+    ) -> ScatteringRequest {
+        let invalid = spec.check(size.0, size.1).err().map(|e| e.to_string());
+        let valid = invalid.is_none();
+        let current = self.dataset_for().is_some_and(|(version, _)| *version == classes_version);
+        ScatteringRequest {
+            spec,
+            pass: image.filter(|i| valid && i.dim() == size).map(|i| (spec, size, super::image_key(i))),
+            model: (valid && current).then(|| ScatteringModelKey { spec, classes_version, dataset: self.generation }),
+            invalid,
+        }
+    }
+
+    /// The linear classifier's logits for the request's input, once its pass and classifier are done.
+    pub fn scattering_logits(&self, request: &ScatteringRequest) -> Option<Vec<f32>> {
+        let pass = self.scattering_pass.get(&request.pass?)?;
+        let model = self.scattering_model.get(&request.model?)?;
+        let flat = ndarray::Array1::from_iter(pass.coefficients.iter().copied());
+        model.classifier.logits(flat.view()).ok().map(|l| l.to_vec())
+    }
+
     /// The scattering passes (the newest, the running one, the last failure).
     pub fn scattering_pass(&self) -> &Keyed<ScatteringPassKey, ScatteringPass> {
         &self.scattering_pass
