@@ -5,6 +5,9 @@
 //! and lists the images where N1's invariance breaks. The numbers come from
 //! `core::experiments::figure4::invariance`, computed into the app's cache (`Command::StudyFigure4`,
 //! shared with the lecture); the export is `ExportKind::Figure4Study` (its `write_outputs`).
+//! The third perturbation, small deformations of amplitude τ, is in `deformation`.
+
+mod deformation;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct InvarianceViewState {
     pub every_offset: bool,
     /// Folder the exports go to (empty until first shown: then `figure4` in the default folder).
     pub export_dir: String,
+    /// Amplitude τ of the small deformations, in pixels.
+    pub tau: f32,
 }
 
 /// The newest study of this view (the lecture's, pinned to a weights version, are not shown here).
@@ -57,7 +62,12 @@ fn shown_study(cache: &Cache) -> Option<&(StudyKey, Arc<Study>)> {
 /// The study on screen and the network it compares with N1 (what File → Export writes).
 pub fn shown(cache: &Cache) -> Option<InvarianceShown> {
     let (_, computed) = shown_study(cache)?;
-    Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
+    let deformation = cache.deformation().done().map(|(_, study)| Arc::clone(study));
+    Some(InvarianceShown {
+        result: Arc::clone(&computed.result),
+        compared: computed.compared.short_name(),
+        deformation,
+    })
 }
 
 impl Default for InvarianceViewState {
@@ -70,6 +80,7 @@ impl Default for InvarianceViewState {
             epsilon: 2.0,
             every_offset: false,
             export_dir: String::new(),
+            tau: 1.0,
         }
     }
 }
@@ -81,6 +92,16 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
         let network = network_for(app, &request);
         app.push(Command::StudyFigure4 { key: request.clone(), network });
     }
+    let compared = network_for(app, &request).ok();
+    let deformed = deformation::request(app, &request, view.tau, compared.as_ref());
+    let mut commands = Vec::new();
+    if app.cache.deformation().needs(&deformed) {
+        deformation::ask(app, &deformed, network_for(app, &request), &mut commands);
+    }
+    for command in commands {
+        app.push(command);
+    }
+    let invalid_scattering = app.session.scattering.check(request.size.0, request.size.1).err().map(|e| e.to_string());
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(280.0);
@@ -90,9 +111,12 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
         });
         ui.separator();
         ui.vertical(|ui| {
-            egui::ScrollArea::vertical()
-                .id_salt("invariance results")
-                .show(ui, |ui| results_ui(ui, &app.cache, &request));
+            egui::ScrollArea::vertical().id_salt("invariance results").show(ui, |ui| {
+                results_ui(ui, &app.cache, &request);
+                if !request.tiles.is_empty() {
+                    deformation::results_ui(ui, &app.cache, &deformed, invalid_scattering.as_deref());
+                }
+            });
         });
     });
 }
@@ -177,6 +201,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     ui.small(
         "A large ε lets windows near the tile, or other classes' tiles, match too: the constructed logits then move.",
     );
+    deformation::settings_ui(ui, &mut view.tau);
 }
 
 fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {

@@ -1,0 +1,80 @@
+//! The scattering network in the app (issue 22): chosen beside N1/N2 in the Networks view, its
+//! wavelets and maps drawn with their meaning on hover, the linear classifier's logits once its
+//! job finishes, bad settings named in the view; Figure 4's deformation slider; lecture step 9.
+
+mod common;
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use tilelab::core::scattering::ScatteringSpec;
+
+use common::{harness, wait_for_screen};
+
+fn hover_text(harness: &egui_kittest::Harness<'_, tilelab::app::TilelabApp>) -> String {
+    harness.state().views.networks.hover.as_ref().map(|h| h.text.clone()).unwrap_or_default()
+}
+
+#[test]
+fn scattering_draws_its_wavelets_and_maps_and_classifies_once_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
+    harness.get_by_role_and_label(Role::RadioButton, "Scattering").click();
+    wait_for_screen(&mut harness, 30.0, "the order-1 maps", |h| {
+        h.query_by_role_and_label(Role::Image, "j1 45°").is_some()
+    });
+    // J = 2, L = 8: 16 wavelets, each with a real and an imaginary part.
+    assert_eq!(harness.query_all_by_label_contains("Re j").count(), 16);
+    assert_eq!(harness.query_all_by_label_contains("Im j").count(), 16);
+    harness.get_by_label("Order 2 maps ||x ⋆ ψ1| ⋆ ψ2|");
+    harness.get_by_label("Coefficients S: 81 channels of 10×10");
+
+    harness.get_by_role_and_label(Role::Image, "j1 45°").hover();
+    wait_for_screen(&mut harness, 5.0, "the order-1 hover", |h| hover_text(h).starts_with("order 1"));
+    assert!(hover_text(&harness).starts_with("order 1: scale 1, angle 45° = "), "{}", hover_text(&harness));
+    harness.get_by_role_and_label(Role::Image, "j0 45°→j1 90°").hover();
+    wait_for_screen(&mut harness, 5.0, "the order-2 hover", |h| hover_text(h).starts_with("order 2"));
+    assert!(
+        hover_text(&harness).starts_with("order 2: scale 0, angle 45°, then scale 1, angle 90° = "),
+        "{}",
+        hover_text(&harness)
+    );
+    let field = harness.state().views.networks.hover.as_ref().and_then(|h| h.field);
+    assert!(field.is_some_and(|f| (f.2, f.3) == (1, 1)), "a map pixel is one input pixel: {field:?}");
+
+    wait_for_screen(&mut harness, 60.0, "the scattering logits", |h| {
+        h.query_by_label_contains("scattering: ").is_some()
+    });
+    harness.get_by_label_contains("Linear classifier trained on the 60 dataset samples");
+    harness.get_by_label_contains("direct φ: ");
+    harness.get_by_label_contains("Scattering: mean classes per active coefficient");
+}
+
+#[test]
+fn bad_scattering_settings_are_named_in_the_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Networks").click();
+    harness.run_steps(2);
+    harness.get_by_role_and_label(Role::RadioButton, "Scattering").click();
+    let cases = [
+        (
+            ScatteringSpec { j: 6, l: 8, max_order: 2 },
+            "J = 6 is out of range: J must be at least 1 and 2^J at most the image's smaller side (40 pixels)",
+        ),
+        (ScatteringSpec { j: 0, l: 8, max_order: 2 }, "J = 0 is out of range"),
+        (ScatteringSpec { j: 2, l: 0, max_order: 2 }, "L = 0 orientations is out of range: L must be between 1 and 32"),
+        (ScatteringSpec { j: 2, l: 64, max_order: 2 }, "L = 64 orientations is out of range"),
+    ];
+    for (spec, expected) in cases {
+        harness.state_mut().state.session.scattering = spec;
+        harness.run_steps(3);
+        assert_eq!(harness.query_all_by_label_contains(expected).count(), 1, "{expected}");
+        assert!(harness.query_by_label_contains("Order 1 maps").is_none(), "nothing drawn for {spec:?}");
+    }
+    harness.get_by_label("Defaults").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state.session.scattering, ScatteringSpec::default());
+    wait_for_screen(&mut harness, 30.0, "the maps again", |h| h.query_by_label_contains("Order 1 maps").is_some());
+}
