@@ -28,6 +28,7 @@ use crate::core::tile::TileId;
 use super::LectureState;
 use super::data;
 use super::steps::{fmt, formula, live_input, note, two_columns};
+use super::wavelets::deformation_ui;
 
 /// Probe images used for the selectivity measurement.
 const SELECTIVITY_PROBES: usize = 300;
@@ -260,6 +261,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
     let result = studies.latest(|k| k.classes_version == key.classes_version && k.weights.is_some());
     let error = studies.error(&key).map(str::to_owned);
     let running = studies.is_running();
+    let mut commands = Vec::new();
     two_columns(
         ui,
         &mut (&mut *app, &mut *lecture),
@@ -285,7 +287,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                 invariance_grid_ui(ui, &study.result);
             }
         },
-        |ui, _| {
+        |ui, (app, lecture)| {
             note(
                 ui,
                 "Each tile is pasted 100 times with the background redrawn, and 100 times at random places on one background.",
@@ -299,8 +301,12 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
                 ui,
                 "The trained network's logit spreads, little under background changes and more under translations.",
             );
+            deformation_ui(ui, app, lecture, &mut commands, false);
         },
     );
+    for command in commands {
+        app.push(command);
+    }
 }
 
 /// Figure 4 as the lecture runs it: the first tile of the first three classes, the paper's 100

@@ -7,7 +7,7 @@ use egui::RichText;
 
 use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
-use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps};
+use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps, wavelets};
 use crate::app::state::AppState;
 use crate::app::theme;
 
@@ -38,6 +38,7 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
             Step::Objects => layers::objects_ui(ui, app, lecture),
             Step::Trained => compare::trained_ui(ui, app, lecture),
             Step::Invariance => compare::invariance_ui(ui, app, lecture),
+            Step::Wavelets => wavelets::wavelets_ui(ui, app, lecture),
         }
     });
     if lecture.shows_pointer() {

@@ -34,13 +34,15 @@ pub fn wavelets_ui(
     textures: &mut TextureCache,
     wavelets: &[SpatialWavelet],
     l: usize,
+    with_imaginary: bool,
 ) -> Option<Pointed> {
-    ui.separator();
-    ui.label(egui::RichText::new("Wavelets ψ_{j,θ} (real part, imaginary part)").strong());
+    let parts: &[(bool, &str)] = if with_imaginary { &[(false, "Re"), (true, "Im")] } else { &[(false, "Re")] };
+    let heading = if with_imaginary { "real part, imaginary part" } else { "real parts" };
+    ui.label(egui::RichText::new(format!("Wavelets ψ_{{j,θ}} ({heading})")).strong());
     let scale = Scale::symmetric("ψ", wavelets.iter().flat_map(|w| w.real.iter().chain(w.imaginary.iter())));
     let stamp = stamp_of(&(wavelets.len(), l, wavelets.first().map(|w| w.real.dim())));
     let mut hover = None;
-    for (part, name) in [(false, "Re"), (true, "Im")] {
+    for &(part, name) in parts {
         let maps: Vec<MapView<'_>> = wavelets
             .iter()
             .map(|w| MapView {
@@ -67,10 +69,16 @@ pub fn wavelets_ui(
 }
 
 /// The maps |x ⋆ ψ| (order 1) and ||x ⋆ ψ1| ⋆ ψ2| (order 2) of the input.
-pub fn maps_ui(ui: &mut egui::Ui, textures: &mut TextureCache, maps: &Maps, l: usize, stamp: u64) -> Option<Pointed> {
+pub fn maps_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    maps: &Maps,
+    (l, max_order): (usize, usize),
+    stamp: u64,
+) -> Option<Pointed> {
     let mut hover = None;
     let orders = [(1, "|x ⋆ ψ|", &maps.order1, MAP_SIDE), (2, "||x ⋆ ψ1| ⋆ ψ2|", &maps.order2, SMALL_SIDE)];
-    for (order, formula, maps, side) in orders {
+    for (order, formula, maps, side) in orders.into_iter().take(max_order) {
         if maps.is_empty() {
             continue;
         }

@@ -216,6 +216,19 @@ fn stability_of(outputs: &Outputs, images: &[(Array2<f32>, Array2<f32>)], class:
     }
 }
 
+/// How the app names a network of the study ("direct φ", "N2", "scattering + linear", …).
+pub fn display_name(network: &str) -> &str {
+    match network {
+        "direct_phi" => "direct φ",
+        "n1" => "N1",
+        "n2" => "N2",
+        "trained_cnn" => "CNN",
+        "scattering_coefficients" => "scattering S",
+        "scattering_linear" => "scattering + linear",
+        other => other,
+    }
+}
+
 /// A short text report: one line per tile and network.
 pub fn report(study: &DeformationStudy) -> String {
     let mut text = format!(

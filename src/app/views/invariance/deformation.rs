@@ -13,7 +13,7 @@ use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::number;
-use crate::core::experiments::figure4_deformation::{DeformationStudy, NetworkStability};
+use crate::core::experiments::figure4_deformation::{DeformationStudy, NetworkStability, display_name};
 
 /// Largest τ the slider offers, in pixels (a τ that folds the image is refused with its limit).
 pub const MAX_TAU: f32 = 6.0;
@@ -121,19 +121,6 @@ fn row_ui(ui: &mut egui::Ui, n: &NetworkStability) {
         }
     }
     ui.end_row();
-}
-
-/// How the view names the study's networks.
-pub fn display_name(network: &str) -> &str {
-    match network {
-        "direct_phi" => "direct φ",
-        "n1" => "N1",
-        "n2" => "N2",
-        "trained_cnn" => "CNN",
-        "scattering_coefficients" => "scattering S",
-        "scattering_linear" => "scattering + linear",
-        other => other,
-    }
 }
 
 /// The relative stability ratio of every network, averaged over the tiles, as bars.

@@ -87,8 +87,9 @@ pub fn scattering_ui(
     };
     let stamp = stamp_of(&key);
     let l = request.spec.l;
-    let mut pointed = drawing::wavelets_ui(ui, textures, &pass.wavelets, l);
-    pointed = drawing::maps_ui(ui, textures, &pass.maps, l, stamp).or(pointed);
+    ui.separator();
+    let mut pointed = drawing::wavelets_ui(ui, textures, &pass.wavelets, l, true);
+    pointed = drawing::maps_ui(ui, textures, &pass.maps, (l, 2), stamp).or(pointed);
     pointed = drawing::coefficients_ui(ui, textures, (&pass.coefficients, &pass.paths), l, stamp).or(pointed);
     pointed.map(|(text, field)| Hover { text, field })
 }
