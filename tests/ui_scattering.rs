@@ -78,3 +78,69 @@ fn bad_scattering_settings_are_named_in_the_view() {
     assert_eq!(harness.state().state.session.scattering, ScatteringSpec::default());
     wait_for_screen(&mut harness, 30.0, "the maps again", |h| h.query_by_label_contains("Order 1 maps").is_some());
 }
+
+/// The relative stability ratio of `network` for the first tile of the newest deformation study.
+fn ratio_of(harness: &egui_kittest::Harness<'_, tilelab::app::TilelabApp>, network: &str) -> Option<f32> {
+    let (_, study) = harness.state().state.cache.deformation().done()?;
+    study.tiles.first()?.networks.iter().find(|n| n.network == network).map(|n| n.relative_ratio)
+}
+
+#[test]
+fn the_deformation_slider_changes_every_networks_measured_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.get_by_label("Invariance").click();
+    harness.run_steps(2);
+    harness.get_by_role_and_label(Role::Slider, "τ (pixels)");
+    let done_for = |tau: f32, with_classifier: bool| {
+        move |h: &egui_kittest::Harness<'_, tilelab::app::TilelabApp>| {
+            h.state().state.cache.deformation().done().is_some_and(|(key, study)| {
+                key.tau_bits == tau.to_bits() && study.tau == tau && key.model.is_some() == with_classifier
+            })
+        }
+    };
+    wait_for_screen(&mut harness, 120.0, "the study at τ = 1 with the classifier", done_for(1.0, true));
+    harness.get_by_label("Small deformations (τ = 1 px)");
+    let networks = ["direct_phi", "n1", "n2", "trained_cnn", "scattering_coefficients", "scattering_linear"];
+    let before: Vec<f32> = networks.iter().map(|n| ratio_of(&harness, n).expect(n)).collect();
+    for name in ["direct φ", "N1", "N2", "CNN", "scattering S", "scattering + linear"] {
+        assert!(harness.query_all_by_label(name).count() >= 3, "a row per tile for {name}");
+    }
+    harness.state_mut().views.invariance.tau = 2.0;
+    wait_for_screen(&mut harness, 120.0, "the study at τ = 2", done_for(2.0, true));
+    harness.get_by_label("Small deformations (τ = 2 px)");
+    let after: Vec<f32> = networks.iter().map(|n| ratio_of(&harness, n).expect(n)).collect();
+    for ((name, b), a) in networks.iter().zip(&before).zip(&after) {
+        assert!(a.is_finite() && (a - b).abs() > 1e-6, "{name}: {b} at τ = 1, {a} at τ = 2");
+    }
+    // A τ that folds the image is refused with its limit.
+    harness.state_mut().views.invariance.tau = 6.0;
+    wait_for_screen(&mut harness, 60.0, "the refusal", |h| h.query_by_label_contains("would fold").is_some());
+}
+
+#[test]
+fn lecture_step_nine_is_reached_by_the_arrow_keys_and_draws_the_wavelets() {
+    use egui::Key;
+    use tilelab::app::lecture::Step;
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    harness.key_press(Key::F5);
+    harness.run_steps(2);
+    for _ in 0..Step::ALL.len() {
+        harness.key_press(Key::ArrowRight);
+        harness.run_steps(2);
+    }
+    assert_eq!(harness.state().views.lecture.step, 8, "nine steps");
+    harness.get_by_label("Another way to build a CNN: wavelets");
+    harness.get_by_label("9 / 9");
+    wait_for_screen(&mut harness, 30.0, "the order-1 maps", |h| h.query_by_label("Order 1 maps |x ⋆ ψ|").is_some());
+    harness.get_by_label("Wavelets ψ_{j,θ} (real parts)");
+    harness.get_by_role_and_label(Role::Slider, "τ (pixels)");
+    wait_for_screen(&mut harness, 120.0, "the deformation numbers", |h| {
+        h.query_by_label_contains("output change ÷ image change (relative): N2 ").is_some()
+    });
+    harness.key_press(Key::ArrowLeft);
+    harness.run_steps(2);
+    harness.get_by_label("Invariance: logits under background changes and translations");
+    harness.get_by_role_and_label(Role::Slider, "τ (pixels)");
+}

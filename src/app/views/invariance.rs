@@ -92,12 +92,9 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState)
         let network = network_for(app, &request);
         app.push(Command::StudyFigure4 { key: request.clone(), network });
     }
-    let compared = network_for(app, &request).ok();
-    let deformed = deformation::request(app, &request, view.tau, compared.as_ref());
+    let deformed = deformation::request(app, &request, view.tau, trained_version(app, &request));
     let mut commands = Vec::new();
-    if app.cache.deformation().needs(&deformed) {
-        deformation::ask(app, &deformed, network_for(app, &request), &mut commands);
-    }
+    deformation::ask(app, &deformed, || network_for(app, &request), &mut commands);
     for command in commands {
         app.push(command);
     }
@@ -165,6 +162,19 @@ fn network_for(app: &AppState, request: &StudyKey) -> Result<StudyNetwork, Strin
     let kernel = 5.min(height).min(width);
     let spec = CnnSpec { height, width, kernel, filters: 12, classes };
     Cnn::new(spec, request.seed).map(|cnn| StudyNetwork::Untrained(Arc::new(cnn))).map_err(|e| e.to_string())
+}
+
+/// The paused training run's weights version when its network fits the request (what
+/// [`network_for`] compares unless a network is opened), without making a network. While the run
+/// trains it is `None` (the newest weights when a study starts), so a study is not restarted per step.
+fn trained_version(app: &AppState, request: &StudyKey) -> Option<u64> {
+    let progress = app.training.as_ref()?.progress();
+    if progress.running {
+        return None;
+    }
+    let spec = progress.cnn.as_ref()?.spec();
+    ((spec.height, spec.width, spec.classes) == (request.size.0, request.size.1, app.classes.len()))
+        .then_some(progress.version)
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {

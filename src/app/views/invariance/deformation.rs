@@ -18,8 +18,9 @@ use crate::core::experiments::figure4_deformation::{DeformationStudy, NetworkSta
 /// Largest τ the slider offers, in pixels (a τ that folds the image is refused with its limit).
 pub const MAX_TAU: f32 = 6.0;
 
-/// The study's key for the Figure 4 request `study` warped by `tau` pixels, and the network it compares.
-pub fn request(app: &AppState, study: &StudyKey, tau: f32, network: Option<&StudyNetwork>) -> DeformationKey {
+/// The study's key for the Figure 4 request `study` warped by `tau` pixels, against the training
+/// run's weights `weights` (`None`: an untrained CNN).
+pub fn request(app: &AppState, study: &StudyKey, tau: f32, weights: Option<u64>) -> DeformationKey {
     let size = study.size;
     let scattering = app.cache.scattering_request(app.session.scattering, size, app.classes_version, None);
     DeformationKey {
@@ -32,15 +33,17 @@ pub fn request(app: &AppState, study: &StudyKey, tau: f32, network: Option<&Stud
         spec: app.session.scattering,
         // The linear classifier joins once it is trained on the current dataset.
         model: scattering.model.filter(|k| app.cache.scattering_model().get(k).is_some()),
-        weights: match network {
-            Some(StudyNetwork::Trained(_, version)) => Some(*version),
-            _ => None,
-        },
+        weights,
     }
 }
 
 /// Asks for the dataset, the scattering classifier and the study when they are missing.
-pub fn ask(app: &AppState, key: &DeformationKey, network: Result<StudyNetwork, String>, commands: &mut Vec<Command>) {
+pub fn ask(
+    app: &AppState,
+    key: &DeformationKey,
+    network: impl FnOnce() -> Result<StudyNetwork, String>,
+    commands: &mut Vec<Command>,
+) {
     if app.dataset_needs_generation() {
         commands.push(Command::GenerateDataset);
     }
@@ -51,7 +54,7 @@ pub fn ask(app: &AppState, key: &DeformationKey, network: Result<StudyNetwork, S
         commands.push(Command::TrainScattering(model));
     }
     if app.cache.deformation().needs(key) && !key.tiles.is_empty() && scattering.invalid.is_none() {
-        commands.push(Command::StudyDeformation { key: key.clone(), network });
+        commands.push(Command::StudyDeformation { key: key.clone(), network: network() });
     }
 }
 
