@@ -51,8 +51,8 @@ pub fn wavelets_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
         },
         |ui, _| {
             note(ui, "Instead of templates of the tiles, fixed Morlet wavelets ψ: one per scale j and angle θ.");
-            formula(ui, "S1 = |x ⋆ ψ_{j,θ}| ⋆ φ_J");
-            formula(ui, "S2 = ||x ⋆ ψ1| ⋆ ψ2| ⋆ φ_J");
+            formula(ui, "S1 = |x * ψ_{j,θ}| * φ_J");
+            formula(ui, "S2 = ||x * ψ1| * ψ2| * φ_J");
             note(
                 ui,
                 "A convolution, a modulus (the non-linearity), a local average: a CNN whose filters nobody trained. \

@@ -77,7 +77,7 @@ pub fn maps_ui(
     stamp: u64,
 ) -> Option<Pointed> {
     let mut hover = None;
-    let orders = [(1, "|x ⋆ ψ|", &maps.order1, MAP_SIDE), (2, "||x ⋆ ψ1| ⋆ ψ2|", &maps.order2, SMALL_SIDE)];
+    let orders = [(1, "|x * ψ|", &maps.order1, MAP_SIDE), (2, "||x * ψ1| * ψ2|", &maps.order2, SMALL_SIDE)];
     for (order, formula, maps, side) in orders.into_iter().take(max_order) {
         if maps.is_empty() {
             continue;
@@ -108,9 +108,9 @@ pub fn maps_ui(
     hover
 }
 
-/// A map's title: its scales and angles, e.g. "j0 45°" or "j0 45°→j1 90°".
+/// A map's title: its scales and angles, e.g. "j0 45°" or "j0 45°/j1 90°" (the UI font has no arrow).
 fn short_title(path: &Path, l: usize) -> String {
-    path.steps.iter().map(|&(j, theta)| format!("j{j} {}°", angle_degrees(theta, l))).collect::<Vec<_>>().join("→")
+    path.steps.iter().map(|&(j, theta)| format!("j{j} {}°", angle_degrees(theta, l))).collect::<Vec<_>>().join("/")
 }
 
 /// The coefficients: one small map per channel (order 0, 1, 2), the channel's meaning on hover.

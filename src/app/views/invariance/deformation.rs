@@ -86,7 +86,7 @@ pub fn results_ui(ui: &mut egui::Ui, cache: &Cache, key: &DeformationKey, invali
         return;
     };
     ui.label(format!(
-        "{} images per tile; mean ‖x_τ − x‖ = {:.3}. Stability ratio ‖Φ(x_τ) − Φ(x)‖ / ‖x_τ − x‖ per network \
+        "{} images per tile; mean ||x_τ − x|| = {:.3}. Stability ratio ||Φ(x_τ) − Φ(x)|| / ||x_τ − x|| per network \
          (relative: both changes divided by their sizes; 1 = the output moves as much as the image).",
         study.samples, study.mean_image_change
     ));
@@ -97,8 +97,7 @@ pub fn results_ui(ui: &mut egui::Ui, cache: &Cache, key: &DeformationKey, invali
     for tile in &study.tiles {
         ui.label(RichText::new(format!("'{}' (ε = {})", tile.name, tile.epsilon)).strong());
         egui::Grid::new(("deformation", &tile.name)).striped(true).show(ui, |ui| {
-            for title in ["network", "‖ΔΦ‖/‖Δx‖", "relative", "class logit before → after", "right after"]
-            {
+            for title in ["network", "||ΔΦ||/||Δx||", "relative", "class logit before to after", "right after"] {
                 ui.label(RichText::new(title).small());
             }
             ui.end_row();
@@ -115,7 +114,7 @@ fn row_ui(ui: &mut egui::Ui, n: &NetworkStability) {
     ui.label(format!("{:.4}", n.relative_ratio));
     match (n.class_logit_before, n.class_logit_after, n.accuracy_after) {
         (Some(before), Some(after), Some(right)) => {
-            ui.label(format!("{before:.3} → {after:.3}"));
+            ui.label(format!("{before:.3} to {after:.3}"));
             ui.label(format!("{:.0}%", 100.0 * right));
         }
         _ => {
