@@ -25,8 +25,11 @@ fn scattering_draws_its_wavelets_and_maps_and_classifies_once_trained() {
         h.query_by_role_and_label(Role::Image, "j1 45°").is_some()
     });
     // J = 2, L = 8: 16 wavelets, each with a real and an imaginary part.
-    assert_eq!(harness.query_all_by_label_contains("Re j").count(), 16);
-    assert_eq!(harness.query_all_by_label_contains("Im j").count(), 16);
+    let images_named = |h: &egui_kittest::Harness<'_, tilelab::app::TilelabApp>, prefix: &str| {
+        h.query_all_by(|n| n.role() == Role::Image && n.label().is_some_and(|l| l.starts_with(prefix))).count()
+    };
+    assert_eq!(images_named(&harness, "Re j"), 16);
+    assert_eq!(images_named(&harness, "Im j"), 16);
     harness.get_by_label("Order 2 maps ||x * ψ1| * ψ2|");
     harness.get_by_label("Coefficients S: 81 channels of 10×10");
 
