@@ -76,7 +76,7 @@ fn a_saved_scene_reopens_from_recent_scenes_after_asking() {
     assert_eq!((saved.dataset.seed, saved.tiles.classes()), (77, presets::fashion_three()));
     assert_eq!(harness.state().state.session.recent_scenes, std::slice::from_ref(&path));
 
-    harness.state_mut().state.push(Command::Edit(Edit::Delete(Node::Class(0))));
+    harness.state_mut().push(Command::Edit(Edit::Delete(Node::Class(0))));
     harness.state_mut().state.session.dataset.seed = 5;
     settle(&mut harness);
     click_through(&mut harness, &["File", "Recent scenes", "class.tilelab"]);

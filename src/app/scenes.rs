@@ -246,7 +246,7 @@ impl TilelabApp {
         let written =
             std::fs::create_dir_all(&folder).and_then(|()| crate::core::atomic::write_atomic(&path, &model.bytes));
         match written {
-            Ok(()) => state.imported.open(Some(ctx), &path),
+            Ok(()) => state.imported.open(&path, super::cache::open_network(Some(ctx), &path)),
             Err(error) => state.error(format!("could not keep the scene's model {}: {error}", path.display())),
         }
     }

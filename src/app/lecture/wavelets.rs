@@ -12,7 +12,7 @@ use egui_plot::{Bar, BarChart, Plot};
 use crate::app::cache::{DeformationKey, StudyNetwork};
 use crate::app::command::Command;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::app::widgets::scattering as drawing;
 use crate::core::experiments::figure4_deformation::{DeformationStudy, display_name};
@@ -33,18 +33,23 @@ const MAX_TAU: f32 = 4.0;
 const COMPARED: [&str; 4] = ["n2", "trained_cnn", "scattering_coefficients", "scattering_linear"];
 
 /// Step 9: the wavelets, the maps of the followed input, and the deformation slider.
-pub fn wavelets_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
-    let mut commands = Vec::new();
+pub fn wavelets_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture, &mut commands),
-        |ui, (app, lecture, commands)| {
+        &mut (&mut *lecture, textures, commands),
+        |ui, (lecture, textures, commands)| {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input").strong());
-                    live_input(ui, app, lecture, 120.0, &[]);
+                    live_input(ui, app, lecture, textures, 120.0, &[]);
                 });
-                ui.vertical(|ui| pass_ui(ui, app, lecture, commands));
+                ui.vertical(|ui| pass_ui(ui, app, lecture, textures, commands));
             });
             ui.add_space(6.0);
             deformation_ui(ui, app, lecture, commands, true);
@@ -65,13 +70,16 @@ pub fn wavelets_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
             );
         },
     );
-    for command in commands {
-        app.push(command);
-    }
 }
 
 /// The wavelets (real parts) and the order-1 maps of the followed input.
-fn pass_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &LectureState, commands: &mut Vec<Command>) {
+fn pass_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let image = lecture.data.input.as_ref().map(|i| &i.image);
     let request =
         app.cache.scattering_request(app.session.scattering, data::image_size(app), app.classes_version, image);
@@ -88,9 +96,9 @@ fn pass_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &LectureState, comman
         return;
     };
     let l = request.spec.l;
-    drawing::wavelets_ui(ui, &mut app.textures, &pass.wavelets, l, false);
+    drawing::wavelets_ui(ui, textures, &pass.wavelets, l, false);
     let stamp = theme::content_hash(image.view(), (key.0.j * 1000 + key.0.l) as u64);
-    drawing::maps_ui(ui, &mut app.textures, &pass.maps, (l, 1), stamp);
+    drawing::maps_ui(ui, textures, &pass.maps, (l, 1), stamp);
 }
 
 /// The lecture's deformation study for the trained run's weights (or an untrained CNN before any

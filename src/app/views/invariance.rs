@@ -86,25 +86,21 @@ impl Default for InvarianceViewState {
 }
 
 /// Draws the invariance view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {
     let request = request(app, view);
     if app.cache.figure4().needs(&request) && !request.tiles.is_empty() {
         let network = network_for(app, &request);
-        app.push(Command::StudyFigure4 { key: request.clone(), network });
+        commands.push(Command::StudyFigure4 { key: request.clone(), network });
     }
     let deformed = deformation::request(app, &request, view.tau, trained_version(app, &request));
-    let mut commands = Vec::new();
-    deformation::ask(app, &deformed, || network_for(app, &request), &mut commands);
-    for command in commands {
-        app.push(command);
-    }
+    deformation::ask(app, &deformed, || network_for(app, &request), commands);
     let invalid_scattering = app.session.scattering.check(request.size.0, request.size.1).err().map(|e| e.to_string());
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(280.0);
             settings_ui(ui, app, view);
             ui.separator();
-            export_ui(ui, app, view);
+            export_ui(ui, app, view, commands);
         });
         ui.separator();
         ui.vertical(|ui| {
@@ -214,7 +210,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     deformation::settings_ui(ui, &mut view.tau);
 }
 
-fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
+fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {
     ui.label(RichText::new("Export").strong());
     if view.export_dir.is_empty() {
         let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
@@ -233,8 +229,8 @@ fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewSta
         .clicked()
     {
         let dir = resolve_dir(app, &view.export_dir);
-        app.session.last_folder = dir.parent().map(PathBuf::from);
-        app.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
+        commands.push(Command::SetLastFolder(dir.parent().map(PathBuf::from)));
+        commands.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
     }
 }
 
