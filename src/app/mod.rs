@@ -37,6 +37,7 @@ pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+pub mod scene_jobs;
 pub mod scenes;
 pub mod settings;
 pub mod state;
@@ -169,6 +170,7 @@ impl TilelabApp {
             self.state.push(command);
         }
         self.toasts_ui(&ctx);
+        self.scene_jobs_ui(&ctx);
         self.run_commands(&ctx);
         self.state.textures.evict_unused(&ctx);
         if let Some(due) = self.state.autosave_pending() {
@@ -182,6 +184,7 @@ impl TilelabApp {
     /// Non-UI work each frame: finished jobs and the debounced autosaves.
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_imported(ctx);
+        self.poll_scenes(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
             self.training_log.note(&job.progress());
