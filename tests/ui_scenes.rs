@@ -304,3 +304,44 @@ fn a_lecture_scene_opens_in_lecture_mode_at_its_step() {
     assert!(!app.views.lecture.active, "undo leaves the lecture the scene started");
     assert_eq!(app.state.classes, presets::fashion_three());
 }
+
+/// Writes `text` into the named pipe `fifo` once a reader opens it (on a thread: opening blocks).
+#[cfg(unix)]
+fn feed(fifo: &Path, text: &'static str) -> std::thread::JoinHandle<()> {
+    let fifo = fifo.to_owned();
+    std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scene_slow_to_read_says_it_is_opening_keeps_the_window_responsive_and_can_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    // A named pipe: reading it waits until a writer comes, like a slow disk or network share.
+    let fifo = dir.path().join("slow.tilelab");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut harness = harness(dir.path());
+    let open = Command::OpenScene(tilelab::app::command::SceneSource::File(fifo.clone()));
+
+    harness.state_mut().state.push(open.clone());
+    let started = std::time::Instant::now();
+    harness.run_steps(20);
+    assert!(started.elapsed().as_secs_f32() < 5.0, "frames go on while the file is read");
+    let opening = format!("opening the scene {}…", fifo.display());
+    harness.get_by_label_contains(&opening);
+    harness.get_by_role_and_label(Role::Button, "Cancel").click();
+    settle(&mut harness);
+    feed(&fifo, bundled("mnist-ten")).join().unwrap();
+    harness.run_steps(10);
+    let app = &harness.state().state;
+    assert_eq!(app.classes, presets::fashion_three(), "a cancelled scene changes nothing");
+    assert!(!app.history.can_undo() && !app.scene_jobs.is_busy());
+    assert!(harness.query_by_label_contains(&opening).is_none(), "the opening window went");
+    harness.get_by_label_contains("stopped opening the scene: the work is as it was");
+
+    harness.state_mut().state.push(open);
+    settle(&mut harness);
+    let writer = feed(&fifo, bundled("mnist-ten"));
+    wait_for_scene(&mut harness);
+    writer.join().unwrap();
+    assert_eq!(harness.state().state.classes, presets::mnist_ten(1), "once read, the scene opens");
+}

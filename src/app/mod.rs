@@ -5,7 +5,7 @@
 //! From the bottom: [`ids`] (names of the views, path windows and exports), [`settings`],
 //! [`theme`], [`widgets`] (heat maps, histograms, the file dialog), [`jobs`] (the one background
 //! runner and its keyed results), [`cache`] (the dataset, N1/N2 and what views share of them),
-//! [`command`] and [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]);
+//! [`command`], [`scene_jobs`] (scenes read and written on the runner) and [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]);
 //! on top `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands.
 //! No module imports one above it, and no view imports another view's module.
 //!
