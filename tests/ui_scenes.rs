@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{harness, wait_until};
+use common::{harness, readme_snapshot, wait_until};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
@@ -344,4 +344,12 @@ fn a_scene_slow_to_read_says_it_is_opening_keeps_the_window_responsive_and_can_b
     wait_for_scene(&mut harness);
     writer.join().unwrap();
     assert_eq!(harness.state().state.classes, presets::mnist_ten(1), "once read, the scene opens");
+}
+
+#[test]
+fn snapshot_of_the_examples_menu() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    click_through(&mut harness, &["File", "Examples"]);
+    readme_snapshot(&mut harness, "scenes-examples", "scenes");
 }
