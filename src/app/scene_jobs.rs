@@ -216,7 +216,7 @@ fn opened(source: SceneSource, scene: Scene, mut warnings: Vec<String>, data_dir
         which: scene.network,
         figure4_epsilon: invariance.epsilon_override,
         figure4: invariance,
-        lecture: scene.lecture.map(|l| l.step - 1),
+        lecture: scene.lecture.map(|l| l.step.saturating_sub(1)),
         followed: scene.lecture.and_then(|l| l.followed),
         scene_path: match &source {
             SceneSource::File(path) => Some(path.clone()),
