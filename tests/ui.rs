@@ -190,8 +190,8 @@ fn import_a_tile_image_and_export_pngs() {
 
     let tile_png = dir.path().join("tile.png");
     let atlas = dir.path().join("atlas.png");
-    harness.state_mut().state.push(Command::ExportTilePng(tile_png.clone()));
-    harness.state_mut().state.push(Command::ExportAtlas(atlas.clone()));
+    harness.state_mut().push(Command::ExportTilePng(tile_png.clone()));
+    harness.state_mut().push(Command::ExportAtlas(atlas.clone()));
     settle(&mut harness);
     let exported = image::open(&tile_png).unwrap().into_luma8();
     assert_eq!(exported, cross, "a tile PNG re-reads as the imported image");
@@ -205,11 +205,11 @@ fn a_bad_file_is_an_error_message_not_a_panic() {
     std::fs::write(&file, "{\"format\": \"something else\"").unwrap();
     let mut harness = harness(dir.path());
     let before = harness.state().state.classes.clone();
-    harness.state_mut().state.push(Command::OpenTileSet(file));
+    harness.state_mut().push(Command::OpenTileSet(file));
     settle(&mut harness);
     assert_eq!(harness.state().state.classes, before);
     let last = harness.state().state.last_message().expect("a message");
-    assert_eq!(last.level, tilelab::app::state::Level::Error);
+    assert_eq!(last.level, tilelab::app::command::Level::Error);
     assert!(harness.query_all_by_label_contains("could not open").count() >= 1, "the error is shown");
 }
 

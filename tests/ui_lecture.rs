@@ -407,7 +407,7 @@ fn exports_from_the_file_menu_parse_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    harness.state_mut().state.push(Command::GenerateDataset);
+    harness.state_mut().push(Command::GenerateDataset);
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     // The menu path: File → Export → Figure as SVG… opens the path window.
     harness.get_by_label("File").click();

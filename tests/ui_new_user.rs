@@ -90,7 +90,7 @@ fn step_six_asks_before_loading_the_example_and_undo_brings_the_file_back() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mine.tileset.json");
     let mut harness = harness(dir.path());
-    harness.state_mut().state.push(Command::SaveTileSet(file.clone()));
+    harness.state_mut().push(Command::SaveTileSet(file.clone()));
     settle(&mut harness);
     let mine = harness.state().state.classes.clone();
     let ctx = harness.ctx.clone();
@@ -138,7 +138,7 @@ fn labels_containing(harness: &Harness<'_, TilelabApp>, part: &str) -> Vec<Strin
 
 /// Runs an export of `kind` into `path` as the File menu does and waits for its files.
 fn export(harness: &mut Harness<'_, TilelabApp>, kind: ExportKind, path: &Path) -> Vec<PathBuf> {
-    harness.state_mut().state.push(Command::Export { kind, path: path.to_owned() });
+    harness.state_mut().push(Command::Export { kind, path: path.to_owned() });
     settle(harness);
     wait_until(harness, "the export", |app| !app.views.exports.is_running());
     let files = harness.state_mut().views.exports.last.take();
@@ -271,7 +271,7 @@ fn a_new_class_is_named_after_its_label_and_renames_from_the_editor_with_its_fea
     harness.get_by_label_contains("3: Boot");
 
     let file = dir.path().join("renamed.tileset.json");
-    harness.state_mut().state.push(Command::SaveTileSet(file.clone()));
+    harness.state_mut().push(Command::SaveTileSet(file.clone()));
     settle(&mut harness);
     let saved = tilelab::core::tileset_file::load(&file).unwrap();
     assert_eq!(saved.classes[3].features[0].name, "Boot", "the saved file has the new feature name");
@@ -341,7 +341,7 @@ fn typed_paths_start_absolute_create_folders_confirm_on_enter_and_survive_a_fail
     assert_eq!(harness.state().state.session.last_folder.as_deref(), file.parent());
 
     // An export proposes the folder just used.
-    harness.state_mut().state.push(Command::AskExport(ExportKind::ViewFigure { png_scale: Some(1.0) }));
+    harness.state_mut().push(Command::AskExport(ExportKind::ViewFigure { png_scale: Some(1.0) }));
     settle(&mut harness);
     assert_eq!(PathBuf::from(path_field_text(&harness)), file.with_file_name("tiles.png"));
     harness.get_by_label("Cancel").click();

@@ -93,7 +93,7 @@ fn a_saved_scene_reopens_from_recent_scenes_after_asking() {
     assert_eq!((saved.dataset.seed, saved.tiles.classes()), (77, presets::fashion_three()));
     assert_eq!(harness.state().state.session.recent_scenes, std::slice::from_ref(&path));
 
-    harness.state_mut().state.push(Command::Edit(Edit::Delete(Node::Class(0))));
+    harness.state_mut().push(Command::Edit(Edit::Delete(Node::Class(0))));
     harness.state_mut().state.session.dataset.seed = 5;
     settle(&mut harness);
     click_through(&mut harness, &["File", "Recent scenes", "class.tilelab"]);
@@ -186,7 +186,7 @@ fn a_broken_scene_file_changes_nothing() {
     let path = dir.path().join("broken.tilelab");
     std::fs::write(&path, bundled("paper-toy").replace("toy_squares", "no_such_preset")).unwrap();
     let mut harness = harness(dir.path());
-    harness.state_mut().state.push(Command::OpenScene(tilelab::app::command::SceneSource::File(path.clone())));
+    harness.state_mut().push(Command::OpenScene(tilelab::app::command::SceneSource::File(path.clone())));
     settle(&mut harness);
     wait_for_scene(&mut harness);
     let app = &harness.state().state;
@@ -242,13 +242,13 @@ fn undo_after_opening_a_scene_brings_back_the_training_run_the_model_and_every_s
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/small_cnn_legacy.onnx");
-    harness.state_mut().state.push(Command::OpenNetwork(model.clone()));
+    harness.state_mut().push(Command::OpenNetwork(model.clone()));
     let mut config = harness.state().views.training.config;
     (config.filters, config.train_per_class, config.test_per_class, config.hyper.batch_size) = (3, 30, 10, 10);
     harness.state_mut().views.training.config = config;
     let start = TrainingStart { config, limits: Limits::default(), speed: Speed::Full, run: false };
-    harness.state_mut().state.push(Command::StartTraining(start));
-    harness.state_mut().state.push(Command::ControlTraining(Control::Step(7)));
+    harness.state_mut().push(Command::StartTraining(start));
+    harness.state_mut().push(Command::ControlTraining(Control::Step(7)));
     {
         let app = harness.state_mut();
         app.views.networks.which = Which::N2;
@@ -256,7 +256,7 @@ fn undo_after_opening_a_scene_brings_back_the_training_run_the_model_and_every_s
         (invariance.samples, invariance.seed, invariance.override_epsilon) = (37, 9, true);
         (invariance.epsilon, invariance.every_offset) = (0.75, true);
     }
-    harness.state_mut().state.push(Command::ShowView(View::Training));
+    harness.state_mut().push(Command::ShowView(View::Training));
     wait_until(&mut harness, "seven training steps and the model", |app| {
         run_of(app).is_some_and(|(_, step, _, _)| step == 7) && app.state.imported.network.is_some()
     });
@@ -322,7 +322,7 @@ fn a_scene_slow_to_read_says_it_is_opening_keeps_the_window_responsive_and_can_b
     let mut harness = harness(dir.path());
     let open = Command::OpenScene(tilelab::app::command::SceneSource::File(fifo.clone()));
 
-    harness.state_mut().state.push(open.clone());
+    harness.state_mut().push(open.clone());
     let started = std::time::Instant::now();
     harness.run_steps(20);
     assert!(started.elapsed().as_secs_f32() < 5.0, "frames go on while the file is read");
@@ -338,7 +338,7 @@ fn a_scene_slow_to_read_says_it_is_opening_keeps_the_window_responsive_and_can_b
     assert!(harness.query_by_label_contains(&opening).is_none(), "the opening window went");
     harness.get_by_label_contains("stopped opening the scene: the work is as it was");
 
-    harness.state_mut().state.push(open);
+    harness.state_mut().push(open);
     settle(&mut harness);
     let writer = feed(&fifo, bundled("mnist-ten"));
     wait_for_scene(&mut harness);

@@ -6,22 +6,27 @@
 //! `Command::StudyFigure4` and read the results here, so the views and the lecture never compute
 //! the same thing twice.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use egui::ColorImage;
 use ndarray::Array2;
 
 use crate::core::construct::{ConstructError, Constructed, Which};
 use crate::core::dataset::{self, Dataset};
 use crate::core::detect;
 use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::idx::{self, BundledSet, IdxImages};
+use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::sparse::{Activations, SparseError};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
-use super::imported::ImportedNetwork;
+use super::imported::{ImportedForward, ImportedNetwork};
 use super::settings::DatasetRequest;
 use super::theme;
+use super::training_job::{SavedRun, save_run as save_run_now};
 
 use super::jobs::{Finished, Job, Keyed};
 
@@ -208,11 +213,85 @@ pub struct Study {
     pub compared: Compared,
 }
 
+/// Images with optional labels and class names: a bundled subset or an opened IDX pair.
+pub struct GallerySource {
+    /// Shown in the source list.
+    pub name: String,
+    /// The images.
+    pub images: IdxImages,
+    /// One label per image, if a label file was given.
+    pub labels: Option<Vec<u8>>,
+    /// Names of labels 0..9 (bundled sets only).
+    pub class_names: Option<[&'static str; 10]>,
+}
+
+impl GallerySource {
+    /// The readable name of a label.
+    pub fn class_name(&self, label: u8) -> String {
+        self.class_names
+            .and_then(|names| names.get(usize::from(label)).map(|n| (*n).to_owned()))
+            .unwrap_or_else(|| format!("class {label}"))
+    }
+
+    /// Indices of the images shown under the class filter.
+    pub fn filtered(&self, class: Option<u8>) -> Vec<usize> {
+        match (&self.labels, class) {
+            (Some(labels), Some(class)) => {
+                labels.iter().enumerate().filter(|(_, l)| **l == class).map(|(i, _)| i).collect()
+            }
+            _ => (0..self.images.len()).collect(),
+        }
+    }
+}
+
+/// A set of images for the gallery: a bundled subset, or IDX files the user opened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GalleryKey {
+    Bundled(BundledSet),
+    Idx { images: PathBuf, labels: Option<PathBuf> },
+}
+
+/// Reads the images (and labels) `key` names.
+fn load_gallery(key: GalleryKey) -> Result<GallerySource, String> {
+    match key {
+        GalleryKey::Bundled(set) => {
+            let data = idx::bundled(set).map_err(|e| e.to_string())?;
+            let name = match set {
+                BundledSet::FashionMnist => "Fashion-MNIST",
+                BundledSet::Mnist => "MNIST",
+            };
+            Ok(GallerySource {
+                name: name.to_owned(),
+                images: data.images,
+                labels: Some(data.labels),
+                class_names: Some(set.class_names()),
+            })
+        }
+        GalleryKey::Idx { images, labels } => {
+            let pixels = idx::load_images(&images).map_err(|e| format!("{}: {e}", images.display()))?;
+            let labels = match &labels {
+                Some(path) => Some(idx::load_labels(path).map_err(|e| format!("{}: {e}", path.display()))?),
+                None => None,
+            };
+            if let Some(labels) = &labels
+                && labels.len() != pixels.len()
+            {
+                return Err(format!("{} images but {} labels", pixels.len(), labels.len()));
+            }
+            let name = images.file_name().map_or_else(|| "IDX file".to_owned(), |n| n.to_string_lossy().into_owned());
+            Ok(GallerySource { name, images: pixels, labels, class_names: None })
+        }
+    }
+}
+
 /// Something the log should say about a finished build or generation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
     Info(String),
+    /// A failure a view shows where its result would be.
     Error(String),
+    /// A failure no view shows: the status line and a toast tell it.
+    Alert(String),
 }
 
 /// The generated dataset and the built networks (N1 and N2 of the same set side by side).
@@ -224,6 +303,9 @@ pub struct Cache {
     n2_forward: Keyed<ForwardKey, Forward>,
     selectivity: Keyed<SelectivityKey, Measured>,
     figure4: Keyed<StudyKey, Study>,
+    gallery: Keyed<GalleryKey, GallerySource>,
+    /// The opened ONNX network's forward pass, by (model version, input image key).
+    imported_forward: Keyed<(u64, u64), ImportedForward>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -460,6 +542,43 @@ impl Cache {
         self.dataset.running().map(|(_, job)| job)
     }
 
+    /// The opened network's forward passes (the newest, and a failure for its input).
+    pub fn imported_forward(&self) -> &Keyed<(u64, u64), ImportedForward> {
+        &self.imported_forward
+    }
+
+    /// Runs `image` (of content key `key.1`) through the opened `network` (of version `key.0`)
+    /// unless done, failed or running; a pass of a model closed since is not waited for.
+    pub fn imported_forward_pass(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        network: &Arc<ImportedNetwork>,
+        key: (u64, u64),
+        image: &Arc<Array2<f32>>,
+    ) {
+        if self.imported_forward.running().is_some_and(|(running, _)| running.0 != key.0) {
+            self.imported_forward.abandon_running();
+        }
+        self.imported_forward.request(key, || {
+            let (network, image) = (Arc::clone(network), Arc::clone(image));
+            let stamp = theme::content_hash(image.view(), key.0);
+            Job::spawn("imported network forward pass", ctx.cloned(), move |_| {
+                ImportedForward::of(&network, &image, stamp)
+            })
+        });
+    }
+
+    /// The gallery's images last loaded (the gallery keeps each set it took).
+    pub fn gallery(&self) -> &Keyed<GalleryKey, GallerySource> {
+        &self.gallery
+    }
+
+    /// Starts reading the gallery images `key` names unless they are read, failed or being read.
+    pub fn load_gallery(&mut self, ctx: Option<&egui::Context>, key: GalleryKey) {
+        let name = if matches!(key, GalleryKey::Idx { .. }) { "reading IDX files" } else { "loading the gallery" };
+        self.gallery.request(key.clone(), || Job::spawn(name, ctx.cloned(), move |_| load_gallery(key)));
+    }
+
     /// Collects finished builds and generations; returns what the log should say about them.
     pub fn poll(&mut self) -> Vec<Note> {
         for which in [Which::N1, Which::N2] {
@@ -473,8 +592,12 @@ impl Cache {
         self.n1_forward.poll();
         self.n2_forward.poll();
         self.figure4.poll();
+        self.imported_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
+        }
+        if let Some(Finished::Failed(_, error)) = self.gallery.poll() {
+            self.notes.push(Note::Alert(format!("could not load the gallery: {error}")));
         }
         self.poll_dataset();
         std::mem::take(&mut self.notes)
@@ -503,6 +626,28 @@ impl Cache {
         self.warnings = std::mem::take(&mut *self.pending_warnings.lock().unwrap_or_else(PoisonError::into_inner));
         self.notes.push(note);
     }
+}
+
+// One-shot work that commands start; whoever asked holds the job and reports its outcome.
+
+/// Writes a lecture step's screenshot, cropped to `page` (in pixels), as a PNG into `path`.
+pub fn save_png(ctx: &egui::Context, path: PathBuf, image: Arc<ColorImage>, page: Option<egui::Rect>) -> Job<PathBuf> {
+    Job::spawn("saving the lecture step", Some(ctx.clone()), move |_| {
+        let image = page.map_or_else(|| (*image).clone(), |page| theme::crop(&image, page));
+        theme::write_png(&path, &image)?;
+        Ok(path)
+    })
+}
+
+/// Saves the training run into the data dir `dir`.
+pub fn save_run(dir: PathBuf, saved: SavedRun) -> Job<()> {
+    Job::spawn("saving the trained network", None, move |_| save_run_now(&dir, &saved).map_err(|e| e.to_string()))
+}
+
+/// Loads and checks the ONNX model in `path`.
+pub fn open_network(ctx: Option<&egui::Context>, path: &Path) -> Job<OnnxModel> {
+    let path = path.to_path_buf();
+    Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&path).map_err(|e| e.to_string()))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::core::presets::Preset;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
-use super::cache::{ForwardKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
+use super::cache::{ForwardKey, GalleryKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
 use super::theme::Rendering;
@@ -97,6 +97,17 @@ impl Edit {
     }
 }
 
+/// How serious a log entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done.
+    Info,
+    /// Worth knowing, nothing failed.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
 /// Everything the user can ask for; views push these, the app applies them after the frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -142,6 +153,9 @@ pub enum Command {
     BuildNetwork(Which),
     /// Runs an input image through N1 or N2 (once built) into the cache (once per key).
     ForwardPass { which: Which, key: ForwardKey, image: Arc<Array2<f32>> },
+    /// Runs an input image through the opened ONNX network (of version `key.0`) into the cache
+    /// (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
+    ImportedForwardPass { key: (u64, u64), image: Arc<Array2<f32>> },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },
@@ -182,6 +196,14 @@ pub enum Command {
     SaveLectureScene(PathBuf),
     /// Opens the window where a scene link is pasted.
     AskSceneLink,
+    /// Adds a line to the log (what a view noticed: a refused action, a missing input).
+    Log(Level, String),
+    /// Saves the lecture step's screenshot, cropped to the page (in pixels), as a PNG.
+    SaveLectureStep { path: PathBuf, image: Arc<egui::ColorImage>, page: Option<egui::Rect> },
+    /// Reads a set of gallery images into the cache (once per key).
+    LoadGallery(GalleryKey),
+    /// Remembers the folder of the last path confirmed in a path window (the next one starts there).
+    SetLastFolder(Option<PathBuf>),
 }
 
 /// Where a scene to open comes from.

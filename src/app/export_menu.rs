@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use ndarray::Array2;
 
-use crate::app::command::Command;
+use crate::app::command::{Command, Level};
 use crate::app::ids::{ExportKind, Net, View};
 use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
-use crate::app::state::{AppState, Session};
+use crate::app::state::AppState;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_typed, missing_folder, path_field_ui};
 use crate::core::construct::{Constructed, Which};
@@ -327,19 +327,19 @@ impl ExportState {
         self.job.is_some()
     }
 
-    /// Collects a finished export and logs what it wrote.
-    pub fn poll(&mut self, app: &mut AppState) {
-        let Some(job) = &mut self.job else { return };
-        let Some(result) = job.poll() else { return };
+    /// Collects a finished export; returns what the log should say about it.
+    pub fn poll(&mut self) -> Option<(Level, String)> {
+        let result = self.job.as_mut()?.poll()?;
         self.job = None;
-        match result {
+        Some(match result {
             Ok(files) => {
                 let first = files.first().map_or_else(String::new, |f| f.display().to_string());
-                app.info(format!("exported {} file(s): {first}", files.len()));
+                let text = format!("exported {} file(s): {first}", files.len());
                 self.last = Some(files);
+                (Level::Info, text)
             }
-            Err(error) => app.error(format!("export failed: {error}")),
-        }
+            Err(error) => (Level::Error, format!("export failed: {error}")),
+        })
     }
 
     /// Starts `kind` into `path` from a snapshot of the app.
@@ -419,10 +419,10 @@ fn n1_too_large_for_onnx(app: &AppState) -> Option<String> {
     })
 }
 
-/// The path window of a requested export; returns the export once the user confirms it (and the
-/// folder it needs exists). The confirmed folder becomes `session.last_folder`.
-pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut Session) -> Option<Command> {
-    let dialog = exports.dialog.as_mut()?;
+/// The path window of a requested export; asks for the export once the user confirms it (and the
+/// folder it needs exists), and for the confirmed folder to become the last one used.
+pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, commands: &mut Vec<Command>) {
+    let Some(dialog) = exports.dialog.as_mut() else { return };
     poll_browse(dialog);
     let (mut open, mut confirmed, mut cancelled) = (true, false, false);
     egui::Window::new(dialog.kind.title()).open(&mut open).collapsible(false).show(ctx, |ui| {
@@ -454,23 +454,22 @@ pub fn window_ui(ctx: &egui::Context, exports: &mut ExportState, session: &mut S
         let path = expand_typed(&dialog.path);
         if path.as_os_str().is_empty() {
             dialog.note = Some("type a path first".to_owned());
-            return None;
+            return;
         }
         exports.last_typed = Some((dialog.kind, dialog.path.clone()));
         // A folder export makes its own folder; a file needs the one it goes into.
         dialog.missing = if dialog.kind.is_folder() { None } else { missing_folder(&path) };
         if dialog.missing.is_some() {
-            return None;
+            return;
         }
-        session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
-        let kind = dialog.kind;
+        commands.push(Command::SetLastFolder(path.parent().filter(|p| p.is_absolute()).map(PathBuf::from)));
+        commands.push(Command::Export { kind: dialog.kind, path });
         exports.dialog = None;
-        return Some(Command::Export { kind, path });
+        return;
     }
     if cancelled || !open {
         exports.dialog = None;
     }
-    None
 }
 
 /// Opens the system file dialog for the export's file or folder.

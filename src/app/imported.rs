@@ -2,12 +2,16 @@
 //! job, then shown on the trained side of the networks and invariance views instead of the SGD
 //! run. Its path is kept in the session, so it comes back after a restart.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ndarray::Array2;
+
 use crate::app::jobs::Job;
 use crate::core::dataset::MAX_INTERACTIVE_SIDE;
-use crate::core::interop::onnx_import::OnnxModel;
+use crate::core::interop::onnx_import::{OnnxModel, Trace};
+use crate::core::interop::receptive_field::{Field, receptive_fields};
 use crate::core::tile::ClassSet;
 
 /// An opened model with where it came from.
@@ -74,6 +78,23 @@ impl ImportedNetwork {
     }
 }
 
+/// The forward pass of an input through the opened model, with each map's receptive field.
+pub struct ImportedForward {
+    pub trace: Trace,
+    pub fields: HashMap<String, Field>,
+    /// Texture stamp: changes with the model and the input.
+    pub stamp: u64,
+}
+
+impl ImportedForward {
+    /// Runs `image` through `network` (the heavy part: a background job of the cache).
+    pub fn of(network: &ImportedNetwork, image: &Array2<f32>, stamp: u64) -> Result<Self, String> {
+        let trace = network.model.run(image.view()).map_err(|e| e.to_string())?;
+        let fields = receptive_fields(&network.model, &trace);
+        Ok(Self { trace, fields, stamp })
+    }
+}
+
 /// The opened model and the load in progress.
 #[derive(Default)]
 pub struct Imported {
@@ -90,11 +111,8 @@ pub enum Loaded {
 }
 
 impl Imported {
-    /// Starts loading `path` in the background (replacing a load in progress).
-    pub fn open(&mut self, ctx: Option<&egui::Context>, path: &Path) {
-        let file = path.to_path_buf();
-        let job =
-            Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&file).map_err(|e| e.to_string()));
+    /// Waits for `job`, the load of `path` (replacing a load in progress).
+    pub fn open(&mut self, path: &Path, job: Job<OnnxModel>) {
         self.job = Some((path.to_path_buf(), job));
     }
 

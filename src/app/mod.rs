@@ -27,7 +27,8 @@
 //! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
 //!   for a job that advances in short steps (the training run). Only `jobs::native` knows about
 //!   threads; `jobs::sliced` (the web build) calls the steps from the UI thread, a few ms per frame.
-//! - Images are drawn from arrays through `app.textures.get(ctx, key, stamp, || theme::grey_image(..))`.
+//! - Images are drawn from arrays through the app's one [`theme::TextureCache`] (`textures.get(ctx, key, stamp, || theme::grey_image(..))`),
+//!   passed to each view beside its state.
 
 pub mod cache;
 pub mod command;
@@ -59,10 +60,10 @@ use crate::core::clock::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::core::presets::Preset;
-use command::{Command, SceneSource};
+use command::{Command, Level, SceneSource};
 use ids::{PathPurpose, View};
-use state::{AppState, Level};
-use theme::{Rendering, ThemeChoice};
+use state::AppState;
+use theme::{Rendering, TextureCache, ThemeChoice};
 use views::ViewStates;
 use views::dialogs::PathDialog;
 
@@ -100,6 +101,10 @@ pub struct TilelabApp {
     pub views: ViewStates,
     /// Theme and zoom.
     pub prefs: UiPrefs,
+    /// Textures uploaded from arrays (a render cache: views draw through it, nothing else reads it).
+    textures: TextureCache,
+    /// Commands asked for during this frame (by the views, menus and shortcuts), applied at its end.
+    commands: Vec<Command>,
     timing: Option<timing::FrameTiming>,
     training_log: training_log::TrainingLog,
 }
@@ -117,7 +122,15 @@ impl TilelabApp {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
         let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
-        Self { views, state, prefs, timing: None, training_log: training_log::TrainingLog::default() }
+        Self {
+            views,
+            state,
+            prefs,
+            textures: TextureCache::default(),
+            commands: Vec::new(),
+            timing: None,
+            training_log: training_log::TrainingLog::default(),
+        }
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -129,7 +142,15 @@ impl TilelabApp {
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
         let state = AppState::restore(storage::default_data_dir());
         let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
-        Self { views, state, prefs, timing, training_log: training_log::TrainingLog::default() }
+        Self {
+            views,
+            state,
+            prefs,
+            textures: TextureCache::default(),
+            commands: Vec::new(),
+            timing,
+            training_log: training_log::TrainingLog::default(),
+        }
     }
 
     /// One whole frame: panels, views, dialogs, then the frame's commands.
@@ -146,17 +167,18 @@ impl TilelabApp {
         self.handle_close_request(&ctx);
         if self.views.lecture.active {
             // Lecture mode replaces every panel with the full-window lecture page.
-            egui::CentralPanel::default()
-                .show(ui, |ui| views::lecture::ui(ui, &mut self.state, &mut self.views.lecture));
+            egui::CentralPanel::default().show(ui, |ui| {
+                views::lecture::ui(ui, &self.state, &mut self.views.lecture, &mut self.textures, &mut self.commands);
+            });
         } else {
             egui::Panel::top("menu bar").show(ui, |ui| self.menu_ui(ui));
             egui::Panel::bottom("status line").show(ui, |ui| self.status_ui(ui));
             egui::Panel::left("class tree").resizable(true).default_size(250.0).show(ui, |ui| {
-                tree::tree_ui(ui, &mut self.state, &mut self.views.dialogs);
+                tree::tree_ui(ui, &self.state, &mut self.views.dialogs, &mut self.textures, &mut self.commands);
             });
             egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         }
-        views::dialogs::ui(&ctx, &mut self.state, &mut self.views.dialogs);
+        views::dialogs::ui(&ctx, &self.state, &mut self.views.dialogs, &mut self.commands);
         if !self.views.lecture.active {
             views::welcome::window_ui(
                 &ctx,
@@ -165,20 +187,23 @@ impl TilelabApp {
                 self.state.session.rendering,
             );
         }
-        views::gallery::window_ui(&ctx, &mut self.state, &mut self.views.gallery);
-        if let Some(command) = export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.state.session) {
-            self.state.push(command);
-        }
+        views::gallery::window_ui(&ctx, &self.state, &mut self.views.gallery, &mut self.textures, &mut self.commands);
+        export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.commands);
         self.toasts_ui(&ctx);
         self.scene_jobs_ui(&ctx);
         self.run_commands(&ctx);
-        self.state.textures.evict_unused(&ctx);
+        self.textures.evict_unused(&ctx);
         if let Some(due) = self.state.autosave_pending() {
             ctx.request_repaint_after(due.saturating_duration_since(Instant::now()));
         }
         if let Some(timing) = &mut self.timing {
             timing.frame_done(frame_start, &ctx);
         }
+    }
+
+    /// Queues a command for the end of the frame.
+    pub fn push(&mut self, command: Command) {
+        self.commands.push(command);
     }
 
     /// Non-UI work each frame: finished jobs and the debounced autosaves.
@@ -189,12 +214,15 @@ impl TilelabApp {
             job.attach(ctx);
             self.training_log.note(&job.progress());
         }
-        self.views.exports.poll(&mut self.state);
+        if let Some((level, text)) = self.views.exports.poll() {
+            self.state.add_log(level, text);
+        }
         for note in self.state.cache.poll() {
             match note {
                 cache::Note::Info(text) => self.state.info(text),
                 // The dataset view and the networks' sides show these where the value or network is.
                 cache::Note::Error(text) => self.state.error_shown_in_place(text),
+                cache::Note::Alert(text) => self.state.error(text),
             }
         }
         self.state.autosave_if_due(Instant::now());
@@ -217,7 +245,7 @@ impl TilelabApp {
         ];
         for (shortcut, command) in table {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
-                self.state.push(command);
+                self.push(command);
             }
         }
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {
@@ -279,7 +307,7 @@ impl TilelabApp {
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
                 let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
                 if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
-                    self.state.push(command);
+                    self.push(command);
                 }
             }
             ui.separator();
@@ -293,14 +321,14 @@ impl TilelabApp {
             ui.menu_button("Examples", |ui| {
                 for (name, text) in crate::core::scene::BUNDLED {
                     if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
-                        self.state.push(Command::OpenScene(SceneSource::Example(name)));
+                        self.push(Command::OpenScene(SceneSource::Example(name)));
                     }
                 }
                 ui.separator();
                 ui.label(egui::RichText::new("Tile sets").weak());
                 for preset in Preset::ALL {
                     if ui.button(preset.label()).clicked() {
-                        self.state.push(Command::LoadPreset(preset));
+                        self.push(Command::LoadPreset(preset));
                     }
                 }
             });
@@ -308,7 +336,7 @@ impl TilelabApp {
             if storage::FILE_PATHS {
                 ui.separator();
                 if ui.add(egui::Button::new("Quit").shortcut_text("Ctrl+Q")).clicked() {
-                    self.state.push(Command::Quit);
+                    self.push(Command::Quit);
                 }
             }
         });
@@ -323,7 +351,7 @@ impl TilelabApp {
         ];
         for (label, command) in items {
             if ui.button(label).clicked() {
-                self.state.push(command);
+                self.push(command);
             }
         }
         let recent = self.state.session.recent_scenes.clone();
@@ -334,7 +362,7 @@ impl TilelabApp {
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
                     if ui.button(name).on_hover_text(path.display().to_string()).clicked() {
-                        self.state.push(Command::OpenScene(SceneSource::File(path)));
+                        self.push(Command::OpenScene(SceneSource::File(path)));
                     }
                 }
             });
@@ -346,7 +374,7 @@ impl TilelabApp {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
             if path.extension().is_some_and(|e| e == crate::core::scene::EXTENSION) {
-                self.state.push(Command::OpenScene(SceneSource::File(path)));
+                self.push(Command::OpenScene(SceneSource::File(path)));
             } else {
                 self.state.warn(format!("{} is not a scene (.tilelab): nothing opened", path.display()));
             }
@@ -357,21 +385,21 @@ impl TilelabApp {
         ui.menu_button("Edit", |ui| {
             let undo = egui::Button::new("Undo").shortcut_text("Ctrl+Z");
             if ui.add_enabled(self.state.history.can_undo(), undo).clicked() {
-                self.state.push(Command::Undo);
+                self.push(Command::Undo);
             }
             let redo = egui::Button::new("Redo").shortcut_text("Ctrl+Shift+Z");
             if ui.add_enabled(self.state.history.can_redo(), redo).clicked() {
-                self.state.push(Command::Redo);
+                self.push(Command::Redo);
             }
             ui.separator();
             if ui.button("Open scene from link…").clicked() {
-                self.state.push(Command::AskSceneLink);
+                self.push(Command::AskSceneLink);
             }
             ui.separator();
             if ui.button("Add class").clicked()
                 && let Some(edit) = tree::new_class_edit(&self.state.classes)
             {
-                self.state.push(Command::Edit(edit));
+                self.push(Command::Edit(edit));
             }
         });
     }
@@ -380,7 +408,7 @@ impl TilelabApp {
         ui.menu_button("View", |ui| {
             for view in View::ALL {
                 if ui.radio(self.state.session.view == view, view.label()).clicked() {
-                    self.state.push(Command::ShowView(view));
+                    self.push(Command::ShowView(view));
                 }
             }
             ui.separator();
@@ -393,7 +421,7 @@ impl TilelabApp {
             ui.separator();
             for rendering in [Rendering::OneIsBright, Rendering::OneIsInk] {
                 if ui.radio(self.state.session.rendering == rendering, rendering.label()).clicked() {
-                    self.state.push(Command::SetRendering(rendering));
+                    self.push(Command::SetRendering(rendering));
                 }
             }
             ui.separator();
@@ -413,7 +441,7 @@ impl TilelabApp {
         ui.horizontal(|ui| {
             for view in View::ALL {
                 if ui.selectable_label(self.state.session.view == view, view.label()).clicked() {
-                    self.state.push(Command::ShowView(view));
+                    self.push(Command::ShowView(view));
                 }
             }
             if ui.button("Lecture (F5)").on_hover_text("Full-screen lecture mode").clicked() {
@@ -426,17 +454,17 @@ impl TilelabApp {
                 ui.selectable_value(&mut rendering, Rendering::OneIsInk, Rendering::OneIsInk.label());
             });
             if rendering != self.state.session.rendering {
-                self.state.push(Command::SetRendering(rendering));
+                self.push(Command::SetRendering(rendering));
             }
         });
         ui.separator();
-        let (app, v) = (&mut self.state, &mut self.views);
+        let (app, v, textures, commands) = (&self.state, &mut self.views, &mut self.textures, &mut self.commands);
         match app.session.view {
-            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles),
-            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset),
-            View::Networks => views::networks::ui(ui, app, &mut v.networks),
-            View::Training => views::training::ui(ui, app, &mut v.training),
-            View::Invariance => views::invariance::ui(ui, app, &mut v.invariance),
+            View::Tiles => views::tiles::ui(ui, app, &mut v.tiles, textures, commands),
+            View::Dataset => views::dataset::ui(ui, app, &mut v.dataset, textures, commands),
+            View::Networks => views::networks::ui(ui, app, &mut v.networks, textures, commands),
+            View::Training => views::training::ui(ui, app, &mut v.training, commands),
+            View::Invariance => views::invariance::ui(ui, app, &mut v.invariance, commands),
         }
     }
 
@@ -454,7 +482,7 @@ impl TilelabApp {
                 }
                 ui.separator();
             }
-            if self.views.gallery.is_loading() {
+            if self.state.cache.gallery().is_running() {
                 ui.spinner();
                 ui.label("loading images");
                 ui.separator();
@@ -574,7 +602,7 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
     let open_at_start = move |cc: &eframe::CreationContext<'_>| {
         let mut app = TilelabApp::from_creation(cc, started);
         if let Some(path) = scene {
-            app.state.push(Command::OpenScene(SceneSource::File(path)));
+            app.push(Command::OpenScene(SceneSource::File(path)));
         }
         Ok(Box::new(app) as Box<dyn eframe::App>)
     };

@@ -8,6 +8,7 @@ use crate::core::tileset_file::ImportOptions;
 use crate::core::{atomic, tileset_file};
 
 use super::TilelabApp;
+use super::cache::{self, GalleryKey};
 use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
 use super::export_menu::Source;
 use super::ids::PathPurpose;
@@ -25,7 +26,7 @@ const TILE_PNG_SCALE: u32 = 1;
 impl TilelabApp {
     /// Runs the commands pushed during this frame, in order.
     pub(super) fn run_commands(&mut self, ctx: &egui::Context) {
-        for command in std::mem::take(&mut self.state.commands) {
+        for command in std::mem::take(&mut self.commands) {
             self.run_command(ctx, command);
         }
     }
@@ -96,7 +97,14 @@ impl TilelabApp {
                     .and_then(|t| tileset_file::tile_png(t, TILE_PNG_SCALE).map_err(|e| e.to_string()));
                 self.write_file(&path, result, "tile");
             }
-            Command::OpenIdx { images, labels } => self.views.gallery.open_idx(ctx, images, labels),
+            Command::OpenIdx { images, labels } => {
+                self.views.gallery.open = true;
+                state.cache.load_gallery(Some(ctx), GalleryKey::Idx { images, labels });
+            }
+            Command::SaveLectureStep { path, image, page } => {
+                self.views.lecture.saving(cache::save_png(ctx, path, image, page));
+            }
+            Command::LoadGallery(key) => state.cache.load_gallery(Some(ctx), key),
             Command::SetBackgroundImage(path) => match load_grey_image(&path) {
                 Ok(_) => {
                     state.session.dataset.background = super::settings::BackgroundChoice::ImageFile { path };
@@ -114,6 +122,11 @@ impl TilelabApp {
             }
             Command::ForwardPass { which, key, image } => {
                 state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
+            }
+            Command::ImportedForwardPass { key, image } => {
+                if let Some(network) = state.imported.network.as_ref().filter(|n| n.version == key.0) {
+                    state.cache.imported_forward_pass(Some(ctx), network, key, &image);
+                }
             }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
@@ -157,7 +170,7 @@ impl TilelabApp {
                 }
             }
             Command::AskExport(kind) => self.views.exports.ask(kind, state),
-            Command::OpenNetwork(path) => state.imported.open(Some(ctx), &path),
+            Command::OpenNetwork(path) => state.imported.open(&path, cache::open_network(Some(ctx), &path)),
             Command::CloseNetwork => {
                 state.imported.close();
                 state.session.network_path = None;
@@ -183,6 +196,8 @@ impl TilelabApp {
                 self.save_scene(ctx, path, Some(start));
             }
             Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
+            Command::Log(level, text) => state.add_log(level, text),
+            Command::SetLastFolder(folder) => state.session.last_folder = folder,
             Command::Quit => {
                 if state.is_dirty() && !self.views.dialogs.quit_confirmed {
                     self.views.dialogs.confirm_quit = true;
@@ -264,7 +279,7 @@ impl TilelabApp {
         if state.imported.first_poll()
             && let Some(path) = state.session.network_path.clone()
         {
-            state.imported.open(Some(ctx), &path);
+            state.imported.open(&path, cache::open_network(Some(ctx), &path));
         }
         match state.imported.poll() {
             Some(Loaded::Opened(message)) => {

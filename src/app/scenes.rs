@@ -167,7 +167,7 @@ impl TilelabApp {
         state.imported.network.clone_from(&work.network);
         state.session.network_path.clone_from(&work.network_path);
         if let Some(path) = &work.network_loading {
-            state.imported.open(Some(ctx), path);
+            state.imported.open(path, super::cache::open_network(Some(ctx), path));
         }
         views.networks.which = work.which;
         let invariance = &mut views.invariance;

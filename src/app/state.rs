@@ -17,13 +17,13 @@ use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
 
 use super::cache::Cache;
-use super::command::{Command, Edit, History, apply_edit, first_id};
+use super::command::{Edit, History, Level, apply_edit, first_id};
 use super::ids::View;
 use super::jobs::Job;
 use super::scene_jobs::{SceneJobs, Work};
 use super::settings::{DatasetRequest, DatasetSettings};
 use super::storage;
-use super::theme::{Rendering, TextureCache};
+use super::theme::Rendering;
 use super::training_job::{self, Phase, SavedRun, TrainingJob};
 
 /// How long after the last change the work is autosaved.
@@ -61,17 +61,6 @@ pub struct Session {
     pub recent_scenes: Vec<PathBuf>,
 }
 
-/// How serious a log entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Something done.
-    Info,
-    /// Worth knowing, nothing failed.
-    Warning,
-    /// Something failed.
-    Error,
-}
-
 /// One line of the log.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
@@ -101,7 +90,7 @@ pub struct Snapshot {
     pub work: Option<Arc<Work>>,
 }
 
-/// The shared state every view reads and pushes commands into.
+/// The shared state every view reads (views ask for changes with commands; `TilelabApp` applies them).
 pub struct AppState {
     /// The tile set being edited.
     pub classes: ClassSet,
@@ -111,12 +100,8 @@ pub struct AppState {
     pub history: History<Snapshot>,
     /// Session settings (persisted).
     pub session: Session,
-    /// Commands pushed during this frame, applied at its end.
-    pub commands: Vec<Command>,
     /// Messages for the status line, toasts and the log window.
     pub log: Vec<LogEntry>,
-    /// Textures uploaded from arrays.
-    pub textures: TextureCache,
     /// Where autosave and session files go (`None`: nothing is written, e.g. no home folder).
     pub data_dir: Option<PathBuf>,
     /// Counts tile-set changes (views cache derived data against it).
@@ -149,9 +134,7 @@ impl AppState {
             selected,
             history: History::default(),
             session: Session::default(),
-            commands: Vec::new(),
             log: Vec::new(),
-            textures: TextureCache::default(),
             data_dir,
             classes_version: 0,
             training: None,
@@ -215,11 +198,6 @@ impl AppState {
         // A tile-set version no edit reaches: the run then shows that its data are not the current ones.
         let started_from = if same_data { self.dataset_request() } else { (u64::MAX, saved.dataset.clone()) };
         TrainingJob::resume(saved, started_from)
-    }
-
-    /// Queues a command for the end of the frame.
-    pub fn push(&mut self, command: Command) {
-        self.commands.push(command);
     }
 
     /// True when the set differs from the last explicit save or open.
@@ -403,9 +381,7 @@ impl AppState {
         }
         let Some(saved) = run.to_saved() else { return };
         self.training_saved = Some(version);
-        self.training_save = Some(Job::spawn("saving the trained network", None, move |_| {
-            training_job::save_run(&dir, &saved).map_err(|e| e.to_string())
-        }));
+        self.training_save = Some(super::cache::save_run(dir, saved));
     }
 
     /// Saves the run now, on the calling thread (when the app quits).
@@ -457,7 +433,8 @@ impl AppState {
         }
     }
 
-    fn add_log(&mut self, level: Level, text: String) {
+    /// Logs `text` at `level`.
+    pub fn add_log(&mut self, level: Level, text: String) {
         match level {
             Level::Info => log::info!("{text}"),
             Level::Warning => log::warn!("{text}"),

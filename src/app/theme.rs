@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+
+use crate::core::atomic;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -246,6 +248,31 @@ impl TextureCache {
     }
 }
 
+/// The pixels of `image` inside `rect` (in pixels; the part outside the image is left out).
+pub fn crop(image: &ColorImage, rect: egui::Rect) -> ColorImage {
+    let [width, height] = image.size;
+    let clamp = |v: f32, high: usize| (v.round().max(0.0) as usize).min(high);
+    let (x0, y0) = (clamp(rect.min.x, width), clamp(rect.min.y, height));
+    let (x1, y1) = (clamp(rect.max.x, width).max(x0), clamp(rect.max.y, height).max(y0));
+    image.region_by_pixels([x0, y0], [x1 - x0, y1 - y0])
+}
+
+/// Encodes a screenshot as PNG and writes it atomically (creating the folder).
+pub fn write_png(path: &std::path::Path, image: &ColorImage) -> Result<(), String> {
+    let [width, height] = image.size;
+    let rgba: Vec<u8> = image.pixels.iter().flat_map(Color32::to_srgba_unmultiplied).collect();
+    let buffer = image::RgbaImage::from_raw(width as u32, height as u32, rgba)
+        .ok_or_else(|| "the screenshot has an inconsistent size".to_owned())?;
+    let mut bytes = Vec::new();
+    buffer
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +326,29 @@ mod tests {
         assert_ne!(content_hash(a.view(), 0), content_hash(b.view(), 0));
         assert_ne!(content_hash(a.view(), 0), content_hash(a.view(), 1));
         assert_eq!(content_hash(a.view(), 7), content_hash(a.clone().view(), 7));
+    }
+
+    #[test]
+    fn screenshots_are_written_as_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("step.png");
+        let image = ColorImage::new([3, 2], vec![Color32::RED; 6]);
+        write_png(&path, &image).unwrap();
+        let decoded = image::open(&path).unwrap().to_rgba8();
+        assert_eq!(decoded.dimensions(), (3, 2));
+        assert_eq!(decoded.get_pixel(2, 1).0, [255, 0, 0, 255]);
+        let bad = ColorImage { size: [4, 4], ..image };
+        assert!(write_png(&dir.path().join("bad.png"), &bad).is_err());
+    }
+
+    #[test]
+    fn crops_keep_the_pixels_inside_the_rect() {
+        let pixels = (0..12).map(Color32::from_gray).collect();
+        let image = ColorImage::new([4, 3], pixels);
+        let part = crop(&image, egui::Rect::from_min_max(egui::pos2(1.0, 1.0), egui::pos2(3.0, 3.0)));
+        assert_eq!(part.size, [2, 2]);
+        assert_eq!(part.pixels, [5, 6, 9, 10].map(Color32::from_gray));
+        let beyond = crop(&image, egui::Rect::from_min_max(egui::pos2(-5.0, 2.0), egui::pos2(50.0, 50.0)));
+        assert_eq!(beyond.size, [4, 1], "the part outside the image is left out");
     }
 }

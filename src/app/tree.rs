@@ -7,7 +7,7 @@ use crate::core::tile::{ClassSet, Tile, TileId};
 
 use super::command::{Command, Edit, Node};
 use super::state::AppState;
-use super::theme;
+use super::theme::{self, TextureCache};
 use super::views::dialogs::Dialogs;
 
 /// Side and ε of a new class's tile when the set is empty.
@@ -15,20 +15,26 @@ const NEW_TILE_SIDE: usize = 8;
 const NEW_TILE_EPSILON: f32 = 2.0;
 
 /// Draws the class tree; actions become commands (renames open the rename dialog).
-pub fn tree_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs) {
+pub fn tree_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    dialogs: &mut Dialogs,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.heading("Classes");
         if ui.button("Add class").on_hover_text("A new class with one blank tile").clicked()
             && let Some(edit) = new_class_edit(&app.classes)
         {
-            app.push(Command::Edit(edit));
+            commands.push(Command::Edit(edit));
         }
     });
     ui.label(format!("{} classes, {} tiles", app.classes.len(), app.classes.tiles().count()));
     ui.separator();
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         for class in 0..app.classes.len() {
-            class_ui(ui, app, dialogs, class);
+            class_ui(ui, app, dialogs, textures, class, commands);
         }
     });
 }
@@ -52,18 +58,25 @@ fn unique_name(classes: &ClassSet, stem: &str) -> String {
         .unwrap_or_else(|| stem.to_owned())
 }
 
-fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class: usize) {
+fn class_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    dialogs: &mut Dialogs,
+    textures: &mut TextureCache,
+    class: usize,
+    commands: &mut Vec<Command>,
+) {
     let object = &app.classes.classes[class];
     let name = object.name.clone();
     let single = object.features.len() == 1 && object.features[0].tiles.len() == 1;
     if single {
         let id = TileId { class, feature: 0, tile: 0 };
-        let response = tile_button(ui, app, id, &format!("{class}: {name}"))
+        let response = tile_button(ui, app, textures, id, &format!("{class}: {name}"), commands)
             .on_hover_text("Double-click to rename, right-click for actions");
         if response.double_clicked() {
             dialogs.rename = Some((Node::Class(class), name.clone()));
         }
-        response.context_menu(|ui| class_menu(ui, app, dialogs, class));
+        response.context_menu(|ui| class_menu(ui, app, dialogs, class, commands));
         return;
     }
     let header = egui::CollapsingHeader::new(format!("{class}: {name}")).id_salt(("class", class)).default_open(true);
@@ -71,7 +84,7 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
         .show(ui, |ui| {
             let features = app.classes.classes[class].features.len();
             for feature in 0..features {
-                feature_ui(ui, app, dialogs, class, feature);
+                feature_ui(ui, app, dialogs, textures, (class, feature), commands);
             }
         })
         .header_response
@@ -79,10 +92,17 @@ fn class_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class:
     if response.double_clicked() {
         dialogs.rename = Some((Node::Class(class), name));
     }
-    response.context_menu(|ui| class_menu(ui, app, dialogs, class));
+    response.context_menu(|ui| class_menu(ui, app, dialogs, class, commands));
 }
 
-fn feature_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class: usize, feature: usize) {
+fn feature_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    dialogs: &mut Dialogs,
+    textures: &mut TextureCache,
+    (class, feature): (usize, usize),
+    commands: &mut Vec<Command>,
+) {
     let Some(f) = app.classes.classes.get(class).and_then(|o| o.features.get(feature)) else { return };
     let (name, tiles) = (f.name.clone(), f.tiles.len());
     let response = ui.label(format!("feature: {name}")).on_hover_text("Right-click for actions");
@@ -90,54 +110,61 @@ fn feature_ui(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, clas
         if ui.button("Rename feature…").clicked() {
             dialogs.rename = Some((Node::Feature(class, feature), name.clone()));
         }
-        node_actions(ui, app, Node::Feature(class, feature), "feature");
+        node_actions(ui, Node::Feature(class, feature), "feature", commands);
         if ui.button("Add alternative tile").clicked() {
-            app.push(Command::Edit(Edit::AddTile { class, feature }));
+            commands.push(Command::Edit(Edit::AddTile { class, feature }));
         }
     });
     ui.indent(("feature", class, feature), |ui| {
         for tile in 0..tiles {
             let id = TileId { class, feature, tile };
-            let response = tile_button(ui, app, id, &format!("tile {}", tile + 1));
-            response.context_menu(|ui| node_actions(ui, app, Node::Tile(id), "tile"));
+            let response = tile_button(ui, app, textures, id, &format!("tile {}", tile + 1), commands);
+            response.context_menu(|ui| node_actions(ui, Node::Tile(id), "tile", commands));
         }
     });
 }
 
 /// A selectable row: the tile's thumbnail and a label.
-fn tile_button(ui: &mut egui::Ui, app: &mut AppState, id: TileId, label: &str) -> egui::Response {
+fn tile_button(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    textures: &mut TextureCache,
+    id: TileId,
+    label: &str,
+    commands: &mut Vec<Command>,
+) -> egui::Response {
     let Some(tile) = app.classes.tile(id) else { return ui.label(label) };
     let rendering = app.session.rendering;
     let stamp = theme::content_hash(tile.values().view(), rendering as u64);
     let key = format!("thumbnail {}/{}/{}", id.class, id.feature, id.tile);
-    let texture = app.textures.get(ui.ctx(), &key, stamp, || {
+    let texture = textures.get(ui.ctx(), &key, stamp, || {
         theme::tile_image(tile.values().view(), tile.support().view(), rendering, false)
     });
     let image = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(theme::THUMBNAIL_SIZE)));
     let selected = app.selected == Some(id);
     let response = ui.add(egui::Button::image_and_text(image, label).selected(selected));
     if response.clicked() {
-        app.push(Command::Select(id));
+        commands.push(Command::Select(id));
     }
     response
 }
 
-fn class_menu(ui: &mut egui::Ui, app: &mut AppState, dialogs: &mut Dialogs, class: usize) {
+fn class_menu(ui: &mut egui::Ui, app: &AppState, dialogs: &mut Dialogs, class: usize, commands: &mut Vec<Command>) {
     if ui.button("Rename class…").clicked() {
         let name = app.classes.classes.get(class).map(|o| o.name.clone()).unwrap_or_default();
         dialogs.rename = Some((Node::Class(class), name));
     }
-    node_actions(ui, app, Node::Class(class), "class");
+    node_actions(ui, Node::Class(class), "class", commands);
     if ui.button("Add feature").on_hover_text("An object needs all its features (min over features)").clicked() {
-        app.push(Command::Edit(Edit::AddFeature { class }));
+        commands.push(Command::Edit(Edit::AddFeature { class }));
     }
     if ui.button("Add alternative tile").on_hover_text("Any one tile of a feature is enough").clicked() {
-        app.push(Command::Edit(Edit::AddTile { class, feature: 0 }));
+        commands.push(Command::Edit(Edit::AddTile { class, feature: 0 }));
     }
 }
 
 /// Duplicate, move and delete, shared by classes, features and tiles.
-fn node_actions(ui: &mut egui::Ui, app: &mut AppState, node: Node, noun: &str) {
+fn node_actions(ui: &mut egui::Ui, node: Node, noun: &str, commands: &mut Vec<Command>) {
     let actions = [
         (format!("Duplicate {noun}"), Edit::Duplicate(node)),
         (format!("Move {noun} up"), Edit::Move { node, up: true }),
@@ -146,7 +173,7 @@ fn node_actions(ui: &mut egui::Ui, app: &mut AppState, node: Node, noun: &str) {
     ];
     for (label, edit) in actions {
         if ui.button(label).clicked() {
-            app.push(Command::Edit(edit));
+            commands.push(Command::Edit(edit));
         }
     }
 }

@@ -13,7 +13,7 @@ use ndarray::{Array2, Axis};
 use crate::app::cache::{Measured, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
 use crate::app::command::Command;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::training_job::{Control, Phase, TrainingStart};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::app::widgets::histogram;
@@ -59,13 +59,13 @@ fn trained_snapshot(app: &AppState) -> (Option<Arc<Cnn>>, u64, String) {
 }
 
 /// A "start training" button for when there is no run (the paper's settings, data from the dataset settings).
-fn start_training_ui(ui: &mut egui::Ui, app: &mut AppState) {
+fn start_training_ui(ui: &mut egui::Ui, app: &AppState, commands: &mut Vec<Command>) {
     if app.training.is_some() {
         return;
     }
     note(ui, "No network has been trained yet.");
     if ui.button("Start training (paper's settings)").clicked() {
-        app.push(Command::StartTraining(TrainingStart { run: true, ..TrainingStart::default() }));
+        commands.push(Command::StartTraining(TrainingStart { run: true, ..TrainingStart::default() }));
     }
 }
 
@@ -76,10 +76,16 @@ fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
 }
 
 /// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
-pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn trained_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let (cnn, version, status) = trained_snapshot(app);
     // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
-    let n1 = data::network(app, Which::N1);
+    let n1 = data::network(app, Which::N1, commands);
     let (height, width) = data::image_size(app);
     let key = SelectivityKey {
         net: (app.classes_version, height, width),
@@ -94,14 +100,14 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
     let running = measurements.is_running();
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, commands)| {
             ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
-            start_training_ui(ui, app);
+            start_training_ui(ui, app, commands);
             if let Some(job) = &app.training {
                 let speed = speed_ui(ui, job.speed(), job.config.hyper.batch_size);
                 if speed != job.speed() {
-                    app.push(Command::ControlTraining(Control::SetSpeed(speed)));
+                    commands.push(Command::ControlTraining(Control::SetSpeed(speed)));
                 }
             }
             let Some(cnn) = &cnn else { return };
@@ -109,7 +115,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));
             let views = numbered_views(&maps, "filter", version);
             ui.label(RichText::new("its conv filters (learned)").strong());
-            heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
+            heatmap::grid_ui(ui, textures, &views, &scale, 64.0, 8, &|f, r, c, v| {
                 format!("filter {f} ({r}, {c}): {}", fmt(v))
             });
             heatmap::scale_ui(ui, &scale);
@@ -117,7 +123,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input").strong());
-                    live_input(ui, app, lecture, 150.0, &[]);
+                    live_input(ui, app, lecture, textures, 150.0, &[]);
                 });
                 let Some(input) = &lecture.data.input else { return };
                 let Ok(activations) = cnn.forward(input.image.view()) else {
@@ -129,13 +135,13 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                     let maps: Vec<Array2<f32>> = activations.post_relu.outer_iter().map(|m| m.to_owned()).collect();
                     let scale = Scale::non_negative("activation", maps.iter().flat_map(|m| m.iter()));
                     let views = numbered_views(&maps, "map", version ^ input.stamp << 20);
-                    heatmap::grid_ui(ui, &mut app.textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
+                    heatmap::grid_ui(ui, textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
                         format!("map {f} ({r}, {c}): {}", fmt(v))
                     });
                 });
             });
         },
-        |ui, (app, _)| {
+        |ui, (_, commands)| {
             note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
             formula(ui, "selectivity = classes a unit fires for");
             ui.add_space(4.0);
@@ -144,7 +150,7 @@ pub fn trained_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 && let Some(cnn) = cnn.clone()
             {
                 let trained = Some(TrainedUnits::Sgd(cnn, version));
-                app.push(Command::MeasureSelectivity { key: key.clone(), trained });
+                commands.push(Command::MeasureSelectivity { key: key.clone(), trained });
             }
             if running {
                 ui.spinner();
@@ -252,7 +258,7 @@ fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationRes
 
 /// Step 8: Figure 4 on the current set: the tile's class logit under background redraws (top) and
 /// translations (bottom), trained beside constructed.
-pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn invariance_ui(ui: &mut egui::Ui, app: &AppState, lecture: &mut LectureState, commands: &mut Vec<Command>) {
     let (cnn, version, status) = trained_snapshot(app);
     let key = study_key(app, version);
     let studies = app.cache.figure4();
@@ -262,17 +268,17 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut Lectur
     let running = studies.is_running();
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, _)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (_, commands)| {
             ui.label(RichText::new(format!("Trained CNN: {status}")).strong());
-            start_training_ui(ui, app);
+            start_training_ui(ui, app, commands);
             ui.horizontal(|ui| {
                 let label = format!("Compute ({INVARIANCE_SAMPLES} images per tile and perturbation)");
                 if ui.add_enabled(cnn.is_some() && !running, egui::Button::new(label)).clicked()
                     && let Some(cnn) = cnn.clone()
                 {
                     let network = Ok(StudyNetwork::Trained(cnn, version));
-                    app.push(Command::StudyFigure4 { key: key.clone(), network });
+                    commands.push(Command::StudyFigure4 { key: key.clone(), network });
                 }
                 if running {
                     ui.spinner();

@@ -42,8 +42,8 @@ pub fn followed_tile(app: &AppState, picked: Option<TileId>) -> Option<TileId> {
 
 /// The network `which` for the current tile set and image size, from the app's cache (asking
 /// for it to be built; `None` meanwhile).
-pub fn network(app: &mut AppState, which: Which) -> Option<Arc<Constructed>> {
-    app.push(Command::BuildNetwork(which));
+pub fn network(app: &AppState, which: Which, commands: &mut Vec<Command>) -> Option<Arc<Constructed>> {
+    commands.push(Command::BuildNetwork(which));
     app.cache.network(which, net_key(app))
 }
 
@@ -93,12 +93,12 @@ impl LectureData {
     /// Every layer's output of `which` on the input from the app's cache (the newest finished
     /// pass of this network, so dragging a tile never blanks the view while the next pass runs),
     /// asking for the pass of the current input.
-    pub fn forward(&self, app: &mut AppState, which: Which) -> Option<Arc<Forward>> {
-        network(app, which)?;
+    pub fn forward(&self, app: &AppState, which: Which, commands: &mut Vec<Command>) -> Option<Arc<Forward>> {
+        network(app, which, commands)?;
         let input = self.input.as_ref()?;
         let wanted = (net_key(app), image_key(&input.image));
         if app.cache.forward(which).needs(&wanted) {
-            app.push(Command::ForwardPass { which, key: wanted, image: Arc::new(input.image.clone()) });
+            commands.push(Command::ForwardPass { which, key: wanted, image: Arc::new(input.image.clone()) });
         }
         app.cache.forward(which).latest(|k| k.0 == wanted.0)
     }
@@ -126,14 +126,14 @@ mod tests {
         let mut data = LectureData::default();
         let tile = followed_tile(&app, None).unwrap();
         assert!(data.ensure_input(&app, tile).is_some());
-        let mut activations = None;
+        let (mut activations, mut commands) = (None, Vec::new());
         for _ in 0..2000 {
-            activations = data.forward(&mut app, Which::N2);
+            activations = data.forward(&app, Which::N2, &mut commands);
             if activations.is_some() {
                 break;
             }
             // What the app does with the frame's commands: the lecture asked for N2, then its pass.
-            for command in std::mem::take(&mut app.commands) {
+            for command in std::mem::take(&mut commands) {
                 match command {
                     Command::BuildNetwork(Which::N2) => {
                         app.cache.build_network(None, &app.classes, Which::N2, net_key(&app));

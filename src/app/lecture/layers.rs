@@ -9,7 +9,7 @@ use ndarray::Array2;
 
 use crate::app::command::Command;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::Which;
 use crate::core::construct::{Constructed, FilterReport, filter_report};
@@ -91,13 +91,19 @@ fn logits_chart(ui: &mut egui::Ui, id: &str, names: &[String], direct: &[f32], n
 }
 
 /// Step 4: N1's filters, the followed tile's hidden neurons (one per window) and the logits.
-pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn n1_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = data::network(app, Which::N1);
-    let forward = lecture.data.forward(app, Which::N1);
+    let net = data::network(app, Which::N1, commands);
+    let forward = lecture.data.forward(app, Which::N1, commands);
     let (Some(net), Some(forward)) = (net, forward) else {
-        live_input(ui, app, lecture, 260.0, &[]);
+        live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N1);
         return;
     };
@@ -115,8 +121,8 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() * 0.42).clamp(150.0, 360.0);
             let mut field = None;
@@ -124,7 +130,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                 ui.vertical(|ui| {
                     ui.label(RichText::new("input x").strong());
                     let outline: Vec<_> = lecture.interaction.field.map(|f| (f, WINDOW)).into_iter().collect();
-                    live_input(ui, app, lecture, side, &outline);
+                    live_input(ui, app, lecture, textures, side, &outline);
                 });
                 ui.vertical(|ui| {
                     let small = (ui.available_width() - 8.0).clamp(100.0, 220.0);
@@ -142,7 +148,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                             stamp: stamp ^ lecture.interaction.filter as u64,
                         };
                         let cell = small / map.nrows().max(map.ncols()).max(1) as f32;
-                        heatmap::map_ui(ui, &mut app.textures, &view, &scale, cell, &|r, c, v| {
+                        heatmap::map_ui(ui, textures, &view, &scale, cell, &|r, c, v| {
                             format!("({r}, {c}): {}", fmt(v))
                         });
                     }
@@ -161,7 +167,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                             let unit = detector.and_then(|d| d.unit(r, c)).unwrap_or(0);
                             format!("{}\nvalue {}", net.network.meaning(net.detectors.layer, unit), fmt(v))
                         };
-                        let drawn = heatmap::map_ui(ui, &mut app.textures, &view, &scale, cell, &meaning);
+                        let drawn = heatmap::map_ui(ui, textures, &view, &scale, cell, &meaning);
                         if let Some((i, j, _, _)) = lecture.interaction.field {
                             heatmap::outline_cells(
                                 &ui.painter_at(drawn.rect.expand(3.0)),
@@ -180,7 +186,7 @@ pub fn n1_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                 lecture.interaction.field = field.or(lecture.interaction.field);
             }
         },
-        |ui, (_, lecture)| {
+        |ui, (lecture, _)| {
             let field = lecture.interaction.field.map(|(i, j, _, _)| (i, j));
             let facts = N1Facts { report: &report, tile: id, field, hidden: hidden.as_ref(), direct: &direct };
             n1_notes_ui(ui, &facts, &activations.logits(), &names);
@@ -323,13 +329,19 @@ fn mosaic_ui(
 
 /// Step 5: N2 layer by layer on the followed tile's window: a mosaic per layer, each block's value
 /// the distance of the image block to the tile block; hovering a block highlights its four quadrants.
-pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn n2_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else { return };
     let ctx = ui.ctx().clone();
-    let net = data::network(app, Which::N2);
-    let forward = lecture.data.forward(app, Which::N2);
+    let net = data::network(app, Which::N2, commands);
+    let forward = lecture.data.forward(app, Which::N2, commands);
     let (Some(net), Some(forward)) = (net, forward) else {
-        live_input(ui, app, lecture, 260.0, &[]);
+        live_input(ui, app, lecture, textures, 260.0, &[]);
         waiting_ui(ui, app, Which::N2);
         return;
     };
@@ -368,8 +380,8 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
     });
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let mut new_hover: Option<BlockHit> = None;
             ui.horizontal_top(|ui| {
@@ -378,7 +390,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                     let side = (ui.available_width() * 0.4).clamp(140.0, 280.0);
                     let mut outlines = vec![((window.0, window.1, tile.rows(), tile.cols()), WINDOW)];
                     outlines.extend(field.map(|f| (f, CHILD)));
-                    if let Some((row, col)) = live_input(ui, app, lecture, side, &outlines) {
+                    if let Some((row, col)) = live_input(ui, app, lecture, textures, side, &outlines) {
                         lecture.interaction.window = Some((row, col));
                     }
                     if ui.button("Window on the tile").clicked() {
@@ -416,7 +428,7 @@ pub fn n2_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) 
                 lecture.interaction.level = level + 1;
             }
         },
-        |ui, (app, lecture)| {
+        |ui, (lecture, _)| {
             let n2 = activations.logits().get(id.class).copied();
             let phi = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view()));
             let logits = (n2, phi.and_then(|p| p.get(id.class).copied()));
@@ -504,17 +516,23 @@ pub fn relu_min(a: f32, b: f32) -> f32 {
 }
 
 /// Step 6: the features of every class on the input, their min, and the min identity plotted.
-pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
-    let n1 = data::network(app, Which::N1);
-    let logits = lecture.data.forward(app, Which::N1).map(|f| f.activations.logits());
+pub fn objects_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
+    let n1 = data::network(app, Which::N1, commands);
+    let logits = lecture.data.forward(app, Which::N1, commands).map(|f| f.activations.logits());
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     tile_picker(ui, app, &mut lecture.interaction.tile);
-                    live_input(ui, app, lecture, 220.0, &[]);
+                    live_input(ui, app, lecture, textures, 220.0, &[]);
                 });
                 ui.vertical(|ui| {
                     let Some(input) = lecture.data.input.as_ref() else { return };
@@ -555,7 +573,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 });
             ui.add(egui::Slider::new(&mut lecture.interaction.b, 0.0..=5.0).text("b"));
         },
-        |ui, (app, _)| {
+        |ui, (_, commands)| {
             formula(ui, "φ_O(x) = min_(F∈O) φ_F(x)");
             note(
                 ui,
@@ -577,7 +595,7 @@ pub fn objects_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureSt
                 ui.add_space(6.0);
                 note(ui, "Every class here has one feature, so no min-layer is needed.");
                 if ui.button("Load the two-feature example").clicked() {
-                    app.push(Command::AskLoadPreset(Preset::TwoFeatures));
+                    commands.push(Command::AskLoadPreset(Preset::TwoFeatures));
                 }
             }
         },

@@ -22,9 +22,8 @@ use std::time::Duration;
 
 use egui::{Color32, ColorImage, Key, Modifiers};
 
+use crate::app::command::{Command, Level};
 use crate::app::jobs::Job;
-use crate::app::state::AppState;
-use crate::core::atomic;
 use crate::core::tile::TileId;
 
 /// Zoom factor while lecturing (type and images 1.5× larger), unless the lecturer picks another.
@@ -392,22 +391,16 @@ impl LectureState {
         self.screenshot.is_some() || self.export_job.is_some()
     }
 
-    /// Collects the screenshot and the PNG writing job (the encoding runs off the UI thread).
-    pub fn poll_export(&mut self, ctx: &egui::Context, app: &mut AppState) {
+    /// Collects the screenshot (asking for it to be saved) and the outcome of its save.
+    pub fn poll_export(&mut self, ctx: &egui::Context, commands: &mut Vec<Command>) {
         if let Some((path, receiver)) = &self.screenshot {
             match receiver.try_recv() {
                 Ok(image) => {
-                    let path = path.clone();
-                    let page = self.page_pixels;
-                    self.export_job = Some(Job::spawn("saving the lecture step", Some(ctx.clone()), move |_| {
-                        let image = page.map_or_else(|| (*image).clone(), |page| crop(&image, page));
-                        write_png(&path, &image)?;
-                        Ok(path)
-                    }));
+                    commands.push(Command::SaveLectureStep { path: path.clone(), image, page: self.page_pixels });
                     self.screenshot = None;
                 }
                 Err(TryRecvError::Disconnected) => {
-                    app.error("the screenshot could not be taken");
+                    commands.push(Command::Log(Level::Error, "the screenshot could not be taken".to_owned()));
                     self.screenshot = None;
                 }
                 Err(TryRecvError::Empty) => {}
@@ -418,38 +411,18 @@ impl LectureState {
         self.export_job = None;
         match result {
             Ok(path) => {
-                app.info(format!("saved {}", path.display()));
+                commands.push(Command::Log(Level::Info, format!("saved {}", path.display())));
                 self.saved_note = Some((format!("saved {}", path.display()), ctx.input(|i| i.time), self.step));
                 self.last_export = Some(path);
             }
-            Err(error) => app.error(format!("could not save the step: {error}")),
+            Err(error) => commands.push(Command::Log(Level::Error, format!("could not save the step: {error}"))),
         }
     }
-}
 
-/// The pixels of `image` inside `rect` (in pixels; the part outside the image is left out).
-pub fn crop(image: &ColorImage, rect: egui::Rect) -> ColorImage {
-    let [width, height] = image.size;
-    let clamp = |v: f32, high: usize| (v.round().max(0.0) as usize).min(high);
-    let (x0, y0) = (clamp(rect.min.x, width), clamp(rect.min.y, height));
-    let (x1, y1) = (clamp(rect.max.x, width).max(x0), clamp(rect.max.y, height).max(y0));
-    image.region_by_pixels([x0, y0], [x1 - x0, y1 - y0])
-}
-
-/// Encodes a screenshot as PNG and writes it atomically (creating the folder).
-pub fn write_png(path: &std::path::Path, image: &ColorImage) -> Result<(), String> {
-    let [width, height] = image.size;
-    let rgba: Vec<u8> = image.pixels.iter().flat_map(Color32::to_srgba_unmultiplied).collect();
-    let buffer = image::RgbaImage::from_raw(width as u32, height as u32, rgba)
-        .ok_or_else(|| "the screenshot has an inconsistent size".to_owned())?;
-    let mut bytes = Vec::new();
-    buffer
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    /// Waits for `job`, the save of the step's screenshot.
+    pub fn saving(&mut self, job: Job<PathBuf>) {
+        self.export_job = Some(job);
     }
-    atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The zoom the page is drawn at in a window of `window` native points: the lecturer's `zoom`,
@@ -580,30 +553,6 @@ mod tests {
         assert!(!lecture.active);
         assert!((ctx.zoom_factor() - 1.25).abs() < 1e-6);
         assert_eq!(ctx.style_of(ctx.theme()).visuals, before.visuals);
-    }
-
-    #[test]
-    fn screenshots_are_written_as_png() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join("step.png");
-        let image = ColorImage::new([3, 2], vec![Color32::RED; 6]);
-        write_png(&path, &image).unwrap();
-        let decoded = image::open(&path).unwrap().to_rgba8();
-        assert_eq!(decoded.dimensions(), (3, 2));
-        assert_eq!(decoded.get_pixel(2, 1).0, [255, 0, 0, 255]);
-        let bad = ColorImage { size: [4, 4], ..image };
-        assert!(write_png(&dir.path().join("bad.png"), &bad).is_err());
-    }
-
-    #[test]
-    fn crops_keep_the_pixels_inside_the_rect() {
-        let pixels = (0..12).map(Color32::from_gray).collect();
-        let image = ColorImage::new([4, 3], pixels);
-        let part = crop(&image, egui::Rect::from_min_max(egui::pos2(1.0, 1.0), egui::pos2(3.0, 3.0)));
-        assert_eq!(part.size, [2, 2]);
-        assert_eq!(part.pixels, [5, 6, 9, 10].map(Color32::from_gray));
-        let beyond = crop(&image, egui::Rect::from_min_max(egui::pos2(-5.0, 2.0), egui::pos2(50.0, 50.0)));
-        assert_eq!(beyond.size, [4, 1], "the part outside the image is left out");
     }
 
     #[test]

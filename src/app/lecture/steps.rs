@@ -8,7 +8,7 @@ use ndarray::Array2;
 
 use crate::app::command::{Command, Edit};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::detect::{self, relu};
 use crate::core::tile::TileId;
@@ -95,8 +95,9 @@ pub fn tile_picker(ui: &mut egui::Ui, app: &AppState, picked: &mut Option<TileId
 /// Draws the lecture input with outlines; applies tile drags and returns the clicked pixel.
 pub fn live_input(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     lecture: &mut LectureState,
+    textures: &mut TextureCache,
     side: f32,
     outlines: &[(heatmap::CellRect, Color32)],
 ) -> Option<(usize, usize)> {
@@ -109,7 +110,7 @@ pub fn live_input(
     }
     let mut events = None;
     if let Some(input) = &data.input {
-        events = Some(input_ui(ui, &mut app.textures, input, app.session.rendering, side, outlines, &mut data.drag));
+        events = Some(input_ui(ui, textures, input, app.session.rendering, side, outlines, &mut data.drag));
     }
     ui.horizontal(|ui| {
         if ui.button("New image").on_hover_text("Draw a new background and new positions").clicked() {
@@ -128,7 +129,13 @@ pub fn live_input(
 }
 
 /// Step 1: the tile big, its support mask, ε with a slider, and what they mean.
-pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn tile_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else {
         ui.label("The tile set is empty: add a tile in the editor first.");
         return;
@@ -136,15 +143,15 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
     let Some(tile) = app.classes.tile(id).cloned() else { return };
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() / 2.0 - 12.0).clamp(120.0, 360.0);
             let stamp = app.classes_version ^ (app.session.rendering as u64) << 40;
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("t (pixels outside S tinted)").strong());
-                    let texture = app.textures.get(ui.ctx(), &format!("lecture tile {id:?}"), stamp, || {
+                    let texture = textures.get(ui.ctx(), &format!("lecture tile {id:?}"), stamp, || {
                         theme::tile_image(tile.values().view(), tile.support().view(), app.session.rendering, true)
                     });
                     ui.add(
@@ -155,7 +162,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
                 ui.vertical(|ui| {
                     ui.label(RichText::new("S: the support (white = counts)").strong());
                     let mask = tile.support().mapv(|s| f32::from(u8::from(s)));
-                    let texture = app.textures.get(ui.ctx(), &format!("lecture support {id:?}"), stamp, || {
+                    let texture = textures.get(ui.ctx(), &format!("lecture support {id:?}"), stamp, || {
                         theme::grey_image(mask.view(), theme::Rendering::OneIsBright)
                     });
                     ui.add(
@@ -165,7 +172,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
                 });
             });
         },
-        |ui, (app, _)| {
+        |ui, (_, commands)| {
             let support = tile.support_len();
             let eps = tile.epsilon();
             note(ui, format!("Tile {}:", app.classes.tile_label(id)));
@@ -183,7 +190,7 @@ pub fn tile_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState
             let high = detect::max_distance(&tile).max(1.0);
             let slider = crate::app::widgets::number::slider(&mut epsilon, 1e-3..=high, "ε").logarithmic(true);
             if ui.add(slider).changed() {
-                app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
+                commands.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
             }
             note(
                 ui,
@@ -233,14 +240,20 @@ pub fn best_window(distance: &Array2<f32>) -> (usize, usize) {
 }
 
 /// Step 2: the input with the sliding window, the `d_T` map and the detector map, and the readout.
-pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn matching_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some(id) = followed_tile(app, lecture.interaction.tile) else {
         ui.label("The tile set is empty.");
         return;
     };
     let Some(tile) = app.classes.tile(id).cloned() else { return };
     if lecture.data.ensure_input(app, id).is_none() {
-        live_input(ui, app, lecture, 300.0, &[]);
+        live_input(ui, app, lecture, textures, 300.0, &[]);
         return;
     }
     let Some((distance, detector)) = lecture.data.input.as_ref().and_then(|input| match_maps(app, id, input)) else {
@@ -252,15 +265,15 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
     let stamp = lecture.data.input.as_ref().map_or(0, |x| x.stamp) ^ app.classes_version << 32;
     two_columns(
         ui,
-        &mut (&mut *app, &mut *lecture),
-        |ui, (app, lecture)| {
+        &mut (&mut *lecture, &mut *commands),
+        |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
             let side = (ui.available_width() * 0.5).clamp(160.0, 420.0);
             let window = ((i, j, tile.rows(), tile.cols()), WINDOW);
             ui.horizontal_top(|ui| {
                 ui.vertical(|ui| {
                     ui.label(RichText::new("x with the window at (i, j)").strong());
-                    if let Some((row, col)) = live_input(ui, app, lecture, side, &[window]) {
+                    if let Some((row, col)) = live_input(ui, app, lecture, textures, side, &[window]) {
                         let (rows, cols) = distance.dim();
                         lecture.interaction.window = Some((row.min(rows - 1), col.min(cols - 1)));
                     }
@@ -272,7 +285,7 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
                     let map =
                         MapView { title: "d_T".into(), values: distance.view(), key: "lecture distance".into(), stamp };
                     let cell = small / distance.nrows().max(distance.ncols()).max(1) as f32;
-                    let drawn = heatmap::map_ui(ui, &mut app.textures, &map, &scale, cell, &|r, c, v| {
+                    let drawn = heatmap::map_ui(ui, textures, &map, &scale, cell, &|r, c, v| {
                         format!("window ({r}, {c}): d_T = {}", fmt(v))
                     });
                     heatmap::outline_cells(
@@ -294,7 +307,7 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
                         key: "lecture detector".into(),
                         stamp: stamp ^ u64::from(eps.to_bits()),
                     };
-                    heatmap::map_ui(ui, &mut app.textures, &map, &scale, cell, &|r, c, v| {
+                    heatmap::map_ui(ui, textures, &map, &scale, cell, &|r, c, v| {
                         format!("window ({r}, {c}): σ(ε − d_T) = {}", fmt(v))
                     });
                 });
@@ -306,7 +319,7 @@ pub fn matching_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureS
                 ui.weak("click a pixel or a map cell to move the window");
             });
         },
-        |ui, (app, _)| {
+        |ui, _| {
             let (bi, bj) = best_window(&distance);
             let best = distance.get([bi, bj]).copied().unwrap_or(f32::NAN);
             let phi: f32 = detector.sum();

@@ -9,7 +9,7 @@ use crate::app::command::Command;
 use crate::app::ids::{DATASET_FILES_HINT, ExportKind};
 use crate::app::settings::{BackgroundChoice, DatasetSettings};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::core::dataset::{MAX_INTERACTIVE_SIDE, Sample};
 use crate::core::detect;
@@ -31,24 +31,30 @@ pub struct DatasetViewState {
 }
 
 /// Draws the dataset view (and asks for generation when the dataset is missing or stale).
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut DatasetViewState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     if app.dataset_needs_generation() {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(300.0);
-            settings_ui(ui, app);
+            settings_ui(ui, app, commands);
             ui.separator();
             report_ui(ui, app);
         });
         ui.separator();
-        ui.vertical(|ui| grid_ui(ui, app, view));
+        ui.vertical(|ui| grid_ui(ui, app, view, textures));
     });
-    opened_ui(ui.ctx(), app, view);
+    opened_ui(ui.ctx(), app, view, textures);
 }
 
-fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
+fn settings_ui(ui: &mut egui::Ui, app: &AppState, commands: &mut Vec<Command>) {
     ui.heading("Settings");
     let mut settings = app.session.dataset.clone();
     ui.add(number::slider(&mut settings.height, 1..=MAX_INTERACTIVE_SIDE, "Height"));
@@ -57,7 +63,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         number::slider(&mut settings.samples_per_class, 1..=MAX_SAMPLES_PER_CLASS, "Samples per class")
             .logarithmic(true),
     );
-    background_ui(ui, app, &mut settings);
+    background_ui(ui, &mut settings, commands);
     ui.add(number::slider(&mut settings.jitter, 0.0..=0.99, "Jitter")).on_hover_text(
         "Random pixel noise added to the pasted tile, as a fraction of ε: the pasted window stays within d_T < ε.",
     );
@@ -69,7 +75,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         }
     });
     if settings != app.session.dataset {
-        app.push(Command::SetDatasetSettings(settings));
+        commands.push(Command::SetDatasetSettings(settings));
     }
     if app.cache.dataset_job().is_some() {
         ui.horizontal(|ui| {
@@ -81,18 +87,18 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut AppState) {
         .on_hover_text("Generate again now (same settings give the same samples)")
         .clicked()
     {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     let export = ui
         .add_enabled(app.dataset_is_current(), egui::Button::new("Export as NumPy…"))
         .on_hover_text(DATASET_FILES_HINT)
         .on_disabled_hover_text("Generate the dataset first: the export writes the dataset the settings make");
     if export.clicked() {
-        app.push(Command::AskExport(ExportKind::DatasetNpy));
+        commands.push(Command::AskExport(ExportKind::DatasetNpy));
     }
 }
 
-fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSettings) {
+fn background_ui(ui: &mut egui::Ui, settings: &mut DatasetSettings, commands: &mut Vec<Command>) {
     let label = |b: &BackgroundChoice| match b {
         BackgroundChoice::Uniform => "Uniform noise",
         BackgroundChoice::Smooth { .. } => "Smooth noise",
@@ -118,7 +124,7 @@ fn background_ui(ui: &mut egui::Ui, app: &mut AppState, settings: &mut DatasetSe
             .selectable_label(matches!(settings.background, BackgroundChoice::ImageFile { .. }), "Image from file…")
             .clicked()
         {
-            app.push(Command::AskPath(PathPurpose::BackgroundImage));
+            commands.push(Command::AskPath(PathPurpose::BackgroundImage));
         }
     });
     match &mut settings.background {
@@ -163,7 +169,7 @@ fn report_ui(ui: &mut egui::Ui, app: &AppState) {
     }
 }
 
-fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
+fn grid_ui(ui: &mut egui::Ui, app: &AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(data) = app.dataset().cloned() else {
         ui.label("No samples yet.");
         return;
@@ -192,8 +198,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
             for (n, (index, sample)) in shown.enumerate() {
                 let key = format!("sample {index}");
                 let stamp = app.cache.dataset_generation() * 2 + rendering as u64;
-                let texture =
-                    app.textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
+                let texture = textures.get(ui.ctx(), &key, stamp, || theme::grey_image(sample.image.view(), rendering));
                 let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str());
                 ui.vertical(|ui| {
                     let size = theme::fit_within(sample.image.dim(), theme::SAMPLE_SIZE);
@@ -214,7 +219,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut DatasetViewState) {
 }
 
 /// The opened sample, large, with the placements outlined and the direct logits.
-fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewState) {
+fn opened_ui(ctx: &egui::Context, app: &AppState, view: &mut DatasetViewState, textures: &mut TextureCache) {
     let Some(index) = view.opened else { return };
     let Some(sample) = app.dataset().and_then(|d| d.samples.get(index)).cloned() else {
         view.opened = None;
@@ -225,7 +230,7 @@ fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewStat
     window.show(ctx, |ui| {
         let name = app.classes.classes.get(sample.label).map_or("?", |o| o.name.as_str()).to_owned();
         ui.label(format!("Label: {} ({name})", sample.label));
-        large_sample_ui(ui, app, index, &sample);
+        large_sample_ui(ui, app, textures, index, &sample);
         for placement in &sample.placements {
             ui.label(format!(
                 "{} pasted at row {}, column {} ({}×{})",
@@ -246,11 +251,11 @@ fn opened_ui(ctx: &egui::Context, app: &mut AppState, view: &mut DatasetViewStat
     }
 }
 
-fn large_sample_ui(ui: &mut egui::Ui, app: &mut AppState, index: usize, sample: &Sample) {
+fn large_sample_ui(ui: &mut egui::Ui, app: &AppState, textures: &mut TextureCache, index: usize, sample: &Sample) {
     let (rows, cols) = sample.image.dim();
     let cell = (400.0 / rows.max(cols).max(1) as f32).clamp(1.0, 16.0);
     let rendering = app.session.rendering;
-    let texture = app.textures.get(
+    let texture = textures.get(
         ui.ctx(),
         &format!("sample {index}"),
         app.cache.dataset_generation() * 2 + rendering as u64,

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::app::command::Level;
 use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, SceneSource};
 use crate::app::ids::PathPurpose;
-use crate::app::state::{AppState, Level};
+use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::number;
@@ -135,17 +136,17 @@ pub struct Dialogs {
 }
 
 /// Draws the open dialogs; they push commands into `app`.
-pub fn ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
-    path_dialog_ui(ctx, app, dialogs);
-    rename_ui(ctx, app, dialogs);
-    confirm_quit_ui(ctx, app, dialogs);
-    confirm_preset_ui(ctx, app, dialogs);
-    confirm_scene_ui(ctx, app, dialogs);
-    scene_link_ui(ctx, app, dialogs);
+pub fn ui(ctx: &egui::Context, app: &AppState, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
+    path_dialog_ui(ctx, app, dialogs, commands);
+    rename_ui(ctx, dialogs, commands);
+    confirm_quit_ui(ctx, dialogs, commands);
+    confirm_preset_ui(ctx, app, dialogs, commands);
+    confirm_scene_ui(ctx, dialogs, commands);
+    scene_link_ui(ctx, dialogs, commands);
     info_windows_ui(ctx, app, dialogs);
 }
 
-fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn path_dialog_ui(ctx: &egui::Context, app: &AppState, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     let Some(dialog) = &mut dialogs.path else { return };
     dialog.poll_browse();
     let mut open = true;
@@ -185,7 +186,7 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
             let confirmed = ui.button(dialog.purpose.action()).clicked() || entered;
             cancelled = ui.button("Cancel").clicked();
             if confirmed || folder_made {
-                done = confirm(app, dialog, &mut dialogs.last_typed);
+                done = confirm(app, dialog, &mut dialogs.last_typed, commands);
             }
         });
     });
@@ -200,7 +201,12 @@ fn path_dialog_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs
 
 /// Pushes the dialog's command unless its path needs a missing folder first (then it offers to
 /// create it); remembers what was typed and its folder. True when the command went out.
-fn confirm(app: &mut AppState, dialog: &mut PathDialog, last_typed: &mut Option<(PathPurpose, String)>) -> bool {
+fn confirm(
+    app: &AppState,
+    dialog: &mut PathDialog,
+    last_typed: &mut Option<(PathPurpose, String)>,
+    commands: &mut Vec<Command>,
+) -> bool {
     let path = expand_typed(&dialog.path);
     *last_typed = Some((dialog.purpose, dialog.path.clone()));
     if dialog.purpose.is_save() {
@@ -211,8 +217,8 @@ fn confirm(app: &mut AppState, dialog: &mut PathDialog, last_typed: &mut Option<
     }
     match dialog.command(app) {
         Ok(command) => {
-            app.session.last_folder = path.parent().filter(|p| p.is_absolute()).map(PathBuf::from);
-            app.push(command);
+            commands.push(Command::SetLastFolder(path.parent().filter(|p| p.is_absolute()).map(PathBuf::from)));
+            commands.push(command);
             true
         }
         Err(message) => {
@@ -240,7 +246,7 @@ fn import_options_ui(ui: &mut egui::Ui, dialog: &mut PathDialog, has_selection: 
     }
 }
 
-fn rename_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn rename_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     let Some((node, name)) = &mut dialogs.rename else { return };
     let mut close = false;
     egui::Window::new("Rename").collapsible(false).show(ctx, |ui| {
@@ -255,7 +261,7 @@ fn rename_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
         }
         ui.horizontal(|ui| {
             if ui.button("OK").clicked() || entered {
-                app.push(Command::Edit(Edit::Rename { node: *node, name: name.clone() }));
+                commands.push(Command::Edit(Edit::Rename { node: *node, name: name.clone() }));
                 close = true;
             }
             if ui.button("Cancel").clicked() {
@@ -268,7 +274,7 @@ fn rename_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
     }
 }
 
-fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn confirm_quit_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     if !dialogs.confirm_quit {
         return;
     }
@@ -276,7 +282,7 @@ fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
         ui.label("The tile set has changes that were not saved to a file. (They stay in the autosave either way.)");
         ui.horizontal(|ui| {
             if ui.button("Save and quit").clicked() {
-                app.push(Command::SaveAndQuit);
+                commands.push(Command::SaveAndQuit);
                 dialogs.confirm_quit = false;
             }
             if ui.button("Quit without saving").clicked() {
@@ -292,7 +298,7 @@ fn confirm_quit_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialog
 }
 
 /// Asks before an example replaces the tile set, naming what it replaces and how to get it back.
-fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn confirm_preset_ui(ctx: &egui::Context, app: &AppState, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     let Some(preset) = dialogs.confirm_preset else { return };
     let current = app.session.tileset_path.as_ref().map_or_else(
         || "the current tile set".to_owned(),
@@ -304,7 +310,7 @@ fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dial
         ui.label("Undo (Ctrl+Z, or the Edit menu) brings it back, with its file.");
         ui.horizontal(|ui| {
             if ui.button("Load the example").clicked() {
-                app.push(Command::LoadPreset(preset));
+                commands.push(Command::LoadPreset(preset));
                 close = true;
             }
             close |= ui.button("Cancel").clicked();
@@ -316,7 +322,7 @@ fn confirm_preset_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dial
 }
 
 /// Asks before a scene replaces unsaved work, saying how to get it back.
-fn confirm_scene_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn confirm_scene_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     let Some(source) = &dialogs.confirm_scene else { return };
     let mut close = false;
     egui::Window::new("Open the scene?").collapsible(false).resizable(false).show(ctx, |ui| {
@@ -324,7 +330,7 @@ fn confirm_scene_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialo
         ui.label("Undo (Ctrl+Z, or the Edit menu) brings them back, with the settings, the trained network and the opened model.");
         ui.horizontal(|ui| {
             if ui.button("Open the scene").clicked() {
-                app.push(Command::OpenSceneNow(source.clone()));
+                commands.push(Command::OpenSceneNow(source.clone()));
                 close = true;
             }
             close |= ui.button("Cancel").clicked();
@@ -336,7 +342,7 @@ fn confirm_scene_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialo
 }
 
 /// Edit → Open scene from link: paste the link (or the web address holding it) and open it.
-fn scene_link_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn scene_link_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut Vec<Command>) {
     let Some(text) = &mut dialogs.scene_link else { return };
     let (mut open, mut close) = (true, false);
     egui::Window::new("Open scene from link").open(&mut open).collapsible(false).show(ctx, |ui| {
@@ -345,7 +351,7 @@ fn scene_link_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs)
         let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.horizontal(|ui| {
             if (ui.button("Open").clicked() || entered) && !text.trim().is_empty() {
-                app.push(Command::OpenScene(SceneSource::Link(text.trim().to_owned())));
+                commands.push(Command::OpenScene(SceneSource::Link(text.trim().to_owned())));
                 close = true;
             }
             close |= ui.button("Cancel").clicked();
@@ -372,7 +378,7 @@ pub const SHORTCUTS: [(&str, &str); 12] = [
     ("Right-click a class or tile", "Rename, duplicate, move, delete"),
 ];
 
-fn info_windows_ui(ctx: &egui::Context, app: &mut AppState, dialogs: &mut Dialogs) {
+fn info_windows_ui(ctx: &egui::Context, app: &AppState, dialogs: &mut Dialogs) {
     egui::Window::new("About tilelab").open(&mut dialogs.about).collapsible(false).show(ctx, |ui| {
         ui.label(format!("tilelab {}", env!("CARGO_PKG_VERSION")));
         ui.label("Why CNNs are good at feature extraction: hand-constructed monosemantic networks beside an SGD-trained CNN.");

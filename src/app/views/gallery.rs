@@ -1,18 +1,17 @@
 //! The gallery window: browse the bundled Fashion-MNIST / MNIST subsets (or IDX files the user
 //! opens) by class, and take an image as a tile (new class, extra alternative, or replacement).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{Image, Sense, Stroke, StrokeKind, Vec2, load::SizedTexture};
 use ndarray::Array2;
 
-use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON};
-use crate::app::jobs::Job;
+use crate::app::cache::{GalleryKey, GallerySource};
+use crate::app::command::{Command, Edit, InsertAt, Level, NEW_TILE_EPSILON};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
-use crate::core::idx::{self, BundledSet, IdxImages};
+use crate::core::idx::BundledSet;
 use crate::core::tile::Tile;
 
 use crate::app::ids::PathPurpose;
@@ -23,37 +22,6 @@ const PAGE_SIZE: usize = 40;
 const COLUMNS: usize = 8;
 /// Side of a gallery thumbnail, in points.
 const THUMBNAIL: f32 = 44.0;
-
-/// Images with optional labels and class names: a bundled subset or an opened IDX pair.
-pub struct GallerySource {
-    /// Shown in the source list.
-    pub name: String,
-    /// The images.
-    pub images: IdxImages,
-    /// One label per image, if a label file was given.
-    pub labels: Option<Vec<u8>>,
-    /// Names of labels 0..9 (bundled sets only).
-    pub class_names: Option<[&'static str; 10]>,
-}
-
-impl GallerySource {
-    /// The readable name of a label.
-    pub fn class_name(&self, label: u8) -> String {
-        self.class_names
-            .and_then(|names| names.get(usize::from(label)).map(|n| (*n).to_owned()))
-            .unwrap_or_else(|| format!("class {label}"))
-    }
-
-    /// Indices of the images shown under the class filter.
-    pub fn filtered(&self, class: Option<u8>) -> Vec<usize> {
-        match (&self.labels, class) {
-            (Some(labels), Some(class)) => {
-                labels.iter().enumerate().filter(|(_, l)| **l == class).map(|(i, _)| i).collect()
-            }
-            _ => (0..self.images.len()).collect(),
-        }
-    }
-}
 
 /// Which set the gallery shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,7 +56,6 @@ pub struct GalleryState {
     pub picked: Option<usize>,
     /// Support = pixels ≥ threshold when set, else the non-zero pixels.
     pub threshold: Option<f32>,
-    loading: Option<(SourceChoice, Job<GallerySource>)>,
 }
 
 impl GalleryState {
@@ -101,94 +68,60 @@ impl GalleryState {
         }
     }
 
-    /// True while a set is being read in the background.
-    pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
+    /// The bundled set or opened files the current choice shows.
+    fn wanted(&self, opened: Option<&GalleryKey>) -> Option<GalleryKey> {
+        match self.choice {
+            SourceChoice::Fashion => Some(GalleryKey::Bundled(BundledSet::FashionMnist)),
+            SourceChoice::Mnist => Some(GalleryKey::Bundled(BundledSet::Mnist)),
+            SourceChoice::Opened => opened.cloned(),
+        }
     }
 
-    /// Starts reading IDX files in the background; the gallery switches to them when done.
-    pub fn open_idx(&mut self, ctx: &egui::Context, images: PathBuf, labels: Option<PathBuf>) {
-        self.open = true;
-        let job = Job::spawn("reading IDX files", Some(ctx.clone()), move |_| {
-            let pixels = idx::load_images(&images).map_err(|e| format!("{}: {e}", images.display()))?;
-            let labels = match &labels {
-                Some(path) => Some(idx::load_labels(path).map_err(|e| format!("{}: {e}", path.display()))?),
-                None => None,
-            };
-            if let Some(labels) = &labels
-                && labels.len() != pixels.len()
-            {
-                return Err(format!("{} images but {} labels", pixels.len(), labels.len()));
-            }
-            let name = images.file_name().map_or_else(|| "IDX file".to_owned(), |n| n.to_string_lossy().into_owned());
-            Ok(GallerySource { name, images: pixels, labels, class_names: None })
-        });
-        self.loading = Some((SourceChoice::Opened, job));
-    }
-
-    /// Starts loading the chosen bundled set if it is not loaded yet.
-    fn ensure_loaded(&mut self, ctx: &egui::Context) {
-        if self.loading.is_some() || self.source().is_some() {
+    /// Takes the set the cache loaded last into its place; IDX files just opened are shown.
+    fn adopt(&mut self, loaded: Option<&(GalleryKey, Arc<GallerySource>)>) {
+        let Some((key, source)) = loaded else { return };
+        let slot = match key {
+            GalleryKey::Bundled(BundledSet::FashionMnist) => &mut self.fashion,
+            GalleryKey::Bundled(BundledSet::Mnist) => &mut self.mnist,
+            GalleryKey::Idx { .. } => &mut self.opened,
+        };
+        if slot.as_ref().is_some_and(|held| Arc::ptr_eq(held, source)) {
             return;
         }
-        let set = match self.choice {
-            SourceChoice::Fashion => BundledSet::FashionMnist,
-            SourceChoice::Mnist => BundledSet::Mnist,
-            SourceChoice::Opened => return,
-        };
-        let job = Job::spawn("loading the gallery", Some(ctx.clone()), move |_| {
-            let data = idx::bundled(set).map_err(|e| e.to_string())?;
-            let name = match set {
-                BundledSet::FashionMnist => "Fashion-MNIST",
-                BundledSet::Mnist => "MNIST",
-            };
-            Ok(GallerySource {
-                name: name.to_owned(),
-                images: data.images,
-                labels: Some(data.labels),
-                class_names: Some(set.class_names()),
-            })
-        });
-        self.loading = Some((self.choice, job));
-    }
-
-    /// Takes a finished load (errors go to the log).
-    fn poll(&mut self, app: &mut AppState) {
-        let Some((choice, job)) = &mut self.loading else { return };
-        let Some(outcome) = job.poll() else { return };
-        let choice = *choice;
-        self.loading = None;
-        match outcome {
-            Ok(source) => {
-                let source = Some(Arc::new(source));
-                match choice {
-                    SourceChoice::Fashion => self.fashion = source,
-                    SourceChoice::Mnist => self.mnist = source,
-                    SourceChoice::Opened => {
-                        self.opened = source;
-                        self.choice = SourceChoice::Opened;
-                        self.class_filter = None;
-                        self.page = 0;
-                        self.picked = None;
-                    }
-                }
-            }
-            Err(error) => app.error(format!("could not load the gallery: {error}")),
+        *slot = Some(Arc::clone(source));
+        if matches!(key, GalleryKey::Idx { .. }) {
+            self.choice = SourceChoice::Opened;
+            self.class_filter = None;
+            self.page = 0;
+            self.picked = None;
         }
     }
 }
 
 /// Draws the gallery window when it is open.
-pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryState) {
-    gallery.poll(app);
+pub fn window_ui(
+    ctx: &egui::Context,
+    app: &AppState,
+    gallery: &mut GalleryState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
+    let loaded = app.cache.gallery();
+    gallery.adopt(loaded.done());
     if !gallery.open {
         return;
     }
-    gallery.ensure_loaded(ctx);
+    let opened = loaded.done().map(|(key, _)| key).filter(|key| matches!(key, GalleryKey::Idx { .. }));
+    if gallery.source().is_none()
+        && let Some(key) = gallery.wanted(opened)
+        && loaded.needs(&key)
+    {
+        commands.push(Command::LoadGallery(key));
+    }
     let mut open = true;
     let window = egui::Window::new("Gallery").open(&mut open).default_width(460.0).default_pos([780.0, 90.0]);
     window.show(ctx, |ui| {
-        source_bar_ui(ui, app, gallery);
+        source_bar_ui(ui, gallery, commands);
         let Some(source) = gallery.source().cloned() else {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -197,14 +130,14 @@ pub fn window_ui(ctx: &egui::Context, app: &mut AppState, gallery: &mut GalleryS
             return;
         };
         filter_bar_ui(ui, gallery, &source);
-        grid_ui(ui, app, gallery, &source);
+        grid_ui(ui, app, gallery, textures, &source);
         ui.separator();
-        picked_ui(ui, app, gallery, &source);
+        picked_ui(ui, app, gallery, &source, commands);
     });
     gallery.open &= open;
 }
 
-fn source_bar_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState) {
+fn source_bar_ui(ui: &mut egui::Ui, gallery: &mut GalleryState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         let before = gallery.choice;
         ui.selectable_value(&mut gallery.choice, SourceChoice::Fashion, "Fashion-MNIST");
@@ -218,7 +151,7 @@ fn source_bar_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GallerySta
             gallery.picked = None;
         }
         if ui.button("Open IDX files…").clicked() {
-            app.push(Command::AskPath(PathPurpose::OpenIdx));
+            commands.push(Command::AskPath(PathPurpose::OpenIdx));
         }
     });
 }
@@ -251,7 +184,13 @@ fn filter_bar_ui(ui: &mut egui::Ui, gallery: &mut GalleryState, source: &Gallery
     });
 }
 
-fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, source: &GallerySource) {
+fn grid_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    gallery: &mut GalleryState,
+    textures: &mut TextureCache,
+    source: &GallerySource,
+) {
     let indices = source.filtered(gallery.class_filter);
     let page: Vec<usize> = indices.into_iter().skip(gallery.page * PAGE_SIZE).take(PAGE_SIZE).collect();
     let rendering = app.session.rendering;
@@ -259,8 +198,7 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, so
         for (n, &index) in page.iter().enumerate() {
             let Some(image) = source.images.image(index) else { continue };
             let key = format!("gallery {} {index}", source.name);
-            let texture =
-                app.textures.get(ui.ctx(), &key, rendering as u64, || theme::grey_image(image.view(), rendering));
+            let texture = textures.get(ui.ctx(), &key, rendering as u64, || theme::grey_image(image.view(), rendering));
             let label =
                 source.labels.as_ref().and_then(|l| l.get(index)).map_or_else(String::new, |&l| source.class_name(l));
             let widget = Image::from_texture(SizedTexture::new(texture.id(), Vec2::splat(THUMBNAIL)))
@@ -285,7 +223,13 @@ fn grid_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, so
     });
 }
 
-fn picked_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, source: &GallerySource) {
+fn picked_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    gallery: &mut GalleryState,
+    source: &GallerySource,
+    commands: &mut Vec<Command>,
+) {
     let Some(index) = gallery.picked else {
         ui.label("Click an image to pick it.");
         return;
@@ -317,8 +261,10 @@ fn picked_ui(ui: &mut egui::Ui, app: &mut AppState, gallery: &mut GalleryState, 
                 && let Some(at) = at
             {
                 match tile_from_image(image.clone(), gallery.threshold) {
-                    Ok(tile) => app.push(Command::Edit(Edit::Insert { tile, name: name.clone(), at })),
-                    Err(error) => app.error(format!("cannot use this image as a tile: {error}")),
+                    Ok(tile) => commands.push(Command::Edit(Edit::Insert { tile, name: name.clone(), at })),
+                    Err(error) => {
+                        commands.push(Command::Log(Level::Error, format!("cannot use this image as a tile: {error}")))
+                    }
                 }
             }
         }
@@ -339,6 +285,7 @@ pub fn tile_from_image(values: Array2<f32>, threshold: Option<f32>) -> Result<Ti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::idx::{self, IdxImages};
     use ndarray::array;
 
     #[test]

@@ -75,18 +75,18 @@ impl Default for InvarianceViewState {
 }
 
 /// Draws the invariance view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {
     let request = request(app, view);
     if app.cache.figure4().needs(&request) && !request.tiles.is_empty() {
         let network = network_for(app, &request);
-        app.push(Command::StudyFigure4 { key: request.clone(), network });
+        commands.push(Command::StudyFigure4 { key: request.clone(), network });
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(280.0);
             settings_ui(ui, app, view);
             ui.separator();
-            export_ui(ui, app, view);
+            export_ui(ui, app, view, commands);
         });
         ui.separator();
         ui.vertical(|ui| {
@@ -179,7 +179,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     );
 }
 
-fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewState) {
+fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {
     ui.label(RichText::new("Export").strong());
     if view.export_dir.is_empty() {
         let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
@@ -198,8 +198,8 @@ fn export_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut InvarianceViewSta
         .clicked()
     {
         let dir = resolve_dir(app, &view.export_dir);
-        app.session.last_folder = dir.parent().map(PathBuf::from);
-        app.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
+        commands.push(Command::SetLastFolder(dir.parent().map(PathBuf::from)));
+        commands.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
     }
 }
 

@@ -9,20 +9,26 @@ use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
 use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 
 /// Size of the step title, in points (before the lecture zoom).
 const TITLE_SIZE: f32 = 26.0;
 
 /// Draws the lecture page.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    lecture: &mut LectureState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let ctx = ui.ctx().clone();
     lecture.fit_to_window(&ctx);
-    lecture.poll_export(&ctx, app);
+    lecture.poll_export(&ctx, commands);
     if app.dataset_needs_generation() {
-        app.push(crate::app::command::Command::GenerateDataset);
+        commands.push(crate::app::command::Command::GenerateDataset);
     }
-    top_bar_ui(ui, app, lecture);
+    top_bar_ui(ui, lecture, commands);
     ui.separator();
     let page = ui.available_rect_before_wrap();
     lecture.set_page_rect(&ctx, page);
@@ -30,14 +36,14 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
     egui::ScrollArea::both().id_salt("lecture page").auto_shrink(false).show(ui, |ui| {
         title_ui(ui, lecture);
         match lecture.current() {
-            Step::Tile => steps::tile_ui(ui, app, lecture),
-            Step::Matching => steps::matching_ui(ui, app, lecture),
+            Step::Tile => steps::tile_ui(ui, app, lecture, textures, commands),
+            Step::Matching => steps::matching_ui(ui, app, lecture, textures, commands),
             Step::Identity => steps::identity_ui(ui, lecture),
-            Step::N1 => layers::n1_ui(ui, app, lecture),
-            Step::N2 => layers::n2_ui(ui, app, lecture),
-            Step::Objects => layers::objects_ui(ui, app, lecture),
-            Step::Trained => compare::trained_ui(ui, app, lecture),
-            Step::Invariance => compare::invariance_ui(ui, app, lecture),
+            Step::N1 => layers::n1_ui(ui, app, lecture, textures, commands),
+            Step::N2 => layers::n2_ui(ui, app, lecture, textures, commands),
+            Step::Objects => layers::objects_ui(ui, app, lecture, textures, commands),
+            Step::Trained => compare::trained_ui(ui, app, lecture, textures, commands),
+            Step::Invariance => compare::invariance_ui(ui, app, lecture, commands),
         }
     });
     if lecture.shows_pointer() {
@@ -58,7 +64,7 @@ fn title_ui(ui: &mut egui::Ui, lecture: &LectureState) {
     ui.add_space(6.0);
 }
 
-fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState) {
+fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState, commands: &mut Vec<Command>) {
     let ctx = ui.ctx().clone();
     // One line: the page is scaled to fit the window (`lecture::fitted_zoom`), the bar with it.
     ui.horizontal(|ui| {
@@ -102,7 +108,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, lecture: &mut LectureState)
             .on_hover_text("Draw the pointer highlight into the saved PNG too");
         let hint = "Saves a scene (.tilelab) that opens in lecture mode at this step: one scene per slide";
         if ui.button("Start lecture here…").on_hover_text(hint).clicked() {
-            app.push(Command::AskPath(PathPurpose::SaveLectureScene));
+            commands.push(Command::AskPath(PathPurpose::SaveLectureScene));
         }
         ui.separator();
         if ui.button("Leave (Esc)").clicked() {

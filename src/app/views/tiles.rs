@@ -5,7 +5,7 @@ use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
 use crate::app::command::{Command, Edit, Node};
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::number;
 use crate::core::detect::max_distance;
 use crate::core::tile::{MAX_TILE_SIDE, Tile, TileId};
@@ -81,12 +81,18 @@ impl Default for TilesViewState {
 }
 
 /// Draws the tile editor for the selected tile.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut TilesViewState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     let Some((id, tile)) = app.selected.and_then(|id| app.classes.tile(id).map(|t| (id, t.clone()))) else {
         ui.heading("No tile");
         ui.label("The tile set is empty: add a class in the left panel, or pick a tile from the gallery.");
         if ui.button("Open gallery…").clicked() {
-            app.push(Command::ShowGallery);
+            commands.push(Command::ShowGallery);
         }
         return;
     };
@@ -94,25 +100,25 @@ pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
         ui.heading(app.classes.tile_label(id));
         ui.label(format!("{}×{}, |S| = {}", tile.rows(), tile.cols(), tile.support_len()));
         if ui.button("Rename class…").clicked() {
-            app.push(Command::AskRename(Node::Class(id.class)));
+            commands.push(Command::AskRename(Node::Class(id.class)));
         }
     });
     tools_ui(ui, app, view);
     ui.separator();
     ui.horizontal_top(|ui| {
         egui::ScrollArea::both().id_salt("tile canvas").max_width(ui.available_width() - 320.0).show(ui, |ui| {
-            canvas_ui(ui, app, view, id, &tile);
+            canvas_ui(ui, app, view, textures, id, &tile, commands);
         });
         ui.separator();
         ui.vertical(|ui| {
             ui.set_width(300.0);
-            properties_ui(ui, app, id, &tile);
+            properties_ui(ui, id, &tile, commands);
         });
     });
 }
 
 /// Tool choice, brush value and swatches, brush size, support view and zoom.
-fn tools_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
+fn tools_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TilesViewState) {
     ui.horizontal_wrapped(|ui| {
         for tool in Tool::ALL {
             ui.selectable_value(&mut view.tool, tool, tool.label());
@@ -137,14 +143,22 @@ fn tools_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState) {
 }
 
 /// The pixel grid: draws the tile and turns pointer input into paint edits.
-fn canvas_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState, id: TileId, tile: &Tile) {
+fn canvas_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut TilesViewState,
+    textures: &mut TextureCache,
+    id: TileId,
+    tile: &Tile,
+    commands: &mut Vec<Command>,
+) {
     let cell = view.zoom;
     let size = Vec2::new(tile.cols() as f32 * cell, tile.rows() as f32 * cell);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Tile canvas"));
     let rendering = app.session.rendering;
     let stamp = theme::content_hash(tile.values().view(), u64::from(view.show_support) * 2 + rendering as u64);
-    let texture = app.textures.get(ui.ctx(), "editor", stamp, || {
+    let texture = textures.get(ui.ctx(), "editor", stamp, || {
         theme::tile_image(tile.values().view(), tile.support().view(), rendering, view.show_support)
     });
     let painter = ui.painter_at(rect);
@@ -156,15 +170,15 @@ fn canvas_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState, i
         response.hover_pos().or(response.interact_pointer_pos()).and_then(|p| cell_at(rect, cell, p, tile));
     let down = response.is_pointer_button_down_on();
     match view.tool {
-        Tool::Brush | Tool::Eraser => brush_input(app, view, id, tile, down || response.clicked(), hovered_cell),
+        Tool::Brush | Tool::Eraser => brush_input(view, id, tile, down || response.clicked(), hovered_cell, commands),
         Tool::Fill => {
             if response.clicked()
                 && let Some((row, col)) = hovered_cell
             {
-                app.push(Command::Edit(Edit::Fill { tile: id, row, col, value: view.brush_value }));
+                commands.push(Command::Edit(Edit::Fill { tile: id, row, col, value: view.brush_value }));
             }
         }
-        Tool::Line | Tool::Rectangle => shape_input(app, view, id, down, hovered_cell, &painter, rect),
+        Tool::Line | Tool::Rectangle => shape_input(view, id, down, hovered_cell, &painter, rect, commands),
     }
     if let Some((row, col)) = hovered_cell {
         let value = tile.values()[[row, col]];
@@ -175,12 +189,12 @@ fn canvas_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TilesViewState, i
 
 /// Brush and eraser: one stroke from press to release, painting every cell the pointer crosses.
 fn brush_input(
-    app: &mut AppState,
     view: &mut TilesViewState,
     id: TileId,
     tile: &Tile,
     down: bool,
     cell: Option<(usize, usize)>,
+    commands: &mut Vec<Command>,
 ) {
     if !down {
         view.painting = false;
@@ -197,18 +211,18 @@ fn brush_input(
     let pixels: Vec<_> =
         path.into_iter().flat_map(|c| brush_cells(c, view.brush_size, tile.rows(), tile.cols())).collect();
     let (value, in_support) = if view.tool == Tool::Eraser { (0.0, false) } else { (view.brush_value, true) };
-    app.push(Command::Edit(Edit::Paint { tile: id, pixels, value, in_support, stroke: view.stroke }));
+    commands.push(Command::Edit(Edit::Paint { tile: id, pixels, value, in_support, stroke: view.stroke }));
 }
 
 /// Line and rectangle: remember the press, preview while dragging, paint on release.
 fn shape_input(
-    app: &mut AppState,
     view: &mut TilesViewState,
     id: TileId,
     down: bool,
     cell: Option<(usize, usize)>,
     painter: &egui::Painter,
     rect: Rect,
+    commands: &mut Vec<Command>,
 ) {
     if down {
         if view.shape_start.is_none() {
@@ -234,7 +248,7 @@ fn shape_input(
         return;
     }
     view.stroke += 1;
-    app.push(Command::Edit(Edit::Paint {
+    commands.push(Command::Edit(Edit::Paint {
         tile: id,
         pixels,
         value: view.brush_value,
@@ -246,31 +260,31 @@ fn shape_input(
 }
 
 /// Size, ε with its readout, and tile actions.
-fn properties_ui(ui: &mut egui::Ui, app: &mut AppState, id: TileId, tile: &Tile) {
+fn properties_ui(ui: &mut egui::Ui, id: TileId, tile: &Tile, commands: &mut Vec<Command>) {
     ui.heading("Tile");
     let (mut rows, mut cols) = (tile.rows(), tile.cols());
     let rows_changed = ui.add(number::slider(&mut rows, 1..=MAX_TILE_SIDE, "Rows")).changed();
     let cols_changed = ui.add(number::slider(&mut cols, 1..=MAX_TILE_SIDE, "Cols")).changed();
     if rows_changed || cols_changed {
-        app.push(Command::Edit(Edit::Resize { tile: id, rows, cols }));
+        commands.push(Command::Edit(Edit::Resize { tile: id, rows, cols }));
     }
     ui.separator();
     let mut epsilon = tile.epsilon();
     let slider = number::slider(&mut epsilon, 0.001..=MAX_EPSILON, "ε").logarithmic(true);
     if ui.add(slider).changed() {
-        app.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
+        commands.push(Command::Edit(Edit::SetEpsilon { tile: id, epsilon }));
     }
     epsilon_readout_ui(ui, tile);
     ui.separator();
     ui.horizontal_wrapped(|ui| {
         if ui.button("Import image…").clicked() {
-            app.push(Command::AskPath(PathPurpose::ImportTileImage));
+            commands.push(Command::AskPath(PathPurpose::ImportTileImage));
         }
         if ui.button("Export PNG…").clicked() {
-            app.push(Command::AskPath(PathPurpose::ExportTilePng));
+            commands.push(Command::AskPath(PathPurpose::ExportTilePng));
         }
         if ui.button("Gallery…").clicked() {
-            app.push(Command::ShowGallery);
+            commands.push(Command::ShowGallery);
         }
     });
 }

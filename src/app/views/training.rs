@@ -60,25 +60,25 @@ impl TrainingViewState {
 }
 
 /// Draws the training view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
+pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState, commands: &mut Vec<Command>) {
     if app.training.as_ref().is_some_and(|job| job.limits() != view.limits) {
-        app.push(Command::ControlTraining(Control::SetLimits(view.limits)));
+        commands.push(Command::ControlTraining(Control::SetLimits(view.limits)));
     }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(SETTINGS_WIDTH);
             settings_ui(ui, app, view);
             ui.separator();
-            controls_ui(ui, app, view);
+            controls_ui(ui, app, view, commands);
         });
         ui.separator();
         ui.vertical(|ui| {
-            stale_banner_ui(ui, app, view);
+            stale_banner_ui(ui, app, view, commands);
             match &app.training {
                 Some(job) => {
                     let progress = job.progress().clone();
                     status_ui(ui, &progress, job.speed());
-                    continue_ui(ui, app, view, &progress);
+                    continue_ui(ui, view, &progress, commands);
                     curves_ui(ui, &progress, app.classes.len());
                 }
                 None => {
@@ -176,7 +176,7 @@ fn limits_ui(ui: &mut egui::Ui, limits: &mut Limits, has_test_set: bool) {
 }
 
 /// Start / Pause / Step / Reset, the speed, and a restart when the settings changed.
-fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState) {
+fn controls_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState, commands: &mut Vec<Command>) {
     let problem = problem(app, view);
     let progress = app.training.as_ref().map(|job| job.progress().clone());
     let running = progress.as_ref().is_some_and(|p| p.running);
@@ -185,7 +185,7 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
     ui.horizontal(|ui| {
         if running {
             if ui.button("Pause").clicked() {
-                app.push(Command::ControlTraining(Control::Pause));
+                commands.push(Command::ControlTraining(Control::Pause));
             }
         } else {
             let fresh = app.training.is_none() || changed_settings;
@@ -201,36 +201,36 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
                 .on_disabled_hover_text(reason);
             if start.clicked() {
                 if fresh {
-                    app.push(Command::StartTraining(start_with(view, true)));
+                    commands.push(Command::StartTraining(start_with(view, true)));
                 } else {
-                    app.push(Command::ControlTraining(Control::Run));
+                    commands.push(Command::ControlTraining(Control::Run));
                 }
             }
         }
         let can_step = !running && (app.training.is_some() || problem.is_none());
         if ui.add_enabled(can_step, egui::Button::new("Step")).on_hover_text("Train one batch").clicked() {
             if app.training.is_none() {
-                app.push(Command::StartTraining(start_with(view, false)));
+                commands.push(Command::StartTraining(start_with(view, false)));
             }
-            app.push(Command::ControlTraining(Control::Step(1)));
+            commands.push(Command::ControlTraining(Control::Step(1)));
         }
         if ui
             .add_enabled(app.training.is_some(), egui::Button::new("Reset"))
             .on_hover_text("Back to the initial weights")
             .clicked()
         {
-            app.push(Command::ControlTraining(Control::Reset));
+            commands.push(Command::ControlTraining(Control::Reset));
         }
     });
     let current = app.training.as_ref().map_or(view.speed, TrainingJob::speed);
     view.speed = speed_ui(ui, current, view.config.hyper.batch_size);
     if view.speed != current && app.training.is_some() {
-        app.push(Command::ControlTraining(Control::SetSpeed(view.speed)));
+        commands.push(Command::ControlTraining(Control::SetSpeed(view.speed)));
     }
     if changed_settings {
         ui.colored_label(theme::WARNING, "The settings differ from the running network's.");
         if ui.add_enabled(problem.is_none(), egui::Button::new("Restart with these settings")).clicked() {
-            app.push(Command::StartTraining(start_with(view, false)));
+            commands.push(Command::StartTraining(start_with(view, false)));
         }
     }
 }
@@ -241,7 +241,7 @@ fn start_with(view: &TrainingViewState, run: bool) -> TrainingStart {
 }
 
 /// Offers a restart when the tile set or dataset settings changed under a running job.
-fn stale_banner_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewState) {
+fn stale_banner_ui(ui: &mut egui::Ui, app: &AppState, view: &TrainingViewState, commands: &mut Vec<Command>) {
     let stale = app.training.as_ref().is_some_and(|job| job.started_from != app.dataset_request());
     if !stale {
         return;
@@ -254,7 +254,7 @@ fn stale_banner_ui(ui: &mut egui::Ui, app: &mut AppState, view: &TrainingViewSta
             "The tile set or dataset settings changed since this run started; it keeps training on its own copy of the old data.",
         );
         if ui.add_enabled(can_restart, egui::Button::new("Restart with the new data")).clicked() {
-            app.push(Command::StartTraining(start_with(view, false)));
+            commands.push(Command::StartTraining(start_with(view, false)));
         }
     });
 }
@@ -314,7 +314,7 @@ fn sentence(message: &str) -> String {
 }
 
 /// "Continue for N more epochs" under a run that stopped by itself or is at its epoch count.
-fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewState, progress: &Progress) {
+fn continue_ui(ui: &mut egui::Ui, view: &mut TrainingViewState, progress: &Progress, commands: &mut Vec<Command>) {
     // A run restored at its limit has no reason recorded, but has nothing left to do either.
     let done = progress.stopped.is_some() || progress.epoch >= view.limits.epochs;
     if progress.running || progress.phase != Phase::Ready || !done {
@@ -329,8 +329,8 @@ fn continue_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut TrainingViewSta
             if matches!(progress.stopped, Some(Stopped::ReachedAccuracy { .. })) {
                 view.limits.target_accuracy = None;
             }
-            app.push(Command::ControlTraining(Control::SetLimits(view.limits)));
-            app.push(Command::ControlTraining(Control::Run));
+            commands.push(Command::ControlTraining(Control::SetLimits(view.limits)));
+            commands.push(Command::ControlTraining(Control::Run));
         }
         ui.add(number::field(&mut view.more_epochs).range(1..=10_000).suffix(format!(" epoch{plural}")));
     });

@@ -3,15 +3,14 @@
 //! in execution order) with the same hover and receptive-field interaction as the other side, and
 //! the choice of the feature map whose units the selectivity panel measures.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use ndarray::{ArrayView3, Axis, Ix4, s};
 
-use crate::app::imported::ImportedNetwork;
+use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::theme::TextureCache;
 use crate::app::widgets::heatmap::{self, Scale};
 use crate::core::interop::onnx_import::{Trace, Traced};
-use crate::core::interop::receptive_field::Field;
 
 use super::Hover;
 
@@ -35,14 +34,6 @@ impl ImportedView {
     pub fn of(version: u64) -> Self {
         Self { version, ..Self::default() }
     }
-}
-
-/// The forward pass of the input through the imported model, with each map's receptive field.
-pub struct ImportedForward {
-    pub trace: Trace,
-    pub fields: HashMap<String, Field>,
-    /// Texture stamp: changes with the model and the input.
-    pub stamp: u64,
 }
 
 /// Everything the drawing needs.

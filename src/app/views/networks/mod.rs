@@ -21,22 +21,20 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
-use crate::app::command::Command;
-use crate::app::imported::ImportedNetwork;
-use crate::app::jobs::{Job, Keyed};
+use crate::app::command::{Command, Level};
+use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
-use crate::app::theme;
+use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::{Constructed, Which};
 use crate::core::detect;
-use crate::core::interop::receptive_field::receptive_fields;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
 use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
-use imported::{ImportedForward, ImportedFrame, ImportedView};
+use imported::{ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
@@ -68,8 +66,6 @@ pub struct NetworksViewState {
     input_error: Option<String>,
     drag: DragState,
     trained: Option<((u64, u64), Arc<CnnActivations>)>,
-    /// The opened ONNX network's forward pass, by (model version, input stamp).
-    imported: Keyed<(u64, u64), ImportedForward>,
     imported_view: ImportedView,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
@@ -87,43 +83,57 @@ impl NetworksViewState {
 }
 
 /// Draws the networks view.
-pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    view: &mut NetworksViewState,
+    textures: &mut TextureCache,
+    commands: &mut Vec<Command>,
+) {
     if app.dataset_needs_generation() {
-        app.push(Command::GenerateDataset);
+        commands.push(Command::GenerateDataset);
     }
     ensure_input(app, view);
     let key = build_key(app, view.which);
-    app.push(Command::BuildNetwork(view.which));
+    commands.push(Command::BuildNetwork(view.which));
     let network = app.cache.network(key.3, net_key(key));
-    request_forward(app, view, key);
+    request_forward(app, view, key, commands);
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
-    let imported = opened.as_ref().and_then(|network| imported_forward(ui.ctx(), view, network));
-    top_bar_ui(ui, app, view);
+    let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
+    top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, key, trained.as_ref(), imported.as_deref());
+                left_column_ui(ui, app, view, textures, key, (trained.as_ref(), imported.as_deref()));
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
-                    selectivity_panel::panel_ui(ui, app, &mut view.selectivity, net, units, (view.which, opened));
+                    selectivity_panel::panel_ui(
+                        ui,
+                        app,
+                        &mut view.selectivity,
+                        net,
+                        units,
+                        (view.which, opened),
+                        commands,
+                    );
                 }
             });
         });
         ui.separator();
         ui.columns(2, |columns| {
             egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
-                hover = constructed_side_ui(ui, app, view, key, network.as_ref()).or(hover.take());
+                hover = constructed_side_ui(ui, app, view, textures, key, network.as_ref()).or(hover.take());
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
-                    Some(network) => imported_side_ui(ui, app, view, network, imported.as_deref()),
-                    None => trained_side_ui(ui, app, view, trained.as_ref()),
+                    Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
+                    None => trained_side_ui(ui, app, view, textures, trained.as_ref()),
                 }
                 .or(hover.take());
             });
@@ -145,7 +155,7 @@ fn build_key(app: &AppState, which: Which) -> BuildKey {
 }
 
 /// Makes an input when there is none, or when the tile set or the image size changed.
-fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
+fn ensure_input(app: &AppState, view: &mut NetworksViewState) {
     let size = (app.session.dataset.height, app.session.dataset.width);
     let current =
         view.input.as_ref().is_some_and(|i| i.classes_version == app.classes_version && i.image.dim() == size);
@@ -159,7 +169,7 @@ fn ensure_input(app: &mut AppState, view: &mut NetworksViewState) {
 }
 
 /// Uses dataset sample `view.sample_index` if the dataset is current; false when it is not.
-fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> bool {
+fn dataset_sample_input(app: &AppState, view: &mut NetworksViewState) -> bool {
     let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
     let size = (app.session.dataset.height, app.session.dataset.width);
     let Some(data) = app.dataset().cloned().filter(|_| current) else { return false };
@@ -174,7 +184,7 @@ fn dataset_sample_input(app: &mut AppState, view: &mut NetworksViewState) -> boo
 }
 
 /// A fresh random valid sample.
-fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
+fn random_input(app: &AppState, view: &mut NetworksViewState) {
     view.random_seed = view.random_seed.wrapping_add(1);
     let made = app
         .session
@@ -191,11 +201,11 @@ fn random_input(app: &mut AppState, view: &mut NetworksViewState) {
 }
 
 /// Asks for the constructed forward pass of the current input (the newest input wins).
-fn request_forward(app: &mut AppState, view: &NetworksViewState, key: BuildKey) {
+fn request_forward(app: &AppState, view: &NetworksViewState, key: BuildKey, commands: &mut Vec<Command>) {
     let Some(input) = &view.input else { return };
     let wanted = (net_key(key), image_key(&input.image));
     if app.cache.forward(key.3).needs(&wanted) {
-        app.push(Command::ForwardPass { which: key.3, key: wanted, image: Arc::new(input.image.clone()) });
+        commands.push(Command::ForwardPass { which: key.3, key: wanted, image: Arc::new(input.image.clone()) });
     }
 }
 
@@ -227,32 +237,28 @@ fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<
     Some((cnn, activations, version))
 }
 
-/// Finishes or starts the opened network's forward pass of the current input (when it fits);
-/// returns the pass of the current input once computed. Another model starts afresh.
+/// The opened network's pass of the current input once computed (the last one of this model
+/// until then), asking for it when the input fits. Another model starts its view afresh.
 fn imported_forward(
-    ctx: &egui::Context,
+    app: &AppState,
     view: &mut NetworksViewState,
     network: &Arc<ImportedNetwork>,
+    commands: &mut Vec<Command>,
 ) -> Option<Arc<ImportedForward>> {
     if view.imported_view.version != network.version {
         view.imported_view = ImportedView::of(network.version);
-        view.imported.abandon_running();
     }
     let input = view.input.as_ref()?;
     if network.model.input_size() != input.image.dim() {
         return None;
     }
-    let wanted = (network.version, input.stamp);
-    view.imported.request(wanted, || {
-        let (network, image) = (Arc::clone(network), input.image.clone());
-        Job::spawn("imported network forward pass", Some(ctx.clone()), move |_| {
-            let trace = network.model.run(image.view()).map_err(|e| e.to_string())?;
-            let fields = receptive_fields(&network.model, &trace);
-            Ok(ImportedForward { trace, fields, stamp: stamp_of(&wanted) })
-        })
-    });
+    let passes = app.cache.imported_forward();
+    let wanted = (network.version, image_key(&input.image));
+    if passes.needs(&wanted) {
+        commands.push(Command::ImportedForwardPass { key: wanted, image: Arc::new(input.image.clone()) });
+    }
     // Until the new pass is done, the last one of this model stays on screen.
-    view.imported.done().filter(|(k, _)| k.0 == network.version).map(|(_, f)| Arc::clone(f))
+    passes.latest(|k| k.0 == network.version)
 }
 
 /// The units the selectivity panel compares with the constructed detectors.
@@ -272,7 +278,7 @@ fn trained_units(
     }
 }
 
-fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewState) {
+fn top_bar_ui(ui: &mut egui::Ui, app: &AppState, view: &mut NetworksViewState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
         ui.label("Input:");
         let samples = app.dataset().map_or(0, |d| d.samples.len());
@@ -281,7 +287,7 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
                 .add(number::field(&mut view.sample_index).range(0..=samples.saturating_sub(1)).prefix("sample "))
                 .changed();
             if (changed || ui.button("Use dataset sample").clicked()) && !dataset_sample_input(app, view) {
-                app.warn("the dataset is not ready yet");
+                commands.push(Command::Log(Level::Warning, "the dataset is not ready yet".to_owned()));
             }
         });
         if ui.button("Random sample").on_hover_text("A fresh valid sample of a random class").clicked() {
@@ -300,11 +306,11 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut NetworksViewStat
 
 fn left_column_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     key: BuildKey,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-    imported: Option<&ImportedForward>,
+    (trained, imported): (Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>, Option<&ImportedForward>),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -318,8 +324,7 @@ fn left_column_ui(
     };
     ui.label(RichText::new(format!("Input: {}", input.origin)).strong());
     let field = view.hover.as_ref().and_then(|h| h.field);
-    let events =
-        input::input_ui(ui, &mut app.textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
+    let events = input::input_ui(ui, textures, input, &app.classes, app.session.rendering, field, &mut view.drag);
     if events.clicked.is_some() {
         view.clicked = events.clicked;
     }
@@ -510,8 +515,9 @@ fn class_tick(index: usize, name: &str, slot_width: f32) -> String {
 
 fn constructed_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     key: BuildKey,
     network: Option<&Arc<Constructed>>,
 ) -> Option<Hover> {
@@ -535,7 +541,6 @@ fn constructed_side_ui(
         return None;
     };
     let stamp = stamp_of(&(key, input_stamp));
-    let textures = &mut app.textures;
     let frame = NetworkFrame {
         net: network,
         activations: &forward.activations,
@@ -549,8 +554,9 @@ fn constructed_side_ui(
 
 fn trained_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
@@ -571,20 +577,22 @@ fn trained_side_ui(
         weights_stamp: stamp_of(version),
         stamp: stamp_of(&(version, input_stamp)),
     };
-    trained::trained_ui(ui, &mut app.textures, &frame, &mut view.trained_view)
+    trained::trained_ui(ui, textures, &frame, &mut view.trained_view)
 }
 
 fn imported_side_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     view: &mut NetworksViewState,
+    textures: &mut TextureCache,
     network: &Arc<ImportedNetwork>,
     forward: Option<&ImportedForward>,
+    commands: &mut Vec<Command>,
 ) -> Option<Hover> {
     ui.horizontal(|ui| {
         ui.heading(format!("Imported: {}", network.name()));
         if ui.button("Close").on_hover_text("Show the SGD training run on this side again").clicked() {
-            app.push(Command::CloseNetwork);
+            commands.push(Command::CloseNetwork);
         }
     });
     let (height, width) = (app.session.dataset.height, app.session.dataset.width);
@@ -594,20 +602,19 @@ fn imported_side_ui(
         let offer = (rows, cols) != (height, width) && network.dataset_can_take_its_size();
         if offer && ui.button(format!("Use {rows}×{cols} images")).clicked() {
             let settings = DatasetSettings { height: rows, width: cols, ..app.session.dataset.clone() };
-            app.push(Command::SetDatasetSettings(settings));
+            commands.push(Command::SetDatasetSettings(settings));
         }
     }
     if let Some(warning) = network.class_name_warning(&app.classes) {
         ui.colored_label(theme::WARNING, warning);
     }
-    let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
-    let wanted = (network.version, input_stamp);
-    if let Some((_, error)) = view.imported.failed().filter(|(k, _)| *k == wanted) {
+    let wanted = (network.version, view.input.as_ref().map_or(0, |i| image_key(&i.image)));
+    if let Some(error) = app.cache.imported_forward().error(&wanted) {
         ui.colored_label(theme::ERROR, format!("The model could not run on this input: {error}"));
         return None;
     }
     let frame = ImportedFrame { network, forward: forward? };
-    imported::imported_ui(ui, &mut app.textures, &frame, &mut view.imported_view)
+    imported::imported_ui(ui, textures, &frame, &mut view.imported_view)
 }
 
 /// The `(channel, largest value)` pairs with a positive value, strongest first: who responds at a pixel.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use egui::RichText;
 
 use crate::app::cache::{Measured, SelectivityKey, TrainedUnits};
-use crate::app::command::Command;
+use crate::app::command::{Command, Level};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::widgets::{histogram, number};
@@ -27,11 +27,12 @@ pub struct SelectivityPanel {
 /// the version of the opened network (its measurements only are shown while it is open).
 pub fn panel_ui(
     ui: &mut egui::Ui,
-    app: &mut AppState,
+    app: &AppState,
     panel: &mut SelectivityPanel,
     net: &Arc<Constructed>,
     trained: Option<TrainedUnits>,
     (which, opened): (Which, Option<u64>),
+    commands: &mut Vec<Command>,
 ) {
     ui.separator();
     ui.label(RichText::new("Selectivity of hidden units").strong());
@@ -46,7 +47,7 @@ pub fn panel_ui(
             ui.label("measuring…");
         });
     } else if ui.button("Measure selectivity").clicked() {
-        start(app, net, trained, which);
+        start(app, net, trained, which, commands);
     }
     if let Some(error) = error {
         ui.colored_label(theme::ERROR, format!("selectivity: {error}"));
@@ -66,11 +67,20 @@ fn shown_here(key: &SelectivityKey, opened: Option<u64>) -> bool {
         }
 }
 
-fn start(app: &mut AppState, net: &Arc<Constructed>, trained: Option<TrainedUnits>, which: Which) {
+fn start(
+    app: &AppState,
+    net: &Arc<Constructed>,
+    trained: Option<TrainedUnits>,
+    which: Which,
+    commands: &mut Vec<Command>,
+) {
     let current = app.cache.dataset_for().is_some_and(|(version, _)| *version == app.classes_version);
     let fits = app.dataset().is_some_and(|d| d.samples.first().is_some_and(|s| s.image.dim() == net.network.input()));
     if !current || !fits {
-        app.warn("selectivity needs the current dataset: open the Dataset view or wait for it to be generated");
+        commands.push(Command::Log(
+            Level::Warning,
+            "selectivity needs the current dataset: open the Dataset view or wait for it to be generated".to_owned(),
+        ));
         return;
     }
     let key = SelectivityKey {
@@ -80,7 +90,7 @@ fn start(app: &mut AppState, net: &Arc<Constructed>, trained: Option<TrainedUnit
         probes: None,
         trained: trained.as_ref().map(TrainedUnits::key),
     };
-    app.push(Command::MeasureSelectivity { key, trained });
+    commands.push(Command::MeasureSelectivity { key, trained });
 }
 
 fn results_ui(ui: &mut egui::Ui, measured: &Measured, which: Which, threshold: f32) {
