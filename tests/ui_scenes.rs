@@ -20,6 +20,7 @@ use tilelab::app::command::{Command, Edit, Node};
 use tilelab::app::ids::View;
 use tilelab::app::training_job::{Control, Limits, Speed, TrainingStart};
 use tilelab::core::construct::Which;
+use tilelab::core::construct::choice::BuiltNetwork;
 use tilelab::core::nn::cnn::Cnn;
 use tilelab::core::presets;
 use tilelab::core::scene;
@@ -212,6 +213,7 @@ struct Work {
     network: Option<PathBuf>,
     network_path: Option<PathBuf>,
     which: Which,
+    shown: BuiltNetwork,
     figure4: (usize, u64, bool, u32, bool),
     dataset: tilelab::app::settings::DatasetSettings,
     view: View,
@@ -225,6 +227,7 @@ fn work_of(app: &TilelabApp) -> Work {
         network: app.state.imported.network.as_ref().map(|n| n.path.clone()),
         network_path: app.state.session.network_path.clone(),
         which: app.views.networks.which,
+        shown: app.views.networks.shown,
         figure4: (
             invariance.samples,
             invariance.seed,
@@ -252,6 +255,7 @@ fn undo_after_opening_a_scene_brings_back_the_training_run_the_model_and_every_s
     {
         let app = harness.state_mut();
         app.views.networks.which = Which::N2;
+        app.views.networks.shown = BuiltNetwork::Scattering;
         let invariance = &mut app.views.invariance;
         (invariance.samples, invariance.seed, invariance.override_epsilon) = (37, 9, true);
         (invariance.epsilon, invariance.every_offset) = (0.75, true);
@@ -271,7 +275,8 @@ fn undo_after_opening_a_scene_brings_back_the_training_run_the_model_and_every_s
     assert!(opened.run.is_none(), "the scene holds no trained network");
     let scene_model = opened.network.clone().expect("the scene's model is open");
     assert!(scene_model.starts_with(dir.path()), "kept in the data folder: {}", scene_model.display());
-    assert_eq!((opened.which, opened.figure4.0, opened.view), (Which::N1, 100, View::Invariance));
+    assert_eq!((opened.which, opened.shown), (Which::N1, BuiltNetwork::Template(Which::N1)));
+    assert_eq!((opened.figure4.0, opened.view), (100, View::Invariance));
 
     harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     settle(&mut harness);

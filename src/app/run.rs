@@ -123,6 +123,7 @@ impl TilelabApp {
             Command::ForwardPass { which, key, image } => {
                 state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
             }
+            Command::LayerWindows { key, image } => state.cache.layer_windows(Some(ctx), key, &image),
             Command::ImportedForwardPass { key, image } => {
                 if let Some(network) = state.imported.network.as_ref().filter(|n| n.version == key.0) {
                     state.cache.imported_forward_pass(Some(ctx), network, key, &image);
@@ -133,6 +134,12 @@ impl TilelabApp {
             }
             Command::StudyFigure4 { key, network } => {
                 state.cache.study_figure4(Some(ctx), &state.classes, key, network);
+            }
+            Command::SetScattering(spec) => state.session.scattering = spec,
+            Command::Scatter { key, image } => state.cache.scatter(Some(ctx), key, &image),
+            Command::TrainScattering(key) => state.cache.train_scattering(Some(ctx), state.classes.len(), key),
+            Command::StudyDeformation { key, network } => {
+                state.cache.study_deformation(Some(ctx), &state.classes, key, network);
             }
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,

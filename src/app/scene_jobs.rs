@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::core::bounded_read::read_at_most;
 use crate::core::construct::Which;
+use crate::core::construct::choice::BuiltNetwork;
 use crate::core::dataset::{Background, DatasetSpec};
 use crate::core::interop::onnx_import::{MAX_MODEL_BYTES, OnnxModel};
 use crate::core::presets::Preset;
@@ -44,8 +45,10 @@ pub struct Work {
     pub network_path: Option<PathBuf>,
     /// An ONNX file still loading (it is loaded again).
     pub network_loading: Option<PathBuf>,
-    /// The constructed network shown (N1/N2).
+    /// The constructed network N1 or N2.
     pub which: Which,
+    /// The built network the Networks view shows (N1/N2 or scattering).
+    pub shown: BuiltNetwork,
     /// The Figure 4 settings.
     pub figure4: Figure4Settings,
     /// The Figure 4 ε slider, kept while it overrides nothing (`None`: as it is).
@@ -214,6 +217,7 @@ fn opened(source: SceneSource, scene: Scene, mut warnings: Vec<String>, data_dir
         network_path: None,
         network_loading: None,
         which: scene.network,
+        shown: BuiltNetwork::Template(scene.network),
         figure4_epsilon: invariance.epsilon_override,
         figure4: invariance,
         lecture: scene.lecture.map(|l| l.step.saturating_sub(1)),

@@ -143,6 +143,7 @@ impl TilelabApp {
             network_path: state.session.network_path.clone(),
             network_loading: state.imported.loading().map(Path::to_path_buf),
             which: views.networks.which,
+            shown: views.networks.shown,
             figure4: self.figure4_settings(),
             figure4_epsilon: Some(invariance.epsilon),
             lecture: lecture.active.then_some(lecture.step),
@@ -169,7 +170,7 @@ impl TilelabApp {
         if let Some(path) = &work.network_loading {
             state.imported.open(path, super::cache::open_network(Some(ctx), path));
         }
-        views.networks.which = work.which;
+        (views.networks.which, views.networks.shown) = (work.which, work.shown);
         let invariance = &mut views.invariance;
         let figure4 = &work.figure4;
         invariance.tiles.clone_from(&figure4.tiles);

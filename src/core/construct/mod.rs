@@ -8,6 +8,7 @@
 // ndarray views are cheap handles, passed by value throughout the crate (as in `detect`).
 #![allow(clippy::needless_pass_by_value)]
 
+pub mod choice;
 pub mod min_tree;
 pub mod n1;
 pub mod n2;
@@ -19,7 +20,7 @@ use thiserror::Error;
 use super::nn::sparse::{SparseError, SparseNetwork};
 use super::tile::{ClassSet, TileError, TileId};
 
-pub use n1::{FilterReport, TileFilters, build_n1, filter_report, n1_weights};
+pub use n1::{FilterReport, TileFilters, build_n1, filter_report, n1_fits, n1_weights};
 pub use n2::build_n2;
 
 /// One of the proof's two networks.

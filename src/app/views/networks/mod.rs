@@ -1,7 +1,7 @@
 //! The networks view: one input image (a dataset sample, a fresh random sample, or a tile dragged
-//! to a new place) through the constructed network (N1 or N2) beside the SGD-trained CNN, layer
-//! by layer; the logits of direct φ, the constructed and the trained network; and the measured
-//! selectivity of their hidden units.
+//! to a new place) through the constructed network (N1 or N2, or the wavelet scattering network
+//! in `scattering`) beside the SGD-trained CNN, layer by layer; the logits of direct φ, the
+//! constructed, scattering and trained networks; and the measured selectivity of their hidden units.
 //!
 //! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
 //! and image size), the constructed forward pass (latest input wins), and the selectivity
@@ -11,6 +11,7 @@
 mod constructed;
 mod imported;
 pub mod input;
+mod scattering;
 pub mod selectivity_panel;
 mod trained;
 
@@ -20,7 +21,9 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, image_key};
+use crate::app::cache::{
+    Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure, image_key,
+};
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::settings::DatasetSettings;
@@ -28,16 +31,18 @@ use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
-use crate::core::construct::{Constructed, Which};
+use crate::core::construct::choice::BuiltNetwork;
+use crate::core::construct::{Constructed, Which, n1_fits};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
-use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
+
+use crate::app::widgets::scattering as drawing;
 
 /// Width of the left column (input, logits, selectivity), in points.
 const LEFT_WIDTH: f32 = 330.0;
@@ -56,8 +61,10 @@ type BuildKey = (u64, usize, usize, Which);
 /// What the networks view remembers between frames.
 #[derive(Default)]
 pub struct NetworksViewState {
-    /// N1 or N2.
+    /// N1 or N2 (its logits are shown beside scattering's too).
     pub which: Which,
+    /// The network drawn on the constructed side: `which`, or the scattering network.
+    pub shown: BuiltNetwork,
     /// Dataset sample used as input.
     pub sample_index: usize,
     random_seed: u64,
@@ -102,6 +109,7 @@ pub fn ui(
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
+    let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -109,7 +117,19 @@ pub fn ui(
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, textures, key, (trained.as_ref(), imported.as_deref()));
+                left_column_ui(
+                    ui,
+                    app,
+                    view,
+                    textures,
+                    key,
+                    (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
+                );
+                if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
+                    ui.separator();
+                    let threshold = view.selectivity.threshold;
+                    drawing::selectivity_ui(ui, &model.maxima, model.samples, threshold);
+                }
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
@@ -128,7 +148,11 @@ pub fn ui(
         ui.separator();
         ui.columns(2, |columns| {
             egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
-                hover = constructed_side_ui(ui, app, view, textures, key, network.as_ref()).or(hover.take());
+                hover = match &scattering {
+                    Some(request) => scattering::scattering_ui(ui, &app.cache, textures, request, commands),
+                    None => constructed_side_ui(ui, app, view, textures, (key, network.as_ref()), commands),
+                }
+                .or(hover.take());
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
@@ -143,6 +167,15 @@ pub fn ui(
         ui.ctx().request_repaint();
     }
     view.hover = hover;
+}
+
+/// The scattering network's request for the current input; asks for what it needs.
+fn scattering_request(app: &AppState, view: &NetworksViewState, commands: &mut Vec<Command>) -> ScatteringRequest {
+    let size = (app.session.dataset.height, app.session.dataset.width);
+    let image = view.input.as_ref().map(|i| &i.image);
+    let request = app.cache.scattering_request(app.session.scattering, size, app.classes_version, image);
+    scattering::ask(&app.cache, &request, image, commands);
+    request
 }
 
 /// The cache's key of the network a build key names.
@@ -295,10 +328,17 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &AppState, view: &mut NetworksViewState, c
         }
         ui.separator();
         ui.label("Constructed network:");
-        for which in [Which::N1, Which::N2] {
-            if ui.radio(view.which == which, which.name()).clicked() {
-                view.which = which;
-                view.constructed_view = ConstructedView::default();
+        for choice in BuiltNetwork::ALL {
+            let hint = match choice {
+                BuiltNetwork::Template(_) => "The proof's template detectors: exactly invariant to translation",
+                BuiltNetwork::Scattering => "Mallat's wavelet scattering network: stable to small deformations",
+            };
+            if ui.radio(view.shown == choice, choice.name()).on_hover_text(hint).clicked() {
+                view.shown = choice;
+                if let BuiltNetwork::Template(which) = choice {
+                    view.which = which;
+                    view.constructed_view = ConstructedView::default();
+                }
             }
         }
     });
@@ -310,7 +350,11 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, imported): (Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>, Option<&ImportedForward>),
+    (trained, imported, scattering): (
+        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+        Option<&ImportedForward>,
+        Option<&ScatteringRequest>,
+    ),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -340,7 +384,8 @@ fn left_column_ui(
         };
     });
     clicked_ui(ui, app, view, key, trained, imported);
-    logits_ui(ui, app, view, key, label, trained, imported);
+    let scattering_logits = scattering.and_then(|r| app.cache.scattering_logits(r));
+    logits_ui(ui, app, view, key, label, (trained, imported, scattering_logits));
 }
 
 /// Which neurons respond at the clicked pixel.
@@ -357,7 +402,7 @@ fn clicked_ui(
     let network = app.cache.network(key.3, net_key(key));
     let forward = latest_forward(app, key).map(|(_, f)| f);
     if let (Some(net), Some(forward)) = (&network, forward) {
-        let frame = frame_of(app, view, net, &forward.activations, 0);
+        let frame = frame_of(app, view, net, &forward, 0);
         let found = constructed::responders(&frame, row, col);
         if found.is_empty() {
             ui.label(format!("{}: no detector fires on a window covering this pixel.", view.which.name()));
@@ -394,12 +439,13 @@ fn frame_of<'a>(
     app: &'a AppState,
     view: &NetworksViewState,
     net: &'a Constructed,
-    activations: &'a Activations,
+    forward: &'a Forward,
     stamp: u64,
 ) -> NetworkFrame<'a> {
     NetworkFrame {
         net,
-        activations,
+        forward,
+        window: None,
         classes: &app.classes,
         name: view.which.name(),
         stamp,
@@ -414,21 +460,27 @@ fn logits_ui(
     view: &NetworksViewState,
     key: BuildKey,
     label: Option<usize>,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-    imported: Option<&ImportedForward>,
+    (trained, imported, scattering): (
+        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+        Option<&ImportedForward>,
+        Option<Vec<f32>>,
+    ),
 ) {
     let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
     let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
     if let Some(forward) = &forward {
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
-        charts.push((view.which.name().to_owned(), forward.activations.logits(), false));
+        charts.push((view.which.name().to_owned(), forward.logits(), false));
     }
     if let Some((_, activations, _)) = trained {
         charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
     }
     if let Some(imported) = imported {
         charts.push(("imported".to_owned(), imported.trace.logits.clone(), true));
+    }
+    if let Some(logits) = scattering {
+        charts.push(("scattering".to_owned(), logits, true));
     }
     ui.label(RichText::new("Logits").strong());
     let name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
@@ -518,10 +570,15 @@ fn constructed_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    key: BuildKey,
-    network: Option<&Arc<Constructed>>,
+    (key, network): (BuildKey, Option<&Arc<Constructed>>),
+    commands: &mut Vec<Command>,
 ) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
+    if view.which == Which::N2
+        && let Err(error) = n1_fits(&app.classes, key.1, key.2)
+    {
+        ui.colored_label(theme::WARNING, format!("N1 {}", build_failure(Which::N1, &error)));
+    }
     if let Some(error) = app.cache.network_error(key.3, net_key(key)) {
         ui.colored_label(theme::ERROR, format!("{} {error}", view.which.name()));
         return None;
@@ -533,23 +590,43 @@ fn constructed_side_ui(
         });
         return None;
     };
-    let Some(((_, input_stamp), forward)) = latest_forward(app, key) else {
+    let Some((forward_key, forward)) = latest_forward(app, key) else {
         match app.cache.forward(key.3).failed().filter(|(k, _)| k.0 == net_key(key)) {
             Some((_, error)) => ui.colored_label(theme::ERROR, format!("{}: {error}", view.which.name())),
             None => ui.spinner(),
         };
         return None;
     };
-    let stamp = stamp_of(&(key, input_stamp));
+    let stamp = stamp_of(&(key, forward_key.1));
+    let windows = app.cache.windows().done().filter(|(k, _)| k.which == key.3 && k.forward == forward_key);
     let frame = NetworkFrame {
         net: network,
-        activations: &forward.activations,
+        forward: &forward,
+        window: windows.and_then(|(k, values)| k.windows.first().zip(values.first())),
         classes: &app.classes,
         name: view.which.name(),
         stamp,
         rendering: app.session.rendering,
     };
-    constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view)
+    let hover = constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view);
+    request_window(app, view, key.3, forward_key, commands);
+    hover
+}
+
+/// Asks for the part of a layer the constructed side drew but the forward pass did not keep, once
+/// the pass is of the current input.
+fn request_window(
+    app: &AppState,
+    view: &NetworksViewState,
+    which: Which,
+    forward: ForwardKey,
+    commands: &mut Vec<Command>,
+) {
+    let (Some(wanted), Some(input)) = (&view.constructed_view.wanted, &view.input) else { return };
+    let key = WindowKey { which, forward, windows: vec![wanted.clone()] };
+    if app.cache.windows().needs(&key) && image_key(&input.image) == forward.1 {
+        commands.push(Command::LayerWindows { key, image: Arc::new(input.image.clone()) });
+    }
 }
 
 fn trained_side_ui(
