@@ -35,7 +35,8 @@
 //!   - `core::verify`: the random checks behind `tilelab verify`.
 //!   - `core::scene`: scenes, one `.tilelab` file or link holding a whole experiment (`file`,
 //!     `link`), and what a scene computes headless (`compute`) for `tilelab figures --scene` and
-//!     friends; `app::scenes` captures and applies them in the app.
+//!     friends; `app::scenes` captures and applies them in the app, `app::scene_jobs` reads and
+//!     writes them on the job runner.
 //! - [`cli`]: one file per subcommand (`network.rs`: the `--net n1|n2|trained` both `export` and
 //!   `activations` take); `tilelab` without one opens the app.
 //! - `app` (feature `gui`): the egui application, in layers (see `app`'s module doc). At the bottom

@@ -70,6 +70,7 @@ fn lower_app_modules_never_import_a_view() {
         "imported.rs",
         "training_job.rs",
         "export_job.rs",
+        "scene_jobs.rs",
     ];
     let mut files: Vec<PathBuf> = lower.iter().map(|name| src("app").join(name)).collect();
     files.extend(rust_files(&src("app/widgets")));

@@ -7,10 +7,10 @@
 //! the file dialog), [`jobs`] (the one background runner and its keyed results),
 //! [`training_job`] and [`export_job`] (what the training run and an export compute, off the UI
 //! thread), [`imported`], [`cache`] (the dataset, N1/N2 and what views share of them, and every
-//! job a command starts), [`command`] and [`state`]. Above them the views (`views/`, `lecture/`,
-//! `tree`, [`export_menu`]); on top `TilelabApp` (this file and `run.rs`), which draws the views
-//! and applies their commands. No module imports one above it, and no view imports another
-//! view's module.
+//! job a command starts), [`command`], [`scene_jobs`] (scenes read and written on the runner) and
+//! [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]); on top
+//! `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands. No
+//! module imports one above it, and no view imports another view's module.
 //!
 //! # How a view plugs in
 //! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
@@ -51,6 +51,7 @@ pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+pub mod scene_jobs;
 pub mod scenes;
 pub mod settings;
 pub mod state;
@@ -202,6 +203,7 @@ impl TilelabApp {
         views::gallery::window_ui(&ctx, &self.state, &mut self.views.gallery, &mut self.textures, &mut self.commands);
         export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.commands);
         self.toasts_ui(&ctx);
+        self.scene_jobs_ui(&ctx);
         self.run_commands(&ctx);
         self.textures.evict_unused(&ctx);
         if let Some(due) = self.state.autosave_pending() {
@@ -220,6 +222,7 @@ impl TilelabApp {
     /// Non-UI work each frame: finished jobs and the debounced autosaves.
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_imported(ctx);
+        self.poll_scenes(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
             self.training_log.note(&job.progress());

@@ -36,8 +36,8 @@ impl TilelabApp {
         let state = &mut self.state;
         match command {
             Command::Edit(edit) => state.edit(edit),
-            Command::Undo => state.undo(),
-            Command::Redo => state.redo(),
+            Command::Undo => self.undo(ctx),
+            Command::Redo => self.redo(ctx),
             Command::Select(id) => {
                 state.selected = Some(id);
                 state.history.break_merge();
@@ -191,15 +191,15 @@ impl TilelabApp {
                 }
             }
             Command::OpenSceneNow(source) => self.open_scene(ctx, source),
-            Command::SaveScene(path) => self.save_scene(&path, None),
+            Command::SaveScene(path) => self.save_scene(ctx, path, None),
             Command::SaveSceneHere => match state.session.scene_path.clone() {
-                Some(path) => self.save_scene(&path, None),
+                Some(path) => self.save_scene(ctx, path, None),
                 None => self.ask_path(PathPurpose::SaveSceneAs),
             },
             Command::SaveLectureScene(path) => {
                 let lecture = &self.views.lecture;
                 let start = super::scenes::lecture_start(lecture.step, lecture.interaction.tile);
-                self.save_scene(&path, Some(start));
+                self.save_scene(ctx, path, Some(start));
             }
             Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
             Command::Log(level, text) => state.add_log(level, text),
