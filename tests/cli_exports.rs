@@ -169,7 +169,11 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
         dataset_settings: Err("not exported here".to_owned()),
         trained: Some(Arc::new(run.cnn.clone())),
         curves: Some((compute::table_curve(&run.train_curve), compute::table_curve(&run.test_curve))),
-        invariance: Some(export_menu::InvarianceShown { result: Arc::new(study), compared: compared.caption() }),
+        invariance: Some(export_menu::InvarianceShown {
+            result: Arc::new(study),
+            compared: compared.caption(),
+            deformation: None,
+        }),
         built: built.to_vec(),
     };
     for view in View::ALL {
@@ -188,5 +192,23 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
                 "{name}: the app and the CLI wrote different bytes"
             );
         }
+    }
+    // Figure 4's small deformations: the Invariance export writes what `reproduce figure4 --deformation` writes.
+    use tilelab::core::experiments::figure4_deformation::{self, Networks};
+    use tilelab::core::scattering::{Scattering, ScatteringSpec};
+    let scattering = Scattering::new(ScatteringSpec::default(), height, width).unwrap();
+    let networks = Networks { cnn: &run.cnn, scattering: &scattering, scattering_classifier: None };
+    let tiles: Vec<_> = source.classes.tiles().map(|(id, _)| id).take(2).collect();
+    let deformed = figure4_deformation::deformation_study(&source.classes, &networks, &tiles, 3, 0.5, 7).unwrap();
+    if let Some(shown) = source.invariance.as_mut() {
+        shown.deformation = Some(Arc::new(deformed.clone()));
+    }
+    let app = dir.path().join("app-figure4");
+    export_menu::run(ExportKind::Figure4Study, &source, &app).unwrap();
+    let cli = dir.path().join("cli-figure4");
+    let written = figure4_deformation::write_outputs(&deformed, &cli).unwrap();
+    assert_eq!(written.len(), 2);
+    for name in ["figure4_deformation.csv", "figure4_deformation.json"] {
+        assert_eq!(std::fs::read(app.join(name)).unwrap(), std::fs::read(cli.join(name)).unwrap(), "{name}");
     }
 }

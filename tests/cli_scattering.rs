@@ -122,11 +122,15 @@ fn figure4_deformation_measures_every_network() {
     for tile in study["tiles"].as_array().unwrap() {
         let networks: Vec<&str> =
             tile["networks"].as_array().unwrap().iter().map(|n| n["network"].as_str().unwrap()).collect();
-        assert_eq!(networks, ["n2", "trained_cnn", "scattering_coefficients", "scattering_linear"]);
+        assert_eq!(networks, ["direct_phi", "n1", "n2", "trained_cnn", "scattering_coefficients", "scattering_linear"]);
         for n in tile["networks"].as_array().unwrap() {
             assert!(n["ratio"].as_f64().unwrap().is_finite(), "{n}");
         }
     }
+    let csv =
+        std::fs::read_to_string(out.join("figure4_deformation.csv")).expect("the study is written beside Figure 4");
+    assert!(csv.starts_with("tau,tile,label,epsilon,network,ratio") && csv.contains(",scattering_linear,"), "{csv}");
+    assert!(out.join("figure4_deformation.json").exists());
     let folded = tilelab(&["reproduce", "figure4", "--json", "--deformation", "100", "--out", out.to_str().unwrap()]);
     assert!(!folded.status.success());
     assert!(String::from_utf8_lossy(&folded.stderr).contains("fold"), "{}", String::from_utf8_lossy(&folded.stderr));

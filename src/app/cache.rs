@@ -5,7 +5,8 @@
 //! selectivity of their units and the Figure 4 study, each computed once per key by the job runner.
 //! Views ask with `Command::GenerateDataset`, `Command::BuildNetwork`, `Command::ForwardPass`,
 //! `Command::LayerWindows`, `Command::MeasureSelectivity` and `Command::StudyFigure4` and read the
-//! results here, so the views and the lecture never compute the same thing twice.
+//! results here, so the views and the lecture never compute the same thing twice. The scattering
+//! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +31,11 @@ use super::theme;
 use super::training_job::{SavedRun, save_run as save_run_now};
 
 use super::jobs::{Finished, Job, Keyed};
+
+mod scattering;
+pub use scattering::{
+    DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
+};
 
 /// What a constructed network is built from: tile-set version, image height and width.
 pub type NetKey = (u64, usize, usize);
@@ -340,6 +346,9 @@ pub struct Cache {
     windows: Keyed<WindowKey, Windows>,
     selectivity: Keyed<SelectivityKey, Measured>,
     figure4: Keyed<StudyKey, Study>,
+    scattering_pass: Keyed<ScatteringPassKey, ScatteringPass>,
+    scattering_model: Keyed<ScatteringModelKey, ScatteringModel>,
+    deformation: Keyed<DeformationKey, crate::core::experiments::figure4_deformation::DeformationStudy>,
     gallery: Keyed<GalleryKey, GallerySource>,
     /// The opened ONNX network's forward pass, by (model version, input image key).
     imported_forward: Keyed<(u64, u64), ImportedForward>,
@@ -654,6 +663,11 @@ impl Cache {
         self.n2_forward.poll();
         self.windows.poll();
         self.figure4.poll();
+        self.scattering_pass.poll();
+        self.deformation.poll();
+        if let Some(Finished::Failed(_, error)) = self.scattering_model.poll() {
+            self.notes.push(Note::Error(format!("the scattering classifier: {error}")));
+        }
         self.imported_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));

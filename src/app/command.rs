@@ -8,10 +8,14 @@ use ndarray::Array2;
 
 use crate::core::construct::Which;
 use crate::core::presets::Preset;
+use crate::core::scattering::ScatteringSpec;
 use crate::core::tile::{ClassSet, Feature, Object, Tile, TileError, TileId};
 use crate::core::tileset_file::ImportOptions;
 
-use super::cache::{ForwardKey, GalleryKey, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits, WindowKey};
+use super::cache::{
+    DeformationKey, ForwardKey, GalleryKey, ScatteringModelKey, ScatteringPassKey, SelectivityKey, StudyKey,
+    StudyNetwork, TrainedUnits, WindowKey,
+};
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
 use super::theme::Rendering;
@@ -163,6 +167,14 @@ pub enum Command {
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },
     /// Runs the Figure 4 study `key` against `network` into the cache (once per key).
     StudyFigure4 { key: StudyKey, network: Result<StudyNetwork, String> },
+    /// Sets the scattering network's J, L and max order (checked where they are used).
+    SetScattering(ScatteringSpec),
+    /// Runs an input image through the scattering network into the cache (once per key).
+    Scatter { key: ScatteringPassKey, image: Arc<Array2<f32>> },
+    /// Trains the scattering network's linear classifier on the current dataset (once per key).
+    TrainScattering(ScatteringModelKey),
+    /// Runs Figure 4's small-deformation study `key` with `network` beside N2 and scattering (once per key).
+    StudyDeformation { key: DeformationKey, network: Result<StudyNetwork, String> },
     /// Opens the path dialog for a file operation.
     AskPath(PathPurpose),
     /// Opens the gallery window.

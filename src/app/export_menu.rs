@@ -27,6 +27,7 @@ use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_t
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
 use crate::core::export::view_figures::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
@@ -74,6 +75,8 @@ pub struct InvarianceShown {
     pub result: Arc<InvarianceResult>,
     /// The network beside N1, as the view names it ("trained CNN", "untrained CNN", "network x.onnx").
     pub compared: String,
+    /// The small-deformation study on screen, if computed.
+    pub deformation: Option<Arc<DeformationStudy>>,
 }
 
 impl Source {
@@ -199,7 +202,11 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
         }
         ExportKind::Figure4Study => {
             let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
-            figure4::write_outputs(&shown.result, path).map_err(|e| e.to_string())
+            let mut written = figure4::write_outputs(&shown.result, path).map_err(|e| e.to_string())?;
+            if let Some(study) = &shown.deformation {
+                written.extend(figure4_deformation::write_outputs(study, path).map_err(|e| e.to_string())?);
+            }
+            Ok(written)
         }
     }
 }

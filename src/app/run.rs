@@ -135,6 +135,12 @@ impl TilelabApp {
             Command::StudyFigure4 { key, network } => {
                 state.cache.study_figure4(Some(ctx), &state.classes, key, network);
             }
+            Command::SetScattering(spec) => state.session.scattering = spec,
+            Command::Scatter { key, image } => state.cache.scatter(Some(ctx), key, &image),
+            Command::TrainScattering(key) => state.cache.train_scattering(Some(ctx), state.classes.len(), key),
+            Command::StudyDeformation { key, network } => {
+                state.cache.study_deformation(Some(ctx), &state.classes, key, network);
+            }
             Command::AskPath(purpose) => self.ask_path(purpose),
             Command::ShowGallery => self.views.gallery.open = true,
             Command::SetDatasetSettings(settings) => {

@@ -187,6 +187,7 @@ impl TilelabApp {
         self.views.training.config = config;
         self.views.training.limits = limits;
         self.views.networks.which = opened.network;
+        self.views.networks.shown = crate::core::construct::choice::BuiltNetwork::Template(opened.network);
         let invariance = &mut self.views.invariance;
         invariance.tiles.clone_from(&opened.figure4.tiles);
         invariance.samples = opened.figure4.samples;

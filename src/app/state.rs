@@ -12,6 +12,8 @@ use crate::core::clock::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::scattering::ScatteringSpec;
+
 use crate::core::dataset::Dataset;
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::{atomic, presets, tileset_file};
@@ -58,6 +60,8 @@ pub struct Session {
     pub scene_path: Option<PathBuf>,
     /// Scene files opened or saved, newest first (File → Recent scenes).
     pub recent_scenes: Vec<PathBuf>,
+    /// The scattering network's J, L and max order (Networks view, Figure 4, lecture).
+    pub scattering: ScatteringSpec,
 }
 
 /// One line of the log.

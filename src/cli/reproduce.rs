@@ -368,6 +368,11 @@ fn run_figure4(
         Some(tau) => Some(deformation_study(&classes, &trained, &tiles, config.samples, tau, seed)?),
         None => None,
     };
+    let deformation_written = match &deformation {
+        Some(study) => figure4_deformation::write_outputs(study, out)
+            .with_context(|| format!("writing the deformation study to {}", out.display()))?,
+        None => Vec::new(),
+    };
     if json {
         println!("{}", serde_json::to_string(&Figure4Json { summary: result.summary(), epsilon_sweep, deformation })?);
     } else {
@@ -384,7 +389,7 @@ fn run_figure4(
         if let Some(study) = &deformation {
             print!("{}", figure4_deformation::report(study));
         }
-        for path in written {
+        for path in written.iter().chain(&deformation_written) {
             println!("wrote {}", path.display());
         }
     }

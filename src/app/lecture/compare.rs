@@ -28,6 +28,7 @@ use crate::core::tile::TileId;
 use super::LectureState;
 use super::data;
 use super::steps::{fmt, formula, live_input, note, two_columns};
+use super::wavelets::deformation_ui;
 
 /// Probe images used for the selectivity measurement.
 const SELECTIVITY_PROBES: usize = 300;
@@ -291,7 +292,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &AppState, lecture: &mut LectureSta
                 invariance_grid_ui(ui, &study.result);
             }
         },
-        |ui, _| {
+        |ui, (lecture, commands)| {
             note(
                 ui,
                 "Each tile is pasted 100 times with the background redrawn, and 100 times at random places on one background.",
@@ -305,6 +306,7 @@ pub fn invariance_ui(ui: &mut egui::Ui, app: &AppState, lecture: &mut LectureSta
                 ui,
                 "The trained network's logit spreads, little under background changes and more under translations.",
             );
+            deformation_ui(ui, app, lecture, commands, false);
         },
     );
 }

@@ -1,5 +1,6 @@
 //! Lecture mode: a full-screen walk through the construction on the user's own tile set, in eight
-//! steps from a tile and its ε to the trained network's invariance.
+//! steps from a tile and its ε to the trained network's invariance, and an optional ninth on the
+//! other way to build a CNN without training it, wavelets ([`wavelets`]).
 //!
 //! This module owns the mode itself: the [`Step`]s and keyboard navigation (what presentation
 //! clickers send), entering and leaving (full screen, a zoom that scales everything, an optional
@@ -14,6 +15,7 @@ pub mod data;
 pub mod input;
 pub mod layers;
 pub mod steps;
+pub mod wavelets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,13 +59,15 @@ pub enum Step {
     Objects,
     /// The trained CNN beside the constructed one: filters and selectivity.
     Trained,
-    /// Logit histograms under background perturbation and translation.
+    /// Logit histograms under background perturbation and translation (and small deformations).
     Invariance,
+    /// Optional: the wavelet scattering network, and deformations compared across networks.
+    Wavelets,
 }
 
 impl Step {
     /// Every step, in lecture order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Tile,
         Self::Matching,
         Self::Identity,
@@ -72,6 +76,7 @@ impl Step {
         Self::Objects,
         Self::Trained,
         Self::Invariance,
+        Self::Wavelets,
     ];
 
     /// The step shown at `index` (clamped to the last step).
@@ -90,6 +95,7 @@ impl Step {
             Self::Objects => "Objects with several features: the min-network",
             Self::Trained => "The trained network beside the constructed one",
             Self::Invariance => "Invariance: logits under background changes and translations",
+            Self::Wavelets => "Another way to build a CNN: wavelets",
         }
     }
 
@@ -104,6 +110,7 @@ impl Step {
             Self::Objects => "objects",
             Self::Trained => "trained",
             Self::Invariance => "invariance",
+            Self::Wavelets => "wavelets",
         }
     }
 }
@@ -171,11 +178,13 @@ pub struct Interaction {
     pub field: Option<crate::app::widgets::heatmap::CellRect>,
     /// Step 5: the block pointed at, `(level index, block row, block column)`.
     pub block: Option<(usize, usize, usize)>,
+    /// Steps 8 and 9: the amplitude τ of the small deformations, in pixels.
+    pub tau: f32,
 }
 
 impl Default for Interaction {
     fn default() -> Self {
-        Self { tile: None, window: None, c: 0.4, b: 1.0, filter: 0, level: 1, field: None, block: None }
+        Self { tile: None, window: None, c: 0.4, b: 1.0, filter: 0, level: 1, field: None, block: None, tau: 1.0 }
     }
 }
 
@@ -518,7 +527,7 @@ mod tests {
         for (from, nav, expected) in cases {
             assert_eq!(navigate(from, nav), expected, "{from} {nav:?}");
         }
-        assert_eq!(Step::at(99), Step::Invariance);
+        assert_eq!(Step::at(99), Step::Wavelets);
     }
 
     #[test]

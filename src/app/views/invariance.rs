@@ -5,6 +5,9 @@
 //! and lists the images where N1's invariance breaks. The numbers come from
 //! `core::experiments::figure4::invariance`, computed into the app's cache (`Command::StudyFigure4`,
 //! shared with the lecture); the export is `ExportKind::Figure4Study` (its `write_outputs`).
+//! The third perturbation, small deformations of amplitude τ, is in `deformation`.
+
+mod deformation;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct InvarianceViewState {
     pub every_offset: bool,
     /// Folder the exports go to (empty until first shown: then `figure4` in the default folder).
     pub export_dir: String,
+    /// Amplitude τ of the small deformations, in pixels.
+    pub tau: f32,
 }
 
 /// The newest study of this view (the lecture's, pinned to a weights version, are not shown here).
@@ -57,7 +62,12 @@ fn shown_study(cache: &Cache) -> Option<&(StudyKey, Arc<Study>)> {
 /// The study on screen and the network it compares with N1 (what File → Export writes).
 pub fn shown(cache: &Cache) -> Option<InvarianceShown> {
     let (_, computed) = shown_study(cache)?;
-    Some(InvarianceShown { result: Arc::clone(&computed.result), compared: computed.compared.short_name() })
+    let deformation = cache.deformation().done().map(|(_, study)| Arc::clone(study));
+    Some(InvarianceShown {
+        result: Arc::clone(&computed.result),
+        compared: computed.compared.short_name(),
+        deformation,
+    })
 }
 
 impl Default for InvarianceViewState {
@@ -70,6 +80,7 @@ impl Default for InvarianceViewState {
             epsilon: 2.0,
             every_offset: false,
             export_dir: String::new(),
+            tau: 1.0,
         }
     }
 }
@@ -81,6 +92,9 @@ pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, com
         let network = network_for(app, &request);
         commands.push(Command::StudyFigure4 { key: request.clone(), network });
     }
+    let deformed = deformation::request(app, &request, view.tau, trained_version(app, &request));
+    deformation::ask(app, &deformed, || network_for(app, &request), commands);
+    let invalid_scattering = app.session.scattering.check(request.size.0, request.size.1).err().map(|e| e.to_string());
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(280.0);
@@ -90,9 +104,12 @@ pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, com
         });
         ui.separator();
         ui.vertical(|ui| {
-            egui::ScrollArea::vertical()
-                .id_salt("invariance results")
-                .show(ui, |ui| results_ui(ui, &app.cache, &request));
+            egui::ScrollArea::vertical().id_salt("invariance results").show(ui, |ui| {
+                results_ui(ui, &app.cache, &request);
+                if !request.tiles.is_empty() {
+                    deformation::results_ui(ui, &app.cache, &deformed, invalid_scattering.as_deref());
+                }
+            });
         });
     });
 }
@@ -143,6 +160,19 @@ fn network_for(app: &AppState, request: &StudyKey) -> Result<StudyNetwork, Strin
     Cnn::new(spec, request.seed).map(|cnn| StudyNetwork::Untrained(Arc::new(cnn))).map_err(|e| e.to_string())
 }
 
+/// The paused training run's weights version when its network fits the request (what
+/// [`network_for`] compares unless a network is opened), without making a network. While the run
+/// trains it is `None` (the newest weights when a study starts), so a study is not restarted per step.
+fn trained_version(app: &AppState, request: &StudyKey) -> Option<u64> {
+    let progress = app.training.as_ref()?.progress();
+    if progress.running {
+        return None;
+    }
+    let spec = progress.cnn.as_ref()?.spec();
+    ((spec.height, spec.width, spec.classes) == (request.size.0, request.size.1, app.classes.len()))
+        .then_some(progress.version)
+}
+
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {
     ui.heading("Figure 4");
     let (height, width) = (app.session.dataset.height, app.session.dataset.width);
@@ -177,6 +207,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
     ui.small(
         "A large ε lets windows near the tile, or other classes' tiles, match too: the constructed logits then move.",
     );
+    deformation::settings_ui(ui, &mut view.tau);
 }
 
 fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {

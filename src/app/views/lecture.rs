@@ -7,7 +7,7 @@ use egui::RichText;
 
 use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
-use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps};
+use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps, wavelets};
 use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
 
@@ -44,6 +44,7 @@ pub fn ui(
             Step::Objects => layers::objects_ui(ui, app, lecture, textures, commands),
             Step::Trained => compare::trained_ui(ui, app, lecture, textures, commands),
             Step::Invariance => compare::invariance_ui(ui, app, lecture, commands),
+            Step::Wavelets => wavelets::wavelets_ui(ui, app, lecture, textures, commands),
         }
     });
     if lecture.shows_pointer() {

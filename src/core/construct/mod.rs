@@ -8,6 +8,7 @@
 // ndarray views are cheap handles, passed by value throughout the crate (as in `detect`).
 #![allow(clippy::needless_pass_by_value)]
 
+pub mod choice;
 pub mod min_tree;
 pub mod n1;
 pub mod n2;

@@ -2,8 +2,8 @@
 //! image warped by a smooth random displacement field of amplitude τ pixels (`core::deform`).
 //!
 //! Per network it reports the stability ratio `‖Φ(x_τ) − Φ(x)‖ / ‖x_τ − x‖` (in the network's own
-//! units: N2's and the CNN's logits, the scattering coefficients and its linear classifier's
-//! logits), the same ratio relative to the sizes, `(‖ΔΦ‖/‖Φ(x)‖) / (‖Δx‖/‖x‖)`, comparable across
+//! units: direct φ's, N1's (when it fits the image), N2's and the CNN's logits, the scattering
+//! coefficients and its linear classifier's logits), the same ratio relative to the sizes, `(‖ΔΦ‖/‖Φ(x)‖) / (‖Δx‖/‖x‖)`, comparable across
 //! networks, and the class logit and accuracy before and after the warp.
 
 use std::fmt::Write as _;
@@ -14,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::ExperimentError;
-use crate::core::construct::build_n2;
+use crate::core::atomic::write_atomic;
+use crate::core::construct::{ConstructError, build_n1, build_n2};
 use crate::core::dataset::{Background, background, paste, valid_offsets};
 use crate::core::deform::DisplacementField;
 use crate::core::detect;
@@ -100,6 +101,12 @@ pub fn deformation_study(
         return Err(ExperimentError::Invalid("the deformation study needs at least one tile and one image".to_owned()));
     }
     let n2 = build_n2(classes, height, width)?;
+    // N1 is left out where its dense layer would be too large (it equals φ wherever it is built).
+    let n1 = match build_n1(classes, height, width) {
+        Ok(n1) => Some(n1),
+        Err(ConstructError::TooLarge { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut image_changes = Vec::new();
     let mut results = Vec::with_capacity(tiles.len());
     for (index, &id) in tiles.iter().enumerate() {
@@ -122,7 +129,21 @@ pub fn deformation_study(
         let both = |f: &Forward<'_>| {
             pairs.iter().map(|(x, y)| Ok((f(x.view())?, f(y.view())?))).collect::<Result<Vec<_>, ExperimentError>>()
         };
-        let mut outputs = vec![
+        let mut outputs = vec![Outputs {
+            name: "direct_phi",
+            pairs: both(&|x| Ok(detect::logits(classes, x)))?,
+            classifies: true,
+            needs_positive: true,
+        }];
+        if let Some(n1) = &n1 {
+            outputs.push(Outputs {
+                name: "n1",
+                pairs: both(&|x| Ok(n1.logits(x)?))?,
+                classifies: true,
+                needs_positive: true,
+            });
+        }
+        outputs.extend([
             Outputs { name: "n2", pairs: both(&|x| Ok(n2.logits(x)?))?, classifies: true, needs_positive: true },
             Outputs {
                 name: "trained_cnn",
@@ -138,7 +159,7 @@ pub fn deformation_study(
                 classifies: false,
                 needs_positive: false,
             },
-        ];
+        ]);
         if let Some(model) = networks.scattering_classifier {
             let logits = |x: ArrayView2<f32>| -> Result<Vec<f32>, ExperimentError> {
                 let features = networks.scattering.transform(x).map_err(|e| invalid(&e))?;
@@ -195,6 +216,19 @@ fn stability_of(outputs: &Outputs, images: &[(Array2<f32>, Array2<f32>)], class:
     }
 }
 
+/// How the app names a network of the study ("direct φ", "N2", "scattering + linear", …).
+pub fn display_name(network: &str) -> &str {
+    match network {
+        "direct_phi" => "direct φ",
+        "n1" => "N1",
+        "n2" => "N2",
+        "trained_cnn" => "CNN",
+        "scattering_coefficients" => "scattering S",
+        "scattering_linear" => "scattering + linear",
+        other => other,
+    }
+}
+
 /// A short text report: one line per tile and network.
 pub fn report(study: &DeformationStudy) -> String {
     let mut text = format!(
@@ -217,4 +251,48 @@ pub fn report(study: &DeformationStudy) -> String {
         }
     }
     text
+}
+
+/// The study as CSV: one row per tile and network (empty cells where a network has no class logit).
+pub fn to_csv(study: &DeformationStudy) -> String {
+    let mut text =
+        "tau,tile,label,epsilon,network,ratio,relative_ratio,class_logit_before,class_logit_after,accuracy_after\n"
+            .to_owned();
+    let cell = |v: Option<f32>| v.map_or_else(String::new, |v| v.to_string());
+    for tile in &study.tiles {
+        for n in &tile.networks {
+            let _ = writeln!(
+                text,
+                "{},{},{},{},{},{},{},{},{},{}",
+                study.tau,
+                tile.name.replace(',', ";"),
+                tile.label,
+                tile.epsilon,
+                n.network,
+                n.ratio,
+                n.relative_ratio,
+                cell(n.class_logit_before),
+                cell(n.class_logit_after),
+                cell(n.accuracy_after)
+            );
+        }
+    }
+    text
+}
+
+/// Writes `figure4_deformation.csv` and `figure4_deformation.json` into `dir` (the CLI's
+/// `reproduce figure4 --deformation` and the app's Invariance export write the same bytes).
+pub fn write_outputs(
+    study: &DeformationStudy,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, super::figure4::OutputError> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        (dir.join("figure4_deformation.csv"), to_csv(study).into_bytes()),
+        (dir.join("figure4_deformation.json"), serde_json::to_string_pretty(study)?.into_bytes()),
+    ];
+    for (path, bytes) in &files {
+        write_atomic(path, bytes)?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }

@@ -96,6 +96,17 @@ pub fn train(
     classes: usize,
     settings: &TrainSettings,
 ) -> Result<LinearClassifier, ClassifierError> {
+    train_observed(features, labels, classes, settings, |_, _| {})
+}
+
+/// [`train`], calling `after_epoch(epoch, mean loss)` after every epoch (progress in the app).
+pub fn train_observed(
+    features: ArrayView2<f32>,
+    labels: &[usize],
+    classes: usize,
+    settings: &TrainSettings,
+    mut after_epoch: impl FnMut(usize, f32),
+) -> Result<LinearClassifier, ClassifierError> {
     check_rows(features, labels)?;
     if classes < 2 || features.ncols() == 0 {
         return Err(ClassifierError::Empty);
@@ -137,6 +148,7 @@ pub fn train(
         if !loss.is_finite() {
             return Err(ClassifierError::Diverged(loss, epoch));
         }
+        after_epoch(epoch, loss);
     }
     Ok(LinearClassifier { mean, inverse_std, weight, bias })
 }

@@ -8,9 +8,10 @@
 
 pub mod classifier;
 pub mod filters;
+pub mod maps;
 pub mod transform;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use transform::{Path, Scattering};
@@ -44,11 +45,18 @@ pub enum ScatteringError {
 }
 
 /// The network's settings: `J` scales, `L` orientations, and the highest order kept (1 or 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScatteringSpec {
     pub j: usize,
     pub l: usize,
     pub max_order: usize,
+}
+
+impl Default for ScatteringSpec {
+    /// Kymatio's usual choice for small images: J = 2, L = 8, order 2.
+    fn default() -> Self {
+        Self { j: 2, l: 8, max_order: 2 }
+    }
 }
 
 impl ScatteringSpec {

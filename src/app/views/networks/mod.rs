@@ -1,7 +1,7 @@
 //! The networks view: one input image (a dataset sample, a fresh random sample, or a tile dragged
-//! to a new place) through the constructed network (N1 or N2) beside the SGD-trained CNN, layer
-//! by layer; the logits of direct φ, the constructed and the trained network; and the measured
-//! selectivity of their hidden units.
+//! to a new place) through the constructed network (N1 or N2, or the wavelet scattering network
+//! in `scattering`) beside the SGD-trained CNN, layer by layer; the logits of direct φ, the
+//! constructed, scattering and trained networks; and the measured selectivity of their hidden units.
 //!
 //! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
 //! and image size), the constructed forward pass (latest input wins), and the selectivity
@@ -11,6 +11,7 @@
 mod constructed;
 mod imported;
 pub mod input;
+mod scattering;
 pub mod selectivity_panel;
 mod trained;
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::{Forward, ForwardKey, NetKey, TrainedUnits, WindowKey, build_failure, image_key};
+use crate::app::cache::{Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure, image_key};
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::settings::DatasetSettings;
@@ -28,6 +29,7 @@ use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
+use crate::core::construct::choice::BuiltNetwork;
 use crate::core::construct::{Constructed, Which, n1_fits};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
@@ -37,6 +39,8 @@ use imported::{ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
+
+use crate::app::widgets::scattering as drawing;
 
 /// Width of the left column (input, logits, selectivity), in points.
 const LEFT_WIDTH: f32 = 330.0;
@@ -55,8 +59,10 @@ type BuildKey = (u64, usize, usize, Which);
 /// What the networks view remembers between frames.
 #[derive(Default)]
 pub struct NetworksViewState {
-    /// N1 or N2.
+    /// N1 or N2 (its logits are shown beside scattering's too).
     pub which: Which,
+    /// The network drawn on the constructed side: `which`, or the scattering network.
+    pub shown: BuiltNetwork,
     /// Dataset sample used as input.
     pub sample_index: usize,
     random_seed: u64,
@@ -101,6 +107,7 @@ pub fn ui(
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
+    let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -108,7 +115,19 @@ pub fn ui(
         ui.vertical(|ui| {
             ui.set_width(LEFT_WIDTH);
             egui::ScrollArea::vertical().id_salt("networks left").show(ui, |ui| {
-                left_column_ui(ui, app, view, textures, key, (trained.as_ref(), imported.as_deref()));
+                left_column_ui(
+                    ui,
+                    app,
+                    view,
+                    textures,
+                    key,
+                    (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
+                );
+                if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
+                    ui.separator();
+                    let threshold = view.selectivity.threshold;
+                    drawing::selectivity_ui(ui, &model.maxima, model.samples, threshold);
+                }
                 if let Some(net) = &network {
                     let units = trained_units(view, trained.as_ref(), opened.as_ref(), imported.as_deref());
                     let opened = opened.as_ref().map(|n| n.version);
@@ -127,8 +146,11 @@ pub fn ui(
         ui.separator();
         ui.columns(2, |columns| {
             egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
-                hover =
-                    constructed_side_ui(ui, app, view, textures, (key, network.as_ref()), commands).or(hover.take());
+                hover = match &scattering {
+                    Some(request) => scattering::scattering_ui(ui, &app.cache, textures, request, commands),
+                    None => constructed_side_ui(ui, app, view, textures, (key, network.as_ref()), commands),
+                }
+                .or(hover.take());
             });
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
@@ -143,6 +165,15 @@ pub fn ui(
         ui.ctx().request_repaint();
     }
     view.hover = hover;
+}
+
+/// The scattering network's request for the current input; asks for what it needs.
+fn scattering_request(app: &AppState, view: &NetworksViewState, commands: &mut Vec<Command>) -> ScatteringRequest {
+    let size = (app.session.dataset.height, app.session.dataset.width);
+    let image = view.input.as_ref().map(|i| &i.image);
+    let request = app.cache.scattering_request(app.session.scattering, size, app.classes_version, image);
+    scattering::ask(&app.cache, &request, image, commands);
+    request
 }
 
 /// The cache's key of the network a build key names.
@@ -295,10 +326,17 @@ fn top_bar_ui(ui: &mut egui::Ui, app: &AppState, view: &mut NetworksViewState, c
         }
         ui.separator();
         ui.label("Constructed network:");
-        for which in [Which::N1, Which::N2] {
-            if ui.radio(view.which == which, which.name()).clicked() {
-                view.which = which;
-                view.constructed_view = ConstructedView::default();
+        for choice in BuiltNetwork::ALL {
+            let hint = match choice {
+                BuiltNetwork::Template(_) => "The proof's template detectors: exactly invariant to translation",
+                BuiltNetwork::Scattering => "Mallat's wavelet scattering network: stable to small deformations",
+            };
+            if ui.radio(view.shown == choice, choice.name()).on_hover_text(hint).clicked() {
+                view.shown = choice;
+                if let BuiltNetwork::Template(which) = choice {
+                    view.which = which;
+                    view.constructed_view = ConstructedView::default();
+                }
             }
         }
     });
@@ -310,7 +348,11 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, imported): (Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>, Option<&ImportedForward>),
+    (trained, imported, scattering): (
+        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+        Option<&ImportedForward>,
+        Option<&ScatteringRequest>,
+    ),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -340,7 +382,8 @@ fn left_column_ui(
         };
     });
     clicked_ui(ui, app, view, key, trained, imported);
-    logits_ui(ui, app, view, key, label, trained, imported);
+    let scattering_logits = scattering.and_then(|r| app.cache.scattering_logits(r));
+    logits_ui(ui, app, view, key, label, (trained, imported, scattering_logits));
 }
 
 /// Which neurons respond at the clicked pixel.
@@ -415,8 +458,11 @@ fn logits_ui(
     view: &NetworksViewState,
     key: BuildKey,
     label: Option<usize>,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-    imported: Option<&ImportedForward>,
+    (trained, imported, scattering): (
+        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+        Option<&ImportedForward>,
+        Option<Vec<f32>>,
+    ),
 ) {
     let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
@@ -430,6 +476,9 @@ fn logits_ui(
     }
     if let Some(imported) = imported {
         charts.push(("imported".to_owned(), imported.trace.logits.clone(), true));
+    }
+    if let Some(logits) = scattering {
+        charts.push(("scattering".to_owned(), logits, true));
     }
     ui.label(RichText::new("Logits").strong());
     let name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
