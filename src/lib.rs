@@ -15,7 +15,8 @@
 //!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
 //!   - `core::idx`, `core::tileset_file`, `core::grey_image`: the file formats in;
 //!     `core::bounded_read`: every read of a user's file is size-capped; `core::atomic`: every write.
-//!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
+//!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept, or
+//!     streamed over strips of rows: the logits, the last layers, windows of layers for drawing).
 //!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5;
 //!     `core::construct::Which` names one of the two networks.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
@@ -44,9 +45,10 @@
 //!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results; a thread
 //!   per job in `jobs/native.rs`, time slices on the UI thread in `jobs/sliced.rs` for the web),
 //!   `app::training_job` (the SGD run, a steppable job of the runner) and `app::export_job` (what
-//!   an export writes, headless), `app::cache` (the dataset, N1/N2, their forward passes, the
-//!   Figure 4 study and the gallery's images, shared by the views and the lecture, and every
-//!   one-shot job a command starts), `app::command` and `app::state`; above them one file per view
+//!   an export writes, headless), `app::cache` (the dataset, N1/N2, their forward passes, windows
+//!   of their layers on large images, the Figure 4 study and the gallery's images, shared by the
+//!   views and the lecture, and every one-shot job a command starts), `app::command` and
+//!   `app::state`; above them one file per view
 //!   under `app/views/`, the lecture under `app/lecture/`, the File → Export menu. Views read
 //!   `&AppState` and push commands; `TilelabApp` owns the texture cache and the frame's commands
 //!   and applies them once per frame (`app/run.rs`).
