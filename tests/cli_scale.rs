@@ -102,6 +102,10 @@ fn scaling_cases_report_costs_or_why_n1_is_left_out() {
     let n1 = run("N1:1:40");
     let (filters, support) = (n1["filters"].as_u64().unwrap_or(0), 28 * 28);
     assert!(filters > 0 && filters <= 4 * (support + 1), "{n1}");
+    // Issue 21's second required case: 50 tiles on 128×128, φ exactly and under 1 GB.
+    let fifty = run("N2:50:128");
+    assert!(fifty["max_rel_err"].as_f64().unwrap_or(1.0) <= 1e-4, "{fifty}");
+    assert!(fifty["peak_mib"].as_f64().unwrap_or(f64::INFINITY) < 1024.0, "{fifty}");
     let left_out = run("N1:10:80");
     assert_eq!(left_out["params_nonzero"], 44_045_120, "the weights N1 would need: {left_out}");
     assert!(left_out["left_out"].as_str().unwrap_or_default().contains("MAX_WEIGHTS"), "{left_out}");

@@ -1,11 +1,12 @@
 //! The one cache of what the views, the lecture and the exports derive from the tile set: the
 //! generated dataset, the constructed networks N1 and N2 for the current set and image size, and
-//! their forward passes of an input image, the selectivity of their units and the Figure 4 study,
-//! each computed once per key by the job runner. Views ask with `Command::GenerateDataset`,
-//! `Command::BuildNetwork`, `Command::ForwardPass`, `Command::MeasureSelectivity` and
-//! `Command::StudyFigure4` and read the results here, so the views and the lecture never compute
-//! the same thing twice. The scattering network's entries (its pass, its classifier, the
-//! deformation study) are in `cache/scattering.rs`.
+//! their forward passes of an input image (every layer, or on images too large for that the
+//! detector layer on, with the parts of the other layers on screen computed as windows), the
+//! selectivity of their units and the Figure 4 study, each computed once per key by the job runner.
+//! Views ask with `Command::GenerateDataset`, `Command::BuildNetwork`, `Command::ForwardPass`,
+//! `Command::LayerWindows`, `Command::MeasureSelectivity` and `Command::StudyFigure4` and read the
+//! results here, so the views and the lecture never compute the same thing twice. The scattering
+//! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,7 +21,7 @@ use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::idx::{self, BundledSet, IdxImages};
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::Cnn;
-use crate::core::nn::sparse::{Activations, SparseError};
+use crate::core::nn::sparse::{Activation, LayerWindow, MAX_KEPT_ACTIVATIONS, SparseError, WindowValues};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
@@ -48,11 +49,46 @@ pub fn image_key(image: &Array2<f32>) -> u64 {
     theme::content_hash(image.view(), 0)
 }
 
-/// A constructed network's forward pass of one input, with the direct φ logits beside it.
+/// A constructed network's forward pass of one input, with the direct φ logits beside it. It
+/// keeps every layer's output when they fit [`MAX_KEPT_ACTIVATIONS`], otherwise those of the
+/// detector layer on (what the logits, detector maps and responders need); the views ask for the
+/// other layers' parts on screen as [`Windows`].
 pub struct Forward {
-    pub activations: Activations,
+    /// The first layer kept.
+    from: usize,
+    /// The outputs of layers `from..`; the last is the logits.
+    kept: Vec<Activation>,
     pub direct: Vec<f32>,
 }
+
+impl Forward {
+    /// The outputs `kept` of layers `from..` (`direct`: the direct φ logits).
+    pub fn new(from: usize, kept: Vec<Activation>, direct: Vec<f32>) -> Self {
+        Self { from, kept, direct }
+    }
+
+    /// Layer `layer`'s output, when the pass kept it.
+    pub fn layer(&self, layer: usize) -> Option<&Activation> {
+        self.kept.get(layer.checked_sub(self.from)?)
+    }
+
+    /// The network's output.
+    pub fn logits(&self) -> Vec<f32> {
+        self.kept.last().map_or_else(Vec::new, |a| a.as_slice().to_vec())
+    }
+}
+
+/// What parts of layers a view draws of a network too large to keep: the forward pass they
+/// belong to and the windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowKey {
+    pub which: Which,
+    pub forward: ForwardKey,
+    pub windows: Vec<LayerWindow>,
+}
+
+/// The values of a [`WindowKey`]'s windows, in its order.
+pub type Windows = Vec<WindowValues>;
 
 /// What a selectivity measurement is computed from.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,6 +343,7 @@ pub struct Cache {
     n2: Keyed<NetKey, Constructed>,
     n1_forward: Keyed<ForwardKey, Forward>,
     n2_forward: Keyed<ForwardKey, Forward>,
+    windows: Keyed<WindowKey, Windows>,
     selectivity: Keyed<SelectivityKey, Measured>,
     figure4: Keyed<StudyKey, Study>,
     scattering_pass: Keyed<ScatteringPassKey, ScatteringPass>,
@@ -332,7 +369,7 @@ pub struct Cache {
 /// Why `which` is not there, as the views print it after the network's name: "left out" with
 /// the size it would need when it is too large for the image (the other network and φ still
 /// answer), otherwise "cannot be built".
-fn build_failure(which: Which, error: &ConstructError) -> String {
+pub fn build_failure(which: Which, error: &ConstructError) -> String {
     match error {
         ConstructError::TooLarge { .. } => format!("left out on this image size: {error}"),
         _ => format!("cannot be built: {error}"),
@@ -401,11 +438,35 @@ impl Cache {
         slot.request(key, || {
             let (image, classes) = (Arc::clone(image), classes.clone());
             Job::spawn(&format!("{} forward pass", which.name()), ctx.cloned(), move |_| {
-                let activations = network.network.forward(image.view()).map_err(|e| match e {
+                let net = &network.network;
+                let from = if net.kept_activations() <= MAX_KEPT_ACTIVATIONS { 0 } else { network.detectors.layer };
+                let kept = if from == 0 {
+                    net.forward(image.view()).map(|a| a.layers)
+                } else {
+                    net.forward_from(image.view(), from)
+                };
+                let kept = kept.map_err(|e| match e {
                     SparseError::TooManyValues { .. } => format!("its layers are not drawn on this image size: {e}"),
                     e => e.to_string(),
                 })?;
-                Ok(Forward { activations, direct: detect::logits(&classes, image.view()) })
+                Ok(Forward::new(from, kept, detect::logits(&classes, image.view())))
+            })
+        });
+    }
+
+    /// The parts of layers computed for a view (the newest, the running one, the last failure).
+    pub fn windows(&self) -> &Keyed<WindowKey, Windows> {
+        &self.windows
+    }
+
+    /// Starts computing the windows `key` of `image` unless they are done, failed or another
+    /// computation runs; nothing starts before the network is built.
+    pub fn layer_windows(&mut self, ctx: Option<&egui::Context>, key: WindowKey, image: &Arc<Array2<f32>>) {
+        let Some(network) = self.network(key.which, key.forward.0) else { return };
+        let image = Arc::clone(image);
+        self.windows.request(key.clone(), || {
+            Job::spawn(&format!("{} layer windows", key.which.name()), ctx.cloned(), move |_| {
+                network.network.windows(image.view(), &key.windows).map_err(|e| e.to_string())
             })
         });
     }
@@ -600,6 +661,7 @@ impl Cache {
         // A failed pass is shown where its result would be.
         self.n1_forward.poll();
         self.n2_forward.poll();
+        self.windows.poll();
         self.figure4.poll();
         self.scattering_pass.poll();
         self.deformation.poll();
@@ -703,9 +765,10 @@ mod tests {
     }
 
     /// Issue 21: on the Dataset view's largest images N1 is left out with the size it would need,
-    /// N2 is built, and its full forward pass says why its layers are not drawn instead of failing.
+    /// N2 is built, its forward pass keeps the detector layer on (logits equal to φ), and the
+    /// parts of earlier layers a view draws come as windows.
     #[test]
-    fn on_256_by_256_n1_is_left_out_and_n2_says_why_its_layers_are_not_drawn() {
+    fn on_256_by_256_n1_is_left_out_and_n2_keeps_what_is_drawn() {
         let classes = presets::with_full_support(&presets::fashion_ten(1));
         let mut cache = Cache::default();
         let key = (0, 256, 256);
@@ -716,21 +779,38 @@ mod tests {
         assert!(why.contains("MAX_WEIGHTS"), "{why}");
         cache.build_network(None, &classes, Which::N2, key);
         wait_for(&mut cache, Which::N2, key);
-        assert!(cache.network(Which::N2, key).is_some(), "{:?}", cache.network_error(Which::N2, key));
-        let image = Arc::new(ndarray::Array2::<f32>::zeros((256, 256)));
-        let forward = (key, image_key(&image));
-        for _ in 0..2000 {
-            cache.forward_pass(None, &classes, Which::N2, forward, &image);
+        let net = cache.network(Which::N2, key).expect("N2 is built");
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
+        let image = Arc::new(crate::core::verify::image_with_object(&mut rng, &classes, 4, 256, 256));
+        let forward_key = (key, image_key(&image));
+        let mut forward = None;
+        for _ in 0..4000 {
+            cache.forward_pass(None, &classes, Which::N2, forward_key, &image);
             cache.poll();
-            if cache.forward(Which::N2).failed().is_some() {
+            forward = cache.forward(Which::N2).get(&forward_key);
+            assert!(cache.forward(Which::N2).failed().is_none(), "{:?}", cache.forward(Which::N2).failed());
+            if forward.is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let (_, error) = cache.forward(Which::N2).failed().expect("the full pass is refused");
-        assert!(
-            error.starts_with("its layers are not drawn on this image size") && error.contains("MAX_KEPT_ACTIVATIONS")
-        );
+        let forward = forward.expect("the pass finishes");
+        assert!(forward.layer(net.detectors.layer).is_some() && forward.layer(net.detectors.layer - 1).is_none());
+        assert!(crate::core::verify::max_relative_error(&forward.logits(), &forward.direct) <= 1e-4);
+        let level = &net.blocks[0];
+        let window = LayerWindow { layer: level.layer, channels: vec![0, 3], rows: 10..30, cols: 0..300 };
+        let windows_key = WindowKey { which: Which::N2, forward: forward_key, windows: vec![window] };
+        for _ in 0..4000 {
+            cache.layer_windows(None, windows_key.clone(), &image);
+            cache.poll();
+            if cache.windows().get(&windows_key).is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let values = cache.windows().get(&windows_key).expect("the windows are computed");
+        assert_eq!(values[0].maps.dim(), (2, 20, 256 + 4 - 1), "clipped to the 259 columns of layer 1");
+        assert!(values[0].high > 0.0);
     }
 
     #[test]

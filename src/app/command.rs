@@ -14,7 +14,7 @@ use crate::core::tileset_file::ImportOptions;
 
 use super::cache::{
     DeformationKey, ForwardKey, GalleryKey, ScatteringModelKey, ScatteringPassKey, SelectivityKey, StudyKey,
-    StudyNetwork, TrainedUnits,
+    StudyNetwork, TrainedUnits, WindowKey,
 };
 use super::ids::{ExportKind, PathPurpose, View};
 use super::settings::DatasetSettings;
@@ -157,6 +157,8 @@ pub enum Command {
     BuildNetwork(Which),
     /// Runs an input image through N1 or N2 (once built) into the cache (once per key).
     ForwardPass { which: Which, key: ForwardKey, image: Arc<Array2<f32>> },
+    /// Computes parts of N1's or N2's layers on an image (once built) into the cache (once per key).
+    LayerWindows { key: WindowKey, image: Arc<Array2<f32>> },
     /// Runs an input image through the opened ONNX network (of version `key.0`) into the cache
     /// (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
     ImportedForwardPass { key: (u64, u64), image: Arc<Array2<f32>> },

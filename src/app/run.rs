@@ -123,6 +123,7 @@ impl TilelabApp {
             Command::ForwardPass { which, key, image } => {
                 state.cache.forward_pass(Some(ctx), &state.classes, which, key, &image);
             }
+            Command::LayerWindows { key, image } => state.cache.layer_windows(Some(ctx), key, &image),
             Command::ImportedForwardPass { key, image } => {
                 if let Some(network) = state.imported.network.as_ref().filter(|n| n.version == key.0) {
                     state.cache.imported_forward_pass(Some(ctx), network, key, &image);

@@ -38,9 +38,10 @@ pub struct BenchArgs {
     /// (parameters, build time, time per image, peak memory) and a log-log figure.
     #[arg(long)]
     scaling: bool,
-    /// Folder the `--scaling` figure (scaling.png, scaling.svg) is written to.
-    #[arg(long, default_value = ".")]
-    out: PathBuf,
+    /// Folder the `--scaling` figure (scaling.png, scaling.svg) is written to (created if
+    /// missing); without it no figure is written.
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// One case of `--scaling`, `N1|N2:TILES:SIDE`, measured in a process of its own.
     #[arg(long, hide = true)]
     scaling_case: Option<String>,
@@ -54,7 +55,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if args.target != BenchTarget::Construct {
             anyhow::bail!("--scaling measures the constructed networks: use `tilelab bench construct --scaling`");
         }
-        return super::bench_scaling::run(args.json, &args.out);
+        return super::bench_scaling::run(args.json, args.out.as_deref());
     }
     if matches!(args.target, BenchTarget::Construct | BenchTarget::All) {
         super::bench_construct::run(args.repeats, args.json)?;

@@ -1,7 +1,8 @@
 //! `tilelab bench construct --scaling`: how N1 and N2 grow with the image side (40, 80, 160, 256)
 //! and the number of tiles (1, 3, 10, 30 Fashion-MNIST tiles with full 28×28 support): parameters
 //! (non-zero and dense), build time, time per image and peak memory, beside the paper's bounds
-//! (N1: `4(Σ|supp t| + 1)` conv filters; N2: channels per layer), and a log-log figure.
+//! (N1: `4(Σ|supp t| + 1)` conv filters; N2: channels per layer), and a log-log figure; then
+//! N2's time per image and peak memory against issue 21's targets in its two required cases.
 
 use std::path::Path;
 use std::time::Instant;
@@ -23,6 +24,12 @@ const SIDES: [usize; 4] = [40, 80, 160, 256];
 const TILE_COUNTS: [usize; 4] = [1, 3, 10, 30];
 /// Images timed per network and size (the median is reported).
 const IMAGES: usize = 3;
+/// The cases N2 must run in at most [`TARGET_MS`] per image and [`TARGET_MIB`] peak: `(tiles, side)`.
+const REQUIRED: [(usize, usize); 2] = [(10, 256), (50, 128)];
+/// Issue 21's target for N2's time per image, in milliseconds.
+const TARGET_MS: f64 = 1000.0;
+/// Issue 21's target for N2's peak memory, in MiB (1 GB).
+const TARGET_MIB: f64 = 1024.0;
 
 /// One network at one size: what it holds and what it costs, or why it was left out.
 #[derive(Serialize, Deserialize)]
@@ -67,9 +74,9 @@ fn tile_set(count: usize) -> ClassSet {
     classes
 }
 
-/// Runs the measurement, prints it (a table or one JSON object per row) and writes the figure
-/// into `out` (a folder).
-pub fn run(json: bool, out: &Path) -> anyhow::Result<()> {
+/// Runs the measurement, prints it (a table or one JSON object per row) and, given a folder
+/// `out`, writes the figure into it.
+pub fn run(json: bool, out: Option<&Path>) -> anyhow::Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("unknown").to_owned();
     if json {
@@ -108,6 +115,13 @@ pub fn run(json: bool, out: &Path) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
+    required(&rows, json)?;
+    let Some(out) = out else {
+        if !json {
+            println!("figure: not written (pass --out DIR for DIR/scaling.png and DIR/scaling.svg)");
+        }
+        return Ok(());
+    };
     std::fs::create_dir_all(out)?;
     let figure = figure(&rows, &load);
     for (name, format) in [("scaling.png", plot::Format::Png { scale: 1.0 }), ("scaling.svg", plot::Format::Svg)] {
@@ -115,6 +129,36 @@ pub fn run(json: bool, out: &Path) -> anyhow::Result<()> {
     }
     if !json {
         println!("figure: {}", out.join("scaling.png").display());
+    }
+    Ok(())
+}
+
+/// N2 in the [`REQUIRED`] cases (from `rows` when measured there, else measured now) against
+/// [`TARGET_MS`] and [`TARGET_MIB`], one line or JSON object each.
+fn required(rows: &[Row], json: bool) -> anyhow::Result<()> {
+    for (tiles, side) in REQUIRED {
+        let measured = rows.iter().find(|r| (r.tiles, r.side) == (tiles, side)).map(|r| &r.n2);
+        let extra = match measured {
+            Some(_) => None,
+            None => Some(measure_apart(Which::N2, tiles, side)?),
+        };
+        let Some(n2) = measured.or(extra.as_ref()) else { continue };
+        let (ms, mib) = (n2.ms_per_image.unwrap_or(f64::INFINITY), n2.peak_mib.unwrap_or(f64::INFINITY));
+        let met = ms <= TARGET_MS && mib <= TARGET_MIB && n2.max_rel_err.is_some_and(|e| e <= 1e-4);
+        if json {
+            let line = serde_json::json!({
+                "bench": "scaling_target", "tiles": tiles, "side": side, "ms_per_image": n2.ms_per_image,
+                "peak_mib": n2.peak_mib, "max_rel_err": n2.max_rel_err, "target_ms": TARGET_MS,
+                "target_mib": TARGET_MIB, "met": met,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "target: N2, {tiles} tiles of 28×28 on {side}×{side}: {ms:.0} ms/image (≤ {TARGET_MS:.0}), {mib:.0} MiB peak (≤ {TARGET_MIB:.0}), largest relative error to φ {}: {}",
+                n2.max_rel_err.map_or_else(|| "—".to_owned(), |e| format!("{e:.1e}")),
+                if met { "met" } else { "NOT met" }
+            );
+        }
     }
     Ok(())
 }

@@ -24,13 +24,12 @@ const HEIGHT = 1000;
 /// cores busy); the check allows slower CI machines a margin and prints the time.
 const FIRST_FRAME_MS = 10_000;
 const TRAINING_TIMEOUT_MS = 1_200_000;
-/// Training images of the three-class run (400 per class).
-const TRAIN_SAMPLES = 1200;
+/// Training images of the three-class Fashion scene (2,000 per class).
+const TRAIN_SAMPLES = 6000;
 const UPDATE = process.argv.includes("--update-screenshots");
 // Where to click, in the 1600×1000 window (egui draws on a canvas: no DOM elements to find).
 const WELCOME_CLOSE = [1011, 282];
 const TRAINING_TAB = [487, 43];
-const EPOCHS_FIELD = [455, 328];
 const STOP_AT_ACCURACY = [265, 350];
 const START_BUTTON = [279, 382];
 const LECTURE_BUTTON = [652, 43];
@@ -217,29 +216,38 @@ async function main() {
     await page.keyboard.press("Escape");
     await page.waitForTimeout(500);
 
-    // 4. Training from the page: the Training tab, the paper's settings (lr 0.03, batch 100, 400
-    // training images per class) for at most 60 epochs, "Stop at test accuracy" (99 %), then Start;
-    // the app logs one line per epoch. Measured here: 98.0 % after 60 epochs (91 % after the
-    // paper's 15), so the check asks for 97 %; lr 0.1 does not learn at all.
-    await page.mouse.click(...TRAINING_TAB);
-    await page.waitForTimeout(1000);
-    await page.mouse.dblclick(...EPOCHS_FIELD);
-    await page.keyboard.press("Control+A");
-    await page.keyboard.type("60");
-    await page.keyboard.press("Enter");
-    await page.waitForTimeout(300);
-    await page.mouse.click(...STOP_AT_ACCURACY);
-    await page.waitForTimeout(300);
-    await page.mouse.click(...START_BUTTON);
+    // 4. Training from the page, on the three-class Fashion scene opened from its link in a fresh
+    // browser profile (as a student would): the Training tab, "Stop at test accuracy" (99 %), Start;
+    // the scene trains the paper's network (lr 0.03, batch 100) on 2,000 images per class for at
+    // most 15 epochs, and the app logs one line per epoch. (On 400 per class, the app's default,
+    // the same seeds give 91 % after 15 epochs natively as here: too few SGD steps, not the web.)
+    const context = await browser.newContext({ viewport: { width: WIDTH, height: HEIGHT } });
+    const student = await context.newPage();
+    const studentLines = [];
+    student.on("console", (message) => {
+      studentLines.push(message.text());
+      if (message.type() === "error") errors.push(message.text());
+    });
+    student.on("pageerror", (error) => errors.push(String(error)));
+    await student.goto(`${url}#scene=${sceneLink("fashion-three.tilelab")}`);
+    await waitForLine(studentLines, /opened the scene from the link: .*Fashion/, 30_000, "the Fashion scene link");
+    await student.waitForTimeout(1000);
+    await student.mouse.click(...WELCOME_CLOSE);
+    await student.waitForTimeout(500);
+    await student.mouse.click(...TRAINING_TAB);
+    await student.waitForTimeout(1000);
+    await student.mouse.click(...STOP_AT_ACCURACY);
+    await student.waitForTimeout(300);
+    await student.mouse.click(...START_BUTTON);
     const started = Date.now();
     const trained = await waitForLine(
-      lines,
+      studentLines,
       /training epoch (\d+): test accuracy ([\d.]+) %, ([\d.]+) samples\/s.*(stopped|reached)/,
       TRAINING_TIMEOUT_MS,
       "the end of the training run",
     );
     const seconds = (Date.now() - started) / 1000;
-    const speeds = lines
+    const speeds = studentLines
       .map((line) => line.match(/training epoch \d+: .*?, ([\d.]+) samples\/s/))
       .filter(Boolean)
       .map((match) => Number(match[1]));
@@ -249,11 +257,13 @@ async function main() {
       `browser training speed: ${wall.toFixed(0)} samples/s over the whole run (${trained[1]} epochs in ` +
         `${seconds.toFixed(1)} s, data generation included); the app's own figure: median ${median} samples/s`,
     );
-    check(Number(trained[2]) >= 97, `training reached ≥ 97 % test accuracy (${trained[2]} % at epoch ${trained[1]})`);
-    const training = await screenshot(page, "training");
+    check(Number(trained[2]) >= 99, `training reached ≥ 99 % test accuracy (${trained[2]} % at epoch ${trained[1]})`);
+    const training = await screenshot(student, "training");
     if (UPDATE) await writeFile(join(ROOT, "screenshots/web-training.png"), training);
+    lines.push(...studentLines);
+    await context.close();
 
-    // 5. Nothing went wrong on the way (on the main page).
+    // 5. Nothing went wrong on the way (on either page).
     const panics = lines.filter((line) => /panicked at/.test(line));
     check(errors.length === 0 && panics.length === 0, `no error or panic in the console (${errors.concat(panics).join(" | ")})`);
   } finally {

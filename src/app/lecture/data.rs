@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::app::cache::{Forward, NetKey, image_key};
+use crate::app::cache::{Forward, NetKey, WindowKey, Windows, image_key};
 use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::core::construct::{Constructed, Which};
+use crate::core::nn::sparse::LayerWindow;
 use crate::core::tile::TileId;
 
 use super::input::{InputKey, LectureInput};
@@ -57,6 +58,22 @@ fn net_key(app: &AppState) -> NetKey {
     (app.classes_version, height, width)
 }
 
+/// Computed parts of layers: the windows asked for and their values, in the same order.
+pub struct WindowParts {
+    pub windows: Vec<LayerWindow>,
+    pub values: Arc<Windows>,
+}
+
+impl WindowParts {
+    /// Channel `channel` of layer `layer` at `(y, x)`, when a window holds it.
+    pub fn value(&self, layer: usize, channel: usize, y: usize, x: usize) -> Option<f32> {
+        self.windows.iter().zip(self.values.iter()).filter(|(w, _)| w.layer == layer).find_map(|(w, v)| {
+            let index = w.channels.iter().position(|&c| c == channel)?;
+            v.at(index, y, x)
+        })
+    }
+}
+
 impl LectureData {
     /// A new stamp for a changed input image.
     pub fn next_stamp(&mut self) -> u64 {
@@ -101,6 +118,26 @@ impl LectureData {
             commands.push(Command::ForwardPass { which, key: wanted, image: Arc::new(input.image.clone()) });
         }
         app.cache.forward(which).latest(|k| k.0 == wanted.0)
+    }
+
+    /// The parts `windows` of `which`'s layers on the input, for layers its forward pass did not
+    /// keep (the newest computed for this network, so a drag never blanks the view), asking for
+    /// those of the current input.
+    pub fn windows(
+        &self,
+        app: &AppState,
+        which: Which,
+        windows: Vec<LayerWindow>,
+        commands: &mut Vec<Command>,
+    ) -> Option<WindowParts> {
+        let input = self.input.as_ref()?;
+        let net = net_key(app);
+        let key = WindowKey { which, forward: (net, image_key(&input.image)), windows };
+        if app.cache.windows().needs(&key) {
+            commands.push(Command::LayerWindows { key, image: Arc::new(input.image.clone()) });
+        }
+        let done = app.cache.windows().done().filter(|(k, _)| k.which == which && k.forward.0 == net)?;
+        Some(WindowParts { windows: done.0.windows.clone(), values: Arc::clone(&done.1) })
     }
 }
 
@@ -147,10 +184,10 @@ mod tests {
             app.cache.poll();
             std::thread::sleep(Duration::from_millis(5));
         }
-        let activations = &activations.expect("N2 forward pass finishes").activations;
+        let forward = activations.expect("N2 forward pass finishes");
         let image = &data.input.as_ref().unwrap().image;
         let direct = crate::core::detect::logits(&app.classes, image.view());
-        for (n2, phi) in activations.logits().iter().zip(&direct) {
+        for (n2, phi) in forward.logits().iter().zip(&direct) {
             assert!((n2 - phi).abs() <= 1e-3 * phi.abs().max(1.0), "{n2} vs {phi}");
         }
         assert!(direct[tile.class] > 0.0, "the pasted tile's class fires");

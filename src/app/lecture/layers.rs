@@ -7,6 +7,7 @@ use egui::{Color32, Pos2, Rect, RichText, Sense, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use ndarray::Array2;
 
+use crate::app::cache::Forward;
 use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
@@ -14,7 +15,7 @@ use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::Which;
 use crate::core::construct::{Constructed, FilterReport, filter_report};
 use crate::core::detect::{self, relu};
-use crate::core::nn::sparse::{Activation, Activations};
+use crate::core::nn::sparse::{Activation, LayerWindow, Shape};
 use crate::core::presets::Preset;
 use crate::core::tile::TileId;
 
@@ -46,10 +47,10 @@ fn waiting_ui(ui: &mut egui::Ui, app: &AppState, which: Which) {
     }
 }
 
-/// The detector neurons of `tile` as a map over its valid windows.
-pub fn detector_grid(net: &Constructed, activations: &Activations, tile: TileId) -> Option<Array2<f32>> {
+/// The detector neurons of `tile` as a map over its valid windows (`detectors`: the detector layer's output).
+pub fn detector_grid(net: &Constructed, detectors: &Activation, tile: TileId) -> Option<Array2<f32>> {
     let detector = net.detectors.tiles.iter().find(|d| d.tile == tile)?;
-    let values = activations.layers.get(net.detectors.layer)?.as_slice();
+    let values = detectors.as_slice();
     let (rows, cols) = detector.valid;
     let cells: Option<Vec<f32>> = detector.units().into_iter().map(|u| values.get(u).copied()).collect();
     Array2::from_shape_vec((rows, cols), cells?).ok()
@@ -107,15 +108,15 @@ pub fn n1_ui(
         waiting_ui(ui, app, Which::N1);
         return;
     };
-    let activations = &forward.activations;
     let report = filter_report(&net, &app.classes);
-    let hidden = detector_grid(&net, activations, id);
+    let hidden = forward.layer(net.detectors.layer).and_then(|d| detector_grid(&net, d, id));
     let tile = app.classes.tile(id).cloned();
     let (k, l) = tile.as_ref().map_or((1, 1), |t| (t.rows(), t.cols()));
     update_field(&ctx, lecture, hidden.as_ref(), (k, l));
     let conv_layer = net.detectors.layer.saturating_sub(1);
     let filters = report.filters.max(1);
     lecture.interaction.filter = lecture.interaction.filter.min(filters - 1);
+    let filter_map = filter_map((app, lecture), &net, &forward, conv_layer, commands);
     let stamp = lecture.data.input.as_ref().map_or(0, |i| i.stamp) ^ app.classes_version << 32;
     let direct = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view())).unwrap_or_default();
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
@@ -137,10 +138,8 @@ pub fn n1_ui(
                     ui.label(RichText::new("conv filter (2×2) output").strong());
                     ui.add(egui::Slider::new(&mut lecture.interaction.filter, 0..=filters - 1).text("filter"));
                     ui.label(RichText::new(net.network.meaning(conv_layer, lecture.interaction.filter)).small());
-                    if let Some(map) =
-                        activations.layers.get(conv_layer).and_then(|a| channel_map(a, lecture.interaction.filter))
-                    {
-                        let scale = Scale::non_negative("activation", &map);
+                    if let Some(map) = &filter_map {
+                        let scale = Scale::non_negative("activation", map);
                         let view = MapView {
                             title: "filter".into(),
                             values: map.view(),
@@ -189,9 +188,29 @@ pub fn n1_ui(
         |ui, (lecture, _)| {
             let field = lecture.interaction.field.map(|(i, j, _, _)| (i, j));
             let facts = N1Facts { report: &report, tile: id, field, hidden: hidden.as_ref(), direct: &direct };
-            n1_notes_ui(ui, &facts, &activations.logits(), &names);
+            n1_notes_ui(ui, &facts, &forward.logits(), &names);
         },
     );
+}
+
+/// The followed filter's map on the input: from the forward pass when it kept the layer, else
+/// computed as a window (`None` meanwhile).
+fn filter_map(
+    (app, lecture): (&AppState, &LectureState),
+    net: &Constructed,
+    forward: &Forward,
+    layer: usize,
+    commands: &mut Vec<Command>,
+) -> Option<Array2<f32>> {
+    let filter = lecture.interaction.filter;
+    if let Some(kept) = forward.layer(layer) {
+        return channel_map(kept, filter);
+    }
+    let Some(&Shape::Map { rows, cols, .. }) = net.network.shapes().get(layer) else { return None };
+    let window = LayerWindow { layer, channels: vec![filter], rows: 0..rows, cols: 0..cols };
+    let parts = lecture.data.windows(app, Which::N1, vec![window.clone()], commands)?;
+    let values = parts.values.first().filter(|_| parts.windows.first() == Some(&window))?;
+    Some(values.maps.index_axis(ndarray::Axis(0), 0).to_owned())
 }
 
 /// The neuron in focus in step 4: the animation's, else the one pointed at, else the tile's window.
@@ -272,20 +291,29 @@ pub fn tile_blocks(net: &Constructed, tile: TileId) -> Vec<Array2<Option<usize>>
         .collect()
 }
 
-/// The value of level `s` (index into `net.blocks`) channel `channel` for the window at `(i, j)`.
-fn block_value(
-    net: &Constructed,
-    activations: &Activations,
-    level: usize,
-    channel: usize,
-    y: usize,
-    x: usize,
-) -> Option<f32> {
-    let layer = net.blocks.get(level)?.layer;
-    match activations.layers.get(layer)? {
+/// The value of level `level` (index into `net.blocks`) channel `channel` at `(y, x)` of a kept
+/// forward pass.
+fn block_value(net: &Constructed, forward: &Forward, level: usize, channel: usize, y: usize, x: usize) -> Option<f32> {
+    match forward.layer(net.blocks.get(level)?.layer)? {
         Activation::Map(map) => map.get([channel, y, x]).copied(),
         Activation::Vector(_) => None,
     }
+}
+
+/// Per block level, the window of the tile's channels over the `side×side` window at `at`: what
+/// step 5 reads when the forward pass did not keep the block layers.
+fn block_windows(net: &Constructed, grids: &[Array2<Option<usize>>], at: (usize, usize)) -> Vec<LayerWindow> {
+    let side = net.blocks.last().map_or(2, |b| b.size);
+    net.blocks
+        .iter()
+        .zip(grids)
+        .map(|(level, grid)| {
+            let mut channels: Vec<usize> = grid.iter().flatten().copied().collect();
+            channels.sort_unstable();
+            channels.dedup();
+            LayerWindow { layer: level.layer, channels, rows: at.0..at.0 + side, cols: at.1..at.1 + side }
+        })
+        .collect()
 }
 
 /// A block under the pointer: level index, block row and column.
@@ -345,7 +373,6 @@ pub fn n2_ui(
         waiting_ui(ui, app, Which::N2);
         return;
     };
-    let activations = &forward.activations;
     let levels = net.blocks.len().max(1);
     if let Some(t) = lecture.animation_seconds(&ctx) {
         lecture.interaction.level = 1 + (t / SECONDS_PER_LEVEL) as usize % levels;
@@ -354,14 +381,20 @@ pub fn n2_ui(
     let Some(tile) = app.classes.tile(id).cloned() else { return };
     let window = n2_window(app, lecture, &tile);
     let grids = tile_blocks(&net, id);
+    let kept = net.blocks.iter().all(|b| forward.layer(b.layer).is_some());
+    let parts =
+        if kept { None } else { lecture.data.windows(app, Which::N2, block_windows(&net, &grids, window), commands) };
+    let value = |level: usize, channel: usize, y: usize, x: usize| match &parts {
+        Some(parts) => parts.value(net.blocks[level].layer, channel, y, x),
+        None => block_value(&net, &forward, level, channel, y, x),
+    };
     let values: Vec<Array2<Option<f32>>> = grids
         .iter()
         .enumerate()
         .map(|(level, grid)| {
             let size = net.blocks[level].size;
             Array2::from_shape_fn(grid.dim(), |(a, b)| {
-                grid[[a, b]]
-                    .and_then(|ch| block_value(&net, activations, level, ch, window.0 + a * size, window.1 + b * size))
+                grid[[a, b]].and_then(|ch| value(level, ch, window.0 + a * size, window.1 + b * size))
             })
         })
         .collect();
@@ -429,7 +462,7 @@ pub fn n2_ui(
             }
         },
         |ui, (lecture, _)| {
-            let n2 = activations.logits().get(id.class).copied();
+            let n2 = forward.logits().get(id.class).copied();
             let phi = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view()));
             let logits = (n2, phi.and_then(|p| p.get(id.class).copied()));
             n2_notes_ui(ui, &net, &values, &grids, (lecture.interaction.level, hover), logits);
@@ -524,7 +557,7 @@ pub fn objects_ui(
     commands: &mut Vec<Command>,
 ) {
     let n1 = data::network(app, Which::N1, commands);
-    let logits = lecture.data.forward(app, Which::N1, commands).map(|f| f.activations.logits());
+    let logits = lecture.data.forward(app, Which::N1, commands).map(|f| f.logits());
     two_columns(
         ui,
         &mut (&mut *lecture, &mut *commands),
@@ -634,12 +667,24 @@ mod tests {
         // On an image, the top block's value is the sum of its quadrants' values.
         let mut image = Array2::from_elem((12, 12), 0.3_f32);
         crate::core::dataset::paste(&mut image, classes.tile(mouth).unwrap(), 3, 5);
-        let activations = net.network.forward(image.view()).unwrap();
+        let forward = Forward::new(0, net.network.forward(image.view()).unwrap().layers, Vec::new());
         let (i, j) = (2, 1);
-        let parent = block_value(&net, &activations, 1, top, i, j).unwrap();
-        let left = block_value(&net, &activations, 0, quadrants[0].unwrap(), i, j).unwrap();
-        let right = block_value(&net, &activations, 0, quadrants[1].unwrap(), i, j + 2).unwrap();
+        let parent = block_value(&net, &forward, 1, top, i, j).unwrap();
+        let left = block_value(&net, &forward, 0, quadrants[0].unwrap(), i, j).unwrap();
+        let right = block_value(&net, &forward, 0, quadrants[1].unwrap(), i, j + 2).unwrap();
         assert!((parent - (left + right)).abs() < 1e-5, "{parent} vs {left} + {right}");
+        // The windows step 5 asks for on images too large to keep hold the same values.
+        let parts = net.network.windows(image.view(), &block_windows(&net, &grids, (i, j))).unwrap();
+        for (level, grid) in grids.iter().enumerate() {
+            let window = &block_windows(&net, &grids, (i, j))[level];
+            for ((a, b), channel) in grid.indexed_iter() {
+                let Some(channel) = *channel else { continue };
+                let size = net.blocks[level].size;
+                let index = window.channels.iter().position(|&c| c == channel).unwrap();
+                let (y, x) = (i + a * size, j + b * size);
+                assert_eq!(parts[level].at(index, y, x), block_value(&net, &forward, level, channel, y, x));
+            }
+        }
     }
 
     #[test]
@@ -650,7 +695,7 @@ mod tests {
         let mut image = Array2::from_elem((36, 34), 0.5_f32);
         crate::core::dataset::paste(&mut image, classes.tile(id).unwrap(), 4, 2);
         let activations = net.network.forward(image.view()).unwrap();
-        let grid = detector_grid(&net, &activations, id).unwrap();
+        let grid = detector_grid(&net, &activations.layers[net.detectors.layer], id).unwrap();
         let direct = detect::detector_map(classes.tile(id).unwrap(), image.view());
         assert_eq!(grid.dim(), direct.dim());
         for (a, b) in grid.iter().zip(&direct) {

@@ -20,7 +20,7 @@ use thiserror::Error;
 use super::nn::sparse::{SparseError, SparseNetwork};
 use super::tile::{ClassSet, TileError, TileId};
 
-pub use n1::{FilterReport, TileFilters, build_n1, filter_report, n1_weights};
+pub use n1::{FilterReport, TileFilters, build_n1, filter_report, n1_fits, n1_weights};
 pub use n2::build_n2;
 
 /// One of the proof's two networks.

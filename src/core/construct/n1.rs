@@ -60,10 +60,16 @@ pub fn n1_weights(classes: &ClassSet, height: usize, width: usize) -> usize {
         .fold(0, usize::saturating_add)
 }
 
+/// Whether N1 for `height×width` images stays within [`MAX_WEIGHTS`]: the error [`build_n1`]
+/// would return, without building anything (a view says N1 is left out while showing N2).
+pub fn n1_fits(classes: &ClassSet, height: usize, width: usize) -> Result<(), ConstructError> {
+    check_limit("N1", "weights", n1_weights(classes, height, width), &N1_WEIGHTS)
+}
+
 /// Builds N1 for `height×width` images.
 pub fn build_n1(classes: &ClassSet, height: usize, width: usize) -> Result<Constructed, ConstructError> {
     validate(classes, height, width)?;
-    check_limit("N1", "weights", n1_weights(classes, height, width), &N1_WEIGHTS)?;
+    n1_fits(classes, height, width)?;
     let (rows, cols) = (height.max(2), width.max(2));
     let values = DistinctValues::of(classes);
     let filters = Filters { values: &values, map: (rows - 1, cols - 1) };

@@ -1,15 +1,19 @@
 //! The constructed side of the networks view: N1 or N2 layer by layer. The detector layer is drawn
 //! as one map per tile over its valid windows (a single bright cell where the tile is); N2's block
 //! layers show the channels of one tile, each block image beside its distance map; other layers
-//! are paginated channel maps or neuron lists. Every map shares its layer's colour scale.
+//! are paginated channel maps or neuron lists. Every map shares its layer's colour scale. On images
+//! too large to keep every layer, the forward pass keeps the detector layer on, and the page on
+//! screen of an earlier layer comes from a window computed in the background
+//! ([`ConstructedView::wanted`]): only what is drawn is held.
 
 use egui::{Color32, Pos2, Rect, RichText, Vec2};
-use ndarray::{Array2, s};
+use ndarray::{Array2, ArrayView2, ArrayView3, s};
 
+use crate::app::cache::Forward;
 use crate::app::theme::{self, Rendering, TextureCache};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::{BlockLevel, Constructed};
-use crate::core::nn::sparse::{Activation, Activations};
+use crate::core::nn::sparse::{Activation, LayerWindow, Shape, WindowValues};
 use crate::core::tile::{ClassSet, TileId};
 
 use super::Hover;
@@ -29,12 +33,17 @@ pub struct ConstructedView {
     pub page: usize,
     /// Tile whose N2 block channels are shown (`None`: the first tile).
     pub tile: Option<TileId>,
+    /// The part of the open layer the last frame drew and the forward pass did not keep: the
+    /// caller has it computed (`Command::LayerWindows`).
+    pub wanted: Option<LayerWindow>,
 }
 
 /// Everything the drawing needs about one network and its forward pass.
 pub struct NetworkFrame<'a> {
     pub net: &'a Constructed,
-    pub activations: &'a Activations,
+    pub forward: &'a Forward,
+    /// The newest window computed for this network and input (possibly of another page).
+    pub window: Option<(&'a LayerWindow, &'a WindowValues)>,
     pub classes: &'a ClassSet,
     /// "N1" or "N2".
     pub name: &'static str,
@@ -51,24 +60,86 @@ pub fn constructed_ui(
     view: &mut ConstructedView,
 ) -> Option<Hover> {
     let detector_layer = frame.net.detectors.layer;
-    let layer = view.layer.filter(|&l| l < frame.activations.layers.len()).unwrap_or(detector_layer);
+    let layers = frame.net.network.layers().len();
+    let layer = view.layer.filter(|&l| l < layers).unwrap_or(detector_layer);
     layer_list_ui(ui, frame, layer, view);
     ui.separator();
-    let activation = frame.activations.layers.get(layer)?;
-    let scale = Scale::non_negative("value", activation.as_slice());
-    heatmap::scale_ui(ui, &scale);
+    view.wanted = None;
+    let maps = match frame.forward.layer(layer) {
+        Some(Activation::Vector(values)) => {
+            neuron_list_ui(ui, frame, layer, values.as_slice().unwrap_or(&[]), view);
+            return None;
+        }
+        Some(Activation::Map(maps)) => LayerMaps::Kept(maps.view()),
+        None => LayerMaps::Windowed(frame.window.filter(|(w, _)| w.layer == layer).map(|(_, v)| v)),
+    };
+    let scale = maps.scale();
+    if let Some(scale) = &scale {
+        heatmap::scale_ui(ui, scale);
+    }
+    let scale = scale.unwrap_or_else(|| Scale::non_negative("value", &[]));
     if layer == detector_layer {
         return detector_maps_ui(ui, textures, frame, &scale);
     }
-    match activation {
-        Activation::Map(maps) => match frame.net.blocks.iter().find(|level| level.layer == layer) {
-            Some(level) => block_channels_ui(ui, textures, frame, level, &maps.view(), &scale, view),
-            None => channel_pages_ui(ui, textures, frame, layer, &maps.view(), &scale, view),
-        },
-        Activation::Vector(values) => {
-            neuron_list_ui(ui, frame, layer, values.as_slice().unwrap_or(&[]), view);
-            None
+    match frame.net.blocks.iter().find(|level| level.layer == layer) {
+        Some(level) => block_channels_ui(ui, textures, frame, level, &maps, &scale, view),
+        None => channel_pages_ui(ui, textures, frame, layer, &maps, &scale, view),
+    }
+}
+
+/// The open map layer's channels: kept by the forward pass, or computed for the page on screen.
+enum LayerMaps<'a> {
+    Kept(ArrayView3<'a, f32>),
+    /// The newest window of this layer, if any (possibly of another page).
+    Windowed(Option<&'a WindowValues>),
+}
+
+impl LayerMaps<'_> {
+    /// The layer's colour scale (from 0 to its largest value); `None` while no window is computed.
+    fn scale(&self) -> Option<Scale> {
+        match self {
+            Self::Kept(maps) => Some(Scale::non_negative("value", maps.iter())),
+            Self::Windowed(window) => window.map(|w| Scale::non_negative("value", [&w.high])),
         }
+    }
+}
+
+/// The maps of `channels` of layer `layer`, in order, when they are at hand; a windowed layer
+/// asks for them (whole maps: the networks view shows them whole).
+fn page_maps<'a>(
+    frame: &NetworkFrame<'a>,
+    maps: &LayerMaps<'a>,
+    layer: usize,
+    channels: &[usize],
+    view: &mut ConstructedView,
+) -> Option<Vec<ArrayView2<'a, f32>>> {
+    match maps {
+        LayerMaps::Kept(maps) => Some(channels.iter().map(|&c| maps.slice_move(s![c, .., ..])).collect()),
+        LayerMaps::Windowed(_) => {
+            let Some(&Shape::Map { rows, cols, .. }) = frame.net.network.shapes().get(layer) else { return None };
+            let wanted = LayerWindow { layer, channels: channels.to_vec(), rows: 0..rows, cols: 0..cols };
+            let window = frame.window.filter(|(w, _)| **w == wanted).map(|(_, v)| v);
+            view.wanted = Some(wanted);
+            let window = window?;
+            Some((0..channels.len()).map(|i| window.maps.slice(s![i, .., ..])).collect())
+        }
+    }
+}
+
+/// Says that the page's maps are being computed; nothing is hovered meanwhile.
+fn pending_ui(ui: &mut egui::Ui) -> Option<Hover> {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        ui.label("computing the maps on this page…");
+    });
+    None
+}
+
+/// The channel count of map layer `layer`.
+fn channel_count(frame: &NetworkFrame<'_>, layer: usize) -> usize {
+    match frame.net.network.shapes().get(layer) {
+        Some(Shape::Map { channels, .. }) => *channels,
+        _ => 0,
     }
 }
 
@@ -155,22 +226,24 @@ fn channel_hover(frame: &NetworkFrame<'_>, layer: usize, channel: usize, y: usiz
     }
 }
 
-fn channel_pages_ui(
+fn channel_pages_ui<'a>(
     ui: &mut egui::Ui,
     textures: &mut TextureCache,
-    frame: &NetworkFrame<'_>,
+    frame: &NetworkFrame<'a>,
     layer: usize,
-    maps: &ndarray::ArrayView3<'_, f32>,
+    maps: &LayerMaps<'a>,
     scale: &Scale,
     view: &mut ConstructedView,
 ) -> Option<Hover> {
-    let range = pager_ui(ui, maps.shape()[0], PAGE_SIZE, &mut view.page);
+    let range = pager_ui(ui, channel_count(frame, layer), PAGE_SIZE, &mut view.page);
     let channels: Vec<usize> = range.collect();
+    let Some(values) = page_maps(frame, maps, layer, &channels, view) else { return pending_ui(ui) };
     let views: Vec<MapView<'_>> = channels
         .iter()
-        .map(|&c| MapView {
+        .zip(values)
+        .map(|(&c, values)| MapView {
             title: format!("{c}: {}", frame.net.network.meaning(layer, c)),
-            values: maps.slice(s![c, .., ..]),
+            values,
             key: format!("{} layer {layer} channel {c}", frame.name),
             stamp: frame.stamp,
         })
@@ -182,12 +255,12 @@ fn channel_pages_ui(
 }
 
 /// N2 block layer: the channels holding a block of the chosen tile, block image beside its distance map.
-fn block_channels_ui(
+fn block_channels_ui<'a>(
     ui: &mut egui::Ui,
     textures: &mut TextureCache,
-    frame: &NetworkFrame<'_>,
+    frame: &NetworkFrame<'a>,
     level: &BlockLevel,
-    maps: &ndarray::ArrayView3<'_, f32>,
+    maps: &LayerMaps<'a>,
     scale: &Scale,
     view: &mut ConstructedView,
 ) -> Option<Hover> {
@@ -214,11 +287,15 @@ fn block_channels_ui(
         .filter_map(|(c, ch)| ch.places.iter().find(|p| p.tile == tile_id).map(|p| (c, p.row, p.col)))
         .collect();
     let range = pager_ui(ui, channels.len(), PAGE_SIZE / 2, &mut view.page);
+    let page = &channels[range];
+    let on_page: Vec<usize> = page.iter().map(|&(channel, _, _)| channel).collect();
+    let Some(values) = page_maps(frame, maps, level.layer, &on_page, view) else { return pending_ui(ui) };
     let mut hovered = None;
     let per_row = columns(ui, 2.0 * MAP_SIDE + 24.0);
-    for row in channels[range].chunks(per_row) {
+    let page: Vec<_> = page.iter().zip(values).collect();
+    for row in page.chunks(per_row) {
         ui.horizontal_top(|ui| {
-            for &(channel, block_row, block_col) in row {
+            for &(&(channel, block_row, block_col), values) in row {
                 ui.vertical(|ui| {
                     ui.small(format!(
                         "block rows {block_row}–{}, cols {block_col}–{}",
@@ -227,7 +304,6 @@ fn block_channels_ui(
                     ));
                     ui.horizontal_top(|ui| {
                         block_image_ui(ui, textures, frame, tile_id, (block_row, block_col), level.size);
-                        let values = maps.slice(s![channel, .., ..]);
                         let map = MapView {
                             title: frame.net.network.meaning(level.layer, channel),
                             values,
@@ -293,7 +369,7 @@ fn neuron_list_ui(
 
 /// The detector neurons that respond (> 0) at windows covering pixel `(row, col)`, strongest first.
 pub fn responders(frame: &NetworkFrame<'_>, row: usize, col: usize) -> Vec<(String, f32)> {
-    let values = frame.activations.layers.get(frame.net.detectors.layer).map_or(&[][..], Activation::as_slice);
+    let values = frame.forward.layer(frame.net.detectors.layer).map_or(&[][..], Activation::as_slice);
     let mut found = Vec::new();
     for detector in &frame.net.detectors.tiles {
         let Some(tile) = frame.classes.tile(detector.tile) else { continue };
@@ -313,7 +389,7 @@ pub fn responders(frame: &NetworkFrame<'_>, row: usize, col: usize) -> Vec<(Stri
 /// Tile `index`'s detector values over its valid windows.
 pub fn detector_map(frame: &NetworkFrame<'_>, index: usize) -> Option<Array2<f32>> {
     let detector = frame.net.detectors.tiles.get(index)?;
-    let values = frame.activations.layers.get(frame.net.detectors.layer)?.as_slice();
+    let values = frame.forward.layer(frame.net.detectors.layer)?.as_slice();
     Some(Array2::from_shape_fn(detector.valid, |(i, j)| {
         detector.unit(i, j).and_then(|u| values.get(u)).copied().unwrap_or(0.0)
     }))
@@ -339,10 +415,11 @@ mod tests {
         };
         let sample = &dataset::generate(&classes, &spec).unwrap().samples[0];
         for (name, net) in [("N1", build_n1(&classes, 34, 34).unwrap()), ("N2", build_n2(&classes, 34, 34).unwrap())] {
-            let activations = net.network.forward(sample.image.view()).unwrap();
+            let forward = Forward::new(0, net.network.forward(sample.image.view()).unwrap().layers, Vec::new());
             let frame = NetworkFrame {
                 net: &net,
-                activations: &activations,
+                forward: &forward,
+                window: None,
                 classes: &classes,
                 name,
                 stamp: 0,

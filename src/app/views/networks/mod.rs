@@ -21,7 +21,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::cache::{Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, image_key};
+use crate::app::cache::{Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure, image_key};
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::settings::DatasetSettings;
@@ -30,10 +30,9 @@ use crate::app::theme::{self, TextureCache};
 use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::choice::BuiltNetwork;
-use crate::core::construct::{Constructed, Which};
+use crate::core::construct::{Constructed, Which, n1_fits};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
-use crate::core::nn::sparse::Activations;
 
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedFrame, ImportedView};
@@ -149,7 +148,7 @@ pub fn ui(
             egui::ScrollArea::vertical().id_salt("constructed side").show(&mut columns[0], |ui| {
                 hover = match &scattering {
                     Some(request) => scattering::scattering_ui(ui, &app.cache, textures, request, commands),
-                    None => constructed_side_ui(ui, app, view, textures, key, network.as_ref()),
+                    None => constructed_side_ui(ui, app, view, textures, (key, network.as_ref()), commands),
                 }
                 .or(hover.take());
             });
@@ -401,7 +400,7 @@ fn clicked_ui(
     let network = app.cache.network(key.3, net_key(key));
     let forward = latest_forward(app, key).map(|(_, f)| f);
     if let (Some(net), Some(forward)) = (&network, forward) {
-        let frame = frame_of(app, view, net, &forward.activations, 0);
+        let frame = frame_of(app, view, net, &forward, 0);
         let found = constructed::responders(&frame, row, col);
         if found.is_empty() {
             ui.label(format!("{}: no detector fires on a window covering this pixel.", view.which.name()));
@@ -438,12 +437,13 @@ fn frame_of<'a>(
     app: &'a AppState,
     view: &NetworksViewState,
     net: &'a Constructed,
-    activations: &'a Activations,
+    forward: &'a Forward,
     stamp: u64,
 ) -> NetworkFrame<'a> {
     NetworkFrame {
         net,
-        activations,
+        forward,
+        window: None,
         classes: &app.classes,
         name: view.which.name(),
         stamp,
@@ -469,7 +469,7 @@ fn logits_ui(
     let mut charts: Vec<(String, Vec<f32>, bool)> = Vec::new();
     if let Some(forward) = &forward {
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
-        charts.push((view.which.name().to_owned(), forward.activations.logits(), false));
+        charts.push((view.which.name().to_owned(), forward.logits(), false));
     }
     if let Some((_, activations, _)) = trained {
         charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
@@ -568,10 +568,15 @@ fn constructed_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    key: BuildKey,
-    network: Option<&Arc<Constructed>>,
+    (key, network): (BuildKey, Option<&Arc<Constructed>>),
+    commands: &mut Vec<Command>,
 ) -> Option<Hover> {
     ui.heading(format!("Constructed {}", view.which.name()));
+    if view.which == Which::N2
+        && let Err(error) = n1_fits(&app.classes, key.1, key.2)
+    {
+        ui.colored_label(theme::WARNING, format!("N1 {}", build_failure(Which::N1, &error)));
+    }
     if let Some(error) = app.cache.network_error(key.3, net_key(key)) {
         ui.colored_label(theme::ERROR, format!("{} {error}", view.which.name()));
         return None;
@@ -583,23 +588,43 @@ fn constructed_side_ui(
         });
         return None;
     };
-    let Some(((_, input_stamp), forward)) = latest_forward(app, key) else {
+    let Some((forward_key, forward)) = latest_forward(app, key) else {
         match app.cache.forward(key.3).failed().filter(|(k, _)| k.0 == net_key(key)) {
             Some((_, error)) => ui.colored_label(theme::ERROR, format!("{}: {error}", view.which.name())),
             None => ui.spinner(),
         };
         return None;
     };
-    let stamp = stamp_of(&(key, input_stamp));
+    let stamp = stamp_of(&(key, forward_key.1));
+    let windows = app.cache.windows().done().filter(|(k, _)| k.which == key.3 && k.forward == forward_key);
     let frame = NetworkFrame {
         net: network,
-        activations: &forward.activations,
+        forward: &forward,
+        window: windows.and_then(|(k, values)| k.windows.first().zip(values.first())),
         classes: &app.classes,
         name: view.which.name(),
         stamp,
         rendering: app.session.rendering,
     };
-    constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view)
+    let hover = constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view);
+    request_window(app, view, key.3, forward_key, commands);
+    hover
+}
+
+/// Asks for the part of a layer the constructed side drew but the forward pass did not keep, once
+/// the pass is of the current input.
+fn request_window(
+    app: &AppState,
+    view: &NetworksViewState,
+    which: Which,
+    forward: ForwardKey,
+    commands: &mut Vec<Command>,
+) {
+    let (Some(wanted), Some(input)) = (&view.constructed_view.wanted, &view.input) else { return };
+    let key = WindowKey { which, forward, windows: vec![wanted.clone()] };
+    if app.cache.windows().needs(&key) && image_key(&input.image) == forward.1 {
+        commands.push(Command::LayerWindows { key, image: Arc::new(input.image.clone()) });
+    }
 }
 
 fn trained_side_ui(

@@ -6,7 +6,9 @@
 //! human-readable meaning for the app. [`SparseNetwork::forward`] returns every layer's output
 //! (within [`MAX_KEPT_ACTIVATIONS`]); [`SparseNetwork::logits`] and [`SparseNetwork::output_of`]
 //! keep only what they return, streaming the leading convolutions over strips of rows
-//! ([`strips`]), so they have no limit but [`MAX_EVALUATION_VALUES`].
+//! ([`strips`]), so they have no limit but [`MAX_EVALUATION_VALUES`]; so do
+//! [`SparseNetwork::forward_from`] (the last layers only) and [`SparseNetwork::windows`] (parts of
+//! layers, for drawing).
 //!
 //! # Shapes
 //! The input is one grey image `H×W`, seen as a map `[1, H, W]`. A convolution maps `[C, H, W]`
@@ -24,6 +26,7 @@ use super::dense;
 use forward::apply;
 use report::{layer_report, push_dense_layers};
 pub use strips::STRIP_BUDGET;
+pub use window::{LayerWindow, WindowValues};
 
 /// Most values [`SparseNetwork::forward`] may keep (every layer of one image: 50 M values, 200 MB
 /// of f32), for drawing and exporting activations. Beyond it ask for the logits or one layer
@@ -45,6 +48,8 @@ pub enum SparseError {
     TooManyParameters { needed: usize, limit: usize },
     #[error("the dense engine refused the converted network: {0}")]
     Dense(String),
+    #[error("layer {layer} has no window to draw: {reason}")]
+    BadWindow { layer: usize, reason: &'static str },
     #[error("{what} needs {needed} values in memory, more than {constant} = {limit}: {hint}")]
     TooManyValues { what: &'static str, needed: usize, limit: usize, constant: &'static str, hint: &'static str },
 }
@@ -376,6 +381,33 @@ impl SparseNetwork {
         Ok(current)
     }
 
+    /// The outputs of layers `from..` (the last is the logits), keeping none before `from`: what
+    /// a view needs of a network too large for [`Self::forward`]. Refused (before allocating)
+    /// beyond [`MAX_KEPT_ACTIVATIONS`] or [`MAX_EVALUATION_VALUES`].
+    pub fn forward_from(&self, image: ArrayView2<f32>, from: usize) -> Result<Vec<Activation>, SparseError> {
+        let needed: usize = self.shapes.iter().skip(from).map(|s| s.len()).sum();
+        if needed > MAX_KEPT_ACTIVATIONS {
+            return Err(SparseError::TooManyValues {
+                what: "keeping the last layers' outputs",
+                needed,
+                limit: MAX_KEPT_ACTIVATIONS,
+                constant: "MAX_KEPT_ACTIVATIONS",
+                hint: "keep fewer layers, or use a smaller image or fewer tiles",
+            });
+        }
+        if from >= self.layers.len() {
+            return Ok(Vec::new());
+        }
+        let mut current = self.output_of(image, from)?;
+        let mut kept = Vec::with_capacity(self.layers.len() - from);
+        for layer in &self.layers[from + 1..] {
+            let next = apply(&layer.kind, &current);
+            kept.push(std::mem::replace(&mut current, next));
+        }
+        kept.push(current);
+        Ok(kept)
+    }
+
     /// The logits only, keeping no other activation ([`Self::output_of`] the last layer).
     pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, SparseError> {
         let last = self.layers.len().saturating_sub(1);
@@ -516,3 +548,4 @@ mod report;
 mod strips;
 #[cfg(test)]
 mod tests;
+mod window;

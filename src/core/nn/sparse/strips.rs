@@ -86,22 +86,48 @@ pub(super) fn plan(network: &SparseNetwork, target: usize, budget: usize) -> Pla
 /// Runs the leading pads on the whole image and the convolutions `first..end` in strips; returns
 /// the output of layer `end − 1` (the padded image when no convolution runs in strips).
 pub(super) fn run(network: &SparseNetwork, plan: Plan, image: Activation) -> Activation {
+    let last = plan.end.max(plan.first).checked_sub(1);
+    let mut output = match last.map(|k| network.shapes[k]) {
+        Some(Shape::Map { channels, rows, cols }) => Array3::zeros((channels, rows, cols)),
+        _ => return image,
+    };
+    stream(network, plan, image, &mut |layer, first_row, rows| {
+        if Some(layer) == last {
+            output.slice_mut(s![.., first_row..first_row + rows.dim().1, ..]).assign(rows);
+        }
+    });
+    Activation::Map(output)
+}
+
+/// Runs layers `..plan.end` (the leading pads whole, the convolutions in strips) and hands each
+/// layer's new output rows to `sink(layer, first row, rows [C, n, W])`, once per row; keeps
+/// nothing itself but the strips.
+pub(super) fn stream(
+    network: &SparseNetwork,
+    plan: Plan,
+    image: Activation,
+    sink: &mut dyn FnMut(usize, usize, &Array3<f32>),
+) {
     let mut padded = image;
-    for layer in &network.layers[..plan.first] {
+    for (k, layer) in network.layers[..plan.first].iter().enumerate() {
         padded = apply(&layer.kind, &padded);
+        if let Activation::Map(map) = &padded {
+            sink(k, 0, map);
+        }
     }
     if plan.end == plan.first {
-        return padded;
+        return;
     }
-    let Activation::Map(image) = &padded else { return padded };
-    let Shape::Map { channels, rows, cols } = network.shapes[plan.end - 1] else { return padded };
+    let Activation::Map(image) = &padded else { return };
+    let Shape::Map { rows, .. } = network.shapes[plan.end - 1] else { return };
     let convs = plan.first..plan.end;
     // `still[k]`: rows layer k's output must reach beyond the strip for the layers after it.
     let still: Vec<usize> = convs.clone().map(|k| (k + 1..plan.end).map(|j| reach(network, j)).sum()).collect();
     // Image rows already read by the first convolution.
     let mut image_done = 0;
     let mut tails: Vec<Option<Array3<f32>>> = vec![None; convs.len()];
-    let mut output = Array3::zeros((channels, rows, cols));
+    // Output rows each convolution has made so far.
+    let mut made = vec![0; convs.len()];
     let mut start = 0;
     while start < rows {
         let stop = (start + plan.strip_rows).min(rows);
@@ -110,9 +136,9 @@ pub(super) fn run(network: &SparseNetwork, plan: Plan, image: Activation) -> Act
         let mut input = image.slice(s![.., image_done..wanted + first_reach, ..]).as_standard_layout().into_owned();
         image_done = wanted;
         for (i, k) in convs.clone().enumerate() {
-            let Activation::Map(new_rows) = apply(&network.layers[k].kind, &Activation::Map(input)) else {
-                return padded;
-            };
+            let Activation::Map(new_rows) = apply(&network.layers[k].kind, &Activation::Map(input)) else { return };
+            sink(k, made[i], &new_rows);
+            made[i] += new_rows.dim().1;
             let joined = match tails[i].take() {
                 Some(tail) => stack_rows(&tail, &new_rows),
                 None => new_rows,
@@ -124,10 +150,8 @@ pub(super) fn run(network: &SparseNetwork, plan: Plan, image: Activation) -> Act
             }
             input = joined;
         }
-        output.slice_mut(s![.., start..stop, ..]).assign(&input);
         start = stop;
     }
-    Activation::Map(output)
 }
 
 /// `top` above `bottom` (same channels and columns), in standard layout as the convolution reads it.

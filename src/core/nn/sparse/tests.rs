@@ -227,3 +227,62 @@ fn strip_plans_hold_less_than_the_whole_network_and_refuse_before_allocating() {
     assert!(matches!(wide.forward(image.view()), Err(SparseError::TooManyValues { .. })));
     assert!(wide.evaluation_values(wide.layers().len() - 1) <= MAX_EVALUATION_VALUES);
 }
+
+#[test]
+fn windows_are_the_kept_layers_parts_with_the_whole_layers_range() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for input in [(20, 13), (33, 8)] {
+        let network = dilated_network(&mut rng, input, true);
+        let image = Array2::from_shape_fn(input, |_| rng.random_range(0.0..1.0f32));
+        let kept = network.forward(image.view()).unwrap();
+        let maps = network.layers().len() - 1;
+        let windows: Vec<LayerWindow> = (0..maps)
+            .map(|layer| {
+                let Shape::Map { channels, rows, cols } = network.shapes()[layer] else { unreachable!() };
+                let channels = (0..channels).filter(|_| rng.random_bool(0.6)).collect();
+                let top = rng.random_range(0..rows);
+                let left = rng.random_range(0..cols);
+                // Past the map's end on purpose: clipped.
+                LayerWindow { layer, channels, rows: top..top + 7, cols: left..cols + 3 }
+            })
+            .collect();
+        let values = network.windows(image.view(), &windows).unwrap();
+        for (window, value) in windows.iter().zip(&values) {
+            let Activation::Map(whole) = &kept.layers[window.layer] else { unreachable!() };
+            let (_, rows, cols) = whole.dim();
+            let (bottom, right) = (window.rows.end.min(rows), window.cols.end.min(cols));
+            assert_eq!(
+                value.maps.dim(),
+                (window.channels.len(), bottom - window.rows.start, right - window.cols.start)
+            );
+            for (index, &channel) in window.channels.iter().enumerate() {
+                for y in window.rows.start..bottom {
+                    for x in window.cols.start..right {
+                        assert_eq!(value.at(index, y, x), Some(whole[[channel, y, x]]), "layer {}", window.layer);
+                    }
+                }
+            }
+            let low = whole.iter().copied().fold(f32::INFINITY, f32::min);
+            let high = whole.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!((value.low, value.high), (low, high), "layer {}", window.layer);
+        }
+        let last = network.layers().len() - 1;
+        for from in [last - 1, last] {
+            assert_eq!(network.forward_from(image.view(), from).unwrap(), kept.layers[from..].to_vec());
+        }
+    }
+}
+
+#[test]
+fn windows_outside_the_leading_maps_are_refused() {
+    let mut rng = ChaCha8Rng::seed_from_u64(24);
+    let network = dilated_network(&mut rng, (20, 13), true);
+    let image = Array2::zeros((20, 13));
+    let dense = network.layers().len() - 1;
+    let window = |layer, channels: Vec<usize>| LayerWindow { layer, channels, rows: 0..4, cols: 0..4 };
+    for (layer, channels) in [(dense, vec![0]), (2, vec![99])] {
+        let refused = network.windows(image.view(), &[window(layer, channels)]);
+        assert!(matches!(refused, Err(SparseError::BadWindow { .. })), "{refused:?}");
+    }
+    assert!(network.windows(image.view(), &[]).unwrap().is_empty());
+}
