@@ -199,7 +199,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
     let scattering = Scattering::new(ScatteringSpec::default(), height, width).unwrap();
     let networks = Networks { cnn: &run.cnn, scattering: &scattering, scattering_classifier: None };
     let tiles: Vec<_> = source.classes.tiles().map(|(id, _)| id).take(2).collect();
-    let deformed = figure4_deformation::deformation_study(&source.classes, &networks, &tiles, 3, 0.5, 7).unwrap();
+    let deformed = figure4_deformation::deformation_study(&source.classes, &networks, &tiles, 3, 0.2, 7).unwrap();
     if let Some(shown) = source.invariance.as_mut() {
         shown.deformation = Some(Arc::new(deformed.clone()));
     }

@@ -186,12 +186,6 @@ fn the_lecture_and_the_invariance_view_word_no_spread_the_same() {
     go_to(&mut harness, 7);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
-    // Steps 8 and 9's deformation numbers (with the scattering classifier) and step 9's wavelet maps.
-    go_to(&mut harness, 8);
-    wait_until(&mut harness, "the deformation study", |app| {
-        app.state.cache.deformation().latest(|k| k.model.is_some() && k.weights.is_some()).is_some()
-    });
-    wait_until(&mut harness, "the scattering pass", |app| app.state.cache.scattering_pass().done().is_some());
     let tile = TileId { class: 0, feature: 0, tile: 0 };
     let epsilon = harness.state().state.classes.tile(tile).unwrap().epsilon();
     let unmoved = format_spread(epsilon, 0.0);
@@ -478,6 +472,7 @@ fn steps_seven_and_eight_train_and_measure() {
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     press(&mut harness, Key::End);
     press(&mut harness, Key::ArrowLeft);
+    press(&mut harness, Key::ArrowLeft);
     assert_on_step(&harness, 6);
     harness.get_by_label("Start training (paper's settings)").click();
     harness.run_steps(2);
@@ -505,12 +500,6 @@ fn steps_seven_and_eight_train_and_measure() {
     press(&mut harness, Key::ArrowRight);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
-    // Steps 8 and 9's deformation numbers (with the scattering classifier) and step 9's wavelet maps.
-    go_to(&mut harness, 8);
-    wait_until(&mut harness, "the deformation study", |app| {
-        app.state.cache.deformation().latest(|k| k.model.is_some() && k.weights.is_some()).is_some()
-    });
-    wait_until(&mut harness, "the scattering pass", |app| app.state.cache.scattering_pass().done().is_some());
     let study = harness.state().state.cache.figure4().latest(|k| k.weights.is_some()).unwrap();
     let result = &study.result;
     for tile in &result.tiles {

@@ -41,6 +41,8 @@ pub fn wavelets_ui(
     ui.label(egui::RichText::new(format!("Wavelets ψ_{{j,θ}} ({heading})")).strong());
     let scale = Scale::symmetric("ψ", wavelets.iter().flat_map(|w| w.real.iter().chain(w.imaginary.iter())));
     let stamp = stamp_of(&(wavelets.len(), l, wavelets.first().map(|w| w.real.dim())));
+    // One row per scale: the drawings shrink to fit L of them across the column.
+    let side = (ui.available_width() / l.max(1) as f32 - 12.0).clamp(12.0, MAP_SIDE);
     let mut hover = None;
     for &(part, name) in parts {
         let maps: Vec<MapView<'_>> = wavelets
@@ -52,7 +54,7 @@ pub fn wavelets_ui(
                 stamp,
             })
             .collect();
-        let hit = heatmap::grid_ui(ui, textures, &maps, &scale, MAP_SIDE, l.max(1), &|index, _, _, value| {
+        let hit = heatmap::grid_ui(ui, textures, &maps, &scale, side, l.max(1), &|index, _, _, value| {
             let w = &wavelets[index];
             format!("{name} ψ: scale {}, angle {}°: {value:.4}", w.j, angle_degrees(w.theta, l))
         });

@@ -137,6 +137,7 @@ fn ratios_plot_ui(ui: &mut egui::Ui, study: &DeformationStudy) {
     let bars: Vec<Bar> =
         (0..names.len()).map(|i| Bar::new(i as f64, mean(i)).width(0.6).name(display_name(names[i]))).collect();
     let labels: Vec<String> = names.iter().map(|n| display_name(n).to_owned()).collect();
+    let count = names.len();
     Plot::new("deformation ratios")
         .height(140.0)
         .width(ui.available_width().min(520.0))
@@ -145,14 +146,15 @@ fn ratios_plot_ui(ui: &mut egui::Ui, study: &DeformationStudy) {
         .allow_zoom(false)
         .allow_scroll(false)
         .include_y(0.0)
-        .x_axis_formatter(move |mark, _| {
-            let index = mark.value.round();
-            if (mark.value - index).abs() < 1e-6 && index >= 0.0 {
-                labels.get(index as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_grid_spacer(move |_| (0..count).map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 }).collect())
+        // egui_plot hides x labels closer than 60 points by default; a network's slot may be narrower.
+        .custom_x_axes(vec![egui_plot::AxisHints::new_x().label_spacing(egui::Rangef::new(1.0, 2.0)).formatter(
+            move |mark, _| {
+                let index = mark.value.round();
+                let exact = (mark.value - index).abs() < 1e-6 && index >= 0.0;
+                if exact { labels.get(index as usize).cloned().unwrap_or_default() } else { String::new() }
+            },
+        )])
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new("relative stability ratio", bars).color(theme::CONSTRUCTED_COLOR))
         });
