@@ -106,11 +106,12 @@ fn views_reach_no_other_view_and_start_no_jobs_of_shared_data() {
 }
 
 /// Views read `&AppState` and push commands; background work starts in `app::jobs` (the runner)
-/// and `app::cache` (with its submodules), and the training run, a steppable job of its own module.
+/// and `app::cache` (with its submodules), the training run (a steppable job of its own module) and
+/// `app::scene_jobs` (opening and saving scenes, which commands start).
 #[test]
 fn views_read_the_state_and_only_the_runner_and_the_cache_start_jobs() {
     let app = src("app");
-    let starters = [app.join("cache.rs"), app.join("training_job.rs")];
+    let starters = [app.join("cache.rs"), app.join("training_job.rs"), app.join("scene_jobs.rs")];
     for path in rust_files(&app) {
         let code = code_lines(&path);
         assert!(

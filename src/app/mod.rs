@@ -33,7 +33,8 @@
 //!   (`GenerateDataset`, `BuildNetwork`, `ForwardPass`, `ImportedForwardPass`, `StudyFigure4`,
 //!   `LoadGallery`) when the cache [`jobs::Keyed::needs`] its key, and reads the result there.
 //! - Background work goes through [`jobs`]; only `jobs` and [`cache`] start jobs (plus the
-//!   training run's own steppable job in [`training_job`]). One-shot work a command starts (an
+//!   training run's own steppable job in [`training_job`], and opening and saving scenes in
+//!   [`scene_jobs`]). One-shot work a command starts (an
 //!   export, opening a model, saving the run or a lecture step) is a function of [`cache`]
 //!   returning the [`jobs::Job`]; whoever asked holds it and reports its outcome. Only
 //!   `jobs::native` knows about threads; `jobs::sliced` (the web build) calls the steps from the
