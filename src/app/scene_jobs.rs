@@ -316,3 +316,13 @@ fn job_curve(points: &[scene::CurvePoint]) -> Vec<training_job::CurvePoint> {
 pub fn preset_of(classes: &ClassSet) -> Option<Preset> {
     Preset::ALL.into_iter().find(|preset| preset.classes() == *classes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scene_can_start_the_lecture_at_every_step() {
+        assert_eq!(scene::LECTURE_STEPS, crate::app::lecture::Step::ALL.len());
+    }
+}
