@@ -15,7 +15,8 @@
 //!   - `core::dataset`: backgrounds, pasting, valid-set rejection; `core::presets`: embedded tile sets.
 //!   - `core::idx`, `core::tileset_file`, `core::grey_image`: the file formats in;
 //!     `core::bounded_read`: every read of a user's file is size-capped; `core::atomic`: every write.
-//!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept).
+//!   - `core::nn::sparse`: the layer stack the constructed networks run on (every activation kept, or
+//!     streamed over strips of rows: the logits, the last layers, windows of layers for drawing).
 //!   - `core::construct::{n1, n2, min_tree}`: the proof's weights, read like CONSTRUCTION.md §4–5;
 //!     `core::construct::Which` names one of the two networks.
 //!   - `core::nn::{dense, cnn, kernels, train}`: the generic dense engine, the trainable CNN, its fused
@@ -35,18 +36,22 @@
 //!   - `core::verify`: the random checks behind `tilelab verify`.
 //!   - `core::scene`: scenes, one `.tilelab` file or link holding a whole experiment (`file`,
 //!     `link`), and what a scene computes headless (`compute`) for `tilelab figures --scene` and
-//!     friends; `app::scenes` captures and applies them in the app.
+//!     friends; `app::scenes` captures and applies them in the app, `app::scene_jobs` reads and
+//!     writes them on the job runner.
 //! - [`cli`]: one file per subcommand (`network.rs`: the `--net n1|n2|trained` both `export` and
 //!   `activations` take); `tilelab` without one opens the app.
 //! - `app` (feature `gui`): the egui application, in layers (see `app`'s module doc). At the bottom
 //!   `app::ids`, `app::settings`, `app::theme`, `app::widgets` (heat maps, histograms, file dialog),
 //!   `app::jobs` (the one background runner, one-shot or steppable work, keyed results; a thread
 //!   per job in `jobs/native.rs`, time slices on the UI thread in `jobs/sliced.rs` for the web),
-//!   `app::cache` (the dataset, N1/N2, their forward passes and the Figure 4 study, shared by the
-//!   views and the lecture), `app::command` and `app::state`; above them one file per view under
-//!   `app/views/`, the lecture under `app/lecture/`, the File → Export menu; `TilelabApp` applies
-//!   the views' commands once per frame (`app/run.rs`). The SGD run is a steppable job of the
-//!   runner (`app/training_job.rs`).
+//!   `app::training_job` (the SGD run, a steppable job of the runner) and `app::export_job` (what
+//!   an export writes, headless), `app::cache` (the dataset, N1/N2, their forward passes, windows
+//!   of their layers on large images, the Figure 4 study and the gallery's images, shared by the
+//!   views and the lecture, and every one-shot job a command starts), `app::command` and
+//!   `app::state`; above them one file per view
+//!   under `app/views/`, the lecture under `app/lecture/`, the File → Export menu. Views read
+//!   `&AppState` and push commands; `TilelabApp` owns the texture cache and the frame's commands
+//!   and applies them once per frame (`app/run.rs`).
 //!
 //! # Invariants
 //! - N1(x) and N2(x) equal the direct `φ_O(x)` for every class (relative error ≤ 1e-4 in f32).

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use ndarray::Array2;
-use tilelab::app::export_menu::{self, Source};
+use tilelab::app::export_job::{self, Source};
 use tilelab::app::ids::View;
 use tilelab::app::ids::{ExportKind, Net};
 use tilelab::core::experiments::figure4_deformation::{self, Networks};
@@ -95,7 +95,7 @@ impl Fixture {
     /// Writes `kind` through the app's export and runs the CLI with `args` + `--out`; the files must match.
     fn check(&self, kind: ExportKind, name: &str, args: &[String]) {
         let (app, cli) = (self.path(&format!("app-{name}")), self.path(&format!("cli-{name}")));
-        export_menu::run(kind, &self.source, &app).unwrap();
+        export_job::run(kind, &self.source, &app).unwrap();
         let args: Vec<&str> = args.iter().map(String::as_str).chain(["--out", text(&cli)]).collect();
         tilelab(&args);
         let (app_files, cli_files) = (files(&app), files(&cli));
@@ -171,7 +171,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
         dataset_settings: Err("not exported here".to_owned()),
         trained: Some(Arc::new(run.cnn.clone())),
         curves: Some((compute::table_curve(&run.train_curve), compute::table_curve(&run.test_curve))),
-        invariance: Some(export_menu::InvarianceShown {
+        invariance: Some(export_job::InvarianceShown {
             result: Arc::new(study),
             compared: compared.caption(),
             deformation: None,
@@ -187,7 +187,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
             (ExportKind::ViewData, format!("{stem}.csv")),
         ] {
             let app = dir.path().join(format!("app-{name}"));
-            export_menu::run(kind, &source, &app).unwrap();
+            export_job::run(kind, &source, &app).unwrap();
             let (app_bytes, cli_bytes) = (std::fs::read(&app).unwrap(), std::fs::read(cli.join(&name)).unwrap());
             assert!(
                 !app_bytes.is_empty() && app_bytes == cli_bytes,
@@ -204,7 +204,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
         shown.deformation = Some(Arc::new(deformed.clone()));
     }
     let app = dir.path().join("app-figure4");
-    export_menu::run(ExportKind::Figure4Study, &source, &app).unwrap();
+    export_job::run(ExportKind::Figure4Study, &source, &app).unwrap();
     let cli = dir.path().join("cli-figure4");
     let written = figure4_deformation::write_outputs(&deformed, &cli).unwrap();
     assert_eq!(written.len(), 2);

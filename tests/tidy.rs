@@ -60,8 +60,18 @@ fn code_lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn lower_app_modules_never_import_a_view() {
-    let lower =
-        ["ids.rs", "settings.rs", "theme.rs", "cache.rs", "command.rs", "state.rs", "imported.rs", "training_job.rs"];
+    let lower = [
+        "ids.rs",
+        "settings.rs",
+        "theme.rs",
+        "cache.rs",
+        "command.rs",
+        "state.rs",
+        "imported.rs",
+        "training_job.rs",
+        "export_job.rs",
+        "scene_jobs.rs",
+    ];
     let mut files: Vec<PathBuf> = lower.iter().map(|name| src("app").join(name)).collect();
     files.extend(rust_files(&src("app/widgets")));
     files.extend(rust_files(&src("app/jobs")));
@@ -93,4 +103,31 @@ fn views_reach_no_other_view_and_start_no_jobs_of_shared_data() {
             path.display()
         );
     }
+}
+
+/// Views read `&AppState` and push commands; background work starts in `app::jobs` (the runner)
+/// and `app::cache` (with its submodules), and the training run, a steppable job of its own module.
+#[test]
+fn views_read_the_state_and_only_the_runner_and_the_cache_start_jobs() {
+    let app = src("app");
+    let starters = [app.join("cache.rs"), app.join("training_job.rs")];
+    for path in rust_files(&app) {
+        let code = code_lines(&path);
+        assert!(
+            !code.iter().any(|line| line.contains("&mut AppState")),
+            "{} writes the state instead of pushing a command",
+            path.display()
+        );
+        if path.starts_with(app.join("jobs")) || path.starts_with(app.join("cache")) || starters.contains(&path) {
+            continue;
+        }
+        assert!(!code.iter().any(|line| starts_a_job(line)), "{} starts a background job itself", path.display());
+    }
+}
+
+/// True when `code` calls `Job::spawn` or `Job::start` (not, say, `TrainingJob::start`).
+fn starts_a_job(code: &str) -> bool {
+    ["Job::spawn(", "Job::start("]
+        .iter()
+        .any(|call| code.match_indices(call).any(|(at, _)| at == 0 || !code.as_bytes()[at - 1].is_ascii_alphanumeric()))
 }

@@ -25,6 +25,8 @@ use crate::core::nn::sparse::{Activation, LayerWindow, MAX_KEPT_ACTIVATIONS, Spa
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
+use super::export_job::{self, Source};
+use super::ids::ExportKind;
 use super::imported::{ImportedForward, ImportedNetwork};
 use super::settings::DatasetRequest;
 use super::theme;
@@ -718,6 +720,11 @@ pub fn save_png(ctx: &egui::Context, path: PathBuf, image: Arc<ColorImage>, page
 /// Saves the training run into the data dir `dir`.
 pub fn save_run(dir: PathBuf, saved: SavedRun) -> Job<()> {
     Job::spawn("saving the trained network", None, move |_| save_run_now(&dir, &saved).map_err(|e| e.to_string()))
+}
+
+/// Writes the export `kind` of `source` into `path`; its outcome is the files written.
+pub fn export(ctx: &egui::Context, kind: ExportKind, source: Source, path: PathBuf) -> Job<Vec<PathBuf>> {
+    Job::spawn(&kind.title(), Some(ctx.clone()), move |_| export_job::run(kind, &source, &path))
 }
 
 /// Loads and checks the ONNX model in `path`.

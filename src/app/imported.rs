@@ -121,9 +121,15 @@ impl Imported {
         !std::mem::replace(&mut self.polled, true)
     }
 
-    /// True while a model is being loaded.
-    pub fn is_loading(&self) -> bool {
-        self.job.is_some()
+    /// The file being loaded, if any.
+    pub fn loading(&self) -> Option<&Path> {
+        self.job.as_ref().map(|(path, _)| path.as_path())
+    }
+
+    /// `model`, read from `path`, as a network to show (numbered after every one opened so far).
+    pub fn adopt(&mut self, model: OnnxModel, path: PathBuf) -> Arc<ImportedNetwork> {
+        self.loads += 1;
+        Arc::new(ImportedNetwork { model, path, version: self.loads })
     }
 
     /// Puts the trained side back to the SGD run.
@@ -139,8 +145,7 @@ impl Imported {
         let (path, _) = self.job.take()?;
         Some(match outcome {
             Ok(model) => {
-                self.loads += 1;
-                let network = ImportedNetwork { model, path, version: self.loads };
+                let network = self.adopt(model, path);
                 let message = format!(
                     "opened {}: {}×{} input, {} class scores, {} nodes",
                     network.path.display(),
@@ -149,7 +154,7 @@ impl Imported {
                     network.model.classes(),
                     network.model.nodes().len()
                 );
-                self.network = Some(Arc::new(network));
+                self.network = Some(network);
                 Loaded::Opened(message)
             }
             Err(error) => Loaded::Failed(format!("could not open {}: {error}", path.display())),

@@ -3,41 +3,55 @@
 //!
 //! # Layers
 //! From the bottom: [`ids`] (names of the views, path windows and exports), [`settings`],
-//! [`theme`], [`widgets`] (heat maps, histograms, the file dialog), [`jobs`] (the one background
-//! runner and its keyed results), [`cache`] (the dataset, N1/N2 and what views share of them),
-//! [`command`] and [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]);
-//! on top `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands.
-//! No module imports one above it, and no view imports another view's module.
+//! [`theme`] (colours, image conversions, the texture cache), [`widgets`] (heat maps, histograms,
+//! the file dialog), [`jobs`] (the one background runner and its keyed results),
+//! [`training_job`] and [`export_job`] (what the training run and an export compute, off the UI
+//! thread), [`imported`], [`cache`] (the dataset, N1/N2 and what views share of them, and every
+//! job a command starts), [`command`], [`scene_jobs`] (scenes read and written on the runner) and
+//! [`state`]. Above them the views (`views/`, `lecture/`, `tree`, [`export_menu`]); on top
+//! `TilelabApp` (this file and `run.rs`), which draws the views and applies their commands. No
+//! module imports one above it, and no view imports another view's module.
 //!
 //! # How a view plugs in
 //! - A view is a file in `views/` with a small state struct (`XViewState: Default`, held in
-//!   [`views::ViewStates`]) and `pub fn ui(ui: &mut egui::Ui, app: &mut AppState, view: &mut XViewState)`.
-//!   Add a variant to [`ids::View`] and a match arm in `TilelabApp::central_ui`.
-//! - It reads the user's work from [`state::AppState`] and asks for every change with a
-//!   [`command::Command`] (`app.push(..)`): tile-set edits (`Command::Edit`, undoable), settings
-//!   (`SetDatasetSettings`, `SetRendering`), work (`GenerateDataset`, `BuildNetwork`,
-//!   `StartTraining`, `ControlTraining`, `Export`, `OpenNetwork`). `TilelabApp::run_commands`
-//!   applies them once, at the end of the frame; the lecture uses the same commands.
+//!   [`views::ViewStates`]) and
+//!   `pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut XViewState, textures: &mut TextureCache, commands: &mut Vec<Command>)`
+//!   (without `textures` when it draws no image). Add a variant to [`ids::View`] and a match arm
+//!   in `TilelabApp::central_ui`.
+//! - It reads the user's work from [`state::AppState`] and never writes it: every change is a
+//!   [`command::Command`] it pushes into `commands`: tile-set edits (`Command::Edit`, undoable; a
+//!   brush stroke is one merged edit), settings (`SetDatasetSettings`, `SetRendering`,
+//!   `SetLastFolder`), work (`GenerateDataset`, `BuildNetwork`, `StartTraining`,
+//!   `ControlTraining`, `Export`, `OpenNetwork`, `SaveLectureStep`), and log lines (`Log`).
+//!   `TilelabApp::run_commands` (`run.rs`) applies them once, at the end of the frame; the menus,
+//!   the shortcuts and the lecture use the same commands. What only the view itself remembers
+//!   (tools, zoom, the page of a grid) lives in its `&mut XViewState`.
 //! - Data several views share comes from [`cache::Cache`] (`app.cache`): the dataset, N1/N2,
-//!   their forward passes of an input image and the Figure 4 study, each computed once per key
-//!   (what it depends on), so the views and the lecture never compute the same thing twice. A view
-//!   asks with a command (`GenerateDataset`, `BuildNetwork`, `ForwardPass`, `StudyFigure4`) when the
-//!   cache [`jobs::Keyed::needs`] its key, and reads the result from the cache. A result only one
-//!   view needs (the opened ONNX network's forward pass) stays in a [`jobs::Keyed`] in its view state.
-//! - Background work goes through [`jobs`]: `Job::spawn` for one call, `Job::start(.., Work::Steps(..))`
-//!   for a job that advances in short steps (the training run). Only `jobs::native` knows about
-//!   threads; `jobs::sliced` (the web build) calls the steps from the UI thread, a few ms per frame.
-//! - Images are drawn from arrays through the app's one [`theme::TextureCache`] (`textures.get(ctx, key, stamp, || theme::grey_image(..))`),
-//!   passed to each view beside its state.
+//!   their forward passes of an input image (and the opened ONNX network's), the Figure 4 study
+//!   and the gallery's images, each computed once per key (what it depends on), so the views and
+//!   the lecture never compute the same thing twice. A view asks with a command
+//!   (`GenerateDataset`, `BuildNetwork`, `ForwardPass`, `ImportedForwardPass`, `StudyFigure4`,
+//!   `LoadGallery`) when the cache [`jobs::Keyed::needs`] its key, and reads the result there.
+//! - Background work goes through [`jobs`]; only `jobs` and [`cache`] start jobs (plus the
+//!   training run's own steppable job in [`training_job`]). One-shot work a command starts (an
+//!   export, opening a model, saving the run or a lecture step) is a function of [`cache`]
+//!   returning the [`jobs::Job`]; whoever asked holds it and reports its outcome. Only
+//!   `jobs::native` knows about threads; `jobs::sliced` (the web build) calls the steps from the
+//!   UI thread, a few ms per frame.
+//! - Images are drawn from arrays through the app's one [`theme::TextureCache`]
+//!   (`textures.get(ctx, key, stamp, || theme::grey_image(..))`), a render cache `TilelabApp`
+//!   owns and passes to each view beside its state.
 
 pub mod cache;
 pub mod command;
+pub mod export_job;
 pub mod export_menu;
 pub mod ids;
 pub mod imported;
 pub mod jobs;
 pub mod lecture;
 mod run;
+pub mod scene_jobs;
 pub mod scenes;
 pub mod settings;
 pub mod state;
@@ -189,6 +203,7 @@ impl TilelabApp {
         views::gallery::window_ui(&ctx, &self.state, &mut self.views.gallery, &mut self.textures, &mut self.commands);
         export_menu::window_ui(&ctx, &mut self.views.exports, &mut self.commands);
         self.toasts_ui(&ctx);
+        self.scene_jobs_ui(&ctx);
         self.run_commands(&ctx);
         self.textures.evict_unused(&ctx);
         if let Some(due) = self.state.autosave_pending() {
@@ -207,6 +222,7 @@ impl TilelabApp {
     /// Non-UI work each frame: finished jobs and the debounced autosaves.
     fn poll(&mut self, ctx: &egui::Context) {
         self.poll_imported(ctx);
+        self.poll_scenes(ctx);
         if let Some(job) = &self.state.training {
             job.attach(ctx);
             self.training_log.note(&job.progress());

@@ -10,7 +10,6 @@ use crate::core::{atomic, tileset_file};
 use super::TilelabApp;
 use super::cache::{self, GalleryKey};
 use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
-use super::export_menu::Source;
 use super::ids::PathPurpose;
 use super::imported::Loaded;
 use super::training_job::{Control, TrainingJob, TrainingStart};
@@ -37,8 +36,8 @@ impl TilelabApp {
         let state = &mut self.state;
         match command {
             Command::Edit(edit) => state.edit(edit),
-            Command::Undo => state.undo(),
-            Command::Redo => state.redo(),
+            Command::Undo => self.undo(ctx),
+            Command::Redo => self.redo(ctx),
             Command::Select(id) => {
                 state.selected = Some(id);
                 state.history.break_merge();
@@ -161,8 +160,8 @@ impl TilelabApp {
                 let networks = &self.views.networks;
                 let shown = networks.input().map(|input| &input.image);
                 let invariance = super::views::invariance::shown(&state.cache);
-                let source = Source::of(state, shown, networks.sample_index, invariance);
-                self.views.exports.start(ctx, kind, source, path);
+                let source = super::export_menu::source(state, shown, networks.sample_index, invariance);
+                self.views.exports.start(cache::export(ctx, kind, source, path));
             }
             Command::AskRename(node) => {
                 let name = match node {
@@ -192,15 +191,15 @@ impl TilelabApp {
                 }
             }
             Command::OpenSceneNow(source) => self.open_scene(ctx, source),
-            Command::SaveScene(path) => self.save_scene(&path, None),
+            Command::SaveScene(path) => self.save_scene(ctx, path, None),
             Command::SaveSceneHere => match state.session.scene_path.clone() {
-                Some(path) => self.save_scene(&path, None),
+                Some(path) => self.save_scene(ctx, path, None),
                 None => self.ask_path(PathPurpose::SaveSceneAs),
             },
             Command::SaveLectureScene(path) => {
                 let lecture = &self.views.lecture;
                 let start = super::scenes::lecture_start(lecture.step, lecture.interaction.tile);
-                self.save_scene(&path, Some(start));
+                self.save_scene(ctx, path, Some(start));
             }
             Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
             Command::Log(level, text) => state.add_log(level, text),

@@ -1,141 +1,68 @@
 //! Scenes in the app (`core::scene`): the current work captured as a scene (File → Save scene,
-//! the lecture's "Start lecture here"), and a scene applied to the app (File → Open scene, Recent
+//! the lecture's "Start lecture here"), and a scene put into the app (File → Open scene, Recent
 //! scenes, Examples, Edit → Open scene from link, a dropped file, `tilelab open F.tilelab`).
 //!
-//! A scene is read and checked whole before anything changes: a broken one leaves the work as it
-//! was. Opening is one undo step (the tile set with the dataset settings and the view); a scene
-//! with trained weights continues as a paused run, an embedded ONNX model opens on the trained side.
+//! Scenes are read, checked and written on the job runner (`app::scene_jobs`); a scene that does
+//! not open leaves the work as it was. Opening is one undo step that keeps the whole work it
+//! replaced (`scene_jobs::Work`): undo brings back the settings, the view, the trained network
+//! (paused), the opened ONNX model and the lecture step; redo brings the scene's back.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::core::bounded_read::read_at_most;
-use crate::core::dataset::{Background, DatasetSpec};
-use crate::core::interop::onnx_import::MAX_MODEL_BYTES;
-use crate::core::presets::Preset;
-use crate::core::scene::{
-    self, EmbeddedModel, Figure4Settings, LectureStart, Scene, SceneTiles, TrainedRun, TrainingSettings, Warning,
-};
+use crate::core::scene::{Figure4Settings, LectureStart, Scene, SceneTiles};
 use crate::core::tile::TileId;
 
 use super::TilelabApp;
 use super::command::SceneSource;
-use super::ids::View;
-use super::settings::{BackgroundChoice, DatasetSettings};
-use super::training_job::{self, Limits, SavedRun, TrainingConfig, TrainingJob};
+use super::scene_jobs::{Opened, Saved, Work, preset_of, trained_run, training_settings};
+use super::training_job::{SavedRun, TrainingJob};
 
 /// Most scenes File → Recent scenes lists.
 pub const RECENT_SCENES: usize = 8;
 
-/// A scene's dataset settings as the app keeps them.
-pub fn dataset_settings(spec: &DatasetSpec) -> DatasetSettings {
-    let background = match &spec.background {
-        Background::Uniform => BackgroundChoice::Uniform,
-        Background::Smooth { cell } => BackgroundChoice::Smooth { cell: *cell },
-        Background::Constant(value) => BackgroundChoice::Constant { value: *value },
-        Background::Gradient { angle_degrees } => BackgroundChoice::Gradient { angle_degrees: *angle_degrees },
-        Background::Image(picture) => BackgroundChoice::Picture(picture.clone()),
-    };
-    DatasetSettings {
-        height: spec.height,
-        width: spec.width,
-        samples_per_class: spec.samples_per_class,
-        background,
-        jitter: spec.jitter,
-        seed: spec.seed,
-    }
-}
-
-fn training_settings(config: &TrainingConfig, limits: &Limits) -> TrainingSettings {
-    TrainingSettings {
-        filters: config.filters,
-        kernel: config.kernel,
-        hyper: config.hyper,
-        train_per_class: config.train_per_class,
-        test_per_class: config.test_per_class,
-        seed: config.seed,
-        epochs: limits.epochs,
-        target_accuracy: limits.target_accuracy,
-    }
-}
-
-fn training_config(settings: &TrainingSettings) -> (TrainingConfig, Limits) {
-    let config = TrainingConfig {
-        filters: settings.filters,
-        kernel: settings.kernel,
-        hyper: settings.hyper,
-        train_per_class: settings.train_per_class,
-        test_per_class: settings.test_per_class,
-        seed: settings.seed,
-    };
-    (config, Limits { epochs: settings.epochs, target_accuracy: settings.target_accuracy })
-}
-
-fn curve(points: &[training_job::CurvePoint]) -> Vec<scene::CurvePoint> {
-    points.iter().map(|p| scene::CurvePoint { epoch: p.epoch, loss: p.loss, accuracy: p.accuracy }).collect()
-}
-
-fn job_curve(points: &[scene::CurvePoint]) -> Vec<training_job::CurvePoint> {
-    points.iter().map(|p| training_job::CurvePoint { epoch: p.epoch, loss: p.loss, accuracy: p.accuracy }).collect()
-}
-
-/// A bundled preset that equals `classes`, so a scene (and its link) names it instead of holding the tiles.
-fn preset_of(classes: &crate::core::tile::ClassSet) -> Option<Preset> {
-    Preset::ALL.into_iter().find(|preset| preset.classes() == *classes)
-}
-
 impl TilelabApp {
-    /// The current work as a scene; `lecture` marks where a lecture should start.
-    pub fn capture_scene(&self, lecture: Option<LectureStart>) -> Result<Scene, String> {
+    /// The current work as a scene, without its ONNX model; `lecture` marks where a lecture
+    /// should start. With the model's name and file, to embed when the scene is written.
+    pub fn capture_scene(&self, lecture: Option<LectureStart>) -> Result<(Scene, Option<(String, PathBuf)>), String> {
         let state = &self.state;
         let views = &self.views;
         let tiles =
             preset_of(&state.classes).map_or_else(|| SceneTiles::Custom(state.classes.clone()), SceneTiles::Preset);
-        let trained = state.training.as_ref().and_then(TrainingJob::to_saved).map(|saved| TrainedRun {
-            cnn: saved.cnn,
-            position: saved.position,
-            train_curve: curve(&saved.train_curve),
-            test_curve: curve(&saved.test_curve),
-        });
-        let model = match &state.imported.network {
-            Some(network) => Some(EmbeddedModel {
-                name: network.name(),
-                bytes: read_at_most(&network.path, MAX_MODEL_BYTES).map_err(|e| format!("the opened network: {e}"))?,
-            }),
-            None => None,
-        };
-        let invariance = &views.invariance;
-        Ok(Scene {
+        let trained = state.training.as_ref().and_then(TrainingJob::to_saved).map(trained_run);
+        let model = state.imported.network.as_ref().map(|network| (network.name(), network.path.clone()));
+        let scene = Scene {
             title: String::new(),
             tiles,
             dataset: state.session.dataset.to_spec()?,
             training: training_settings(&views.training.config, &views.training.limits),
             trained,
-            model,
+            model: None,
             network: views.networks.which,
-            figure4: Figure4Settings {
-                tiles: invariance.tiles.clone(),
-                samples: invariance.samples,
-                seed: invariance.seed,
-                epsilon_override: invariance.override_epsilon.then_some(invariance.epsilon),
-                every_offset: invariance.every_offset,
-            },
+            figure4: self.figure4_settings(),
             view: state.session.view.kind(),
             lecture,
-        })
+        };
+        Ok((scene, model))
     }
 
-    /// Saves the work as a scene at `path` (it becomes the current scene file and a recent one).
-    pub(super) fn save_scene(&mut self, path: &Path, lecture: Option<LectureStart>) {
-        let saved = self.capture_scene(lecture).and_then(|s| scene::save(path, &s).map_err(|e| e.to_string()));
-        match saved {
-            Ok(()) => {
-                if lecture.is_none() {
-                    self.state.session.scene_path = Some(path.to_owned());
-                }
-                remember_recent(&mut self.state.session.recent_scenes, path);
-                self.state.changed();
-                self.state.info(format!("saved the scene {}", path.display()));
-            }
+    fn figure4_settings(&self) -> Figure4Settings {
+        let invariance = &self.views.invariance;
+        Figure4Settings {
+            tiles: invariance.tiles.clone(),
+            samples: invariance.samples,
+            seed: invariance.seed,
+            epsilon_override: invariance.override_epsilon.then_some(invariance.epsilon),
+            every_offset: invariance.every_offset,
+        }
+    }
+
+    /// Saves the work as a scene at `path` in the background (it then becomes the current scene
+    /// file and a recent one).
+    pub(super) fn save_scene(&mut self, ctx: &egui::Context, path: PathBuf, lecture: Option<LectureStart>) {
+        match self.capture_scene(lecture) {
+            Ok((scene, model)) => self.state.scene_jobs.save(Some(ctx), path, scene, model, lecture.is_some()),
             Err(error) => self.state.error(format!("could not save the scene {}: {error}", path.display())),
         }
     }
@@ -145,110 +72,167 @@ impl TilelabApp {
         self.open_scene(ctx, SceneSource::Link(link.to_owned()));
     }
 
-    /// Reads and checks the scene `source` names, then applies it; a scene that does not open
-    /// leaves everything as it was.
+    /// Reads and checks the scene `source` names in the background; [`Self::poll_scenes`] puts it
+    /// into the app once it is whole.
     pub(super) fn open_scene(&mut self, ctx: &egui::Context, source: SceneSource) {
-        let opened = match &source {
-            SceneSource::File(path) => scene::open(path),
-            SceneSource::Example(name) => {
-                let Some((_, text)) = scene::BUNDLED.iter().find(|(n, _)| n == name) else {
-                    self.state.error(format!("there is no example '{name}'"));
-                    return;
-                };
-                scene::from_json(text)
-            }
-            SceneSource::Link(text) => scene::from_link(text),
-        };
-        let (opened, warnings) = match opened {
-            Ok(opened) => opened,
-            Err(error) => {
-                self.state.error(format!("could not open the scene {}: {error}", source.describe()));
-                return;
-            }
-        };
-        let title = opened.title.clone();
-        self.apply_scene(ctx, opened, &warnings);
-        if let SceneSource::File(path) = &source {
-            self.state.session.scene_path = Some(path.clone());
-            remember_recent(&mut self.state.session.recent_scenes, path);
-        } else {
-            self.state.session.scene_path = None;
-        }
-        self.state.changed();
-        self.state.info(format!("opened the scene {}: {title}", source.describe()));
+        let state = &mut self.state;
+        let data_dir = state.data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        state.scene_jobs.open(Some(ctx), source, data_dir, self.views.training.speed);
     }
 
-    /// Puts a checked scene into the app: one undo step for the tile set, its settings and view.
-    fn apply_scene(&mut self, ctx: &egui::Context, opened: Scene, warnings: &[Warning]) {
-        let classes = opened.tiles.classes();
-        let dataset = dataset_settings(&opened.dataset);
-        self.state.replace_work(classes, dataset, View::of(opened.view));
-        let (config, limits) = training_config(&opened.training);
-        self.views.training.config = config;
-        self.views.training.limits = limits;
-        self.views.networks.which = opened.network;
-        self.views.networks.shown = crate::core::construct::choice::BuiltNetwork::Template(opened.network);
-        let invariance = &mut self.views.invariance;
-        invariance.tiles.clone_from(&opened.figure4.tiles);
-        invariance.samples = opened.figure4.samples;
-        invariance.seed = opened.figure4.seed;
-        invariance.override_epsilon = opened.figure4.epsilon_override.is_some();
-        if let Some(epsilon) = opened.figure4.epsilon_override {
-            invariance.epsilon = epsilon;
+    /// Takes a scene opened or saved in the background.
+    pub(super) fn poll_scenes(&mut self, ctx: &egui::Context) {
+        match self.state.scene_jobs.poll_opened() {
+            Some(Ok(opened)) => self.apply_opened(ctx, opened),
+            Some(Err(error)) => self.state.error(error),
+            None => {}
         }
-        invariance.every_offset = opened.figure4.every_offset;
-        self.state.training = None;
-        if let Some(run) = opened.trained {
-            self.resume_scene_run(run);
+        if let Some(saved) = self.state.scene_jobs.poll_saved() {
+            self.scene_saved(saved);
         }
-        self.open_scene_model(ctx, opened.model);
-        if let Some(lecture) = opened.lecture {
-            if let Some(tile) = lecture.followed {
-                self.views.lecture.interaction.tile = Some(tile);
+    }
+
+    fn scene_saved(&mut self, saved: Saved) {
+        let Saved { path, lecture, outcome } = saved;
+        let state = &mut self.state;
+        match outcome {
+            Ok(()) => {
+                if !lecture {
+                    state.session.scene_path = Some(path.clone());
+                }
+                remember_recent(&mut state.session.recent_scenes, &path);
+                state.changed();
+                state.info(format!("saved the scene {}", path.display()));
             }
-            self.views.lecture.enter(ctx, lecture.step - 1);
+            Err(error) => state.error(format!("could not save the scene {}: {error}", path.display())),
+        }
+    }
+
+    /// Puts a checked scene into the app as one undo step.
+    fn apply_opened(&mut self, ctx: &egui::Context, opened: Opened) {
+        let Opened { source, title, classes, mut work, model, warnings } = opened;
+        if let Some((model, path, kept)) = model {
+            work.network = Some(self.state.imported.adopt(model, path));
+            work.network_path = kept;
+        }
+        let before = self.capture_work();
+        self.state.replace_work(classes, &work, before);
+        self.restore_work(ctx, &work);
+        if let SceneSource::File(path) = &source {
+            remember_recent(&mut self.state.session.recent_scenes, path);
         }
         for warning in warnings {
             self.state.warn(format!("scene: {warning}"));
         }
+        self.state.info(format!("opened the scene {}: {title}", source.describe()));
     }
 
-    /// The scene's trained weights as a paused run on its data.
-    fn resume_scene_run(&mut self, run: TrainedRun) {
-        let state = &mut self.state;
-        let saved = SavedRun {
-            config: self.views.training.config,
-            limits: self.views.training.limits,
-            speed: self.views.training.speed,
-            classes: state.classes.clone(),
+    /// Everything besides the tile set that opening a scene replaces, as it is now.
+    fn capture_work(&self) -> Arc<Work> {
+        let (state, views) = (&self.state, &self.views);
+        let invariance = &views.invariance;
+        let lecture = &views.lecture;
+        Arc::new(Work {
             dataset: state.session.dataset.clone(),
-            cnn: run.cnn,
-            position: run.position,
-            train_curve: job_curve(&run.train_curve),
-            test_curve: job_curve(&run.test_curve),
-        };
-        match TrainingJob::resume(saved, state.dataset_request()) {
-            Ok(job) => state.training = Some(job),
-            Err(error) => state.warn(format!("the scene's trained network cannot continue: {error}")),
+            view: state.session.view,
+            training: views.training.config,
+            limits: views.training.limits,
+            speed: views.training.speed,
+            run: state.training.as_ref().and_then(TrainingJob::to_saved).map(Arc::new),
+            network: state.imported.network.clone(),
+            network_path: state.session.network_path.clone(),
+            network_loading: state.imported.loading().map(Path::to_path_buf),
+            which: views.networks.which,
+            shown: views.networks.shown,
+            figure4: self.figure4_settings(),
+            figure4_epsilon: Some(invariance.epsilon),
+            lecture: lecture.active.then_some(lecture.step),
+            followed: lecture.interaction.tile,
+            scene_path: state.session.scene_path.clone(),
+        })
+    }
+
+    /// Puts back what [`Self::capture_work`] captured beyond the dataset settings and view (which
+    /// `AppState` restores with the tile set).
+    fn restore_work(&mut self, ctx: &egui::Context, work: &Work) {
+        let (state, views) = (&mut self.state, &mut self.views);
+        (views.training.config, views.training.limits, views.training.speed) = (work.training, work.limits, work.speed);
+        state.training = None;
+        if let Some(run) = &work.run {
+            match state.resume_run(SavedRun::clone(run)) {
+                Ok(job) => state.training = Some(job),
+                Err(error) => state.warn(format!("the trained network cannot continue: {error}")),
+            }
+        }
+        state.imported.close();
+        state.imported.network.clone_from(&work.network);
+        state.session.network_path.clone_from(&work.network_path);
+        if let Some(path) = &work.network_loading {
+            state.imported.open(path, super::cache::open_network(Some(ctx), path));
+        }
+        (views.networks.which, views.networks.shown) = (work.which, work.shown);
+        let invariance = &mut views.invariance;
+        let figure4 = &work.figure4;
+        invariance.tiles.clone_from(&figure4.tiles);
+        (invariance.samples, invariance.seed, invariance.every_offset) =
+            (figure4.samples, figure4.seed, figure4.every_offset);
+        invariance.override_epsilon = figure4.epsilon_override.is_some();
+        if let Some(epsilon) = figure4.epsilon_override.or(work.figure4_epsilon) {
+            invariance.epsilon = epsilon;
+        }
+        let lecture = &mut views.lecture;
+        lecture.interaction.tile = work.followed;
+        match work.lecture {
+            Some(step) => lecture.enter(ctx, step),
+            None if lecture.active => lecture.leave(ctx),
+            None => {}
+        }
+        state.session.scene_path.clone_from(&work.scene_path);
+        state.changed();
+    }
+
+    /// Undoes the last edit, or the opening of a scene with all the work it replaced.
+    pub(super) fn undo(&mut self, ctx: &egui::Context) {
+        let current = self.state.undo_crosses_scene().then(|| self.capture_work());
+        if let Some(work) = self.state.undo(current) {
+            self.restore_work(ctx, &work);
         }
     }
 
-    /// Opens an embedded model on the trained side (from a copy in the data folder, so it also
-    /// comes back after a restart); without one, the trained side shows the SGD run.
-    fn open_scene_model(&mut self, ctx: &egui::Context, model: Option<EmbeddedModel>) {
-        let state = &mut self.state;
-        state.imported.close();
-        state.session.network_path = None;
-        let Some(model) = model else { return };
-        let folder = state.data_dir.clone().unwrap_or_else(std::env::temp_dir).join("scene-models");
-        let name = Path::new(&model.name).file_name().map_or_else(|| "model.onnx".into(), PathBuf::from);
-        let path = folder.join(name);
-        let written =
-            std::fs::create_dir_all(&folder).and_then(|()| crate::core::atomic::write_atomic(&path, &model.bytes));
-        match written {
-            Ok(()) => state.imported.open(&path, super::cache::open_network(Some(ctx), &path)),
-            Err(error) => state.error(format!("could not keep the scene's model {}: {error}", path.display())),
+    /// Redoes the last undone edit, or the opening of a scene with the scene's work as it was undone.
+    pub(super) fn redo(&mut self, ctx: &egui::Context) {
+        let current = self.state.redo_crosses_scene().then(|| self.capture_work());
+        if let Some(work) = self.state.redo(current) {
+            self.restore_work(ctx, &work);
         }
+    }
+
+    /// While a scene opens or saves: a small window saying so, with its progress (opening can be cancelled).
+    pub(super) fn scene_jobs_ui(&mut self, ctx: &egui::Context) {
+        let running = self.state.scene_jobs.running();
+        if running.is_empty() {
+            return;
+        }
+        // The elapsed time comes from the clock: keep looking while the job runs.
+        ctx.request_repaint_after(Duration::from_millis(100));
+        egui::Area::new(egui::Id::unique("tilelab scene jobs")).anchor(egui::Align2::CENTER_TOP, [0.0, 40.0]).show(
+            ctx,
+            |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    for (name, progress, seconds) in running {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label(format!("{name}… ({seconds:.1} s)"));
+                            ui.add(egui::ProgressBar::new(progress).desired_width(120.0));
+                        });
+                    }
+                    if self.state.scene_jobs.is_opening() && ui.button("Cancel").clicked() {
+                        self.state.scene_jobs.cancel_opening();
+                        self.state.info("stopped opening the scene: the work is as it was");
+                    }
+                });
+            },
+        );
     }
 }
 

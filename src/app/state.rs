@@ -22,10 +22,11 @@ use super::cache::Cache;
 use super::command::{Edit, History, Level, apply_edit, first_id};
 use super::ids::View;
 use super::jobs::Job;
+use super::scene_jobs::{SceneJobs, Work};
 use super::settings::{DatasetRequest, DatasetSettings};
 use super::storage;
 use super::theme::Rendering;
-use super::training_job::{self, Phase, TrainingJob};
+use super::training_job::{self, Phase, SavedRun, TrainingJob};
 
 /// How long after the last change the work is autosaved.
 pub const AUTOSAVE_DELAY: Duration = Duration::from_secs(1);
@@ -79,9 +80,9 @@ pub struct LogEntry {
 }
 
 /// One undo step: the tile set and the file it belongs to (undoing "open" or "load example"
-/// brings the previous file back with its set); across the opening of a scene, also the dataset
-/// settings and the view.
-#[derive(Debug, Clone)]
+/// brings the previous file back with its set); across the opening of a scene, also the rest of
+/// the work (settings, view, trained network, opened model, lecture step).
+#[derive(Clone)]
 pub struct Snapshot {
     /// The tile set.
     pub classes: ClassSet,
@@ -89,10 +90,8 @@ pub struct Snapshot {
     pub path: Option<PathBuf>,
     /// What that file holds (the reference for "unsaved changes").
     pub saved: Arc<ClassSet>,
-    /// The dataset settings and the view at that point.
-    pub work: Arc<(DatasetSettings, View)>,
-    /// True when stepping to or from this snapshot crosses the opening of a scene (the settings go along).
-    pub scene_step: bool,
+    /// The rest of the work, when stepping to or from this snapshot crosses the opening of a scene.
+    pub work: Option<Arc<Work>>,
 }
 
 /// The shared state every view reads (views ask for changes with commands; `TilelabApp` applies them).
@@ -117,6 +116,8 @@ pub struct AppState {
     training_saved: Option<u64>,
     /// The save of the run being written in the background.
     training_save: Option<Job<()>>,
+    /// The scene being opened or saved in the background.
+    pub scene_jobs: SceneJobs,
     /// A network opened from ONNX, shown on the trained side instead of the SGD run.
     pub imported: super::imported::Imported,
     /// The generated dataset and N1/N2 built for the current tile set, shared by every view and the exports.
@@ -143,6 +144,7 @@ impl AppState {
             training: None,
             training_saved: None,
             training_save: None,
+            scene_jobs: SceneJobs::default(),
             imported: super::imported::Imported::default(),
             cache: Cache::default(),
             autosave_due: None,
@@ -185,16 +187,21 @@ impl AppState {
                 return;
             }
         };
-        let same_data = saved.classes == self.classes && saved.dataset == self.session.dataset;
-        // A tile-set version no edit reaches: the run then shows that its data are not the current ones.
-        let started_from = if same_data { self.dataset_request() } else { (u64::MAX, saved.dataset.clone()) };
-        match TrainingJob::resume(saved, started_from) {
+        match self.resume_run(saved) {
             Ok(job) => {
                 self.training = Some(job);
                 self.info("restored the trained network");
             }
             Err(error) => self.warn(format!("could not restore the trained network ({error})")),
         }
+    }
+
+    /// A paused run continuing `saved`; it shows whether its data are the current ones.
+    pub fn resume_run(&self, saved: SavedRun) -> Result<TrainingJob, String> {
+        let same_data = saved.classes == self.classes && saved.dataset == self.session.dataset;
+        // A tile-set version no edit reaches: the run then shows that its data are not the current ones.
+        let started_from = if same_data { self.dataset_request() } else { (u64::MAX, saved.dataset.clone()) };
+        TrainingJob::resume(saved, started_from)
     }
 
     /// True when the set differs from the last explicit save or open.
@@ -208,15 +215,15 @@ impl AppState {
             classes: self.classes.clone(),
             path: self.session.tileset_path.clone(),
             saved: Arc::clone(&self.saved_classes),
-            work: Arc::new((self.session.dataset.clone(), self.session.view)),
-            scene_step: false,
+            work: None,
         }
     }
 
     /// Goes back (or forward) to `snapshot`; the file comes back with the set it belonged to.
     fn restore_snapshot(&mut self, snapshot: Snapshot) {
-        if snapshot.scene_step {
-            (self.session.dataset, self.session.view) = (*snapshot.work).clone();
+        if let Some(work) = &snapshot.work {
+            self.session.dataset.clone_from(&work.dataset);
+            self.session.view = work.view;
         }
         self.classes = snapshot.classes;
         // Same file: what it holds now (a save since then) is the reference, not what it held then.
@@ -250,34 +257,50 @@ impl AppState {
         }
     }
 
-    /// Undoes the last edit (or the opening of a scene).
-    pub fn undo(&mut self) {
-        let current =
-            Snapshot { scene_step: self.history.next_undo().is_some_and(|s| s.scene_step), ..self.snapshot() };
-        match self.history.undo(&current) {
-            Some(previous) => self.restore_snapshot(previous),
-            None => self.info("nothing to undo"),
-        }
+    /// True when the next undo steps back over the opening of a scene (it needs the rest of the work).
+    pub fn undo_crosses_scene(&self) -> bool {
+        self.history.next_undo().is_some_and(|s| s.work.is_some())
     }
 
-    /// Redoes the last undone edit (or the opening of a scene).
-    pub fn redo(&mut self) {
-        let current =
-            Snapshot { scene_step: self.history.next_redo().is_some_and(|s| s.scene_step), ..self.snapshot() };
-        match self.history.redo(&current) {
-            Some(next) => self.restore_snapshot(next),
-            None => self.info("nothing to redo"),
-        }
+    /// True when the next redo opens a scene again (it needs the rest of the work).
+    pub fn redo_crosses_scene(&self) -> bool {
+        self.history.next_redo().is_some_and(|s| s.work.is_some())
     }
 
-    /// Replaces the tile set, the dataset settings and the view in one undo step (opening a
-    /// scene); the set belongs to no tile-set file.
-    pub fn replace_work(&mut self, classes: ClassSet, dataset: DatasetSettings, view: View) {
-        let before = Snapshot { scene_step: true, ..self.snapshot() };
-        self.history.record(&before, None);
+    /// Undoes the last edit or the opening of a scene. Across a scene, `current` is the rest of the
+    /// work now (redo brings it back); returns the rest of the work to go back to, which the app
+    /// puts back beyond the tile set, dataset settings and view restored here.
+    pub fn undo(&mut self, current: Option<Arc<Work>>) -> Option<Arc<Work>> {
+        let now = Snapshot { work: current, ..self.snapshot() };
+        let Some(previous) = self.history.undo(&now) else {
+            self.info("nothing to undo");
+            return None;
+        };
+        let work = previous.work.clone();
+        self.restore_snapshot(previous);
+        work
+    }
+
+    /// Redoes the last undone edit or opening of a scene (as [`Self::undo`], forward).
+    pub fn redo(&mut self, current: Option<Arc<Work>>) -> Option<Arc<Work>> {
+        let now = Snapshot { work: current, ..self.snapshot() };
+        let Some(next) = self.history.redo(&now) else {
+            self.info("nothing to redo");
+            return None;
+        };
+        let work = next.work.clone();
+        self.restore_snapshot(next);
+        work
+    }
+
+    /// Replaces the tile set, the dataset settings and the view by a scene's in one undo step,
+    /// which keeps `before`, the rest of the work as it was; the set belongs to no tile-set file.
+    pub fn replace_work(&mut self, classes: ClassSet, scene: &Work, before: Arc<Work>) {
+        let snapshot = Snapshot { work: Some(before), ..self.snapshot() };
+        self.history.record(&snapshot, None);
         self.classes = classes;
-        self.session.dataset = dataset;
-        self.session.view = view;
+        self.session.dataset.clone_from(&scene.dataset);
+        self.session.view = scene.view;
         self.session.tileset_path = None;
         self.saved_classes = Arc::new(self.classes.clone());
         self.selected = None;
@@ -521,7 +544,7 @@ mod tests {
         let mut state = AppState::new(None);
         state.edit(Edit::Duplicate(Node::Class(0)));
         assert!(state.is_dirty());
-        state.undo();
+        state.undo(None);
         assert!(!state.is_dirty(), "undoing back to the saved set is clean again");
     }
 }

@@ -121,8 +121,8 @@ impl LectureData {
     }
 
     /// The parts `windows` of `which`'s layers on the input, for layers its forward pass did not
-    /// keep (the newest computed for this network, so a drag never blanks the view), asking for
-    /// those of the current input.
+    /// keep (the newest computed for this network and the same channels, possibly of an older
+    /// input or place, so a drag never blanks the view), asking for those of the current input.
     pub fn windows(
         &self,
         app: &AppState,
@@ -132,11 +132,17 @@ impl LectureData {
     ) -> Option<WindowParts> {
         let input = self.input.as_ref()?;
         let net = net_key(app);
+        let channels = |windows: &[LayerWindow]| -> Vec<(usize, Vec<usize>)> {
+            windows.iter().map(|w| (w.layer, w.channels.clone())).collect()
+        };
+        let wanted = channels(&windows);
         let key = WindowKey { which, forward: (net, image_key(&input.image)), windows };
         if app.cache.windows().needs(&key) {
             commands.push(Command::LayerWindows { key, image: Arc::new(input.image.clone()) });
         }
-        let done = app.cache.windows().done().filter(|(k, _)| k.which == which && k.forward.0 == net)?;
+        // Not another view's windows (the networks view's page of the same layer).
+        let same = |k: &WindowKey| k.which == which && k.forward.0 == net && channels(&k.windows) == wanted;
+        let done = app.cache.windows().done().filter(|(k, _)| same(k))?;
         Some(WindowParts { windows: done.0.windows.clone(), values: Arc::clone(&done.1) })
     }
 }

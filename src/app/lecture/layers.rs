@@ -118,7 +118,8 @@ pub fn n1_ui(
     lecture.interaction.filter = lecture.interaction.filter.min(filters - 1);
     let filter_map = filter_map((app, lecture), &net, &forward, conv_layer, commands);
     let stamp = lecture.data.input.as_ref().map_or(0, |i| i.stamp) ^ app.classes_version << 32;
-    let direct = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view())).unwrap_or_default();
+    // Computed with the pass (of the same input), not in the frame: φ of every tile on a large image is slow.
+    let direct = forward.direct.clone();
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     two_columns(
         ui,
@@ -462,9 +463,8 @@ pub fn n2_ui(
             }
         },
         |ui, (lecture, _)| {
-            let n2 = forward.logits().get(id.class).copied();
-            let phi = lecture.data.input.as_ref().map(|i| detect::logits(&app.classes, i.image.view()));
-            let logits = (n2, phi.and_then(|p| p.get(id.class).copied()));
+            // φ from the pass (of the same input as N2's logit), not computed in the frame.
+            let logits = (forward.logits().get(id.class).copied(), forward.direct.get(id.class).copied());
             n2_notes_ui(ui, &net, &values, &grids, (lecture.interaction.level, hover), logits);
         },
     );

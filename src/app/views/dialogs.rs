@@ -327,7 +327,7 @@ fn confirm_scene_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut V
     let mut close = false;
     egui::Window::new("Open the scene?").collapsible(false).resizable(false).show(ctx, |ui| {
         ui.label(format!("The tile set has unsaved changes; the scene {} replaces them.", source.describe()));
-        ui.label("Undo (Ctrl+Z, or the Edit menu) brings them back, with the dataset settings.");
+        ui.label("Undo (Ctrl+Z, or the Edit menu) brings them back, with the settings, the trained network and the opened model.");
         ui.horizontal(|ui| {
             if ui.button("Open the scene").clicked() {
                 commands.push(Command::OpenSceneNow(source.clone()));

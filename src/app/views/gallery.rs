@@ -263,7 +263,7 @@ fn picked_ui(
                 match tile_from_image(image.clone(), gallery.threshold) {
                     Ok(tile) => commands.push(Command::Edit(Edit::Insert { tile, name: name.clone(), at })),
                     Err(error) => {
-                        commands.push(Command::Log(Level::Error, format!("cannot use this image as a tile: {error}")))
+                        commands.push(Command::Log(Level::Error, format!("cannot use this image as a tile: {error}")));
                     }
                 }
             }

@@ -17,7 +17,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{Cache, Compared, Study, StudyKey, StudyNetwork};
 use crate::app::command::Command;
-use crate::app::export_menu::InvarianceShown;
+use crate::app::export_job::InvarianceShown;
 use crate::app::ids::ExportKind;
 use crate::app::state::AppState;
 use crate::app::theme;

@@ -65,6 +65,13 @@ pub fn constructed_ui(
     layer_list_ui(ui, frame, layer, view);
     ui.separator();
     view.wanted = None;
+    if layer == detector_layer {
+        // Kept by every forward pass, whatever its size.
+        let values = frame.forward.layer(layer).map_or(&[][..], Activation::as_slice);
+        let scale = Scale::non_negative("value", values);
+        heatmap::scale_ui(ui, &scale);
+        return detector_maps_ui(ui, textures, frame, &scale);
+    }
     let maps = match frame.forward.layer(layer) {
         Some(Activation::Vector(values)) => {
             neuron_list_ui(ui, frame, layer, values.as_slice().unwrap_or(&[]), view);
@@ -78,9 +85,6 @@ pub fn constructed_ui(
         heatmap::scale_ui(ui, scale);
     }
     let scale = scale.unwrap_or_else(|| Scale::non_negative("value", &[]));
-    if layer == detector_layer {
-        return detector_maps_ui(ui, textures, frame, &scale);
-    }
     match frame.net.blocks.iter().find(|level| level.layer == layer) {
         Some(level) => block_channels_ui(ui, textures, frame, level, &maps, &scale, view),
         None => channel_pages_ui(ui, textures, frame, layer, &maps, &scale, view),

@@ -480,6 +480,19 @@ fn logits_ui(
     ui.label(RichText::new("Logits").strong());
     let name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
     ui.label(format!("True label: {}", label.map_or_else(|| "unknown".to_owned(), name)));
+    if charts.is_empty() && app.cache.network_error(key.3, net_key(key)).is_some() {
+        // The reason is on the constructed side; the other network gives the same logits.
+        let other = if view.which == Which::N1 { Which::N2 } else { Which::N1 };
+        ui.colored_label(
+            theme::WARNING,
+            format!(
+                "No {} logits here: choose {} above (its logits equal the direct φ).",
+                view.which.name(),
+                other.name()
+            ),
+        );
+        return;
+    }
     if charts.is_empty() {
         ui.horizontal(|ui| {
             ui.spinner();
