@@ -10,8 +10,10 @@ use ndarray::Array2;
 use tilelab::app::export_job::{self, Source};
 use tilelab::app::ids::View;
 use tilelab::app::ids::{ExportKind, Net};
+use tilelab::core::experiments::figure4_deformation::{self, Networks};
 use tilelab::core::nn::cnn::{Cnn, CnnSpec};
 use tilelab::core::nn::weights_file;
+use tilelab::core::scattering::{Scattering, ScatteringSpec};
 use tilelab::core::{presets, tileset_file};
 
 const SIZE: usize = 8;
@@ -194,8 +196,6 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
         }
     }
     // Figure 4's small deformations: the Invariance export writes what `reproduce figure4 --deformation` writes.
-    use tilelab::core::experiments::figure4_deformation::{self, Networks};
-    use tilelab::core::scattering::{Scattering, ScatteringSpec};
     let scattering = Scattering::new(ScatteringSpec::default(), height, width).unwrap();
     let networks = Networks { cnn: &run.cnn, scattering: &scattering, scattering_classifier: None };
     let tiles: Vec<_> = source.classes.tiles().map(|(id, _)| id).take(2).collect();

@@ -102,7 +102,9 @@ fn the_deformation_slider_changes_every_networks_measured_ratio() {
     let done_for = |tau: f32, with_classifier: bool| {
         move |h: &egui_kittest::Harness<'_, tilelab::app::TilelabApp>| {
             h.state().state.cache.deformation().done().is_some_and(|(key, study)| {
-                key.tau_bits == tau.to_bits() && study.tau == tau && key.model.is_some() == with_classifier
+                key.tau_bits == tau.to_bits()
+                    && study.tau.to_bits() == tau.to_bits()
+                    && key.model.is_some() == with_classifier
             })
         }
     };

@@ -96,7 +96,7 @@ impl Cache {
         ScatteringRequest {
             spec,
             pass: image.filter(|i| valid && i.dim() == size).map(|i| (spec, size, super::image_key(i))),
-            model: (valid && current).then(|| ScatteringModelKey { spec, classes_version, dataset: self.generation }),
+            model: (valid && current).then_some(ScatteringModelKey { spec, classes_version, dataset: self.generation }),
             invalid,
         }
     }

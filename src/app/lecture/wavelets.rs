@@ -113,18 +113,17 @@ fn deformation_key(app: &AppState, tau: f32) -> (DeformationKey, Result<StudyNet
         ((spec.height, spec.width, spec.classes) == (size.0, size.1, app.classes.len()))
             .then_some((cnn, progress.version))
     });
-    let network = match &trained {
-        Some((cnn, version)) => Ok(StudyNetwork::Trained(Arc::clone(cnn), *version)),
-        None => {
-            let spec = CnnSpec {
-                height: size.0,
-                width: size.1,
-                kernel: 5.min(size.0).min(size.1),
-                filters: 12,
-                classes: app.classes.len(),
-            };
-            Cnn::new(spec, DEFORMATION_SEED).map(|c| StudyNetwork::Untrained(Arc::new(c))).map_err(|e| e.to_string())
-        }
+    let network = if let Some((cnn, version)) = &trained {
+        Ok(StudyNetwork::Trained(Arc::clone(cnn), *version))
+    } else {
+        let spec = CnnSpec {
+            height: size.0,
+            width: size.1,
+            kernel: 5.min(size.0).min(size.1),
+            filters: 12,
+            classes: app.classes.len(),
+        };
+        Cnn::new(spec, DEFORMATION_SEED).map(|c| StudyNetwork::Untrained(Arc::new(c))).map_err(|e| e.to_string())
     };
     let key = DeformationKey {
         classes_version: app.classes_version,

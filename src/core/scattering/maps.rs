@@ -164,7 +164,9 @@ impl Fft2 {
     fn inverse(&self, data: &mut [Complex32]) {
         self.both(data, &self.inverse_rows, &self.inverse_cols);
         let scale = 1.0 / (self.m * self.n) as f32;
-        data.iter_mut().for_each(|v| *v *= scale);
+        for value in data.iter_mut() {
+            *value *= scale;
+        }
     }
 
     fn both(&self, data: &mut [Complex32], rows: &Arc<dyn Fft<f32>>, cols: &Arc<dyn Fft<f32>>) {

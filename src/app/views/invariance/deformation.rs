@@ -112,15 +112,12 @@ fn row_ui(ui: &mut egui::Ui, n: &NetworkStability) {
     ui.label(display_name(n.network));
     ui.label(format!("{:.4}", n.ratio));
     ui.label(format!("{:.4}", n.relative_ratio));
-    match (n.class_logit_before, n.class_logit_after, n.accuracy_after) {
-        (Some(before), Some(after), Some(right)) => {
-            ui.label(format!("{before:.3} to {after:.3}"));
-            ui.label(format!("{:.0}%", 100.0 * right));
-        }
-        _ => {
-            ui.weak("no class");
-            ui.weak("–");
-        }
+    if let (Some(before), Some(after), Some(right)) = (n.class_logit_before, n.class_logit_after, n.accuracy_after) {
+        ui.label(format!("{before:.3} to {after:.3}"));
+        ui.label(format!("{:.0}%", 100.0 * right));
+    } else {
+        ui.weak("no class");
+        ui.weak("–");
     }
     ui.end_row();
 }
@@ -156,6 +153,6 @@ fn ratios_plot_ui(ui: &mut egui::Ui, study: &DeformationStudy) {
             },
         )])
         .show(ui, |plot| {
-            plot.bar_chart(BarChart::new("relative stability ratio", bars).color(theme::CONSTRUCTED_COLOR))
+            plot.bar_chart(BarChart::new("relative stability ratio", bars).color(theme::CONSTRUCTED_COLOR));
         });
 }

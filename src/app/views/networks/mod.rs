@@ -44,6 +44,9 @@ use trained::{TrainedFrame, TrainedView};
 
 use crate::app::widgets::scattering as drawing;
 
+/// The training run's weights, their forward pass of the input and their version.
+type TrainedPass = (Arc<Cnn>, Arc<CnnActivations>, u64);
+
 /// Width of the left column (input, logits, selectivity), in points.
 const LEFT_WIDTH: f32 = 330.0;
 
@@ -350,11 +353,7 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, imported, scattering): (
-        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-        Option<&ImportedForward>,
-        Option<&ScatteringRequest>,
-    ),
+    (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<&ScatteringRequest>),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -460,11 +459,7 @@ fn logits_ui(
     view: &NetworksViewState,
     key: BuildKey,
     label: Option<usize>,
-    (trained, imported, scattering): (
-        Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
-        Option<&ImportedForward>,
-        Option<Vec<f32>>,
-    ),
+    (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<Vec<f32>>),
 ) {
     let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
