@@ -106,7 +106,8 @@ pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, com
         ui.vertical(|ui| {
             egui::ScrollArea::vertical().id_salt("invariance results").show(ui, |ui| {
                 results_ui(ui, &app.cache, &request);
-                if !request.tiles.is_empty() {
+                // When the study above failed, its message already says why the deformed images fail too.
+                if !request.tiles.is_empty() && app.cache.figure4().error(&request).is_none() {
                     deformation::results_ui(ui, &app.cache, &deformed, invalid_scattering.as_deref());
                 }
             });
