@@ -20,7 +20,7 @@ use crate::core::presets::Preset;
 use crate::core::tile::TileId;
 
 use super::LectureState;
-use super::data::{self, followed_tile};
+use super::data::{self, WindowParts, followed_tile};
 use super::steps::{
     CHILD, WINDOW, best_window, fmt, formula, live_input, note, sampled_curve, tile_picker, two_columns,
 };
@@ -303,6 +303,31 @@ fn block_value(net: &Constructed, forward: &Forward, level: usize, channel: usiz
 
 /// Per block level, the window of the tile's channels over the `side×side` window at `at`: what
 /// step 5 reads when the forward pass did not keep the block layers.
+/// Each level's mosaic over the tile's `window`: every block's distance to the tile's block, from
+/// the layers the pass kept or else from the windows computed in the background.
+fn block_mosaics(
+    net: &Constructed,
+    forward: &Forward,
+    parts: Option<&WindowParts>,
+    grids: &[Array2<Option<usize>>],
+    window: (usize, usize),
+) -> Vec<Array2<Option<f32>>> {
+    let value = |level: usize, channel: usize, y: usize, x: usize| match parts {
+        Some(parts) => parts.value(net.blocks[level].layer, channel, y, x),
+        None => block_value(net, forward, level, channel, y, x),
+    };
+    grids
+        .iter()
+        .enumerate()
+        .map(|(level, grid)| {
+            let size = net.blocks[level].size;
+            Array2::from_shape_fn(grid.dim(), |(a, b)| {
+                grid[[a, b]].and_then(|ch| value(level, ch, window.0 + a * size, window.1 + b * size))
+            })
+        })
+        .collect()
+}
+
 fn block_windows(net: &Constructed, grids: &[Array2<Option<usize>>], at: (usize, usize)) -> Vec<LayerWindow> {
     let side = net.blocks.last().map_or(2, |b| b.size);
     net.blocks
@@ -385,20 +410,7 @@ pub fn n2_ui(
     let kept = net.blocks.iter().all(|b| forward.layer(b.layer).is_some());
     let parts =
         if kept { None } else { lecture.data.windows(app, Which::N2, block_windows(&net, &grids, window), commands) };
-    let value = |level: usize, channel: usize, y: usize, x: usize| match &parts {
-        Some(parts) => parts.value(net.blocks[level].layer, channel, y, x),
-        None => block_value(&net, &forward, level, channel, y, x),
-    };
-    let values: Vec<Array2<Option<f32>>> = grids
-        .iter()
-        .enumerate()
-        .map(|(level, grid)| {
-            let size = net.blocks[level].size;
-            Array2::from_shape_fn(grid.dim(), |(a, b)| {
-                grid[[a, b]].and_then(|ch| value(level, ch, window.0 + a * size, window.1 + b * size))
-            })
-        })
-        .collect();
+    let values = block_mosaics(&net, &forward, parts.as_ref(), &grids, window);
     let all: Vec<f32> = values.iter().flat_map(|v| v.iter().flatten().copied()).collect();
     // At least up to ε, so that a matching window (distances near 0) reads as dark everywhere.
     let mut scale = Scale::non_negative("distance", &all);
