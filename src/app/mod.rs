@@ -135,16 +135,7 @@ impl TilelabApp {
     pub fn with_prefs_for_tests(data_dir: PathBuf, prefs: UiPrefs) -> Self {
         let mut state = AppState::restore(Some(data_dir));
         state.cache.hide_durations = true;
-        let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
-        Self {
-            views,
-            state,
-            prefs,
-            textures: TextureCache::default(),
-            commands: Vec::new(),
-            timing: None,
-            training_log: training_log::TrainingLog::default(),
-        }
+        Self::new(state, prefs, None)
     }
 
     fn from_creation(cc: &eframe::CreationContext<'_>, started: Instant) -> Self {
@@ -155,6 +146,10 @@ impl TilelabApp {
         }
         let timing = std::env::var_os("TILELAB_TIMING").map(|_| timing::FrameTiming::new(started));
         let state = AppState::restore(storage::default_data_dir());
+        Self::new(state, prefs, timing)
+    }
+
+    fn new(state: AppState, prefs: UiPrefs, timing: Option<timing::FrameTiming>) -> Self {
         let views = ViewStates::starting(&state, !prefs.welcome_dismissed);
         Self {
             views,

@@ -13,7 +13,7 @@ use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
 use super::filters::{MorletShape, filter_bank, morlet_2d};
-use super::transform::Path;
+use super::transform::{Path, padded_side, reflect};
 use super::{MAX_ORIENTATIONS, MAX_SIDE, ScatteringError, ScatteringSpec};
 
 /// Largest side of a wavelet shown in space, in pixels.
@@ -117,21 +117,6 @@ pub fn maps(spec: ScatteringSpec, image: ArrayView2<f32>) -> Result<Maps, Scatte
         }
     }
     Ok(Maps { order1, order2 })
-}
-
-/// The transform's padded side: a multiple of `step` with at least one `step` of border.
-fn padded_side(side: usize, step: usize) -> usize {
-    ((side + step) / step + 1) * step
-}
-
-/// NumPy's `mode='reflect'` index (the edge is not repeated).
-fn reflect(i: isize, len: usize) -> usize {
-    if len == 1 {
-        return 0;
-    }
-    let period = 2 * (len as isize - 1);
-    let folded = i.rem_euclid(period);
-    if folded < len as isize { folded as usize } else { (period - folded) as usize }
 }
 
 /// 2-D FFTs of an `m×n` row-major grid (unnormalised forward, `1/(mn)` inverse, as NumPy's).

@@ -225,12 +225,12 @@ impl Scattering {
 }
 
 /// Kymatio's padded side: the next multiple of `step` above `side + step`.
-fn padded_side(side: usize, step: usize) -> usize {
+pub(super) fn padded_side(side: usize, step: usize) -> usize {
     ((side + step) / step + 1) * step
 }
 
 /// Index of `i` (possibly outside `0..len`) under repeated mirror reflection without edge repeat.
-fn reflect(i: isize, len: usize) -> usize {
+pub(super) fn reflect(i: isize, len: usize) -> usize {
     if len == 1 {
         return 0;
     }
