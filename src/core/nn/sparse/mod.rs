@@ -365,15 +365,7 @@ impl SparseNetwork {
             return Ok(input);
         }
         let plan = strips::plan(self, layer, STRIP_BUDGET);
-        if plan.peak > MAX_EVALUATION_VALUES {
-            return Err(SparseError::TooManyValues {
-                what: "evaluating the network",
-                needed: plan.peak,
-                limit: MAX_EVALUATION_VALUES,
-                constant: "MAX_EVALUATION_VALUES",
-                hint: "use a smaller image or fewer tiles",
-            });
-        }
+        check_evaluation(plan.peak)?;
         let mut current = strips::run(self, plan, input);
         for layer in &self.layers[plan.end..=layer] {
             current = apply(&layer.kind, &current);
@@ -546,6 +538,21 @@ fn conv_output_shape(conv: &SparseConv, input: Shape) -> Result<Shape, LayerProb
 mod forward;
 mod report;
 mod strips;
+
+/// Refuses, before allocating, an evaluation that would hold more than [`MAX_EVALUATION_VALUES`] at once.
+fn check_evaluation(peak: usize) -> Result<(), SparseError> {
+    if peak > MAX_EVALUATION_VALUES {
+        return Err(SparseError::TooManyValues {
+            what: "evaluating the network",
+            needed: peak,
+            limit: MAX_EVALUATION_VALUES,
+            constant: "MAX_EVALUATION_VALUES",
+            hint: "use a smaller image or fewer tiles",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
 mod window;

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use ndarray::{Array3, s};
 
-use super::{MAX_EVALUATION_VALUES, MAX_KEPT_ACTIVATIONS, STRIP_BUDGET, Shape, SparseError, SparseNetwork, strips};
+use super::{MAX_KEPT_ACTIVATIONS, STRIP_BUDGET, Shape, SparseError, SparseNetwork, check_evaluation, strips};
 
 /// Some channels of one feature-map layer over rows `rows` and columns `cols` of its output.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,7 +48,7 @@ impl SparseNetwork {
     /// Every window's layer must be a feature map among the leading padding and convolution
     /// layers (all of N1's and N2's maps are); its rows and columns are clipped to the map.
     /// Refused before allocating beyond [`MAX_KEPT_ACTIVATIONS`] (the windows) or
-    /// [`MAX_EVALUATION_VALUES`] (the strips).
+    /// [`super::MAX_EVALUATION_VALUES`] (the strips).
     pub fn windows(
         &self,
         image: ndarray::ArrayView2<f32>,
@@ -81,15 +81,7 @@ impl SparseNetwork {
                 hint: "ask for fewer channels or a smaller part of the map",
             });
         }
-        if plan.peak > MAX_EVALUATION_VALUES {
-            return Err(SparseError::TooManyValues {
-                what: "evaluating the network",
-                needed: plan.peak,
-                limit: MAX_EVALUATION_VALUES,
-                constant: "MAX_EVALUATION_VALUES",
-                hint: "use a smaller image or fewer tiles",
-            });
-        }
+        check_evaluation(plan.peak)?;
         let mut values: Vec<WindowValues> = windows
             .iter()
             .zip(clipped)
