@@ -20,7 +20,7 @@ use crate::core::detect;
 use crate::core::experiments::figure4::{self, InvarianceResult};
 use crate::core::idx::{self, BundledSet, IdxImages};
 use crate::core::interop::onnx_import::OnnxModel;
-use crate::core::nn::cnn::Cnn;
+use crate::core::nn::cnn::{Cnn, CnnActivations};
 use crate::core::nn::sparse::{Activation, LayerWindow, MAX_KEPT_ACTIVATIONS, SparseError, WindowValues};
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
@@ -338,6 +338,12 @@ pub enum Note {
     Alert(String),
 }
 
+/// The training run's weights and their activations on an input.
+pub struct TrainedForward {
+    pub cnn: Arc<Cnn>,
+    pub activations: Arc<CnnActivations>,
+}
+
 /// The generated dataset and the built networks (N1 and N2 of the same set side by side).
 #[derive(Default)]
 pub struct Cache {
@@ -354,6 +360,8 @@ pub struct Cache {
     gallery: Keyed<GalleryKey, GallerySource>,
     /// The opened ONNX network's forward pass, by (model version, input image key).
     imported_forward: Keyed<(u64, u64), ImportedForward>,
+    /// The training run's forward pass with the weights it ran, by (weights version, input image key).
+    trained_forward: Keyed<(u64, u64), TrainedForward>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -640,6 +648,29 @@ impl Cache {
         });
     }
 
+    /// The training run's forward passes (the newest, and a failure for its input).
+    pub fn trained_forward(&self) -> &Keyed<(u64, u64), TrainedForward> {
+        &self.trained_forward
+    }
+
+    /// Runs `image` (of content key `key.1`) through the training run's weights `cnn` (of version
+    /// `key.0`) unless done, failed or running: at 256×256 a pass takes milliseconds a frame lacks.
+    pub fn trained_forward_pass(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        cnn: &Arc<Cnn>,
+        key: (u64, u64),
+        image: &Arc<Array2<f32>>,
+    ) {
+        self.trained_forward.request(key, || {
+            let (cnn, image) = (Arc::clone(cnn), Arc::clone(image));
+            Job::spawn("trained network forward pass", ctx.cloned(), move |_| {
+                let activations = cnn.forward(image.view()).map_err(|e| e.to_string())?;
+                Ok(TrainedForward { cnn, activations: Arc::new(activations) })
+            })
+        });
+    }
+
     /// The gallery's images last loaded (the gallery keeps each set it took).
     pub fn gallery(&self) -> &Keyed<GalleryKey, GallerySource> {
         &self.gallery
@@ -671,6 +702,7 @@ impl Cache {
             self.notes.push(Note::Error(format!("the scattering classifier: {error}")));
         }
         self.imported_forward.poll();
+        self.trained_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

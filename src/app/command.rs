@@ -162,6 +162,9 @@ pub enum Command {
     /// Runs an input image through the opened ONNX network (of version `key.0`) into the cache
     /// (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
     ImportedForwardPass { key: (u64, u64), image: Arc<Array2<f32>> },
+    /// Runs an input image through the training run's weights `cnn` (of version `key.0`) into the
+    /// cache (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
+    TrainedForwardPass { key: (u64, u64), cnn: Arc<crate::core::nn::cnn::Cnn>, image: Arc<Array2<f32>> },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

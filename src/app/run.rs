@@ -128,6 +128,9 @@ impl TilelabApp {
                     state.cache.imported_forward_pass(Some(ctx), network, key, &image);
                 }
             }
+            Command::TrainedForwardPass { key, cnn, image } => {
+                state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image)
+            }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

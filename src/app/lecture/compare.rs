@@ -10,7 +10,7 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 use ndarray::{Array2, Axis};
 
-use crate::app::cache::{Measured, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits};
+use crate::app::cache::{Measured, SelectivityKey, StudyKey, StudyNetwork, TrainedUnits, image_key};
 use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
@@ -21,7 +21,7 @@ use crate::app::widgets::speed::speed_ui;
 use crate::core::construct::Which;
 use crate::core::experiments::figure4::{InvarianceResult, PerturbationResult, Spread};
 use crate::core::experiments::figure4_analysis;
-use crate::core::nn::cnn::Cnn;
+use crate::core::nn::cnn::{Cnn, CnnActivations};
 use crate::core::selectivity;
 use crate::core::tile::TileId;
 
@@ -76,6 +76,28 @@ fn filters(cnn: &Cnn) -> Vec<Array2<f32>> {
     (0..weight.shape()[0]).map(|f| weight.index_axis(Axis(0), f).index_axis(Axis(0), 0).to_owned()).collect()
 }
 
+/// The training run's activations of `image` from the cache with the weights version they ran
+/// (the newest pass of this image), asking for those of weights `version` when missing.
+fn trained_maps(
+    app: &AppState,
+    cnn: &Arc<Cnn>,
+    version: u64,
+    image: &Array2<f32>,
+    commands: &mut Vec<Command>,
+) -> Option<(Arc<CnnActivations>, u64)> {
+    let passes = app.cache.trained_forward();
+    let wanted = (version, image_key(image));
+    if passes.needs(&wanted) {
+        commands.push(Command::TrainedForwardPass {
+            key: wanted,
+            cnn: Arc::clone(cnn),
+            image: Arc::new(image.clone()),
+        });
+    }
+    let ((ran, input), pass) = passes.done()?;
+    (*input == wanted.1).then(|| (Arc::clone(&pass.activations), *ran))
+}
+
 /// Step 7: the trained CNN's filters and feature maps, and the selectivity of both networks.
 pub fn trained_ui(
     ui: &mut egui::Ui,
@@ -127,15 +149,20 @@ pub fn trained_ui(
                     live_input(ui, app, lecture, textures, 150.0, &[]);
                 });
                 let Some(input) = &lecture.data.input else { return };
-                let Ok(activations) = cnn.forward(input.image.view()) else {
+                let spec = cnn.spec();
+                if (spec.height, spec.width) != input.image.dim() {
                     ui.label("The trained network was made for another image size.");
+                    return;
+                }
+                let Some((activations, ran)) = trained_maps(app, cnn, version, &input.image, commands) else {
+                    ui.spinner();
                     return;
                 };
                 ui.vertical(|ui| {
                     ui.label(RichText::new("its feature maps after ReLU").strong());
                     let maps: Vec<Array2<f32>> = activations.post_relu.outer_iter().map(|m| m.to_owned()).collect();
                     let scale = Scale::non_negative("activation", maps.iter().flat_map(|m| m.iter()));
-                    let views = numbered_views(&maps, "map", version ^ input.stamp << 20);
+                    let views = numbered_views(&maps, "map", ran ^ input.stamp << 20);
                     heatmap::grid_ui(ui, textures, &views, &scale, 72.0, 6, &|f, r, c, v| {
                         format!("map {f} ({r}, {c}): {}", fmt(v))
                     });

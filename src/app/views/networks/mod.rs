@@ -5,8 +5,8 @@
 //!
 //! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
 //! and image size), the constructed forward pass (latest input wins), and the selectivity
-//! measurement; the opened network's forward pass runs in a job of this view. The trained
-//! network's forward pass is one small convolution and runs in the frame, cached by weights and input.
+//! measurement; the opened network's and the training run's forward passes are keyed results of
+//! the cache too (by model or weights version and input).
 
 mod constructed;
 mod imported;
@@ -44,8 +44,9 @@ use trained::{TrainedFrame, TrainedView};
 
 use crate::app::widgets::scattering as drawing;
 
-/// The training run's weights, their forward pass of the input and their version.
-type TrainedPass = (Arc<Cnn>, Arc<CnnActivations>, u64);
+/// The training run's weights, their forward pass of an input, and the pass's key in the cache
+/// (weights version, image key).
+type TrainedPass = (Arc<Cnn>, Arc<CnnActivations>, (u64, u64));
 
 /// Width of the left column (input, logits, selectivity), in points.
 const LEFT_WIDTH: f32 = 330.0;
@@ -75,7 +76,6 @@ pub struct NetworksViewState {
     /// Why no input image could be made (shown where the image would be).
     input_error: Option<String>,
     drag: DragState,
-    trained: Option<((u64, u64), Arc<CnnActivations>)>,
     imported_view: ImportedView,
     constructed_view: ConstructedView,
     trained_view: TrainedView,
@@ -110,7 +110,7 @@ pub fn ui(
     request_forward(app, view, key, commands);
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
-    let trained = if opened.is_some() { None } else { trained_forward(app, view) };
+    let trained = if opened.is_some() { None } else { trained_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     top_bar_ui(ui, app, view, commands);
@@ -251,8 +251,10 @@ fn latest_forward(app: &AppState, key: BuildKey) -> Option<(ForwardKey, Arc<Forw
     app.cache.forward(key.3).done().filter(|(k, _)| k.0 == net_key(key)).cloned()
 }
 
-/// The training run's newest weights with their forward pass on the input, when they fit this tile set and size.
-fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<Cnn>, Arc<CnnActivations>, u64)> {
+/// The training run's newest weights with their forward pass on the input, when they fit this
+/// tile set and size, asking for the pass of the newest weights (until it is done, the last pass
+/// stays on screen with the weights it ran).
+fn trained_forward(app: &AppState, view: &NetworksViewState, commands: &mut Vec<Command>) -> Option<TrainedPass> {
     let (cnn, version) = {
         let progress = app.training.as_ref()?.progress();
         (Arc::clone(progress.cnn.as_ref()?), progress.version)
@@ -262,15 +264,15 @@ fn trained_forward(app: &AppState, view: &mut NetworksViewState) -> Option<(Arc<
     if (spec.height, spec.width, spec.classes) != (input.image.nrows(), input.image.ncols(), app.classes.len()) {
         return None;
     }
-    let wanted = (version, input.stamp);
-    if let Some((k, activations)) = &view.trained
-        && *k == wanted
-    {
-        return Some((cnn, Arc::clone(activations), version));
+    let passes = app.cache.trained_forward();
+    let wanted = (version, image_key(&input.image));
+    if passes.needs(&wanted) {
+        commands.push(Command::TrainedForwardPass { key: wanted, cnn, image: Arc::new(input.image.clone()) });
     }
-    let activations = Arc::new(cnn.forward(input.image.view()).ok()?);
-    view.trained = Some((wanted, Arc::clone(&activations)));
-    Some((cnn, activations, version))
+    let (key, pass) = passes.done()?;
+    let ran = pass.cnn.spec();
+    let fits = (ran.height, ran.width, ran.classes) == (spec.height, spec.width, spec.classes);
+    fits.then(|| (Arc::clone(&pass.cnn), Arc::clone(&pass.activations), *key))
 }
 
 /// The opened network's pass of the current input once computed (the last one of this model
@@ -300,7 +302,7 @@ fn imported_forward(
 /// The units the selectivity panel compares with the constructed detectors.
 fn trained_units(
     view: &NetworksViewState,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    trained: Option<&TrainedPass>,
     opened: Option<&Arc<ImportedNetwork>>,
     imported: Option<&ImportedForward>,
 ) -> Option<TrainedUnits> {
@@ -310,7 +312,7 @@ fn trained_units(
             Some(TrainedUnits::Imported { network: Arc::clone(network), layer })
         }
         (Some(_), None) => None,
-        (None, _) => trained.map(|(cnn, _, version)| TrainedUnits::Sgd(Arc::clone(cnn), *version)),
+        (None, _) => trained.map(|(cnn, _, (version, _))| TrainedUnits::Sgd(Arc::clone(cnn), *version)),
     }
 }
 
@@ -393,7 +395,7 @@ fn clicked_ui(
     app: &AppState,
     view: &NetworksViewState,
     key: BuildKey,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    trained: Option<&TrainedPass>,
     imported: Option<&ImportedForward>,
 ) {
     let Some((row, col)) = view.clicked else { return };
@@ -642,10 +644,10 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    trained: Option<&(Arc<Cnn>, Arc<CnnActivations>, u64)>,
+    trained: Option<&TrainedPass>,
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
-    let Some((cnn, activations, version)) = trained else {
+    let Some((cnn, activations, (version, image))) = trained else {
         let why = if app.training.is_some() {
             "The training run's network does not fit the current tile set or image size: restart it in the Training view."
         } else {
@@ -654,13 +656,12 @@ fn trained_side_ui(
         ui.label(why);
         return None;
     };
-    let input_stamp = view.input.as_ref().map_or(0, |i| i.stamp);
     let frame = TrainedFrame {
         cnn,
         activations,
         classes: &app.classes,
         weights_stamp: stamp_of(version),
-        stamp: stamp_of(&(version, input_stamp)),
+        stamp: stamp_of(&(version, image)),
     };
     trained::trained_ui(ui, textures, &frame, &mut view.trained_view)
 }
