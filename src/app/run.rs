@@ -129,7 +129,7 @@ impl TilelabApp {
                 }
             }
             Command::TrainedForwardPass { key, cnn, image } => {
-                state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image)
+                state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image);
             }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
