@@ -334,15 +334,11 @@ impl SparseNetwork {
     /// beyond [`MAX_KEPT_ACTIVATIONS`].
     pub fn forward(&self, image: ArrayView2<f32>) -> Result<Activations, SparseError> {
         let needed = self.kept_activations();
-        if needed > MAX_KEPT_ACTIVATIONS {
-            return Err(SparseError::TooManyValues {
-                what: "keeping every layer's output",
-                needed,
-                limit: MAX_KEPT_ACTIVATIONS,
-                constant: "MAX_KEPT_ACTIVATIONS",
-                hint: "ask for the logits or one layer instead, or use a smaller image or fewer tiles",
-            });
-        }
+        check_kept(
+            needed,
+            "keeping every layer's output",
+            "ask for the logits or one layer instead, or use a smaller image or fewer tiles",
+        )?;
         let input = self.input_activation(image)?;
         let mut layers: Vec<Activation> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
@@ -378,15 +374,11 @@ impl SparseNetwork {
     /// beyond [`MAX_KEPT_ACTIVATIONS`] or [`MAX_EVALUATION_VALUES`].
     pub fn forward_from(&self, image: ArrayView2<f32>, from: usize) -> Result<Vec<Activation>, SparseError> {
         let needed: usize = self.shapes.iter().skip(from).map(|s| s.len()).sum();
-        if needed > MAX_KEPT_ACTIVATIONS {
-            return Err(SparseError::TooManyValues {
-                what: "keeping the last layers' outputs",
-                needed,
-                limit: MAX_KEPT_ACTIVATIONS,
-                constant: "MAX_KEPT_ACTIVATIONS",
-                hint: "keep fewer layers, or use a smaller image or fewer tiles",
-            });
-        }
+        check_kept(
+            needed,
+            "keeping the last layers' outputs",
+            "keep fewer layers, or use a smaller image or fewer tiles",
+        )?;
         if from >= self.layers.len() {
             return Ok(Vec::new());
         }
@@ -538,6 +530,21 @@ fn conv_output_shape(conv: &SparseConv, input: Shape) -> Result<Shape, LayerProb
 mod forward;
 mod report;
 mod strips;
+
+/// Refuses, before allocating, keeping `needed` values beyond [`MAX_KEPT_ACTIVATIONS`]; `what`
+/// and `hint` say what would have been kept and what to change.
+fn check_kept(needed: usize, what: &'static str, hint: &'static str) -> Result<(), SparseError> {
+    if needed > MAX_KEPT_ACTIVATIONS {
+        return Err(SparseError::TooManyValues {
+            what,
+            needed,
+            limit: MAX_KEPT_ACTIVATIONS,
+            constant: "MAX_KEPT_ACTIVATIONS",
+            hint,
+        });
+    }
+    Ok(())
+}
 
 /// Refuses, before allocating, an evaluation that would hold more than [`MAX_EVALUATION_VALUES`] at once.
 fn check_evaluation(peak: usize) -> Result<(), SparseError> {

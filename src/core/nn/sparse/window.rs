@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use ndarray::{Array3, s};
 
-use super::{MAX_KEPT_ACTIVATIONS, STRIP_BUDGET, Shape, SparseError, SparseNetwork, check_evaluation, strips};
+use super::{STRIP_BUDGET, Shape, SparseError, SparseNetwork, check_evaluation, check_kept, strips};
 
 /// Some channels of one feature-map layer over rows `rows` and columns `cols` of its output.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,7 +47,7 @@ impl SparseNetwork {
     /// The values of `windows` on `image` in one streamed evaluation: no layer is held whole.
     /// Every window's layer must be a feature map among the leading padding and convolution
     /// layers (all of N1's and N2's maps are); its rows and columns are clipped to the map.
-    /// Refused before allocating beyond [`MAX_KEPT_ACTIVATIONS`] (the windows) or
+    /// Refused before allocating beyond [`super::MAX_KEPT_ACTIVATIONS`] (the windows) or
     /// [`super::MAX_EVALUATION_VALUES`] (the strips).
     pub fn windows(
         &self,
@@ -72,15 +72,7 @@ impl SparseNetwork {
             clipped.push((clip(&window.rows, rows), clip(&window.cols, cols)));
         }
         let needed: usize = windows.iter().zip(&clipped).map(|(w, (r, c))| w.channels.len() * r.len() * c.len()).sum();
-        if needed > MAX_KEPT_ACTIVATIONS {
-            return Err(SparseError::TooManyValues {
-                what: "keeping these parts of the layers",
-                needed,
-                limit: MAX_KEPT_ACTIVATIONS,
-                constant: "MAX_KEPT_ACTIVATIONS",
-                hint: "ask for fewer channels or a smaller part of the map",
-            });
-        }
+        check_kept(needed, "keeping these parts of the layers", "ask for fewer channels or a smaller part of the map")?;
         check_evaluation(plan.peak)?;
         let mut values: Vec<WindowValues> = windows
             .iter()
