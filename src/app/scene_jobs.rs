@@ -10,7 +10,6 @@ use std::sync::Arc;
 use crate::core::bounded_read::read_at_most;
 use crate::core::construct::Which;
 use crate::core::construct::choice::BuiltNetwork;
-use crate::core::dataset::{Background, DatasetSpec};
 use crate::core::interop::onnx_import::{MAX_MODEL_BYTES, OnnxModel};
 use crate::core::presets::Preset;
 use crate::core::scene::{self, EmbeddedModel, Figure4Settings, Scene, TrainedRun, TrainingSettings};
@@ -20,7 +19,7 @@ use super::command::SceneSource;
 use super::ids::View;
 use super::imported::ImportedNetwork;
 use super::jobs::Job;
-use super::settings::{BackgroundChoice, DatasetSettings};
+use super::settings::DatasetSettings;
 use super::training_job::{self, Limits, SavedRun, Speed, TrainingConfig};
 
 /// Everything besides the tile set that opening a scene replaces: undoing the opening puts it
@@ -176,7 +175,7 @@ fn read(source: &SceneSource) -> Result<(Scene, Vec<scene::Warning>), String> {
 /// it also comes back after a restart.
 fn opened(source: SceneSource, scene: Scene, mut warnings: Vec<String>, data_dir: &Path, speed: Speed) -> Opened {
     let classes = scene.tiles.classes();
-    let dataset = dataset_settings(&scene.dataset);
+    let dataset = DatasetSettings::of_spec(&scene.dataset);
     let (training, limits) = training_config(&scene.training);
     let run = scene.trained.map(|run| {
         Arc::new(SavedRun {
@@ -248,25 +247,6 @@ fn write(path: &Path, mut scene: Scene, model: Option<(String, PathBuf)>) -> Res
         scene.model = Some(EmbeddedModel { name, bytes });
     }
     scene::save(path, &scene).map_err(|e| e.to_string())
-}
-
-/// A scene's dataset settings as the app keeps them.
-pub fn dataset_settings(spec: &DatasetSpec) -> DatasetSettings {
-    let background = match &spec.background {
-        Background::Uniform => BackgroundChoice::Uniform,
-        Background::Smooth { cell } => BackgroundChoice::Smooth { cell: *cell },
-        Background::Constant(value) => BackgroundChoice::Constant { value: *value },
-        Background::Gradient { angle_degrees } => BackgroundChoice::Gradient { angle_degrees: *angle_degrees },
-        Background::Image(picture) => BackgroundChoice::Picture(picture.clone()),
-    };
-    DatasetSettings {
-        height: spec.height,
-        width: spec.width,
-        samples_per_class: spec.samples_per_class,
-        background,
-        jitter: spec.jitter,
-        seed: spec.seed,
-    }
 }
 
 /// The training view's settings as a scene holds them.

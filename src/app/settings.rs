@@ -58,6 +58,25 @@ impl Default for DatasetSettings {
 }
 
 impl DatasetSettings {
+    /// A core spec as the app keeps it (the inverse of [`Self::to_spec`], the picture held in memory).
+    pub fn of_spec(spec: &DatasetSpec) -> Self {
+        let background = match &spec.background {
+            Background::Uniform => BackgroundChoice::Uniform,
+            Background::Smooth { cell } => BackgroundChoice::Smooth { cell: *cell },
+            Background::Constant(value) => BackgroundChoice::Constant { value: *value },
+            Background::Gradient { angle_degrees } => BackgroundChoice::Gradient { angle_degrees: *angle_degrees },
+            Background::Image(picture) => BackgroundChoice::Picture(picture.clone()),
+        };
+        DatasetSettings {
+            height: spec.height,
+            width: spec.width,
+            samples_per_class: spec.samples_per_class,
+            background,
+            jitter: spec.jitter,
+            seed: spec.seed,
+        }
+    }
+
     /// The core spec (reads the background image file when one is chosen).
     pub fn to_spec(&self) -> Result<DatasetSpec, String> {
         let background = match &self.background {
