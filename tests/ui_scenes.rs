@@ -2,7 +2,8 @@
 //! background) and undo brings the whole previous work back — settings, trained network, opened
 //! model — while redo brings the scene's; File → Save scene as… writes a scene that File → Recent
 //! scenes opens again (asking first over unsaved work); a dropped `.tilelab` file and a pasted link
-//! open; a broken link or file changes nothing.
+//! open; a broken link or file changes nothing; File → Copy link to this scene copies a link that
+//! holds the current work; a scene picked in the browser (its name and bytes) opens too.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -17,7 +18,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
 use tilelab::app::command::{Command, Edit, Node};
-use tilelab::app::ids::View;
+use tilelab::app::ids::{PathPurpose, View};
 use tilelab::app::training_job::{Control, Limits, Speed, TrainingStart};
 use tilelab::core::construct::Which;
 use tilelab::core::construct::choice::BuiltNetwork;
@@ -181,6 +182,62 @@ fn a_pasted_link_opens_its_scene() {
     // The status line may already show a later line (the scene's dataset being generated).
     let opened = format!("opened the scene from the link: {}", toy.title);
     assert!(app.log.iter().any(|entry| entry.text == opened), "the log says {opened:?}");
+}
+
+#[test]
+fn copy_link_to_this_scene_puts_a_link_to_the_current_work_on_the_clipboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    click_through(&mut harness, &["File", "Examples", "paper-toy"]);
+    wait_for_scene(&mut harness);
+    settle(&mut harness);
+    click_through(&mut harness, &["File"]);
+    harness.get_by_label("Copy link to this scene").click();
+    // The command runs at the end of the frame that sees the click; its output holds the copy.
+    harness.step();
+    let copied: Vec<&String> = harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|command| match command {
+            egui::OutputCommand::CopyText(text) => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copied.len(), 1, "one text copied: {copied:?}");
+    let (linked, _) = scene::from_link(copied[0]).unwrap();
+    let (current, _) = harness.state().capture_scene(None).unwrap();
+    assert_eq!(linked, current, "the link holds the work as it is");
+    assert_eq!(linked.tiles, scene::from_json(bundled("paper-toy")).unwrap().0.tiles);
+    let message = harness.state().state.last_message().map(|m| m.text.clone()).unwrap_or_default();
+    assert!(message.starts_with("copied the link to this scene ("), "{message}");
+}
+
+#[test]
+fn a_scene_picked_in_the_browser_opens_by_its_name_and_a_binary_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = harness(dir.path());
+    let picked = |name: &str, bytes: Vec<u8>| Command::OpenPicked {
+        purpose: PathPurpose::OpenScene,
+        name: name.to_owned(),
+        bytes,
+    };
+    harness.state_mut().push(picked("garbage.tilelab", vec![0xff, 0xfe, 0x00]));
+    settle(&mut harness);
+    let app = &harness.state().state;
+    assert_eq!(app.classes, presets::fashion_three(), "a file that is not text changes nothing");
+    let message = app.last_message().map(|m| m.text.clone()).unwrap_or_default();
+    assert_eq!(message, "could not open the scene garbage.tilelab: it is not a text file");
+
+    harness.state_mut().push(picked("toy.tilelab", bundled("paper-toy").as_bytes().to_vec()));
+    settle(&mut harness);
+    wait_for_scene(&mut harness);
+    settle(&mut harness);
+    let app = &harness.state().state;
+    assert_eq!(app.classes, presets::toy_squares(), "{:?}", app.last_message().map(|m| &m.text));
+    assert!(app.log.iter().any(|entry| entry.text.starts_with("opened the scene toy.tilelab: ")), "named by the file");
+    assert_eq!(app.session.scene_path, None, "a picked file has no path to save back to");
 }
 
 #[test]

@@ -26,7 +26,9 @@ cargo build --release --target "$target" --bin tilelab
 
 rm -rf "$site"
 mkdir -p "$site"
-wasm-bindgen --target web --no-typescript --out-name tilelab --out-dir "$site" \
+# The name section (function names for a debugger, 1.1 MB) is left out: a panic still says what
+# and where, in the console.
+wasm-bindgen --target web --no-typescript --remove-name-section --out-name tilelab --out-dir "$site" \
   "target/$target/release/tilelab.wasm"
 if command -v wasm-opt >/dev/null 2>&1; then
   wasm-opt -O2 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \

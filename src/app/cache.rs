@@ -34,7 +34,9 @@ use super::training_job::{SavedRun, save_run as save_run_now};
 
 use super::jobs::{Finished, Job, Keyed};
 
+mod deep;
 mod scattering;
+pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
 };
@@ -198,6 +200,8 @@ pub enum StudyNetwork {
     Untrained(Arc<Cnn>),
     /// The training run's weights of this version.
     Trained(Arc<Cnn>, u64),
+    /// The training run's network of another architecture (the `deep` preset, edited blocks), of this version.
+    Deep(Arc<crate::core::nn::deep::DeepNet>, u64),
     /// An opened ONNX network.
     Imported(Arc<ImportedNetwork>),
 }
@@ -207,7 +211,7 @@ impl StudyNetwork {
     fn compared(&self) -> Compared {
         match self {
             Self::Untrained(_) => Compared::Untrained,
-            Self::Trained(_, version) => Compared::Trained(*version),
+            Self::Trained(_, version) | Self::Deep(_, version) => Compared::Trained(*version),
             Self::Imported(network) => Compared::Imported(network.name()),
         }
     }
@@ -362,6 +366,8 @@ pub struct Cache {
     imported_forward: Keyed<(u64, u64), ImportedForward>,
     /// The training run's forward pass with the weights it ran, by (weights version, input image key).
     trained_forward: Keyed<(u64, u64), TrainedForward>,
+    /// A trained network of any architecture: its pass of the input and its layers' selectivity.
+    deep_forward: Keyed<DeepKey, DeepPass>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -547,6 +553,7 @@ impl Cache {
             let classifier = match &network {
                 StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _) => figure4::Classifier::Cnn(cnn),
                 StudyNetwork::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
+                StudyNetwork::Deep(net, _) => figure4::Classifier::Deep(net),
             };
             let settings = figure4::Perturbations {
                 samples: request.samples,
@@ -703,6 +710,7 @@ impl Cache {
         }
         self.imported_forward.poll();
         self.trained_forward.poll();
+        self.deep_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }
@@ -763,6 +771,13 @@ pub fn export(ctx: &egui::Context, kind: ExportKind, source: Source, path: PathB
 pub fn open_network(ctx: Option<&egui::Context>, path: &Path) -> Job<OnnxModel> {
     let path = path.to_path_buf();
     Job::spawn("opening the network", ctx.cloned(), move |_| OnnxModel::load(&path).map_err(|e| e.to_string()))
+}
+
+/// Reads an ONNX model from the bytes of a file picked in the browser, in the background.
+pub fn open_picked_network(ctx: Option<&egui::Context>, bytes: Vec<u8>) -> Job<OnnxModel> {
+    Job::spawn("opening the network", ctx.cloned(), move |_| {
+        OnnxModel::from_bytes(&bytes, None).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -165,6 +165,13 @@ pub enum Command {
     /// Runs an input image through the training run's weights `cnn` (of version `key.0`) into the
     /// cache (once per key; `key.1` is the image's [`crate::app::cache::image_key`]).
     TrainedForwardPass { key: (u64, u64), cnn: Arc<crate::core::nn::cnn::Cnn>, image: Arc<Array2<f32>> },
+    /// Runs an input image through the training run's network of any architecture and measures
+    /// its layers' selectivity into the cache (once per [`crate::app::cache::DeepKey`]).
+    DeepForwardPass {
+        key: crate::app::cache::DeepKey,
+        net: Arc<crate::core::nn::deep::DeepNet>,
+        image: Arc<Array2<f32>>,
+    },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },
@@ -192,6 +199,9 @@ pub enum Command {
     AskExport(ExportKind),
     /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.
     OpenNetwork(PathBuf),
+    /// Opens a file the user picked in the browser (a scene, an ONNX model or a tile image), by
+    /// its name and contents: a web page sees no paths.
+    OpenPicked { purpose: PathPurpose, name: String, bytes: Vec<u8> },
     /// Puts the trained side back to the SGD run.
     CloseNetwork,
     /// Replaces the training run by a fresh one with these settings on the current data; when it
@@ -213,6 +223,8 @@ pub enum Command {
     SaveLectureScene(PathBuf),
     /// Opens the window where a scene link is pasted.
     AskSceneLink,
+    /// Copies a link to the current scene to the clipboard (on the web: the page's address with it).
+    CopySceneLink,
     /// Adds a line to the log (what a view noticed: a refused action, a missing input).
     Log(Level, String),
     /// Saves the lecture step's screenshot, cropped to the page (in pixels), as a PNG.
@@ -232,6 +244,8 @@ pub enum SceneSource {
     Example(&'static str),
     /// A scene link (or an address ending in `#scene=…`).
     Link(String),
+    /// A scene file picked in the browser: its name and text.
+    Picked { name: String, text: String },
 }
 
 impl SceneSource {
@@ -241,6 +255,7 @@ impl SceneSource {
             Self::File(path) => path.display().to_string(),
             Self::Example(name) => format!("example '{name}'"),
             Self::Link(_) => "from the link".to_owned(),
+            Self::Picked { name, .. } => name.clone(),
         }
     }
 }

@@ -38,7 +38,7 @@
 //!   export, opening a model, saving the run or a lecture step) is a function of [`cache`]
 //!   returning the [`jobs::Job`]; whoever asked holds it and reports its outcome. Only
 //!   `jobs::native` knows about threads; `jobs::sliced` (the web build) calls the steps from the
-//!   UI thread, a few ms per frame.
+//!   UI thread, in slices between frames.
 //! - Images are drawn from arrays through the app's one [`theme::TextureCache`]
 //!   (`textures.get(ctx, key, stamp, || theme::grey_image(..))`), a render cache `TilelabApp`
 //!   owns and passes to each view beside its state.
@@ -64,6 +64,12 @@ mod tree;
 pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+use web::scene_address;
+#[cfg(target_arch = "wasm32")]
+pub mod web_files;
+#[cfg(target_arch = "wasm32")]
+use web_files::pick as pick_in_the_browser;
 pub mod widgets;
 
 use std::path::PathBuf;
@@ -85,8 +91,6 @@ use views::dialogs::PathDialog;
 const PREFS_KEY: &str = "tilelab-ui-prefs";
 /// How long an error toast stays visible.
 const TOAST_DURATION: Duration = Duration::from_secs(6);
-/// UI-thread time per frame for background jobs where they have no threads (see [`jobs::advance`]).
-const JOB_SLICE_PER_FRAME: Duration = Duration::from_millis(6);
 
 /// UI preferences kept in eframe storage (the user's work is kept elsewhere, see [`state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -166,10 +170,9 @@ impl TilelabApp {
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
-        if let Some(next) = jobs::advance(JOB_SLICE_PER_FRAME) {
-            ctx.request_repaint_after(next);
-        }
         self.poll(&ctx);
+        #[cfg(target_arch = "wasm32")]
+        self.open_files_picked_in_the_browser();
         self.shortcuts(&ctx);
         self.open_dropped_scenes(&ctx);
         lecture::handle_keys(&ctx, &mut self.views.lecture);
@@ -314,7 +317,10 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                let enabled = storage::FILE_PATHS || !matches!(command, Command::AskPath(_) | Command::Save);
+                let enabled = match command {
+                    Command::AskPath(purpose) => storage::FILE_PATHS || purpose.works_in_a_browser(),
+                    _ => true,
+                };
                 if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
                     self.push(command);
                 }
@@ -351,17 +357,22 @@ impl TilelabApp {
         });
     }
 
-    /// File → Open scene…, Save scene, Save scene as…, Recent scenes.
+    /// File → Open scene…, Save scene, Save scene as…, Copy link to this scene, Recent scenes.
     fn scene_menu_ui(&mut self, ui: &mut egui::Ui) {
         let items = [
             ("Open scene…", Command::AskPath(PathPurpose::OpenScene)),
             ("Save scene", Command::SaveSceneHere),
             ("Save scene as…", Command::AskPath(PathPurpose::SaveSceneAs)),
+            ("Copy link to this scene", Command::CopySceneLink),
         ];
         for (label, command) in items {
             if ui.button(label).clicked() {
                 self.push(command);
             }
+        }
+        // A page cannot reopen a file by its path: the web build has no recent scenes.
+        if !storage::FILE_PATHS {
+            return;
         }
         let recent = self.state.session.recent_scenes.clone();
         ui.add_enabled_ui(!recent.is_empty(), |ui| {
@@ -547,9 +558,9 @@ impl TilelabApp {
     }
 
     /// Opens the path dialog for `purpose`, prefilled from the current file when it helps.
-    fn ask_path(&mut self, purpose: PathPurpose) {
+    fn ask_path(&mut self, ctx: &egui::Context, purpose: PathPurpose) {
         if !storage::FILE_PATHS {
-            self.state.warn(storage::NO_FILE_PATHS);
+            self.ask_file_in_the_browser(ctx, purpose);
             return;
         }
         let session = &self.state.session;
@@ -566,6 +577,34 @@ impl TilelabApp {
         self.views.dialogs.path = Some(PathDialog::new(purpose, start));
         // A new path window replaces any Save As that "Save and quit" opened.
         self.views.dialogs.quit_after_save = false;
+    }
+
+    /// The web build's stand-in for a path window: a save becomes a download under the proposed
+    /// name, an open the browser's file picker; what a page cannot do says so.
+    fn ask_file_in_the_browser(&mut self, ctx: &egui::Context, purpose: PathPurpose) {
+        if !purpose.works_in_a_browser() {
+            self.state.warn(storage::NO_FILE_PATHS);
+        } else if purpose.is_save() {
+            match PathDialog::new(purpose, purpose.default_name().to_owned()).command(&self.state) {
+                Ok(command) => self.push(command),
+                Err(error) => self.state.error(error),
+            }
+        } else if let Err(error) = pick_in_the_browser(ctx, purpose) {
+            self.state.error(format!("{}: {error}", purpose.title()));
+        }
+    }
+
+    /// Turns the files picked in the browser since the last frame into commands.
+    #[cfg(target_arch = "wasm32")]
+    fn open_files_picked_in_the_browser(&mut self) {
+        for picked in web_files::take_picked() {
+            match picked {
+                Ok(web_files::Picked { purpose, name, bytes }) => {
+                    self.push(Command::OpenPicked { purpose, name, bytes })
+                }
+                Err(error) => self.state.error(error),
+            }
+        }
     }
 }
 
@@ -617,6 +656,19 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
     };
     eframe::run_native("tilelab", options, Box::new(open_at_start))
         .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}
+
+/// The desktop has path windows instead of the browser's file picker.
+#[cfg(not(target_arch = "wasm32"))]
+fn pick_in_the_browser(_ctx: &egui::Context, _purpose: PathPurpose) -> Result<(), String> {
+    Err(storage::NO_FILE_PATHS.to_owned())
+}
+
+/// What "Copy link to this scene" copies on the desktop: the bare link (the web build copies the
+/// page's address with it).
+#[cfg(not(target_arch = "wasm32"))]
+fn scene_address(link: &str) -> String {
+    link.to_owned()
 }
 
 mod timing {

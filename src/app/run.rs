@@ -4,14 +4,15 @@ use std::path::Path;
 
 use crate::core::bounded_read::read_at_most;
 use crate::core::tile::{ClassSet, single_tile_object};
+use crate::core::tileset_file;
 use crate::core::tileset_file::ImportOptions;
-use crate::core::{atomic, tileset_file};
 
 use super::TilelabApp;
 use super::cache::{self, GalleryKey};
-use super::command::{Command, Edit, NEW_TILE_EPSILON, Node};
+use super::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, SceneSource};
 use super::ids::PathPurpose;
 use super::imported::Loaded;
+use super::storage;
 use super::training_job::{Control, TrainingJob, TrainingStart};
 use crate::core::grey_image::load_grey_image;
 
@@ -68,13 +69,13 @@ impl TilelabApp {
                     self.save_tileset(&path);
                     self.quit_if_saved(ctx);
                 } else {
-                    self.ask_path(PathPurpose::SaveTileSetAs);
+                    self.ask_path(ctx, PathPurpose::SaveTileSetAs);
                     self.views.dialogs.quit_after_save = true;
                 }
             }
             Command::Save => match state.session.tileset_path.clone() {
                 Some(path) => self.save_tileset(&path),
-                None => self.ask_path(PathPurpose::SaveTileSetAs),
+                None => self.ask_path(ctx, PathPurpose::SaveTileSetAs),
             },
             Command::ImportTileImage { path, options, at } => match import_image(&path, &options) {
                 Ok(tile) => {
@@ -131,6 +132,7 @@ impl TilelabApp {
             Command::TrainedForwardPass { key, cnn, image } => {
                 state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image);
             }
+            Command::DeepForwardPass { key, net, image } => state.cache.deep_forward_pass(Some(ctx), &net, key, &image),
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }
@@ -143,7 +145,7 @@ impl TilelabApp {
             Command::StudyDeformation { key, network } => {
                 state.cache.study_deformation(Some(ctx), &state.classes, key, network);
             }
-            Command::AskPath(purpose) => self.ask_path(purpose),
+            Command::AskPath(purpose) => self.ask_path(ctx, purpose),
             Command::ShowGallery => self.views.gallery.open = true,
             Command::SetDatasetSettings(settings) => {
                 state.session.dataset = settings;
@@ -153,7 +155,7 @@ impl TilelabApp {
                 state.session.rendering = rendering;
                 state.changed();
             }
-            Command::StartTraining(start) => self.start_training(ctx, start),
+            Command::StartTraining(start) => self.start_training(ctx, &start),
             Command::ControlTraining(control) => {
                 if let Some(job) = &mut state.training {
                     job.send(control);
@@ -180,6 +182,7 @@ impl TilelabApp {
             }
             Command::AskExport(kind) => self.views.exports.ask(kind, state),
             Command::OpenNetwork(path) => state.imported.open(&path, cache::open_network(Some(ctx), &path)),
+            Command::OpenPicked { purpose, name, bytes } => self.open_picked(ctx, purpose, name, bytes),
             Command::CloseNetwork => {
                 state.imported.close();
                 state.session.network_path = None;
@@ -197,7 +200,7 @@ impl TilelabApp {
             Command::SaveScene(path) => self.save_scene(ctx, path, None),
             Command::SaveSceneHere => match state.session.scene_path.clone() {
                 Some(path) => self.save_scene(ctx, path, None),
-                None => self.ask_path(PathPurpose::SaveSceneAs),
+                None => self.ask_path(ctx, PathPurpose::SaveSceneAs),
             },
             Command::SaveLectureScene(path) => {
                 let lecture = &self.views.lecture;
@@ -205,6 +208,7 @@ impl TilelabApp {
                 self.save_scene(ctx, path, Some(start));
             }
             Command::AskSceneLink => self.views.dialogs.scene_link = Some(String::new()),
+            Command::CopySceneLink => self.copy_scene_link(ctx),
             Command::Log(level, text) => state.add_log(level, text),
             Command::SetLastFolder(folder) => state.session.last_folder = folder,
             Command::Quit => {
@@ -227,7 +231,7 @@ impl TilelabApp {
 
     /// Replaces the training run by a fresh one on the current tile set and dataset settings; a
     /// refused start leaves the existing run (and its weights) as they are.
-    fn start_training(&mut self, ctx: &egui::Context, start: TrainingStart) {
+    fn start_training(&mut self, ctx: &egui::Context, start: &TrainingStart) {
         let state = &mut self.state;
         let started = state.session.dataset.to_spec().and_then(|spec| {
             TrainingJob::start(state.classes.clone(), spec, start.config, state.dataset_request(), Some(ctx.clone()))
@@ -265,7 +269,8 @@ impl TilelabApp {
     }
 
     fn save_tileset(&mut self, path: &Path) {
-        match tileset_file::save(path, &self.state.classes) {
+        let text = tileset_file::to_json(&self.state.classes).map_err(|e| e.to_string());
+        match text.and_then(|text| storage::write_user_file(path, text.as_bytes())) {
             Ok(()) => {
                 self.state.session.tileset_path = Some(path.to_owned());
                 self.state.mark_saved();
@@ -276,7 +281,7 @@ impl TilelabApp {
     }
 
     fn write_file(&mut self, path: &Path, bytes: Result<Vec<u8>, String>, what: &str) {
-        match bytes.and_then(|b| atomic::write_atomic(path, &b).map_err(|e| e.to_string())) {
+        match bytes.and_then(|b| storage::write_user_file(path, &b)) {
             Ok(()) => self.state.info(format!("exported the {what} to {}", path.display())),
             Err(error) => self.state.error(format!("could not export the {what} to {}: {error}", path.display())),
         }
@@ -292,7 +297,9 @@ impl TilelabApp {
         }
         match state.imported.poll() {
             Some(Loaded::Opened(message)) => {
-                state.session.network_path = state.imported.network.as_ref().map(|n| n.path.clone());
+                // A page cannot reopen a picked file after a reload: it is not remembered there.
+                state.session.network_path =
+                    state.imported.network.as_ref().map(|n| n.path.clone()).filter(|_| storage::FILE_PATHS);
                 state.changed();
                 state.info(message);
             }
@@ -304,6 +311,36 @@ impl TilelabApp {
                 state.error(message);
             }
             None => {}
+        }
+    }
+}
+
+impl TilelabApp {
+    /// Opens a file picked in the browser: a scene, an ONNX model, or an image imported as a new
+    /// class with the import window's starting settings.
+    fn open_picked(&mut self, ctx: &egui::Context, purpose: PathPurpose, name: String, bytes: Vec<u8>) {
+        let state = &mut self.state;
+        match purpose {
+            PathPurpose::OpenScene => match String::from_utf8(bytes) {
+                Ok(text) => self.run_command(ctx, Command::OpenScene(SceneSource::Picked { name, text })),
+                Err(_) => state.error(format!("could not open the scene {name}: it is not a text file")),
+            },
+            PathPurpose::OpenNetwork => {
+                state.imported.open(Path::new(&name), cache::open_picked_network(Some(ctx), bytes));
+            }
+            PathPurpose::ImportTileImage => {
+                let options = ImportOptions::plain(28, NEW_TILE_EPSILON);
+                match tileset_file::import_tile_image(&bytes, &options) {
+                    Ok(tile) => {
+                        let stem = Path::new(&name).file_stem().map(|s| s.to_string_lossy().into_owned());
+                        let at = InsertAt::NewClass;
+                        state.edit(Edit::Insert { tile, name: stem.unwrap_or_else(|| name.clone()), at });
+                        state.info(format!("imported {name}"));
+                    }
+                    Err(error) => state.error(format!("could not import {name}: {error}")),
+                }
+            }
+            _ => state.warn(storage::NO_FILE_PATHS),
         }
     }
 }

@@ -20,6 +20,7 @@ use super::ids::View;
 use super::imported::ImportedNetwork;
 use super::jobs::Job;
 use super::settings::DatasetSettings;
+use super::storage;
 use super::training_job::{self, Limits, SavedRun, Speed, TrainingConfig};
 
 /// Everything besides the tile set that opening a scene replaces: undoing the opening puts it
@@ -168,6 +169,7 @@ fn read(source: &SceneSource) -> Result<(Scene, Vec<scene::Warning>), String> {
             scene::from_json(text).map_err(|e| e.to_string())
         }
         SceneSource::Link(text) => scene::from_link(text).map_err(|e| e.to_string()),
+        SceneSource::Picked { text, .. } => scene::from_json(text).map_err(|e| e.to_string()),
     }
 }
 
@@ -246,12 +248,14 @@ fn write(path: &Path, mut scene: Scene, model: Option<(String, PathBuf)>) -> Res
         let bytes = read_at_most(&file, MAX_MODEL_BYTES).map_err(|e| format!("the opened network: {e}"))?;
         scene.model = Some(EmbeddedModel { name, bytes });
     }
-    scene::save(path, &scene).map_err(|e| e.to_string())
+    let text = scene::to_json(&scene).map_err(|e| e.to_string())?;
+    storage::write_user_file(path, text.as_bytes())
 }
 
 /// The training view's settings as a scene holds them.
 pub fn training_settings(config: &TrainingConfig, limits: &Limits) -> TrainingSettings {
     TrainingSettings {
+        layers: config.layers,
         filters: config.filters,
         kernel: config.kernel,
         hyper: config.hyper,
@@ -265,6 +269,7 @@ pub fn training_settings(config: &TrainingConfig, limits: &Limits) -> TrainingSe
 
 fn training_config(settings: &TrainingSettings) -> (TrainingConfig, Limits) {
     let config = TrainingConfig {
+        layers: settings.layers,
         filters: settings.filters,
         kernel: settings.kernel,
         hyper: settings.hyper,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::scene::{Figure4Settings, LectureStart, Scene, SceneTiles};
+use crate::core::scene::{self, Figure4Settings, LectureStart, Scene, SceneTiles};
 use crate::core::tile::TileId;
 
 use super::TilelabApp;
@@ -64,6 +64,23 @@ impl TilelabApp {
         match self.capture_scene(lecture) {
             Ok((scene, model)) => self.state.scene_jobs.save(Some(ctx), path, scene, model, lecture.is_some()),
             Err(error) => self.state.error(format!("could not save the scene {}: {error}", path.display())),
+        }
+    }
+
+    /// Copies a link to the current scene to the clipboard: on the web the page's address ending in
+    /// `#scene=…`, on the desktop the bare link (Edit → Open scene from link takes either).
+    pub(super) fn copy_scene_link(&mut self, ctx: &egui::Context) {
+        let link = self.capture_scene(None).and_then(|(scene, _)| scene::to_link(&scene).map_err(|e| e.to_string()));
+        match link {
+            Ok((link, left_out)) => {
+                let text = super::scene_address(&link);
+                let notes = left_out.iter().fold(String::new(), |notes, warning| notes + "; " + &warning.to_string());
+                self.state.info(format!("copied the link to this scene ({} characters){notes}", text.len()));
+                // The whole link goes only to the log (the browser's console), never the status line.
+                log::info!("scene link: {text}");
+                ctx.copy_text(text);
+            }
+            Err(error) => self.state.error(format!("could not make a link to this scene: {error}")),
         }
     }
 

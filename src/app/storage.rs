@@ -1,19 +1,21 @@
 //! Where the user's work is kept between sessions: named text entries of a data folder. On a
 //! desktop they are files in `~/.local/share/tilelab` written atomically; in the web build they are
-//! entries of the browser's local storage (keys `tilelab/<name>`), kept across reloads.
+//! entries of the browser's local storage (keys `tilelab/<name>`), kept across reloads. Files the
+//! user saves or exports are written where asked on a desktop and downloaded in the web build.
 
 use std::path::{Path, PathBuf};
 
-/// False in the web build: a page gets no file paths, so the path windows (open, save as, imports,
-/// exports) are not offered there.
+/// False in the web build: a page gets no file paths, so the path windows are not offered there;
+/// the browser's file picker and downloads stand in where they can (`PathPurpose::works_in_a_browser`).
 pub const FILE_PATHS: bool = !cfg!(target_arch = "wasm32");
-/// Why the web build has no path windows, where one was asked for.
-pub const NO_FILE_PATHS: &str = "a web page sees no file paths: open, save, import and export files in the desktop app (your work is kept in this browser)";
+/// Why the web build does not offer something that needs file paths.
+pub const NO_FILE_PATHS: &str =
+    "a web page sees no file paths: open these files in the desktop app (your work is kept in this browser)";
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use files::{default_data_dir, read_text, write_text};
+pub use files::{default_data_dir, read_text, write_text, write_user_file};
 #[cfg(target_arch = "wasm32")]
-pub use local_storage::{default_data_dir, read_text, write_text};
+pub use local_storage::{default_data_dir, read_text, write_text, write_user_file};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod files {
@@ -34,6 +36,11 @@ mod files {
         std::fs::create_dir_all(dir)?;
         atomic::write_atomic(&dir.join(name), text.as_bytes())?;
         Ok(())
+    }
+
+    /// Writes a file the user asked for (a save, an export) atomically.
+    pub fn write_user_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+        atomic::write_atomic(path, bytes).map_err(|e| e.to_string())
     }
 
     /// The text of `dir/name` (at most `limit` bytes); `None` when there is no such file.
@@ -71,6 +78,12 @@ mod local_storage {
         storage()?
             .set_item(&key(dir, name), text)
             .map_err(|_| anyhow!("the browser's storage is full ({} kB not kept)", text.len() / 1000))
+    }
+
+    /// A file the user asked for (a save, an export) becomes a download of the same name.
+    pub fn write_user_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+        let name = path.file_name().map_or_else(|| "tilelab-file".into(), |n| n.to_string_lossy().into_owned());
+        crate::app::web_files::download(&name, bytes)
     }
 
     /// The text stored under `dir/name` (at most `limit` bytes); `None` when nothing is.

@@ -19,8 +19,12 @@ use crate::core::clock::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::{self, DatasetSpec};
-use crate::core::nn::cnn::{Cnn, CnnSpec, MAX_FILTERS};
-use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, TrainError, Trainer};
+use crate::core::nn::arch::{Arch, ArchError};
+use crate::core::nn::cnn::{Cnn, CnnSpec, Evaluation, MAX_FILTERS};
+use crate::core::nn::deep::DeepNet;
+use crate::core::nn::deep_train::DeepTrainer;
+use crate::core::nn::layers::Layers;
+use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, StepReport, TrainError, Trainer};
 use crate::core::nn::weights_file;
 use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
@@ -37,6 +41,9 @@ const STEP_BUDGET: Duration = Duration::from_millis(4);
 const CONTROL_LATENCY: Duration = Duration::from_millis(20);
 /// Shortest time between two test-set evaluations while running.
 const TEST_INTERVAL: Duration = Duration::from_millis(250);
+/// The time between two test-set evaluations is also at least this many times the last one's
+/// duration, so they take at most a fifth of a run even where they are slow (a browser, a large set).
+const TEST_SPACING_PER_COST: u32 = 4;
 /// Training-curve points recorded per epoch (at most; a batch is the finest step).
 const CURVE_POINTS_PER_EPOCH: usize = 8;
 /// Most points kept per curve (older points are thinned out beyond it).
@@ -51,6 +58,10 @@ pub const SPEED_RANGE: std::ops::RangeInclusive<f32> = 1.0..=100_000.0;
 /// The architecture and hyper-parameters the user edits, and the size of the generated data.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainingConfig {
+    /// Convolution blocks and a hidden layer, trained on the general path; `None` is the paper's
+    /// network of `filters` and `kernel` on the fused fast path (sessions saved before it existed).
+    #[serde(default)]
+    pub layers: Option<Layers>,
     /// Number of convolution filters.
     pub filters: usize,
     /// Side of the square convolution kernel.
@@ -68,6 +79,7 @@ impl Default for TrainingConfig {
     /// The paper's Fashion-MNIST setting (Section 6.2): conv 5×5 ×12, lr 0.03, batch 100, 400/100 per class.
     fn default() -> Self {
         Self {
+            layers: None,
             filters: 12,
             kernel: 5,
             hyper: Hyper::paper_fashion(),
@@ -84,6 +96,8 @@ pub const MAX_SAMPLES_PER_CLASS: usize = 5000;
 /// The setting a [`Problem`] is about, so the view can say it beside that field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setting {
+    /// The convolution blocks or the hidden layer of the architecture editor.
+    Architecture,
     Filters,
     Kernel,
     LearningRate,
@@ -102,19 +116,39 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The network a configuration trains.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Network {
+    /// The paper's network, on the fused fast path.
+    Paper(CnnSpec),
+    /// Convolution blocks and an optional hidden layer, on the general path.
+    Deep(Arch),
+}
+
+impl Network {
+    /// Image height, width and number of classes.
+    pub fn size(&self) -> (usize, usize, usize) {
+        match self {
+            Self::Paper(spec) => (spec.height, spec.width, spec.classes),
+            Self::Deep(arch) => (arch.height, arch.width, arch.classes),
+        }
+    }
+}
+
 impl TrainingConfig {
-    /// The network architecture for `classes` classes on `height×width` images, or a readable reason why not.
-    pub fn spec(&self, classes: usize, height: usize, width: usize) -> Result<CnnSpec, String> {
+    /// The network for `classes` classes on `height×width` images, or a readable reason why not.
+    pub fn spec(&self, classes: usize, height: usize, width: usize) -> Result<Network, String> {
         self.check(classes, height, width).map_err(|problem| problem.message)
     }
 
     /// [`TrainingConfig::spec`], with the setting at fault.
-    pub fn check(&self, classes: usize, height: usize, width: usize) -> Result<CnnSpec, Problem> {
+    pub fn check(&self, classes: usize, height: usize, width: usize) -> Result<Network, Problem> {
         let problem = |setting, message: String| Err(Problem { setting, message });
-        if self.filters == 0 || self.filters > MAX_FILTERS {
+        let paper = self.layers.is_none();
+        if paper && (self.filters == 0 || self.filters > MAX_FILTERS) {
             return problem(Setting::Filters, format!("filters must be between 1 and {MAX_FILTERS}"));
         }
-        if self.kernel == 0 || self.kernel > height.min(width) {
+        if paper && (self.kernel == 0 || self.kernel > height.min(width)) {
             let largest = height.min(width);
             return problem(Setting::Kernel, format!("kernel size must be between 1 and {largest} (the image side)"));
         }
@@ -136,9 +170,19 @@ impl TrainingConfig {
                 format!("test samples per class must be at most {MAX_SAMPLES_PER_CLASS}"),
             );
         }
+        if let Some(layers) = self.layers {
+            let arch = layers.arch(height, width, classes);
+            return match arch.validate() {
+                Ok(()) => Ok(Network::Deep(arch)),
+                Err(error @ (ArchError::Image { .. } | ArchError::Classes(_))) => {
+                    problem(Setting::Data, error.to_string())
+                }
+                Err(error) => problem(Setting::Architecture, error.to_string()),
+            };
+        }
         let spec = CnnSpec { height, width, kernel: self.kernel, filters: self.filters, classes };
         spec.validate().map_err(|e| Problem { setting: Setting::Data, message: e.to_string() })?;
-        Ok(spec)
+        Ok(Network::Paper(spec))
     }
 }
 
@@ -251,8 +295,10 @@ pub struct CurvePoint {
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub phase: Phase,
-    /// The newest weights (always finite).
+    /// The newest weights of the paper's network (always finite; `None` for other architectures).
     pub cnn: Option<Arc<Cnn>>,
+    /// The newest weights of any architecture (the paper's network too, as a general one).
+    pub net: Option<Arc<DeepNet>>,
     /// Bumped whenever `cnn` changes (views cache their forward passes against it).
     pub version: u64,
     /// Training loss and accuracy.
@@ -281,6 +327,7 @@ impl Progress {
         Self {
             phase: Phase::PreparingData,
             cnn: None,
+            net: None,
             version: 0,
             train_curve: Vec::new(),
             test_curve: Vec::new(),
@@ -318,7 +365,7 @@ pub struct TrainingJob {
     /// The configuration it runs with.
     pub config: TrainingConfig,
     /// The architecture.
-    pub spec: CnnSpec,
+    pub network: Network,
     limits: Limits,
     speed: Speed,
 }
@@ -350,10 +397,10 @@ impl TrainingJob {
         started_from: DatasetRequest,
         ctx: Option<egui::Context>,
     ) -> Result<Self, String> {
-        let spec = config.spec(classes.len(), data.height, data.width)?;
-        let source = classes.clone();
-        let make_sets = Box::new(move || generate_sets(&source, &data, config, spec));
-        Ok(Self::spawn(spec, config, started_from, classes, ctx, None, make_sets))
+        let network = config.spec(classes.len(), data.height, data.width)?;
+        let (source, size) = (classes.clone(), network.size());
+        let make_sets = Box::new(move || generate_sets(&source, &data, config, size));
+        Ok(Self::spawn(network, config, started_from, classes, ctx, None, make_sets))
     }
 
     /// Starts a run that trains `spec` on the sets `make_sets` returns (it runs on the runner).
@@ -364,28 +411,28 @@ impl TrainingJob {
         ctx: Option<egui::Context>,
         make_sets: impl FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send + 'static,
     ) -> Self {
-        Self::spawn(spec, config, started_from, ClassSet::default(), ctx, None, Box::new(make_sets))
+        Self::spawn(Network::Paper(spec), config, started_from, ClassSet::default(), ctx, None, Box::new(make_sets))
     }
 
     /// Continues a saved run (paused): its weights and curves are published at once, while the
     /// runner regenerates its data; `started_from` says what the data is compared with.
     pub fn resume(saved: SavedRun, started_from: DatasetRequest) -> Result<Self, String> {
         let data = saved.dataset.to_spec()?;
-        let spec = saved.config.spec(saved.classes.len(), data.height, data.width)?;
-        if saved.cnn.spec() != spec {
+        let network = saved.config.spec(saved.classes.len(), data.height, data.width)?;
+        if network != Network::Paper(saved.cnn.spec()) {
             return Err("the saved weights do not match the saved settings".to_owned());
         }
-        let (config, classes) = (saved.config, saved.classes.clone());
-        let make_sets = Box::new(move || generate_sets(&classes, &data, config, spec));
+        let (config, classes, size) = (saved.config, saved.classes.clone(), network.size());
+        let make_sets = Box::new(move || generate_sets(&classes, &data, config, size));
         let (limits, speed) = (saved.limits, saved.speed);
-        let mut job = Self::spawn(spec, config, started_from, saved.classes.clone(), None, Some(saved), make_sets);
+        let mut job = Self::spawn(network, config, started_from, saved.classes.clone(), None, Some(saved), make_sets);
         job.send(Control::SetLimits(limits));
         job.send(Control::SetSpeed(speed));
         Ok(job)
     }
 
     fn spawn(
-        spec: CnnSpec,
+        network: Network,
         config: TrainingConfig,
         started_from: DatasetRequest,
         classes: ClassSet,
@@ -403,7 +450,8 @@ impl TrainingJob {
         if let Some(saved) = &saved {
             out.show_saved(saved);
         }
-        let mut worker = Worker { out, controls, prepare: Some((make_sets, config, spec, saved)), run: None };
+        let mut worker =
+            Worker { out, controls, prepare: Some((make_sets, config, network.clone(), saved)), run: None };
         let job = Job::start("training", None, Work::Steps(Box::new(move |_| worker.step())));
         Self {
             published,
@@ -413,7 +461,7 @@ impl TrainingJob {
             started_from,
             classes,
             config,
-            spec,
+            network,
             limits: Limits::default(),
             speed: Speed::default(),
         }
@@ -455,8 +503,8 @@ impl TrainingJob {
         lock(&self.published)
     }
 
-    /// What to save of the run now: `None` before it has weights or when it was not started
-    /// from a tile set.
+    /// What to save of the run now: `None` before it has weights, when it was not started from a
+    /// tile set, or for architectures other than the paper's (their runs are not saved yet).
     pub fn to_saved(&self) -> Option<SavedRun> {
         if self.classes.is_empty() {
             return None;
@@ -500,8 +548,9 @@ impl Publisher {
     /// Publishes a saved run's weights and curves before its data exist, so they show at once.
     fn show_saved(&self, saved: &SavedRun) {
         let cnn = Arc::new(saved.cnn.clone());
+        let net = Arc::new(DeepNet::from_cnn(&cnn));
         self.update(|p| {
-            p.cnn = Some(cnn);
+            (p.cnn, p.net) = (Some(cnn), Some(net));
             p.version += 1;
             p.train_curve.clone_from(&saved.train_curve);
             p.test_curve.clone_from(&saved.test_curve);
@@ -516,14 +565,105 @@ struct Worker {
     out: Publisher,
     controls: Receiver<Control>,
     /// What the first step prepares the run from.
-    prepare: Option<(MakeSets, TrainingConfig, CnnSpec, Option<SavedRun>)>,
+    prepare: Option<(MakeSets, TrainingConfig, Network, Option<SavedRun>)>,
     /// The run, once prepared.
     run: Option<Run>,
 }
 
+/// The trainer of either kind of network.
+enum AnyTrainer {
+    // Boxed: the two trainers differ much in size.
+    Paper(Box<Trainer>),
+    Deep(Box<DeepTrainer>),
+}
+
+impl AnyTrainer {
+    fn step(&mut self, n_batches: usize) -> StepReport {
+        match self {
+            Self::Paper(t) => t.step(n_batches),
+            Self::Deep(t) => t.step(n_batches),
+        }
+    }
+
+    fn epoch(&self) -> usize {
+        match self {
+            Self::Paper(t) => t.epoch(),
+            Self::Deep(t) => t.epoch(),
+        }
+    }
+
+    fn steps(&self) -> u64 {
+        match self {
+            Self::Paper(t) => t.steps(),
+            Self::Deep(t) => t.steps(),
+        }
+    }
+
+    fn position(&self) -> Position {
+        match self {
+            Self::Paper(t) => t.position(),
+            Self::Deep(t) => t.position(),
+        }
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        match self {
+            Self::Paper(t) => t.batches_per_epoch(),
+            Self::Deep(t) => t.batches_per_epoch(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        match self {
+            Self::Paper(t) => t.status(),
+            Self::Deep(t) => t.status(),
+        }
+    }
+
+    fn threads(&self) -> usize {
+        match self {
+            Self::Paper(t) => t.threads(),
+            Self::Deep(t) => t.threads(),
+        }
+    }
+
+    fn test_set(&self) -> &LabelledSet {
+        match self {
+            Self::Paper(t) => t.test_set(),
+            Self::Deep(t) => t.test_set(),
+        }
+    }
+
+    fn evaluate_test(&mut self) -> Evaluation {
+        match self {
+            Self::Paper(t) => t.evaluate_test(),
+            Self::Deep(t) => t.evaluate_test(),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Self::Paper(t) => t.reset(),
+            Self::Deep(t) => t.reset(),
+        }
+    }
+
+    /// The current weights: the paper's network (if it is one) and the general network.
+    fn snapshot(&self) -> (Option<Arc<Cnn>>, Arc<DeepNet>) {
+        match self {
+            Self::Paper(t) => {
+                let cnn = t.snapshot();
+                let net = DeepNet::from_cnn(&cnn);
+                (Some(Arc::new(cnn)), Arc::new(net))
+            }
+            Self::Deep(t) => (None, Arc::new(t.snapshot())),
+        }
+    }
+}
+
 /// A prepared run: the trainer, the worker's record of it, and the training since the last publication.
 struct Run {
-    trainer: Trainer,
+    trainer: AnyTrainer,
     state: RunState,
     chunk: Chunk,
 }
@@ -533,6 +673,8 @@ struct RunState {
     running: bool,
     pending_batches: usize,
     last_test: Option<Instant>,
+    /// How long the last test evaluation took.
+    test_cost: Duration,
     /// The step the last test evaluation was made at (no point is measured twice).
     tested_step: Option<u64>,
     limits: Limits,
@@ -546,6 +688,7 @@ impl RunState {
             running: false,
             pending_batches: 0,
             last_test: None,
+            test_cost: Duration::ZERO,
             tested_step: None,
             limits: Limits::default(),
             stopped: None,
@@ -611,8 +754,8 @@ impl Worker {
     /// One step of the run: prepare it, or apply the controls and train a little; a paused run
     /// waits (the runner does not call it until then).
     fn step(&mut self) -> Step<()> {
-        if let Some((make_sets, config, spec, saved)) = self.prepare.take() {
-            return match prepare(&self.out, make_sets, config, spec, saved) {
+        if let Some((make_sets, config, network, saved)) = self.prepare.take() {
+            return match prepare(&self.out, make_sets, config, network, saved) {
                 Ok(run) => {
                     self.run = Some(run);
                     Step::Continue
@@ -655,17 +798,24 @@ fn prepare(
     out: &Publisher,
     make_sets: MakeSets,
     config: TrainingConfig,
-    spec: CnnSpec,
+    network: Network,
     saved: Option<SavedRun>,
 ) -> Result<Run, String> {
     let (train, test) = make_sets()?;
     let (train_samples, test_samples) = (train.len(), test.len());
     // A resumed run's test point at this step is on its saved curve already.
     let resumed_at = saved.as_ref().map(|s| s.position.step);
-    let trainer = match saved {
-        None => Trainer::new(spec, config.hyper, train, test, config.seed),
-        Some(saved) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
-            .and_then(|mut trainer| trainer.set_position(saved.position).map(|()| trainer)),
+    let trainer = match (network, saved) {
+        (Network::Paper(spec), None) => {
+            Trainer::new(spec, config.hyper, train, test, config.seed).map(|t| AnyTrainer::Paper(Box::new(t)))
+        }
+        (Network::Paper(_), Some(saved)) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
+            .and_then(|mut trainer| {
+                trainer.set_position(saved.position).map(|()| AnyTrainer::Paper(Box::new(trainer)))
+            }),
+        (Network::Deep(arch), _) => {
+            DeepTrainer::new(arch, config.hyper, train, test, config.seed).map(|t| AnyTrainer::Deep(Box::new(t)))
+        }
     };
     let trainer = trainer.map_err(|e| e.to_string())?;
     out.update(|p| {
@@ -778,15 +928,16 @@ impl Run {
     /// Publishes the weights and status, with a test evaluation when due (or `force_test`).
     fn publish_weights(&mut self, out: &Publisher, force_test: bool) {
         let (trainer, state) = (&mut self.trainer, &mut self.state);
-        let due = state.last_test.is_none_or(|t| t.elapsed() >= TEST_INTERVAL);
+        let spacing = TEST_INTERVAL.max(state.test_cost * TEST_SPACING_PER_COST);
+        let due = state.last_test.is_none_or(|t| t.elapsed() >= spacing);
         let new_step = state.tested_step != Some(trainer.steps());
         if (force_test || due) && new_step {
             test_now(trainer, state, out);
         }
-        let cnn = Arc::new(trainer.snapshot());
+        let (cnn, net) = trainer.snapshot();
         let (status, position, running, stopped) = (trainer.status(), trainer.position(), state.running, state.stopped);
         out.update(|p| {
-            p.cnn = Some(cnn);
+            (p.cnn, p.net) = (cnn, Some(net));
             p.version += 1;
             (p.status, p.epoch, p.step, p.position) = (status, position.epoch, position.step, position);
             (p.running, p.stopped) = (running, stopped);
@@ -796,7 +947,7 @@ impl Run {
 
 /// At the end of an epoch: the reason to stop now, if the limits say so (the target accuracy is
 /// measured on the test set here, and that measurement joins the test curve).
-fn stop_rule(trainer: &mut Trainer, state: &mut RunState, out: &Publisher) -> Option<Stopped> {
+fn stop_rule(trainer: &mut AnyTrainer, state: &mut RunState, out: &Publisher) -> Option<Stopped> {
     if let Some(stopped) = epoch_limit(trainer, state.limits) {
         return Some(stopped);
     }
@@ -806,19 +957,22 @@ fn stop_rule(trainer: &mut Trainer, state: &mut RunState, out: &Publisher) -> Op
 }
 
 /// Evaluates the test set now and adds the point to the test curve (`None` without a test set).
-fn test_now(trainer: &mut Trainer, state: &mut RunState, out: &Publisher) -> Option<CurvePoint> {
+fn test_now(trainer: &mut AnyTrainer, state: &mut RunState, out: &Publisher) -> Option<CurvePoint> {
     if trainer.test_set().is_empty() {
         return None;
     }
-    (state.last_test, state.tested_step) = (Some(Instant::now()), Some(trainer.steps()));
+    let started = Instant::now();
     let evaluation = trainer.evaluate_test();
+    // Spaced from its end (see TEST_SPACING_PER_COST).
+    (state.last_test, state.test_cost, state.tested_step) =
+        (Some(Instant::now()), started.elapsed(), Some(trainer.steps()));
     let point = CurvePoint { epoch: epochs_seen(trainer), loss: evaluation.loss, accuracy: evaluation.accuracy };
     out.update(|p| push_point(&mut p.test_curve, point));
     Some(point)
 }
 
 /// [`Stopped::EpochLimit`] once the trainer has completed the epochs of `limits`.
-fn epoch_limit(trainer: &Trainer, limits: Limits) -> Option<Stopped> {
+fn epoch_limit(trainer: &AnyTrainer, limits: Limits) -> Option<Stopped> {
     (trainer.epoch() >= limits.epochs).then_some(Stopped::EpochLimit { epochs: trainer.epoch() })
 }
 
@@ -827,12 +981,12 @@ fn generate_sets(
     classes: &ClassSet,
     data: &DatasetSpec,
     config: TrainingConfig,
-    spec: CnnSpec,
+    (height, width, count): (usize, usize, usize),
 ) -> Result<(LabelledSet, LabelledSet), String> {
     let generate = |samples_per_class: usize, seed: u64| {
         let data = DatasetSpec { samples_per_class, seed, ..data.clone() };
         let generated = dataset::generate(classes, &data).map_err(|e| e.to_string())?;
-        LabelledSet::from_dataset(&generated, spec.height, spec.width, spec.classes).map_err(|e| e.to_string())
+        LabelledSet::from_dataset(&generated, height, width, count).map_err(|e| e.to_string())
     };
     let train = generate(config.train_per_class, data.seed)?;
     let test = if config.test_per_class == 0 {
@@ -873,7 +1027,7 @@ impl Segment {
 }
 
 /// Samples seen divided by the training-set size.
-fn epochs_seen(trainer: &Trainer) -> f64 {
+fn epochs_seen(trainer: &AnyTrainer) -> f64 {
     let per_epoch = trainer.batches_per_epoch().max(1) as f64;
     trainer.steps() as f64 / per_epoch
 }
@@ -976,6 +1130,7 @@ mod tests {
 
     fn small_config() -> TrainingConfig {
         TrainingConfig {
+            layers: None,
             filters: 4,
             kernel: 5,
             hyper: Hyper::plain(0.05, 20),
@@ -1148,6 +1303,35 @@ mod tests {
         job.send(Control::Reset);
         let reset = wait_for(&job, 5.0, |p| p.step == 0 && p.train_curve.is_empty());
         assert_eq!((reset.step, reset.train_curve.len()), (0, 0));
+    }
+
+    #[test]
+    fn an_edited_deep_architecture_trains_on_the_general_path() {
+        let config = TrainingConfig { layers: Some(Layers::deep()), hyper: Hyper::deep(), ..small_config() };
+        let mut job =
+            TrainingJob::start(presets::fashion_three(), small_data(), config, (0, small_settings()), None).unwrap();
+        assert_eq!(job.network, Network::Deep(Layers::deep().arch(32, 32, 3)));
+        let ready = wait_for(&job, 20.0, |p| p.net.is_some());
+        assert!(ready.cnn.is_none(), "no paper network to publish");
+        job.send(Control::Step(3));
+        let stepped = wait_for(&job, 20.0, |p| p.step == 3);
+        assert_eq!(stepped.step, 3);
+        let net = stepped.net.expect("the deep weights are published");
+        assert_eq!(net.arch(), &Layers::deep().arch(32, 32, 3));
+        assert_ne!(Some(net), ready.net, "the published weights moved");
+        assert!(job.to_saved().is_none(), "deep runs are not saved between sessions yet");
+    }
+
+    #[test]
+    fn an_impossible_architecture_names_the_block() {
+        let mut layers = Layers::deep();
+        layers.blocks_mut()[1].kernel = 20;
+        let config = TrainingConfig { layers: Some(layers), ..small_config() };
+        let problem = config.check(3, 32, 32).unwrap_err();
+        assert_eq!(problem.setting, Setting::Architecture);
+        assert!(problem.message.contains("conv block 2: a 20×20 kernel"), "{}", problem.message);
+        let problem = TrainingConfig { layers: Some(Layers::deep()), ..small_config() }.check(1, 32, 32).unwrap_err();
+        assert_eq!(problem.setting, Setting::Data, "{}", problem.message);
     }
 
     #[test]

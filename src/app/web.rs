@@ -1,5 +1,6 @@
 //! The web build's entry: the app on the page's `<canvas id="tilelab_canvas">`, its log lines (and
-//! the status line's messages) in the browser console, and background jobs advanced between frames.
+//! the status line's messages) in the browser console, and background jobs advanced between frames
+//! (the frames themselves never run them).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,8 +14,8 @@ use crate::core::clock::Instant;
 
 /// The id of the canvas `web/index.html` gives the app.
 const CANVAS_ID: &str = "tilelab_canvas";
-/// Time the jobs get per timer task between frames: short enough that a key or a click waits at
-/// most this long, long enough that training runs near the processor's speed.
+/// Time the jobs get per task between frames: short enough that a key or a click waits at most
+/// this long, long enough that training runs near the processor's speed.
 const IDLE_SLICE: Duration = Duration::from_millis(10);
 /// How often the timer looks for work when no job is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(50);
@@ -54,21 +55,29 @@ pub fn start() {
     });
 }
 
-/// The frames advance the jobs too (`jobs::advance` in `TilelabApp::frame_ui`), but only for a few
-/// milliseconds each: between frames the page would idle. A chain of timer tasks fills that time,
-/// one [`IDLE_SLICE`] at a time, yielding to the browser (input, drawing) after each.
+/// Background jobs run here, between frames: a chain of tasks, each advancing the jobs for one
+/// [`IDLE_SLICE`] and then yielding to the browser (input, drawing). A job that wants more at once
+/// (training) is continued through a message to the page's own port, which the browser runs as
+/// soon as it has nothing more urgent; `setTimeout` would add its 4 ms minimum delay to every
+/// slice. A job that waits is continued by a timer.
 fn advance_jobs_between_frames() {
-    let Some(window) = web_sys::window() else { return };
+    let Ok(channel) = web_sys::MessageChannel::new() else { return };
+    let port = channel.port2();
     let tick: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
     let next_tick = Rc::clone(&tick);
-    *tick.borrow_mut() = Some(Closure::new(move || {
-        let wait = jobs::advance(IDLE_SLICE).unwrap_or(IDLE_POLL).min(IDLE_POLL);
-        if let Some(callback) = next_tick.borrow().as_ref() {
-            schedule(callback, wait);
+    *tick.borrow_mut() = Some(Closure::new(move || match jobs::advance(IDLE_SLICE) {
+        Some(wait) if wait.is_zero() => {
+            let _ = port.post_message(&wasm_bindgen::JsValue::NULL);
+        }
+        wait => {
+            if let Some(callback) = next_tick.borrow().as_ref() {
+                schedule(callback, wait.unwrap_or(IDLE_POLL).min(IDLE_POLL));
+            }
         }
     }));
     if let Some(callback) = tick.borrow().as_ref() {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), 0);
+        channel.port1().set_onmessage(Some(callback.as_ref().unchecked_ref()));
+        schedule(callback, Duration::ZERO);
     }
     // The closure holds the `Rc` it lives in: the loop lives as long as the page.
 }
@@ -80,10 +89,18 @@ fn schedule(callback: &Closure<dyn FnMut()>, wait: Duration) {
     }
 }
 
+/// The page's address (without its `#…` part) ending in `#scene=link`: what "Copy link to this
+/// scene" copies on the web.
+pub fn scene_address(link: &str) -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let page = location.and_then(|l| Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?))).unwrap_or_default();
+    format!("{page}{}{link}", crate::core::scene::URL_FRAGMENT)
+}
+
 /// The scene link of `index.html#scene=…`, if the address has one.
 fn scene_link_in_address() -> Option<String> {
     let hash = web_sys::window()?.location().hash().ok()?;
-    hash.strip_prefix("#scene=").map(str::to_owned)
+    hash.strip_prefix(crate::core::scene::URL_FRAGMENT).map(str::to_owned)
 }
 
 fn document() -> Option<web_sys::Document> {

@@ -13,6 +13,11 @@ pub enum BenchTarget {
     Train,
     /// The scattering network on 40×40 images, beside Kymatio when it is installed.
     Scatter,
+    /// Preferred stimuli and integrated gradients on N1, N2 and the paper's CNN.
+    Interpret,
+    /// The forward pass of ONNX models (the light ResNet-50 and the Fashion CNN, or `--model`)
+    /// beside ONNX Runtime when it is installed.
+    Import,
     /// Construct and train (scatter runs alone: it may call Kymatio).
     All,
 }
@@ -42,6 +47,9 @@ pub struct BenchArgs {
     /// missing); without it no figure is written.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With `import`: a model to time instead of the defaults (repeatable).
+    #[arg(long = "model")]
+    models: Vec<PathBuf>,
     /// One case of `--scaling`, `N1|N2:TILES:SIDE`, measured in a process of its own.
     #[arg(long, hide = true)]
     scaling_case: Option<String>,
@@ -62,6 +70,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if matches!(args.target, BenchTarget::Train | BenchTarget::All) {
         super::bench_train::run(args.repeats, args.json, args.arch, args.against_pytorch)?;
+    }
+    if args.target == BenchTarget::Interpret {
+        super::bench_interpret::run(args.repeats, args.json)?;
+    }
+    if args.target == BenchTarget::Import {
+        super::bench_import::run(args.repeats, args.json, &args.models)?;
     }
     if args.target == BenchTarget::Scatter {
         super::bench_scatter::run(args.repeats, args.json)?;

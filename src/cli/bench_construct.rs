@@ -91,7 +91,7 @@ fn print_sizes(n1: &crate::core::construct::Constructed, n2: &crate::core::const
 }
 
 /// Median wall time of `f` in milliseconds over `repeats` runs (after one warm-up run).
-fn median_ms<E>(repeats: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<f64, E> {
+pub(super) fn median_ms<E>(repeats: usize, mut f: impl FnMut() -> Result<(), E>) -> Result<f64, E> {
     f()?;
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {

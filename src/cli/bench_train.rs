@@ -194,11 +194,19 @@ fn time_one_run(preset: Preset, train: &LabelledSet, seed: u64) -> anyhow::Resul
 
 /// The first of `$TILELAB_PYTHON`, `python3`, `python` that imports torch.
 fn find_python_with_torch() -> anyhow::Result<String> {
+    find_python_importing("torch").map_err(|tried| {
+        anyhow::anyhow!("--against-pytorch: none of {tried} imports torch (set TILELAB_PYTHON to a Python that has it)")
+    })
+}
+
+/// The first of `$TILELAB_PYTHON`, `python3`, `python` that imports `modules` (comma-separated);
+/// if none does, the candidates tried, listed.
+pub fn find_python_importing(modules: &str) -> Result<String, String> {
     let candidates: Vec<String> =
         std::env::var("TILELAB_PYTHON").into_iter().chain(["python3".to_owned(), "python".to_owned()]).collect();
     for python in &candidates {
         let imports = Command::new(python)
-            .args(["-c", "import torch"])
+            .args(["-c", &format!("import {modules}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -207,10 +215,7 @@ fn find_python_with_torch() -> anyhow::Result<String> {
             return Ok(python.clone());
         }
     }
-    anyhow::bail!(
-        "--against-pytorch: none of {} imports torch (set TILELAB_PYTHON to a Python that has it)",
-        candidates.join(", ")
-    )
+    Err(candidates.join(", "))
 }
 
 /// One PyTorch run of the same network: `(seconds, torch version)`.
@@ -245,7 +250,7 @@ fn noise_set(spec: CnnSpec, count: usize, seed: u64) -> anyhow::Result<LabelledS
 }
 
 /// The median (mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();

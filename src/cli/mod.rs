@@ -3,15 +3,19 @@
 mod activations;
 mod bench;
 mod bench_construct;
+mod bench_import;
+mod bench_interpret;
 mod bench_scaling;
 mod bench_scatter;
 mod bench_train;
 mod dataset;
 mod export;
 mod figures;
+mod interpret;
 mod logits;
 mod network;
 mod reproduce;
+mod run_model;
 mod scatter;
 mod scene;
 mod verify;
@@ -58,6 +62,10 @@ enum Command {
     },
     /// Write the wavelet scattering coefficients of one greyscale image as NumPy float32 [K, H', W'].
     Scatter(scatter::ScatterArgs),
+    /// Run an ONNX model on NumPy inputs (any batch and channel count); write its outputs as .npy.
+    Run(run_model::RunArgs),
+    /// Preferred stimuli, top examples and attributions of N1, N2, the trained CNN or an ONNX model, scored against the tiles' known windows.
+    Interpret(interpret::InterpretArgs),
 }
 
 /// Parses the arguments, runs the command (or the app) and turns errors into a message.
@@ -76,6 +84,8 @@ pub fn main() -> ExitCode {
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Scene(args)) => scene::run(args),
         Some(Command::Scatter(args)) => scatter::run(args),
+        Some(Command::Run(args)) => run_model::run(args),
+        Some(Command::Interpret(args)) => interpret::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,8 @@ use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::experiments::scattering;
 use crate::core::experiments::toy::{self, ToyConfig, ToyResult};
 use crate::core::nn::arch::Preset;
+use crate::core::nn::n2_shaped::{Init, Wiring};
+use crate::core::plot;
 use crate::core::scattering::Scattering;
 use crate::core::scattering::classifier::TrainSettings;
 use crate::core::scene::compute;
@@ -74,7 +76,7 @@ struct DepthArgs {
     /// Print the rows as one JSON array (the last line) and no progress.
     #[arg(long)]
     json: bool,
-    /// Folder for `depth.json` and `depth.md`.
+    /// Folder for `depth.json`, `depth.md` and the figures (PNG and SVG).
     #[arg(long)]
     out: PathBuf,
 }
@@ -106,9 +108,68 @@ struct FashionArgs {
     /// Print one JSON object (the last line) and no progress bar.
     #[arg(long)]
     json: bool,
-    /// The trained network: the paper's (conv 5×5×12, FC) or the deep one (two conv + pool blocks).
+    /// The trained network: the paper's (conv 5×5×12, FC), the deep one (two conv + pool blocks)
+    /// or N2's own layers and wiring for the tile set, trained by SGD (momentum 0.9, lr 0.01).
     #[arg(long, value_enum, default_value = "paper")]
-    arch: ArchArg,
+    arch: FashionArch,
+    /// For `--arch n2-shaped`: start from random weights or from N2's own.
+    #[arg(long, value_enum, default_value = "random")]
+    init: InitArg,
+    /// For `--arch n2-shaped`: N2's connections only, or every channel to every channel (refused
+    /// above 200 MFLOP per training sample; three Fashion tiles cost about 1 GFLOP).
+    #[arg(long, value_enum, default_value = "sparse")]
+    wiring: WiringArg,
+}
+
+/// `--arch` of `reproduce fashion` and `reproduce mnist`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FashionArch {
+    /// conv 5×5×12, ReLU, FC; plain SGD lr 0.03 (the paper).
+    Paper,
+    /// conv 3×3×16, ReLU, max-pool, conv 3×3×32, ReLU, max-pool, FC; momentum 0.9, lr 0.01.
+    Deep,
+    /// N2's layers, channels and wiring for the tile set; momentum 0.9, lr 0.01.
+    N2Shaped,
+}
+
+/// `--init` of `reproduce fashion --arch n2-shaped`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InitArg {
+    /// U(−1/√n, 1/√n) per unit with n connections, seeded.
+    Random,
+    /// N2's weights: the untrained network is N2.
+    N2,
+}
+
+/// `--wiring` of `reproduce fashion --arch n2-shaped`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WiringArg {
+    /// Only N2's connections.
+    Sparse,
+    /// Every channel to every channel below, at every tap.
+    Dense,
+}
+
+/// The network a Fashion or MNIST run trains.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FashionNet {
+    Preset(Preset),
+    N2Shaped(Wiring, Init),
+}
+
+impl FashionArgs {
+    fn net(&self) -> FashionNet {
+        let preset = match self.arch {
+            FashionArch::Paper => Preset::Paper,
+            FashionArch::Deep => Preset::Deep,
+            FashionArch::N2Shaped => {
+                let wiring = if self.wiring == WiringArg::Dense { Wiring::Dense } else { Wiring::Sparse };
+                let init = if self.init == InitArg::N2 { Init::N2 } else { Init::Random };
+                return FashionNet::N2Shaped(wiring, init);
+            }
+        };
+        FashionNet::Preset(preset)
+    }
 }
 
 /// `--arch` of `reproduce fashion` and `bench train`.
@@ -196,12 +257,19 @@ fn run_depth(seeds: usize, classes: usize, json: bool, out: &Path) -> anyhow::Re
             );
         }
     };
-    let rows = depth::run(&config, &mut progress).context("depth experiment")?;
-    let table = depth::table(&config, &rows);
-    let json_text = serde_json::to_string(&rows)?;
-    write_atomic(&out.join("depth.json"), serde_json::to_string_pretty(&rows)?.as_bytes())
+    let study = depth::run(&config, &mut progress).context("depth experiment")?;
+    let table = depth::table(&config, &study.rows);
+    let json_text = serde_json::to_string(&study.rows)?;
+    write_atomic(&out.join("depth.json"), serde_json::to_string_pretty(&study.rows)?.as_bytes())
         .context("writing depth.json")?;
     write_atomic(&out.join("depth.md"), table.as_bytes()).context("writing depth.md")?;
+    for (stem, figure) in depth::figures(&study) {
+        for (extension, format) in [("png", plot::Format::Png { scale: 1.0 }), ("svg", plot::Format::Svg)] {
+            let path = out.join(format!("{stem}.{extension}"));
+            let bytes = plot::render(&figure, format).with_context(|| format!("drawing {stem}"))?;
+            write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     if json {
         println!("{json_text}");
     } else {
@@ -284,7 +352,7 @@ fn run_fashion(source: TileSource, args: &FashionArgs) -> anyhow::Result<Fashion
         whole_square: !args.garment_only,
         ..FashionConfig::paper(source, args.seed, args.tiles_per_class)
     };
-    let summary = fashion_summary(&config, args.arch.preset(), args.json)?;
+    let summary = fashion_summary(&config, args.net(), args.json)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -293,25 +361,44 @@ fn run_fashion(source: TileSource, args: &FashionArgs) -> anyhow::Result<Fashion
     Ok(summary)
 }
 
-fn fashion_summary(config: &FashionConfig, preset: Preset, quiet: bool) -> anyhow::Result<FashionSummary> {
+fn fashion_summary(config: &FashionConfig, net: FashionNet, quiet: bool) -> anyhow::Result<FashionSummary> {
     let name = if config.source == TileSource::Mnist { "mnist" } else { "fashion" };
     if !quiet {
         eprintln!("{name}: generating {} training and {} test images…", config.train_samples, config.test_samples);
     }
     let bar = epoch_bar(config.epochs, name, quiet);
-    let run = fashion::run_preset(config, preset, &mut |r| show_epoch(&bar, r))
-        .with_context(|| format!("{name} experiment ({} network)", preset.name()))?;
+    let mut on_epoch = |r: &EpochRecord| show_epoch(&bar, r);
+    let summary = match net {
+        FashionNet::Preset(preset) => {
+            let run = fashion::run_preset(config, preset, &mut on_epoch)
+                .with_context(|| format!("{name} experiment ({} network)", preset.name()))?;
+            fashion::summary(config, preset.name(), &run)
+        }
+        FashionNet::N2Shaped(wiring, init) => {
+            let run = fashion::run_n2_shaped(config, wiring, init, &mut on_epoch)
+                .with_context(|| format!("{name} experiment (n2-shaped network)"))?;
+            FashionSummary {
+                init: Some(init.name()),
+                wiring: Some(wiring.name()),
+                ..fashion::summary(config, "n2-shaped", &run)
+            }
+        }
+    };
     bar.finish_and_clear();
-    Ok(fashion::summary(config, preset, &run))
+    Ok(summary)
 }
 
 fn fashion_report(s: &FashionSummary) -> String {
+    let arch = match (s.init, s.wiring) {
+        (Some(init), Some(wiring)) => format!("{} (init {init}, {wiring} wiring)", s.arch),
+        _ => s.arch.to_owned(),
+    };
     format!(
         "{} (Section 6.2), {} network: {} tile(s) per class, {} training images, {} epochs, seed {}\n\
          pasted: {}; test accuracy on {} images: {:.4} (paper: > 0.99), test loss {:.4}\n\
          training loop: {:.2} s, {:.0} samples/s on {} thread(s)",
         s.experiment,
-        s.arch,
+        arch,
         s.tiles_per_class,
         s.train_samples,
         s.epochs,
@@ -484,9 +571,15 @@ fn run_all(out: &Path, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let toy_one = run_toy(&ToyConfig::paper(seed, 1), false)?;
     let toy_four = run_toy(&ToyConfig::paper(seed, 4), false)?;
-    let fashion = fashion_summary(&FashionConfig::paper(TileSource::FashionMnist, seed, 1), Preset::Paper, false)?;
+    let fashion = fashion_summary(
+        &FashionConfig::paper(TileSource::FashionMnist, seed, 1),
+        FashionNet::Preset(Preset::Paper),
+        false,
+    )?;
     let mnist_seeds: Vec<FashionSummary> = (seed..seed + 3)
-        .map(|s| fashion_summary(&FashionConfig::paper(TileSource::Mnist, s, 1), Preset::Paper, false))
+        .map(|s| {
+            fashion_summary(&FashionConfig::paper(TileSource::Mnist, s, 1), FashionNet::Preset(Preset::Paper), false)
+        })
         .collect::<anyhow::Result<_>>()?;
     let mnist_accuracy = MeanSd::of(&mnist_seeds.iter().map(|m| f64::from(m.test_accuracy)).collect::<Vec<_>>());
     let mnist = mnist_seeds.into_iter().next().context("three MNIST runs")?;

@@ -13,6 +13,7 @@ pub mod figures;
 pub mod grey_image;
 pub mod idx;
 pub mod interop;
+pub mod interpret;
 pub mod nn;
 pub mod plot;
 pub mod presets;

@@ -31,7 +31,8 @@ use super::interop::onnx_import::{ImportError, OnnxModel};
 use super::nn::cnn::Cnn;
 use super::nn::deep::DeepNet;
 use super::nn::dense::NnError;
-use super::nn::sparse::SparseError;
+use super::nn::n2_shaped::N2Shaped;
+use super::nn::sparse::{LayerKind, SparseError};
 
 /// Why selectivity could not be measured.
 #[derive(Debug, Error)]
@@ -340,6 +341,69 @@ pub fn trained_layers(
     Ok(names.into_iter().zip(layers).collect())
 }
 
+/// Per-class statistics of every hidden layer of N2's shape (trained, or with N2's weights): each
+/// layer but the padding and the output, with N2's layer names.
+pub fn n2_shaped_layers(
+    net: &N2Shaped,
+    images: &[Array2<f32>],
+    labels: &[usize],
+) -> Result<Vec<(String, ClassMaxima)>, SelectivityError> {
+    check_probe(images.len(), labels, net.classes())?;
+    let hidden = net.hidden_layers();
+    let names = net.layer_names();
+    let layers: Vec<(String, usize)> = hidden.iter().map(|&l| (names[l].to_owned(), net.shapes()[l].len())).collect();
+    layers_over_probe(&layers, net.classes(), images, labels, |image| {
+        let outputs = net.forward(image)?;
+        Ok(hidden.iter().map(|&l| outputs[l].as_slice().to_vec()).collect())
+    })
+}
+
+/// The same for N2 itself: every convolution (values, blocks, detection) and hidden dense layer,
+/// the reference beside [`n2_shaped_layers`].
+pub fn constructed_layers(
+    network: &Constructed,
+    images: &[Array2<f32>],
+    labels: &[usize],
+    classes: usize,
+) -> Result<Vec<(String, ClassMaxima)>, SelectivityError> {
+    check_probe(images.len(), labels, classes)?;
+    let all = network.network.layers();
+    let hidden: Vec<usize> =
+        (0..all.len().saturating_sub(1)).filter(|&l| !matches!(all[l].kind, LayerKind::Pad { .. })).collect();
+    let layers: Vec<(String, usize)> =
+        hidden.iter().map(|&l| (all[l].name.clone(), network.network.shapes()[l].len())).collect();
+    layers_over_probe(&layers, classes, images, labels, |image| {
+        let outputs = network.network.forward(image)?;
+        Ok(hidden.iter().map(|&l| outputs.layers[l].as_slice().to_vec()).collect())
+    })
+}
+
+/// Accumulates `(name, units)` layers over the probe images, eight images run in parallel at a
+/// time and added in order: one accumulator per layer, however large the layers (N2's lowest
+/// hold millions of units).
+fn layers_over_probe<F>(
+    layers: &[(String, usize)],
+    classes: usize,
+    images: &[Array2<f32>],
+    labels: &[usize],
+    forward: F,
+) -> Result<Vec<(String, ClassMaxima)>, SelectivityError>
+where
+    F: Fn(ArrayView2<f32>) -> Result<Vec<Vec<f32>>, SelectivityError> + Sync,
+{
+    let mut maxima: Vec<ClassMaxima> = layers.iter().map(|&(_, units)| ClassMaxima::new(units, classes)).collect();
+    for (chunk, chunk_labels) in images.chunks(8).zip(labels.chunks(8)) {
+        let outputs: Vec<Vec<Vec<f32>>> =
+            chunk.par_iter().map(|image| forward(image.view())).collect::<Result<_, _>>()?;
+        for (values, &label) in outputs.iter().zip(chunk_labels) {
+            for (layer, unit_values) in maxima.iter_mut().zip(values) {
+                layer.add(unit_values, label);
+            }
+        }
+    }
+    Ok(layers.iter().map(|(name, _)| name.clone()).zip(maxima).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +593,25 @@ mod tests {
         }
         let wrong_size = vec![Array2::zeros((5, 5))];
         assert!(matches!(constructed(&network, &wrong_size, &[0], 3), Err(SelectivityError::Constructed(_))));
+    }
+
+    #[test]
+    fn n2_shaped_with_n2s_weights_has_n2s_selectivity_layer_by_layer() {
+        use crate::core::nn::n2_shaped::{Init, N2Shaped, Wiring};
+        let classes = three_classes();
+        let (images, labels) = probe(&classes, 10, 7, 30);
+        let n2 = build_n2(&classes, 7, 7).unwrap();
+        let net = N2Shaped::new(&classes, (7, 7), Wiring::Sparse, Init::N2, 0).unwrap();
+        let reference = constructed_layers(&n2, &images, &labels, 3).unwrap();
+        let shaped = n2_shaped_layers(&net, &images, &labels).unwrap();
+        assert_eq!(reference.len(), shaped.len());
+        assert_eq!(reference.last().unwrap().0, "detection (1×1)");
+        for ((name, a), (other, b)) in reference.iter().zip(&shaped) {
+            assert_eq!(name, other);
+            let (a, b) = (a.mean_selectivity_index().unwrap(), b.mean_selectivity_index().unwrap());
+            assert!((a - b).abs() < 1e-4, "{name}: {a} vs {b}");
+        }
+        let detection = reference.last().unwrap().1.mean_selectivity_index().unwrap();
+        assert!(detection > 0.99, "N2's detectors answer one class: {detection}");
     }
 }

@@ -8,7 +8,7 @@
 // those lines. Layout positions assume the 1600×1000 window set below.
 
 import { createServer } from "node:http";
-import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { readFile, writeFile, mkdir, truncate } from "node:fs/promises";
 import { extname, join, normalize, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inflateSync } from "node:zlib";
@@ -30,9 +30,21 @@ const UPDATE = process.argv.includes("--update-screenshots");
 // Where to click, in the 1600×1000 window (egui draws on a canvas: no DOM elements to find).
 const WELCOME_CLOSE = [1011, 282];
 const TRAINING_TAB = [487, 43];
-const STOP_AT_ACCURACY = [265, 350];
-const START_BUTTON = [279, 382];
+const STOP_AT_ACCURACY = [265, 374];
+const START_BUTTON = [279, 406];
 const LECTURE_BUTTON = [652, 43];
+const FILE_MENU = [18, 12];
+// Items of the web build's File menu, once it is open.
+const FILE_ITEMS = {
+  importTileImage: [60, 131],
+  openNetwork: [60, 200],
+  exportAtlas: [60, 223],
+  openScene: [60, 278],
+  saveScene: [60, 301],
+  copyLink: [60, 347],
+};
+/// Bytes of a file larger than the page reads (64 MB, as the desktop's limit for scenes).
+const TOO_LARGE_BYTES = 65 * 1024 * 1024;
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -162,6 +174,79 @@ function sceneLink(file) {
   return execFileSync(cli, ["scene", "link", join(ROOT, "assets/scenes", file)], { encoding: "utf8" }).trim();
 }
 
+/// File → an item of the web build's File menu.
+async function fileMenu(page, item) {
+  await page.mouse.click(...FILE_MENU);
+  await page.waitForTimeout(400);
+  await page.mouse.click(...FILE_ITEMS[item]);
+}
+
+/// Files and links in the browser, on a fresh page: File → Copy link to this scene (read back from
+/// the clipboard, and opened), Save scene and Export atlas PNG as downloads, Open scene through
+/// the browser's file picker (the downloaded scene), and a file too large for the page refused.
+async function filesAndLinks(browser, url, errors, lines) {
+  const context = await browser.newContext({
+    viewport: { width: WIDTH, height: HEIGHT },
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    lines.push(message.text());
+    if (message.type() === "error" && !/more than the 64 MB/.test(message.text())) errors.push(message.text());
+  });
+  page.on("pageerror", (error) => errors.push(String(error)));
+  try {
+    await page.goto(url);
+    await page.waitForSelector("#loading_text", { state: "detached", timeout: 30_000 });
+    await page.waitForTimeout(1000);
+    await page.mouse.click(...WELCOME_CLOSE);
+    await page.waitForTimeout(500);
+
+    let from = lines.length;
+    await fileMenu(page, "copyLink");
+    const logged = await waitForLine(lines, /scene link: (\S+)/, 10_000, "Copy link to this scene", from);
+    check(logged[1].startsWith(`${url}#scene=1.`), `Copy link to this scene made a link to this page (${logged[1].length} characters)`);
+    const clipboard = await page.evaluate(() => navigator.clipboard.readText());
+    check(clipboard === logged[1], "the link is on the clipboard");
+    const reopened = await openAndRead(browser, clipboard, /opened the scene from the link.*|could not open the scene.*/, "the copied link");
+    check(reopened[0].startsWith("opened"), `the copied link opens in a new page ("${reopened[0]}")`);
+
+    const downloadOf = async (item) => {
+      const waiting = page.waitForEvent("download", { timeout: 15_000 });
+      await fileMenu(page, item);
+      const download = await waiting;
+      const path = join(OUT, download.suggestedFilename());
+      await download.saveAs(path);
+      return [download.suggestedFilename(), await readFile(path), path];
+    };
+    const [sceneName, sceneBytes, scenePath] = await downloadOf("saveScene");
+    const saved = JSON.parse(sceneBytes.toString("utf8"));
+    check(sceneName === "scene.tilelab" && saved.format === "tilelab-scene", `Save scene downloads ${sceneName}, a scene file`);
+    const [atlasName, atlasBytes] = await downloadOf("exportAtlas");
+    check(atlasName === "atlas.png" && atlasBytes.subarray(1, 4).toString() === "PNG", `Export atlas PNG downloads ${atlasName}, a PNG`);
+
+    const pickFile = async (item, path) => {
+      const choosing = page.waitForEvent("filechooser", { timeout: 10_000 });
+      await fileMenu(page, item);
+      await (await choosing).setFiles(path);
+    };
+    from = lines.length;
+    await pickFile("openScene", scenePath);
+    const opened = await waitForLine(lines, /opened the scene scene\.tilelab: (.*)/, 20_000, "Open scene…", from);
+    check(true, `Open scene… opened the downloaded scene through the file picker ("${opened[1]}")`);
+
+    const big = join(OUT, "too-large.tilelab");
+    await writeFile(big, "");
+    await truncate(big, TOO_LARGE_BYTES);
+    from = lines.length;
+    await pickFile("openScene", big);
+    const refused = await waitForLine(lines, /too-large\.tilelab is \d+ MB, more than the 64 MB.*/, 20_000, "a file too large", from);
+    check(true, `a file too large for the page says so ("${refused[0]}")`);
+  } finally {
+    await context.close();
+  }
+}
+
 async function main() {
   const server = await serve();
   const url = `http://127.0.0.1:${server.address().port}/`;
@@ -263,7 +348,10 @@ async function main() {
     lines.push(...studentLines);
     await context.close();
 
-    // 5. Nothing went wrong on the way (on either page).
+    // 5. Files and links.
+    await filesAndLinks(browser, url, errors, lines);
+
+    // 6. Nothing went wrong on the way (on any page).
     const panics = lines.filter((line) => /panicked at/.test(line));
     check(errors.length === 0 && panics.length === 0, `no error or panic in the console (${errors.concat(panics).join(" | ")})`);
   } finally {

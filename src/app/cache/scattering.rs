@@ -170,6 +170,10 @@ impl Cache {
         }
         let cnn = match network {
             Ok(StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _)) => cnn,
+            Ok(StudyNetwork::Deep(..)) => {
+                let why = "the deformation study compares the paper's CNN: train it (Paper preset) to see it here";
+                return self.deformation.fail(key, why.to_owned());
+            }
             Ok(StudyNetwork::Imported(_)) => {
                 let why = "the deformation study compares tilelab's own CNN: close the opened network to see it";
                 return self.deformation.fail(key, why.to_owned());

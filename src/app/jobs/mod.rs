@@ -6,8 +6,8 @@
 //! failure, newest result wins, cancel, progress); the caches and views keep their results in it.
 //!
 //! Where a job runs is decided here, by target: [`native`] gives each job a thread; `sliced`
-//! (the web build, which has no threads) advances every job in time slices from the UI thread,
-//! when the app calls [`advance`] once per frame. Views and caches never see the difference.
+//! (the web build, which has no threads) advances every job in time slices on the UI thread,
+//! when the page calls [`advance`] between frames (`app::web`). Views and caches never see the difference.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;

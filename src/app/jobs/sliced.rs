@@ -1,5 +1,5 @@
 //! Where jobs run without threads (the web build): every job lives in a list on the UI thread,
-//! and [`advance`], called once per frame, calls their steps round-robin for a time budget. A
+//! and [`advance`], called by the page between frames, calls their steps round-robin for a time budget. A
 //! `Work::Steps` job (training) thus interleaves with the frames; a `Work::Once` job runs as one
 //! slice, whole, which is fine because those jobs are short (a forward pass, a build, an export).
 

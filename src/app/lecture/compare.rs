@@ -107,6 +107,8 @@ pub fn trained_ui(
     commands: &mut Vec<Command>,
 ) {
     let (cnn, version, status) = trained_snapshot(app);
+    // A network of blocks (no paper's network to draw) is shown by `deep`.
+    let deep = app.training.as_ref().and_then(|job| job.progress().net.clone()).filter(|_| cnn.is_none());
     // N1 is built ahead, so that "Measure selectivity" can start as soon as it is clicked.
     let n1 = data::network(app, Which::N1, commands);
     let (height, width) = data::image_size(app);
@@ -133,7 +135,12 @@ pub fn trained_ui(
                     commands.push(Command::ControlTraining(Control::SetSpeed(speed)));
                 }
             }
-            let Some(cnn) = &cnn else { return };
+            let Some(cnn) = &cnn else {
+                if let Some(net) = &deep {
+                    super::deep::maps_ui(ui, app, lecture, textures, (net, version), commands);
+                }
+                return;
+            };
             let maps = filters(cnn);
             let scale = Scale::symmetric("weight", maps.iter().flat_map(|m| m.iter()));
             let views = numbered_views(&maps, "filter", version);
@@ -170,6 +177,10 @@ pub fn trained_ui(
             });
         },
         |ui, (_, commands)| {
+            if deep.is_some() {
+                super::deep::selectivity_ui(ui, app);
+                return;
+            }
             note(ui, "SGD finds its own filters: no tile, no ε, no distance. Are its hidden units monosemantic?");
             formula(ui, "selectivity = classes a unit fires for");
             ui.add_space(4.0);
@@ -194,7 +205,7 @@ pub fn trained_ui(
 }
 
 /// One heat-map view per array, titled `"{name} {i}"` and cached under a lecture-specific key.
-fn numbered_views<'a>(maps: &'a [Array2<f32>], name: &str, stamp: u64) -> Vec<MapView<'a>> {
+pub(super) fn numbered_views<'a>(maps: &'a [Array2<f32>], name: &str, stamp: u64) -> Vec<MapView<'a>> {
     maps.iter()
         .enumerate()
         .map(|(i, m)| MapView {

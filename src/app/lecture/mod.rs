@@ -12,6 +12,7 @@
 
 pub mod compare;
 pub mod data;
+pub mod deep;
 pub mod input;
 pub mod layers;
 pub mod steps;

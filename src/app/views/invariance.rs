@@ -154,6 +154,12 @@ fn network_for(app: &AppState, request: &StudyKey) -> Result<StudyNetwork, Strin
         }) {
             return Ok(StudyNetwork::Trained(Arc::clone(cnn), progress.version));
         }
+        if let Some(net) = progress.net.as_ref().filter(|n| {
+            let a = n.arch();
+            (a.height, a.width, a.classes) == (request.size.0, request.size.1, classes)
+        }) {
+            return Ok(StudyNetwork::Deep(Arc::clone(net), progress.version));
+        }
     }
     let (height, width) = request.size;
     let kernel = 5.min(height).min(width);
@@ -169,8 +175,8 @@ fn trained_version(app: &AppState, request: &StudyKey) -> Option<u64> {
     if progress.running {
         return None;
     }
-    let spec = progress.cnn.as_ref()?.spec();
-    ((spec.height, spec.width, spec.classes) == (request.size.0, request.size.1, app.classes.len()))
+    let arch = progress.net.as_ref()?.arch();
+    ((arch.height, arch.width, arch.classes) == (request.size.0, request.size.1, app.classes.len()))
         .then_some(progress.version)
 }
 

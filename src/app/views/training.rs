@@ -18,6 +18,8 @@ use crate::app::widgets::number;
 use crate::app::widgets::speed::speed_ui;
 use crate::core::nn::train::Status;
 
+mod arch_editor;
+
 /// Width of the settings column, in points.
 const SETTINGS_WIDTH: f32 = 300.0;
 /// Width of the name column of the settings, in points.
@@ -117,8 +119,12 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
             ui.colored_label(color, message);
         }
     };
-    row(ui, "Filters", Setting::Filters, number::field(&mut config.filters).range(0..=256));
-    row(ui, "Kernel size", Setting::Kernel, number::field(&mut config.kernel).range(0..=64));
+    let data = &app.session.dataset;
+    arch_editor::ui(ui, config, (data.height, data.width, app.classes.len()));
+    if config.layers.is_none() {
+        row(ui, "Filters", Setting::Filters, number::field(&mut config.filters).range(0..=256));
+        row(ui, "Kernel size", Setting::Kernel, number::field(&mut config.kernel).range(0..=64));
+    }
     let learning_rate = number::field(&mut config.hyper.learning_rate).speed(0.001).range(0.0..=1e7).max_decimals(5);
     row(ui, "Learning rate", Setting::LearningRate, learning_rate);
     row(ui, "Batch size", Setting::BatchSize, number::field(&mut config.hyper.batch_size).range(0..=100_000));

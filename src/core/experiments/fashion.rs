@@ -5,10 +5,14 @@
 
 use serde::Serialize;
 
-use super::{DeepRun, EpochRecord, ExperimentError, TrainingRun, train_deep_epochs, train_epochs};
+use super::{
+    DeepRun, EpochRecord, ExperimentError, TrainingRun, train_deep_epochs, train_epochs, train_network_epochs,
+};
 use crate::core::dataset::{Background, DatasetSpec, generate};
 use crate::core::nn::arch::Preset;
 use crate::core::nn::cnn::CnnSpec;
+use crate::core::nn::deep_train::DeepTrainer;
+use crate::core::nn::n2_shaped::{Init, N2Shaped, Wiring};
 use crate::core::nn::train::{Hyper, LabelledSet};
 use crate::core::presets::{fashion_ten, mnist_ten};
 use crate::core::tile::{ClassSet, Tile};
@@ -88,8 +92,14 @@ pub fn whole_square(classes: &mut ClassSet) {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FashionSummary {
     pub experiment: &'static str,
-    /// The architecture preset (`paper`, `deep`).
+    /// The architecture (`paper`, `deep`, `n2-shaped`).
     pub arch: &'static str,
+    /// For `n2-shaped`: where the weights started (`random`, `n2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<&'static str>,
+    /// For `n2-shaped`: `sparse` (N2's connections) or `dense`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wiring: Option<&'static str>,
     pub test_accuracy: f32,
     pub test_loss: f32,
     /// Wall time of the SGD loop alone.
@@ -164,10 +174,30 @@ pub fn run_preset(
     train_deep_epochs(None, arch, Hyper::of_preset(preset), sets, config.seed, config.epochs, on_epoch)
 }
 
-/// The summary of a finished run of `preset`.
-pub fn summary(config: &FashionConfig, preset: Preset, run: &DeepRun) -> FashionSummary {
+/// Trains N2's shape for the config's tile set (`wiring`, `init`) with the deep preset's SGD
+/// (momentum 0.9, lr 0.01, batch 100).
+pub fn run_n2_shaped(
+    config: &FashionConfig,
+    wiring: Wiring,
+    init: Init,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<DeepRun<N2Shaped>, ExperimentError> {
+    if config.tiles_per_class == 0 {
+        return Err(ExperimentError::Invalid("tiles per class must be at least 1".to_owned()));
+    }
+    let net = N2Shaped::new(&config.classes(), (40, 40), wiring, init, config.seed)?;
+    let (train, test) = datasets(config)?;
+    let trainer = DeepTrainer::from_network(net, Hyper::deep(), train, test, config.seed)?;
+    train_network_epochs(trainer, config.epochs, on_epoch)
+}
+
+/// The summary of a finished run of the network called `arch` (`init` and `wiring` are `None`;
+/// an `n2-shaped` run sets them).
+pub fn summary<N>(config: &FashionConfig, arch: &'static str, run: &DeepRun<N>) -> FashionSummary {
     FashionSummary {
-        arch: preset.name(),
+        arch,
+        init: None,
+        wiring: None,
         experiment: match config.source {
             TileSource::FashionMnist => "fashion",
             TileSource::Mnist => "mnist",
@@ -204,7 +234,7 @@ mod tests {
         let run = run(&config, &mut |_| {}).unwrap();
         assert!(run.test.accuracy >= 0.95, "accuracy {}", run.test.accuracy);
         assert_eq!(run.epochs.len(), 3);
-        let summary = summary(&config, Preset::Paper, &DeepRun::from(run));
+        let summary = summary(&config, "paper", &DeepRun::from(run));
         assert_eq!(summary.test_samples, 300);
         assert!(summary.samples_per_second > 0.0);
     }

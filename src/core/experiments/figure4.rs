@@ -24,6 +24,7 @@ use crate::core::dataset::{Background, background, paste, valid_offsets};
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::{Cnn, argmax};
 use crate::core::nn::deep::DeepNet;
+use crate::core::nn::n2_shaped::N2Shaped;
 use crate::core::plot::{self, Figure, FigureKind, Format, HistogramGrid, HistogramPanel, SampleSeries};
 use crate::core::tile::{ClassSet, TileId};
 
@@ -192,6 +193,8 @@ pub enum Classifier<'a> {
     Onnx(&'a OnnxModel),
     /// A trained network of any architecture.
     Deep(&'a DeepNet),
+    /// N2's shape, trained (or with N2's weights).
+    N2Shaped(&'a N2Shaped),
 }
 
 impl Classifier<'_> {
@@ -201,6 +204,7 @@ impl Classifier<'_> {
             Self::Cnn(cnn) => (cnn.spec().height, cnn.spec().width),
             Self::Onnx(model) => model.input_size(),
             Self::Deep(net) => (net.arch().height, net.arch().width),
+            Self::N2Shaped(net) => net.input(),
         }
     }
 
@@ -210,6 +214,7 @@ impl Classifier<'_> {
             Self::Cnn(cnn) => cnn.spec().classes,
             Self::Onnx(model) => model.classes(),
             Self::Deep(net) => net.arch().classes,
+            Self::N2Shaped(net) => net.classes(),
         }
     }
 
@@ -218,6 +223,7 @@ impl Classifier<'_> {
             Self::Cnn(cnn) => Ok(cnn.logits(image)?.to_vec()),
             Self::Onnx(model) => model.logits(image).map_err(|e| ExperimentError::Invalid(e.to_string())),
             Self::Deep(net) => Ok(net.logits(image)?.to_vec()),
+            Self::N2Shaped(net) => Ok(net.logits(image)?),
         }
     }
 }

@@ -23,8 +23,9 @@ use super::dataset::DatasetError;
 use super::nn::arch::Arch;
 use super::nn::cnn::{Cnn, CnnSpec, Evaluation};
 use super::nn::deep::DeepNet;
-use super::nn::deep_train::DeepTrainer;
+use super::nn::deep_train::{DeepTrainer, Trainable};
 use super::nn::dense::NnError;
+use super::nn::n2_shaped::ShapedError;
 use super::nn::sparse::SparseError;
 use super::nn::train::{Hyper, LabelledSet, Status, TrainError, Trainer};
 
@@ -41,6 +42,8 @@ pub enum ExperimentError {
     Construct(#[from] ConstructError),
     #[error("constructed network: {0}")]
     Sparse(#[from] SparseError),
+    #[error("n2-shaped network: {0}")]
+    Shaped(#[from] ShapedError),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -110,10 +113,11 @@ pub fn train_epochs(
     })
 }
 
-/// The outcome of [`train_deep_epochs`]: as [`TrainingRun`], for a network of any depth.
+/// The outcome of [`train_deep_epochs`]: as [`TrainingRun`], for a network of any depth (or of
+/// N2's shape, [`train_network_epochs`]).
 #[derive(Debug, Clone)]
-pub struct DeepRun {
-    pub trained: DeepNet,
+pub struct DeepRun<N = DeepNet> {
+    pub trained: N,
     pub epochs: Vec<EpochRecord>,
     pub train_seconds: f64,
     pub samples_per_second: f64,
@@ -146,11 +150,20 @@ pub fn train_deep_epochs(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<DeepRun, ExperimentError> {
     let (train, test) = sets;
-    let train_samples = train.len();
-    let mut trainer = match start {
+    let trainer = match start {
         Some(net) => DeepTrainer::from_network(net, hyper, train, test, seed)?,
         None => DeepTrainer::new(arch, hyper, train, test, seed)?,
     };
+    train_network_epochs(trainer, epochs, on_epoch)
+}
+
+/// Runs `trainer` for `epochs` epochs, calling `on_epoch` after each; then tests it.
+pub fn train_network_epochs<N: Trainable>(
+    mut trainer: DeepTrainer<N>,
+    epochs: usize,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<DeepRun<N>, ExperimentError> {
+    let train_samples = trainer.train_len();
     let mut records = Vec::with_capacity(epochs);
     let mut train_seconds = 0.0;
     for epoch in 1..=epochs {

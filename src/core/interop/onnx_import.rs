@@ -1,5 +1,7 @@
-//! Loading an ONNX image classifier (one grey input `[1, 1, H, W]`, class scores out) and running
-//! it in tilelab's own engine with every intermediate value kept, so the app can draw each layer.
+//! Loading an ONNX model and running it in tilelab's own engine: [`OnnxGraph`] takes any inputs the
+//! graph accepts (any batch, any channel count) and keeps every intermediate value on request;
+//! [`OnnxModel`] is a graph that is an image classifier the app can draw (one grey input
+//! `[1, 1, H, W]`, class scores out), run with every value kept so each layer can be shown.
 //!
 //! Loading checks everything a hostile or truncated file could abuse before allocating: the file
 //! size, the node count, every tensor's rank and element count, external-data paths (they must
@@ -14,8 +16,10 @@ use ndarray::{ArrayD, ArrayView2, ArrayView3, IxDyn};
 use prost::Message;
 use thiserror::Error;
 
-use super::ops::{Attributes, Op, Value};
-use super::proto::{DATA_TYPE_FLOAT, ModelProto, NodeProto, ValueInfoProto};
+use super::ops::{Attributes, Op, OpError, Value};
+use super::proto::{
+    DATA_TYPE_DOUBLE, DATA_TYPE_FLOAT, DATA_TYPE_INT32, DATA_TYPE_INT64, ModelProto, NodeProto, ValueInfoProto,
+};
 use tensors::{tensor_dims, tensor_value};
 
 mod tensors;
@@ -27,9 +31,12 @@ pub const MAX_NODES: usize = 10_000;
 /// Most values (all tensors together) one run may keep: 32 Mi floats, 128 MiB (N2 at the paper's
 /// scale keeps about 4 Mi).
 pub const MAX_KEPT_ELEMENTS: usize = 1 << 25;
-/// Most values all initialisers and constants together may hold: 64 Mi, 256 MiB as float32
-/// (external data is not bounded by the file size, so this is checked before each tensor is read).
-pub const MAX_WEIGHT_ELEMENTS: usize = 1 << 26;
+/// Most values alive at once in a run that keeps only the outputs: 256 Mi floats, 1 GiB.
+pub const MAX_LIVE_ELEMENTS: usize = 1 << 28;
+/// Most values all initialisers and constants together may hold: 256 Mi, 1 GiB as float32 (VGG-19
+/// has 144 Mi); external data is not bounded by the file size, so this is checked before each
+/// tensor is read.
+pub const MAX_WEIGHT_ELEMENTS: usize = 1 << 28;
 /// Largest input image side.
 pub const MAX_INPUT_SIDE: usize = 4096;
 
@@ -48,6 +55,9 @@ pub enum ImportError {
     TooManyNodes(usize),
     #[error("node '{node}' ({op}): {reason}")]
     Node { node: String, op: String, reason: String },
+    /// An operator, or one of its attributes or modes, that tilelab does not run.
+    #[error("node '{node}' ({op}): {reason}")]
+    Unsupported { node: String, op: String, reason: String },
     #[error("tensor '{name}': {reason}")]
     Tensor { name: String, reason: String },
     #[error("external data of '{name}': {reason}")]
@@ -58,6 +68,8 @@ pub enum ImportError {
     Cycle(String),
     #[error("the graph's input: {0}")]
     Input(String),
+    #[error("input '{name}': {reason}")]
+    Feed { name: String, reason: String },
     #[error("the graph's output: {0}")]
     Output(String),
     #[error(
@@ -69,6 +81,8 @@ pub enum ImportError {
     TooManyWeights,
     #[error("one run would keep more than {MAX_KEPT_ELEMENTS} values")]
     TooManyValues,
+    #[error("one run would hold more than {MAX_LIVE_ELEMENTS} values at once")]
+    TooManyLiveValues,
 }
 
 /// One node of the graph, its operator parsed.
@@ -79,8 +93,10 @@ pub struct Node {
     pub op: Op,
     /// Input value names; empty for an omitted optional input.
     pub inputs: Vec<String>,
-    /// The first output (the only one tilelab computes; Dropout's mask and the like are not).
+    /// The first output.
     pub output: String,
+    /// Every output the node computes (more than one only for `Split`; Dropout's mask is not computed).
+    pub outputs: Vec<String>,
 }
 
 /// One value computed during a run.
@@ -121,21 +137,35 @@ impl Trace {
     }
 }
 
-/// A loaded, checked ONNX classifier.
-#[derive(Debug, Clone)]
-pub struct OnnxModel {
-    input_name: String,
-    input_size: (usize, usize),
-    nodes: Vec<Node>,
-    constants: HashMap<String, Value>,
-    output: String,
-    graph_outputs: Vec<String>,
-    metadata: Vec<(String, String)>,
-    classes: usize,
+/// A graph input: its name, whether it holds integers, and its dimensions (`None` = symbolic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphInput {
+    pub name: String,
+    pub integer: bool,
+    pub dims: Vec<Option<usize>>,
 }
 
-impl OnnxModel {
-    /// Reads `path` (and external data beside it), checks it and runs it once on a blank image.
+/// What one run of a graph computed: the declared outputs, and every float value when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Every float value computed, in execution order (empty unless every value was kept).
+    pub values: Vec<Traced>,
+    /// The graph's outputs, in declaration order.
+    pub outputs: Vec<(String, Value)>,
+}
+
+/// A loaded, checked ONNX graph: nodes in execution order, constants folded.
+#[derive(Debug, Clone)]
+pub struct OnnxGraph {
+    inputs: Vec<GraphInput>,
+    nodes: Vec<Node>,
+    constants: HashMap<String, Value>,
+    outputs: Vec<String>,
+    metadata: Vec<(String, String)>,
+}
+
+impl OnnxGraph {
+    /// Reads `path` (and external data beside it) and checks it.
     pub fn load(path: &Path) -> Result<Self, ImportError> {
         let io = |source| ImportError::Io { path: path.to_path_buf(), source };
         let size = std::fs::metadata(path).map_err(io)?.len();
@@ -148,7 +178,7 @@ impl OnnxModel {
         Self::from_bytes(&bytes, Some(&folder))
     }
 
-    /// Parses a model from memory; `folder` is where external data may be read (none if `None`).
+    /// Parses a graph from memory; `folder` is where external data may be read (none if `None`).
     pub fn from_bytes(bytes: &[u8], folder: Option<&Path>) -> Result<Self, ImportError> {
         if bytes.len() as u64 > MAX_MODEL_BYTES {
             return Err(ImportError::FileTooLarge(bytes.len() as u64));
@@ -179,39 +209,248 @@ impl OnnxModel {
         let mut nodes = Vec::with_capacity(graph.node.len());
         for proto in &graph.node {
             if let Some((output, value)) = constant_node(proto, folder)? {
-                weights = weights.saturating_add(value.shape().iter().product());
-                if weights > MAX_WEIGHT_ELEMENTS {
-                    return Err(ImportError::TooManyWeights);
-                }
+                weights = add_weights(weights, &value)?;
                 constants.insert(output, value);
             } else {
                 nodes.push(parse_node(proto, opset)?);
             }
         }
-        let (input_name, input_size) = graph_input(&graph.input, &constants)?;
-        let graph_outputs: Vec<String> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
-        let output = graph_outputs
-            .iter()
-            .find(|n| *n == "logits")
-            .or_else(|| graph_outputs.first())
-            .cloned()
-            .ok_or_else(|| ImportError::Output("the graph declares no output".into()))?;
-        let nodes = topological_order(nodes, &constants, &input_name)?;
-        if !nodes.iter().any(|n| n.output == output) {
-            return Err(ImportError::Output(format!("'{output}' is not computed by any node")));
+        let inputs = graph_inputs(&graph.input, &constants)?;
+        let input_names: HashSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        let outputs: Vec<String> = graph.output.iter().filter_map(|o| o.name.clone()).collect();
+        if outputs.is_empty() {
+            return Err(ImportError::Output("the graph declares no output".into()));
+        }
+        let nodes = topological_order(nodes, &constants, &input_names)?;
+        let nodes = fold_constants(nodes, &mut constants, weights)?;
+        let computed = |name: &String| {
+            nodes.iter().any(|n| n.outputs.contains(name))
+                || constants.contains_key(name)
+                || input_names.contains(name.as_str())
+        };
+        if let Some(missing) = outputs.iter().find(|o| !computed(o)) {
+            return Err(ImportError::Output(format!("'{missing}' is not computed by any node")));
         }
         let metadata = model
             .metadata_props
             .iter()
             .map(|p| (p.key.clone().unwrap_or_default(), p.value.clone().unwrap_or_default()))
             .collect();
-        let mut loaded = Self { input_name, input_size, nodes, constants, output, graph_outputs, metadata, classes: 0 };
+        Ok(Self { inputs, nodes, constants, outputs, metadata })
+    }
+
+    /// The inputs a run must be given.
+    pub fn inputs(&self) -> &[GraphInput] {
+        &self.inputs
+    }
+
+    /// The nodes in execution order (nodes that only read constants are folded away).
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// A constant (initialiser, Constant node or folded value).
+    pub fn constant(&self, name: &str) -> Option<&Value> {
+        self.constants.get(name)
+    }
+
+    /// The names of the graph outputs as declared.
+    pub fn outputs(&self) -> &[String] {
+        &self.outputs
+    }
+
+    /// The model's `metadata_props`.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// Runs the graph on `feeds` (one value per input, by name). With `keep_all`, every float value
+    /// is returned (at most [`MAX_KEPT_ELEMENTS`] in all); otherwise a value is dropped once its
+    /// last reader has run.
+    pub fn evaluate(&self, feeds: &HashMap<String, Value>, keep_all: bool) -> Result<Evaluation, ImportError> {
+        for input in &self.inputs {
+            let value = feeds.get(&input.name).ok_or_else(|| ImportError::Feed {
+                name: input.name.clone(),
+                reason: "no value was given for it".into(),
+            })?;
+            check_feed(input, value)?;
+        }
+        let last_use = self.last_uses();
+        let mut live: HashMap<&str, Value> = HashMap::new();
+        let mut values = Vec::new();
+        let (mut kept, mut alive) = (0usize, 0usize);
+        for (step, node) in self.nodes.iter().enumerate() {
+            let inputs: Vec<Option<&Value>> = node
+                .inputs
+                .iter()
+                .map(|name| match name.as_str() {
+                    "" => None,
+                    n => live.get(n).or_else(|| self.constants.get(n)).or_else(|| feeds.get(n)),
+                })
+                .collect();
+            let outputs = node.op.apply_all(&inputs).map_err(|reason| node_error(node, reason.to_string()))?;
+            for (name, value) in node.outputs.iter().zip(outputs) {
+                if name.is_empty() {
+                    continue;
+                }
+                let size = value.shape().iter().product::<usize>();
+                if keep_all {
+                    kept = kept.saturating_add(size);
+                    if kept > MAX_KEPT_ELEMENTS {
+                        return Err(ImportError::TooManyValues);
+                    }
+                    if let Value::F32(array) = &value {
+                        values.push(Traced {
+                            name: name.clone(),
+                            node: node.name.clone(),
+                            op_type: node.op_type.clone(),
+                            value: array.clone(),
+                        });
+                    }
+                }
+                alive = alive.saturating_add(size);
+                if alive > MAX_LIVE_ELEMENTS {
+                    return Err(ImportError::TooManyLiveValues);
+                }
+                live.insert(name, value);
+            }
+            if !keep_all {
+                for name in node.inputs.iter().filter(|n| last_use.get(n.as_str()) == Some(&step)) {
+                    if let Some(value) = live.remove(name.as_str()) {
+                        alive -= value.shape().iter().product::<usize>();
+                    }
+                }
+            }
+        }
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|name| {
+                let value = live.get(name.as_str()).or_else(|| self.constants.get(name)).or_else(|| feeds.get(name));
+                value
+                    .cloned()
+                    .map(|v| (name.clone(), v))
+                    .ok_or_else(|| ImportError::Output(format!("'{name}' was not computed")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Evaluation { values, outputs })
+    }
+
+    /// The step after which each computed value is read no more (graph outputs: never).
+    fn last_uses(&self) -> HashMap<&str, usize> {
+        let mut last = HashMap::new();
+        for (step, node) in self.nodes.iter().enumerate() {
+            for name in &node.inputs {
+                last.insert(name.as_str(), step);
+            }
+        }
+        for output in &self.outputs {
+            last.remove(output.as_str());
+        }
+        last
+    }
+}
+
+/// Fails unless `value` fits `input`'s element type and its fixed dimensions.
+fn check_feed(input: &GraphInput, value: &Value) -> Result<(), ImportError> {
+    let bad = |reason: String| ImportError::Feed { name: input.name.clone(), reason };
+    if matches!(value, Value::I64(_)) != input.integer {
+        let want = if input.integer { "integers" } else { "floats" };
+        return Err(bad(format!("the graph takes {want}")));
+    }
+    let shape = value.shape();
+    let fits = shape.len() == input.dims.len() && input.dims.iter().zip(shape).all(|(d, &s)| d.is_none_or(|d| d == s));
+    if !fits {
+        return Err(bad(format!("the graph takes shape {}, not {shape:?}", show_dims(&input.dims))));
+    }
+    Ok(())
+}
+
+/// Dimensions as `[1, 3, H, W]`-like text (`?` for a symbolic one).
+fn show_dims(dims: &[Option<usize>]) -> String {
+    let shown: Vec<String> = dims.iter().map(|d| d.map_or_else(|| "?".into(), |v| v.to_string())).collect();
+    format!("[{}]", shown.join(", "))
+}
+
+fn add_weights(weights: usize, value: &Value) -> Result<usize, ImportError> {
+    let weights = weights.saturating_add(value.shape().iter().product());
+    if weights > MAX_WEIGHT_ELEMENTS {
+        return Err(ImportError::TooManyWeights);
+    }
+    Ok(weights)
+}
+
+/// Runs once, at load, every node that reads only constants (weights made by `ConstantOfShape`,
+/// shapes built from constants) and keeps its outputs as constants.
+fn fold_constants(
+    nodes: Vec<Node>,
+    constants: &mut HashMap<String, Value>,
+    mut weights: usize,
+) -> Result<Vec<Node>, ImportError> {
+    let mut remaining = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let constant = node.inputs.iter().all(|n| n.is_empty() || constants.contains_key(n));
+        if !constant {
+            remaining.push(node);
+            continue;
+        }
+        let inputs: Vec<Option<&Value>> =
+            node.inputs.iter().map(|n| if n.is_empty() { None } else { constants.get(n) }).collect();
+        let outputs = node.op.apply_all(&inputs).map_err(|reason| node_error(&node, reason.to_string()))?;
+        for (name, value) in node.outputs.iter().zip(outputs).filter(|(n, _)| !n.is_empty()) {
+            weights = add_weights(weights, &value)?;
+            constants.insert(name.clone(), value);
+        }
+    }
+    Ok(remaining)
+}
+
+/// A loaded, checked ONNX classifier: a graph with one grey image input `[1, 1, H, W]`.
+#[derive(Debug, Clone)]
+pub struct OnnxModel {
+    graph: OnnxGraph,
+    input_name: String,
+    input_size: (usize, usize),
+    output: String,
+    classes: usize,
+}
+
+impl OnnxModel {
+    /// Reads `path` (and external data beside it), checks it and runs it once on a blank image.
+    pub fn load(path: &Path) -> Result<Self, ImportError> {
+        Self::from_graph(OnnxGraph::load(path)?)
+    }
+
+    /// Parses a model from memory; `folder` is where external data may be read (none if `None`).
+    pub fn from_bytes(bytes: &[u8], folder: Option<&Path>) -> Result<Self, ImportError> {
+        Self::from_graph(OnnxGraph::from_bytes(bytes, folder)?)
+    }
+
+    /// Checks that `graph` is a grey image classifier and runs it once on a blank image.
+    pub fn from_graph(graph: OnnxGraph) -> Result<Self, ImportError> {
+        let (input_name, input_size) = grey_input(graph.inputs())?;
+        let output = graph
+            .outputs()
+            .iter()
+            .find(|n| *n == "logits")
+            .or_else(|| graph.outputs().first())
+            .cloned()
+            .ok_or_else(|| ImportError::Output("the graph declares no output".into()))?;
+        if !graph.nodes.iter().any(|n| n.outputs.contains(&output)) {
+            return Err(ImportError::Output(format!("'{output}' is not computed by any node")));
+        }
+        let mut loaded = Self { graph, input_name, input_size, output, classes: 0 };
         let blank = ndarray::Array2::zeros(input_size);
         loaded.classes = loaded.run(blank.view())?.logits.len();
         if loaded.classes == 0 {
             return Err(ImportError::Output("the model outputs no class scores".into()));
         }
         Ok(loaded)
+    }
+
+    /// The graph underneath.
+    pub fn graph(&self) -> &OnnxGraph {
+        &self.graph
     }
 
     /// The image size `(H, W)` the model takes.
@@ -226,21 +465,21 @@ impl OnnxModel {
 
     /// The nodes in execution order.
     pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+        self.graph.nodes()
     }
 
     /// A constant (initialiser or Constant node), e.g. a convolution's weight for drawing filters.
     pub fn constant(&self, name: &str) -> Option<&Value> {
-        self.constants.get(name)
+        self.graph.constant(name)
     }
 
     /// Each `Conv` node with its constant weight `[M, C, kh, kw]`, in execution order (the filters
     /// the app draws); convolutions whose weight is computed are left out.
     pub fn conv_weights(&self) -> Vec<(&Node, &ArrayD<f32>)> {
-        self.nodes
+        self.nodes()
             .iter()
             .filter(|n| n.op_type == "Conv")
-            .filter_map(|n| match n.inputs.get(1).and_then(|w| self.constants.get(w)) {
+            .filter_map(|n| match n.inputs.get(1).and_then(|w| self.constant(w)) {
                 Some(Value::F32(weight)) => Some((n, weight)),
                 _ => None,
             })
@@ -249,7 +488,7 @@ impl OnnxModel {
 
     /// The names of the graph outputs as declared.
     pub fn graph_outputs(&self) -> &[String] {
-        &self.graph_outputs
+        self.graph.outputs()
     }
 
     /// The name of the output read as class scores (`logits` if declared, else the first output).
@@ -259,7 +498,7 @@ impl OnnxModel {
 
     /// The model's `metadata_props`.
     pub fn metadata(&self) -> &[(String, String)] {
-        &self.metadata
+        self.graph.metadata()
     }
 
     /// Runs one `H×W` image (grey levels in [0, 1]) and keeps every computed value.
@@ -276,35 +515,10 @@ impl OnnxModel {
                 .into_shape_with_order(IxDyn(&[1, 1, rows, cols]))
                 .map_err(|e| ImportError::Input(e.to_string()))?,
         );
-        let mut computed: HashMap<&str, Value> = HashMap::new();
-        let mut values = Vec::with_capacity(self.nodes.len());
-        let mut kept = 0usize;
-        for node in &self.nodes {
-            let inputs: Vec<Option<&Value>> = node
-                .inputs
-                .iter()
-                .map(|name| match name.as_str() {
-                    "" => None,
-                    n if n == self.input_name => Some(&input),
-                    n => computed.get(n).or_else(|| self.constants.get(n)),
-                })
-                .collect();
-            let value = node.op.apply(&inputs).map_err(|reason| node_error(node, reason.to_string()))?;
-            kept = kept.saturating_add(value.shape().iter().product());
-            if kept > MAX_KEPT_ELEMENTS {
-                return Err(ImportError::TooManyValues);
-            }
-            if let Value::F32(array) = &value {
-                values.push(Traced {
-                    name: node.output.clone(),
-                    node: node.name.clone(),
-                    op_type: node.op_type.clone(),
-                    value: array.clone(),
-                });
-            }
-            computed.insert(&node.output, value);
-        }
-        let logits = match computed.get(self.output.as_str()) {
+        let feeds = HashMap::from([(self.input_name.clone(), input)]);
+        let evaluation = self.graph.evaluate(&feeds, true)?;
+        let scores = evaluation.outputs.iter().find(|(name, _)| *name == self.output).map(|(_, v)| v);
+        let logits = match scores {
             Some(Value::F32(a)) if a.ndim() == 1 || (a.ndim() == 2 && a.shape()[0] == 1) => a.iter().copied().collect(),
             Some(v) => {
                 return Err(ImportError::Output(format!(
@@ -315,7 +529,7 @@ impl OnnxModel {
             }
             None => return Err(ImportError::Output(format!("'{}' was not computed", self.output))),
         };
-        Ok(Trace { values, logits })
+        Ok(Trace { values: evaluation.values, logits })
     }
 
     /// The class scores of one image.
@@ -323,6 +537,16 @@ impl OnnxModel {
     pub fn logits(&self, image: ArrayView2<f32>) -> Result<Vec<f32>, ImportError> {
         Ok(self.run(image)?.logits)
     }
+}
+
+/// A serialised `TensorProto` (the reference suites' `input_0.pb`): its name and value (float64
+/// read as float32, int32 as int64).
+pub fn read_tensor(bytes: &[u8]) -> Result<(String, Value), ImportError> {
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(ImportError::FileTooLarge(bytes.len() as u64));
+    }
+    let tensor = super::proto::TensorProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
+    Ok((tensor.name.clone().unwrap_or_default(), tensor_value(&tensor, None)?))
 }
 
 fn node_error(node: &Node, reason: String) -> ImportError {
@@ -341,7 +565,11 @@ fn parse_node(proto: &NodeProto, opset: i64) -> Result<Node, ImportError> {
     let op_type = proto.op_type.clone().unwrap_or_default();
     let error = |reason: String| ImportError::Node { node: name.clone(), op: op_type.clone(), reason };
     if let Some(domain) = proto.domain.as_deref().filter(|d| !d.is_empty() && *d != "ai.onnx") {
-        return Err(error(format!("operator domain '{domain}' is not supported (standard ONNX operators only)")));
+        return Err(ImportError::Unsupported {
+            node: name,
+            op: op_type,
+            reason: format!("operator domain '{domain}' is not supported (standard ONNX operators only)"),
+        });
     }
     if proto.attribute.iter().any(|a| a.ref_attr_name.is_some()) {
         return Err(error("attribute references (functions) are not supported".into()));
@@ -349,15 +577,25 @@ fn parse_node(proto: &NodeProto, opset: i64) -> Result<Node, ImportError> {
     if op_type.is_empty() {
         return Err(error("the node has no operator type".into()));
     }
-    let op = Op::parse(&op_type, &Attributes(&proto.attribute), opset).map_err(|e| error(e.to_string()))?;
+    let op = Op::parse_with_outputs(&op_type, &Attributes(&proto.attribute), opset, proto.output.len()).map_err(
+        |e| match e {
+            OpError::Unsupported(reason) => {
+                ImportError::Unsupported { node: name.clone(), op: op_type.clone(), reason }
+            }
+            other => error(other.to_string()),
+        },
+    )?;
     let output = proto.output.first().filter(|o| !o.is_empty()).cloned().ok_or_else(|| error("no output".into()))?;
-    let extra_used = proto.output.iter().skip(1).any(|o| !o.is_empty()) && !matches!(op_type.as_str(), "Dropout");
+    let extra_used =
+        proto.output.iter().skip(1).any(|o| !o.is_empty()) && !matches!(op_type.as_str(), "Dropout" | "Split");
     if extra_used {
         return Err(error(
             "only the first output is supported (e.g. MaxPool indices, BatchNormalization statistics)".into(),
         ));
     }
-    Ok(Node { name, op_type, op, inputs: proto.input.clone(), output })
+    // Dropout's mask is never computed: only its first output counts.
+    let outputs = if op_type == "Split" { proto.output.clone() } else { vec![output.clone()] };
+    Ok(Node { name, op_type, op, inputs: proto.input.clone(), output, outputs })
 }
 
 /// A `Constant` node's output name and value, or `None` for other nodes.
@@ -386,42 +624,60 @@ fn constant_node(proto: &NodeProto, folder: Option<&Path>) -> Result<Option<(Str
     Ok(Some((output, value)))
 }
 
-/// The one real input (not an initialiser): its name and `(H, W)` from `[1 or N, 1, H, W]`.
-fn graph_input(
-    inputs: &[ValueInfoProto],
-    constants: &HashMap<String, Value>,
-) -> Result<(String, (usize, usize)), ImportError> {
-    let real: Vec<&ValueInfoProto> =
-        inputs.iter().filter(|i| !constants.contains_key(i.name.as_deref().unwrap_or_default())).collect();
-    let [input] = real.as_slice() else {
-        return Err(ImportError::Input(format!("expected one image input, found {}", real.len())));
+/// The real inputs (not initialisers), each with its type and dimensions.
+fn graph_inputs(inputs: &[ValueInfoProto], constants: &HashMap<String, Value>) -> Result<Vec<GraphInput>, ImportError> {
+    inputs
+        .iter()
+        .filter(|i| !constants.contains_key(i.name.as_deref().unwrap_or_default()))
+        .map(|input| {
+            let name = input.name.clone().unwrap_or_default();
+            let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+            let integer = match tensor.and_then(|t| t.elem_type) {
+                // Doubles are read as float32 (tilelab computes in float32).
+                Some(DATA_TYPE_FLOAT | DATA_TYPE_DOUBLE) => false,
+                Some(DATA_TYPE_INT64 | DATA_TYPE_INT32) => true,
+                other => {
+                    return Err(ImportError::Input(format!(
+                        "'{name}' has element type {other:?} (float32, float64, int32 or int64 are read)"
+                    )));
+                }
+            };
+            let dims = tensor.and_then(|t| t.shape.as_ref()).map(|s| s.dim.as_slice()).unwrap_or_default();
+            let dims: Vec<Option<usize>> =
+                dims.iter().map(|d| d.dim_value.and_then(|v| usize::try_from(v).ok())).collect();
+            if dims.len() > super::ops::MAX_RANK {
+                return Err(ImportError::Input(format!("'{name}' has rank {}", dims.len())));
+            }
+            Ok(GraphInput { name, integer, dims })
+        })
+        .collect()
+}
+
+/// The one grey image input of a classifier the app draws: its name and `(H, W)` from `[1, 1, H, W]`.
+fn grey_input(inputs: &[GraphInput]) -> Result<(String, (usize, usize)), ImportError> {
+    let [input] = inputs else {
+        return Err(ImportError::Input(format!("expected one image input, found {}", inputs.len())));
     };
-    let name = input.name.clone().unwrap_or_default();
-    let tensor = input.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
-    if tensor.and_then(|t| t.elem_type) != Some(DATA_TYPE_FLOAT) {
+    let name = &input.name;
+    if input.integer {
         return Err(ImportError::Input(format!("'{name}' must be float32")));
     }
-    let dims = tensor.and_then(|t| t.shape.as_ref()).map(|s| s.dim.as_slice()).unwrap_or_default();
-    let fixed = |i: usize| dims.get(i).and_then(|d| d.dim_value).and_then(|v| usize::try_from(v).ok());
-    let batch_ok = dims.first().is_some_and(|d| d.dim_value.is_none_or(|v| v == 1));
-    match (dims.len(), batch_ok, fixed(1), fixed(2), fixed(3)) {
-        (4, true, Some(1), Some(h), Some(w))
-            if (1..=MAX_INPUT_SIDE).contains(&h) && (1..=MAX_INPUT_SIDE).contains(&w) =>
-        {
-            Ok((name, (h, w)))
+    let dims = &input.dims;
+    let batch_ok = dims.first().is_some_and(|d| d.is_none_or(|v| v == 1));
+    let side = |d: Option<usize>| d.filter(|s| (1..=MAX_INPUT_SIDE).contains(s));
+    match dims.as_slice() {
+        [_, Some(1), h, w] if batch_ok && side(*h).is_some() && side(*w).is_some() => {
+            Ok((name.clone(), (h.unwrap_or(1), w.unwrap_or(1))))
         }
-        _ => {
-            let shown: Vec<String> = dims
-                .iter()
-                .map(|d| {
-                    d.dim_value.map_or_else(|| d.dim_param.clone().unwrap_or_else(|| "?".into()), |v| v.to_string())
-                })
-                .collect();
-            Err(ImportError::Input(format!(
-                "'{name}' has shape [{}]; expected one grey image [1, 1, H, W] with fixed H and W (1 to {MAX_INPUT_SIDE})",
-                shown.join(", ")
-            )))
-        }
+        [_, Some(channels), _, _] if *channels != 1 => Err(ImportError::Input(format!(
+            "'{name}' has shape {}: {channels} channels, but the app draws grey single-channel models only; \
+             run it with `tilelab run --model M.onnx --input {name}=x.npy --out DIR`",
+            show_dims(dims)
+        ))),
+        _ => Err(ImportError::Input(format!(
+            "'{name}' has shape {}; expected one grey image [1, 1, H, W] with fixed H and W (1 to {MAX_INPUT_SIDE})",
+            show_dims(dims)
+        ))),
     }
 }
 
@@ -429,19 +685,26 @@ fn graph_input(
 fn topological_order(
     nodes: Vec<Node>,
     constants: &HashMap<String, Value>,
-    input: &str,
+    inputs: &HashSet<&str>,
 ) -> Result<Vec<Node>, ImportError> {
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, node) in nodes.iter().enumerate() {
-        if producer.insert(&node.output, i).is_some() || constants.contains_key(&node.output) || node.output == input {
-            return Err(node_error(node, format!("its output '{}' is defined twice", node.output)));
+        for output in node.outputs.iter().filter(|o| !o.is_empty()) {
+            if producer.insert(output, i).is_some()
+                || constants.contains_key(output)
+                || inputs.contains(output.as_str())
+            {
+                return Err(node_error(node, format!("its output '{output}' is defined twice")));
+            }
         }
     }
     let mut waiting = vec![0usize; nodes.len()];
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         let mut seen = HashSet::new();
-        for name in node.inputs.iter().filter(|n| !n.is_empty() && *n != input && !constants.contains_key(*n)) {
+        for name in
+            node.inputs.iter().filter(|n| !n.is_empty() && !inputs.contains(n.as_str()) && !constants.contains_key(*n))
+        {
             let &from = producer
                 .get(name.as_str())
                 .ok_or_else(|| ImportError::Missing { node: node.name.clone(), value: name.clone() })?;

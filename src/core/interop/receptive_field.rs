@@ -1,33 +1,58 @@
 //! Which input pixels a unit of an imported model's feature map reads: its receptive field,
 //! followed through the graph from the input. Convolutions and poolings grow and stride it,
-//! `Pad` shifts it, element-wise operators keep it, global poolings see the whole image; a value
-//! whose field cannot be told (a fully connected layer, a reshape) has none.
+//! `Pad` shifts it, element-wise operators keep it, global poolings see the whole image; transposed
+//! convolutions and nearest upsampling map several output units to one input unit, which no
+//! integer stride expresses, so from there on the field is kept as one span per unit. A value whose
+//! field cannot be told (a fully connected layer, a reshape) has none.
 
 use std::collections::HashMap;
 
 use super::onnx_import::{Node, OnnxModel, Trace};
-use super::ops::{Op, Value, Window};
+use super::ops::{Op, Resize, Value, Window, nearest};
 
-/// The input rows and columns read by unit `(y, x)` of a map: `offset + y * stride .. + size`
-/// (per axis; `offset` may be negative where padding reads outside the image).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field {
-    pub offset: [i64; 2],
-    pub stride: [i64; 2],
-    pub size: [i64; 2],
+/// The input rows and columns read by unit `(y, x)` of a map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// `offset + y * stride .. + size` per axis (`offset` may be negative where padding reads
+    /// outside the image).
+    Grid { offset: [i64; 2], stride: [i64; 2], size: [i64; 2] },
+    /// Per axis, the half-open span `start..end` each unit reads (empty where it reads only padding).
+    Spans([Vec<(i64, i64)>; 2]),
+}
+
+/// An empty span, the identity of [`hull`].
+const EMPTY: (i64, i64) = (i64::MAX, i64::MIN);
+
+/// The smallest span holding both (empty spans ignored).
+fn hull(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+    match (a.0 < a.1, b.0 < b.1) {
+        (false, _) => b,
+        (_, false) => a,
+        _ => (a.0.min(b.0), a.1.max(b.1)),
+    }
 }
 
 impl Field {
     /// The input itself: each unit reads its own pixel.
-    const PIXEL: Self = Self { offset: [0, 0], stride: [1, 1], size: [1, 1] };
+    const PIXEL: Self = Self::Grid { offset: [0, 0], stride: [1, 1], size: [1, 1] };
+
+    /// The span unit `unit` reads along `axis` (empty for a unit beyond a span list).
+    fn span(&self, axis: usize, unit: usize) -> (i64, i64) {
+        match self {
+            Self::Grid { offset, stride, size } => {
+                let start = offset[axis].saturating_add(to_i64(unit).saturating_mul(stride[axis]));
+                (start, start.saturating_add(size[axis]))
+            }
+            Self::Spans(spans) => spans[axis].get(unit).copied().unwrap_or(EMPTY),
+        }
+    }
 
     /// The pixels `(row, col, rows, cols)` unit `(y, x)` reads, clipped to a `height×width` image;
     /// `None` when they lie wholly outside.
     pub fn pixels(&self, y: usize, x: usize, height: usize, width: usize) -> Option<(usize, usize, usize, usize)> {
         let axis = |unit: usize, a: usize, limit: usize| -> Option<(usize, usize)> {
-            let start = self.offset[a].saturating_add(to_i64(unit).saturating_mul(self.stride[a]));
-            let end = start.saturating_add(self.size[a]).min(to_i64(limit));
-            let start = start.max(0);
+            let (start, end) = self.span(a, unit);
+            let (start, end) = (start.max(0), end.min(to_i64(limit)));
             (end > start).then_some((usize::try_from(start).ok()?, usize::try_from(end - start).ok()?))
         };
         let (row, rows) = axis(y, 0, height)?;
@@ -35,30 +60,101 @@ impl Field {
         Some((row, col, rows, cols))
     }
 
-    /// The smallest field holding both (units on the same grid); `None` when their strides differ.
-    fn union(self, other: Self) -> Option<Self> {
-        if self.stride != other.stride {
-            return None;
+    /// The smallest field holding both, for maps of `len` units.
+    fn union(&self, other: &Self, len: [usize; 2]) -> Self {
+        if let (
+            Self::Grid { offset, stride, size },
+            Self::Grid { offset: other_offset, stride: other_stride, size: other_size },
+        ) = (self, other)
+            && stride == other_stride
+        {
+            let mut both_offset = *offset;
+            let mut both_size = *size;
+            for a in 0..2 {
+                let end = offset[a].saturating_add(size[a]).max(other_offset[a].saturating_add(other_size[a]));
+                both_offset[a] = offset[a].min(other_offset[a]);
+                both_size[a] = end.saturating_sub(both_offset[a]);
+            }
+            return Self::Grid { offset: both_offset, stride: *stride, size: both_size };
         }
-        let mut both = self;
-        for a in 0..2 {
-            let end = (self.offset[a].saturating_add(self.size[a])).max(other.offset[a].saturating_add(other.size[a]));
-            both.offset[a] = self.offset[a].min(other.offset[a]);
-            both.size[a] = end.saturating_sub(both.offset[a]);
-        }
-        Some(both)
+        Self::Spans([0, 1].map(|a| (0..len[a]).map(|unit| hull(self.span(a, unit), other.span(a, unit))).collect()))
     }
 
-    /// The field after a window of `kernel` with `window`'s strides, dilations and leading pads.
-    fn through(self, window: &Window, kernel: [usize; 2], pads: [usize; 2]) -> Self {
-        let mut next = self;
-        for a in 0..2 {
-            let reach = to_i64(kernel[a].saturating_sub(1)).saturating_mul(to_i64(window.dilations[a]));
-            next.size[a] = self.size[a].saturating_add(reach.saturating_mul(self.stride[a]));
-            next.offset[a] = self.offset[a].saturating_sub(to_i64(pads[a]).saturating_mul(self.stride[a]));
-            next.stride[a] = self.stride[a].saturating_mul(to_i64(window.strides[a]));
+    /// The field after a window of `kernel` with `window`'s strides, dilations and leading pads,
+    /// over an input of `len_in` units per axis and an output of `len_out`.
+    fn through(
+        &self,
+        window: &Window,
+        kernel: [usize; 2],
+        pads: [usize; 2],
+        len_in: [usize; 2],
+        len_out: [usize; 2],
+    ) -> Self {
+        if let Self::Grid { offset, stride, size } = self {
+            let (mut offset, mut stride, mut size) = (*offset, *stride, *size);
+            for a in 0..2 {
+                let reach = to_i64(kernel[a].saturating_sub(1)).saturating_mul(to_i64(window.dilation(a)));
+                size[a] = size[a].saturating_add(reach.saturating_mul(stride[a]));
+                offset[a] = offset[a].saturating_sub(to_i64(pads[a]).saturating_mul(stride[a]));
+                stride[a] = stride[a].saturating_mul(to_i64(window.stride(a)));
+            }
+            return Self::Grid { offset, stride, size };
         }
-        next
+        // Output unit y reads input units y·stride − pad + i·dilation (those inside the map).
+        Self::Spans([0, 1].map(|a| {
+            let (s, d, p) = (to_i64(window.stride(a)), to_i64(window.dilation(a)), to_i64(pads[a]));
+            (0..len_out[a])
+                .map(|y| {
+                    (0..to_i64(kernel[a]))
+                        .map(|i| to_i64(y) * s - p + i * d)
+                        .filter(|&u| (0..to_i64(len_in[a])).contains(&u))
+                        .fold(EMPTY, |span, u| hull(span, self.span(a, u as usize)))
+                })
+                .collect()
+        }))
+    }
+
+    /// The field after a transposed convolution: output unit y reads the input units u with
+    /// u·stride − pad + i·dilation = y for some kernel tap i, i.e. u in
+    /// ⌈(y + pad − (k−1)·dilation) / stride⌉ ..= ⌊(y + pad) / stride⌋.
+    fn through_transposed(&self, window: &Window, kernel: [usize; 2], len_in: [usize; 2], len_out: [usize; 2]) -> Self {
+        Self::Spans([0, 1].map(|a| {
+            let (s, d, p) = (to_i64(window.stride(a)), to_i64(window.dilation(a)), to_i64(window.pad(a, 2).0));
+            let reach = to_i64(kernel[a].saturating_sub(1)) * d;
+            (0..len_out[a])
+                .map(|y| {
+                    let first =
+                        (to_i64(y) + p - reach).div_euclid(s) + i64::from((to_i64(y) + p - reach).rem_euclid(s) != 0);
+                    let last = (to_i64(y) + p).div_euclid(s);
+                    (first.max(0)..=last.min(to_i64(len_in[a]) - 1))
+                        .filter(|u| (0..to_i64(kernel[a])).any(|i| u * s - p + i * d == to_i64(y)))
+                        .fold(EMPTY, |span, u| hull(span, self.span(a, u as usize)))
+                })
+                .collect()
+        }))
+    }
+
+    /// The field after nearest resizing: output unit y reads the one input unit `nearest` picks.
+    fn through_resize(&self, spec: &Resize, len_in: [usize; 2], len_out: [usize; 2]) -> Self {
+        Self::Spans([0, 1].map(|a| {
+            let scale = len_out[a] as f32 / len_in[a].max(1) as f32;
+            (0..len_out[a]).map(|y| self.span(a, nearest(y, scale, len_in[a], len_out[a], spec))).collect()
+        }))
+    }
+
+    /// The field shifted by `top` rows and `left` columns of padding, for an output of `len_out`.
+    fn padded(&self, top: i64, left: i64, len_out: [usize; 2]) -> Self {
+        if let Self::Grid { offset, stride, size } = self {
+            let offset = [
+                offset[0].saturating_sub(top.saturating_mul(stride[0])),
+                offset[1].saturating_sub(left.saturating_mul(stride[1])),
+            ];
+            return Self::Grid { offset, stride: *stride, size: *size };
+        }
+        let shift = [top, left];
+        Self::Spans([0, 1].map(|a| {
+            (0..len_out[a]).map(|y| usize::try_from(to_i64(y) - shift[a]).map_or(EMPTY, |u| self.span(a, u))).collect()
+        }))
     }
 }
 
@@ -66,8 +162,16 @@ fn to_i64(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// The rows and columns of a `[n, c, h, w]` shape.
+fn side(shape: Option<Vec<usize>>) -> Option<[usize; 2]> {
+    match shape?.as_slice() {
+        &[_, _, h, w] => Some([h, w]),
+        _ => None,
+    }
+}
+
 /// The receptive field of every value of `trace` that has one, by value name (the shapes of
-/// `trace` settle `auto_pad` padding).
+/// `trace` settle `auto_pad` padding and the unit counts of span fields).
 pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Field> {
     let (height, width) = model.input_size();
     let mut fields: HashMap<String, Field> = HashMap::new();
@@ -80,38 +184,57 @@ pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Fie
     for node in model.nodes() {
         // The field of each input: `Some(None)` for a constant, `None` for a value without a field.
         let field_of = |name: &String| match fields.get(name) {
-            Some(field) => Some(Some(*field)),
+            Some(field) => Some(Some(field.clone())),
             None if model.constant(name).is_some() => Some(None),
             None if trace.get(name).is_none() => Some(Some(Field::PIXEL)),
             None => None,
         };
         let Some(Some(input)) = node.inputs.first().and_then(field_of) else { continue };
+        let len_in = side(node.inputs.first().and_then(|n| shape_of(n)));
+        let len_out = side(shape_of(&node.output));
+        let weight_kernel = || match node.inputs.get(1).and_then(|w| model.constant(w)) {
+            Some(Value::F32(w)) if w.ndim() == 4 => Some([w.shape()[2], w.shape()[3]]),
+            _ => None,
+        };
         let field = match &node.op {
-            Op::Conv(window) => {
-                let weight = node.inputs.get(1).and_then(|w| model.constant(w));
-                let kernel = window.kernel.or_else(|| match weight {
-                    Some(Value::F32(w)) if w.ndim() == 4 => Some([w.shape()[2], w.shape()[3]]),
-                    _ => None,
-                });
-                kernel.map(|k| {
+            Op::Conv(window) => kernel_2d(window).or_else(weight_kernel).zip(len_in.zip(len_out)).map(|(k, (i, o))| {
+                let pads = leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
+                input.through(window, k, pads, i, o)
+            }),
+            Op::MaxPool(window) | Op::AveragePool { window, .. } => {
+                kernel_2d(window).zip(len_in.zip(len_out)).map(|(k, (i, o))| {
                     let pads =
                         leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
-                    input.through(window, k, pads)
+                    input.through(window, k, pads, i, o)
                 })
             }
-            Op::MaxPool(window) | Op::AveragePool { window, .. } => window.kernel.map(|k| {
-                let pads = leading_pads(window, k, node.inputs.first().and_then(|n| shape_of(n)), &node.output, trace);
-                input.through(window, k, pads)
-            }),
-            Op::Relu | Op::LeakyRelu(_) | Op::Sigmoid | Op::Tanh | Op::Identity | Op::BatchNormalization { .. } => {
-                Some(input)
+            // With `auto_pad` the padding depends on `output_shape`: not followed.
+            Op::ConvTranspose { window, .. } if window.same.is_none() => kernel_2d(window)
+                .or_else(weight_kernel)
+                .zip(len_in.zip(len_out))
+                .map(|(k, (i, o))| input.through_transposed(window, k, i, o)),
+            Op::Resize(spec) => len_in.zip(len_out).map(|(i, o)| input.through_resize(spec, i, o)),
+            Op::Relu
+            | Op::LeakyRelu(_)
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Unary(_)
+            | Op::Clip { .. }
+            | Op::Identity
+            | Op::BatchNormalization { .. }
+            // Neighbouring channels of the same pixel.
+            | Op::Lrn { .. } => Some(input),
+            // A sum, product or concatenation reads what all its non-constant inputs read (a residual
+            // `x + conv(x)`, Inception's branches side by side).
+            Op::Add | Op::Mul | Op::Binary(_) | Op::Variadic(_) | Op::Concat { axis: 1 | -3 } => {
+                len_out.and_then(|len| {
+                    node.inputs.iter().map(field_of).try_fold(input, |union, field| match field? {
+                        Some(field) => Some(union.union(&field, len)),
+                        None => Some(union),
+                    })
+                })
             }
-            // A sum or product reads what all its non-constant inputs read (a residual `x + conv(x)`).
-            Op::Add | Op::Mul => node.inputs.iter().map(field_of).try_fold(input, |union, field| match field? {
-                Some(field) => union.union(field),
-                None => Some(union),
-            }),
-            Op::Pad { pads, .. } => pad_shift(input, model, node, pads.as_deref()),
+            Op::Pad { pads, .. } => len_out.and_then(|len| pad_shift(&input, model, node, pads.as_deref(), len)),
             Op::GlobalPool(_) => Some(whole_image(height, width)),
             _ => None,
         };
@@ -122,9 +245,17 @@ pub fn receptive_fields(model: &OnnxModel, trace: &Trace) -> HashMap<String, Fie
     fields
 }
 
+/// The kernel of a 2-D window, if given.
+fn kernel_2d(window: &Window) -> Option<[usize; 2]> {
+    match window.kernel.as_deref() {
+        Some(&[h, w]) => Some([h, w]),
+        _ => None,
+    }
+}
+
 /// A field covering the whole image from its one unit.
 fn whole_image(height: usize, width: usize) -> Field {
-    Field { offset: [0, 0], stride: [1, 1], size: [to_i64(height), to_i64(width)] }
+    Field::Grid { offset: [0, 0], stride: [1, 1], size: [to_i64(height), to_i64(width)] }
 }
 
 /// Top and left padding: the attribute, or for `auto_pad` SAME what the input and output sizes imply.
@@ -135,20 +266,26 @@ fn leading_pads(
     output: &str,
     trace: &Trace,
 ) -> [usize; 2] {
-    let Some(upper) = window.same else { return [window.pads[0], window.pads[1]] };
+    let Some(upper) = window.same else { return [window.pad(0, 2).0, window.pad(1, 2).0] };
     let (Some(input), Some(output)) = (input, trace.get(output).map(|v| v.shape().to_vec())) else { return [0, 0] };
     let mut pads = [0; 2];
     for a in 0..2 {
         let (Some(&n), Some(&m)) = (input.get(2 + a), output.get(2 + a)) else { continue };
-        let extent = (kernel[a].saturating_sub(1)) * window.dilations[a] + 1;
-        let total = (m.saturating_sub(1) * window.strides[a] + extent).saturating_sub(n);
+        let extent = (kernel[a].saturating_sub(1)) * window.dilation(a) + 1;
+        let total = (m.saturating_sub(1) * window.stride(a) + extent).saturating_sub(n);
         pads[a] = if upper { total / 2 } else { total - total / 2 };
     }
     pads
 }
 
 /// A `Pad` node's field: shifted by its top and left pads.
-fn pad_shift(input: Field, model: &OnnxModel, node: &Node, attribute: Option<&[i64]>) -> Option<Field> {
+fn pad_shift(
+    input: &Field,
+    model: &OnnxModel,
+    node: &Node,
+    attribute: Option<&[i64]>,
+    len_out: [usize; 2],
+) -> Option<Field> {
     let constant = |i: usize| node.inputs.get(i).and_then(|name| model.constant(name));
     let pads: Vec<i64> = match (attribute, constant(1)) {
         (Some(pads), _) => pads.to_vec(),
@@ -163,11 +300,7 @@ fn pad_shift(input: Field, model: &OnnxModel, node: &Node, attribute: Option<&[i
     };
     // `pads` holds the begin of every listed axis, then their ends; rows are axis 2, columns axis 3.
     let begin = |axis: i64| axes.iter().position(|&a| a == axis).map_or(Some(0), |i| pads.get(i).copied());
-    let (top, left) = (begin(2)?, begin(3)?);
-    let mut field = input;
-    field.offset[0] = field.offset[0].saturating_sub(top.saturating_mul(field.stride[0]));
-    field.offset[1] = field.offset[1].saturating_sub(left.saturating_mul(field.stride[1]));
-    Some(field)
+    Some(input.padded(begin(2)?, begin(3)?, len_out))
 }
 
 #[cfg(test)]
@@ -194,13 +327,13 @@ mod tests {
         let trace = model.run(Array2::zeros(model.input_size()).view()).unwrap();
         let fields = receptive_fields(&model, &trace);
         let convs: Vec<Field> =
-            model.nodes().iter().filter(|n| n.op_type == "Conv").map(|n| fields[&n.output]).collect();
+            model.nodes().iter().filter(|n| n.op_type == "Conv").map(|n| fields[&n.output].clone()).collect();
         // conv1: 3×3, pad 1.
-        assert_eq!(convs[0], Field { offset: [-1, -1], stride: [1, 1], size: [3, 3] });
+        assert_eq!(convs[0], Field::Grid { offset: [-1, -1], stride: [1, 1], size: [3, 3] });
         // MaxPool 2 (size 4, stride 2), then conv2: 3×3, dilation 2, pad 2.
-        assert_eq!(convs[1], Field { offset: [-5, -5], stride: [2, 2], size: [12, 12] });
+        assert_eq!(convs[1], Field::Grid { offset: [-5, -5], stride: [2, 2], size: [12, 12] });
         // AvgPool 2 stride 1 (size 14), then conv3: 2×2 stride 2.
-        assert_eq!(convs[2], Field { offset: [-5, -5], stride: [4, 4], size: [16, 16] });
+        assert_eq!(convs[2], Field::Grid { offset: [-5, -5], stride: [4, 4], size: [16, 16] });
     }
 
     /// Random weights for a tensor of `dims`.
@@ -287,15 +420,19 @@ mod tests {
         let trace = model.run(Array2::zeros((12, 12)).view()).unwrap();
         let fields = receptive_fields(&model, &trace);
         // SAME_UPPER, 3×3, stride 2 on 12: one padding pixel, at the end, so none before.
-        assert_eq!(fields["c1"], Field { offset: [0, 0], stride: [2, 2], size: [3, 3] });
+        assert_eq!(fields["c1"], Field::Grid { offset: [0, 0], stride: [2, 2], size: [3, 3] });
         // SAME_LOWER, 4×4 on 6: three padding pixels, two of them before.
-        assert_eq!(fields["c2"], Field { offset: [-4, -4], stride: [2, 2], size: [9, 9] });
+        assert_eq!(fields["c2"], Field::Grid { offset: [-4, -4], stride: [2, 2], size: [9, 9] });
         let model = pad_and_residual_model();
         let trace = model.run(Array2::zeros((12, 12)).view()).unwrap();
         let fields = receptive_fields(&model, &trace);
-        assert_eq!(fields["p"], Field { offset: [-1, -2], stride: [1, 1], size: [1, 1] });
-        assert_eq!(fields["r1"], Field { offset: [-1, -2], stride: [1, 1], size: [3, 3] });
-        assert_eq!(fields["sum"], Field { offset: [-2, -3], stride: [1, 1], size: [5, 5] }, "the wider of the two");
+        assert_eq!(fields["p"], Field::Grid { offset: [-1, -2], stride: [1, 1], size: [1, 1] });
+        assert_eq!(fields["r1"], Field::Grid { offset: [-1, -2], stride: [1, 1], size: [3, 3] });
+        assert_eq!(
+            fields["sum"],
+            Field::Grid { offset: [-2, -3], stride: [1, 1], size: [5, 5] },
+            "the wider of the two"
+        );
     }
 
     #[test]
@@ -331,6 +468,89 @@ mod tests {
         }
     }
 
+    /// One grey map through a transposed convolution (stride, kernel, pad, dilation) then nearest
+    /// upsampling by `factor`, with `(value name, exact)` for the fields to check; `exact` when the
+    /// units whose field holds a pixel are exactly those that move.
+    fn transposed_and_upsampled(rng: &mut ChaCha8Rng, side: usize) -> (OnnxModel, Vec<(&'static str, bool)>) {
+        let (s, k, d) = (rng.random_range(1..=3usize), rng.random_range(1..=4usize), rng.random_range(1..=2usize));
+        let p = rng.random_range(0..=(k - 1) * d / 2);
+        let factor = rng.random_range(2..=3usize);
+        let mut graph = ExportGraph::new("up", (side, side));
+        let w = graph.weight("t.w", vec![1, 1, k, k], random(rng, &[1, 1, k, k]));
+        let attributes = vec![
+            ("kernel_shape", AttrValue::Ints(vec![k as i64; 2])),
+            ("strides", AttrValue::Ints(vec![s as i64; 2])),
+            ("dilations", AttrValue::Ints(vec![d as i64; 2])),
+            ("pads", AttrValue::Ints(vec![p as i64; 4])),
+        ];
+        graph.node("ConvTranspose", &["image", &w], "t", attributes);
+        let scales = graph.weight("scales", vec![4], TensorData::F32(vec![1.0, 1.0, factor as f32, factor as f32]));
+        graph.node("Resize", &["t", "", &scales], "up", vec![]);
+        let c = conv(&mut graph, rng, "up", "c", 2, vec![("strides", AttrValue::Ints(vec![2, 2]))]);
+        let t_side = (side - 1) * s + (k - 1) * d + 1 - 2 * p;
+        let c_side = (t_side * factor - 2) / 2 + 1;
+        let model = finish(graph, &c, 2 * c_side * c_side, &[]);
+        (model, vec![("t", true), ("up", true), ("c", false)])
+    }
+
+    #[test]
+    fn fields_through_transposed_convolutions_and_upsampling_match_brute_force() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..12 {
+            let side = rng.random_range(3..=6);
+            let (model, checked) = transposed_and_upsampled(&mut rng, side);
+            let image = Array2::from_shape_fn((side, side), |_| rng.random::<f32>());
+            let trace = model.run(image.view()).unwrap();
+            let fields = receptive_fields(&model, &trace);
+            for row in 0..side {
+                for col in 0..side {
+                    let mut changed = image.clone();
+                    changed[[row, col]] += 1.0;
+                    let after = model.run(changed.view()).unwrap();
+                    for &(name, exact) in &checked {
+                        let field = &fields[name];
+                        let (before, moved) = (trace.get(name).unwrap(), after.get(name).unwrap());
+                        for ((index, &value), &new) in before.indexed_iter().zip(moved) {
+                            let (y, x) = (index[2], index[3]);
+                            let reads = field.pixels(y, x, side, side).is_some_and(|(r, k, rows, cols)| {
+                                (r..r + rows).contains(&row) && (k..k + cols).contains(&col)
+                            });
+                            let moves = (new - value).abs() > 1e-6;
+                            assert!(
+                                reads || !moves,
+                                "{name} ({y}, {x}) moved by pixel ({row}, {col}) outside {field:?}"
+                            );
+                            if exact {
+                                assert_eq!(reads, moves, "{name} ({y}, {x}), pixel ({row}, {col}), {field:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_transposed_convolution_maps_a_unit_to_the_inputs_of_the_formula() {
+        // Stride 2, kernel 3, pad 1: output y reads inputs ⌈(y − 1) / 2⌉ ..= ⌊(y + 1) / 2⌋.
+        let window =
+            Window { kernel: Some(vec![3, 3]), strides: vec![2, 2], pads: vec![1; 4], group: 1, ..Window::default() };
+        let field = Field::PIXEL.through_transposed(&window, [3, 3], [4, 4], [7, 7]);
+        let rows: Vec<(i64, i64)> = (0..7).map(|y| field.span(0, y)).collect();
+        assert_eq!(rows, [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 4), (3, 4)]);
+        // Nearest upsampling by 3 (half-pixel, round prefer floor: ONNX's defaults) reads ⌊y / 3⌋.
+        let spec = Resize {
+            scales: None,
+            scales_input: 2,
+            sizes_input: None,
+            coordinates: crate::core::interop::ops::Coordinates::HalfPixel,
+            rounding: crate::core::interop::ops::Rounding::RoundPreferFloor,
+        };
+        let up = Field::PIXEL.through_resize(&spec, [2, 2], [6, 6]);
+        let rows: Vec<(i64, i64)> = (0..6).map(|y| up.span(0, y)).collect();
+        assert_eq!(rows, [(0, 1), (0, 1), (0, 1), (1, 2), (1, 2), (1, 2)]);
+    }
+
     #[test]
     fn same_padding_puts_the_odd_pixel_where_onnx_says() {
         use super::super::onnx_import::Traced;
@@ -341,25 +561,18 @@ mod tests {
             value: ndarray::ArrayD::zeros(shape),
         };
         let trace = Trace { values: vec![traced(&[1, 1, 6, 6])], logits: vec![] };
-        let window = |upper| Window {
-            kernel: Some([4, 4]),
-            strides: [1, 1],
-            pads: [0; 4],
-            dilations: [1, 1],
-            same: Some(upper),
-            ceil_mode: false,
-        };
+        let window = |upper| Window { kernel: Some(vec![4, 4]), same: Some(upper), group: 1, ..Window::default() };
         // Kernel 4 over 6 pixels keeping 6: 3 padding pixels, the odd one at the end (UPPER) or start (LOWER).
         let input = Some(vec![1, 1, 6, 6]);
         assert_eq!(leading_pads(&window(true), [4, 4], input.clone(), "out", &trace), [1, 1]);
         assert_eq!(leading_pads(&window(false), [4, 4], input, "out", &trace), [2, 2]);
-        let explicit = Window { same: None, pads: [3, 1, 0, 0], ..window(true) };
+        let explicit = Window { same: None, pads: vec![3, 1, 0, 0], ..window(true) };
         assert_eq!(leading_pads(&explicit, [4, 4], None, "out", &trace), [3, 1]);
     }
 
     #[test]
     fn pixels_are_clipped_to_the_image() {
-        let field = Field { offset: [-2, -1], stride: [2, 2], size: [5, 3] };
+        let field = Field::Grid { offset: [-2, -1], stride: [2, 2], size: [5, 3] };
         assert_eq!(field.pixels(0, 0, 10, 10), Some((0, 0, 3, 2)));
         assert_eq!(field.pixels(3, 4, 10, 10), Some((4, 7, 5, 3)));
         assert_eq!(field.pixels(5, 0, 10, 10), Some((8, 0, 2, 2)));

@@ -1,6 +1,7 @@
-//! Mini-batch SGD (with momentum) for the general network [`DeepNet`]: the same contract as
+//! Mini-batch SGD (with momentum) for the general network [`DeepNet`] and anything else
+//! [`Trainable`] (N2's shape, `nn::n2_shaped`): the same contract as
 //! [`Trainer`](super::train::Trainer) (seeded shuffles, reports per call, cancel flag, a diverging
-//! run stops with its last finite weights), on the general per-sample kernels of `nn::deep`.
+//! run stops with its last finite weights), on the network's own per-sample forward and backward.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,20 +14,91 @@ use rayon::prelude::*;
 use super::arch::Arch;
 use super::cnn::Evaluation;
 use super::deep::{self, DeepNet, Workspace};
-use super::train::{Hyper, LabelledSet, Status, StepReport, TrainError};
+use super::train::{Hyper, LabelledSet, Position, Status, StepReport, TrainError};
 
-/// The SGD stepper of a [`DeepNet`].
+/// A network [`DeepTrainer`] can train: flat parameters and a per-sample forward and backward
+/// pass that add into a per-thread workspace.
+pub trait Trainable: Clone + Send + Sync + std::fmt::Debug {
+    type Workspace: SampleWorkspace;
+    /// The input image's `(height, width)` and the number of classes.
+    fn input_and_classes(&self) -> (usize, usize, usize);
+    /// Every parameter, in one flat vector.
+    fn parameters(&self) -> &[f32];
+    /// The same, to update.
+    fn parameters_mut(&mut self) -> &mut [f32];
+    /// Fresh buffers for one thread.
+    fn workspace(&self) -> Self::Workspace;
+    /// Forward and loss of one sample, counted in the workspace's totals.
+    fn evaluate_sample(&self, ws: &mut Self::Workspace, image: &[f32], label: usize);
+    /// Forward, loss and backward of one sample, adding its gradient to the workspace's sums.
+    fn train_sample(&self, ws: &mut Self::Workspace, image: &[f32], label: usize);
+}
+
+/// One thread's gradient sums and loss totals.
+pub trait SampleWorkspace: Send + std::fmt::Debug {
+    /// Gradient sums, in the layout of [`Trainable::parameters`].
+    fn gradients(&self) -> &[f32];
+    /// The same, to reduce and clear.
+    fn gradients_mut(&mut self) -> &mut [f32];
+    /// `(loss sum, correct, samples)` since the last call, and resets them.
+    fn take_totals(&mut self) -> (f64, usize, usize);
+}
+
+impl Trainable for DeepNet {
+    type Workspace = Workspace;
+
+    fn input_and_classes(&self) -> (usize, usize, usize) {
+        let arch = self.arch();
+        (arch.height, arch.width, arch.classes)
+    }
+
+    fn parameters(&self) -> &[f32] {
+        DeepNet::parameters(self)
+    }
+
+    fn parameters_mut(&mut self) -> &mut [f32] {
+        DeepNet::parameters_mut(self)
+    }
+
+    fn workspace(&self) -> Workspace {
+        Workspace::new(self)
+    }
+
+    fn evaluate_sample(&self, ws: &mut Workspace, image: &[f32], label: usize) {
+        deep::evaluate_sample(self, ws, image, label);
+    }
+
+    fn train_sample(&self, ws: &mut Workspace, image: &[f32], label: usize) {
+        deep::train_sample(self, ws, image, label);
+    }
+}
+
+impl SampleWorkspace for Workspace {
+    fn gradients(&self) -> &[f32] {
+        &self.grads
+    }
+
+    fn gradients_mut(&mut self) -> &mut [f32] {
+        &mut self.grads
+    }
+
+    fn take_totals(&mut self) -> (f64, usize, usize) {
+        Workspace::take_totals(self)
+    }
+}
+
+/// The SGD stepper of a [`DeepNet`] (or of another [`Trainable`] network).
 #[derive(Debug)]
-pub struct DeepTrainer {
+pub struct DeepTrainer<N: Trainable = DeepNet> {
     hyper: Hyper,
     seed: u64,
     train: LabelledSet,
     test: LabelledSet,
     order: Vec<usize>,
-    net: DeepNet,
+    net: N,
     /// The weights before the last update, restored if it diverges.
-    previous: DeepNet,
-    workspaces: Vec<Workspace>,
+    previous: N,
+    workspaces: Vec<N::Workspace>,
     /// Momentum buffer (empty without momentum).
     velocity: Vec<f32>,
     cursor: usize,
@@ -36,7 +108,7 @@ pub struct DeepTrainer {
     cancel: Arc<AtomicBool>,
 }
 
-impl DeepTrainer {
+impl DeepTrainer<DeepNet> {
     /// A trainer of a freshly initialised `arch` (seeded), validating everything before allocating.
     pub fn new(arch: Arch, hyper: Hyper, train: LabelledSet, test: LabelledSet, seed: u64) -> Result<Self, TrainError> {
         hyper.validate()?;
@@ -45,9 +117,27 @@ impl DeepTrainer {
         Self::from_network(net, hyper, train, test, seed)
     }
 
+    /// Back to the seeded initial weights, epoch 0, status running.
+    pub fn reset(&mut self) {
+        if let Ok(net) = DeepNet::new(self.net.arch().clone(), self.seed) {
+            self.previous.clone_from(&net);
+            self.net = net;
+        }
+        self.velocity.fill(0.0);
+        self.workspaces.iter_mut().for_each(|ws| {
+            ws.gradients_mut().fill(0.0);
+            ws.take_totals();
+        });
+        (self.cursor, self.epoch, self.step, self.status) = (0, 0, 0, Status::Running);
+        self.cancel.store(false, Ordering::Relaxed);
+        self.shuffle();
+    }
+}
+
+impl<N: Trainable> DeepTrainer<N> {
     /// A trainer continuing from `net`'s weights.
     pub fn from_network(
-        net: DeepNet,
+        net: N,
         hyper: Hyper,
         train: LabelledSet,
         test: LabelledSet,
@@ -57,11 +147,11 @@ impl DeepTrainer {
         if train.is_empty() {
             return Err(TrainError::EmptyTrainingSet);
         }
-        let arch = net.arch();
-        train.check_size(arch.height, arch.width, arch.classes)?;
-        test.check_size(arch.height, arch.width, arch.classes)?;
+        let (height, width, classes) = net.input_and_classes();
+        train.check_size(height, width, classes)?;
+        test.check_size(height, width, classes)?;
         let threads = rayon::current_num_threads().max(1);
-        let workspaces = (0..threads).map(|_| Workspace::new(&net)).collect();
+        let workspaces = (0..threads).map(|_| net.workspace()).collect();
         let velocity = if hyper.momentum > 0.0 { vec![0.0; net.parameters().len()] } else { Vec::new() };
         let mut trainer = Self {
             hyper,
@@ -103,7 +193,7 @@ impl DeepTrainer {
             }
             let end = (self.cursor + self.hyper.batch_size).min(self.order.len());
             let batch = &self.order[self.cursor..end];
-            for_each_sample(&self.net, &mut self.workspaces, &self.train, batch, deep::train_sample);
+            for_each_sample(&self.net, &mut self.workspaces, &self.train, batch, N::train_sample);
             let (batch_loss, batch_correct, batch_samples) = self.take_totals();
             self.step += 1;
             if !batch_loss.is_finite() {
@@ -112,7 +202,7 @@ impl DeepTrainer {
             }
             self.previous.clone_from(&self.net);
             self.update(batch_samples);
-            if !self.net.is_finite() {
+            if !self.net.parameters().iter().all(|v| v.is_finite()) {
                 self.net.clone_from(&self.previous);
                 self.diverge(f64::INFINITY, batch_samples);
                 break;
@@ -143,38 +233,43 @@ impl DeepTrainer {
     fn update(&mut self, batch_len: usize) {
         let Some((first, rest)) = self.workspaces.split_first_mut() else { return };
         for other in rest.iter_mut() {
-            for (g, o) in first.grads.iter_mut().zip(&other.grads) {
+            for (g, o) in first.gradients_mut().iter_mut().zip(other.gradients()) {
                 *g += o;
             }
-            other.clear_gradients();
+            other.gradients_mut().fill(0.0);
         }
         let scale = 1.0 / batch_len.max(1) as f32;
         let Hyper { learning_rate: lr, momentum, weight_decay: decay, .. } = self.hyper;
         let params = self.net.parameters_mut();
         if self.velocity.is_empty() {
-            for (w, g) in params.iter_mut().zip(&first.grads) {
+            for (w, g) in params.iter_mut().zip(first.gradients()) {
                 *w -= lr * (g * scale + decay * *w);
             }
         } else {
-            for ((w, g), v) in params.iter_mut().zip(&first.grads).zip(&mut self.velocity) {
+            for ((w, g), v) in params.iter_mut().zip(first.gradients()).zip(&mut self.velocity) {
                 *v = momentum * *v + g * scale + decay * *w;
                 *w -= lr * *v;
             }
         }
-        first.clear_gradients();
+        first.gradients_mut().fill(0.0);
     }
 
     fn take_totals(&mut self) -> (f64, usize, usize) {
         self.workspaces
             .iter_mut()
-            .map(Workspace::take_totals)
+            .map(SampleWorkspace::take_totals)
             .fold((0.0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
     }
 
     fn diverge(&mut self, loss_sum: f64, samples: usize) {
-        self.workspaces.iter_mut().for_each(Workspace::clear_gradients);
+        self.workspaces.iter_mut().for_each(|ws| ws.gradients_mut().fill(0.0));
         let loss = if loss_sum.is_finite() { (loss_sum / samples.max(1) as f64) as f32 } else { loss_sum as f32 };
         self.status = Status::Diverged { at_step: self.step, loss };
+    }
+
+    /// Number of training samples.
+    pub fn train_len(&self) -> usize {
+        self.train.len()
     }
 
     /// Batches per epoch (the last one may be smaller).
@@ -184,10 +279,10 @@ impl DeepTrainer {
 
     /// Accuracy and mean loss of the current weights on `set`, in parallel.
     pub fn evaluate(&mut self, set: &LabelledSet) -> Result<Evaluation, TrainError> {
-        let arch = self.net.arch();
-        set.check_size(arch.height, arch.width, arch.classes)?;
+        let (height, width, classes) = self.net.input_and_classes();
+        set.check_size(height, width, classes)?;
         let indices: Vec<usize> = (0..set.len()).collect();
-        for_each_sample(&self.net, &mut self.workspaces, set, &indices, deep::evaluate_sample);
+        for_each_sample(&self.net, &mut self.workspaces, set, &indices, N::evaluate_sample);
         let (loss, correct, samples) = self.take_totals();
         let mean = |v: f64| if samples == 0 { 0.0 } else { (v / samples as f64) as f32 };
         Ok(Evaluation { accuracy: mean(correct as f64), loss: mean(loss), samples })
@@ -202,7 +297,7 @@ impl DeepTrainer {
     }
 
     /// A copy of the current weights (always finite).
-    pub fn snapshot(&self) -> DeepNet {
+    pub fn snapshot(&self) -> N {
         self.net.clone()
     }
 
@@ -225,18 +320,33 @@ impl DeepTrainer {
     pub fn threads(&self) -> usize {
         self.workspaces.len()
     }
+
+    /// Completed batches.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Where the run stands in its schedule.
+    pub fn position(&self) -> Position {
+        Position { epoch: self.epoch, step: self.step, cursor: self.cursor }
+    }
+
+    /// The test set given at construction.
+    pub fn test_set(&self) -> &LabelledSet {
+        &self.test
+    }
 }
 
 /// Splits `indices` into one contiguous part per workspace and runs `per_sample` on each sample.
-fn for_each_sample(
-    net: &DeepNet,
-    workspaces: &mut [Workspace],
+fn for_each_sample<N: Trainable>(
+    net: &N,
+    workspaces: &mut [N::Workspace],
     set: &LabelledSet,
     indices: &[usize],
-    per_sample: fn(&DeepNet, &mut Workspace, &[f32], usize),
+    per_sample: fn(&N, &mut N::Workspace, &[f32], usize),
 ) {
-    let arch = net.arch();
-    let pixels = arch.height * arch.width;
+    let (height, width, _) = net.input_and_classes();
+    let pixels = height * width;
     let (images, labels) = (set.pixels(), set.labels());
     let part = indices.len().div_ceil(workspaces.len().max(1)).max(1);
     workspaces.par_iter_mut().zip(indices.par_chunks(part)).for_each(|(ws, chunk)| {
@@ -337,6 +447,21 @@ mod tests {
         assert!(matches!(report.status, Status::Diverged { .. }), "{report:?}");
         assert!(trainer.snapshot().is_finite());
         assert_eq!(trainer.step(3).batches, 0, "no steps after divergence");
+    }
+
+    #[test]
+    fn reset_returns_to_the_seeded_start() {
+        let hyper = Hyper { batch_size: 10, ..Hyper::deep() };
+        let mut trainer = DeepTrainer::new(small_deep(), hyper, squares(40, 12, 1), squares(10, 12, 2), 5).unwrap();
+        let start = trainer.snapshot();
+        let first = trainer.step(3);
+        assert_eq!((trainer.steps(), trainer.position().cursor), (3, 30));
+        assert_ne!(trainer.snapshot(), start);
+        trainer.reset();
+        assert_eq!(trainer.snapshot(), start);
+        assert_eq!(trainer.position(), Position::default());
+        assert_eq!(trainer.step(3).loss.to_bits(), first.loss.to_bits(), "the same batches and weights after a reset");
+        assert_eq!(trainer.test_set().len(), 10);
     }
 
     #[test]

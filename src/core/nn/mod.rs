@@ -6,6 +6,8 @@ pub mod deep_train;
 pub mod deep_weights;
 pub mod dense;
 pub mod kernels;
+pub mod layers;
+pub mod n2_shaped;
 pub mod sparse;
 pub mod train;
 pub mod weights_file;

@@ -20,6 +20,7 @@ use crate::core::dataset::{Background, DatasetSpec};
 use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::CnnSpec;
+use crate::core::nn::layers::Layers;
 use crate::core::nn::train::{Hyper, Position};
 use crate::core::nn::weights_file;
 use crate::core::presets::Preset;
@@ -104,6 +105,8 @@ enum BackgroundDoc {
 #[derive(Serialize, Deserialize)]
 #[serde(default)]
 struct TrainingDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layers: Option<Layers>,
     filters: usize,
     kernel: usize,
     learning_rate: f32,
@@ -459,6 +462,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
         return Err(invalid("training settings", format!("target_accuracy is {target} (in (0, 1])")));
     }
     Ok(TrainingSettings {
+        layers: doc.layers,
         filters: doc.filters,
         kernel: doc.kernel,
         hyper,
@@ -472,6 +476,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
 
 fn training_doc(settings: &TrainingSettings) -> TrainingDoc {
     TrainingDoc {
+        layers: settings.layers,
         filters: settings.filters,
         kernel: settings.kernel,
         learning_rate: settings.hyper.learning_rate,

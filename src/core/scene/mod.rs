@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use file::{from_json, to_json};
-pub use link::{from_link, to_link};
+pub use link::{URL_FRAGMENT, from_link, to_link};
 
 use crate::core::atomic::write_atomic;
 use crate::core::bounded_read::{BoundedReadError, read_text_at_most};
@@ -37,6 +37,7 @@ use crate::core::dataset::{Background, DatasetError, DatasetSpec};
 use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::ImportError;
 use crate::core::nn::cnn::Cnn;
+use crate::core::nn::layers::Layers;
 use crate::core::nn::train::{Hyper, Position};
 use crate::core::nn::weights_file::WeightsFileError;
 use crate::core::presets::Preset;
@@ -131,6 +132,9 @@ impl SceneTiles {
 /// The training run's architecture, hyper-parameters, data sizes, seed and stop rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainingSettings {
+    /// Convolution blocks and a hidden layer of the architecture editor; `None` is the paper's
+    /// network of `filters` and `kernel` (scenes written before the editor hold none).
+    pub layers: Option<Layers>,
     /// Convolution filters.
     pub filters: usize,
     /// Side of the square convolution kernel.
@@ -153,6 +157,7 @@ impl Default for TrainingSettings {
     /// The paper's Fashion-MNIST setting (Section 6.2): conv 5×5 ×12, lr 0.03, batch 100, 15 epochs.
     fn default() -> Self {
         Self {
+            layers: None,
             filters: 12,
             kernel: 5,
             hyper: Hyper::paper_fashion(),

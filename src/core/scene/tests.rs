@@ -133,6 +133,28 @@ fn files_round_trip_through_disk() {
     assert_eq!(opened, scene);
 }
 
+#[test]
+fn the_edited_architecture_round_trips_and_older_scenes_open_as_the_papers() {
+    let mut scene = Scene::default();
+    let mut layers = Layers::deep();
+    layers.hidden = Some(32);
+    scene.training.layers = Some(layers);
+    let text = to_json(&scene).unwrap();
+    let (opened, warnings) = from_json(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(opened, scene);
+    // A scene written before the editor existed has no `layers`: it opens as the paper's network.
+    let mut older = default_value();
+    assert!(older["training"].get("layers").is_none());
+    older["training"]["filters"] = 7.into();
+    let (opened, warnings) = from_json(&older.to_string()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!((opened.training.layers, opened.training.filters), (None, 7));
+    let mut broken = serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    broken["training"]["layers"]["blocks"] = serde_json::json!([]);
+    assert!(from_json(&broken.to_string()).is_err(), "no blocks is refused");
+}
+
 /// The default scene's JSON as a `serde_json::Value`, to edit.
 fn default_value() -> serde_json::Value {
     serde_json::from_str(&to_json(&Scene::default()).unwrap()).unwrap()

@@ -14,6 +14,7 @@ pub mod input;
 mod scattering;
 pub mod selectivity_panel;
 mod trained;
+mod trained_layers;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -22,7 +23,8 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{
-    Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure, image_key,
+    DeepKey, DeepPass, Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure,
+    image_key,
 };
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
@@ -111,6 +113,7 @@ pub fn ui(
     let opened = app.imported.network.clone();
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view, commands) };
+    let deep = if opened.is_some() { None } else { deep_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     top_bar_ui(ui, app, view, commands);
@@ -160,7 +163,7 @@ pub fn ui(
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
                     Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
-                    None => trained_side_ui(ui, app, view, textures, trained.as_ref()),
+                    None => trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref())),
                 }
                 .or(hover.take());
             });
@@ -273,6 +276,35 @@ fn trained_forward(app: &AppState, view: &NetworksViewState, commands: &mut Vec<
     let ran = pass.cnn.spec();
     let fits = (ran.height, ran.width, ran.classes) == (spec.height, spec.width, spec.classes);
     fits.then(|| (Arc::clone(&pass.cnn), Arc::clone(&pass.activations), *key))
+}
+
+/// The training run's network of another architecture than the paper's with its pass of the input
+/// and its layers' selectivity (the last pass that fits until the newest weights' is done).
+fn deep_forward(
+    app: &AppState,
+    view: &NetworksViewState,
+    commands: &mut Vec<Command>,
+) -> Option<(DeepKey, Arc<DeepPass>)> {
+    let (net, version) = {
+        let progress = app.training.as_ref()?.progress();
+        (Arc::clone(progress.net.as_ref().filter(|_| progress.cnn.is_none())?), progress.version)
+    };
+    let input = view.input.as_ref()?;
+    let size = (input.image.nrows(), input.image.ncols(), app.classes.len());
+    let fits = |pass: &DeepPass| {
+        let arch = pass.net.arch();
+        (arch.height, arch.width, arch.classes) == size
+    };
+    let arch = net.arch();
+    if (arch.height, arch.width, arch.classes) != size {
+        return None;
+    }
+    let passes = app.cache.deep_forward();
+    let wanted = (version, image_key(&input.image), app.cache.dataset_generation());
+    if passes.needs(&wanted) {
+        commands.push(Command::DeepForwardPass { key: wanted, net, image: Arc::new(input.image.clone()) });
+    }
+    passes.done().filter(|(_, pass)| fits(pass)).cloned()
 }
 
 /// The opened network's pass of the current input once computed (the last one of this model
@@ -644,9 +676,12 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    trained: Option<&TrainedPass>,
+    (trained, deep): (Option<&TrainedPass>, Option<&(DeepKey, Arc<DeepPass>)>),
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
+    if let (None, Some((key, pass))) = (trained, deep) {
+        return deep_side_ui(ui, app, textures, *key, pass);
+    }
     let Some((cnn, activations, (version, image))) = trained else {
         let why = if app.training.is_some() {
             "The training run's network does not fit the current tile set or image size: restart it in the Training view."
@@ -664,6 +699,25 @@ fn trained_side_ui(
         stamp: stamp_of(&(version, image)),
     };
     trained::trained_ui(ui, textures, &frame, &mut view.trained_view)
+}
+
+/// The trained side for a network of blocks, beside the constructed detectors' selectivity when measured.
+fn deep_side_ui(
+    ui: &mut egui::Ui,
+    app: &AppState,
+    textures: &mut TextureCache,
+    (version, image, _): DeepKey,
+    pass: &DeepPass,
+) -> Option<Hover> {
+    let measured = app.cache.selectivity().done();
+    let reference = measured.map(|(key, measured)| (key.which.name(), &measured.constructed));
+    let frame = trained_layers::DeepFrame {
+        pass,
+        weights_stamp: stamp_of(&("deep weights", version)),
+        stamp: stamp_of(&("deep", version, image)),
+        reference,
+    };
+    trained_layers::deep_ui(ui, textures, &frame)
 }
 
 fn imported_side_ui(

@@ -8,8 +8,9 @@
 //! Layout: feature-map rows are padded to a multiple of 8 columns (one AVX register), so every
 //! inner loop runs over whole registers. The padding columns of the FC weights are zero and their
 //! features are masked to zero, so they never receive a gradient and never change the result.
-//! The AVX2+FMA path is chosen at run time; the portable path is the same algorithm in plain loops.
-//! Both are tested against the readable [`Cnn::loss_and_gradient`].
+//! The AVX2+FMA path is chosen at run time, the WebAssembly SIMD path in the web build; the
+//! portable path is the same algorithm in plain loops.
+//! All are tested against the readable [`Cnn::loss_and_gradient`] (the SIMD ones where they run).
 
 use ndarray::{Array1, Array2, Array4};
 use rayon::prelude::*;
@@ -25,6 +26,8 @@ const LANES: usize = 8;
 pub enum Backend {
     /// AVX2 + FMA intrinsics (x86-64, detected at run time).
     Avx2Fma,
+    /// WebAssembly 128-bit SIMD (the web build, which is compiled with it).
+    Simd128,
     /// Plain loops, any CPU.
     Portable,
 }
@@ -37,6 +40,9 @@ impl Backend {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 return Backend::Avx2Fma;
             }
+        }
+        if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+            return Backend::Simd128;
         }
         Backend::Portable
     }
@@ -112,7 +118,7 @@ impl FastCnn {
         Self::with_backend(cnn, Backend::detect())
     }
 
-    /// The padded copy of `cnn` with a chosen backend (`Avx2Fma` falls back if the CPU lacks it).
+    /// The padded copy of `cnn` with a chosen backend (one this CPU or build lacks falls back to [`Backend::detect`]).
     pub fn with_backend(cnn: &Cnn, backend: Backend) -> Self {
         let spec = cnn.spec();
         let layout = Layout::new(spec);
@@ -123,7 +129,7 @@ impl FastCnn {
                 fc_weight[l * layout.features + padded_index(&layout, i)] = w;
             }
         }
-        let backend = if backend == Backend::Avx2Fma { Backend::detect() } else { backend };
+        let backend = if backend == Backend::Portable { backend } else { Backend::detect() };
         Self {
             spec,
             backend,
@@ -317,6 +323,8 @@ fn forward_samples(net: &FastCnn, ws: &mut Workspace, images: &[&[f32]], labels:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the backend is Avx2Fma only when the CPU reported AVX2 and FMA (Backend::detect).
         Backend::Avx2Fma => unsafe { avx2::forward(net, slots) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Backend::Simd128 => simd128::forward(net, slots),
         _ => portable::forward(net, slots),
     }
     for (slot, &label) in slots.iter_mut().zip(labels) {
@@ -335,6 +343,8 @@ fn train_samples(net: &FastCnn, ws: &mut Workspace, images: &[&[f32]], labels: &
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as in `forward_samples`.
         Backend::Avx2Fma => unsafe { avx2::backward(net, slots, &mut ws.grads) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Backend::Simd128 => simd128::backward(net, slots, &mut ws.grads),
         _ => portable::backward(net, slots, &mut ws.grads),
     }
     for slot in slots {
@@ -515,6 +525,11 @@ mod portable;
 // The register blocks index several arrays (accumulators, features, gradients) with one index.
 #[allow(clippy::needless_range_loop)]
 mod avx2;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+// As in `avx2`: the register blocks index several arrays with one index.
+#[allow(clippy::needless_range_loop)]
+mod simd128;
 
 #[cfg(test)]
 mod tests;
