@@ -22,6 +22,7 @@ use super::proto::{
 };
 use tensors::{tensor_dims, tensor_value};
 
+mod backward;
 mod tensors;
 
 /// Largest `.onnx` file read (external data files are bounded per tensor instead).

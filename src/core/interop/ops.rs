@@ -15,6 +15,8 @@ use thiserror::Error;
 use super::proto::{AttributeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64, TensorProto};
 use spatial::{conv, conv_transpose, pool};
 
+mod adjoint;
+pub use adjoint::{InputGradients, Operand};
 mod shape_ops;
 pub(crate) use shape_ops::nearest;
 mod spatial;

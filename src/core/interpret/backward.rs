@@ -1,8 +1,9 @@
 //! The gradient of one unit's value with respect to the input image: a forward pass that keeps
 //! every layer up to the unit, then the chain rule back through the layers.
 //!
-//! The sparse stacks of N1 and N2 get their own backward here (padding, sparse convolutions and
-//! sparse dense layers, each followed or not by a `ReLU`); the trained CNN's dense layers reuse
+//! The sparse stacks of N1 and N2 get their own backward in [`super::receptive`] (padding, sparse
+//! convolutions and sparse dense layers, each followed or not by a `ReLU`, on the unit's
+//! receptive field only); the trained CNN's dense layers reuse
 //! [`dense::Network::backward`]. The value differentiated is the unit's *pre-activation*: where
 //! a `ReLU` unit is positive it has the same gradient as the activation, and where it is zero it
 //! still has one, so an ascent does not stall (issue 20).
@@ -10,9 +11,11 @@
 use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
+use super::receptive::ReceptivePlan;
+use crate::core::interop::onnx_import::{Node, OnnxModel};
 use super::{InterpretError, Model, Unit, as_map};
 use crate::core::nn::dense::{self, Layer};
-use crate::core::nn::sparse::{LayerKind, MAX_KEPT_ACTIVATIONS, Shape, SparseConv, SparseDense, SparseNetwork};
+use crate::core::nn::sparse::MAX_KEPT_ACTIVATIONS;
 
 /// The gradient of one unit, ready to be evaluated on many images (an ascent, integrated gradients).
 #[derive(Debug, Clone)]
@@ -24,13 +27,17 @@ pub struct UnitGradient<'a> {
 
 #[derive(Debug, Clone)]
 enum Kind<'a> {
-    Sparse(&'a SparseNetwork),
+    /// The unit's receptive field in N1's or N2's stack.
+    Sparse(ReceptivePlan),
     /// The trained layers up to the unit's, then a flatten (so the unit is an entry of a vector).
     Dense(dense::Network),
+    /// An imported model and the name of the value the unit is an entry of.
+    Onnx { model: &'a OnnxModel, value: String },
 }
 
 impl<'a> UnitGradient<'a> {
-    /// Checks that the unit exists; fails for ONNX models, naming their operators.
+    /// Checks that the unit exists; for an ONNX model (where layer `l` is node `l`'s output), that
+    /// every operator between the image and the unit has a backward pass, else names them.
     pub fn new(model: Model<'a>, unit: Unit) -> Result<Self, InterpretError> {
         let layers = layer_count(&model)?;
         if unit.layer >= layers {
@@ -42,7 +49,8 @@ impl<'a> UnitGradient<'a> {
         }
         let kind = match model {
             Model::Sparse(net) => {
-                let needed = 2 * net.shapes()[..=unit.layer].iter().map(|s| s.len()).sum::<usize>();
+                let plan = ReceptivePlan::new(net, unit);
+                let needed = plan.kept_values();
                 if needed > MAX_KEPT_ACTIVATIONS {
                     return Err(InterpretError::TooManyValues {
                         layer: unit.layer,
@@ -50,14 +58,21 @@ impl<'a> UnitGradient<'a> {
                         limit: MAX_KEPT_ACTIVATIONS,
                     });
                 }
-                Kind::Sparse(net)
+                Kind::Sparse(plan)
             }
             Model::Dense { network, .. } => {
                 let mut layers = network.layers[..=unit.layer].to_vec();
                 layers.push(Layer::Flatten);
                 Kind::Dense(dense::Network { layers })
             }
-            Model::Onnx(onnx) => return Err(no_backward(onnx)),
+            Model::Onnx(onnx) => {
+                let value = onnx.nodes()[unit.layer].output.clone();
+                let missing = onnx.nodes_without_backward(&value);
+                if !missing.is_empty() {
+                    return Err(no_backward(&missing));
+                }
+                Kind::Onnx { model: onnx, value }
+            }
         };
         Ok(Self { kind, unit, input: model.input() })
     }
@@ -80,9 +95,17 @@ impl<'a> UnitGradient<'a> {
             return Err(InterpretError::InputSize { expected_rows, expected_cols, rows, cols });
         }
         match &self.kind {
-            Kind::Sparse(net) => Ok(sparse_gradient(net, image, self.unit)),
+            Kind::Sparse(plan) => Ok(plan.gradient(image)),
             Kind::Dense(network) => dense_gradient(network, image, self.unit.index),
+            Kind::Onnx { model, value } => {
+                model.gradient(image, value, self.unit.index).map_err(|e| InterpretError::Onnx(e.to_string()))
+            }
         }
+    }
+
+    /// [`Self::at`] on each of `images`, in parallel (the points of integrated gradients).
+    pub fn at_each(&self, images: &[Array2<f32>]) -> Result<Vec<(f32, Array2<f32>)>, InterpretError> {
+        images.par_iter().map(|image| self.at(image.view())).collect()
     }
 }
 
@@ -91,8 +114,18 @@ pub(super) fn layer_count(model: &Model) -> Result<usize, InterpretError> {
     match model {
         Model::Sparse(net) => Ok(net.layers().len()),
         Model::Dense { network, .. } => Ok(network.layers.len()),
-        Model::Onnx(onnx) => Err(no_backward(onnx)),
+        Model::Onnx(onnx) => Ok(onnx.nodes().len()),
     }
+}
+
+/// The layer whose output holds the class scores: the last, or for ONNX the output's node.
+pub(super) fn logit_layer(model: &Model) -> Result<usize, InterpretError> {
+    let layers = layer_count(model)?;
+    let last = match model {
+        Model::Onnx(onnx) => onnx.nodes().iter().rposition(|n| n.outputs.iter().any(|o| o == onnx.output_name())),
+        _ => layers.checked_sub(1),
+    };
+    last.ok_or(InterpretError::NoLayer { layer: 0, layers })
 }
 
 /// The number of values in layer `layer`'s output (which must exist).
@@ -103,13 +136,18 @@ pub(super) fn layer_len(model: &Model, layer: usize) -> Result<usize, InterpretE
             let outputs = network.forward_all(as_map(super::zeros(model).view()).view())?;
             Ok(outputs.get(layer).map_or(0, ndarray::ArrayBase::len))
         }
-        Model::Onnx(onnx) => Err(no_backward(onnx)),
+        Model::Onnx(onnx) => {
+            let blank = super::zeros(model);
+            let trace = onnx.run(blank.view()).map_err(|e| InterpretError::Onnx(e.to_string()))?;
+            let name = onnx.nodes().get(layer).map(|n| n.output.as_str()).unwrap_or_default();
+            Ok(trace.get(name).map_or(0, ndarray::ArrayBase::len))
+        }
     }
 }
 
-/// The error for an ONNX model: tilelab has no ONNX backward yet, so every operator is named.
-pub(super) fn no_backward(onnx: &crate::core::interop::onnx_import::OnnxModel) -> InterpretError {
-    let mut operators: Vec<&str> = onnx.nodes().iter().map(|n| n.op_type.as_str()).collect();
+/// The error naming the operators of `nodes`, which have no backward pass in tilelab.
+pub(super) fn no_backward(nodes: &[&Node]) -> InterpretError {
+    let mut operators: Vec<&str> = nodes.iter().map(|n| n.op_type.as_str()).collect();
     operators.sort_unstable();
     operators.dedup();
     InterpretError::NoBackward { operators: operators.join(", ") }
@@ -128,190 +166,4 @@ fn dense_gradient(
     seed[index] = 1.0;
     let backward = network.backward(input.view(), &outputs, seed.view())?;
     Ok((value, backward.input.index_axis_move(ndarray::Axis(0), 0)))
-}
-
-/// Every layer's pre- and post-activation output up to the unit's layer, flattened.
-struct Trace {
-    input: Vec<f32>,
-    pre: Vec<Vec<f32>>,
-    post: Vec<Vec<f32>>,
-}
-
-impl Trace {
-    fn input_of(&self, layer: usize) -> &[f32] {
-        if layer == 0 { &self.input } else { &self.post[layer - 1] }
-    }
-}
-
-fn sparse_gradient(net: &SparseNetwork, image: ArrayView2<f32>, unit: Unit) -> (f32, Array2<f32>) {
-    let trace = sparse_forward(net, image, unit.layer);
-    let value = trace.pre[unit.layer][unit.index];
-    let mut grad = vec![0.0; trace.pre[unit.layer].len()];
-    grad[unit.index] = 1.0;
-    for layer in (0..=unit.layer).rev() {
-        let kind = &net.layers()[layer].kind;
-        // The unit's own ReLU is skipped: its pre-activation is what is differentiated.
-        if layer < unit.layer && has_relu(kind) {
-            for (g, &pre) in grad.iter_mut().zip(&trace.pre[layer]) {
-                if pre <= 0.0 {
-                    *g = 0.0;
-                }
-            }
-        }
-        grad = layer_backward(kind, input_shape(net, layer), net.shapes()[layer], &grad, trace.input_of(layer).len());
-    }
-    (value, Array2::from_shape_vec(net.input(), grad).unwrap_or_else(|_| Array2::zeros(net.input())))
-}
-
-fn sparse_forward(net: &SparseNetwork, image: ArrayView2<f32>, last: usize) -> Trace {
-    let input: Vec<f32> = image.iter().copied().collect();
-    let mut trace = Trace { input, pre: Vec::with_capacity(last + 1), post: Vec::with_capacity(last + 1) };
-    for layer in 0..=last {
-        let kind = &net.layers()[layer].kind;
-        let pre = layer_forward(kind, input_shape(net, layer), net.shapes()[layer], trace.input_of(layer));
-        let post = if has_relu(kind) { pre.iter().map(|v| v.max(0.0)).collect() } else { pre.clone() };
-        trace.pre.push(pre);
-        trace.post.push(post);
-    }
-    trace
-}
-
-fn input_shape(net: &SparseNetwork, layer: usize) -> Shape {
-    match layer.checked_sub(1) {
-        Some(previous) => net.shapes()[previous],
-        None => Shape::Map { channels: 1, rows: net.input().0, cols: net.input().1 },
-    }
-}
-
-fn has_relu(kind: &LayerKind) -> bool {
-    match kind {
-        LayerKind::Pad { .. } => false,
-        LayerKind::Conv(conv) => conv.relu,
-        LayerKind::Dense(dense) => dense.relu,
-    }
-}
-
-/// `(rows, cols)` of a map shape (a vector is one row).
-fn plane(shape: Shape) -> (usize, usize) {
-    match shape {
-        Shape::Map { rows, cols, .. } => (rows, cols),
-        Shape::Vector(n) => (1, n),
-    }
-}
-
-/// The layer's output before its `ReLU`.
-fn layer_forward(kind: &LayerKind, input: Shape, output: Shape, values: &[f32]) -> Vec<f32> {
-    match kind {
-        LayerKind::Pad { .. } => pad_forward(values, input, output),
-        LayerKind::Conv(conv) => conv_forward(conv, values, plane(input), plane(output)),
-        LayerKind::Dense(dense) => dense_forward(dense, values),
-    }
-}
-
-/// `∂value/∂layer input` from `∂value/∂layer output (before its ReLU)`.
-fn layer_backward(kind: &LayerKind, input: Shape, output: Shape, grad: &[f32], input_len: usize) -> Vec<f32> {
-    match kind {
-        LayerKind::Pad { .. } => pad_backward(grad, input, output),
-        LayerKind::Conv(conv) => conv_backward(conv, grad, input_len, plane(input), plane(output)),
-        LayerKind::Dense(dense) => dense_backward(dense, grad, input_len),
-    }
-}
-
-fn pad_forward(values: &[f32], input: Shape, output: Shape) -> Vec<f32> {
-    let ((rows, cols), (out_rows, out_cols)) = (plane(input), plane(output));
-    let mut out = vec![0.0; output.len()];
-    for (in_plane, out_plane) in values.chunks_exact(rows * cols).zip(out.chunks_exact_mut(out_rows * out_cols)) {
-        for (in_row, out_row) in in_plane.chunks_exact(cols).zip(out_plane.chunks_exact_mut(out_cols)) {
-            out_row[..cols].copy_from_slice(in_row);
-        }
-    }
-    out
-}
-
-fn pad_backward(grad: &[f32], input: Shape, output: Shape) -> Vec<f32> {
-    let ((rows, cols), (out_rows, out_cols)) = (plane(input), plane(output));
-    let mut out = Vec::with_capacity(input.len());
-    for out_plane in grad.chunks_exact(out_rows * out_cols) {
-        for out_row in out_plane.chunks_exact(out_cols).take(rows) {
-            out.extend_from_slice(&out_row[..cols]);
-        }
-    }
-    out
-}
-
-/// Where tap `(channel, dy, dx)`'s input row 0 starts in the flat input.
-fn tap_start(conv: &SparseConv, tap: &crate::core::nn::sparse::Tap, (rows, cols): (usize, usize)) -> usize {
-    tap.channel * rows * cols + tap.dy * conv.dilation * cols + tap.dx * conv.dilation
-}
-
-/// `out[o][y][x] = bias[o] + Σ_taps w · in[c][y + dy·d][x + dx·d]`, parallel over output channels.
-fn conv_forward(
-    conv: &SparseConv,
-    values: &[f32],
-    input: (usize, usize),
-    (out_rows, out_cols): (usize, usize),
-) -> Vec<f32> {
-    let size = out_rows * out_cols;
-    let mut out = vec![0.0; conv.channels() * size];
-    out.par_chunks_mut(size.max(1)).enumerate().for_each(|(o, plane)| {
-        plane.fill(conv.bias[o]);
-        for tap in &conv.taps[o] {
-            let start = tap_start(conv, tap, input);
-            for (y, out_row) in plane.chunks_exact_mut(out_cols).enumerate() {
-                let in_row = &values[start + y * input.1..][..out_cols];
-                for (acc, &x) in out_row.iter_mut().zip(in_row) {
-                    *acc += tap.weight * x;
-                }
-            }
-        }
-    });
-    out
-}
-
-/// `∂in[c][y + dy·d][x + dx·d] += w · ∂out[o][y][x]`, skipping channels with no gradient.
-fn conv_backward(
-    conv: &SparseConv,
-    grad: &[f32],
-    input_len: usize,
-    input: (usize, usize),
-    (out_rows, out_cols): (usize, usize),
-) -> Vec<f32> {
-    let mut out = vec![0.0; input_len];
-    for (o, plane) in grad.chunks_exact((out_rows * out_cols).max(1)).enumerate() {
-        if plane.iter().all(|&g| g == 0.0) {
-            continue;
-        }
-        for tap in &conv.taps[o] {
-            let start = tap_start(conv, tap, input);
-            for (y, grad_row) in plane.chunks_exact(out_cols).enumerate() {
-                let in_row = &mut out[start + y * input.1..][..out_cols];
-                for (acc, &g) in in_row.iter_mut().zip(grad_row) {
-                    *acc += tap.weight * g;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `bias + Σ w·in`, accumulated in f64 like the forward engine (N1's sums cancel against its bias).
-fn dense_forward(layer: &SparseDense, values: &[f32]) -> Vec<f32> {
-    (0..layer.neurons())
-        .into_par_iter()
-        .with_min_len(256)
-        .map(|n| {
-            let sum: f64 = layer.weights_of(n).map(|(i, w)| f64::from(w) * f64::from(values[i])).sum();
-            (f64::from(layer.bias_of(n)) + sum) as f32
-        })
-        .collect()
-}
-
-fn dense_backward(layer: &SparseDense, grad: &[f32], input_len: usize) -> Vec<f32> {
-    let mut out = vec![0.0; input_len];
-    for (n, &g) in grad.iter().enumerate().filter(|(_, g)| **g != 0.0) {
-        for (i, w) in layer.weights_of(n) {
-            out[i] += w * g;
-        }
-    }
-    out
 }

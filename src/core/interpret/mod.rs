@@ -3,12 +3,14 @@
 //! right both are on the constructed networks, whose units have a known meaning ([`scores`]).
 //!
 //! Every method runs on a [`Model`]: a constructed network's sparse stack (N1, N2), the trained
-//! CNN's dense layers, or an imported ONNX model (forward only: occlusion). Gradients come from
-//! [`backward`]; a [`Unit`] is one value of one layer's output, flattened in `(C, H, W)` order.
+//! CNN's dense layers, or an imported ONNX model (its layers are its nodes' outputs). Gradients
+//! come from [`backward`]; a [`Unit`] is one value of one layer's output, flattened in `(C, H, W)`
+//! order. ONNX models whose operators lack a backward pass still have occlusion.
 
 pub mod attribution;
 pub mod backward;
 pub mod preferred;
+mod receptive;
 pub mod scores;
 pub mod study;
 pub mod top_examples;
@@ -72,7 +74,7 @@ pub enum Model<'a> {
     Sparse(&'a SparseNetwork),
     /// A trained CNN as dense layers ([`crate::core::nn::cnn::Cnn::to_network`]) on `input` images.
     Dense { network: &'a dense::Network, input: (usize, usize) },
-    /// An imported ONNX classifier: forward only.
+    /// An imported ONNX classifier; layer `l` is node `l`'s (first) output, batch axis included.
     Onnx(&'a OnnxModel),
 }
 
@@ -98,8 +100,7 @@ impl Model<'_> {
 
     /// The gradient of the logit of `class` (see [`UnitGradient`]).
     pub fn class_gradient(&self, class: usize) -> Result<UnitGradient<'_>, InterpretError> {
-        let layers = backward::layer_count(self)?;
-        let last = layers.checked_sub(1).ok_or(InterpretError::NoLayer { layer: 0, layers })?;
+        let last = backward::logit_layer(self)?;
         let classes = backward::layer_len(self, last)?;
         if class >= classes {
             return Err(InterpretError::NoClass { class, classes });

@@ -7,7 +7,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+
+mod whole_layers;
 use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput};
+use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
+use crate::core::interop::onnx_import::OnnxModel;
+use crate::core::interop::tensor::TensorData;
 use crate::core::dataset::Placement;
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::nn::sparse::Shape;
@@ -79,6 +85,55 @@ fn sparse_gradients_match_finite_differences_in_every_layer() {
             assert_gradient_matches(&gradient, &image);
         }
     }
+}
+
+/// Uniform random pixels: the receptive-field pass must equal the whole-layer pass on any image.
+fn random_image(seed: u64, size: (usize, usize)) -> Array2<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_simple_fn(size, || rng.random::<f32>())
+}
+
+#[test]
+fn receptive_field_gradients_equal_whole_layer_gradients_exactly() {
+    let size = (9, 11);
+    let images: Vec<Array2<f32>> =
+        (0..4).map(|seed| random_image(seed, size)).chain([test_image(9, size), Array2::zeros(size)]).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    for built in networks(size) {
+        let model = Model::Sparse(&built.network);
+        for (layer, shape) in built.network.shapes().iter().enumerate() {
+            let indices = [0, shape.len() - 1, rng.random_range(0..shape.len()), rng.random_range(0..shape.len())];
+            for index in indices {
+                let unit = Unit { layer, index };
+                let gradient = UnitGradient::new(model, unit).unwrap();
+                for image in &images {
+                    let fast = gradient.at(image.view()).unwrap();
+                    let whole = whole_layers::whole_layer_gradient(&built.network, image.view(), unit);
+                    assert_eq!(fast.0.to_bits(), whole.0.to_bits(), "value of {unit:?}");
+                    assert_eq!(fast.1, whole.1, "gradient of {unit:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn integrated_gradients_in_parallel_equal_the_sum_one_point_after_another() {
+    let built = build_n2(&two_tiles(), 7, 8).unwrap();
+    let model = Model::Sparse(&built.network);
+    let image = test_image(11, (7, 8));
+    let steps = 37;
+    let gradient = model.class_gradient(0).unwrap();
+    let mut sum = Array2::<f32>::zeros((7, 8));
+    for k in 1..=steps {
+        #[allow(clippy::cast_precision_loss)]
+        let alpha = k as f32 / steps as f32;
+        sum += &gradient.at(image.mapv(|x| alpha * x).view()).unwrap().1;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let expected = sum / steps as f32 * &image;
+    let ig = attribute(&model, image.view(), 0, Method::IntegratedGradients { steps, baseline: Baseline::Black }).unwrap();
+    assert_eq!(ig, expected);
 }
 
 #[test]
@@ -295,4 +350,86 @@ fn bad_requests_are_typed_errors() {
     assert!(matches!(attribute(&model, small.view(), 0, Method::Gradient), Err(InterpretError::InputSize { .. })));
     let message = InterpretError::NoBackward { operators: "Conv, Relu".into() }.to_string();
     assert!(message.contains("Conv, Relu") && message.contains("occlusion"));
+}
+
+fn onnx_of(graph: &ExportGraph) -> OnnxModel {
+    OnnxModel::from_bytes(&graph.onnx_bytes(), None).unwrap()
+}
+
+fn assert_close_gradients(a: &UnitGradient, b: &UnitGradient, image: &Array2<f32>) {
+    let ((value_a, grad_a), (value_b, grad_b)) = (a.at(image.view()).unwrap(), b.at(image.view()).unwrap());
+    assert!((value_a - value_b).abs() <= 1e-4 * value_b.abs().max(1.0), "values {value_a} vs {value_b}");
+    let scale = grad_b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for ((at, x), y) in grad_a.indexed_iter().zip(&grad_b) {
+        assert!((x - y).abs() <= 1e-4 * scale, "at {at:?}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn onnx_gradients_equal_the_native_ones_of_the_same_networks() {
+    let cnn = Cnn::new(CnnSpec { height: 6, width: 7, kernel: 3, filters: 4, classes: 3 }, 5).unwrap();
+    let network = cnn.to_network();
+    let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let onnx = onnx_of(&export_cnn(&cnn, &names).unwrap());
+    let (native, imported) = (Model::Dense { network: &network, input: (6, 7) }, Model::Onnx(&onnx));
+    let image = test_image(12, (6, 7));
+    for class in 0..3 {
+        assert_close_gradients(&imported.class_gradient(class).unwrap(), &native.class_gradient(class).unwrap(), &image);
+    }
+    let classes = two_tiles();
+    for (kind, built) in [ConstructedKind::N1, ConstructedKind::N2].into_iter().zip(networks((7, 8))) {
+        let onnx = onnx_of(&export_constructed(kind, &built, &classes).unwrap());
+        let (native, imported) = (Model::Sparse(&built.network), Model::Onnx(&onnx));
+        for class in 0..2 {
+            let onnx_gradient = imported.class_gradient(class).unwrap();
+            assert_close_gradients(&onnx_gradient, &native.class_gradient(class).unwrap(), &image_of(&built));
+        }
+    }
+}
+
+fn image_of(built: &Constructed) -> Array2<f32> {
+    test_image(13, built.network.input())
+}
+
+#[test]
+fn onnx_gradients_match_finite_differences_in_every_layer() {
+    // The network and image of `trained_cnn_gradients_match_finite_differences`: no unit on a kink.
+    let cnn = Cnn::new(CnnSpec { height: 6, width: 7, kernel: 3, filters: 4, classes: 3 }, 5).unwrap();
+    let onnx = onnx_of(&export_cnn(&cnn, &["a", "b", "c"].map(String::from)).unwrap());
+    let model = Model::Onnx(&onnx);
+    let image = test_image(3, (6, 7));
+    for (layer, node) in onnx.nodes().iter().enumerate() {
+        let units = onnx.run(image.view()).unwrap().get(&node.output).unwrap().len();
+        for index in [0, units / 2, units - 1] {
+            assert_gradient_matches(&UnitGradient::new(model, Unit { layer, index }).unwrap(), &image);
+        }
+    }
+    let too_far = UnitGradient::new(model, Unit { layer: onnx.nodes().len(), index: 0 });
+    assert!(matches!(too_far, Err(InterpretError::NoLayer { .. })));
+}
+
+#[test]
+fn onnx_operators_without_a_backward_pass_are_named_and_occlusion_still_runs() {
+    // image → Conv → LRN → Flatten → Gemm → logits, and a Softmax of the logits beside them.
+    let mut graph = ExportGraph::new("lrn", (4, 5));
+    let w = graph.weight("w", vec![2, 1, 2, 2], TensorData::F32(vec![1.0, -1.0, 0.5, 0.25, 0.0, 2.0, -0.5, 1.0]));
+    let conv = graph.node("Conv", &["image", &w], "conv", vec![("kernel_shape", AttrValue::Ints(vec![2, 2]))]);
+    let lrn = graph.node("LRN", &[&conv], "lrn", vec![("size", AttrValue::Int(3))]);
+    let flat = graph.node("Flatten", &[&lrn], "flat", vec![("axis", AttrValue::Int(1))]);
+    let fc = graph.weight("fc", vec![24, 2], TensorData::F32((0..48).map(|i| (i % 5) as f32 / 5.0 - 0.4).collect()));
+    let logits = graph.node("MatMul", &[&flat, &fc], "logits", vec![]);
+    graph.node("Softmax", &[&logits], "probabilities", vec![("axis", AttrValue::Int(1))]);
+    graph.outputs.push(GraphOutput { name: "logits".into(), dims: vec![2] });
+    graph.outputs.push(GraphOutput { name: "probabilities".into(), dims: vec![2] });
+    let onnx = onnx_of(&graph);
+    let model = Model::Onnx(&onnx);
+    let image = test_image(15, (4, 5));
+    let refused = model.class_gradient(0).unwrap_err();
+    assert_eq!(refused, InterpretError::NoBackward { operators: "LRN".into() }, "only the operator on the path");
+    assert!(refused.to_string().contains("occlusion"));
+    assert_eq!(attribute(&model, image.view(), 0, Method::Gradient).unwrap_err(), refused);
+    let occlusion = attribute(&model, image.view(), 0, Method::Occlusion { patch: 2, baseline: Baseline::Black }).unwrap();
+    assert!(occlusion.iter().any(|v| *v != 0.0));
+    // The convolution before the LRN still has a gradient.
+    assert_gradient_matches(&UnitGradient::new(model, Unit { layer: 0, index: 3 }).unwrap(), &image);
 }

@@ -61,7 +61,16 @@ fn layer_output(model: &Model, image: ArrayView2<f32>, layer: usize) -> Result<(
             };
             Ok((output.iter().copied().collect(), shape))
         }
-        Model::Onnx(onnx) => Err(super::backward::no_backward(onnx)),
+        Model::Onnx(onnx) => {
+            let trace = onnx.run(image).map_err(|e| InterpretError::Onnx(e.to_string()))?;
+            let name = onnx.nodes().get(layer).map(|n| n.output.as_str()).unwrap_or_default();
+            let output = trace.get(name).ok_or(InterpretError::NoUnit { layer, unit: 0, units: 0 })?;
+            let shape = match *output.shape() {
+                [1, channels, rows, cols] => Shape::Map { channels, rows, cols },
+                _ => Shape::Vector(output.len()),
+            };
+            Ok((output.iter().copied().collect(), shape))
+        }
     }
 }
 

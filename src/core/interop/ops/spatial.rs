@@ -434,3 +434,103 @@ pub(super) fn pool(x: &ArrayD<f32>, window: &Window, average: Option<bool>) -> R
     });
     out.into_shape_with_order(IxDyn(&shape)).map_err(|e| OpError::Invalid(e.to_string()))
 }
+
+/// `∂/∂x` of [`conv`] from `grad = ∂/∂output`: each output's gradient flows back to the inputs it
+/// read, times the weight that read them. Parallel over input channels (no two write one plane).
+pub(super) fn conv_input_gradient(
+    x_shape: &[usize],
+    w: &ArrayD<f32>,
+    window: &Window,
+    grad: &ArrayD<f32>,
+) -> Result<ArrayD<f32>, OpError> {
+    let rank = x_shape.len().checked_sub(2).filter(|r| (1..=3).contains(r)).ok_or("the input must be [N, C, …]")?;
+    if w.ndim() != x_shape.len() || w.shape()[1] * window.group != x_shape[1] {
+        return Err(OpError::Invalid(format!("the weight {:?} does not fit the input {x_shape:?}", w.shape())));
+    }
+    let axes = geometry(window, &x_shape[2..], &w.shape()[2..])?;
+    if grad.shape() != output_shape(x_shape[0], w.shape()[0], &axes, rank).as_slice() {
+        return Err(OpError::Invalid(format!("the output gradient {:?} does not fit the convolution", grad.shape())));
+    }
+    let (g, w) = (lift(grad)?, lift(w)?);
+    let (per_group, outs_per_group) = (w.shape()[1], w.shape()[0] / window.group);
+    let [gd, gh, gw] = axes;
+    let mut out = Array5::<f32>::zeros((x_shape[0], x_shape[1], gd.size, gh.size, gw.size));
+    for (batch, mut planes) in out.outer_iter_mut().enumerate() {
+        let grad = g.index_axis(Axis(0), batch);
+        planes.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(c, mut plane)| {
+            let (group, ci) = (c / per_group, c % per_group);
+            for o in group * outs_per_group..(group + 1) * outs_per_group {
+                for ((a, b, k), &weight) in w.index_axis(Axis(0), o).index_axis(Axis(0), ci).indexed_iter() {
+                    if weight == 0.0 {
+                        continue;
+                    }
+                    for oz in 0..gd.out {
+                        let Some(iz) = gd.source(oz, a) else { continue };
+                        for oy in 0..gh.out {
+                            let Some(iy) = gh.source(oy, b) else { continue };
+                            for ox in 0..gw.out {
+                                if let Some(ix) = gw.source(ox, k) {
+                                    plane[[iz, iy, ix]] += weight * grad[[o, oz, oy, ox]];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    out.into_shape_with_order(IxDyn(x_shape)).map_err(|e| OpError::Invalid(e.to_string()))
+}
+
+/// `∂/∂x` of [`pool`] from `grad = ∂/∂output`: a max pooling passes each output's gradient to the
+/// (first) input that was largest, an average pooling spreads it over the inputs it averaged.
+pub(super) fn pool_input_gradient(
+    x: &ArrayD<f32>,
+    window: &Window,
+    average: Option<bool>,
+    grad: &ArrayD<f32>,
+) -> Result<ArrayD<f32>, OpError> {
+    let rank = spatial_rank(x, "the input")?;
+    let kernel = window.kernel.as_deref().ok_or("kernel_shape is required")?;
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let axes = geometry(window, &x.shape()[2..], kernel)?;
+    if grad.shape() != output_shape(n, c, &axes, rank).as_slice() {
+        return Err(OpError::Invalid(format!("the output gradient {:?} does not fit the pooling", grad.shape())));
+    }
+    let (lifted, g) = (lift(x)?, lift(grad)?);
+    let [gd, gh, gw] = axes;
+    let padded = |g: &Geometry, o: usize, k: usize| o * g.stride + k * g.dilation < g.size + g.before + g.after;
+    let mut out = Array5::<f32>::zeros(lifted.raw_dim());
+    for ((b, ch, oz, oy, ox), &gradient) in g.indexed_iter() {
+        let mut sources = Vec::with_capacity(gd.kernel * gh.kernel * gw.kernel);
+        let mut padded_count = 0usize;
+        for a in 0..gd.kernel {
+            for k in 0..gh.kernel {
+                for l in 0..gw.kernel {
+                    if padded(&gd, oz, a) && padded(&gh, oy, k) && padded(&gw, ox, l) {
+                        padded_count += 1;
+                    }
+                    if let (Some(iz), Some(iy), Some(ix)) = (gd.source(oz, a), gh.source(oy, k), gw.source(ox, l)) {
+                        sources.push([b, ch, iz, iy, ix]);
+                    }
+                }
+            }
+        }
+        match average {
+            None => {
+                let largest = sources.iter().copied().reduce(|best, at| if lifted[at] > lifted[best] { at } else { best });
+                if let Some(at) = largest {
+                    out[at] += gradient;
+                }
+            }
+            Some(include_pad) => {
+                let count = if include_pad { padded_count } else { sources.len() };
+                let share = gradient / count.max(1) as f32;
+                for at in sources {
+                    out[at] += share;
+                }
+            }
+        }
+    }
+    out.into_shape_with_order(IxDyn(x.shape())).map_err(|e| OpError::Invalid(e.to_string()))
+}

@@ -234,3 +234,153 @@ fn unsupported_attributes_and_operators_are_named() {
     assert!(matches!(parse_error("Pad", &[mode]), OpError::Unsupported(m) if m.contains("wrap")));
     assert!(matches!(parse_error("MaxPool", &[]), OpError::Invalid(m) if m.contains("kernel_shape")));
 }
+
+/// Distinct values at least 0.021 apart, none within 0.0105 of 0 or of a multiple of 0.021 (the
+/// `Clip` bounds below): a finite-difference step of 0.01 crosses no kink and changes no maximum.
+fn spaced(shape: &[usize], rng: &mut ChaCha8Rng) -> ArrayD<f32> {
+    let n: usize = shape.iter().product();
+    let mut levels: Vec<f32> = (0..n).map(|k| (k as f32 - (n / 2) as f32) * 0.021 + 0.0105).collect();
+    for i in (1..n).rev() {
+        levels.swap(i, rng.random_range(0..=i));
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), levels).unwrap()
+}
+
+/// `Σ r ⊙ op(inputs)`, accumulated in f64.
+fn weighted_output(op: &Op, inputs: &[Value], r: &ArrayD<f32>) -> f64 {
+    let refs: Vec<Option<&Value>> = inputs.iter().map(Some).collect();
+    let Ok(Value::F32(out)) = op.apply(&refs) else { panic!("{op:?} fails on its own inputs") };
+    out.iter().zip(r).map(|(&y, &w)| f64::from(y) * f64::from(w)).sum()
+}
+
+/// Each wanted input's gradient from [`Op::backward`] against central differences of
+/// `Σ r ⊙ op(inputs)` for a random `r` (so every output's gradient is exercised at once).
+fn check_backward(op: &Op, inputs: &[Value], wanted: &[bool]) {
+    let refs: Vec<Option<&Value>> = inputs.iter().map(Some).collect();
+    let Ok(Value::F32(output)) = op.apply(&refs) else { panic!("{op:?} fails on its own inputs") };
+    let r = random(output.shape(), &mut ChaCha8Rng::seed_from_u64(99));
+    let operands: Vec<Option<Operand>> = inputs.iter().map(|v| Some(Operand::from(v))).collect();
+    let grads = op.backward(&operands, &output, &r, wanted).unwrap();
+    let h = 1e-2;
+    for (index, &want) in wanted.iter().enumerate() {
+        let Some(analytic) = grads[index].as_ref().filter(|_| want) else {
+            assert!(!want, "{op:?}: no gradient for input {index}");
+            continue;
+        };
+        let Value::F32(x) = &inputs[index] else { panic!("input {index} is not float") };
+        assert_eq!(analytic.shape(), x.shape(), "{op:?} input {index}");
+        for (i, &a) in analytic.iter().enumerate() {
+            let moved = |delta: f32| {
+                let mut moved = inputs.to_vec();
+                if let Value::F32(m) = &mut moved[index] {
+                    *m.iter_mut().nth(i).unwrap() += delta;
+                }
+                weighted_output(op, &moved, &r)
+            };
+            let numeric = ((moved(h) - moved(-h)) / (2.0 * f64::from(h))) as f32;
+            assert!((a - numeric).abs() <= 3e-3 * numeric.abs().max(1.0), "{op:?} input {index} entry {i}: {a} vs {numeric}");
+        }
+    }
+}
+
+#[test]
+fn every_backward_pass_matches_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut f = |shape: &[usize]| Value::F32(spaced(shape, &mut rng));
+    let ints = |v: &[i64]| Value::I64(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap());
+    let grouped = |group: usize, kernel: [usize; 2]| Window { group, ..window(kernel, [1, 1], [1, 1, 0, 1], [1, 1]) };
+    let pooling = |kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4]| window(kernel, strides, pads, [1, 1]);
+    let positive_variance = Value::F32(ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, 1.5, 2.0]).unwrap());
+    let one_d = Window { kernel: Some(vec![3]), strides: vec![2], pads: vec![1, 0], dilations: vec![1], ..Window::default() };
+    let cases: Vec<(Op, Vec<Value>, Vec<bool>)> = vec![
+        (
+            Op::Conv(window([3, 2], [2, 1], [1, 0, 1, 1], [1, 2])),
+            vec![f(&[2, 3, 7, 6]), f(&[4, 3, 3, 2]), f(&[4])],
+            vec![true, false, false],
+        ),
+        (Op::Conv(grouped(2, [3, 3])), vec![f(&[1, 4, 6, 6]), f(&[6, 2, 3, 3])], vec![true, false]),
+        (Op::Conv(grouped(3, [2, 3])), vec![f(&[1, 3, 5, 5]), f(&[3, 1, 2, 3])], vec![true, false]),
+        (Op::Conv(Window { group: 1, ..one_d }), vec![f(&[1, 2, 9]), f(&[3, 2, 3])], vec![true, false]),
+        (Op::Relu, vec![f(&[2, 3, 4])], vec![true]),
+        (Op::LeakyRelu(0.1), vec![f(&[2, 3, 4])], vec![true]),
+        (Op::Sigmoid, vec![f(&[2, 5])], vec![true]),
+        (Op::Tanh, vec![f(&[2, 5])], vec![true]),
+        (Op::Clip { min: Some(-0.315), max: Some(0.42) }, vec![f(&[4, 9])], vec![true]),
+        (Op::Identity, vec![f(&[3, 2])], vec![true]),
+        (Op::MaxPool(pooling([2, 2], [2, 2], [0; 4])), vec![f(&[1, 2, 6, 5])], vec![true]),
+        (Op::MaxPool(pooling([3, 3], [2, 2], [1, 1, 1, 1])), vec![f(&[1, 2, 6, 5])], vec![true]),
+        (
+            Op::AveragePool { window: pooling([3, 2], [2, 1], [1, 0, 1, 1]), count_include_pad: true },
+            vec![f(&[2, 2, 5, 4])],
+            vec![true],
+        ),
+        (
+            Op::AveragePool { window: pooling([3, 2], [2, 1], [1, 0, 1, 1]), count_include_pad: false },
+            vec![f(&[2, 2, 5, 4])],
+            vec![true],
+        ),
+        (Op::GlobalPool(Reduction::Mean), vec![f(&[2, 3, 4, 3])], vec![true]),
+        (Op::GlobalPool(Reduction::Max), vec![f(&[2, 3, 4, 3])], vec![true]),
+        (
+            Op::BatchNormalization { epsilon: 1e-5 },
+            vec![f(&[2, 3, 4, 4]), f(&[3]), f(&[3]), f(&[3]), positive_variance],
+            vec![true, false, false, false, false],
+        ),
+        (Op::Flatten { axis: 1 }, vec![f(&[2, 3, 2, 2])], vec![true]),
+        (Op::Reshape { allowzero: false }, vec![f(&[2, 6]), ints(&[3, -1])], vec![true, false]),
+        (Op::Squeeze { axes: Some(vec![1]) }, vec![f(&[3, 1, 4])], vec![true]),
+        (Op::Unsqueeze { axes: Some(vec![0, 3]) }, vec![f(&[3, 4])], vec![true]),
+        (Op::Transpose { perm: Some(vec![2, 0, 1]) }, vec![f(&[2, 3, 4])], vec![true]),
+        (
+            Op::Gemm { alpha: 0.7, beta: 1.3, trans_a: false, trans_b: true },
+            vec![f(&[2, 5]), f(&[3, 5]), f(&[3])],
+            vec![true, false, false],
+        ),
+        (
+            Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: true, trans_b: false },
+            vec![f(&[5, 2]), f(&[5, 3])],
+            vec![true, false],
+        ),
+        (Op::MatMul, vec![f(&[1, 2, 5]), f(&[5, 3])], vec![true, false]),
+        (Op::Add, vec![f(&[2, 3, 4]), f(&[3, 1])], vec![true, true]),
+        (Op::Binary(Binary::Sub), vec![f(&[2, 3, 4]), f(&[4])], vec![true, true]),
+        (Op::Mul, vec![f(&[2, 1, 4]), f(&[2, 3, 1])], vec![true, true]),
+        (Op::Mul, vec![f(&[1, 2, 3, 3]), f(&[1, 2, 3, 3])], vec![true, false]),
+        (Op::Concat { axis: 1 }, vec![f(&[2, 1, 3]), f(&[2, 3, 3]), f(&[2, 2, 3])], vec![true, false, true]),
+        (
+            Op::Pad { pads: None, value: 0.0, mode: PadMode::Constant },
+            vec![f(&[1, 2, 3, 4]), ints(&[0, 0, 1, 0, 0, 0, 2, 3])],
+            vec![true, false],
+        ),
+        (
+            Op::Reduce { kind: Reduction::Sum, axes: None, keepdims: false, noop_with_empty_axes: false },
+            vec![f(&[1, 3, 2, 4]), ints(&[2, 3])],
+            vec![true, false],
+        ),
+        (
+            Op::Reduce { kind: Reduction::Mean, axes: Some(vec![1]), keepdims: true, noop_with_empty_axes: false },
+            vec![f(&[2, 3, 4])],
+            vec![true],
+        ),
+    ];
+    for (op, inputs, wanted) in &cases {
+        check_backward(op, inputs, wanted);
+    }
+}
+
+#[test]
+fn backward_refuses_what_it_cannot_differentiate() {
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1, 1, 3, 3]));
+    let w = ArrayD::<f32>::ones(IxDyn(&[1, 1, 2, 2]));
+    let conv = Op::Conv(window([2, 2], [1, 1], [0; 4], [1, 1]));
+    let grad = ArrayD::<f32>::ones(IxDyn(&[1, 1, 2, 2]));
+    let operands = [Some(Operand::F32(&x)), Some(Operand::F32(&w))];
+    let refused = conv.backward(&operands, &grad, &grad, &[false, true]);
+    assert!(matches!(refused, Err(OpError::Unsupported(_))), "a convolution's weight: {refused:?}");
+    let softmax = Op::Softmax { axis: 1, coerce_2d: false };
+    assert!(!softmax.differentiates(0));
+    let refused = softmax.backward(&[Some(Operand::F32(&x))], &x, &x, &[true]);
+    assert!(matches!(refused, Err(OpError::Unsupported(_))));
+    let wrong = Op::Relu.backward(&[Some(Operand::F32(&x))], &x, &grad, &[true]);
+    assert!(matches!(wrong, Err(OpError::Invalid(_))), "a gradient of the wrong shape");
+}
