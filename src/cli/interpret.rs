@@ -14,20 +14,27 @@ use serde_json::{Value, json};
 use super::network::{Net, NetArgs, Network};
 use crate::core::atomic::write_atomic;
 use crate::core::dataset::{DatasetSpec, Sample, generate};
+use crate::core::experiments::fashion::datasets_of;
+use crate::core::experiments::train_epochs;
 use crate::core::export::{create_folder, save_figure, save_npy};
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::interpret::study::{Study, UnitKind, study};
 use crate::core::interpret::{AscentOptions, Model};
+use crate::core::nn::cnn::{Cnn, CnnSpec};
+use crate::core::nn::train::Hyper;
+use crate::core::nn::weights_file;
 use crate::core::plot::{Colormap, Figure, FigureKind, Heatmap, HeatmapGrid};
 use crate::core::tile::ClassSet;
 
 /// Arguments of `tilelab interpret`.
 #[derive(Args)]
 pub struct InterpretArgs {
-    /// The tile set (JSON): the classes, the tiles of N1/N2 and the dataset's tiles.
+    /// The tile set (JSON), or a scene file (`.tilelab`, e.g. `assets/scenes/fashion-three.tilelab`)
+    /// whose tile set is taken: the classes, the tiles of N1/N2 and the dataset's tiles.
     #[arg(long)]
     tileset: PathBuf,
-    /// `n1`, `n2`, `trained` (needs --weights) or an ONNX model file (`MODEL.onnx`).
+    /// `n1`, `n2`, `trained` (the --weights, or without them the paper's CNN trained now on the
+    /// tile set and saved as `weights.json` in --out) or an ONNX model file (`MODEL.onnx`).
     #[arg(long)]
     net: String,
     /// Trained weights (JSON from the app or `reproduce`), for `--net trained`.
@@ -64,7 +71,11 @@ pub fn run(args: &InterpretArgs) -> anyhow::Result<()> {
         bail!("--samples must lie between 1 and {MAX_SAMPLES}, got {}", args.samples);
     }
     let net_args = |net| NetArgs { net, tileset: args.tileset.clone(), weights: args.weights.clone() };
-    let classes = net_args(Net::N1).classes()?;
+    let classes = if args.tileset.extension().is_some_and(|e| e.eq_ignore_ascii_case("tilelab")) {
+        super::scene::open(&args.tileset)?.tiles.classes()
+    } else {
+        net_args(Net::N1).classes()?
+    };
     let size = (args.height, args.width);
     let options = AscentOptions { seed: args.seed, ..AscentOptions::default() };
     let (name, result) = match args.net.as_str() {
@@ -74,7 +85,12 @@ pub fn run(args: &InterpretArgs) -> anyhow::Result<()> {
                 "n2" => Net::N2,
                 _ => Net::Trained,
             };
-            match net_args(net).network(&classes, size)? {
+            let network = if matches!(net, Net::Trained) && args.weights.is_none() {
+                Network::Trained(train_paper_cnn(&classes, size, args)?)
+            } else {
+                net_args(net).network(&classes, size)?
+            };
+            match network {
                 Network::Constructed(_, built) => {
                     let samples = samples(&classes, built.network.input(), args)?;
                     let model = Model::Sparse(&built.network);
@@ -110,6 +126,32 @@ pub fn run(args: &InterpretArgs) -> anyhow::Result<()> {
         println!("wrote {}", args.out.join("report.md").display());
     }
     Ok(())
+}
+
+/// Without `--weights`, `--net trained` trains the paper's CNN (conv 5×5×12 → `ReLU` → FC) on
+/// 4,000 40×40 images of the tile set (15 epochs, plain SGD, lr 0.03, batch 100, `--seed`), as
+/// `reproduce fashion` does with the ten classes, and saves it as `weights.json` in `--out`.
+fn train_paper_cnn(
+    classes: &ClassSet,
+    size: (Option<usize>, Option<usize>),
+    args: &InterpretArgs,
+) -> anyhow::Result<Cnn> {
+    if size.0.is_some_and(|h| h != 40) || size.1.is_some_and(|w| w != 40) {
+        bail!("training the CNN without --weights uses 40×40 images (the paper's setting)");
+    }
+    let (train, test) = datasets_of(classes, 4000, 1000, args.seed).context("cannot generate the training images")?;
+    let spec = CnnSpec { classes: classes.len(), ..CnnSpec::fashion() };
+    let run = train_epochs(spec, Hyper::plain(0.03, 100), train, test, args.seed, 15, &mut |_| {})
+        .context("cannot train the CNN")?;
+    create_folder(&args.out)?;
+    let path = args.out.join("weights.json");
+    weights_file::save(&path, &run.trained).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "trained the paper's CNN: test accuracy {:.1} %, weights in {}",
+        100.0 * run.test.accuracy,
+        path.display()
+    );
+    Ok(run.trained)
 }
 
 /// `samples` dataset images, taken in turn from each class.

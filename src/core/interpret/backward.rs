@@ -12,8 +12,8 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use super::receptive::ReceptivePlan;
-use crate::core::interop::onnx_import::{Node, OnnxModel};
 use super::{InterpretError, Model, Unit, as_map};
+use crate::core::interop::onnx_import::{Node, OnnxModel};
 use crate::core::nn::dense::{self, Layer};
 use crate::core::nn::sparse::MAX_KEPT_ACTIVATIONS;
 

@@ -229,7 +229,7 @@ pub fn mean_background(samples: &[Sample]) -> f32 {
 type Attributions = (Vec<MethodScores>, Vec<(&'static str, String)>, Array4<f32>);
 
 /// Every method on every sample (attributing the sample's own class), with scores; methods that
-/// need a backward pass the model lacks are skipped with the reason.
+/// need a backward pass the model lacks (or whose ONNX backward fails) are skipped with the reason.
 fn attributions(model: &Model, samples: &[Sample], methods: &[Method]) -> Result<Attributions, InterpretError> {
     let (height, width) = model.input();
     let mut maps: Vec<Array3<f32>> = Vec::new();
@@ -243,6 +243,11 @@ fn attributions(model: &Model, samples: &[Sample], methods: &[Method]) -> Result
             let map: Array2<f32> = match attribute(model, sample.image.view(), sample.label, method) {
                 Ok(map) => map,
                 Err(error @ InterpretError::NoBackward { .. }) => {
+                    failed = Some(error.to_string());
+                    break;
+                }
+                // An ONNX backward that fails on this model's shapes costs the gradient methods only.
+                Err(error @ InterpretError::Onnx(_)) if !matches!(method, Method::Occlusion { .. }) => {
                     failed = Some(error.to_string());
                     break;
                 }

@@ -10,11 +10,11 @@ use super::*;
 
 mod whole_layers;
 use crate::core::construct::{Constructed, build_n1, build_n2};
+use crate::core::dataset::Placement;
 use crate::core::interop::graph::{AttrValue, ExportGraph, GraphOutput};
 use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::interop::tensor::TensorData;
-use crate::core::dataset::Placement;
 use crate::core::nn::cnn::{Cnn, CnnSpec};
 use crate::core::nn::sparse::Shape;
 use crate::core::tile::{ClassSet, Tile, TileId, single_tile_object};
@@ -132,7 +132,8 @@ fn integrated_gradients_in_parallel_equal_the_sum_one_point_after_another() {
     }
     #[allow(clippy::cast_precision_loss)]
     let expected = sum / steps as f32 * &image;
-    let ig = attribute(&model, image.view(), 0, Method::IntegratedGradients { steps, baseline: Baseline::Black }).unwrap();
+    let ig =
+        attribute(&model, image.view(), 0, Method::IntegratedGradients { steps, baseline: Baseline::Black }).unwrap();
     assert_eq!(ig, expected);
 }
 
@@ -374,7 +375,11 @@ fn onnx_gradients_equal_the_native_ones_of_the_same_networks() {
     let (native, imported) = (Model::Dense { network: &network, input: (6, 7) }, Model::Onnx(&onnx));
     let image = test_image(12, (6, 7));
     for class in 0..3 {
-        assert_close_gradients(&imported.class_gradient(class).unwrap(), &native.class_gradient(class).unwrap(), &image);
+        assert_close_gradients(
+            &imported.class_gradient(class).unwrap(),
+            &native.class_gradient(class).unwrap(),
+            &image,
+        );
     }
     let classes = two_tiles();
     for (kind, built) in [ConstructedKind::N1, ConstructedKind::N2].into_iter().zip(networks((7, 8))) {
@@ -428,7 +433,8 @@ fn onnx_operators_without_a_backward_pass_are_named_and_occlusion_still_runs() {
     assert_eq!(refused, InterpretError::NoBackward { operators: "LRN".into() }, "only the operator on the path");
     assert!(refused.to_string().contains("occlusion"));
     assert_eq!(attribute(&model, image.view(), 0, Method::Gradient).unwrap_err(), refused);
-    let occlusion = attribute(&model, image.view(), 0, Method::Occlusion { patch: 2, baseline: Baseline::Black }).unwrap();
+    let occlusion =
+        attribute(&model, image.view(), 0, Method::Occlusion { patch: 2, baseline: Baseline::Black }).unwrap();
     assert!(occlusion.iter().any(|v| *v != 0.0));
     // The convolution before the LRN still has a gradient.
     assert_gradient_matches(&UnitGradient::new(model, Unit { layer: 0, index: 3 }).unwrap(), &image);

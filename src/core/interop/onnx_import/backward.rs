@@ -19,7 +19,10 @@ impl OnnxModel {
             .into_iter()
             .map(|i| &self.nodes()[i])
             .filter(|node| {
-                node.inputs.iter().enumerate().any(|(k, name)| carries.contains(name.as_str()) && !node.op.differentiates(k))
+                node.inputs
+                    .iter()
+                    .enumerate()
+                    .any(|(k, name)| carries.contains(name.as_str()) && !node.op.differentiates(k))
             })
             .collect()
     }
@@ -27,11 +30,20 @@ impl OnnxModel {
     /// Entry `index` (in row-major order, batch axis included) of value `target` on `image`, and
     /// its gradient with respect to the image (`H×W`). Fails like [`Self::run`], for a value or
     /// entry the run does not compute, and on a node of [`Self::nodes_without_backward`].
-    pub fn gradient(&self, image: ArrayView2<f32>, target: &str, index: usize) -> Result<(f32, Array2<f32>), ImportError> {
+    pub fn gradient(
+        &self,
+        image: ArrayView2<f32>,
+        target: &str,
+        index: usize,
+    ) -> Result<(f32, Array2<f32>), ImportError> {
         let trace = self.run(image)?;
-        let mut values: HashMap<&str, &ArrayD<f32>> = trace.values.iter().map(|t| (t.name.as_str(), &t.value)).collect();
+        let mut values: HashMap<&str, &ArrayD<f32>> =
+            trace.values.iter().map(|t| (t.name.as_str(), &t.value)).collect();
         let (rows, cols) = self.input_size;
-        let input = image.to_owned().into_shape_with_order(IxDyn(&[1, 1, rows, cols])).map_err(|e| ImportError::Input(e.to_string()))?;
+        let input = image
+            .to_owned()
+            .into_shape_with_order(IxDyn(&[1, 1, rows, cols]))
+            .map_err(|e| ImportError::Input(e.to_string()))?;
         values.insert(self.input_name.as_str(), &input);
         let missing = || ImportError::Output(format!("entry {index} of '{target}' is not computed"));
         let output = values.get(target).ok_or_else(missing)?;
@@ -54,7 +66,8 @@ impl OnnxModel {
                 })
                 .collect();
             let wanted: Vec<bool> = node.inputs.iter().map(|name| carries.contains(name.as_str())).collect();
-            let node_output = values.get(node.output.as_str()).ok_or_else(|| node_error(node, "its output was not kept".into()))?;
+            let node_output =
+                values.get(node.output.as_str()).ok_or_else(|| node_error(node, "its output was not kept".into()))?;
             let input_grads =
                 node.op.backward(&inputs, node_output, &grad, &wanted).map_err(|e| node_error(node, e.to_string()))?;
             for (name, input_grad) in node.inputs.iter().zip(input_grads) {
@@ -71,7 +84,10 @@ impl OnnxModel {
         let image_grad = grads.remove(&self.input_name).map_or_else(
             || Ok(Array2::zeros((rows, cols))),
             |g| {
-                g.as_standard_layout().into_owned().into_shape_with_order((rows, cols)).map_err(|e| ImportError::Input(e.to_string()))
+                g.as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order((rows, cols))
+                    .map_err(|e| ImportError::Input(e.to_string()))
             },
         )?;
         Ok((value, image_grad))

@@ -230,14 +230,19 @@ fn reduce_gradient(
     }
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let scale = if kind == Reduction::Mean { 1.0 / count.max(1) as f32 } else { 1.0 };
-    let spread = kept.broadcast(x.raw_dim()).ok_or_else(|| {
-        OpError::Invalid(format!("gradient {:?} for a reduction of {:?}", grad.shape(), x.shape()))
-    })?;
+    let spread = kept
+        .broadcast(x.raw_dim())
+        .ok_or_else(|| OpError::Invalid(format!("gradient {:?} for a reduction of {:?}", grad.shape(), x.shape())))?;
     Ok(spread.mapv(|g| g * scale))
 }
 
 /// A constant padding's gradient is the output gradient without the border.
-fn pad_gradient(x: &ArrayD<f32>, pads: &[i64], axes: Option<&[i64]>, grad: &ArrayD<f32>) -> Result<ArrayD<f32>, OpError> {
+fn pad_gradient(
+    x: &ArrayD<f32>,
+    pads: &[i64],
+    axes: Option<&[i64]>,
+    grad: &ArrayD<f32>,
+) -> Result<ArrayD<f32>, OpError> {
     let rank = x.ndim();
     let axes: Vec<usize> = match axes {
         Some(axes) => axes.iter().map(|&a| normalise_axis(a, rank)).collect::<Result<_, _>>()?,

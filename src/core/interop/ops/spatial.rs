@@ -518,7 +518,8 @@ pub(super) fn pool_input_gradient(
         }
         match average {
             None => {
-                let largest = sources.iter().copied().reduce(|best, at| if lifted[at] > lifted[best] { at } else { best });
+                let largest =
+                    sources.iter().copied().reduce(|best, at| if lifted[at] > lifted[best] { at } else { best });
                 if let Some(at) = largest {
                     out[at] += gradient;
                 }

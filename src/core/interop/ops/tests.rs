@@ -278,7 +278,10 @@ fn check_backward(op: &Op, inputs: &[Value], wanted: &[bool]) {
                 weighted_output(op, &moved, &r)
             };
             let numeric = ((moved(h) - moved(-h)) / (2.0 * f64::from(h))) as f32;
-            assert!((a - numeric).abs() <= 3e-3 * numeric.abs().max(1.0), "{op:?} input {index} entry {i}: {a} vs {numeric}");
+            assert!(
+                (a - numeric).abs() <= 3e-3 * numeric.abs().max(1.0),
+                "{op:?} input {index} entry {i}: {a} vs {numeric}"
+            );
         }
     }
 }
@@ -291,7 +294,8 @@ fn every_backward_pass_matches_finite_differences() {
     let grouped = |group: usize, kernel: [usize; 2]| Window { group, ..window(kernel, [1, 1], [1, 1, 0, 1], [1, 1]) };
     let pooling = |kernel: [usize; 2], strides: [usize; 2], pads: [usize; 4]| window(kernel, strides, pads, [1, 1]);
     let positive_variance = Value::F32(ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.5, 1.5, 2.0]).unwrap());
-    let one_d = Window { kernel: Some(vec![3]), strides: vec![2], pads: vec![1, 0], dilations: vec![1], ..Window::default() };
+    let one_d =
+        Window { kernel: Some(vec![3]), strides: vec![2], pads: vec![1, 0], dilations: vec![1], ..Window::default() };
     let cases: Vec<(Op, Vec<Value>, Vec<bool>)> = vec![
         (
             Op::Conv(window([3, 2], [2, 1], [1, 0, 1, 1], [1, 2])),

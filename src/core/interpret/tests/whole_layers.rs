@@ -173,7 +173,7 @@ fn conv_backward(
 /// `bias + Σ w·in`, accumulated in f64 like the forward engine (N1's sums cancel against its bias).
 fn dense_forward(layer: &SparseDense, values: &[f32]) -> Vec<f32> {
     (0..layer.neurons())
-                .map(|n| {
+        .map(|n| {
             let sum: f64 = layer.weights_of(n).map(|(i, w)| f64::from(w) * f64::from(values[i])).sum();
             (f64::from(layer.bias_of(n)) + sum) as f32
         })
