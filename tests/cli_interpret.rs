@@ -7,6 +7,7 @@ use std::process::Command;
 use ndarray::ArrayD;
 use serde_json::Value;
 use tilelab::core::export::load_npy;
+use tilelab::core::interop::onnx_export::export_cnn;
 use tilelab::core::nn::cnn::{Cnn, CnnSpec};
 use tilelab::core::nn::weights_file;
 use tilelab::core::{presets, tileset_file};
@@ -103,6 +104,25 @@ fn a_trained_cnn_has_feature_units_and_no_recovery() {
 }
 
 #[test]
+fn an_onnx_model_gets_every_method_through_its_backward_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let tileset = dir.path().join("toy.json");
+    tileset_file::save(&tileset, &presets::two_feature_example()).unwrap();
+    let cnn = Cnn::new(CnnSpec { height: 12, width: 12, kernel: 3, filters: 3, classes: 2 }, 1).unwrap();
+    let names = ["a".to_owned(), "b".to_owned()];
+    let model = dir.path().join("cnn.onnx");
+    std::fs::write(&model, export_cnn(&cnn, &names).unwrap().onnx_bytes()).unwrap();
+    let out = dir.path().join("onnx");
+    let summary = interpret(&tileset, text(&model), &out, &["--samples", "3"]);
+    let methods = summary["methods"].as_object().unwrap();
+    for name in ["gradient", "gradient-x-input", "integrated-gradients", "occlusion"] {
+        assert!(methods.contains_key(name), "{name} runs on the ONNX model: {summary}");
+    }
+    assert!(summary["skipped"].as_object().unwrap().is_empty(), "{summary}");
+    check_files(&out, 3, (12, 12));
+}
+
+#[test]
 fn bad_input_gets_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let tileset = dir.path().join("toy.json");
@@ -111,7 +131,7 @@ fn bad_input_gets_a_message() {
     for (args, expected) in [
         (vec!["--net", "n3"], "--net must be n1, n2, trained"),
         (vec!["--net", "n2", "--samples", "0"], "--samples must lie between"),
-        (vec!["--net", "trained"], "--weights"),
+        (vec!["--net", "trained", "--height", "12"], "without --weights uses 40×40"),
         (vec!["--net", "missing.onnx"], "cannot load the ONNX model"),
     ] {
         let mut all = vec!["interpret", "--tileset", text(&tileset), "--out", text(&out)];
