@@ -39,7 +39,7 @@ impl<'a> UnitGradient<'a> {
     /// Checks that the unit exists; for an ONNX model (where layer `l` is node `l`'s output), that
     /// every operator between the image and the unit has a backward pass, else names them.
     pub fn new(model: Model<'a>, unit: Unit) -> Result<Self, InterpretError> {
-        let layers = layer_count(&model)?;
+        let layers = layer_count(&model);
         if unit.layer >= layers {
             return Err(InterpretError::NoLayer { layer: unit.layer, layers });
         }
@@ -110,17 +110,17 @@ impl<'a> UnitGradient<'a> {
 }
 
 /// The number of layers a unit can be taken from.
-pub(super) fn layer_count(model: &Model) -> Result<usize, InterpretError> {
+pub(super) fn layer_count(model: &Model) -> usize {
     match model {
-        Model::Sparse(net) => Ok(net.layers().len()),
-        Model::Dense { network, .. } => Ok(network.layers.len()),
-        Model::Onnx(onnx) => Ok(onnx.nodes().len()),
+        Model::Sparse(net) => net.layers().len(),
+        Model::Dense { network, .. } => network.layers.len(),
+        Model::Onnx(onnx) => onnx.nodes().len(),
     }
 }
 
 /// The layer whose output holds the class scores: the last, or for ONNX the output's node.
 pub(super) fn logit_layer(model: &Model) -> Result<usize, InterpretError> {
-    let layers = layer_count(model)?;
+    let layers = layer_count(model);
     let last = match model {
         Model::Onnx(onnx) => onnx.nodes().iter().rposition(|n| n.outputs.iter().any(|o| o == onnx.output_name())),
         _ => layers.checked_sub(1),

@@ -41,19 +41,19 @@ impl Region {
     /// where their bounding rectangle is larger.
     fn around(indices: impl Iterator<Item = usize>, dims: (usize, usize, usize)) -> Self {
         let mut channels = Vec::new();
-        let (mut rows_seen, mut cols_seen) = (usize::MAX..0, usize::MAX..0);
+        let (mut top, mut bottom, mut left, mut right) = (usize::MAX, 0, usize::MAX, 0);
         for index in indices {
             let (channel, y, x) = unflat(index, dims);
             channels.push(channel);
-            rows_seen = rows_seen.start.min(y)..rows_seen.end.max(y + 1);
-            cols_seen = cols_seen.start.min(x)..cols_seen.end.max(x + 1);
+            (top, bottom) = (top.min(y), bottom.max(y + 1));
+            (left, right) = (left.min(x), right.max(x + 1));
         }
         channels.sort_unstable();
         channels.dedup();
         if channels.is_empty() {
             return Self { channels, rows: 0..0, cols: 0..0 };
         }
-        Self { channels, rows: rows_seen, cols: cols_seen }
+        Self { channels, rows: top..bottom, cols: left..right }
     }
 
     /// The flat indices (in a `dims`-shaped layer) of the kept values, in compact order.

@@ -27,7 +27,7 @@ pub fn top_examples(
     channel: usize,
     count: usize,
 ) -> Result<Vec<Example>, InterpretError> {
-    let layers = super::backward::layer_count(model)?;
+    let layers = super::backward::layer_count(model);
     if layer >= layers {
         return Err(InterpretError::NoLayer { layer, layers });
     }
