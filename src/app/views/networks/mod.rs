@@ -6,11 +6,14 @@
 //! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
 //! and image size), the constructed forward pass (latest input wins), and the selectivity
 //! measurement; the opened network's and the training run's forward passes are keyed results of
-//! the cache too (by model or weights version and input).
+//! the cache too (by model or weights version and input). Below the logits, `attribution` shows
+//! where each side's decision comes from and `interpret_scores` scores both against ground truth.
 
+pub mod attribution;
 mod constructed;
 mod imported;
 pub mod input;
+pub mod interpret_scores;
 mod scattering;
 pub mod selectivity_panel;
 mod trained;
@@ -85,6 +88,10 @@ pub struct NetworksViewState {
     pub hover: Option<Hover>,
     clicked: Option<(usize, usize)>,
     selectivity: SelectivityPanel,
+    /// Where each side's decision comes from on the input (method, class).
+    pub attribution: attribution::AttributionView,
+    /// The interpretability score table's settings.
+    pub scores: interpret_scores::ScoresView,
 }
 
 impl NetworksViewState {
@@ -131,6 +138,11 @@ pub fn ui(
                     key,
                     (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
                 );
+                let sides =
+                    attribution::sides(app, key, network.as_ref(), trained.as_ref(), deep.as_ref(), opened.as_ref());
+                let attributed = (&mut view.attribution, view.input.as_ref());
+                attribution::section_ui(ui, app, attributed, textures, &sides, commands);
+                interpret_scores::section_ui(ui, app, &mut view.scores, &sides, commands);
                 if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
                     ui.separator();
                     let threshold = view.selectivity.threshold;
