@@ -526,3 +526,59 @@ fn score_method(
     let score = MethodScore { pointing_game: pointed as f32 / count, mass_in_window: mass / count };
     Ok((method.name(), Ok(score)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::dataset::{DatasetSpec, generate};
+    use crate::core::nn::arch::Arch;
+    use crate::core::presets;
+
+    #[test]
+    fn options_a_method_does_not_read_leave_its_key_alone() {
+        let gradient = MethodChoice::default();
+        let other_patch = MethodChoice { patch: 9, baseline: BaselineChoice::Black, ..gradient };
+        assert_eq!(gradient.normalised(), other_patch.normalised());
+        assert!(!gradient.uses_mean_background(), "the gradient has no baseline");
+        let integrated = MethodChoice { kind: MethodKind::IntegratedGradients, ..gradient };
+        assert_ne!(integrated.normalised(), MethodChoice { steps: 10, ..integrated }.normalised());
+        assert_eq!(integrated.normalised(), MethodChoice { patch: 9, ..integrated }.normalised());
+        assert!(integrated.uses_mean_background());
+        assert_eq!(
+            MethodChoice { kind: MethodKind::Occlusion, ..gradient }.method(0.25),
+            Method::Occlusion { patch: 4, baseline: Baseline::Grey(0.25) }
+        );
+    }
+
+    #[test]
+    fn n1_attributions_lie_in_the_pasted_window_and_a_deep_network_offers_occlusion() {
+        let classes = presets::fashion_three();
+        let spec = DatasetSpec { height: 40, width: 40, samples_per_class: 1, seed: 3, ..DatasetSpec::default() };
+        let sample = generate(&classes, &spec).unwrap().samples.remove(0);
+        let built = Arc::new(Which::N1.build(&classes, 40, 40).unwrap());
+        let n1 = Explained::Constructed { which: Which::N1, key: (0, 40, 40), net: built };
+        let key = AttributionKey {
+            network: n1.id(),
+            image: 1,
+            class: None,
+            method: MethodChoice::default().normalised(),
+            dataset: 0,
+        };
+        let found =
+            n1.with_runnable(|r| attribution_of(r, &key, 0.5, &sample.image, &sample.placements)).unwrap();
+        assert_eq!((found.predicted, found.class), (sample.label, sample.label));
+        assert!(found.pointing_game && found.mass_in_window > 0.99, "{}", found.mass_in_window);
+        let p = sample.placements[0];
+        assert!((p.row..p.row + p.rows).contains(&found.peak.0) && (p.col..p.col + p.cols).contains(&found.peak.1));
+
+        let deep = Explained::Deep { version: 1, net: Arc::new(DeepNet::new(Arch::deep(40, 40, 3), 2).unwrap()) };
+        let refused = deep.with_runnable(|r| attribution_of(r, &key, 0.5, &sample.image, &sample.placements));
+        assert!(refused.as_ref().err().is_some_and(|e| e.contains("use occlusion")), "{:?}", refused.err());
+        let method = MethodChoice { kind: MethodKind::Occlusion, ..MethodChoice::default() }.normalised();
+        let occlusion = AttributionKey { method, ..key };
+        let occluded =
+            deep.with_runnable(|r| attribution_of(r, &occlusion, 0.5, &sample.image, &sample.placements)).unwrap();
+        assert_eq!(occluded.map.dim(), (40, 40));
+        assert!(occluded.map.iter().any(|v| *v != 0.0));
+    }
+}
