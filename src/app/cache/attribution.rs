@@ -20,7 +20,8 @@ use crate::core::nn::cnn::{Cnn, argmax};
 use crate::core::nn::deep::DeepNet;
 use crate::core::tile::ClassSet;
 
-use super::{Cache, NetKey, theme};
+use super::{Cache, NetKey};
+use crate::app::theme;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, JobShared, Keyed};
 

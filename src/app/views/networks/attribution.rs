@@ -76,20 +76,16 @@ pub(super) fn sides(
     Sides { constructed, trained }
 }
 
-/// The collapsible attribution section of the left column.
+/// The collapsible attribution section under the input image.
 pub fn section_ui(
     ui: &mut egui::Ui,
     app: &AppState,
-    (view, input): (&mut AttributionView, Option<&InputImage>),
+    (view, input): (&mut AttributionView, &InputImage),
     textures: &mut TextureCache,
     sides: &Sides,
     commands: &mut Vec<Command>,
 ) {
     egui::CollapsingHeader::new("Where the decision comes from").id_salt("attribution section").show(ui, |ui| {
-        let Some(input) = input else {
-            ui.label("No input image yet.");
-            return;
-        };
         controls_ui(ui, app, view, input.image.dim());
         let present = sides.present();
         if present.is_empty() {

@@ -109,7 +109,7 @@ fn network_rows_ui(ui: &mut egui::Ui, network: &NetworkScores) {
                 ui.label(percent(*mass_in_window));
             }
             Err(why) => {
-                ui.weak("cannot run").on_hover_text(why);
+                ui.weak("cannot run").on_hover_text(why.as_str());
             }
         }
         ui.end_row();
