@@ -499,6 +499,7 @@ fn recovery_of(classes: &ClassSet, built: &Constructed, progress: &mut Progress)
 }
 
 /// One method over the samples (each attributing its own class): its scores, or why it cannot run.
+#[allow(clippy::cast_precision_loss)] // counts of samples
 fn score_method(
     runnable: &Runnable,
     method: Method,
@@ -515,15 +516,12 @@ fn score_method(
             }
             Err(why) => {
                 // The method cannot run on this network: the remaining samples are skipped.
-                #[allow(clippy::cast_precision_loss)]
                 progress.done += (samples.len() - n) as f32;
                 return Ok((method.name(), Err(why)));
             }
         }
     }
-    #[allow(clippy::cast_precision_loss)]
     let count = samples.len().max(1) as f32;
-    #[allow(clippy::cast_precision_loss)]
     let score = MethodScore { pointing_game: pointed as f32 / count, mass_in_window: mass / count };
     Ok((method.name(), Ok(score)))
 }
