@@ -42,11 +42,14 @@ fn networks_with_attribution(harness: &mut Harness<'_, TilelabApp>, which: Which
 
 /// Waits for `side`'s map of `kind` on the current input and returns it.
 fn wait_for_map(harness: &mut Harness<'_, TilelabApp>, side: Side, kind: MethodKind) -> Arc<Attribution> {
+    let failure = |h: &Harness<'_, TilelabApp>| {
+        let failed = h.state().state.cache.attribution(side).failed().cloned();
+        failed.filter(|(key, _)| key.method.kind == kind).map(|(_, error)| error)
+    };
     wait_for_screen(harness, 120.0, kind.label(), |h| {
-        attribution(h.state(), side).is_some_and(|(key, _)| key.method.kind == kind)
-            || h.state().state.cache.attribution(side).failed().is_some()
+        attribution(h.state(), side).is_some_and(|(key, _)| key.method.kind == kind) || failure(h).is_some()
     });
-    let failed = harness.state().state.cache.attribution(side).failed().map(|(_, e)| e.clone());
+    let failed = failure(harness);
     assert!(failed.is_none(), "the {} map failed: {failed:?}", kind.label());
     attribution(harness.state(), side).map(|(_, map)| map).expect("the map is done")
 }
@@ -114,7 +117,6 @@ fn the_score_table_scores_n1_against_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness_sized(dir.path(), TALL);
     networks_with_attribution(&mut harness, Which::N1);
-    harness.get_by_label("Where the decision comes from").click();
     harness.get_by_label("Scores against ground truth").click();
     harness.run_steps(2);
     harness.state_mut().views.networks.scores.samples = 3;

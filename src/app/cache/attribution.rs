@@ -21,9 +21,9 @@ use crate::core::nn::deep::DeepNet;
 use crate::core::tile::ClassSet;
 
 use super::{Cache, NetKey};
-use crate::app::theme;
 use crate::app::imported::ImportedNetwork;
 use crate::app::jobs::{Job, JobShared, Keyed};
+use crate::app::theme;
 
 /// Most dataset samples the mean-background baseline is averaged over.
 const BASELINE_SAMPLES: usize = 200;
@@ -563,8 +563,7 @@ mod tests {
             method: MethodChoice::default().normalised(),
             dataset: 0,
         };
-        let found =
-            n1.with_runnable(|r| attribution_of(r, &key, 0.5, &sample.image, &sample.placements)).unwrap();
+        let found = n1.with_runnable(|r| attribution_of(r, &key, 0.5, &sample.image, &sample.placements)).unwrap();
         assert_eq!((found.predicted, found.class), (sample.label, sample.label));
         assert!(found.pointing_game && found.mass_in_window > 0.99, "{}", found.mass_in_window);
         let p = sample.placements[0];

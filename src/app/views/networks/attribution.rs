@@ -71,7 +71,9 @@ pub(super) fn sides(
         }
         None => trained
             .map(|(cnn, _, (version, _))| Explained::Trained { version: *version, cnn: Arc::clone(cnn) })
-            .or_else(|| deep.map(|((version, ..), pass)| Explained::Deep { version: *version, net: Arc::clone(&pass.net) })),
+            .or_else(|| {
+                deep.map(|((version, ..), pass)| Explained::Deep { version: *version, net: Arc::clone(&pass.net) })
+            }),
     };
     Sides { constructed, trained }
 }
@@ -112,7 +114,14 @@ fn controls_ui(ui: &mut egui::Ui, app: &AppState, view: &mut AttributionView, (r
             ui.radio_value(&mut view.method.kind, kind, kind.label());
         }
     });
-    let method = &mut view.method;
+    if matches!(view.method.kind, MethodKind::IntegratedGradients | MethodKind::Occlusion) {
+        options_ui(ui, &mut view.method, (rows, cols));
+    }
+    class_ui(ui, app, view);
+}
+
+/// The steps (integrated gradients) or patch size (occlusion), and the baseline.
+fn options_ui(ui: &mut egui::Ui, method: &mut MethodChoice, (rows, cols): (usize, usize)) {
     ui.horizontal_wrapped(|ui| {
         match method.kind {
             MethodKind::IntegratedGradients => {
@@ -125,13 +134,15 @@ fn controls_ui(ui: &mut egui::Ui, app: &AppState, view: &mut AttributionView, (r
             }
             MethodKind::Gradient | MethodKind::GradientTimesInput => {}
         }
-        if matches!(method.kind, MethodKind::IntegratedGradients | MethodKind::Occlusion) {
-            ui.label("baseline:");
-            ui.radio_value(&mut method.baseline, BaselineChoice::Black, "black");
-            ui.radio_value(&mut method.baseline, BaselineChoice::MeanBackground, "mean background")
-                .on_hover_text("The mean grey of the dataset's backgrounds, outside the pasted tiles");
-        }
+        ui.label("baseline:");
+        ui.radio_value(&mut method.baseline, BaselineChoice::Black, "black");
+        ui.radio_value(&mut method.baseline, BaselineChoice::MeanBackground, "mean background")
+            .on_hover_text("The mean grey of the dataset's backgrounds, outside the pasted tiles");
     });
+}
+
+/// The class attributed: the predicted one, or one chosen.
+fn class_ui(ui: &mut egui::Ui, app: &AppState, view: &mut AttributionView) {
     let class_name = |c: usize| app.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
     ui.horizontal(|ui| {
         ui.label("Class:");
