@@ -199,6 +199,7 @@ impl Default for MethodChoice {
 impl MethodChoice {
     /// The choice with the options its method does not read set to fixed values, so changing
     /// them does not compute the same map again.
+    #[must_use]
     pub fn normalised(self) -> Self {
         let fixed = Self { kind: self.kind, steps: 0, patch: 0, baseline: BaselineChoice::Black };
         match self.kind {

@@ -8,6 +8,9 @@ use ndarray::{Array2, ArrayView2, s};
 
 use super::{InterpretError, Model, check_count, check_range};
 
+/// A forward pass as occlusion takes it: an image's class scores.
+pub type LogitsFn<'a> = dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, InterpretError> + 'a;
+
 /// Most integrated-gradients steps.
 pub const MAX_IG_STEPS: usize = 10_000;
 
@@ -111,7 +114,7 @@ pub fn attribute(
 /// Occlusion (see [`Method::Occlusion`]) with any forward pass `logits`: it needs no backward
 /// pass, so it also runs on networks a [`Model`] does not hold (the app's deep trained networks).
 pub fn occlusion_with(
-    logits: &dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, InterpretError>,
+    logits: &LogitsFn<'_>,
     image: ArrayView2<f32>,
     class: usize,
     patch: usize,
@@ -143,7 +146,7 @@ fn integrated_gradients(
 }
 
 fn occlusion(
-    logits_of: &dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, InterpretError>,
+    logits_of: &LogitsFn<'_>,
     image: ArrayView2<f32>,
     class: usize,
     patch: usize,

@@ -7,7 +7,7 @@
 use egui::RichText;
 
 use super::attribution::Sides;
-use crate::app::cache::{MAX_SCORE_SAMPLES, MethodScore, NetworkScores, ScoreTable, ScoresKey};
+use crate::app::cache::{Explained, MAX_SCORE_SAMPLES, MethodScore, NetworkScores, ScoreTable, ScoresKey};
 use crate::app::command::Command;
 use crate::app::state::AppState;
 use crate::app::theme;
@@ -40,8 +40,8 @@ pub fn section_ui(
              mass in window: attributions of each sample's class that lie in its pasted windows.",
         );
         let key = ScoresKey {
-            constructed: sides.constructed.as_ref().map(|n| n.id()),
-            trained: sides.trained.as_ref().map(|n| n.id()),
+            constructed: sides.constructed.as_ref().map(Explained::id),
+            trained: sides.trained.as_ref().map(Explained::id),
             dataset: app.cache.dataset_generation(),
             samples: view.samples,
         };
