@@ -321,6 +321,9 @@ fn an_imported_network_stands_beside_n2() {
     });
 
     wait_for_screen(&mut harness, 30.0, "the dataset", |h| h.state().state.dataset().is_some());
+    // Below the left column's fold once the responders are listed: scrolled into view first.
+    harness.get_by_label("Measure selectivity").scroll_to_me();
+    harness.run_steps(2);
     harness.get_by_label("Measure selectivity").click();
     wait_for_screen(&mut harness, 60.0, "the selectivity", |h| {
         h.query_by_label_contains("Mean classes per active unit").is_some()

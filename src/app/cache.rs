@@ -6,7 +6,8 @@
 //! Views ask with `Command::GenerateDataset`, `Command::BuildNetwork`, `Command::ForwardPass`,
 //! `Command::LayerWindows`, `Command::MeasureSelectivity` and `Command::StudyFigure4` and read the
 //! results here, so the views and the lecture never compute the same thing twice. The scattering
-//! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`.
+//! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`;
+//! the attribution maps and the interpretability score table (issue 20) in `cache/attribution.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,8 +35,13 @@ use super::training_job::{SavedRun, save_run as save_run_now};
 
 use super::jobs::{Finished, Job, Keyed};
 
+mod attribution;
 mod deep;
 mod scattering;
+pub use attribution::{
+    Attribution, AttributionKey, BaselineChoice, Explained, ExplainedId, MAX_SCORE_SAMPLES, MethodChoice, MethodKind,
+    MethodScore, NetworkScores, ScoreTable, ScoresKey, Side,
+};
 pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
@@ -368,6 +374,8 @@ pub struct Cache {
     trained_forward: Keyed<(u64, u64), TrainedForward>,
     /// A trained network of any architecture: its pass of the input and its layers' selectivity.
     deep_forward: Keyed<DeepKey, DeepPass>,
+    /// Attribution maps of both sides of the Networks view and the interpretability score table.
+    interpretation: attribution::Interpretation,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -711,6 +719,7 @@ impl Cache {
         self.imported_forward.poll();
         self.trained_forward.poll();
         self.deep_forward.poll();
+        self.interpretation.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

@@ -172,6 +172,17 @@ pub enum Command {
         net: Arc<crate::core::nn::deep::DeepNet>,
         image: Arc<Array2<f32>>,
     },
+    /// Attributes a class of the Networks view's input (with its pasted windows) on one side's
+    /// network into the cache (once per key).
+    Attribute {
+        side: crate::app::cache::Side,
+        key: crate::app::cache::AttributionKey,
+        network: crate::app::cache::Explained,
+        image: Arc<Array2<f32>>,
+        placements: Vec<crate::core::dataset::Placement>,
+    },
+    /// Scores the interpretability methods on both sides' networks over the dataset into the cache (once per key).
+    ScoreInterpretation { key: crate::app::cache::ScoresKey, networks: Vec<crate::app::cache::Explained> },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

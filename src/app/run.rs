@@ -133,6 +133,12 @@ impl TilelabApp {
                 state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image);
             }
             Command::DeepForwardPass { key, net, image } => state.cache.deep_forward_pass(Some(ctx), &net, key, &image),
+            Command::Attribute { side, key, network, image, placements } => {
+                state.cache.attribute(Some(ctx), side, key, network, (image, placements));
+            }
+            Command::ScoreInterpretation { key, networks } => {
+                state.cache.score_interpretation(Some(ctx), &state.classes, key, networks);
+            }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

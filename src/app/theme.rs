@@ -30,6 +30,10 @@ pub const CONSTRUCTED_COLOR: Color32 = Color32::from_rgb(255, 170, 0);
 pub const TRAINED_COLOR: Color32 = Color32::from_rgb(90, 160, 230);
 /// Legend name of the SGD-trained CNN beside the constructed network.
 pub const TRAINED_NAME: &str = "trained CNN";
+/// Tint of pixels that raise the attributed class logit (attribution overlays).
+pub const ATTRIBUTION_POSITIVE: Color32 = Color32::from_rgb(255, 60, 30);
+/// Tint of pixels that lower it.
+pub const ATTRIBUTION_NEGATIVE: Color32 = Color32::from_rgb(40, 130, 255);
 
 /// Legend name of a constructed network: `"N1 (constructed)"`.
 pub fn constructed_name(network: &str) -> String {

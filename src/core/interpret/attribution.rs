@@ -8,6 +8,9 @@ use ndarray::{Array2, ArrayView2, s};
 
 use super::{InterpretError, Model, check_count, check_range};
 
+/// A forward pass as occlusion takes it: an image's class scores.
+pub type LogitsFn<'a> = dyn Fn(ArrayView2<f32>) -> Result<Vec<f32>, InterpretError> + 'a;
+
 /// Most integrated-gradients steps.
 pub const MAX_IG_STEPS: usize = 10_000;
 
@@ -105,8 +108,23 @@ pub fn attribute(
         Method::Gradient => Ok(model.class_gradient(class)?.at(image)?.1),
         Method::GradientTimesInput => Ok(model.class_gradient(class)?.at(image)?.1 * image),
         Method::IntegratedGradients { steps, baseline } => integrated_gradients(model, image, class, steps, baseline),
-        Method::Occlusion { patch, baseline } => occlusion(model, image, class, patch, baseline.level()),
+        Method::Occlusion { patch, baseline } => {
+            occlusion_with(&|occluded| model.logits(occluded), image, class, patch, baseline)
+        }
     }
+}
+
+/// Occlusion (see [`Method::Occlusion`]) with any forward pass `logits`: it needs no backward
+/// pass, so it also runs on networks a [`Model`] does not hold (the app's deep trained networks).
+pub fn occlusion_with(
+    logits: &LogitsFn<'_>,
+    image: ArrayView2<f32>,
+    class: usize,
+    patch: usize,
+    baseline: Baseline,
+) -> Result<Array2<f32>, InterpretError> {
+    Method::Occlusion { patch, baseline }.validate(image.dim())?;
+    occlusion(logits, image, class, patch, baseline.level())
 }
 
 fn integrated_gradients(
@@ -136,13 +154,13 @@ fn integrated_gradients(
 }
 
 fn occlusion(
-    model: &Model,
+    logits_of: &LogitsFn<'_>,
     image: ArrayView2<f32>,
     class: usize,
     patch: usize,
     fill: f32,
 ) -> Result<Array2<f32>, InterpretError> {
-    let logits = model.logits(image)?;
+    let logits = logits_of(image)?;
     let classes = logits.len();
     let reference = *logits.get(class).ok_or(InterpretError::NoClass { class, classes })?;
     let (rows, cols) = image.dim();
@@ -153,7 +171,7 @@ fn occlusion(
         for left in starts(cols, patch, stride) {
             let mut occluded = image.to_owned();
             occluded.slice_mut(s![top..top + patch, left..left + patch]).fill(fill);
-            let change = reference - model.logits(occluded.view())?[class];
+            let change = reference - logits_of(occluded.view())?[class];
             drop.slice_mut(s![top..top + patch, left..left + patch]).mapv_inplace(|d| d + change);
             covered.slice_mut(s![top..top + patch, left..left + patch]).mapv_inplace(|c| c + 1.0);
         }
@@ -169,4 +187,26 @@ fn starts(len: usize, patch: usize, stride: usize) -> Vec<usize> {
         starts.push(last);
     }
     starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For a linear score `z = Σ w·x`, a 1-pixel patch filled with black drops `z` by exactly
+    /// `w·x` at that pixel (every pixel is covered by its own patch once).
+    #[test]
+    fn occlusion_of_a_linear_score_is_weight_times_pixel() {
+        let weights = Array2::from_shape_fn((5, 6), |(y, x)| (y as f32) - 0.5 * (x as f32));
+        let image = Array2::from_shape_fn((5, 6), |(y, x)| ((y * 6 + x) % 7) as f32 / 7.0);
+        let score = |x: ArrayView2<f32>| Ok(vec![0.0, (&x * &weights).sum()]);
+        let map = occlusion_with(&score, image.view(), 1, 1, Baseline::Black).unwrap();
+        let expected = &weights * &image;
+        let error = (&map - &expected).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+        assert!(error < 1e-5, "largest error {error}");
+        let bad = occlusion_with(&score, image.view(), 1, 9, Baseline::Black);
+        assert!(matches!(bad, Err(InterpretError::OutOfRange { .. })), "a patch larger than the image: {bad:?}");
+        let missing = occlusion_with(&score, image.view(), 4, 1, Baseline::Black);
+        assert!(matches!(missing, Err(InterpretError::NoClass { class: 4, classes: 2 })), "{missing:?}");
+    }
 }

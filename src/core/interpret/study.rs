@@ -129,7 +129,8 @@ pub fn study(
     Ok(Study { units, preferred: preferred_images, methods, skipped, attribution, baseline })
 }
 
-fn score_unit(
+/// The recovery of a studied constructed unit from its preferred stimulus `image` (`None` for trained features).
+pub fn score_unit(
     classes: &ClassSet,
     built: &Constructed,
     studied: &StudiedUnit,
@@ -149,7 +150,7 @@ fn score_unit(
 }
 
 /// Every detector at its middle window, then (N2) the first channel of each block level there.
-fn constructed_units(built: &Constructed) -> Vec<(Unit, StudiedUnit)> {
+pub fn constructed_units(built: &Constructed) -> Vec<(Unit, StudiedUnit)> {
     let mut units = Vec::new();
     for (tile, detector) in built.detectors.tiles.iter().enumerate() {
         let window = (detector.valid.0 / 2, detector.valid.1 / 2);

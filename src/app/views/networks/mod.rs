@@ -6,11 +6,15 @@
 //! Heavy work runs in the app's cache, shared with the lecture: building N1/N2 (by tile-set version
 //! and image size), the constructed forward pass (latest input wins), and the selectivity
 //! measurement; the opened network's and the training run's forward passes are keyed results of
-//! the cache too (by model or weights version and input).
+//! the cache too (by model or weights version and input). Under the input, `attribution` shows
+//! where each side's decision comes from; below the logits, `interpret_scores` scores both
+//! networks against ground truth.
 
+pub mod attribution;
 mod constructed;
 mod imported;
 pub mod input;
+pub mod interpret_scores;
 mod scattering;
 pub mod selectivity_panel;
 mod trained;
@@ -85,6 +89,10 @@ pub struct NetworksViewState {
     pub hover: Option<Hover>,
     clicked: Option<(usize, usize)>,
     selectivity: SelectivityPanel,
+    /// Where each side's decision comes from on the input (method, class).
+    pub attribution: attribution::AttributionView,
+    /// The interpretability score table's settings.
+    pub scores: interpret_scores::ScoresView,
 }
 
 impl NetworksViewState {
@@ -116,6 +124,7 @@ pub fn ui(
     let deep = if opened.is_some() { None } else { deep_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
+    let sides = attribution::sides(app, key, network.as_ref(), trained.as_ref(), deep.as_ref(), opened.as_ref());
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -130,7 +139,9 @@ pub fn ui(
                     textures,
                     key,
                     (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
+                    (&sides, commands),
                 );
+                interpret_scores::section_ui(ui, app, &mut view.scores, &sides, commands);
                 if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
                     ui.separator();
                     let threshold = view.selectivity.threshold;
@@ -388,6 +399,7 @@ fn left_column_ui(
     textures: &mut TextureCache,
     key: BuildKey,
     (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<&ScatteringRequest>),
+    (sides, commands): (&attribution::Sides, &mut Vec<Command>),
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -408,6 +420,7 @@ fn left_column_ui(
     if events.moved {
         "tile dragged by hand".clone_into(&mut input.origin);
     }
+    attribution::section_ui(ui, app, (&mut view.attribution, &*input), textures, sides, commands);
     let label = input.label;
     ui.group(|ui| {
         ui.set_width(LEFT_WIDTH - 12.0);
