@@ -4,7 +4,7 @@
 //! detector layer on, with the parts of the other layers on screen computed as windows), the
 //! selectivity of their units and the Figure 4 study, each computed once per key by the job runner.
 //! Views ask with `Command::GenerateDataset`, `Command::BuildNetwork`, `Command::ForwardPass`,
-//! `Command::LayerWindows`, `Command::MeasureSelectivity` and `Command::StudyFigure4` and read the
+//! `Command::LayerWindows`, `Command::MeasureSelectivity`, `Command::StudyFigure4` and `Command::InspectUnit` and read the
 //! results here, so the views and the lecture never compute the same thing twice. The scattering
 //! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`.
 
@@ -35,8 +35,10 @@ use super::training_job::{SavedRun, save_run as save_run_now};
 use super::jobs::{Finished, Job, Keyed};
 
 mod deep;
+mod preferred;
 mod scattering;
 pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
+pub use preferred::{Inspected, Inspection, PreferredKey, TopExample, UnitModel, UnitNetwork, UnitRef};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
 };
@@ -368,6 +370,8 @@ pub struct Cache {
     trained_forward: Keyed<(u64, u64), TrainedForward>,
     /// A trained network of any architecture: its pass of the input and its layers' selectivity.
     deep_forward: Keyed<DeepKey, DeepPass>,
+    /// What a clicked unit wants to see, one slot per side of the Networks view (`cache/preferred.rs`).
+    preferred: [Keyed<PreferredKey, Inspection>; 2],
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -711,6 +715,7 @@ impl Cache {
         self.imported_forward.poll();
         self.trained_forward.poll();
         self.deep_forward.poll();
+        self.poll_inspections();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

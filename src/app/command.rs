@@ -172,6 +172,9 @@ pub enum Command {
         net: Arc<crate::core::nn::deep::DeepNet>,
         image: Arc<Array2<f32>>,
     },
+    /// Computes what a unit wants to see (its preferred stimulus, top examples, recovery) into
+    /// the cache (once per key).
+    InspectUnit { key: crate::app::cache::PreferredKey, model: crate::app::cache::UnitModel },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

@@ -133,6 +133,7 @@ impl TilelabApp {
                 state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image);
             }
             Command::DeepForwardPass { key, net, image } => state.cache.deep_forward_pass(Some(ctx), &net, key, &image),
+            Command::InspectUnit { key, model } => state.cache.inspect_unit(Some(ctx), key, model),
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }
