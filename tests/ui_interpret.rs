@@ -64,7 +64,8 @@ fn an_n2_detector_wants_to_see_its_tile_at_its_window() {
     harness.run_steps(2);
     harness.get_by_label("N2").click();
     wait_for_screen(&mut harness, 60.0, "N2's detector maps and the dataset", |h| {
-        h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some() && h.state().state.dataset().is_some()
+        h.query_by_role_and_label(Role::Image, "N2 detectors of Trouser").is_some()
+            && h.state().state.dataset().is_some()
     });
     let (placement, name): (Placement, String) = {
         let app = harness.state();
@@ -74,7 +75,8 @@ fn an_n2_detector_wants_to_see_its_tile_at_its_window() {
     // The detector map has one cell per valid window.
     let label = format!("N2 detectors of {name}");
     click_cell(&mut harness, &label, 40 - placement.cols + 1, (placement.row, placement.col));
-    let inspected = harness.state().views.networks.inspector.inspected().cloned().expect("the click opens the inspector");
+    let inspected =
+        harness.state().views.networks.inspector.inspected().cloned().expect("the click opens the inspector");
     assert_eq!(inspected.unit.field, (placement.row, placement.col, placement.rows, placement.cols));
     assert_eq!(inspected.unit.tile, Some(placement.tile));
     assert!(inspected.title.starts_with("N2 detector of"), "{}", inspected.title);
@@ -146,7 +148,8 @@ fn a_trained_unit_has_no_tile_and_an_onnx_unit_says_what_has_no_backward() {
     });
     harness.get_by_role_and_label(Role::Image, "feature map 0").click();
     harness.run_steps(2);
-    let inspected = harness.state().views.networks.inspector.inspected().cloned().expect("the click opens the inspector");
+    let inspected =
+        harness.state().views.networks.inspector.inspected().cloned().expect("the click opens the inspector");
     assert_eq!(inspected.unit.channel, 0);
     assert_eq!((inspected.unit.field.2, inspected.unit.field.3), (5, 5), "a 5×5 convolution's unit");
     wait_for_screen(&mut harness, 60.0, "the trained unit's stimulus", |h| inspection(h.state()).is_some());
@@ -184,7 +187,8 @@ fn write_onnx_model(harness: &Harness<'_, TilelabApp>, path: &Path) {
     let spec = tilelab::core::dataset::DatasetSpec { samples_per_class: 40, ..spec };
     let data = tilelab::core::dataset::generate(&app.classes, &spec).unwrap();
     let set = LabelledSet::from_dataset(&data, spec.height, spec.width, app.classes.len()).unwrap();
-    let cnn_spec = CnnSpec { height: spec.height, width: spec.width, kernel: 5, filters: 6, classes: app.classes.len() };
+    let cnn_spec =
+        CnnSpec { height: spec.height, width: spec.width, kernel: 5, filters: 6, classes: app.classes.len() };
     let run = train_epochs(cnn_spec, Hyper::plain(0.03, 20), set.clone(), set, 1, 10, &mut |_| {}).unwrap();
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     std::fs::write(path, export_cnn(&run.trained, &names).unwrap().onnx_bytes()).unwrap();

@@ -190,8 +190,8 @@ fn inspect(
     };
     let gradient = UnitGradient::new(model_ref, key.unit.unit).map_err(|e| e.to_string())?;
     // The ascent is most of the work; the top examples take the last tenth.
-    let found = preferred(&gradient, &key.options, &mut |done| shared.set_progress(0.9 * done))
-        .map_err(|e| e.to_string())?;
+    let found =
+        preferred(&gradient, &key.options, &mut |done| shared.set_progress(0.9 * done)).map_err(|e| e.to_string())?;
     let (field_row, field_col, _, _) = key.unit.field;
     let recovered = tile
         .map(|tile| recovery(tile, found.image.view(), (field_row, field_col)))
@@ -212,8 +212,7 @@ fn strongest_samples(
     data: &Dataset,
 ) -> Result<Vec<TopExample>, crate::core::interpret::InterpretError> {
     let input = model.input();
-    let samples: Vec<_> =
-        data.samples.iter().take(EXAMPLE_PROBES).filter(|s| s.image.dim() == input).collect();
+    let samples: Vec<_> = data.samples.iter().take(EXAMPLE_PROBES).filter(|s| s.image.dim() == input).collect();
     let images: Vec<Array2<f32>> = samples.iter().map(|s| s.image.clone()).collect();
     let found = top_examples(model, &images, unit.unit.layer, unit.channel, TOP_EXAMPLES)?;
     Ok(found
@@ -259,7 +258,12 @@ mod tests {
     }
 
     /// The unit of tile `index`'s detector at window `(row, col)` of `built`.
-    fn detector_unit(built: &Constructed, classes: &crate::core::tile::ClassSet, index: usize, at: (usize, usize)) -> UnitRef {
+    fn detector_unit(
+        built: &Constructed,
+        classes: &crate::core::tile::ClassSet,
+        index: usize,
+        at: (usize, usize),
+    ) -> UnitRef {
         let detector = &built.detectors.tiles[index];
         let tile = classes.tile(detector.tile).unwrap();
         let unit = detector.unit(at.0, at.1).unwrap();
@@ -292,7 +296,9 @@ mod tests {
         let key = inspected.key(AscentOptions::default(), cache.dataset_generation());
         cache.inspect_unit(None, key.clone(), inspected.model.clone());
         assert!(!cache.inspections(key.network).needs(&key), "running");
-        settle(&mut cache, "the inspection", |c| c.inspection(&key).is_some() || c.inspections(key.network).failed().is_some());
+        settle(&mut cache, "the inspection", |c| {
+            c.inspection(&key).is_some() || c.inspections(key.network).failed().is_some()
+        });
         let found = cache.inspection(&key).expect("no failure");
         let recovery = found.recovery.expect("a detector is scored");
         assert!(recovery.recovered, "d_T = {} ≥ ε = {}", recovery.distance, recovery.epsilon);

@@ -50,7 +50,10 @@ pub fn preferred_ui(
         },
         |ui, (lecture, _)| {
             tile_picker(ui, app, &mut lecture.interaction.tile);
-            note(ui, "Start from noise and change the image, pixel by pixel, to make one neuron fire as hard as it can.");
+            note(
+                ui,
+                "Start from noise and change the image, pixel by pixel, to make one neuron fire as hard as it can.",
+            );
             formula(ui, "x ← clip(x + η · ∂a/∂x, 0, 1)");
             note(
                 ui,

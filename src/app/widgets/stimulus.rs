@@ -59,9 +59,8 @@ pub fn tile_ui(
     let label = key.to_owned();
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &label));
     let stamp = theme::content_hash(tile.values().view(), rendering as u64);
-    let texture = textures.get(ui.ctx(), key, stamp, || {
-        theme::tile_image(tile.values().view(), tile.support().view(), rendering, true)
-    });
+    let texture = textures
+        .get(ui.ctx(), key, stamp, || theme::tile_image(tile.values().view(), tile.support().view(), rendering, true));
     ui.painter().image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
     response.on_hover_text("The tile (tinted pixels are outside its support and do not count in d_T)")
 }
@@ -74,7 +73,9 @@ pub fn recovery_ui(ui: &mut egui::Ui, recovery: &Recovery, (row, col, _, _): Cel
     if recovery.recovered {
         ui.colored_label(
             theme::CONSTRUCTED_COLOR,
-            format!("Recovered: the stimulus holds the tile at window ({row}, {col}), d_T = {distance} < ε = {epsilon}"),
+            format!(
+                "Recovered: the stimulus holds the tile at window ({row}, {col}), d_T = {distance} < ε = {epsilon}"
+            ),
         );
     } else {
         ui.colored_label(

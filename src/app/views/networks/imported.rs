@@ -171,7 +171,8 @@ fn clicked_unit(
         field: hover.field.unwrap_or((0, 0, height, width)),
         tile: None,
     };
-    let title = format!("{}: '{}' channel {} at ({}, {})", frame.network.name(), traced.name, hit.map, hit.row, hit.col);
+    let title =
+        format!("{}: '{}' channel {} at ({}, {})", frame.network.name(), traced.name, hit.map, hit.row, hit.col);
     Some((unit, title))
 }
 

@@ -56,7 +56,8 @@ pub fn trained_ui(
     ui.label(egui::RichText::new(format!("Conv filters ({0}×{0}, {1} filters)", spec.kernel, spec.filters)).strong());
     let scale = Scale::symmetric("weight", filters.iter());
     heatmap::scale_ui(ui, &scale);
-    hovered = grid(ui, textures, frame, Grid::Filters, &filters, &scale, frame.weights_stamp).map(|(_, h)| h).or(hovered);
+    hovered =
+        grid(ui, textures, frame, Grid::Filters, &filters, &scale, frame.weights_stamp).map(|(_, h)| h).or(hovered);
 
     ui.label(egui::RichText::new("Feature maps after ReLU").strong());
     let maps = frame.activations.post_relu.view();

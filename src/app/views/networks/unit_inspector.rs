@@ -72,11 +72,9 @@ pub fn window_ui(
         commands.push(Command::InspectUnit { key: key.clone(), model: inspected.model.clone() });
     }
     let mut open = true;
-    egui::Window::new("Unit inspector")
-        .open(&mut open)
-        .default_pos(egui::pos2(360.0, 80.0))
-        .default_width(660.0)
-        .show(ctx, |ui| {
+    egui::Window::new("Unit inspector").open(&mut open).default_pos(egui::pos2(360.0, 80.0)).default_width(660.0).show(
+        ctx,
+        |ui| {
             ui.label(RichText::new(&inspected.title).strong());
             options_ui(ui, &mut inspector.options);
             ui.separator();
@@ -87,7 +85,8 @@ pub fn window_ui(
                 ui.separator();
                 examples_ui(ui, textures, &app.classes, &inspection.examples, rendering);
             }
-        });
+        },
+    );
     if !open {
         inspector.inspected = None;
     }
@@ -98,8 +97,9 @@ fn options_ui(ui: &mut egui::Ui, options: &mut AscentOptions) {
     ui.horizontal_wrapped(|ui| {
         ui.add(egui::Slider::new(&mut options.steps, 16..=MOST_STEPS).logarithmic(true).text("steps"))
             .on_hover_text("Gradient ascent steps from the starting noise; the step size decays over them");
-        ui.add(egui::Slider::new(&mut options.jitter, 0..=MOST_JITTER).text("jitter"))
-            .on_hover_text("Each step shifts the image by up to this many pixels and back (a trained unit's stimulus gets smoother)");
+        ui.add(egui::Slider::new(&mut options.jitter, 0..=MOST_JITTER).text("jitter")).on_hover_text(
+            "Each step shifts the image by up to this many pixels and back (a trained unit's stimulus gets smoother)",
+        );
         ui.add(egui::Slider::new(&mut options.blur, 0.0..=1.0).text("blur"))
             .on_hover_text("Each step moves the image this far towards its 3×3 blur");
         ui.add(egui::Slider::new(&mut options.l2, 0.0..=1.0).text("L2"))
