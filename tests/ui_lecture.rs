@@ -16,7 +16,7 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
-use tilelab::app::cache::image_key;
+use tilelab::app::cache::{UnitNetwork, image_key};
 use tilelab::app::command::Command;
 use tilelab::app::ids::{ExportKind, Net};
 use tilelab::app::lecture::Step;
@@ -183,7 +183,7 @@ fn the_lecture_and_the_invariance_view_word_no_spread_the_same() {
     press(&mut harness, Key::F5);
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     train_to_a_fixed_step(&mut harness);
-    go_to(&mut harness, 7);
+    go_to(&mut harness, 8);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
     let tile = TileId { class: 0, feature: 0, tile: 0 };
@@ -315,11 +315,19 @@ fn every_step_fits_the_projector_sizes_and_matches_its_snapshot() {
     wait_until(&mut harness, "selectivity", |app| {
         app.state.cache.selectivity().latest(|k| k.probes.is_some()).is_some()
     });
+    // Step 8's preferred stimuli, of N2's detector and of a trained unit, computed once.
     go_to(&mut harness, 7);
+    wait_until(&mut harness, "the preferred stimuli", |app| {
+        let cache = &app.state.cache;
+        // One slot per side: any network of the side names it.
+        let done = |network| cache.inspections(network).done().is_some() && !cache.inspections(network).is_running();
+        done(UnitNetwork::Constructed(Which::N2, (0, 0, 0))) && done(UnitNetwork::Trained(0))
+    });
+    go_to(&mut harness, 8);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
-    // Steps 8 and 9's deformation numbers (with the scattering classifier) and step 9's wavelet maps.
-    go_to(&mut harness, 8);
+    // Steps 9 and 10's deformation numbers (with the scattering classifier) and step 10's wavelet maps.
+    go_to(&mut harness, 9);
     wait_until(&mut harness, "the deformation study", |app| {
         app.state.cache.deformation().latest(|k| k.model.is_some() && k.weights.is_some()).is_some()
     });

@@ -1,6 +1,6 @@
 //! The scattering network in the app (issue 22): chosen beside N1/N2 in the Networks view, its
 //! wavelets and maps drawn with their meaning on hover, the linear classifier's logits once its
-//! job finishes, bad settings named in the view; Figure 4's deformation slider; lecture step 9.
+//! job finishes, bad settings named in the view; Figure 4's deformation slider; lecture step 10.
 
 mod common;
 
@@ -128,7 +128,7 @@ fn the_deformation_slider_changes_every_networks_measured_ratio() {
 }
 
 #[test]
-fn lecture_step_nine_is_reached_by_the_arrow_keys_and_draws_the_wavelets() {
+fn lecture_step_ten_is_reached_by_the_arrow_keys_and_draws_the_wavelets() {
     use egui::Key;
     use tilelab::app::lecture::Step;
     let dir = tempfile::tempdir().unwrap();
@@ -139,9 +139,9 @@ fn lecture_step_nine_is_reached_by_the_arrow_keys_and_draws_the_wavelets() {
         harness.key_press(Key::ArrowRight);
         harness.run_steps(2);
     }
-    assert_eq!(harness.state().views.lecture.step, 8, "nine steps");
+    assert_eq!(harness.state().views.lecture.step, 9, "ten steps");
     harness.get_by_label("Another way to build a CNN: wavelets");
-    harness.get_by_label("9 / 9");
+    harness.get_by_label("10 / 10");
     wait_for_screen(&mut harness, 30.0, "the order-1 maps", |h| h.query_by_label("Order 1 maps |x * ψ|").is_some());
     harness.get_by_label("Wavelets ψ_{j,θ} (real parts)");
     harness.get_by_role_and_label(Role::Slider, "τ (pixels)");

@@ -4,7 +4,7 @@
 //! detector layer on, with the parts of the other layers on screen computed as windows), the
 //! selectivity of their units and the Figure 4 study, each computed once per key by the job runner.
 //! Views ask with `Command::GenerateDataset`, `Command::BuildNetwork`, `Command::ForwardPass`,
-//! `Command::LayerWindows`, `Command::MeasureSelectivity` and `Command::StudyFigure4` and read the
+//! `Command::LayerWindows`, `Command::MeasureSelectivity`, `Command::StudyFigure4` and `Command::InspectUnit` and read the
 //! results here, so the views and the lecture never compute the same thing twice. The scattering
 //! network's entries (its pass, its classifier, the deformation study) are in `cache/scattering.rs`;
 //! the attribution maps and the interpretability score table (issue 20) in `cache/attribution.rs`.
@@ -37,12 +37,14 @@ use super::jobs::{Finished, Job, Keyed};
 
 mod attribution;
 mod deep;
+mod preferred;
 mod scattering;
 pub use attribution::{
     Attribution, AttributionKey, BaselineChoice, Explained, ExplainedId, MAX_SCORE_SAMPLES, MethodChoice, MethodKind,
     MethodScore, NetworkScores, ScoreTable, ScoresKey, Side,
 };
 pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
+pub use preferred::{Inspected, Inspection, PreferredKey, TopExample, UnitModel, UnitNetwork, UnitRef};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
 };
@@ -376,6 +378,8 @@ pub struct Cache {
     deep_forward: Keyed<DeepKey, DeepPass>,
     /// Attribution maps of both sides of the Networks view and the interpretability score table.
     interpretation: attribution::Interpretation,
+    /// What a clicked unit wants to see, one slot per side of the Networks view (`cache/preferred.rs`).
+    preferred: [Keyed<PreferredKey, Inspection>; 2],
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -720,6 +724,7 @@ impl Cache {
         self.trained_forward.poll();
         self.deep_forward.poll();
         self.interpretation.poll();
+        self.poll_inspections();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

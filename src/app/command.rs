@@ -183,6 +183,9 @@ pub enum Command {
     },
     /// Scores the interpretability methods on both sides' networks over the dataset into the cache (once per key).
     ScoreInterpretation { key: crate::app::cache::ScoresKey, networks: Vec<crate::app::cache::Explained> },
+    /// Computes what a unit wants to see (its preferred stimulus, top examples, recovery) into
+    /// the cache (once per key).
+    InspectUnit { key: crate::app::cache::PreferredKey, model: crate::app::cache::UnitModel },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

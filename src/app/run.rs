@@ -139,6 +139,7 @@ impl TilelabApp {
             Command::ScoreInterpretation { key, networks } => {
                 state.cache.score_interpretation(Some(ctx), &state.classes, key, networks);
             }
+            Command::InspectUnit { key, model } => state.cache.inspect_unit(Some(ctx), key, model),
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

@@ -3,7 +3,7 @@
 //!
 //! A snapshot test fails when the window looks different from its stored image (beyond
 //! [`SNAPSHOT_THRESHOLD`] and [`SNAPSHOT_MAX_FAILED_PIXELS`]). Images change only on purpose:
-//! `UPDATE_SNAPSHOTS=1 cargo test --release --test ui --test ui_networks --test ui_lecture --test ui_new_user --test ui_scenes`
+//! `UPDATE_SNAPSHOTS=1 cargo test --release --test ui --test ui_networks --test ui_lecture --test ui_new_user --test ui_scenes --test ui_interpret`
 //! rewrites the stored images that differ (and copies the README's screenshots into `screenshots/`).
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]

@@ -1,4 +1,4 @@
-//! Steps 7–8 of the lecture: the SGD-trained CNN beside the constructed network (its filters, its
+//! Steps 7 and 9 of the lecture: the SGD-trained CNN beside the constructed network (its filters, its
 //! feature maps on the input, and the measured selectivity of both), and Figure 4's invariance
 //! histograms. Both read the live training run (`AppState::training`); when there is none the step
 //! offers to start one with the paper's settings. Step 7 can slow the run down so the room watches
@@ -295,7 +295,7 @@ fn panel_ui(ui: &mut egui::Ui, id: String, title: &str, result: &PerturbationRes
     });
 }
 
-/// Step 8: Figure 4 on the current set: the tile's class logit under background redraws (top) and
+/// Step 9: Figure 4 on the current set: the tile's class logit under background redraws (top) and
 /// translations (bottom), trained beside constructed.
 pub fn invariance_ui(ui: &mut egui::Ui, app: &AppState, lecture: &mut LectureState, commands: &mut Vec<Command>) {
     let (cnn, version, status) = trained_snapshot(app);

@@ -1,5 +1,5 @@
-//! Lecture mode: a full-screen walk through the construction on the user's own tile set, in eight
-//! steps from a tile and its ε to the trained network's invariance, and an optional ninth on the
+//! Lecture mode: a full-screen walk through the construction on the user's own tile set, in nine
+//! steps from a tile and its ε to the trained network's invariance, and an optional tenth on the
 //! other way to build a CNN without training it, wavelets ([`wavelets`]).
 //!
 //! This module owns the mode itself: the [`Step`]s and keyboard navigation (what presentation
@@ -7,7 +7,8 @@
 //! high-contrast theme — all restored on leaving), the animation clock, and the presenter aids (a
 //! pointer highlight and "save this step as PNG" through egui's screenshot command). The steps are
 //! drawn by [`steps`] (tile, template matching, the identity), [`layers`] (N1, N2, the min-network)
-//! and [`compare`] (trained network, invariance), from the shared live data in [`data`] and the
+//! [`compare`] (trained network, invariance) and [`preferred`] (what a neuron wants to see), from
+//! the shared live data in [`data`] and the
 //! input image in [`input`]. The page around them is `views::lecture`.
 
 pub mod compare;
@@ -15,6 +16,7 @@ pub mod data;
 pub mod deep;
 pub mod input;
 pub mod layers;
+pub mod preferred;
 pub mod steps;
 pub mod wavelets;
 
@@ -60,6 +62,8 @@ pub enum Step {
     Objects,
     /// The trained CNN beside the constructed one: filters and selectivity.
     Trained,
+    /// What a neuron wants to see: a detector's preferred stimulus beside its tile, and a trained unit's.
+    Preferred,
     /// Logit histograms under background perturbation and translation (and small deformations).
     Invariance,
     /// Optional: the wavelet scattering network, and deformations compared across networks.
@@ -68,7 +72,7 @@ pub enum Step {
 
 impl Step {
     /// Every step, in lecture order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Tile,
         Self::Matching,
         Self::Identity,
@@ -76,6 +80,7 @@ impl Step {
         Self::N2,
         Self::Objects,
         Self::Trained,
+        Self::Preferred,
         Self::Invariance,
         Self::Wavelets,
     ];
@@ -95,6 +100,7 @@ impl Step {
             Self::N2 => "N2: every block is built from four smaller blocks",
             Self::Objects => "Objects with several features: the min-network",
             Self::Trained => "The trained network beside the constructed one",
+            Self::Preferred => "What does a neuron want to see?",
             Self::Invariance => "Invariance: logits under background changes and translations",
             Self::Wavelets => "Another way to build a CNN: wavelets",
         }
@@ -110,6 +116,7 @@ impl Step {
             Self::N2 => "n2",
             Self::Objects => "objects",
             Self::Trained => "trained",
+            Self::Preferred => "preferred",
             Self::Invariance => "invariance",
             Self::Wavelets => "wavelets",
         }
@@ -179,13 +186,26 @@ pub struct Interaction {
     pub field: Option<crate::app::widgets::heatmap::CellRect>,
     /// Step 5: the block pointed at, `(level index, block row, block column)`.
     pub block: Option<(usize, usize, usize)>,
-    /// Steps 8 and 9: the amplitude τ of the small deformations, in pixels.
+    /// Steps 9 and 10: the amplitude τ of the small deformations, in pixels.
     pub tau: f32,
+    /// Step 8: the trained CNN's filter whose unit's preferred stimulus is shown.
+    pub preferred_filter: usize,
 }
 
 impl Default for Interaction {
     fn default() -> Self {
-        Self { tile: None, window: None, c: 0.4, b: 1.0, filter: 0, level: 1, field: None, block: None, tau: 1.0 }
+        Self {
+            tile: None,
+            window: None,
+            c: 0.4,
+            b: 1.0,
+            filter: 0,
+            level: 1,
+            field: None,
+            block: None,
+            tau: 1.0,
+            preferred_filter: 0,
+        }
     }
 }
 

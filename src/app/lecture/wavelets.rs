@@ -1,4 +1,4 @@
-//! Step 9 of the lecture (optional, after Figure 4): another way to build a CNN without training
+//! Step 10 of the lecture (optional, after Figure 4): another way to build a CNN without training
 //! it, Mallat's wavelet scattering network. Its Morlet wavelets, the maps `|x ⋆ ψ|` of the followed
 //! input, and the small-deformation slider comparing N2, scattering and the trained CNN; step 8
 //! shows the same slider and numbers ([`deformation_ui`]). The pass, the classifier and the study

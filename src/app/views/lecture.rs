@@ -7,7 +7,7 @@ use egui::RichText;
 
 use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
-use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, steps, wavelets};
+use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, preferred, steps, wavelets};
 use crate::app::state::AppState;
 use crate::app::theme::{self, TextureCache};
 
@@ -43,6 +43,7 @@ pub fn ui(
             Step::N2 => layers::n2_ui(ui, app, lecture, textures, commands),
             Step::Objects => layers::objects_ui(ui, app, lecture, textures, commands),
             Step::Trained => compare::trained_ui(ui, app, lecture, textures, commands),
+            Step::Preferred => preferred::preferred_ui(ui, app, lecture, textures, commands),
             Step::Invariance => compare::invariance_ui(ui, app, lecture, commands),
             Step::Wavelets => wavelets::wavelets_ui(ui, app, lecture, textures, commands),
         }

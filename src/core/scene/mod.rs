@@ -61,7 +61,7 @@ pub const MAX_EPOCHS: usize = 10_000;
 /// Most images per tile and perturbation of the Figure 4 study.
 pub const MAX_FIGURE4_SAMPLES: usize = 10_000;
 /// The lecture's steps, numbered from 1.
-pub const LECTURE_STEPS: usize = 9;
+pub const LECTURE_STEPS: usize = 10;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 

@@ -9,10 +9,11 @@
 use egui::{Color32, Pos2, Rect, RichText, Vec2};
 use ndarray::{Array2, ArrayView2, ArrayView3, s};
 
-use crate::app::cache::Forward;
+use crate::app::cache::{Forward, UnitRef};
 use crate::app::theme::{self, Rendering, TextureCache};
 use crate::app::widgets::heatmap::{self, MapView, Scale};
 use crate::core::construct::{BlockLevel, Constructed};
+use crate::core::interpret::Unit;
 use crate::core::nn::sparse::{Activation, LayerWindow, Shape, WindowValues};
 use crate::core::tile::{ClassSet, TileId};
 
@@ -36,6 +37,8 @@ pub struct ConstructedView {
     /// The part of the open layer the last frame drew and the forward pass did not keep: the
     /// caller has it computed (`Command::LayerWindows`).
     pub wanted: Option<LayerWindow>,
+    /// The detector unit clicked this frame, with what it is: the caller opens the unit inspector.
+    pub clicked: Option<(UnitRef, String)>,
 }
 
 /// Everything the drawing needs about one network and its forward pass.
@@ -70,7 +73,7 @@ pub fn constructed_ui(
         let values = frame.forward.layer(layer).map_or(&[][..], Activation::as_slice);
         let scale = Scale::non_negative("value", values);
         heatmap::scale_ui(ui, &scale);
-        return detector_maps_ui(ui, textures, frame, &scale);
+        return detector_maps_ui(ui, textures, frame, &scale, view);
     }
     let maps = match frame.forward.layer(layer) {
         Some(Activation::Vector(values)) => {
@@ -166,6 +169,7 @@ fn detector_maps_ui(
     textures: &mut TextureCache,
     frame: &NetworkFrame<'_>,
     scale: &Scale,
+    view: &mut ConstructedView,
 ) -> Option<Hover> {
     let layer = frame.net.detectors.layer;
     let maps: Vec<Array2<f32>> = (0..frame.net.detectors.tiles.len()).filter_map(|i| detector_map(frame, i)).collect();
@@ -191,6 +195,24 @@ fn detector_maps_ui(
     let hit = heatmap::grid_ui(ui, textures, &views, scale, 140.0, columns(ui, 150.0), &tooltip)?;
     let detector = frame.net.detectors.tiles.get(hit.map)?;
     let tile = frame.classes.tile(detector.tile)?;
+    if hit.clicked
+        && let Some(index) = detector.unit(hit.row, hit.col)
+    {
+        let unit = UnitRef {
+            unit: Unit { layer, index },
+            channel: detector.channel.unwrap_or(index),
+            field: (hit.row, hit.col, tile.rows(), tile.cols()),
+            tile: Some(detector.tile),
+        };
+        let title = format!(
+            "{} detector of {} at window ({}, {})",
+            frame.name,
+            frame.classes.tile_label(detector.tile),
+            hit.row,
+            hit.col
+        );
+        view.clicked = Some((unit, title));
+    }
     Some(Hover {
         text: tooltip(hit.map, hit.row, hit.col, hit.value),
         field: Some((hit.row, hit.col, tile.rows(), tile.cols())),

@@ -7,10 +7,12 @@ use std::collections::HashSet;
 
 use ndarray::{ArrayView3, Axis, Ix4, s};
 
+use crate::app::cache::UnitRef;
 use crate::app::imported::{ImportedForward, ImportedNetwork};
 use crate::app::theme::TextureCache;
 use crate::app::widgets::heatmap::{self, Scale};
 use crate::core::interop::onnx_import::{Trace, Traced};
+use crate::core::interpret::Unit;
 
 use super::Hover;
 
@@ -27,6 +29,8 @@ pub struct ImportedView {
     pub version: u64,
     pub layer: Option<String>,
     expanded: HashSet<String>,
+    /// The feature-map unit clicked this frame, with what it is: the caller opens the unit inspector.
+    pub clicked: Option<(UnitRef, String)>,
 }
 
 impl ImportedView {
@@ -70,7 +74,11 @@ pub fn imported_ui(
             .id_salt(("imported map", &traced.name))
             .default_open(open)
             .show(ui, |ui| maps_ui(ui, textures, frame, traced, &maps, &mut view.expanded));
-        hovered = shown.body_returned.flatten().or(hovered);
+        let hit = shown.body_returned.flatten();
+        if let Some((hit, hover)) = hit.as_ref().filter(|(hit, _)| hit.clicked) {
+            view.clicked = clicked_unit(frame, traced, (&maps, *hit), hover);
+        }
+        hovered = hit.map(|(_, hover)| hover).or(hovered);
     }
     hovered
 }
@@ -132,7 +140,7 @@ fn maps_ui(
     traced: &Traced,
     values: &ArrayView3<'_, f32>,
     expanded: &mut HashSet<String>,
-) -> Option<Hover> {
+) -> Option<(heatmap::Hit, Hover)> {
     let non_negative = values.iter().all(|&v| v >= 0.0);
     let scale = if non_negative {
         Scale::non_negative("activation", values.iter())
@@ -143,7 +151,29 @@ fn maps_ui(
     let tooltip = |c: usize, y: usize, x: usize, v: f32| hover(frame, traced, c, y, x, v).text;
     let key = format!("imported map {}", traced.name);
     let hit = grid(ui, textures, values, &scale, ("channel", &key, frame.forward.stamp), &tooltip, expanded)?;
-    Some(hover(frame, traced, hit.map, hit.row, hit.col, hit.value))
+    Some((hit, hover(frame, traced, hit.map, hit.row, hit.col, hit.value)))
+}
+
+/// The unit of `traced` clicked in `hit`: layer = the value's place in execution order, index in
+/// its `(C, H, W)` maps; it reads the receptive field the hover found (the whole image when unknown).
+fn clicked_unit(
+    frame: &ImportedFrame<'_>,
+    traced: &Traced,
+    (maps, hit): (&ArrayView3<'_, f32>, heatmap::Hit),
+    hover: &Hover,
+) -> Option<(UnitRef, String)> {
+    let layer = frame.forward.trace.values.iter().position(|t| t.name == traced.name)?;
+    let (_, rows, cols) = maps.dim();
+    let (height, width) = frame.network.model.input_size();
+    let unit = UnitRef {
+        unit: Unit { layer, index: (hit.map * rows + hit.row) * cols + hit.col },
+        channel: hit.map,
+        field: hover.field.unwrap_or((0, 0, height, width)),
+        tile: None,
+    };
+    let title =
+        format!("{}: '{}' channel {} at ({}, {})", frame.network.name(), traced.name, hit.map, hit.row, hit.col);
+    Some((unit, title))
 }
 
 /// One titled map per channel of `values`, as many per row as fit, titled and keyed by

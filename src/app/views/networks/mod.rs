@@ -9,6 +9,8 @@
 //! the cache too (by model or weights version and input). Under the input, `attribution` shows
 //! where each side's decision comes from; below the logits, `interpret_scores` scores both
 //! networks against ground truth.
+//! the cache too (by model or weights version and input). Clicking a unit on either side opens
+//! the unit inspector (`unit_inspector`): what the unit wants to see, computed in the cache.
 
 pub mod attribution;
 mod constructed;
@@ -19,6 +21,7 @@ mod scattering;
 pub mod selectivity_panel;
 mod trained;
 mod trained_layers;
+pub mod unit_inspector;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -27,8 +30,8 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{
-    DeepKey, DeepPass, Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure,
-    image_key,
+    DeepKey, DeepPass, Forward, ForwardKey, Inspected, NetKey, ScatteringRequest, TrainedUnits, UnitModel, UnitNetwork,
+    WindowKey, build_failure, image_key,
 };
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
@@ -47,6 +50,7 @@ use imported::{ImportedFrame, ImportedView};
 use input::{DragState, InputImage};
 use selectivity_panel::SelectivityPanel;
 use trained::{TrainedFrame, TrainedView};
+use unit_inspector::UnitInspector;
 
 use crate::app::widgets::scattering as drawing;
 
@@ -93,6 +97,8 @@ pub struct NetworksViewState {
     pub attribution: attribution::AttributionView,
     /// The interpretability score table's settings.
     pub scores: interpret_scores::ScoresView,
+    /// The unit clicked on either side and what it wants to see.
+    pub inspector: UnitInspector,
 }
 
 impl NetworksViewState {
@@ -184,6 +190,7 @@ pub fn ui(
         ui.ctx().request_repaint();
     }
     view.hover = hover;
+    unit_inspector::window_ui(ui.ctx(), app, textures, &mut view.inspector, commands);
 }
 
 /// The scattering network's request for the current input; asks for what it needs.
@@ -664,6 +671,11 @@ fn constructed_side_ui(
         rendering: app.session.rendering,
     };
     let hover = constructed::constructed_ui(ui, textures, &frame, &mut view.constructed_view);
+    if let Some((unit, title)) = view.constructed_view.clicked.take() {
+        let tile = unit.tile.and_then(|id| app.classes.tile(id)).cloned();
+        let model = UnitModel::Constructed(Arc::clone(network), tile);
+        view.inspector.open(Inspected { network: UnitNetwork::Constructed(key.3, net_key(key)), model, unit, title });
+    }
     request_window(app, view, key.3, forward_key, commands);
     hover
 }
@@ -711,7 +723,12 @@ fn trained_side_ui(
         weights_stamp: stamp_of(version),
         stamp: stamp_of(&(version, image)),
     };
-    trained::trained_ui(ui, textures, &frame, &mut view.trained_view)
+    let hover = trained::trained_ui(ui, textures, &frame, &mut view.trained_view);
+    if let Some((unit, title)) = view.trained_view.clicked.take() {
+        let model = UnitModel::Trained(Arc::clone(cnn));
+        view.inspector.open(Inspected { network: UnitNetwork::Trained(*version), model, unit, title });
+    }
+    hover
 }
 
 /// The trained side for a network of blocks, beside the constructed detectors' selectivity when measured.
@@ -767,7 +784,12 @@ fn imported_side_ui(
         return None;
     }
     let frame = ImportedFrame { network, forward: forward? };
-    imported::imported_ui(ui, textures, &frame, &mut view.imported_view)
+    let hover = imported::imported_ui(ui, textures, &frame, &mut view.imported_view);
+    if let Some((unit, title)) = view.imported_view.clicked.take() {
+        let model = UnitModel::Imported(Arc::clone(network));
+        view.inspector.open(Inspected { network: UnitNetwork::Imported(network.version), model, unit, title });
+    }
+    hover
 }
 
 /// The `(channel, largest value)` pairs with a positive value, strongest first: who responds at a pixel.

@@ -4,8 +4,10 @@
 
 use ndarray::{Array3, ArrayView3, s};
 
+use crate::app::cache::UnitRef;
 use crate::app::theme::TextureCache;
 use crate::app::widgets::heatmap::{self, Scale};
+use crate::core::interpret::Unit;
 use crate::core::nn::cnn::{Cnn, CnnActivations};
 use crate::core::tile::ClassSet;
 
@@ -18,6 +20,8 @@ const MAP_SIDE: f32 = 96.0;
 #[derive(Debug, Default)]
 pub struct TrainedView {
     pub fc_class: usize,
+    /// The feature-map unit clicked this frame, with what it is: the caller opens the unit inspector.
+    pub clicked: Option<(UnitRef, String)>,
 }
 
 /// Everything the drawing needs about the trained network and its forward pass.
@@ -52,13 +56,18 @@ pub fn trained_ui(
     ui.label(egui::RichText::new(format!("Conv filters ({0}×{0}, {1} filters)", spec.kernel, spec.filters)).strong());
     let scale = Scale::symmetric("weight", filters.iter());
     heatmap::scale_ui(ui, &scale);
-    hovered = grid(ui, textures, frame, Grid::Filters, &filters, &scale, frame.weights_stamp).or(hovered);
+    hovered =
+        grid(ui, textures, frame, Grid::Filters, &filters, &scale, frame.weights_stamp).map(|(_, h)| h).or(hovered);
 
     ui.label(egui::RichText::new("Feature maps after ReLU").strong());
     let maps = frame.activations.post_relu.view();
     let scale = Scale::non_negative("activation", maps.iter());
     heatmap::scale_ui(ui, &scale);
-    hovered = grid(ui, textures, frame, Grid::Maps, &maps, &scale, frame.stamp).or(hovered);
+    let hit = grid(ui, textures, frame, Grid::Maps, &maps, &scale, frame.stamp);
+    if let Some((hit, _)) = hit.as_ref().filter(|(hit, _)| hit.clicked) {
+        view.clicked = Some(clicked_unit(frame, *hit));
+    }
+    hovered = hit.map(|(_, hover)| hover).or(hovered);
 
     view.fc_class = view.fc_class.min(spec.classes.saturating_sub(1));
     let name = |c: usize| frame.classes.classes.get(c).map_or_else(|| format!("class {c}"), |o| o.name.clone());
@@ -75,7 +84,21 @@ pub fn trained_ui(
     let scale = Scale::symmetric("weight", weights.iter());
     heatmap::scale_ui(ui, &scale);
     let stamp = frame.weights_stamp ^ (view.fc_class as u64).rotate_left(40);
-    grid(ui, textures, frame, Grid::Weights(view.fc_class), &weights.view(), &scale, stamp).or(hovered)
+    grid(ui, textures, frame, Grid::Weights(view.fc_class), &weights.view(), &scale, stamp).map(|(_, h)| h).or(hovered)
+}
+
+/// The conv unit of feature map `hit.map` at `(hit.row, hit.col)`: layer 0 of
+/// [`Cnn::to_network`], reading the `k×k` input window there.
+fn clicked_unit(frame: &TrainedFrame<'_>, hit: heatmap::Hit) -> (UnitRef, String) {
+    let spec = frame.cnn.spec();
+    let index = (hit.map * spec.map_height() + hit.row) * spec.map_width() + hit.col;
+    let unit = UnitRef {
+        unit: Unit { layer: 0, index },
+        channel: hit.map,
+        field: (hit.row, hit.col, spec.kernel, spec.kernel),
+        tile: None,
+    };
+    (unit, format!("Trained CNN: filter {} at ({}, {})", hit.map, hit.row, hit.col))
 }
 
 /// One grid of `[F, rows, cols]` maps, one per filter.
@@ -87,7 +110,7 @@ fn grid(
     values: &ArrayView3<'_, f32>,
     scale: &Scale,
     stamp: u64,
-) -> Option<Hover> {
+) -> Option<(heatmap::Hit, Hover)> {
     let prefix = match kind {
         Grid::Filters => "filter".to_owned(),
         Grid::Maps => "feature map".to_owned(),
@@ -96,7 +119,7 @@ fn grid(
     let tooltip = |f: usize, y: usize, x: usize, v: f32| hover(frame, kind, f, y, x, v).text;
     let key = format!("cnn {prefix}");
     let hit = heatmap::channel_grid_ui(ui, textures, values, scale, (&prefix, &key, stamp), MAP_SIDE, &tooltip)?;
-    Some(hover(frame, kind, hit.map, hit.row, hit.col, hit.value))
+    Some((hit, hover(frame, kind, hit.map, hit.row, hit.col, hit.value)))
 }
 
 /// The hover text and receptive field of cell `(y, x)` of filter `f`'s map in `kind`.
