@@ -65,7 +65,7 @@ pub fn tile_ui(
     response.on_hover_text("The tile (tinted pixels are outside its support and do not count in d_T)")
 }
 
-/// "Recovered: … d_T = … < ε = …" in the constructed colour, or "Not recovered" as a warning, for
+/// "Recovered: … `d_T` = … < ε = …" in the constructed colour, or "Not recovered" as a warning, for
 /// the window whose top-left pixel is `(row, col)`.
 pub fn recovery_ui(ui: &mut egui::Ui, recovery: &Recovery, (row, col, _, _): CellRect) {
     let distance = heatmap::format_value(recovery.distance);

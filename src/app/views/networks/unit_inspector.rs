@@ -27,17 +27,11 @@ const MOST_STEPS: usize = 4096;
 /// Most jitter the window offers, in pixels.
 const MOST_JITTER: usize = 4;
 
-/// What the inspector remembers: the open unit and the ascent's options.
-#[derive(Debug)]
+/// What the inspector remembers: the open unit and the ascent's options (the core's defaults at first).
+#[derive(Debug, Default)]
 pub struct UnitInspector {
     inspected: Option<Inspected>,
     pub options: AscentOptions,
-}
-
-impl Default for UnitInspector {
-    fn default() -> Self {
-        Self { inspected: None, options: AscentOptions::default() }
-    }
 }
 
 impl UnitInspector {
