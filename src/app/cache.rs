@@ -36,7 +36,7 @@ use super::jobs::{Finished, Job, Keyed};
 
 mod deep;
 mod scattering;
-pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
+pub use deep::{DEEP_PROBES, DeepKey, DeepPass, ShapedPass, describe, receptive_field};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
 };
@@ -368,6 +368,8 @@ pub struct Cache {
     trained_forward: Keyed<(u64, u64), TrainedForward>,
     /// A trained network of any architecture: its pass of the input and its layers' selectivity.
     deep_forward: Keyed<DeepKey, DeepPass>,
+    /// An n2-shaped trained network: its pass of the input and its layers' selectivity.
+    shaped_forward: Keyed<DeepKey, ShapedPass>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -711,6 +713,7 @@ impl Cache {
         self.imported_forward.poll();
         self.trained_forward.poll();
         self.deep_forward.poll();
+        self.shaped_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

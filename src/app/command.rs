@@ -87,6 +87,8 @@ pub enum MergeKey {
     Epsilon(TileId),
     /// Changes of one tile's size.
     Resize(TileId),
+    /// One drag of a number field, by the time its press started (the training settings).
+    Drag(u64),
 }
 
 impl Edit {
@@ -170,6 +172,12 @@ pub enum Command {
     DeepForwardPass {
         key: crate::app::cache::DeepKey,
         net: Arc<crate::core::nn::deep::DeepNet>,
+        image: Arc<Array2<f32>>,
+    },
+    /// The same for an n2-shaped trained network.
+    ShapedForwardPass {
+        key: crate::app::cache::DeepKey,
+        net: Arc<crate::core::nn::n2_shaped::N2Shaped>,
         image: Arc<Array2<f32>>,
     },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside

@@ -133,6 +133,9 @@ impl TilelabApp {
                 state.cache.trained_forward_pass(Some(ctx), &cnn, key, &image);
             }
             Command::DeepForwardPass { key, net, image } => state.cache.deep_forward_pass(Some(ctx), &net, key, &image),
+            Command::ShapedForwardPass { key, net, image } => {
+                state.cache.shaped_forward_pass(Some(ctx), &net, key, &image);
+            }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

@@ -48,20 +48,29 @@ struct File {
 
 /// Writes `net` to `path` (its parameters are finite by the trainer's invariant).
 pub fn save(net: &DeepNet, path: &Path) -> Result<(), DeepWeightsError> {
+    write_atomic(path, to_json(net)?.as_bytes())?;
+    Ok(())
+}
+
+/// The file's text for `net`.
+pub fn to_json(net: &DeepNet) -> Result<String, DeepWeightsError> {
     let file = File {
         format: FORMAT.to_owned(),
         version: VERSION,
         arch: net.arch().clone(),
         parameters: net.parameters().to_vec(),
     };
-    write_atomic(path, serde_json::to_string(&file)?.as_bytes())?;
-    Ok(())
+    Ok(serde_json::to_string(&file)?)
 }
 
 /// Reads a network saved by [`save`], checking format, architecture and parameter count.
 pub fn load(path: &Path) -> Result<DeepNet, DeepWeightsError> {
-    let text = read_text_at_most(path, MAX_FILE_BYTES)?;
-    let file: File = serde_json::from_str(&text)?;
+    from_json(&read_text_at_most(path, MAX_FILE_BYTES)?)
+}
+
+/// The network in a file's text, checked as [`load`] does.
+pub fn from_json(text: &str) -> Result<DeepNet, DeepWeightsError> {
+    let file: File = serde_json::from_str(text)?;
     if file.format != FORMAT || file.version != VERSION {
         return Err(DeepWeightsError::Format { format: file.format, version: file.version });
     }

@@ -21,6 +21,7 @@ use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::layers::Layers;
+use crate::core::nn::n2_shaped::ShapedSettings;
 use crate::core::nn::train::{Hyper, Position};
 use crate::core::nn::weights_file;
 use crate::core::presets::Preset;
@@ -107,6 +108,8 @@ enum BackgroundDoc {
 struct TrainingDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     layers: Option<Layers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n2_shaped: Option<ShapedSettings>,
     filters: usize,
     kernel: usize,
     learning_rate: f32,
@@ -463,6 +466,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
     }
     Ok(TrainingSettings {
         layers: doc.layers,
+        n2_shaped: doc.n2_shaped,
         filters: doc.filters,
         kernel: doc.kernel,
         hyper,
@@ -477,6 +481,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
 fn training_doc(settings: &TrainingSettings) -> TrainingDoc {
     TrainingDoc {
         layers: settings.layers,
+        n2_shaped: settings.n2_shaped,
         filters: settings.filters,
         kernel: settings.kernel,
         learning_rate: settings.hyper.learning_rate,

@@ -38,6 +38,7 @@ use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::ImportError;
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::layers::Layers;
+use crate::core::nn::n2_shaped::ShapedSettings;
 use crate::core::nn::train::{Hyper, Position};
 use crate::core::nn::weights_file::WeightsFileError;
 use crate::core::presets::Preset;
@@ -135,6 +136,8 @@ pub struct TrainingSettings {
     /// Convolution blocks and a hidden layer of the architecture editor; `None` is the paper's
     /// network of `filters` and `kernel` (scenes written before the editor hold none).
     pub layers: Option<Layers>,
+    /// N2's own layers trained by SGD, instead of `layers` or the paper's network.
+    pub n2_shaped: Option<ShapedSettings>,
     /// Convolution filters.
     pub filters: usize,
     /// Side of the square convolution kernel.
@@ -158,6 +161,7 @@ impl Default for TrainingSettings {
     fn default() -> Self {
         Self {
             layers: None,
+            n2_shaped: None,
             filters: 12,
             kernel: 5,
             hyper: Hyper::paper_fashion(),

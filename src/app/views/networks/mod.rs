@@ -15,6 +15,7 @@ mod scattering;
 pub mod selectivity_panel;
 mod trained;
 mod trained_layers;
+mod trained_shaped;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{
-    DeepKey, DeepPass, Forward, ForwardKey, NetKey, ScatteringRequest, TrainedUnits, WindowKey, build_failure,
+    DeepKey, DeepPass, Forward, ForwardKey, NetKey, ScatteringRequest, ShapedPass, TrainedUnits, WindowKey,
+    build_failure,
     image_key,
 };
 use crate::app::command::{Command, Level};
@@ -35,6 +37,7 @@ use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::choice::BuiltNetwork;
 use crate::core::construct::{Constructed, Which, n1_fits};
+use crate::core::nn::n2_shaped::N2Shaped;
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
 
@@ -114,6 +117,7 @@ pub fn ui(
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view, commands) };
     let deep = if opened.is_some() { None } else { deep_forward(app, view, commands) };
+    let shaped = if opened.is_some() { None } else { shaped_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     top_bar_ui(ui, app, view, commands);
@@ -163,7 +167,7 @@ pub fn ui(
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
                     Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
-                    None => trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref())),
+                    None => trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref(), shaped.as_ref())),
                 }
                 .or(hover.take());
             });
@@ -305,6 +309,31 @@ fn deep_forward(
         commands.push(Command::DeepForwardPass { key: wanted, net, image: Arc::new(input.image.clone()) });
     }
     passes.done().filter(|(_, pass)| fits(pass)).cloned()
+}
+
+/// The training run's n2-shaped network with its pass of the input and its layers' selectivity
+/// (the last pass that fits until the newest weights' is done).
+fn shaped_forward(
+    app: &AppState,
+    view: &NetworksViewState,
+    commands: &mut Vec<Command>,
+) -> Option<(DeepKey, Arc<ShapedPass>)> {
+    let (net, version) = {
+        let progress = app.training.as_ref()?.progress();
+        (Arc::clone(progress.shaped.as_ref()?), progress.version)
+    };
+    let input = view.input.as_ref()?;
+    let size = (input.image.dim(), app.classes.len());
+    let fits = |net: &N2Shaped| (net.input(), net.classes()) == size;
+    if !fits(&net) {
+        return None;
+    }
+    let passes = app.cache.shaped_forward();
+    let wanted = (version, image_key(&input.image), app.cache.dataset_generation());
+    if passes.needs(&wanted) {
+        commands.push(Command::ShapedForwardPass { key: wanted, net, image: Arc::new(input.image.clone()) });
+    }
+    passes.done().filter(|(_, pass)| fits(&pass.net)).cloned()
 }
 
 /// The opened network's pass of the current input once computed (the last one of this model
@@ -676,11 +705,17 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    (trained, deep): (Option<&TrainedPass>, Option<&(DeepKey, Arc<DeepPass>)>),
+    (trained, deep, shaped): (Option<&TrainedPass>, Option<&(DeepKey, Arc<DeepPass>)>, Option<&(DeepKey, Arc<ShapedPass>)>),
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
     if let (None, Some((key, pass))) = (trained, deep) {
         return deep_side_ui(ui, app, textures, *key, pass);
+    }
+    if let (None, Some(((version, image, _), pass))) = (trained, shaped) {
+        let measured = app.cache.selectivity().done();
+        let reference = measured.map(|(key, measured)| (key.which.name(), &measured.constructed));
+        let frame = trained_shaped::ShapedFrame { pass, stamp: stamp_of(&("n2-shaped", version, image)), reference };
+        return trained_shaped::shaped_ui(ui, textures, &frame);
     }
     let Some((cnn, activations, (version, image))) = trained else {
         let why = if app.training.is_some() {
