@@ -1,7 +1,7 @@
 //! UI tests of the Training view's architecture editor beyond the Deep preset (issue 18): the
-//! N2-shaped kind with its wiring and start, trained live with its curves and shown layer by layer
-//! in the Networks view; a wiring N2 cannot afford refused with the core's message; an n2-shaped
-//! run back after a restart; undo and redo of the edits with the keys and the buttons.
+//! N2-shaped kind with its wiring and start, trained live with its curves, shown layer by layer in
+//! the Networks view and compared in Figure 4; a wiring N2 cannot afford refused with the core's
+//! message; an n2-shaped run back after a restart; undo and redo of the edits, keys and buttons.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -78,6 +78,14 @@ fn an_n2_shaped_network_trains_live_and_the_networks_view_shows_its_layers() {
     let measured: Vec<&str> = pass.layers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(measured, names, "one histogram per hidden layer, under N2's names");
     assert_eq!(pass.outputs.len(), net.shapes().len());
+
+    harness.get_by_label("Invariance").click();
+    wait_for_screen(&mut harness, 120.0, "Figure 4 of the n2-shaped network", |h| {
+        h.state().state.cache.figure4().failed().is_some()
+            || h.query_by_label_contains("Trained CNN (the training run's weights when computed)").is_some()
+    });
+    let figure4 = harness.state().state.cache.figure4();
+    assert!(figure4.failed().is_none(), "{:?}", figure4.failed().map(|(_, e)| e));
 }
 
 #[test]

@@ -202,6 +202,8 @@ pub enum StudyNetwork {
     Trained(Arc<Cnn>, u64),
     /// The training run's network of another architecture (the `deep` preset, edited blocks), of this version.
     Deep(Arc<crate::core::nn::deep::DeepNet>, u64),
+    /// The training run's n2-shaped network, of this version.
+    Shaped(Arc<crate::core::nn::n2_shaped::N2Shaped>, u64),
     /// An opened ONNX network.
     Imported(Arc<ImportedNetwork>),
 }
@@ -211,7 +213,9 @@ impl StudyNetwork {
     fn compared(&self) -> Compared {
         match self {
             Self::Untrained(_) => Compared::Untrained,
-            Self::Trained(_, version) | Self::Deep(_, version) => Compared::Trained(*version),
+            Self::Trained(_, version) | Self::Deep(_, version) | Self::Shaped(_, version) => {
+                Compared::Trained(*version)
+            }
             Self::Imported(network) => Compared::Imported(network.name()),
         }
     }
@@ -556,6 +560,7 @@ impl Cache {
                 StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _) => figure4::Classifier::Cnn(cnn),
                 StudyNetwork::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
                 StudyNetwork::Deep(net, _) => figure4::Classifier::Deep(net),
+                StudyNetwork::Shaped(net, _) => figure4::Classifier::N2Shaped(net),
             };
             let settings = figure4::Perturbations {
                 samples: request.samples,

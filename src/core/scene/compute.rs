@@ -230,7 +230,7 @@ pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFile
     let trained = scene.trained.as_ref();
     let logits = match dataset.samples.first() {
         Some(sample) => {
-            Some(view_figures::input_logits(&classes, sample.image.view(), &n1, &n2, trained.map(|t| &t.cnn))?)
+            Some(view_figures::input_logits(&classes, sample.image.view(), &n1, &n2, trained.map(|t| Classifier::Cnn(&t.cnn)))?)
         }
         None => None,
     };

@@ -120,6 +120,11 @@ pub fn ui(
     let shaped = if opened.is_some() { None } else { shaped_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
+    // A network of blocks or of N2's shape: its logits join the chart as the paper's network's do.
+    let other_trained_logits = deep
+        .as_ref()
+        .map(|(_, pass)| pass.activations.logits.to_vec())
+        .or_else(|| shaped.as_ref().and_then(|(_, pass)| pass.outputs.last()).map(|l| l.as_slice().to_vec()));
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -134,6 +139,7 @@ pub fn ui(
                     textures,
                     key,
                     (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
+                    other_trained_logits,
                 );
                 if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
                     ui.separator();
@@ -417,6 +423,7 @@ fn left_column_ui(
     textures: &mut TextureCache,
     key: BuildKey,
     (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<&ScatteringRequest>),
+    other_trained_logits: Option<Vec<f32>>,
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -447,7 +454,8 @@ fn left_column_ui(
     });
     clicked_ui(ui, app, view, key, trained, imported);
     let scattering_logits = scattering.and_then(|r| app.cache.scattering_logits(r));
-    logits_ui(ui, app, view, key, label, (trained, imported, scattering_logits));
+    let trained_logits = trained.map(|(_, activations, _)| activations.logits.to_vec()).or(other_trained_logits);
+    logits_ui(ui, app, view, key, label, (trained_logits, imported, scattering_logits));
 }
 
 /// Which neurons respond at the clicked pixel.
@@ -522,7 +530,7 @@ fn logits_ui(
     view: &NetworksViewState,
     key: BuildKey,
     label: Option<usize>,
-    (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<Vec<f32>>),
+    (trained, imported, scattering): (Option<Vec<f32>>, Option<&ImportedForward>, Option<Vec<f32>>),
 ) {
     let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
@@ -531,8 +539,8 @@ fn logits_ui(
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
         charts.push((view.which.name().to_owned(), forward.logits(), false));
     }
-    if let Some((_, activations, _)) = trained {
-        charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
+    if let Some(logits) = trained {
+        charts.push(("trained".to_owned(), logits, true));
     }
     if let Some(imported) = imported {
         charts.push(("imported".to_owned(), imported.trace.logits.clone(), true));
