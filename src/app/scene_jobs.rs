@@ -21,7 +21,7 @@ use super::imported::ImportedNetwork;
 use super::jobs::Job;
 use super::settings::DatasetSettings;
 use super::storage;
-use super::training_job::{self, Limits, SavedRun, SavedWeights, Speed, TrainingConfig};
+use super::training_job::{self, Limits, SavedRun, Speed, TrainingConfig};
 
 /// Everything besides the tile set that opening a scene replaces: undoing the opening puts it
 /// back, redoing it puts the scene's back (as it was when undone).
@@ -186,7 +186,7 @@ fn opened(source: SceneSource, scene: Scene, mut warnings: Vec<String>, data_dir
             speed,
             classes: classes.clone(),
             dataset: dataset.clone(),
-            weights: SavedWeights::Paper(run.cnn),
+            weights: run.weights,
             position: run.position,
             train_curve: job_curve(&run.train_curve),
             test_curve: job_curve(&run.test_curve),
@@ -282,18 +282,17 @@ fn training_config(settings: &TrainingSettings) -> (TrainingConfig, Limits) {
     (config, Limits { epochs: settings.epochs, target_accuracy: settings.target_accuracy })
 }
 
-/// A run as a scene holds it: scenes keep the weights of the paper's network only.
-pub fn trained_run(saved: SavedRun) -> Option<TrainedRun> {
-    let SavedWeights::Paper(cnn) = saved.weights else { return None };
+/// A run as a scene holds it.
+pub fn trained_run(saved: SavedRun) -> TrainedRun {
     let curve = |points: &[training_job::CurvePoint]| {
         points.iter().map(|p| scene::CurvePoint { epoch: p.epoch, loss: p.loss, accuracy: p.accuracy }).collect()
     };
-    Some(TrainedRun {
+    TrainedRun {
         train_curve: curve(&saved.train_curve),
         test_curve: curve(&saved.test_curve),
-        cnn,
+        weights: saved.weights,
         position: saved.position,
-    })
+    }
 }
 
 fn job_curve(points: &[scene::CurvePoint]) -> Vec<training_job::CurvePoint> {

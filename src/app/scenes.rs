@@ -30,7 +30,7 @@ impl TilelabApp {
         let views = &self.views;
         let tiles =
             preset_of(&state.classes).map_or_else(|| SceneTiles::Custom(state.classes.clone()), SceneTiles::Preset);
-        let trained = state.training.as_ref().and_then(TrainingJob::to_saved).and_then(trained_run);
+        let trained = state.training.as_ref().and_then(TrainingJob::to_saved).map(trained_run);
         let model = state.imported.network.as_ref().map(|network| (network.name(), network.path.clone()));
         let scene = Scene {
             title: String::new(),

@@ -29,6 +29,7 @@ use crate::core::nn::layers::Layers;
 use crate::core::nn::n2_shaped::{N2Shaped, ShapedError, ShapedSettings, Wiring};
 use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, StepReport, TrainError, Trainer};
 use crate::core::nn::weights_file;
+use crate::core::scene::TrainedWeights;
 use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
 
@@ -414,19 +415,10 @@ pub struct SavedRun {
     /// The tile set and dataset settings its data are generated from.
     pub classes: ClassSet,
     pub dataset: DatasetSettings,
-    pub weights: SavedWeights,
+    pub weights: TrainedWeights,
     pub position: Position,
     pub train_curve: Vec<CurvePoint>,
     pub test_curve: Vec<CurvePoint>,
-}
-
-/// A saved run's weights, of the kind its configuration trains.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SavedWeights {
-    Paper(Cnn),
-    Deep(DeepNet),
-    /// An n2-shaped network's parameters; the network is rebuilt from the run's tile set.
-    Shaped(Vec<f32>),
 }
 
 /// Why saved weights cannot continue a run.
@@ -467,10 +459,10 @@ impl TrainingJob {
         let data = saved.dataset.to_spec()?;
         let network = saved.config.spec(saved.classes.len(), data.height, data.width)?;
         let fits = match (&network, &saved.weights) {
-            (Network::Paper(spec), SavedWeights::Paper(cnn)) => *spec == cnn.spec(),
-            (Network::Deep(arch), SavedWeights::Deep(net)) => arch == net.arch(),
+            (Network::Paper(spec), TrainedWeights::Paper(cnn)) => *spec == cnn.spec(),
+            (Network::Deep(arch), TrainedWeights::Deep(net)) => arch == net.arch(),
             // The parameter count is checked when the network is built.
-            (Network::N2Shaped(_), SavedWeights::Shaped(_)) => true,
+            (Network::N2Shaped(_), TrainedWeights::Shaped(_)) => true,
             _ => false,
         };
         if !fits {
@@ -566,9 +558,9 @@ impl TrainingJob {
         let progress = self.progress();
         // A paper run publishes its weights as a general network too: its own kind comes first.
         let weights = match (&progress.cnn, &progress.shaped, &progress.net) {
-            (Some(cnn), _, _) => SavedWeights::Paper(Cnn::clone(cnn)),
-            (None, Some(shaped), _) => SavedWeights::Shaped(shaped.parameters().to_vec()),
-            (None, None, Some(net)) => SavedWeights::Deep(DeepNet::clone(net)),
+            (Some(cnn), _, _) => TrainedWeights::Paper(Cnn::clone(cnn)),
+            (None, Some(shaped), _) => TrainedWeights::Shaped(shaped.parameters().to_vec()),
+            (None, None, Some(net)) => TrainedWeights::Deep(DeepNet::clone(net)),
             (None, None, None) => return None,
         };
         Some(SavedRun {
@@ -609,9 +601,9 @@ impl Publisher {
     /// (an n2-shaped network's weights once it is rebuilt, with the data).
     fn show_saved(&self, saved: &SavedRun) {
         let (cnn, net) = match &saved.weights {
-            SavedWeights::Paper(cnn) => (Some(Arc::new(cnn.clone())), Some(Arc::new(DeepNet::from_cnn(cnn)))),
-            SavedWeights::Deep(net) => (None, Some(Arc::new(net.clone()))),
-            SavedWeights::Shaped(_) => (None, None),
+            TrainedWeights::Paper(cnn) => (Some(Arc::new(cnn.clone())), Some(Arc::new(DeepNet::from_cnn(cnn)))),
+            TrainedWeights::Deep(net) => (None, Some(Arc::new(net.clone()))),
+            TrainedWeights::Shaped(_) => (None, None),
         };
         self.update(|p| {
             (p.cnn, p.net) = (cnn, net);
@@ -910,13 +902,13 @@ fn build_trainer(
     config: TrainingConfig,
     classes: &ClassSet,
     (train, test): (LabelledSet, LabelledSet),
-    saved: Option<(SavedWeights, Position)>,
+    saved: Option<(TrainedWeights, Position)>,
 ) -> Result<AnyTrainer, String> {
     let (hyper, seed) = (config.hyper, config.seed);
     let text = |error: TrainError| error.to_string();
     let trainer = match (network, saved) {
         (Network::Paper(spec), None) => AnyTrainer::Paper(Box::new(Trainer::new(spec, hyper, train, test, seed).map_err(text)?)),
-        (Network::Paper(_), Some((SavedWeights::Paper(cnn), position))) => {
+        (Network::Paper(_), Some((TrainedWeights::Paper(cnn), position))) => {
             let mut trainer = Trainer::from_network(&cnn, hyper, train, test, seed).map_err(text)?;
             trainer.set_position(position).map_err(text)?;
             AnyTrainer::Paper(Box::new(trainer))
@@ -924,7 +916,7 @@ fn build_trainer(
         (Network::Deep(arch), None) => {
             AnyTrainer::Deep(Box::new(DeepTrainer::new(arch, hyper, train, test, seed).map_err(text)?))
         }
-        (Network::Deep(_), Some((SavedWeights::Deep(net), position))) => {
+        (Network::Deep(_), Some((TrainedWeights::Deep(net), position))) => {
             let mut trainer = DeepTrainer::from_network(net, hyper, train, test, seed).map_err(text)?;
             trainer.set_position(position).map_err(text)?;
             AnyTrainer::Deep(Box::new(trainer))
@@ -935,7 +927,7 @@ fn build_trainer(
                 N2Shaped::new(classes, (spec.height, spec.width), wiring, init, seed).map_err(|e| e.to_string())?;
             let (start, position) = match saved {
                 None => (initial.clone(), None),
-                Some((SavedWeights::Shaped(params), position)) => {
+                Some((TrainedWeights::Shaped(params), position)) => {
                     (initial.with_parameters(params).map_err(|e| format!("the saved weights: {e}"))?, Some(position))
                 }
                 Some(_) => return Err(WEIGHTS_MISMATCH.to_owned()),
@@ -1192,11 +1184,11 @@ struct ShapedWeightsFile {
 }
 
 /// The weights file's text for `weights` (`config` gives the wiring of n2-shaped ones).
-fn weights_to_json(weights: &SavedWeights, config: &TrainingConfig) -> anyhow::Result<String> {
+fn weights_to_json(weights: &TrainedWeights, config: &TrainingConfig) -> anyhow::Result<String> {
     Ok(match weights {
-        SavedWeights::Paper(cnn) => weights_file::to_json(cnn)?,
-        SavedWeights::Deep(net) => deep_weights::to_json(net)?,
-        SavedWeights::Shaped(parameters) => serde_json::to_string(&ShapedWeightsFile {
+        TrainedWeights::Paper(cnn) => weights_file::to_json(cnn)?,
+        TrainedWeights::Deep(net) => deep_weights::to_json(net)?,
+        TrainedWeights::Shaped(parameters) => serde_json::to_string(&ShapedWeightsFile {
             format: SHAPED_FORMAT.to_owned(),
             version: 1,
             wiring: config.n2_shaped.unwrap_or_default().wiring,
@@ -1206,17 +1198,17 @@ fn weights_to_json(weights: &SavedWeights, config: &TrainingConfig) -> anyhow::R
 }
 
 /// The weights in a weights file, of the kind `config` trains.
-fn weights_from_json(text: &str, config: &TrainingConfig) -> anyhow::Result<SavedWeights> {
+fn weights_from_json(text: &str, config: &TrainingConfig) -> anyhow::Result<TrainedWeights> {
     if let Some(settings) = config.n2_shaped {
         let file: ShapedWeightsFile = serde_json::from_str(text)?;
         if (file.format.as_str(), file.version) != (SHAPED_FORMAT, 1) || file.wiring != settings.wiring {
             anyhow::bail!("the weights file is not the saved n2-shaped network's ({} {})", file.format, file.version);
         }
-        return Ok(SavedWeights::Shaped(file.parameters));
+        return Ok(TrainedWeights::Shaped(file.parameters));
     }
     Ok(match config.layers {
-        Some(_) => SavedWeights::Deep(deep_weights::from_json(text)?),
-        None => SavedWeights::Paper(weights_file::from_json(text)?),
+        Some(_) => TrainedWeights::Deep(deep_weights::from_json(text)?),
+        None => TrainedWeights::Paper(weights_file::from_json(text)?),
     })
 }
 
@@ -1525,7 +1517,7 @@ mod tests {
         let config = TrainingConfig { layers: Some(Layers::deep()), hyper: Hyper::deep(), ..small_config() };
         let (job, stepped) = stepped_job(config, 3);
         let (saved, resumed) = saved_and_resumed(&job, dir.path());
-        assert!(matches!(saved.weights, SavedWeights::Deep(_)), "{:?}", saved.weights);
+        assert!(matches!(saved.weights, TrainedWeights::Deep(_)), "{:?}", saved.weights);
         assert_eq!(resumed.progress().net, stepped.net, "the weights show before the data exist");
         let ready = wait_for(&resumed, 30.0, |p| p.phase == Phase::Ready);
         assert_eq!((ready.net, ready.step, ready.running), (stepped.net, 3, false));
@@ -1540,7 +1532,7 @@ mod tests {
         assert_eq!(net.input(), (32, 32));
         assert!(!stepped.train_curve.is_empty() && stepped.test_accuracy().is_some(), "its loss and accuracy curves");
         let (saved, resumed) = saved_and_resumed(&job, dir.path());
-        assert_eq!(saved.weights, SavedWeights::Shaped(net.parameters().to_vec()));
+        assert_eq!(saved.weights, TrainedWeights::Shaped(net.parameters().to_vec()));
         let ready = wait_for(&resumed, 30.0, |p| p.phase == Phase::Ready);
         assert_eq!((ready.shaped, ready.step), (Some(net), 3));
 
@@ -1562,7 +1554,7 @@ mod tests {
         assert!(format!("{error:#}").starts_with("the saved weights: "), "{error:#}");
 
         // Parameters of another network are refused when the run rebuilds it, with the reason.
-        let wrong = SavedRun { weights: SavedWeights::Shaped(vec![0.5; 7]), ..saved };
+        let wrong = SavedRun { weights: TrainedWeights::Shaped(vec![0.5; 7]), ..saved };
         let resumed = TrainingJob::resume(wrong, (0, small_settings())).unwrap();
         let failed = wait_for(&resumed, 30.0, |p| p.phase != Phase::PreparingData);
         let Phase::Failed(message) = failed.phase else { panic!("{:?}", failed.phase) };

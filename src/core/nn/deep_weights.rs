@@ -38,8 +38,9 @@ pub enum DeepWeightsError {
     Network(#[from] NnError),
 }
 
-#[derive(Serialize, Deserialize)]
-struct File {
+/// The file's document, also embedded whole in a scene's trained run.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeepWeightsDoc {
     format: String,
     version: u32,
     arch: Arch,
@@ -54,13 +55,17 @@ pub fn save(net: &DeepNet, path: &Path) -> Result<(), DeepWeightsError> {
 
 /// The file's text for `net`.
 pub fn to_json(net: &DeepNet) -> Result<String, DeepWeightsError> {
-    let file = File {
+    Ok(serde_json::to_string(&to_doc(net))?)
+}
+
+/// The document of `net`.
+pub fn to_doc(net: &DeepNet) -> DeepWeightsDoc {
+    DeepWeightsDoc {
         format: FORMAT.to_owned(),
         version: VERSION,
         arch: net.arch().clone(),
         parameters: net.parameters().to_vec(),
-    };
-    Ok(serde_json::to_string(&file)?)
+    }
 }
 
 /// Reads a network saved by [`save`], checking format, architecture and parameter count.
@@ -70,7 +75,11 @@ pub fn load(path: &Path) -> Result<DeepNet, DeepWeightsError> {
 
 /// The network in a file's text, checked as [`load`] does.
 pub fn from_json(text: &str) -> Result<DeepNet, DeepWeightsError> {
-    let file: File = serde_json::from_str(text)?;
+    from_doc(serde_json::from_str(text)?)
+}
+
+/// The network of a document, checking format, architecture and parameter count.
+pub fn from_doc(file: DeepWeightsDoc) -> Result<DeepNet, DeepWeightsError> {
     if file.format != FORMAT || file.version != VERSION {
         return Err(DeepWeightsError::Format { format: file.format, version: file.version });
     }

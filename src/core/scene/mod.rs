@@ -37,6 +37,7 @@ use crate::core::dataset::{Background, DatasetError, DatasetSpec};
 use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::ImportError;
 use crate::core::nn::cnn::Cnn;
+use crate::core::nn::deep::DeepNet;
 use crate::core::nn::layers::Layers;
 use crate::core::nn::n2_shaped::ShapedSettings;
 use crate::core::nn::train::{Hyper, Position};
@@ -185,11 +186,23 @@ pub struct CurvePoint {
     pub accuracy: f32,
 }
 
+/// The weights of a trained network, of the kind the training settings make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainedWeights {
+    /// The paper's network.
+    Paper(Cnn),
+    /// Convolution blocks and an optional hidden layer.
+    Deep(DeepNet),
+    /// An n2-shaped network's parameters; the network is rebuilt from the tile set, the image size
+    /// and the settings' wiring (its size is checked then).
+    Shaped(Vec<f32>),
+}
+
 /// A trained network with its curves and where its run stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainedRun {
     /// The weights.
-    pub cnn: Cnn,
+    pub weights: TrainedWeights,
     /// Where the run stands (to continue it).
     pub position: Position,
     /// Training loss and accuracy.
