@@ -63,7 +63,7 @@ impl Preset {
                 config.hyper = Hyper::deep();
             }
             Self::N2Shaped => {
-                config.n2_shaped = Some(config.n2_shaped.unwrap_or_default());
+                (config.layers, config.n2_shaped) = (None, Some(config.n2_shaped.unwrap_or_default()));
                 // The depth experiment trains N2's shape with the deep preset's SGD.
                 config.hyper = Hyper::deep();
             }
