@@ -98,8 +98,7 @@ fn a_dense_wiring_n2_cannot_afford_is_refused_with_the_core_message() {
     harness.get_by_role_and_label(Role::Button, "Start").click();
     let refusal = "Training could not start: N2's layers densely wired would cost";
     wait_for_screen(&mut harness, 60.0, "the refusal", |h| h.query_by_label_contains(refusal).is_some());
-    let message = harness.get_by_label_contains(refusal).accesskit_node().label().unwrap_or_default();
-    assert!(message.contains("FLOPs per training sample"), "{message}");
+    assert!(harness.query_by_label_contains("FLOPs per training sample").is_some(), "the cost is given");
     assert!(matches!(progress(harness.state()).map(|p| p.phase), Some(Phase::Failed(_))));
 }
 
@@ -130,7 +129,8 @@ fn edits_of_the_architecture_are_undone_and_redone() {
     let mut harness = harness(dir.path());
     harness.get_by_label("Training").click();
     harness.run_steps(2);
-    let undo = |h: &Harness<'_, TilelabApp>| h.get_by_role_and_label(Role::Button, "Undo edit").accesskit_node().is_disabled();
+    let undo =
+        |h: &Harness<'_, TilelabApp>| h.get_by_role_and_label(Role::Button, "Undo edit").accesskit_node().is_disabled();
     assert!(undo(&harness), "nothing to undo yet");
     let tiles_before = harness.state().state.classes.clone();
     let layers = |h: &Harness<'_, TilelabApp>| h.state().views.training.config.layers;

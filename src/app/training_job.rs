@@ -642,7 +642,10 @@ enum AnyTrainer {
     Paper(Box<Trainer>),
     Deep(Box<DeepTrainer>),
     /// With the network it started from, to reset to.
-    Shaped { trainer: Box<DeepTrainer<N2Shaped>>, initial: Box<N2Shaped> },
+    Shaped {
+        trainer: Box<DeepTrainer<N2Shaped>>,
+        initial: Box<N2Shaped>,
+    },
 }
 
 /// A run's current weights as published: the paper's network also as a general one.
@@ -742,7 +745,9 @@ impl AnyTrainer {
                 Snapshot { cnn: Some(Arc::new(cnn)), net: Some(Arc::new(net)), shaped: None }
             }
             Self::Deep(t) => Snapshot { cnn: None, net: Some(Arc::new(t.snapshot())), shaped: None },
-            Self::Shaped { trainer, .. } => Snapshot { cnn: None, net: None, shaped: Some(Arc::new(trainer.snapshot())) },
+            Self::Shaped { trainer, .. } => {
+                Snapshot { cnn: None, net: None, shaped: Some(Arc::new(trainer.snapshot())) }
+            }
         }
     }
 }
@@ -907,7 +912,9 @@ fn build_trainer(
     let (hyper, seed) = (config.hyper, config.seed);
     let text = |error: TrainError| error.to_string();
     let trainer = match (network, saved) {
-        (Network::Paper(spec), None) => AnyTrainer::Paper(Box::new(Trainer::new(spec, hyper, train, test, seed).map_err(text)?)),
+        (Network::Paper(spec), None) => {
+            AnyTrainer::Paper(Box::new(Trainer::new(spec, hyper, train, test, seed).map_err(text)?))
+        }
         (Network::Paper(_), Some((TrainedWeights::Paper(cnn), position))) => {
             let mut trainer = Trainer::from_network(&cnn, hyper, train, test, seed).map_err(text)?;
             trainer.set_position(position).map_err(text)?;

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     CurvePoint, EmbeddedModel, FORMAT, Figure4Settings, LECTURE_STEPS, LectureStart, MAX_CLASSES, MAX_EPOCHS,
     MAX_FIGURE4_SAMPLES, MAX_SAMPLES_PER_CLASS, MAX_TITLE_CHARS, Scene, SceneError, SceneTiles, TrainedRun,
-    TrainedWeights,
-    TrainingSettings, VERSION, Warning,
+    TrainedWeights, TrainingSettings, VERSION, Warning,
 };
 use crate::core::construct::Which;
 use crate::core::dataset::{Background, DatasetSpec};
@@ -542,7 +541,9 @@ fn trained_weights(
     training: &TrainingSettings,
 ) -> Result<TrainedWeights, SceneError> {
     let (height, width) = (dataset.height, dataset.width);
-    let mismatch = |weights: &str| invalid("trained weights", format!("{weights}, but the training settings make another network"));
+    let mismatch = |weights: &str| {
+        invalid("trained weights", format!("{weights}, but the training settings make another network"))
+    };
     match (paper, deep, shaped) {
         (Some(doc), None, None) => {
             let cnn = weights_file::from_doc(doc)?;
@@ -559,7 +560,8 @@ fn trained_weights(
         }
         (None, Some(doc), None) => {
             let net = deep_weights::from_doc(doc).map_err(|e| invalid("trained weights", e.to_string()))?;
-            let want = training.layers.filter(|_| training.n2_shaped.is_none()).map(|l| l.arch(height, width, classes.len()));
+            let want =
+                training.layers.filter(|_| training.n2_shaped.is_none()).map(|l| l.arch(height, width, classes.len()));
             if want.as_ref() != Some(net.arch()) {
                 return Err(mismatch("a network of convolution blocks"));
             }
@@ -574,7 +576,10 @@ fn trained_weights(
             }
             Ok(TrainedWeights::Shaped(parameters))
         }
-        _ => Err(invalid("trained weights", "a trained run holds exactly one of weights, deep_weights and n2_shaped_parameters")),
+        _ => Err(invalid(
+            "trained weights",
+            "a trained run holds exactly one of weights, deep_weights and n2_shaped_parameters",
+        )),
     }
 }
 

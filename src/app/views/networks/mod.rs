@@ -25,8 +25,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{
     DeepKey, DeepPass, Forward, ForwardKey, NetKey, ScatteringRequest, ShapedPass, TrainedUnits, WindowKey,
-    build_failure,
-    image_key,
+    build_failure, image_key,
 };
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
@@ -37,9 +36,9 @@ use crate::app::widgets::heatmap::CellRect;
 use crate::app::widgets::number;
 use crate::core::construct::choice::BuiltNetwork;
 use crate::core::construct::{Constructed, Which, n1_fits};
-use crate::core::nn::n2_shaped::N2Shaped;
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
+use crate::core::nn::n2_shaped::N2Shaped;
 
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedFrame, ImportedView};
@@ -173,7 +172,9 @@ pub fn ui(
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
                     Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
-                    None => trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref(), shaped.as_ref())),
+                    None => {
+                        trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref(), shaped.as_ref()))
+                    }
                 }
                 .or(hover.take());
             });
@@ -713,7 +714,11 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    (trained, deep, shaped): (Option<&TrainedPass>, Option<&(DeepKey, Arc<DeepPass>)>, Option<&(DeepKey, Arc<ShapedPass>)>),
+    (trained, deep, shaped): (
+        Option<&TrainedPass>,
+        Option<&(DeepKey, Arc<DeepPass>)>,
+        Option<&(DeepKey, Arc<ShapedPass>)>,
+    ),
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
     if let (None, Some((key, pass))) = (trained, deep) {

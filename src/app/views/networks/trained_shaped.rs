@@ -55,7 +55,13 @@ pub fn shaped_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &ShapedF
 }
 
 /// One layer: its first [`SHOWN_CHANNELS`] maps, or how many of its neurons are active.
-fn layer_ui(ui: &mut egui::Ui, textures: &mut TextureCache, stamp: u64, name: &str, output: &Activation) -> Option<Hover> {
+fn layer_ui(
+    ui: &mut egui::Ui,
+    textures: &mut TextureCache,
+    stamp: u64,
+    name: &str,
+    output: &Activation,
+) -> Option<Hover> {
     match output {
         Activation::Vector(values) => {
             let active = values.iter().filter(|&&v| v > 0.0).count();
