@@ -318,13 +318,14 @@ fn deep_forward(
     passes.done().filter(|(_, pass)| fits(pass)).cloned()
 }
 
+/// A network of blocks' pass with its key, as the trained side draws it.
+type DeepShown = (DeepKey, Arc<DeepPass>);
+/// An n2-shaped network's pass with its key.
+type ShapedShown = (DeepKey, Arc<ShapedPass>);
+
 /// The training run's n2-shaped network with its pass of the input and its layers' selectivity
 /// (the last pass that fits until the newest weights' is done).
-fn shaped_forward(
-    app: &AppState,
-    view: &NetworksViewState,
-    commands: &mut Vec<Command>,
-) -> Option<(DeepKey, Arc<ShapedPass>)> {
+fn shaped_forward(app: &AppState, view: &NetworksViewState, commands: &mut Vec<Command>) -> Option<ShapedShown> {
     let (net, version) = {
         let progress = app.training.as_ref()?.progress();
         (Arc::clone(progress.shaped.as_ref()?), progress.version)
@@ -714,11 +715,7 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    (trained, deep, shaped): (
-        Option<&TrainedPass>,
-        Option<&(DeepKey, Arc<DeepPass>)>,
-        Option<&(DeepKey, Arc<ShapedPass>)>,
-    ),
+    (trained, deep, shaped): (Option<&TrainedPass>, Option<&DeepShown>, Option<&ShapedShown>),
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
     if let (None, Some((key, pass))) = (trained, deep) {
