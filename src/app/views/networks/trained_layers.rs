@@ -105,9 +105,8 @@ pub(super) fn selectivity_ui(
         return;
     }
     ui.small(format!(
-        "Over {} dataset samples. Class selectivity index (Morcos et al. 2018): 1 = the unit answers one class only, \
-         0 = indifferent. Classes per active unit: classes whose largest activation exceeds the threshold × the unit's maximum.",
-        probes
+        "Over {probes} dataset samples. Class selectivity index (Morcos et al. 2018): 1 = the unit answers one class only, \
+         0 = indifferent. Classes per active unit: classes whose largest activation exceeds the threshold × the unit's maximum."
     ));
     match reference {
         Some((name, reference)) => ui.small(format!("{name}'s detectors: {}", summary(reference))),
