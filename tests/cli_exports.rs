@@ -72,6 +72,7 @@ impl Fixture {
             dataset_settings: Err("no dataset in this test".to_owned()),
             input: Some(input),
             trained: Some(Arc::new(cnn)),
+            other_trained: None,
             curves: None,
             invariance: None,
             built: Vec::new(),
@@ -150,6 +151,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
     let (mut opened, _) = scene::from_json(toy).unwrap();
     opened.training.epochs = 1;
     let run = compute::train(&opened, &mut |_, _| {}).unwrap();
+    let scene::TrainedWeights::Paper(cnn) = &run.weights else { panic!("the toy scene trains the paper's network") };
     opened.trained = Some(run.clone());
     let path = dir.path().join("toy.tilelab");
     scene::save(&path, &opened).unwrap();
@@ -169,7 +171,8 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
         input: Some(dataset.samples[0].image.clone()),
         dataset: Some(Arc::new(dataset)),
         dataset_settings: Err("not exported here".to_owned()),
-        trained: Some(Arc::new(run.cnn.clone())),
+        trained: Some(Arc::new(cnn.clone())),
+        other_trained: None,
         curves: Some((compute::table_curve(&run.train_curve), compute::table_curve(&run.test_curve))),
         invariance: Some(export_job::InvarianceShown {
             result: Arc::new(study),
@@ -197,7 +200,7 @@ fn view_figures_and_csvs_are_the_same_bytes_from_the_menu_and_the_cli() {
     }
     // Figure 4's small deformations: the Invariance export writes what `reproduce figure4 --deformation` writes.
     let scattering = Scattering::new(ScatteringSpec::default(), height, width).unwrap();
-    let networks = Networks { cnn: &run.cnn, scattering: &scattering, scattering_classifier: None };
+    let networks = Networks { cnn, scattering: &scattering, scattering_classifier: None };
     let tiles: Vec<_> = source.classes.tiles().map(|(id, _)| id).take(2).collect();
     let deformed = figure4_deformation::deformation_study(&source.classes, &networks, &tiles, 3, 0.2, 7).unwrap();
     if let Some(shown) = source.invariance.as_mut() {

@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 use tilelab::core::experiments::figure4;
 use tilelab::core::interop::dataset_files::save_dataset;
-use tilelab::core::scene::{self, Scene, compute};
+use tilelab::core::nn::arch::ConvBlock;
+use tilelab::core::nn::layers::Layers;
+use tilelab::core::scene::{self, Scene, TrainedWeights, compute};
 
 fn tilelab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tilelab")).args(args).output().expect("the tilelab binary runs")
@@ -121,7 +123,7 @@ fn figure4_of_a_scene_uses_its_weights_or_trains_the_same_network_from_its_seeds
     let (path, scene) = trained_toy(dir.path());
     let (cli, core) = (dir.path().join("cli"), dir.path().join("core"));
     ok(&["reproduce", "figure4", "--scene", text(&path), "--out", text(&cli), "--json"]);
-    let compared = compute::Compared::Trained(scene.trained.clone().unwrap().cnn);
+    let compared = compute::trained_network(&scene, &scene.trained.clone().unwrap().weights).unwrap();
     figure4::write_outputs(&compute::invariance(&scene, &compared).unwrap(), &core).unwrap();
     assert!(files(&cli) == files(&core), "with weights, the CLI compares exactly those weights");
 
@@ -132,6 +134,35 @@ fn figure4_of_a_scene_uses_its_weights_or_trains_the_same_network_from_its_seeds
     ok(&["reproduce", "figure4", "--scene", text(&untrained), "--out", text(&second), "--json"]);
     assert!(files(&first) == files(&second), "the same seeds train the same network");
     assert!(files(&first) == files(&core), "and it is the network whose weights the scene kept");
+}
+
+#[test]
+fn a_scene_of_a_deep_run_shows_and_compares_that_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scene = open(&bundled_scenes().into_iter().find(|p| p.ends_with("paper-toy.tilelab")).unwrap());
+    scene.training.epochs = 1;
+    scene.training.layers = Some(Layers::new(&[ConvBlock::plain(3, 4)], Some(8)).unwrap());
+    let run = compute::train(&scene, &mut |_, _| {}).unwrap();
+    assert!(matches!(run.weights, TrainedWeights::Deep(_)), "the settings' network is trained");
+    scene.trained = Some(run);
+    let path = dir.path().join("deep.tilelab");
+    scene::save(&path, &scene).unwrap();
+    assert_eq!(open(&path), scene, "its weights are kept");
+
+    let (cli, core) = (dir.path().join("cli"), dir.path().join("core"));
+    ok(&["figures", "--scene", text(&path), "--out", text(&cli)]);
+    compute::write_views(&scene, &core, 1.0).unwrap();
+    assert!(files(&cli) == files(&core), "the CLI and the core wrote different bytes");
+    let logits = std::fs::read_to_string(cli.join("networks.csv")).unwrap();
+    assert!(logits.lines().next().is_some_and(|h| h.ends_with(",trained")), "the deep network's logits: {logits}");
+    let opened = compute::compared_as_opened(&scene).unwrap();
+    assert!(matches!(opened, compute::Compared::TrainedDeep(_)), "Figure 4 compares the deep network");
+
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    ok(&["reproduce", "figure4", "--scene", text(&path), "--out", text(&first), "--json"]);
+    let compared = compute::trained_network(&scene, &scene.trained.clone().unwrap().weights).unwrap();
+    figure4::write_outputs(&compute::invariance(&scene, &compared).unwrap(), &second).unwrap();
+    assert!(files(&first) == files(&second), "with deep weights, the CLI compares exactly those weights");
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub use attribution::{
     Attribution, AttributionKey, BaselineChoice, Explained, ExplainedId, MAX_SCORE_SAMPLES, MethodChoice, MethodKind,
     MethodScore, NetworkScores, ScoreTable, ScoresKey, Side,
 };
-pub use deep::{DEEP_PROBES, DeepKey, DeepPass, describe, receptive_field};
+pub use deep::{DEEP_PROBES, DeepKey, DeepPass, ShapedPass, describe, receptive_field};
 pub use preferred::{Inspected, Inspection, PreferredKey, TopExample, UnitModel, UnitNetwork, UnitRef};
 pub use scattering::{
     DeformationKey, ScatteringModel, ScatteringModelKey, ScatteringPass, ScatteringPassKey, ScatteringRequest,
@@ -210,6 +210,8 @@ pub enum StudyNetwork {
     Trained(Arc<Cnn>, u64),
     /// The training run's network of another architecture (the `deep` preset, edited blocks), of this version.
     Deep(Arc<crate::core::nn::deep::DeepNet>, u64),
+    /// The training run's n2-shaped network, of this version.
+    Shaped(Arc<crate::core::nn::n2_shaped::N2Shaped>, u64),
     /// An opened ONNX network.
     Imported(Arc<ImportedNetwork>),
 }
@@ -219,7 +221,9 @@ impl StudyNetwork {
     fn compared(&self) -> Compared {
         match self {
             Self::Untrained(_) => Compared::Untrained,
-            Self::Trained(_, version) | Self::Deep(_, version) => Compared::Trained(*version),
+            Self::Trained(_, version) | Self::Deep(_, version) | Self::Shaped(_, version) => {
+                Compared::Trained(*version)
+            }
             Self::Imported(network) => Compared::Imported(network.name()),
         }
     }
@@ -380,6 +384,8 @@ pub struct Cache {
     interpretation: attribution::Interpretation,
     /// What a clicked unit wants to see, one slot per side of the Networks view (`cache/preferred.rs`).
     preferred: [Keyed<PreferredKey, Inspection>; 2],
+    /// An n2-shaped trained network: its pass of the input and its layers' selectivity.
+    shaped_forward: Keyed<DeepKey, ShapedPass>,
     dataset: Keyed<DatasetRequest, Dataset>,
     /// Counts generated datasets.
     generation: u64,
@@ -566,6 +572,7 @@ impl Cache {
                 StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _) => figure4::Classifier::Cnn(cnn),
                 StudyNetwork::Imported(imported) => figure4::Classifier::Onnx(&imported.model),
                 StudyNetwork::Deep(net, _) => figure4::Classifier::Deep(net),
+                StudyNetwork::Shaped(net, _) => figure4::Classifier::N2Shaped(net),
             };
             let settings = figure4::Perturbations {
                 samples: request.samples,
@@ -725,6 +732,7 @@ impl Cache {
         self.deep_forward.poll();
         self.interpretation.poll();
         self.poll_inspections();
+        self.shaped_forward.poll();
         if let Some(Finished::Failed(_, error)) = self.selectivity.poll() {
             self.notes.push(Note::Error(format!("selectivity: {error}")));
         }

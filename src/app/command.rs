@@ -87,6 +87,8 @@ pub enum MergeKey {
     Epsilon(TileId),
     /// Changes of one tile's size.
     Resize(TileId),
+    /// One drag of a number field, by the time its press started (the training settings).
+    Drag(u64),
 }
 
 impl Edit {
@@ -186,6 +188,12 @@ pub enum Command {
     /// Computes what a unit wants to see (its preferred stimulus, top examples, recovery) into
     /// the cache (once per key).
     InspectUnit { key: crate::app::cache::PreferredKey, model: crate::app::cache::UnitModel },
+    /// The same for an n2-shaped trained network.
+    ShapedForwardPass {
+        key: crate::app::cache::DeepKey,
+        net: Arc<crate::core::nn::n2_shaped::N2Shaped>,
+        image: Arc<Array2<f32>>,
+    },
     /// Measures the selectivity `key` of a constructed network's units, and of `trained` beside
     /// them, into the cache (once per key).
     MeasureSelectivity { key: SelectivityKey, trained: Option<TrainedUnits> },

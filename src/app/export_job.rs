@@ -13,7 +13,7 @@ use crate::app::ids::{ExportKind, Net, View};
 use crate::app::settings::DatasetSettings;
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
-use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::experiments::figure4::{self, Classifier, InvarianceResult};
 use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
@@ -22,6 +22,8 @@ use crate::core::export::{sparse_json, weights_npy};
 use crate::core::interop::dataset_files::save_dataset;
 use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
+use crate::core::nn::deep::DeepNet;
+use crate::core::nn::n2_shaped::N2Shaped;
 use crate::core::plot::{Figure, Format, render};
 use crate::core::tile::ClassSet;
 use crate::core::{atomic, figures};
@@ -47,12 +49,21 @@ pub struct Source {
     /// dragged by hand); the dataset sample it points at before that view was opened.
     pub input: Option<Array2<f32>>,
     pub trained: Option<Arc<Cnn>>,
+    /// The training run's network when it is not the paper's (its logits join the Networks figure).
+    pub other_trained: Option<OtherTrained>,
     /// Training curves for the training and the test set.
     pub curves: Option<(CurvePoints, CurvePoints)>,
     /// The invariance view's study as on screen, if it computed one.
     pub invariance: Option<InvarianceShown>,
     /// N1 and N2 from the app's cache when built for `classes` and `size` (others are built in the job).
     pub built: Vec<(Which, Arc<Constructed>)>,
+}
+
+/// A trained network of another architecture than the paper's.
+#[derive(Clone)]
+pub enum OtherTrained {
+    Deep(Arc<DeepNet>),
+    Shaped(Arc<N2Shaped>),
 }
 
 /// The invariance view's numbers as on screen: the study and the network it compares with N1.
@@ -163,7 +174,13 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn input_logits(source: &Source) -> Result<Vec<(String, Vec<f32>)>, String> {
     let image = source.input()?.view();
     let (n1, n2) = (source.constructed(Net::N1)?, source.constructed(Net::N2)?);
-    view_figures::input_logits(&source.classes, image, &n1, &n2, source.trained.as_deref()).map_err(|e| e.to_string())
+    let trained = match (&source.trained, &source.other_trained) {
+        (Some(cnn), _) => Some(Classifier::Cnn(cnn)),
+        (None, Some(OtherTrained::Deep(net))) => Some(Classifier::Deep(net)),
+        (None, Some(OtherTrained::Shaped(net))) => Some(Classifier::N2Shaped(net)),
+        (None, None) => None,
+    };
+    view_figures::input_logits(&source.classes, image, &n1, &n2, trained).map_err(|e| e.to_string())
 }
 
 /// The figure or the CSV of the current view, from the numbers it needs (computed here only for
@@ -252,6 +269,7 @@ mod tests {
             }),
             input,
             trained: None,
+            other_trained: None,
             curves: Some((vec![point(0.5, 1.0, 0.4), point(1.0, 0.5, 0.8)], vec![point(1.0, 0.6, 0.75)])),
             invariance: None,
             built: Vec::new(),
@@ -273,6 +291,28 @@ mod tests {
         let cnn = Cnn::new(spec, 11).unwrap();
         s.trained = Some(Arc::new(cnn.clone()));
         (s, cnn)
+    }
+
+    #[test]
+    fn the_logits_figure_takes_a_deep_or_n2_shaped_run() {
+        use crate::core::nn::arch::{Arch, ConvBlock};
+        use crate::core::nn::n2_shaped::{Init, Wiring};
+        let mut s = source(View::Networks);
+        let arch = Arch { blocks: vec![ConvBlock::plain(3, 2).pooled()], ..Arch::deep(8, 8, 2) };
+        let deep = Arc::new(DeepNet::new(arch, 3).unwrap());
+        let shaped = Arc::new(N2Shaped::new(&s.classes, (8, 8), Wiring::Sparse, Init::Random, 3).unwrap());
+        let image = s.input.clone().unwrap();
+        let cases = [
+            (OtherTrained::Deep(Arc::clone(&deep)), deep.logits(image.view()).unwrap().to_vec()),
+            (OtherTrained::Shaped(Arc::clone(&shaped)), shaped.logits(image.view()).unwrap()),
+        ];
+        for (other, expected) in cases {
+            s.other_trained = Some(other);
+            let series = input_logits(&s).unwrap();
+            let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["direct φ", "N1", "N2", "trained"]);
+            assert_eq!(series[3].1, expected, "the run's own logits");
+        }
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! job (`app::export_job`, started by `app::cache::export`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ndarray::Array2;
 
 use crate::app::command::{Command, Level};
-use crate::app::export_job::{InvarianceShown, NO_DATASET, Source};
+use crate::app::export_job::{InvarianceShown, NO_DATASET, OtherTrained, Source};
 use crate::app::ids::{ExportKind, Net};
 use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
@@ -41,15 +42,21 @@ pub fn source(
         let index = sample_index.min(samples.len().saturating_sub(1));
         samples.get(index).map(|s| s.image.clone())
     });
-    let (trained, curves) = match &app.training {
+    let (trained, other_trained, curves) = match &app.training {
         Some(job) => {
             let progress = job.progress();
             let points = |curve: &[crate::app::training_job::CurvePoint]| {
                 curve.iter().map(|p| CurvePoint { epoch: p.epoch as f32, loss: p.loss, accuracy: p.accuracy }).collect()
             };
-            (progress.cnn.clone(), Some((points(&progress.train_curve), points(&progress.test_curve))))
+            // A paper run publishes its weights as a general network too: only the others count here.
+            let other = match (&progress.cnn, &progress.shaped, &progress.net) {
+                (None, Some(shaped), _) => Some(OtherTrained::Shaped(Arc::clone(shaped))),
+                (None, None, Some(net)) => Some(OtherTrained::Deep(Arc::clone(net))),
+                _ => None,
+            };
+            (progress.cnn.clone(), other, Some((points(&progress.train_curve), points(&progress.test_curve))))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     Source {
         classes: app.classes.clone(),
@@ -59,6 +66,7 @@ pub fn source(
         dataset,
         input,
         trained,
+        other_trained,
         curves,
         invariance,
         built: [Which::N1, Which::N2]

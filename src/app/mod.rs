@@ -255,9 +255,19 @@ impl TilelabApp {
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::O), Command::AskPath(PathPurpose::OpenTileSet)),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Q), Command::Quit),
         ];
+        // In the Training view, undo and redo act on the settings being edited there.
+        let editing_training = self.state.session.view == View::Training && !self.views.lecture.active;
         for (shortcut, command) in table {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
-                self.push(command);
+                match command {
+                    Command::Undo if editing_training => {
+                        self.views.training.undo_edit();
+                    }
+                    Command::Redo if editing_training => {
+                        self.views.training.redo_edit();
+                    }
+                    command => self.push(command),
+                }
             }
         }
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F11)) {

@@ -140,6 +140,9 @@ impl TilelabApp {
                 state.cache.score_interpretation(Some(ctx), &state.classes, key, networks);
             }
             Command::InspectUnit { key, model } => state.cache.inspect_unit(Some(ctx), key, model),
+            Command::ShapedForwardPass { key, net, image } => {
+                state.cache.shaped_forward_pass(Some(ctx), &net, key, &image);
+            }
             Command::MeasureSelectivity { key, trained } => {
                 state.cache.measure_selectivity(Some(ctx), state.classes.len(), key, trained);
             }

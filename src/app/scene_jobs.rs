@@ -186,7 +186,7 @@ fn opened(source: SceneSource, scene: Scene, mut warnings: Vec<String>, data_dir
             speed,
             classes: classes.clone(),
             dataset: dataset.clone(),
-            cnn: run.cnn,
+            weights: run.weights,
             position: run.position,
             train_curve: job_curve(&run.train_curve),
             test_curve: job_curve(&run.test_curve),
@@ -256,6 +256,7 @@ fn write(path: &Path, mut scene: Scene, model: Option<(String, PathBuf)>) -> Res
 pub fn training_settings(config: &TrainingConfig, limits: &Limits) -> TrainingSettings {
     TrainingSettings {
         layers: config.layers,
+        n2_shaped: config.n2_shaped,
         filters: config.filters,
         kernel: config.kernel,
         hyper: config.hyper,
@@ -270,6 +271,7 @@ pub fn training_settings(config: &TrainingConfig, limits: &Limits) -> TrainingSe
 fn training_config(settings: &TrainingSettings) -> (TrainingConfig, Limits) {
     let config = TrainingConfig {
         layers: settings.layers,
+        n2_shaped: settings.n2_shaped,
         filters: settings.filters,
         kernel: settings.kernel,
         hyper: settings.hyper,
@@ -288,7 +290,7 @@ pub fn trained_run(saved: SavedRun) -> TrainedRun {
     TrainedRun {
         train_curve: curve(&saved.train_curve),
         test_curve: curve(&saved.test_curve),
-        cnn: saved.cnn,
+        weights: saved.weights,
         position: saved.position,
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::core::clock::Instant;
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::core::dataset::{self, DatasetSpec};
@@ -23,9 +24,12 @@ use crate::core::nn::arch::{Arch, ArchError};
 use crate::core::nn::cnn::{Cnn, CnnSpec, Evaluation, MAX_FILTERS};
 use crate::core::nn::deep::DeepNet;
 use crate::core::nn::deep_train::DeepTrainer;
+use crate::core::nn::deep_weights;
 use crate::core::nn::layers::Layers;
+use crate::core::nn::n2_shaped::{N2Shaped, ShapedError, ShapedSettings, Wiring};
 use crate::core::nn::train::{Hyper, LabelledSet, Position, Status, StepReport, TrainError, Trainer};
 use crate::core::nn::weights_file;
+use crate::core::scene::TrainedWeights;
 use crate::core::tile::ClassSet;
 use crate::core::tileset_file;
 
@@ -62,6 +66,10 @@ pub struct TrainingConfig {
     /// network of `filters` and `kernel` on the fused fast path (sessions saved before it existed).
     #[serde(default)]
     pub layers: Option<Layers>,
+    /// N2's own layers for the tile set, trained by SGD; when set, `layers`, `filters` and
+    /// `kernel` are not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n2_shaped: Option<ShapedSettings>,
     /// Number of convolution filters.
     pub filters: usize,
     /// Side of the square convolution kernel.
@@ -80,6 +88,7 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
             layers: None,
+            n2_shaped: None,
             filters: 12,
             kernel: 5,
             hyper: Hyper::paper_fashion(),
@@ -123,6 +132,18 @@ pub enum Network {
     Paper(CnnSpec),
     /// Convolution blocks and an optional hidden layer, on the general path.
     Deep(Arch),
+    /// N2's layers for the run's tile set, built when the run starts (building checks the
+    /// wiring's cost, which needs N2 itself: too slow for a frame on large images).
+    N2Shaped(ShapedSpec),
+}
+
+/// An n2-shaped network before it is built: the image size, the class count and the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShapedSpec {
+    pub height: usize,
+    pub width: usize,
+    pub classes: usize,
+    pub settings: ShapedSettings,
 }
 
 impl Network {
@@ -131,11 +152,17 @@ impl Network {
         match self {
             Self::Paper(spec) => (spec.height, spec.width, spec.classes),
             Self::Deep(arch) => (arch.height, arch.width, arch.classes),
+            Self::N2Shaped(spec) => (spec.height, spec.width, spec.classes),
         }
     }
 }
 
 impl TrainingConfig {
+    /// True for the paper's network of `filters` and `kernel` (the fused fast path).
+    pub fn is_paper(&self) -> bool {
+        self.layers.is_none() && self.n2_shaped.is_none()
+    }
+
     /// The network for `classes` classes on `height×width` images, or a readable reason why not.
     pub fn spec(&self, classes: usize, height: usize, width: usize) -> Result<Network, String> {
         self.check(classes, height, width).map_err(|problem| problem.message)
@@ -144,7 +171,7 @@ impl TrainingConfig {
     /// [`TrainingConfig::spec`], with the setting at fault.
     pub fn check(&self, classes: usize, height: usize, width: usize) -> Result<Network, Problem> {
         let problem = |setting, message: String| Err(Problem { setting, message });
-        let paper = self.layers.is_none();
+        let paper = self.is_paper();
         if paper && (self.filters == 0 || self.filters > MAX_FILTERS) {
             return problem(Setting::Filters, format!("filters must be between 1 and {MAX_FILTERS}"));
         }
@@ -169,6 +196,12 @@ impl TrainingConfig {
                 Setting::TestSamples,
                 format!("test samples per class must be at most {MAX_SAMPLES_PER_CLASS}"),
             );
+        }
+        if let Some(settings) = self.n2_shaped {
+            if classes < 2 {
+                return problem(Setting::Data, ShapedError::Classes(classes).to_string());
+            }
+            return Ok(Network::N2Shaped(ShapedSpec { height, width, classes, settings }));
         }
         if let Some(layers) = self.layers {
             let arch = layers.arch(height, width, classes);
@@ -297,8 +330,10 @@ pub struct Progress {
     pub phase: Phase,
     /// The newest weights of the paper's network (always finite; `None` for other architectures).
     pub cnn: Option<Arc<Cnn>>,
-    /// The newest weights of any architecture (the paper's network too, as a general one).
+    /// The newest weights of a network of blocks (the paper's network too, as a general one).
     pub net: Option<Arc<DeepNet>>,
+    /// The newest weights of an n2-shaped network (`None` for other architectures).
+    pub shaped: Option<Arc<N2Shaped>>,
     /// Bumped whenever `cnn` changes (views cache their forward passes against it).
     pub version: u64,
     /// Training loss and accuracy.
@@ -328,6 +363,7 @@ impl Progress {
             phase: Phase::PreparingData,
             cnn: None,
             net: None,
+            shaped: None,
             version: 0,
             train_curve: Vec::new(),
             test_curve: Vec::new(),
@@ -379,11 +415,14 @@ pub struct SavedRun {
     /// The tile set and dataset settings its data are generated from.
     pub classes: ClassSet,
     pub dataset: DatasetSettings,
-    pub cnn: Cnn,
+    pub weights: TrainedWeights,
     pub position: Position,
     pub train_curve: Vec<CurvePoint>,
     pub test_curve: Vec<CurvePoint>,
 }
+
+/// Why saved weights cannot continue a run.
+const WEIGHTS_MISMATCH: &str = "the saved weights do not match the saved settings";
 
 /// Makes a run's training and test sets (on the runner: the run's first step).
 type MakeSets = Box<dyn FnOnce() -> Result<(LabelledSet, LabelledSet), String> + Send>;
@@ -419,8 +458,15 @@ impl TrainingJob {
     pub fn resume(saved: SavedRun, started_from: DatasetRequest) -> Result<Self, String> {
         let data = saved.dataset.to_spec()?;
         let network = saved.config.spec(saved.classes.len(), data.height, data.width)?;
-        if network != Network::Paper(saved.cnn.spec()) {
-            return Err("the saved weights do not match the saved settings".to_owned());
+        let fits = match (&network, &saved.weights) {
+            (Network::Paper(spec), TrainedWeights::Paper(cnn)) => *spec == cnn.spec(),
+            (Network::Deep(arch), TrainedWeights::Deep(net)) => arch == net.arch(),
+            // The parameter count is checked when the network is built.
+            (Network::N2Shaped(_), TrainedWeights::Shaped(_)) => true,
+            _ => false,
+        };
+        if !fits {
+            return Err(WEIGHTS_MISMATCH.to_owned());
         }
         let (config, classes, size) = (saved.config, saved.classes.clone(), network.size());
         let make_sets = Box::new(move || generate_sets(&classes, &data, config, size));
@@ -450,8 +496,8 @@ impl TrainingJob {
         if let Some(saved) = &saved {
             out.show_saved(saved);
         }
-        let mut worker =
-            Worker { out, controls, prepare: Some((make_sets, config, network.clone(), saved)), run: None };
+        let prepare = Prepare { make_sets, config, network: network.clone(), classes: classes.clone(), saved };
+        let mut worker = Worker { out, controls, prepare: Some(prepare), run: None };
         let job = Job::start("training", None, Work::Steps(Box::new(move |_| worker.step())));
         Self {
             published,
@@ -503,21 +549,27 @@ impl TrainingJob {
         lock(&self.published)
     }
 
-    /// What to save of the run now: `None` before it has weights, when it was not started from a
-    /// tile set, or for architectures other than the paper's (their runs are not saved yet).
+    /// What to save of the run now: `None` before it has weights or when it was not started
+    /// from a tile set.
     pub fn to_saved(&self) -> Option<SavedRun> {
         if self.classes.is_empty() {
             return None;
         }
         let progress = self.progress();
-        let cnn = progress.cnn.as_deref()?.clone();
+        // A paper run publishes its weights as a general network too: its own kind comes first.
+        let weights = match (&progress.cnn, &progress.shaped, &progress.net) {
+            (Some(cnn), _, _) => TrainedWeights::Paper(Cnn::clone(cnn)),
+            (None, Some(shaped), _) => TrainedWeights::Shaped(shaped.parameters().to_vec()),
+            (None, None, Some(net)) => TrainedWeights::Deep(DeepNet::clone(net)),
+            (None, None, None) => return None,
+        };
         Some(SavedRun {
             config: self.config,
             limits: self.limits,
             speed: self.speed,
             classes: self.classes.clone(),
             dataset: self.started_from.1.clone(),
-            cnn,
+            weights,
             position: progress.position,
             train_curve: progress.train_curve.clone(),
             test_curve: progress.test_curve.clone(),
@@ -545,12 +597,16 @@ impl Publisher {
         }
     }
 
-    /// Publishes a saved run's weights and curves before its data exist, so they show at once.
+    /// Publishes a saved run's weights and curves before its data exist, so they show at once
+    /// (an n2-shaped network's weights once it is rebuilt, with the data).
     fn show_saved(&self, saved: &SavedRun) {
-        let cnn = Arc::new(saved.cnn.clone());
-        let net = Arc::new(DeepNet::from_cnn(&cnn));
+        let (cnn, net) = match &saved.weights {
+            TrainedWeights::Paper(cnn) => (Some(Arc::new(cnn.clone())), Some(Arc::new(DeepNet::from_cnn(cnn)))),
+            TrainedWeights::Deep(net) => (None, Some(Arc::new(net.clone()))),
+            TrainedWeights::Shaped(_) => (None, None),
+        };
         self.update(|p| {
-            (p.cnn, p.net) = (Some(cnn), Some(net));
+            (p.cnn, p.net) = (cnn, net);
             p.version += 1;
             p.train_curve.clone_from(&saved.train_curve);
             p.test_curve.clone_from(&saved.test_curve);
@@ -565,16 +621,38 @@ struct Worker {
     out: Publisher,
     controls: Receiver<Control>,
     /// What the first step prepares the run from.
-    prepare: Option<(MakeSets, TrainingConfig, Network, Option<SavedRun>)>,
+    prepare: Option<Prepare>,
     /// The run, once prepared.
     run: Option<Run>,
 }
 
-/// The trainer of either kind of network.
+/// What a run is prepared from on its first step.
+struct Prepare {
+    make_sets: MakeSets,
+    config: TrainingConfig,
+    network: Network,
+    /// The tile set an n2-shaped network is built for.
+    classes: ClassSet,
+    saved: Option<SavedRun>,
+}
+
+/// The trainer of any kind of network.
 enum AnyTrainer {
-    // Boxed: the two trainers differ much in size.
+    // Boxed: the trainers differ much in size.
     Paper(Box<Trainer>),
     Deep(Box<DeepTrainer>),
+    /// With the network it started from, to reset to.
+    Shaped {
+        trainer: Box<DeepTrainer<N2Shaped>>,
+        initial: Box<N2Shaped>,
+    },
+}
+
+/// A run's current weights as published: the paper's network also as a general one.
+struct Snapshot {
+    cnn: Option<Arc<Cnn>>,
+    net: Option<Arc<DeepNet>>,
+    shaped: Option<Arc<N2Shaped>>,
 }
 
 impl AnyTrainer {
@@ -582,6 +660,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.step(n_batches),
             Self::Deep(t) => t.step(n_batches),
+            Self::Shaped { trainer, .. } => trainer.step(n_batches),
         }
     }
 
@@ -589,6 +668,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.epoch(),
             Self::Deep(t) => t.epoch(),
+            Self::Shaped { trainer, .. } => trainer.epoch(),
         }
     }
 
@@ -596,6 +676,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.steps(),
             Self::Deep(t) => t.steps(),
+            Self::Shaped { trainer, .. } => trainer.steps(),
         }
     }
 
@@ -603,6 +684,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.position(),
             Self::Deep(t) => t.position(),
+            Self::Shaped { trainer, .. } => trainer.position(),
         }
     }
 
@@ -610,6 +692,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.batches_per_epoch(),
             Self::Deep(t) => t.batches_per_epoch(),
+            Self::Shaped { trainer, .. } => trainer.batches_per_epoch(),
         }
     }
 
@@ -617,6 +700,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.status(),
             Self::Deep(t) => t.status(),
+            Self::Shaped { trainer, .. } => trainer.status(),
         }
     }
 
@@ -624,6 +708,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.threads(),
             Self::Deep(t) => t.threads(),
+            Self::Shaped { trainer, .. } => trainer.threads(),
         }
     }
 
@@ -631,6 +716,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.test_set(),
             Self::Deep(t) => t.test_set(),
+            Self::Shaped { trainer, .. } => trainer.test_set(),
         }
     }
 
@@ -638,6 +724,7 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.evaluate_test(),
             Self::Deep(t) => t.evaluate_test(),
+            Self::Shaped { trainer, .. } => trainer.evaluate_test(),
         }
     }
 
@@ -645,18 +732,22 @@ impl AnyTrainer {
         match self {
             Self::Paper(t) => t.reset(),
             Self::Deep(t) => t.reset(),
+            Self::Shaped { trainer, initial } => trainer.reset_to(N2Shaped::clone(initial)),
         }
     }
 
-    /// The current weights: the paper's network (if it is one) and the general network.
-    fn snapshot(&self) -> (Option<Arc<Cnn>>, Arc<DeepNet>) {
+    /// The current weights.
+    fn snapshot(&self) -> Snapshot {
         match self {
             Self::Paper(t) => {
                 let cnn = t.snapshot();
                 let net = DeepNet::from_cnn(&cnn);
-                (Some(Arc::new(cnn)), Arc::new(net))
+                Snapshot { cnn: Some(Arc::new(cnn)), net: Some(Arc::new(net)), shaped: None }
             }
-            Self::Deep(t) => (None, Arc::new(t.snapshot())),
+            Self::Deep(t) => Snapshot { cnn: None, net: Some(Arc::new(t.snapshot())), shaped: None },
+            Self::Shaped { trainer, .. } => {
+                Snapshot { cnn: None, net: None, shaped: Some(Arc::new(trainer.snapshot())) }
+            }
         }
     }
 }
@@ -754,8 +845,8 @@ impl Worker {
     /// One step of the run: prepare it, or apply the controls and train a little; a paused run
     /// waits (the runner does not call it until then).
     fn step(&mut self) -> Step<()> {
-        if let Some((make_sets, config, network, saved)) = self.prepare.take() {
-            return match prepare(&self.out, make_sets, config, network, saved) {
+        if let Some(what) = self.prepare.take() {
+            return match prepare(&self.out, what) {
                 Ok(run) => {
                     self.run = Some(run);
                     Step::Continue
@@ -794,30 +885,13 @@ impl Worker {
 }
 
 /// Makes the training and test sets and builds the trainer (from the saved run, if any).
-fn prepare(
-    out: &Publisher,
-    make_sets: MakeSets,
-    config: TrainingConfig,
-    network: Network,
-    saved: Option<SavedRun>,
-) -> Result<Run, String> {
-    let (train, test) = make_sets()?;
-    let (train_samples, test_samples) = (train.len(), test.len());
+fn prepare(out: &Publisher, what: Prepare) -> Result<Run, String> {
+    let sets = (what.make_sets)()?;
+    let (train_samples, test_samples) = (sets.0.len(), sets.1.len());
     // A resumed run's test point at this step is on its saved curve already.
-    let resumed_at = saved.as_ref().map(|s| s.position.step);
-    let trainer = match (network, saved) {
-        (Network::Paper(spec), None) => {
-            Trainer::new(spec, config.hyper, train, test, config.seed).map(|t| AnyTrainer::Paper(Box::new(t)))
-        }
-        (Network::Paper(_), Some(saved)) => Trainer::from_network(&saved.cnn, config.hyper, train, test, config.seed)
-            .and_then(|mut trainer| {
-                trainer.set_position(saved.position).map(|()| AnyTrainer::Paper(Box::new(trainer)))
-            }),
-        (Network::Deep(arch), _) => {
-            DeepTrainer::new(arch, config.hyper, train, test, config.seed).map(|t| AnyTrainer::Deep(Box::new(t)))
-        }
-    };
-    let trainer = trainer.map_err(|e| e.to_string())?;
+    let resumed_at = what.saved.as_ref().map(|s| s.position.step);
+    let saved = what.saved.map(|s| (s.weights, s.position));
+    let trainer = build_trainer(what.network, what.config, &what.classes, sets, saved)?;
     out.update(|p| {
         p.phase = Phase::Ready;
         (p.train_samples, p.test_samples, p.threads) = (train_samples, test_samples, trainer.threads());
@@ -825,6 +899,55 @@ fn prepare(
     let mut run = Run { trainer, state: RunState { tested_step: resumed_at, ..RunState::new() }, chunk: Chunk::new() };
     run.publish_weights(out, true);
     Ok(run)
+}
+
+/// The trainer of `network`, continuing `saved` weights at their position if given.
+fn build_trainer(
+    network: Network,
+    config: TrainingConfig,
+    classes: &ClassSet,
+    (train, test): (LabelledSet, LabelledSet),
+    saved: Option<(TrainedWeights, Position)>,
+) -> Result<AnyTrainer, String> {
+    let (hyper, seed) = (config.hyper, config.seed);
+    let text = |error: TrainError| error.to_string();
+    let trainer = match (network, saved) {
+        (Network::Paper(spec), None) => {
+            AnyTrainer::Paper(Box::new(Trainer::new(spec, hyper, train, test, seed).map_err(text)?))
+        }
+        (Network::Paper(_), Some((TrainedWeights::Paper(cnn), position))) => {
+            let mut trainer = Trainer::from_network(&cnn, hyper, train, test, seed).map_err(text)?;
+            trainer.set_position(position).map_err(text)?;
+            AnyTrainer::Paper(Box::new(trainer))
+        }
+        (Network::Deep(arch), None) => {
+            AnyTrainer::Deep(Box::new(DeepTrainer::new(arch, hyper, train, test, seed).map_err(text)?))
+        }
+        (Network::Deep(_), Some((TrainedWeights::Deep(net), position))) => {
+            let mut trainer = DeepTrainer::from_network(net, hyper, train, test, seed).map_err(text)?;
+            trainer.set_position(position).map_err(text)?;
+            AnyTrainer::Deep(Box::new(trainer))
+        }
+        (Network::N2Shaped(spec), saved) => {
+            let ShapedSettings { wiring, init } = spec.settings;
+            let initial =
+                N2Shaped::new(classes, (spec.height, spec.width), wiring, init, seed).map_err(|e| e.to_string())?;
+            let (start, position) = match saved {
+                None => (initial.clone(), None),
+                Some((TrainedWeights::Shaped(params), position)) => {
+                    (initial.with_parameters(params).map_err(|e| format!("the saved weights: {e}"))?, Some(position))
+                }
+                Some(_) => return Err(WEIGHTS_MISMATCH.to_owned()),
+            };
+            let mut trainer = DeepTrainer::from_network(start, hyper, train, test, seed).map_err(text)?;
+            if let Some(position) = position {
+                trainer.set_position(position).map_err(text)?;
+            }
+            AnyTrainer::Shaped { trainer: Box::new(trainer), initial: Box::new(initial) }
+        }
+        _ => return Err(WEIGHTS_MISMATCH.to_owned()),
+    };
+    Ok(trainer)
 }
 
 impl Run {
@@ -934,10 +1057,10 @@ impl Run {
         if (force_test || due) && new_step {
             test_now(trainer, state, out);
         }
-        let (cnn, net) = trainer.snapshot();
+        let Snapshot { cnn, net, shaped } = trainer.snapshot();
         let (status, position, running, stopped) = (trainer.status(), trainer.position(), state.running, state.stopped);
         out.update(|p| {
-            (p.cnn, p.net) = (cnn, Some(net));
+            (p.cnn, p.net, p.shaped) = (cnn, net, shaped);
             p.version += 1;
             (p.status, p.epoch, p.step, p.position) = (status, position.epoch, position.step, position);
             (p.running, p.stopped) = (running, stopped);
@@ -1046,12 +1169,55 @@ fn push_point(curve: &mut Vec<CurvePoint>, point: CurvePoint) {
 
 /// File in the data dir with a saved run's settings, curves and place in the schedule.
 pub const RUN_FILE: &str = "training.json";
-/// File in the data dir with a saved run's weights (`core::nn::weights_file` format).
+/// File in the data dir with a saved run's weights: `core::nn::weights_file`'s format for the
+/// paper's network, `core::nn::deep_weights`' for blocks, [`SHAPED_FORMAT`] for N2's shape.
 pub const RUN_WEIGHTS_FILE: &str = "training.weights.json";
 /// File in the data dir with the tile set a saved run's data are generated from.
 pub const RUN_TILESET_FILE: &str = "training.tileset.json";
 /// A run file holds settings and at most two curves of [`MAX_CURVE_POINTS`]; anything larger is not one.
 const MAX_RUN_FILE_BYTES: u64 = 16 << 20;
+
+/// The `format` of an n2-shaped run's weights file; the network itself is rebuilt from the saved
+/// tile set and settings, so the file holds its parameters only.
+pub const SHAPED_FORMAT: &str = "tilelab-n2-shaped-weights";
+
+/// An n2-shaped run's weights file.
+#[derive(Serialize, Deserialize)]
+struct ShapedWeightsFile {
+    format: String,
+    version: u32,
+    wiring: Wiring,
+    parameters: Vec<f32>,
+}
+
+/// The weights file's text for `weights` (`config` gives the wiring of n2-shaped ones).
+fn weights_to_json(weights: &TrainedWeights, config: &TrainingConfig) -> anyhow::Result<String> {
+    Ok(match weights {
+        TrainedWeights::Paper(cnn) => weights_file::to_json(cnn)?,
+        TrainedWeights::Deep(net) => deep_weights::to_json(net)?,
+        TrainedWeights::Shaped(parameters) => serde_json::to_string(&ShapedWeightsFile {
+            format: SHAPED_FORMAT.to_owned(),
+            version: 1,
+            wiring: config.n2_shaped.unwrap_or_default().wiring,
+            parameters: parameters.clone(),
+        })?,
+    })
+}
+
+/// The weights in a weights file, of the kind `config` trains.
+fn weights_from_json(text: &str, config: &TrainingConfig) -> anyhow::Result<TrainedWeights> {
+    if let Some(settings) = config.n2_shaped {
+        let file: ShapedWeightsFile = serde_json::from_str(text)?;
+        if (file.format.as_str(), file.version) != (SHAPED_FORMAT, 1) || file.wiring != settings.wiring {
+            anyhow::bail!("the weights file is not the saved n2-shaped network's ({} {})", file.format, file.version);
+        }
+        return Ok(TrainedWeights::Shaped(file.parameters));
+    }
+    Ok(match config.layers {
+        Some(_) => TrainedWeights::Deep(deep_weights::from_json(text)?),
+        None => TrainedWeights::Paper(weights_file::from_json(text)?),
+    })
+}
 
 /// [`SavedRun`] without the weights and the tile set (they have files of their own).
 #[derive(Serialize, Deserialize)]
@@ -1068,7 +1234,7 @@ struct RunFile {
 /// Writes `run` into `dir`, each file atomically; the run file goes last, so a run file never
 /// points at weights older than itself.
 pub fn save_run(dir: &Path, run: &SavedRun) -> anyhow::Result<()> {
-    storage::write_text(dir, RUN_WEIGHTS_FILE, &weights_file::to_json(&run.cnn)?)?;
+    storage::write_text(dir, RUN_WEIGHTS_FILE, &weights_to_json(&run.weights, &run.config)?)?;
     storage::write_text(dir, RUN_TILESET_FILE, &tileset_file::to_json(&run.classes)?)?;
     // JSON has no NaN: a point of a diverging run is left out rather than written as null.
     let finite =
@@ -1090,8 +1256,9 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
     let Some(file) = storage::read_text(dir, RUN_FILE, MAX_RUN_FILE_BYTES)? else { return Ok(None) };
     let file: RunFile = serde_json::from_str(&file)?;
     let missing = || anyhow::anyhow!("the run was saved without its weights or tile set");
-    let weights = storage::read_text(dir, RUN_WEIGHTS_FILE, weights_file::MAX_FILE_BYTES)?.ok_or_else(missing)?;
-    let cnn = weights_file::from_json(&weights)?;
+    let limit = weights_file::MAX_FILE_BYTES.max(deep_weights::MAX_FILE_BYTES);
+    let weights = storage::read_text(dir, RUN_WEIGHTS_FILE, limit)?.ok_or_else(missing)?;
+    let weights = weights_from_json(&weights, &file.config).context("the saved weights")?;
     let tileset = storage::read_text(dir, RUN_TILESET_FILE, tileset_file::MAX_FILE_BYTES)?.ok_or_else(missing)?;
     let classes = tileset_file::from_json(&tileset)?;
     Ok(Some(SavedRun {
@@ -1100,7 +1267,7 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
         speed: file.speed,
         classes,
         dataset: file.dataset,
-        cnn,
+        weights,
         position: file.position,
         train_curve: file.train_curve,
         test_curve: file.test_curve,
@@ -1111,6 +1278,7 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Option<SavedRun>> {
 mod tests {
     use super::*;
     use crate::app::settings::BackgroundChoice;
+    use crate::core::nn::n2_shaped::Init;
     use crate::core::presets;
 
     fn small_settings() -> DatasetSettings {
@@ -1131,6 +1299,7 @@ mod tests {
     fn small_config() -> TrainingConfig {
         TrainingConfig {
             layers: None,
+            n2_shaped: None,
             filters: 4,
             kernel: 5,
             hyper: Hyper::plain(0.05, 20),
@@ -1319,7 +1488,101 @@ mod tests {
         let net = stepped.net.expect("the deep weights are published");
         assert_eq!(net.arch(), &Layers::deep().arch(32, 32, 3));
         assert_ne!(Some(net), ready.net, "the published weights moved");
-        assert!(job.to_saved().is_none(), "deep runs are not saved between sessions yet");
+    }
+
+    /// A run of `config` on the small data, stepped `steps` batches, with its progress then.
+    fn stepped_job(config: TrainingConfig, steps: usize) -> (TrainingJob, Progress) {
+        let mut job =
+            TrainingJob::start(presets::fashion_three(), small_data(), config, (0, small_settings()), None).unwrap();
+        let ready = wait_for(&job, 30.0, |p| p.phase != Phase::PreparingData);
+        assert_eq!(ready.phase, Phase::Ready);
+        job.send(Control::Step(steps));
+        let stepped = wait_for(&job, 30.0, |p| p.step == steps as u64 && !p.running);
+        assert_eq!(stepped.step, steps as u64);
+        (job, stepped)
+    }
+
+    fn shaped(wiring: Wiring, init: Init) -> TrainingConfig {
+        let settings = ShapedSettings { wiring, init };
+        TrainingConfig { n2_shaped: Some(settings), hyper: Hyper::deep(), ..small_config() }
+    }
+
+    /// Saves `job`'s run, reads it back, checks the weights came back equal and resumes it.
+    fn saved_and_resumed(job: &TrainingJob, dir: &Path) -> (SavedRun, TrainingJob) {
+        let saved = job.to_saved().expect("a run with weights can be saved");
+        save_run(dir, &saved).unwrap();
+        let loaded = load_run(dir).unwrap().expect("a saved run");
+        assert_eq!(loaded.weights, saved.weights, "the weights come back exactly");
+        assert_eq!((loaded.config, loaded.position), (saved.config, saved.position));
+        let resumed = TrainingJob::resume(loaded, (0, small_settings())).unwrap();
+        (saved, resumed)
+    }
+
+    #[test]
+    fn a_deep_run_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainingConfig { layers: Some(Layers::deep()), hyper: Hyper::deep(), ..small_config() };
+        let (job, stepped) = stepped_job(config, 3);
+        let (saved, resumed) = saved_and_resumed(&job, dir.path());
+        assert!(matches!(saved.weights, TrainedWeights::Deep(_)), "{:?}", saved.weights);
+        assert_eq!(resumed.progress().net, stepped.net, "the weights show before the data exist");
+        let ready = wait_for(&resumed, 30.0, |p| p.phase == Phase::Ready);
+        assert_eq!((ready.net, ready.step, ready.running), (stepped.net, 3, false));
+    }
+
+    #[test]
+    fn an_n2_shaped_run_trains_resets_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut job, stepped) = stepped_job(shaped(Wiring::Sparse, Init::N2), 3);
+        let net = stepped.shaped.clone().expect("the n2-shaped weights are published");
+        assert!(stepped.cnn.is_none() && stepped.net.is_none(), "no other kind of network");
+        assert_eq!(net.input(), (32, 32));
+        assert!(!stepped.train_curve.is_empty() && stepped.test_accuracy().is_some(), "its loss and accuracy curves");
+        let (saved, resumed) = saved_and_resumed(&job, dir.path());
+        assert_eq!(saved.weights, TrainedWeights::Shaped(net.parameters().to_vec()));
+        let ready = wait_for(&resumed, 30.0, |p| p.phase == Phase::Ready);
+        assert_eq!((ready.shaped, ready.step), (Some(net), 3));
+
+        // Reset goes back to N2's own weights, where the run started.
+        let start = N2Shaped::new(&presets::fashion_three(), (32, 32), Wiring::Sparse, Init::N2, 2).unwrap();
+        job.send(Control::Reset);
+        let reset = wait_for(&job, 10.0, |p| p.step == 0 && p.train_curve.is_empty());
+        assert_eq!(reset.shaped.as_deref(), Some(&start));
+    }
+
+    #[test]
+    fn corrupt_saved_weights_give_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let (job, _) = stepped_job(shaped(Wiring::Sparse, Init::Random), 1);
+        let saved = job.to_saved().unwrap();
+        save_run(dir.path(), &saved).unwrap();
+        std::fs::write(dir.path().join(RUN_WEIGHTS_FILE), "{\"format\": \"tilelab-n2-shaped-weights\", \"ver").unwrap();
+        let error = load_run(dir.path()).unwrap_err();
+        assert!(format!("{error:#}").starts_with("the saved weights: "), "{error:#}");
+
+        // Parameters of another network are refused when the run rebuilds it, with the reason.
+        let wrong = SavedRun { weights: TrainedWeights::Shaped(vec![0.5; 7]), ..saved };
+        let resumed = TrainingJob::resume(wrong, (0, small_settings())).unwrap();
+        let failed = wait_for(&resumed, 30.0, |p| p.phase != Phase::PreparingData);
+        let Phase::Failed(message) = failed.phase else { panic!("{:?}", failed.phase) };
+        assert!(message.starts_with("the saved weights: ") && message.contains("7 parameters"), "{message}");
+        let deep = TrainingConfig { layers: Some(Layers::deep()), ..small_config() };
+        let mismatched = SavedRun { config: deep, ..job.to_saved().unwrap() };
+        assert_eq!(TrainingJob::resume(mismatched, (0, small_settings())).err().as_deref(), Some(WEIGHTS_MISMATCH));
+    }
+
+    #[test]
+    fn n2_shaped_settings_n2_cannot_train_are_refused_with_the_core_message() {
+        let config = shaped(Wiring::Dense, Init::Random);
+        assert!(matches!(config.check(3, 32, 32), Ok(Network::N2Shaped(_))), "checked when built");
+        let job =
+            TrainingJob::start(presets::fashion_three(), small_data(), config, (0, small_settings()), None).unwrap();
+        let failed = wait_for(&job, 30.0, |p| p.phase != Phase::PreparingData);
+        let Phase::Failed(message) = failed.phase else { panic!("{:?}", failed.phase) };
+        assert!(message.contains("FLOPs per training sample"), "{message}");
+        let one_class = config.check(1, 32, 32).unwrap_err();
+        assert_eq!(one_class.setting, Setting::Data);
+        assert!(one_class.message.contains("at least 2"), "{}", one_class.message);
     }
 
     #[test]

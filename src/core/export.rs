@@ -74,6 +74,9 @@ pub enum ExportError {
     /// The trained CNN could not run on the image.
     #[error("the trained network cannot run: {0}")]
     Cnn(#[from] NnError),
+    /// A trained network of another architecture could not run on the image.
+    #[error("the trained network cannot run: {0}")]
+    Classifier(Box<crate::core::experiments::ExperimentError>),
     /// The network is too large for its dense form.
     #[error("{0}; export the sparse JSON instead")]
     DenseForm(SparseError),

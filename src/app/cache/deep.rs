@@ -1,7 +1,8 @@
 //! The trained network of any architecture in the cache: its pass over the input image (every
-//! block's maps) and the selectivity of every hidden layer over the dataset's samples (the class
-//! selectivity index and the classes-per-unit curve over thresholds), one background job keyed by
-//! the weights version, the input and the dataset generation. The frame only draws the result.
+//! block's maps, or every layer of an n2-shaped network) and the selectivity of every hidden
+//! layer over the dataset's samples (the class selectivity index and the classes-per-unit curve
+//! over thresholds), one background job keyed by the weights version, the input and the dataset
+//! generation. The frame only draws the result.
 
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use ndarray::Array2;
 
 use crate::core::nn::arch::Arch;
 use crate::core::nn::deep::{DeepActivations, DeepNet};
+use crate::core::nn::n2_shaped::N2Shaped;
+use crate::core::nn::sparse::Activation;
 use crate::core::selectivity::{self, ClassMaxima};
 
 use super::Cache;
@@ -32,7 +35,58 @@ pub struct DeepPass {
     pub probes: usize,
 }
 
+/// An n2-shaped network's pass over one input and the selectivity of its hidden layers.
+pub struct ShapedPass {
+    pub net: Arc<N2Shaped>,
+    /// Every layer's output, N2's shapes (the last is the logits).
+    pub outputs: Vec<Activation>,
+    /// As [`DeepPass::layers`], with N2's layer names.
+    pub layers: Vec<(String, ClassMaxima)>,
+    pub probes: usize,
+}
+
+/// The dataset's first [`DEEP_PROBES`] images and labels, if they have the input's size.
+fn probe_samples(data: Option<&crate::core::dataset::Dataset>, dim: (usize, usize)) -> (Vec<Array2<f32>>, Vec<usize>) {
+    let samples = data.map_or(&[][..], |d| &d.samples[..d.samples.len().min(DEEP_PROBES)]);
+    if samples.iter().any(|s| s.image.dim() != dim) {
+        return (Vec::new(), Vec::new());
+    }
+    samples.iter().map(|s| (s.image.clone(), s.label)).unzip()
+}
+
 impl Cache {
+    /// The n2-shaped passes (the newest, the running one, the last failure).
+    pub fn shaped_forward(&self) -> &Keyed<DeepKey, ShapedPass> {
+        &self.shaped_forward
+    }
+
+    /// Runs `image` through the n2-shaped `net` and measures its hidden layers over the dataset's
+    /// first [`DEEP_PROBES`] samples, unless done, failed or running.
+    pub fn shaped_forward_pass(
+        &mut self,
+        ctx: Option<&egui::Context>,
+        net: &Arc<N2Shaped>,
+        key: DeepKey,
+        image: &Arc<Array2<f32>>,
+    ) {
+        let data = self.dataset().filter(|_| self.dataset_generation() == key.2).cloned();
+        self.shaped_forward.request(key, || {
+            let (net, image) = (Arc::clone(net), Arc::clone(image));
+            Job::spawn("n2-shaped network pass and selectivity", ctx.cloned(), move |shared| {
+                let outputs = net.forward(image.view()).map_err(|e| e.to_string())?;
+                shared.set_progress(0.1);
+                let (images, labels) = probe_samples(data.as_deref(), image.dim());
+                let layers = if images.is_empty() {
+                    Vec::new()
+                } else {
+                    selectivity::n2_shaped_layers(&net, &images, &labels).map_err(|e| e.to_string())?
+                };
+                let probes = if layers.is_empty() { 0 } else { images.len() };
+                Ok(ShapedPass { net, outputs, layers, probes })
+            })
+        });
+    }
+
     /// The deep passes (the newest, the running one, the last failure).
     pub fn deep_forward(&self) -> &Keyed<DeepKey, DeepPass> {
         &self.deep_forward
@@ -53,16 +107,13 @@ impl Cache {
             Job::spawn("trained network pass and selectivity", ctx.cloned(), move |shared| {
                 let activations = net.forward(image.view()).map_err(|e| e.to_string())?;
                 shared.set_progress(0.1);
-                let samples = data.as_ref().map_or(&[][..], |d| &d.samples[..d.samples.len().min(DEEP_PROBES)]);
-                let fits = samples.iter().all(|s| s.image.dim() == image.dim());
-                let layers = if samples.is_empty() || !fits {
+                let (images, labels) = probe_samples(data.as_deref(), image.dim());
+                let layers = if images.is_empty() {
                     Vec::new()
                 } else {
-                    let images: Vec<Array2<f32>> = samples.iter().map(|s| s.image.clone()).collect();
-                    let labels: Vec<usize> = samples.iter().map(|s| s.label).collect();
                     selectivity::trained_layers(&net, &images, &labels).map_err(|e| e.to_string())?
                 };
-                Ok(DeepPass { net, activations, probes: if layers.is_empty() { 0 } else { samples.len() }, layers })
+                Ok(DeepPass { net, activations, probes: if layers.is_empty() { 0 } else { images.len() }, layers })
             })
         });
     }

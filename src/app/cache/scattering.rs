@@ -170,7 +170,7 @@ impl Cache {
         }
         let cnn = match network {
             Ok(StudyNetwork::Untrained(cnn) | StudyNetwork::Trained(cnn, _)) => cnn,
-            Ok(StudyNetwork::Deep(..)) => {
+            Ok(StudyNetwork::Deep(..) | StudyNetwork::Shaped(..)) => {
                 let why = "the deformation study compares the paper's CNN: train it (Paper preset) to see it here";
                 return self.deformation.fail(key, why.to_owned());
             }

@@ -363,13 +363,14 @@ fn scene_link_ui(ctx: &egui::Context, dialogs: &mut Dialogs, commands: &mut Vec<
 }
 
 /// Keyboard shortcuts as shown in the Help menu.
-pub const SHORTCUTS: [(&str, &str); 12] = [
+pub const SHORTCUTS: [(&str, &str); 13] = [
     ("Ctrl+N", "New tile set"),
     ("Ctrl+O", "Open tile set"),
     ("Ctrl+S", "Save"),
     ("Ctrl+Shift+S", "Save as"),
     ("Ctrl+Z", "Undo"),
     ("Ctrl+Shift+Z / Ctrl+Y", "Redo"),
+    ("Ctrl+Z / Ctrl+Shift+Z in Training", "Undo / redo a change of the network and SGD settings"),
     ("Ctrl+Plus / Ctrl+Minus", "Zoom in / out"),
     ("Ctrl+0", "Reset zoom"),
     ("F11", "Full screen"),

@@ -160,6 +160,9 @@ fn network_for(app: &AppState, request: &StudyKey) -> Result<StudyNetwork, Strin
         }) {
             return Ok(StudyNetwork::Deep(Arc::clone(net), progress.version));
         }
+        if let Some(net) = progress.shaped.as_ref().filter(|n| (n.input(), n.classes()) == (request.size, classes)) {
+            return Ok(StudyNetwork::Shaped(Arc::clone(net), progress.version));
+        }
     }
     let (height, width) = request.size;
     let kernel = 5.min(height).min(width);
@@ -175,9 +178,12 @@ fn trained_version(app: &AppState, request: &StudyKey) -> Option<u64> {
     if progress.running {
         return None;
     }
-    let arch = progress.net.as_ref()?.arch();
-    ((arch.height, arch.width, arch.classes) == (request.size.0, request.size.1, app.classes.len()))
-        .then_some(progress.version)
+    let size = match (&progress.net, &progress.shaped) {
+        (Some(net), _) => (net.arch().height, net.arch().width, net.arch().classes),
+        (None, Some(shaped)) => (shaped.input().0, shaped.input().1, shaped.classes()),
+        (None, None) => return None,
+    };
+    (size == (request.size.0, request.size.1, app.classes.len())).then_some(progress.version)
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState) {

@@ -6,7 +6,7 @@
 use egui::{Color32, RichText};
 use egui_plot::{GridInput, GridMark, HLine, HoverPosition, Line, Plot, PlotPoints};
 
-use crate::app::command::Command;
+use crate::app::command::{Command, History, MergeKey};
 use crate::app::state::AppState;
 use crate::app::theme;
 use crate::app::training_job::{
@@ -35,7 +35,7 @@ const CHANCE_COLOR: Color32 = Color32::GRAY;
 /// Losses below this are drawn at it (the loss axis is logarithmic).
 const SMALLEST_LOSS: f32 = 1e-4;
 
-/// What the training view remembers between frames: the settings being edited.
+/// What the training view remembers between frames: the settings being edited and their history.
 #[derive(Debug)]
 pub struct TrainingViewState {
     /// Architecture, hyper-parameters and data sizes for the next start.
@@ -46,11 +46,19 @@ pub struct TrainingViewState {
     pub speed: Speed,
     /// Epochs "Continue" adds to a stopped run.
     pub more_epochs: usize,
+    /// Undo/redo of the edits of `config` (the architecture editor and the SGD settings).
+    pub history: History<TrainingConfig>,
 }
 
 impl Default for TrainingViewState {
     fn default() -> Self {
-        Self { config: TrainingConfig::default(), limits: Limits::default(), speed: Speed::Full, more_epochs: 5 }
+        Self {
+            config: TrainingConfig::default(),
+            limits: Limits::default(),
+            speed: Speed::Full,
+            more_epochs: 5,
+            history: History::default(),
+        }
     }
 }
 
@@ -58,6 +66,16 @@ impl TrainingViewState {
     /// Takes the settings of a run restored at start, so Start continues it instead of replacing it.
     pub fn adopt(&mut self, job: &TrainingJob) {
         (self.config, self.limits, self.speed) = (job.config, job.limits(), job.speed());
+    }
+
+    /// Takes back the last edit of the settings (false when there is none).
+    pub fn undo_edit(&mut self) -> bool {
+        self.history.undo(&self.config).map(|previous| self.config = previous).is_some()
+    }
+
+    /// Makes the last undone edit again (false when there is none).
+    pub fn redo_edit(&mut self) -> bool {
+        self.history.redo(&self.config).map(|next| self.config = next).is_some()
     }
 }
 
@@ -69,7 +87,10 @@ pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState, comma
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.set_width(SETTINGS_WIDTH);
+            heading_ui(ui, view);
+            let before = view.config;
             settings_ui(ui, app, view);
+            record_edit(ui, view, &before);
             ui.separator();
             controls_ui(ui, app, view, commands);
         });
@@ -91,6 +112,31 @@ pub fn ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState, comma
     });
 }
 
+/// The settings' heading with their Undo and Redo (Ctrl+Z and Ctrl+Shift+Z in this view).
+fn heading_ui(ui: &mut egui::Ui, view: &mut TrainingViewState) {
+    ui.horizontal(|ui| {
+        ui.heading("Network and SGD");
+        let undo = ui.add_enabled(view.history.can_undo(), egui::Button::new("Undo edit"));
+        if undo.on_hover_text("Take back the last change of these settings (Ctrl+Z)").clicked() {
+            view.undo_edit();
+        }
+        let redo = ui.add_enabled(view.history.can_redo(), egui::Button::new("Redo edit"));
+        if redo.on_hover_text("Make the undone change again (Ctrl+Shift+Z)").clicked() {
+            view.redo_edit();
+        }
+    });
+}
+
+/// Records a change of the settings this frame as an undo step; the frames of one drag of a
+/// number field make one step.
+fn record_edit(ui: &egui::Ui, view: &mut TrainingViewState, before: &TrainingConfig) {
+    if view.config == *before {
+        return;
+    }
+    let drag = ui.input(|i| i.pointer.any_down().then(|| i.pointer.press_start_time()).flatten());
+    view.history.record(before, drag.map(|started| MergeKey::Drag(started.to_bits())));
+}
+
 /// The problem with the settings, if they cannot train.
 fn problem(app: &AppState, view: &TrainingViewState) -> Option<Problem> {
     let data = &app.session.dataset;
@@ -100,7 +146,6 @@ fn problem(app: &AppState, view: &TrainingViewState) -> Option<Problem> {
 /// Architecture, hyper-parameters, data sizes and limits; a setting that cannot train says why
 /// right under its field.
 fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) {
-    ui.heading("Network and SGD");
     let problem = problem(app, view);
     // Valid but risky values (a large learning rate) are said beside their field too.
     let warning = view.config.hyper.warnings().into_iter().next();
@@ -121,7 +166,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut TrainingViewState) 
     };
     let data = &app.session.dataset;
     arch_editor::ui(ui, config, (data.height, data.width, app.classes.len()));
-    if config.layers.is_none() {
+    if config.is_paper() {
         row(ui, "Filters", Setting::Filters, number::field(&mut config.filters).range(0..=256));
         row(ui, "Kernel size", Setting::Kernel, number::field(&mut config.kernel).range(0..=64));
     }
@@ -273,7 +318,7 @@ fn status_ui(ui: &mut egui::Ui, progress: &Progress, speed: Speed) {
                 ui.spinner();
                 ui.label("Generating training and test images…");
             });
-            if progress.cnn.is_none() {
+            if progress.cnn.is_none() && progress.net.is_none() {
                 return;
             }
         }

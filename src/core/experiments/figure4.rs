@@ -218,7 +218,8 @@ impl Classifier<'_> {
         }
     }
 
-    fn logits(self, image: ArrayView2<f32>) -> Result<Vec<f32>, ExperimentError> {
+    /// Its class scores for one image.
+    pub fn logits(self, image: ArrayView2<f32>) -> Result<Vec<f32>, ExperimentError> {
         match self {
             Self::Cnn(cnn) => Ok(cnn.logits(image)?.to_vec()),
             Self::Onnx(model) => model.logits(image).map_err(|e| ExperimentError::Invalid(e.to_string())),

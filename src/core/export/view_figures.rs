@@ -9,9 +9,8 @@ use super::{ExportError, Table, csv_bytes};
 use crate::core::construct::Constructed;
 use crate::core::dataset::Dataset;
 use crate::core::detect;
-use crate::core::experiments::figure4::{self, InvarianceResult};
+use crate::core::experiments::figure4::{self, Classifier, InvarianceResult};
 use crate::core::figures;
-use crate::core::nn::cnn::Cnn;
 use crate::core::plot::{BarChart, BarSeries, Curve, Figure, FigureKind, LineChart};
 use crate::core::tile::ClassSet;
 
@@ -90,13 +89,14 @@ pub fn input_logits(
     image: ndarray::ArrayView2<f32>,
     n1: &Constructed,
     n2: &Constructed,
-    trained: Option<&Cnn>,
+    trained: Option<Classifier<'_>>,
 ) -> Result<Vec<(String, Vec<f32>)>, ExportError> {
     let mut series = vec![("direct φ".to_owned(), detect::logits(classes, image))];
     series.push(("N1".to_owned(), n1.logits(image)?));
     series.push(("N2".to_owned(), n2.logits(image)?));
-    if let Some(cnn) = trained {
-        series.push(("trained".to_owned(), cnn.logits(image)?.to_vec()));
+    if let Some(trained) = trained {
+        let logits = trained.logits(image).map_err(|e| ExportError::Classifier(Box::new(e)))?;
+        series.push(("trained".to_owned(), logits));
     }
     Ok(series)
 }

@@ -119,18 +119,8 @@ impl DeepTrainer<DeepNet> {
 
     /// Back to the seeded initial weights, epoch 0, status running.
     pub fn reset(&mut self) {
-        if let Ok(net) = DeepNet::new(self.net.arch().clone(), self.seed) {
-            self.previous.clone_from(&net);
-            self.net = net;
-        }
-        self.velocity.fill(0.0);
-        self.workspaces.iter_mut().for_each(|ws| {
-            ws.gradients_mut().fill(0.0);
-            ws.take_totals();
-        });
-        (self.cursor, self.epoch, self.step, self.status) = (0, 0, 0, Status::Running);
-        self.cancel.store(false, Ordering::Relaxed);
-        self.shuffle();
+        let net = DeepNet::new(self.net.arch().clone(), self.seed).unwrap_or_else(|_| self.net.clone());
+        self.reset_to(net);
     }
 }
 
@@ -171,6 +161,36 @@ impl<N: Trainable> DeepTrainer<N> {
         };
         trainer.shuffle();
         Ok(trainer)
+    }
+
+    /// Starts over from `net` (the run's initial weights): epoch 0, no momentum, status running.
+    /// A network of another size than the trainer's data is ignored (the weights stay).
+    pub fn reset_to(&mut self, net: N) {
+        if net.input_and_classes() == self.net.input_and_classes()
+            && net.parameters().len() == self.net.parameters().len()
+        {
+            self.previous.clone_from(&net);
+            self.net = net;
+        }
+        self.velocity.fill(0.0);
+        self.workspaces.iter_mut().for_each(|ws| {
+            ws.gradients_mut().fill(0.0);
+            ws.take_totals();
+        });
+        (self.cursor, self.epoch, self.step, self.status) = (0, 0, 0, Status::Running);
+        self.cancel.store(false, Ordering::Relaxed);
+        self.shuffle();
+    }
+
+    /// Continues a saved run at `position` (the weights are the ones it was built from; the
+    /// momentum starts at zero, as it was not saved).
+    pub fn set_position(&mut self, position: Position) -> Result<(), TrainError> {
+        if position.cursor >= self.order.len() {
+            return Err(TrainError::Position { cursor: position.cursor, samples: self.order.len() });
+        }
+        (self.epoch, self.step, self.cursor) = (position.epoch, position.step, position.cursor);
+        self.shuffle();
+        Ok(())
     }
 
     /// Shuffles the sample order for the current epoch, reproducibly from the seed.
@@ -462,6 +482,25 @@ mod tests {
         assert_eq!(trainer.position(), Position::default());
         assert_eq!(trainer.step(3).loss.to_bits(), first.loss.to_bits(), "the same batches and weights after a reset");
         assert_eq!(trainer.test_set().len(), 10);
+    }
+
+    #[test]
+    fn a_run_continued_at_its_position_equals_one_run_straight_through() {
+        // Without momentum the weights and the position are the whole state of a run.
+        let hyper = Hyper { batch_size: 10, momentum: 0.0, ..Hyper::deep() };
+        let trainer = || DeepTrainer::new(small_deep(), hyper, squares(40, 12, 1), squares(10, 12, 2), 5).unwrap();
+        let mut straight = trainer();
+        straight.step(7);
+        let mut first = trainer();
+        first.step(5);
+        let mut continued =
+            DeepTrainer::from_network(first.snapshot(), hyper, squares(40, 12, 1), squares(10, 12, 2), 5).unwrap();
+        continued.set_position(first.position()).unwrap();
+        continued.step(2);
+        assert_eq!(continued.position(), straight.position());
+        assert_eq!(continued.snapshot(), straight.snapshot());
+        let beyond = Position { cursor: 40, ..Position::default() };
+        assert!(matches!(continued.set_position(beyond), Err(TrainError::Position { cursor: 40, samples: 40 })));
     }
 
     #[test]

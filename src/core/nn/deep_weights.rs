@@ -38,8 +38,9 @@ pub enum DeepWeightsError {
     Network(#[from] NnError),
 }
 
-#[derive(Serialize, Deserialize)]
-struct File {
+/// The file's document, also embedded whole in a scene's trained run.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeepWeightsDoc {
     format: String,
     version: u32,
     arch: Arch,
@@ -48,20 +49,37 @@ struct File {
 
 /// Writes `net` to `path` (its parameters are finite by the trainer's invariant).
 pub fn save(net: &DeepNet, path: &Path) -> Result<(), DeepWeightsError> {
-    let file = File {
+    write_atomic(path, to_json(net)?.as_bytes())?;
+    Ok(())
+}
+
+/// The file's text for `net`.
+pub fn to_json(net: &DeepNet) -> Result<String, DeepWeightsError> {
+    Ok(serde_json::to_string(&to_doc(net))?)
+}
+
+/// The document of `net`.
+pub fn to_doc(net: &DeepNet) -> DeepWeightsDoc {
+    DeepWeightsDoc {
         format: FORMAT.to_owned(),
         version: VERSION,
         arch: net.arch().clone(),
         parameters: net.parameters().to_vec(),
-    };
-    write_atomic(path, serde_json::to_string(&file)?.as_bytes())?;
-    Ok(())
+    }
 }
 
 /// Reads a network saved by [`save`], checking format, architecture and parameter count.
 pub fn load(path: &Path) -> Result<DeepNet, DeepWeightsError> {
-    let text = read_text_at_most(path, MAX_FILE_BYTES)?;
-    let file: File = serde_json::from_str(&text)?;
+    from_json(&read_text_at_most(path, MAX_FILE_BYTES)?)
+}
+
+/// The network in a file's text, checked as [`load`] does.
+pub fn from_json(text: &str) -> Result<DeepNet, DeepWeightsError> {
+    from_doc(serde_json::from_str(text)?)
+}
+
+/// The network of a document, checking format, architecture and parameter count.
+pub fn from_doc(file: DeepWeightsDoc) -> Result<DeepNet, DeepWeightsError> {
     if file.format != FORMAT || file.version != VERSION {
         return Err(DeepWeightsError::Format { format: file.format, version: file.version });
     }

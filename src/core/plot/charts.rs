@@ -11,6 +11,9 @@ use super::{
 
 /// Grid lines at the labelled ticks only, light enough not to compete with the data.
 const GRID: RGBColor = RGBColor(225, 225, 225);
+/// Curves of at most this many points get a marker on each point: a curve of one point (a
+/// one-layer network in a per-layer chart) is otherwise a line of length zero, drawn as nothing.
+const MARKED_POINTS: usize = 12;
 
 /// Draws the panels row-major; unused cells of the last row stay blank.
 pub(super) fn draw_histogram_grid<DB: DrawingBackend>(
@@ -125,7 +128,8 @@ fn step_outline(lo: f64, bin_width: f64, counts: &[u32]) -> Vec<(f64, f64)> {
     points
 }
 
-/// Draws named curves; non-finite points are left out of their curve.
+/// Draws named curves, with a marker on each point of short ones; non-finite points are left
+/// out of their curve.
 pub(super) fn draw_line_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart_data: &LineChart,
@@ -167,6 +171,11 @@ pub(super) fn draw_line_chart<DB: DrawingBackend>(
         let color = series_color(index);
         let width = stroke(2.0, s);
         let half = px(10.0, s);
+        if points.len() <= MARKED_POINTS {
+            let radius = px(4.0, s);
+            let markers = points.iter().map(|&point| Circle::new(point, radius, color.filled()));
+            chart.draw_series(markers).map_err(drawing_error)?;
+        }
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(width)))
             .map_err(drawing_error)?

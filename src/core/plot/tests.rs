@@ -117,6 +117,22 @@ fn svg_is_an_svg_document_with_the_texts() {
 }
 
 #[test]
+fn a_curve_of_one_point_is_drawn() {
+    // Per-layer charts: the paper's network has one hidden layer, the deep one two.
+    let with_single = |points: Vec<(f32, f32)>| {
+        let deep = Curve { name: "deep".into(), points: vec![(1.0, 2.5), (2.0, 1.5)] };
+        let paper = Curve { name: "paper".into(), points };
+        let chart = LineChart { x_label: "layer".into(), y_label: "classes".into(), curves: vec![deep, paper] };
+        let png = render(&Figure::new("per layer", FigureKind::LineChart(chart)), Format::Png { scale: 1.0 }).unwrap();
+        let (r, g, b) = series_rgb(1);
+        decode_png(&png).pixels().filter(|p| p.0 == [r, g, b]).count()
+    };
+    // The legend's sample line is the same in both: the difference is the point itself.
+    let (drawn, legend_only) = (with_single(vec![(1.0, 2.9)]), with_single(Vec::new()));
+    assert!(drawn >= legend_only + 30, "{drawn} pixels of the paper's colour, {legend_only} from its legend alone");
+}
+
+#[test]
 fn legend_prints_mean_and_std_of_each_series() {
     let samples = vec![1.0, 2.0, 3.0, 4.0];
     let svg = svg_text(&histogram_figure(&samples));

@@ -1,13 +1,14 @@
 //! What a scene computes headless, the way the app computes it when it opens the scene: the
-//! dataset, N1/N2, the network beside them (the embedded model, else the trained weights, else an
-//! untrained or freshly trained CNN), the Figure 4 study, and every view's figure and CSV
-//! (`core::export::view_figures`, the functions File → Export calls).
+//! dataset, N1/N2, the network beside them (the embedded model, else the trained weights of any
+//! architecture, else an untrained CNN or a network freshly trained by the scene's settings), the
+//! Figure 4 study, and every view's figure and CSV (`core::export::view_figures`, the functions
+//! File → Export calls).
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::{CurvePoint, Scene, TrainedRun};
+use super::{CurvePoint, Scene, TrainedRun, TrainedWeights};
 use crate::core::construct::{ConstructError, Which};
 use crate::core::dataset::{self, Dataset, DatasetError, DatasetSpec};
 use crate::core::experiments::ExperimentError;
@@ -17,8 +18,11 @@ use crate::core::export::view_figures::{self, ViewExportError, ViewKind, ViewNum
 use crate::core::export::{self, ExportError};
 use crate::core::interop::onnx_import::{ImportError, OnnxModel};
 use crate::core::nn::cnn::{Cnn, CnnSpec};
+use crate::core::nn::deep::DeepNet;
+use crate::core::nn::deep_train::{DeepTrainer, Trainable};
 use crate::core::nn::dense::NnError;
-use crate::core::nn::train::{LabelledSet, Status, TrainError, Trainer};
+use crate::core::nn::n2_shaped::{N2Shaped, ShapedError};
+use crate::core::nn::train::{LabelledSet, Position, Status, StepReport, TrainError, Trainer};
 use crate::core::plot::{Format, render};
 use crate::core::tile::ClassSet;
 
@@ -40,6 +44,8 @@ pub enum ComputeError {
     Network(#[from] NnError),
     #[error("training: {0}")]
     Train(#[from] TrainError),
+    #[error("n2-shaped network: {0}")]
+    Shaped(#[from] ShapedError),
     #[error("training diverged: {0}")]
     Diverged(String),
     #[error("the scene's ONNX model: {0}")]
@@ -58,6 +64,10 @@ pub enum Compared {
     Model { name: String, model: OnnxModel },
     /// Trained weights (the scene's, or a run trained from its seeds).
     Trained(Cnn),
+    /// A trained network of convolution blocks.
+    TrainedDeep(DeepNet),
+    /// A trained n2-shaped network.
+    TrainedShaped(N2Shaped),
     /// An untrained CNN seeded with the Figure 4 seed (the app's Invariance view before training).
     Untrained(Cnn),
 }
@@ -68,6 +78,8 @@ impl Compared {
         match self {
             Self::Model { model, .. } => Classifier::Onnx(model),
             Self::Trained(cnn) | Self::Untrained(cnn) => Classifier::Cnn(cnn),
+            Self::TrainedDeep(net) => Classifier::Deep(net),
+            Self::TrainedShaped(net) => Classifier::N2Shaped(net),
         }
     }
 
@@ -75,7 +87,7 @@ impl Compared {
     pub fn caption(&self) -> String {
         match self {
             Self::Model { name, .. } => format!("network {name}"),
-            Self::Trained(_) => "trained CNN".to_owned(),
+            Self::Trained(_) | Self::TrainedDeep(_) | Self::TrainedShaped(_) => "trained CNN".to_owned(),
             Self::Untrained(_) => "untrained CNN".to_owned(),
         }
     }
@@ -120,23 +132,86 @@ pub fn cnn_spec(scene: &Scene) -> CnnSpec {
     }
 }
 
-/// Trains the scene's CNN from its seeds for its epochs (stopping early at its target accuracy),
-/// one curve point per epoch; `on_epoch` hears each point (training, test).
+/// Trains the scene's network (the paper's, blocks or N2's shape, as its settings say) from its
+/// seeds for its epochs (stopping early at its target accuracy), one curve point per epoch;
+/// `on_epoch` hears each point (training, test).
 pub fn train(scene: &Scene, on_epoch: &mut dyn FnMut(&CurvePoint, &CurvePoint)) -> Result<TrainedRun, ComputeError> {
     let settings = &scene.training;
     let spec = cnn_spec(scene);
-    spec.validate()?;
     let classes = scene.tiles.classes();
-    let (train, test) =
-        training_sets(&classes, &scene.dataset, settings.train_per_class, settings.test_per_class, spec)?;
-    let mut trainer = Trainer::new(spec, settings.hyper, train, test, settings.seed)?;
+    let sets = || training_sets(&classes, &scene.dataset, settings.train_per_class, settings.test_per_class, spec);
+    let (hyper, seed) = (settings.hyper, settings.seed);
+    if let Some(shaped) = settings.n2_shaped {
+        let net = N2Shaped::new(&classes, (spec.height, spec.width), shaped.wiring, shaped.init, seed)?;
+        let (train, test) = sets()?;
+        let mut trainer = DeepTrainer::from_network(net, hyper, train, test, seed)?;
+        let (position, train_curve, test_curve) = train_epochs(&mut trainer, scene, on_epoch)?;
+        let weights = TrainedWeights::Shaped(trainer.snapshot().parameters().to_vec());
+        return Ok(TrainedRun { weights, position, train_curve, test_curve });
+    }
+    if let Some(layers) = settings.layers {
+        let arch = layers.arch(spec.height, spec.width, spec.classes);
+        let (train, test) = sets()?;
+        let mut trainer = DeepTrainer::new(arch, hyper, train, test, seed)?;
+        let (position, train_curve, test_curve) = train_epochs(&mut trainer, scene, on_epoch)?;
+        return Ok(TrainedRun { weights: TrainedWeights::Deep(trainer.snapshot()), position, train_curve, test_curve });
+    }
+    spec.validate()?;
+    let (train, test) = sets()?;
+    let mut trainer = Trainer::new(spec, hyper, train, test, seed)?;
+    let (position, train_curve, test_curve) = train_epochs(&mut trainer, scene, on_epoch)?;
+    Ok(TrainedRun { weights: TrainedWeights::Paper(trainer.snapshot()), position, train_curve, test_curve })
+}
+
+/// What [`train_epochs`] needs of a trainer (the paper's fused one and the general one).
+trait EpochTrainer {
+    fn train_epoch(&mut self) -> StepReport;
+    fn test(&mut self) -> crate::core::nn::cnn::Evaluation;
+    fn at(&self) -> Position;
+}
+
+impl EpochTrainer for Trainer {
+    fn train_epoch(&mut self) -> StepReport {
+        self.step(self.batches_per_epoch())
+    }
+
+    fn test(&mut self) -> crate::core::nn::cnn::Evaluation {
+        self.evaluate_test()
+    }
+
+    fn at(&self) -> Position {
+        self.position()
+    }
+}
+
+impl<N: Trainable> EpochTrainer for DeepTrainer<N> {
+    fn train_epoch(&mut self) -> StepReport {
+        self.step(self.batches_per_epoch())
+    }
+
+    fn test(&mut self) -> crate::core::nn::cnn::Evaluation {
+        self.evaluate_test()
+    }
+
+    fn at(&self) -> Position {
+        self.position()
+    }
+}
+
+/// Trains the scene's epochs: the position reached and the training and test curves.
+fn train_epochs(
+    trainer: &mut impl EpochTrainer,
+    scene: &Scene,
+    on_epoch: &mut dyn FnMut(&CurvePoint, &CurvePoint),
+) -> Result<(Position, Vec<CurvePoint>, Vec<CurvePoint>), ComputeError> {
+    let settings = &scene.training;
     let (mut train_curve, mut test_curve) = (Vec::new(), Vec::new());
     for epoch in 1..=settings.epochs {
-        let report = trainer.step(trainer.batches_per_epoch());
+        let report = trainer.train_epoch();
         if let status @ Status::Diverged { .. } = report.status {
             return Err(ComputeError::Diverged(status.message()));
         }
-        let tested = trainer.evaluate_test();
+        let tested = trainer.test();
         let at = epoch as f64;
         let train_point = CurvePoint { epoch: at, loss: report.loss, accuracy: report.accuracy };
         let test_point = CurvePoint { epoch: at, loss: tested.loss, accuracy: tested.accuracy };
@@ -147,7 +222,22 @@ pub fn train(scene: &Scene, on_epoch: &mut dyn FnMut(&CurvePoint, &CurvePoint)) 
             break;
         }
     }
-    Ok(TrainedRun { cnn: trainer.snapshot(), position: trainer.position(), train_curve, test_curve })
+    Ok((trainer.at(), train_curve, test_curve))
+}
+
+/// The network of trained `weights` for the scene, as the comparison takes it.
+pub fn trained_network(scene: &Scene, weights: &TrainedWeights) -> Result<Compared, ComputeError> {
+    Ok(match weights {
+        TrainedWeights::Paper(cnn) => Compared::Trained(cnn.clone()),
+        TrainedWeights::Deep(net) => Compared::TrainedDeep(net.clone()),
+        TrainedWeights::Shaped(parameters) => {
+            let settings = scene.training.n2_shaped.unwrap_or_default();
+            let size = (scene.dataset.height, scene.dataset.width);
+            let classes = scene.tiles.classes();
+            let built = N2Shaped::new(&classes, size, settings.wiring, settings.init, scene.training.seed)?;
+            Compared::TrainedShaped(built.with_parameters(parameters.clone())?)
+        }
+    })
 }
 
 /// The embedded model when it takes the scene's image size and classes.
@@ -166,7 +256,7 @@ pub fn compared_as_opened(scene: &Scene) -> Result<Compared, ComputeError> {
         return Ok(model);
     }
     if let Some(run) = &scene.trained {
-        return Ok(Compared::Trained(run.cnn.clone()));
+        return trained_network(scene, &run.weights);
     }
     let (height, width) = (scene.dataset.height, scene.dataset.width);
     let kernel = UNTRAINED_KERNEL.min(height).min(width);
@@ -183,11 +273,10 @@ pub fn compared_trained(
     if let Some(model) = fitting_model(scene)? {
         return Ok(model);
     }
-    let cnn = match &scene.trained {
-        Some(run) => run.cnn.clone(),
-        None => train(scene, on_epoch)?.cnn,
-    };
-    Ok(Compared::Trained(cnn))
+    match &scene.trained {
+        Some(run) => trained_network(scene, &run.weights),
+        None => trained_network(scene, &train(scene, on_epoch)?.weights),
+    }
 }
 
 /// The scene's Figure 4 study against `compared`.
@@ -228,9 +317,11 @@ pub fn write_views(scene: &Scene, out: &Path, png_scale: f32) -> Result<ViewFile
     let (height, width) = (scene.dataset.height, scene.dataset.width);
     let (n1, n2) = (Which::N1.build(&classes, height, width)?, Which::N2.build(&classes, height, width)?);
     let trained = scene.trained.as_ref();
+    let trained_net = trained.map(|run| trained_network(scene, &run.weights)).transpose()?;
     let logits = match dataset.samples.first() {
         Some(sample) => {
-            Some(view_figures::input_logits(&classes, sample.image.view(), &n1, &n2, trained.map(|t| &t.cnn))?)
+            let classifier = trained_net.as_ref().map(Compared::classifier);
+            Some(view_figures::input_logits(&classes, sample.image.view(), &n1, &n2, classifier)?)
         }
         None => None,
     };

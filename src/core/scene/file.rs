@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     CurvePoint, EmbeddedModel, FORMAT, Figure4Settings, LECTURE_STEPS, LectureStart, MAX_CLASSES, MAX_EPOCHS,
     MAX_FIGURE4_SAMPLES, MAX_SAMPLES_PER_CLASS, MAX_TITLE_CHARS, Scene, SceneError, SceneTiles, TrainedRun,
-    TrainingSettings, VERSION, Warning,
+    TrainedWeights, TrainingSettings, VERSION, Warning,
 };
 use crate::core::construct::Which;
 use crate::core::dataset::{Background, DatasetSpec};
@@ -21,8 +21,9 @@ use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::CnnSpec;
 use crate::core::nn::layers::Layers;
+use crate::core::nn::n2_shaped::ShapedSettings;
 use crate::core::nn::train::{Hyper, Position};
-use crate::core::nn::weights_file;
+use crate::core::nn::{deep_weights, weights_file};
 use crate::core::presets::Preset;
 use crate::core::tile::{ClassSet, TileId};
 use crate::core::tileset_file;
@@ -107,6 +108,8 @@ enum BackgroundDoc {
 struct TrainingDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     layers: Option<Layers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n2_shaped: Option<ShapedSettings>,
     filters: usize,
     kernel: usize,
     learning_rate: f32,
@@ -127,10 +130,18 @@ impl Default for TrainingDoc {
     }
 }
 
+/// A trained run: exactly one of the three kinds of weights.
 #[derive(Serialize, Deserialize)]
 struct TrainedDoc {
-    /// A whole weights document (`"format": "tilelab-cnn-weights"`).
-    weights: weights_file::WeightsFile,
+    /// The paper's network: a whole weights document (`"format": "tilelab-cnn-weights"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights: Option<weights_file::WeightsFile>,
+    /// A network of blocks: a whole weights document (`"format": "tilelab-deep-weights"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deep_weights: Option<deep_weights::DeepWeightsDoc>,
+    /// An n2-shaped network's parameters (it is rebuilt from the tiles and the image size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n2_shaped_parameters: Option<Vec<f32>>,
     #[serde(default)]
     position: Position,
     /// `[epoch, loss, accuracy]` per point.
@@ -463,6 +474,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
     }
     Ok(TrainingSettings {
         layers: doc.layers,
+        n2_shaped: doc.n2_shaped,
         filters: doc.filters,
         kernel: doc.kernel,
         hyper,
@@ -477,6 +489,7 @@ fn training_settings(doc: &TrainingDoc) -> Result<TrainingSettings, SceneError> 
 fn training_doc(settings: &TrainingSettings) -> TrainingDoc {
     TrainingDoc {
         layers: settings.layers,
+        n2_shaped: settings.n2_shaped,
         filters: settings.filters,
         kernel: settings.kernel,
         learning_rate: settings.hyper.learning_rate,
@@ -497,18 +510,7 @@ fn trained_run(
     dataset: &DatasetSpec,
     training: &TrainingSettings,
 ) -> Result<TrainedRun, SceneError> {
-    let cnn = weights_file::from_doc(doc.weights)?;
-    let want = CnnSpec {
-        height: dataset.height,
-        width: dataset.width,
-        kernel: training.kernel,
-        filters: training.filters,
-        classes: classes.len(),
-    };
-    if cnn.spec() != want {
-        let problem = format!("the weights are for {:?}, the scene's settings make {want:?}", cnn.spec());
-        return Err(invalid("trained weights", problem));
-    }
+    let weights = trained_weights(doc.weights, doc.deep_weights, doc.n2_shaped_parameters, classes, dataset, training)?;
     let curve = |points: Vec<(f64, f32, f32)>| -> Result<Vec<CurvePoint>, SceneError> {
         points
             .into_iter()
@@ -522,11 +524,63 @@ fn trained_run(
             .collect()
     };
     Ok(TrainedRun {
-        cnn,
+        weights,
         position: doc.position,
         train_curve: curve(doc.train_curve)?,
         test_curve: curve(doc.test_curve)?,
     })
+}
+
+/// The one kind of weights present, checked against the network the settings make.
+fn trained_weights(
+    paper: Option<weights_file::WeightsFile>,
+    deep: Option<deep_weights::DeepWeightsDoc>,
+    shaped: Option<Vec<f32>>,
+    classes: &ClassSet,
+    dataset: &DatasetSpec,
+    training: &TrainingSettings,
+) -> Result<TrainedWeights, SceneError> {
+    let (height, width) = (dataset.height, dataset.width);
+    let mismatch = |weights: &str| {
+        invalid("trained weights", format!("{weights}, but the training settings make another network"))
+    };
+    match (paper, deep, shaped) {
+        (Some(doc), None, None) => {
+            let cnn = weights_file::from_doc(doc)?;
+            let want =
+                CnnSpec { height, width, kernel: training.kernel, filters: training.filters, classes: classes.len() };
+            if training.layers.is_some() || training.n2_shaped.is_some() {
+                return Err(mismatch("the paper's network"));
+            }
+            if cnn.spec() != want {
+                let problem = format!("the weights are for {:?}, the scene's settings make {want:?}", cnn.spec());
+                return Err(invalid("trained weights", problem));
+            }
+            Ok(TrainedWeights::Paper(cnn))
+        }
+        (None, Some(doc), None) => {
+            let net = deep_weights::from_doc(doc).map_err(|e| invalid("trained weights", e.to_string()))?;
+            let want =
+                training.layers.filter(|_| training.n2_shaped.is_none()).map(|l| l.arch(height, width, classes.len()));
+            if want.as_ref() != Some(net.arch()) {
+                return Err(mismatch("a network of convolution blocks"));
+            }
+            Ok(TrainedWeights::Deep(net))
+        }
+        (None, None, Some(parameters)) => {
+            if training.n2_shaped.is_none() {
+                return Err(mismatch("an n2-shaped network"));
+            }
+            if parameters.iter().any(|v| !v.is_finite()) {
+                return Err(invalid("trained weights", "a parameter is not a finite number"));
+            }
+            Ok(TrainedWeights::Shaped(parameters))
+        }
+        _ => Err(invalid(
+            "trained weights",
+            "a trained run holds exactly one of weights, deep_weights and n2_shaped_parameters",
+        )),
+    }
 }
 
 fn trained_doc(run: &TrainedRun) -> Result<TrainedDoc, SceneError> {
@@ -541,8 +595,15 @@ fn trained_doc(run: &TrainedRun) -> Result<TrainedDoc, SceneError> {
             })
             .collect()
     };
+    let (weights, deep_weights, n2_shaped_parameters) = match &run.weights {
+        TrainedWeights::Paper(cnn) => (Some(weights_file::to_doc(cnn)?), None, None),
+        TrainedWeights::Deep(net) => (None, Some(deep_weights::to_doc(net)), None),
+        TrainedWeights::Shaped(parameters) => (None, None, Some(parameters.clone())),
+    };
     Ok(TrainedDoc {
-        weights: weights_file::to_doc(&run.cnn)?,
+        weights,
+        deep_weights,
+        n2_shaped_parameters,
         position: run.position,
         train_curve: points(&run.train_curve)?,
         test_curve: points(&run.test_curve)?,

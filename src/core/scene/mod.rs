@@ -37,7 +37,9 @@ use crate::core::dataset::{Background, DatasetError, DatasetSpec};
 use crate::core::export::view_figures::ViewKind;
 use crate::core::interop::onnx_import::ImportError;
 use crate::core::nn::cnn::Cnn;
+use crate::core::nn::deep::DeepNet;
 use crate::core::nn::layers::Layers;
+use crate::core::nn::n2_shaped::ShapedSettings;
 use crate::core::nn::train::{Hyper, Position};
 use crate::core::nn::weights_file::WeightsFileError;
 use crate::core::presets::Preset;
@@ -135,6 +137,8 @@ pub struct TrainingSettings {
     /// Convolution blocks and a hidden layer of the architecture editor; `None` is the paper's
     /// network of `filters` and `kernel` (scenes written before the editor hold none).
     pub layers: Option<Layers>,
+    /// N2's own layers trained by SGD, instead of `layers` or the paper's network.
+    pub n2_shaped: Option<ShapedSettings>,
     /// Convolution filters.
     pub filters: usize,
     /// Side of the square convolution kernel.
@@ -158,6 +162,7 @@ impl Default for TrainingSettings {
     fn default() -> Self {
         Self {
             layers: None,
+            n2_shaped: None,
             filters: 12,
             kernel: 5,
             hyper: Hyper::paper_fashion(),
@@ -181,11 +186,23 @@ pub struct CurvePoint {
     pub accuracy: f32,
 }
 
+/// The weights of a trained network, of the kind the training settings make.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainedWeights {
+    /// The paper's network.
+    Paper(Cnn),
+    /// Convolution blocks and an optional hidden layer.
+    Deep(DeepNet),
+    /// An n2-shaped network's parameters; the network is rebuilt from the tile set, the image size
+    /// and the settings' wiring (its size is checked then).
+    Shaped(Vec<f32>),
+}
+
 /// A trained network with its curves and where its run stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainedRun {
     /// The weights.
-    pub cnn: Cnn,
+    pub weights: TrainedWeights,
     /// Where the run stands (to continue it).
     pub position: Position,
     /// Training loss and accuracy.

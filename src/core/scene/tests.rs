@@ -35,7 +35,7 @@ fn custom_scene(tiles: Vec<Tile>) -> Scene {
 fn trained(scene: &Scene, seed: u64) -> TrainedRun {
     let spec = compute::cnn_spec(scene);
     TrainedRun {
-        cnn: Cnn::new(spec, seed).unwrap(),
+        weights: TrainedWeights::Paper(Cnn::new(spec, seed).unwrap()),
         position: Position { epoch: 1, step: 3, cursor: 4 },
         train_curve: vec![CurvePoint { epoch: 0.5, loss: 0.7, accuracy: 0.5 }],
         test_curve: vec![CurvePoint { epoch: 1.0, loss: 0.6, accuracy: 0.75 }],
@@ -153,6 +153,42 @@ fn the_edited_architecture_round_trips_and_older_scenes_open_as_the_papers() {
     let mut broken = serde_json::from_str::<serde_json::Value>(&text).unwrap();
     broken["training"]["layers"]["blocks"] = serde_json::json!([]);
     assert!(from_json(&broken.to_string()).is_err(), "no blocks is refused");
+}
+
+#[test]
+fn deep_and_n2_shaped_runs_round_trip_and_are_checked_against_the_settings() {
+    use crate::core::nn::n2_shaped::{Init, N2Shaped, ShapedSettings, Wiring};
+    let tiles = vec![Tile::filled(2, 2, 1.0, 0.5).unwrap(), Tile::filled(2, 2, 0.0, 0.5).unwrap()];
+    let mut deep = custom_scene(tiles);
+    let layers = Layers::deep();
+    deep.training.layers = Some(layers);
+    let net = DeepNet::new(layers.arch(12, 12, 2), 4).unwrap();
+    deep.trained = Some(TrainedRun { weights: TrainedWeights::Deep(net), ..trained(&deep, 1) });
+    let mut shaped = Scene { training: TrainingSettings { layers: None, ..deep.training }, ..deep.clone() };
+    let settings = ShapedSettings { wiring: Wiring::Sparse, init: Init::N2 };
+    shaped.training.n2_shaped = Some(settings);
+    let classes = shaped.tiles.classes();
+    let n2_shaped = N2Shaped::new(&classes, (12, 12), settings.wiring, settings.init, 1).unwrap();
+    let parameters = n2_shaped.parameters().to_vec();
+    shaped.trained = Some(TrainedRun { weights: TrainedWeights::Shaped(parameters), ..trained(&deep, 1) });
+    for scene in [&deep, &shaped] {
+        let text = to_json(scene).unwrap();
+        let (opened, warnings) = from_json(&text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(&opened, scene);
+    }
+    // The network compared is the one the weights make (N2's shape rebuilt with them).
+    let compared = compute::compared_as_opened(&shaped).unwrap();
+    assert!(matches!(&compared, compute::Compared::TrainedShaped(net) if *net == n2_shaped));
+
+    // Weights of another kind than the settings make are refused, saying so.
+    let other = Scene { training: shaped.training, ..deep.clone() };
+    let error = from_json(&to_json(&other).unwrap()).unwrap_err().to_string();
+    assert!(error.contains("a network of convolution blocks, but the training settings make another"), "{error}");
+    let mut both = serde_json::from_str::<serde_json::Value>(&to_json(&deep).unwrap()).unwrap();
+    both["trained"]["n2_shaped_parameters"] = serde_json::json!([0.5]);
+    let error = from_json(&both.to_string()).unwrap_err().to_string();
+    assert!(error.contains("exactly one of"), "{error}");
 }
 
 /// The default scene's JSON as a `serde_json::Value`, to edit.

@@ -22,6 +22,7 @@ pub mod selectivity_panel;
 mod trained;
 mod trained_layers;
 pub mod unit_inspector;
+mod trained_shaped;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -30,8 +31,8 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::cache::{
-    DeepKey, DeepPass, Forward, ForwardKey, Inspected, NetKey, ScatteringRequest, TrainedUnits, UnitModel, UnitNetwork,
-    WindowKey, build_failure, image_key,
+    DeepKey, DeepPass, Forward, ForwardKey, Inspected, NetKey, ScatteringRequest, ShapedPass, TrainedUnits, UnitModel,
+    UnitNetwork, WindowKey, build_failure, image_key,
 };
 use crate::app::command::{Command, Level};
 use crate::app::imported::{ImportedForward, ImportedNetwork};
@@ -44,6 +45,7 @@ use crate::core::construct::choice::BuiltNetwork;
 use crate::core::construct::{Constructed, Which, n1_fits};
 use crate::core::detect;
 use crate::core::nn::cnn::{Cnn, CnnActivations, argmax};
+use crate::core::nn::n2_shaped::N2Shaped;
 
 use constructed::{ConstructedView, NetworkFrame};
 use imported::{ImportedFrame, ImportedView};
@@ -128,9 +130,15 @@ pub fn ui(
     // An opened network takes the trained side's place.
     let trained = if opened.is_some() { None } else { trained_forward(app, view, commands) };
     let deep = if opened.is_some() { None } else { deep_forward(app, view, commands) };
+    let shaped = if opened.is_some() { None } else { shaped_forward(app, view, commands) };
     let imported = opened.as_ref().and_then(|network| imported_forward(app, view, network, commands));
     let scattering = (view.shown == BuiltNetwork::Scattering).then(|| scattering_request(app, view, commands));
     let sides = attribution::sides(app, key, network.as_ref(), trained.as_ref(), deep.as_ref(), opened.as_ref());
+    // A network of blocks or of N2's shape: its logits join the chart as the paper's network's do.
+    let other_trained_logits = deep
+        .as_ref()
+        .map(|(_, pass)| pass.activations.logits.to_vec())
+        .or_else(|| shaped.as_ref().and_then(|(_, pass)| pass.outputs.last()).map(|l| l.as_slice().to_vec()));
     top_bar_ui(ui, app, view, commands);
     ui.separator();
     let mut hover = None;
@@ -146,6 +154,7 @@ pub fn ui(
                     key,
                     (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
                     (&sides, commands),
+                    other_trained_logits,
                 );
                 interpret_scores::section_ui(ui, app, &mut view.scores, &sides, commands);
                 if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
@@ -180,7 +189,9 @@ pub fn ui(
             egui::ScrollArea::vertical().id_salt("trained side").show(&mut columns[1], |ui| {
                 hover = match &opened {
                     Some(network) => imported_side_ui(ui, app, view, textures, network, imported.as_deref(), commands),
-                    None => trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref())),
+                    None => {
+                        trained_side_ui(ui, app, view, textures, (trained.as_ref(), deep.as_ref(), shaped.as_ref()))
+                    }
                 }
                 .or(hover.take());
             });
@@ -325,6 +336,32 @@ fn deep_forward(
     passes.done().filter(|(_, pass)| fits(pass)).cloned()
 }
 
+/// A network of blocks' pass with its key, as the trained side draws it.
+type DeepShown = (DeepKey, Arc<DeepPass>);
+/// An n2-shaped network's pass with its key.
+type ShapedShown = (DeepKey, Arc<ShapedPass>);
+
+/// The training run's n2-shaped network with its pass of the input and its layers' selectivity
+/// (the last pass that fits until the newest weights' is done).
+fn shaped_forward(app: &AppState, view: &NetworksViewState, commands: &mut Vec<Command>) -> Option<ShapedShown> {
+    let (net, version) = {
+        let progress = app.training.as_ref()?.progress();
+        (Arc::clone(progress.shaped.as_ref()?), progress.version)
+    };
+    let input = view.input.as_ref()?;
+    let size = (input.image.dim(), app.classes.len());
+    let fits = |net: &N2Shaped| (net.input(), net.classes()) == size;
+    if !fits(&net) {
+        return None;
+    }
+    let passes = app.cache.shaped_forward();
+    let wanted = (version, image_key(&input.image), app.cache.dataset_generation());
+    if passes.needs(&wanted) {
+        commands.push(Command::ShapedForwardPass { key: wanted, net, image: Arc::new(input.image.clone()) });
+    }
+    passes.done().filter(|(_, pass)| fits(&pass.net)).cloned()
+}
+
 /// The opened network's pass of the current input once computed (the last one of this model
 /// until then), asking for it when the input fits. Another model starts its view afresh.
 fn imported_forward(
@@ -407,6 +444,7 @@ fn left_column_ui(
     key: BuildKey,
     (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<&ScatteringRequest>),
     (sides, commands): (&attribution::Sides, &mut Vec<Command>),
+    other_trained_logits: Option<Vec<f32>>,
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
@@ -438,7 +476,8 @@ fn left_column_ui(
     });
     clicked_ui(ui, app, view, key, trained, imported);
     let scattering_logits = scattering.and_then(|r| app.cache.scattering_logits(r));
-    logits_ui(ui, app, view, key, label, (trained, imported, scattering_logits));
+    let trained_logits = trained.map(|(_, activations, _)| activations.logits.to_vec()).or(other_trained_logits);
+    logits_ui(ui, app, view, key, label, (trained_logits, imported, scattering_logits));
 }
 
 /// Which neurons respond at the clicked pixel.
@@ -513,7 +552,7 @@ fn logits_ui(
     view: &NetworksViewState,
     key: BuildKey,
     label: Option<usize>,
-    (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<Vec<f32>>),
+    (trained, imported, scattering): (Option<Vec<f32>>, Option<&ImportedForward>, Option<Vec<f32>>),
 ) {
     let forward = latest_forward(app, key).map(|(_, f)| f);
     // (title, logits, predicted by the largest score rather than by the only positive one)
@@ -522,8 +561,8 @@ fn logits_ui(
         charts.push(("direct φ".to_owned(), forward.direct.clone(), false));
         charts.push((view.which.name().to_owned(), forward.logits(), false));
     }
-    if let Some((_, activations, _)) = trained {
-        charts.push(("trained".to_owned(), activations.logits.to_vec(), true));
+    if let Some(logits) = trained {
+        charts.push(("trained".to_owned(), logits, true));
     }
     if let Some(imported) = imported {
         charts.push(("imported".to_owned(), imported.trace.logits.clone(), true));
@@ -701,11 +740,17 @@ fn trained_side_ui(
     app: &AppState,
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
-    (trained, deep): (Option<&TrainedPass>, Option<&(DeepKey, Arc<DeepPass>)>),
+    (trained, deep, shaped): (Option<&TrainedPass>, Option<&DeepShown>, Option<&ShapedShown>),
 ) -> Option<Hover> {
     ui.heading("Trained CNN (SGD)");
     if let (None, Some((key, pass))) = (trained, deep) {
         return deep_side_ui(ui, app, textures, *key, pass);
+    }
+    if let (None, Some(((version, image, _), pass))) = (trained, shaped) {
+        let measured = app.cache.selectivity().done();
+        let reference = measured.map(|(key, measured)| (key.which.name(), &measured.constructed));
+        let frame = trained_shaped::ShapedFrame { pass, stamp: stamp_of(&("n2-shaped", version, image)), reference };
+        return trained_shaped::shaped_ui(ui, textures, &frame);
     }
     let Some((cnn, activations, (version, image))) = trained else {
         let why = if app.training.is_some() {

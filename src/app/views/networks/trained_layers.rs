@@ -77,7 +77,7 @@ pub fn deep_ui(ui: &mut egui::Ui, textures: &mut TextureCache, frame: &DeepFrame
         ui.label(RichText::new(format!("Hidden FC layer: {active} of {} units active", hidden.len())).strong());
     }
     ui.separator();
-    selectivity_ui(ui, frame);
+    selectivity_ui(ui, &frame.pass.layers, frame.pass.probes, frame.reference);
     hovered
 }
 
@@ -91,28 +91,33 @@ fn unit_text(frame: &DeepFrame<'_>, block: usize, (f, y, x): (usize, usize, usiz
     )
 }
 
-/// Per hidden layer: the selectivity index histogram and the classes-per-unit curve.
-fn selectivity_ui(ui: &mut egui::Ui, frame: &DeepFrame<'_>) {
+/// Per hidden layer (measured over `probes` samples): the selectivity index histogram and the
+/// classes-per-unit curve, beside the constructed network's detectors when measured.
+pub(super) fn selectivity_ui(
+    ui: &mut egui::Ui,
+    layers: &[(String, ClassMaxima)],
+    probes: usize,
+    reference: Option<(&str, &ClassMaxima)>,
+) {
     ui.label(RichText::new("Selectivity per layer").strong());
-    if frame.pass.layers.is_empty() {
+    if layers.is_empty() {
         ui.weak("Measured over the dataset's samples once the dataset is generated.");
         return;
     }
     ui.small(format!(
-        "Over {} dataset samples. Class selectivity index (Morcos et al. 2018): 1 = the unit answers one class only, \
-         0 = indifferent. Classes per active unit: classes whose largest activation exceeds the threshold × the unit's maximum.",
-        frame.pass.probes
+        "Over {probes} dataset samples. Class selectivity index (Morcos et al. 2018): 1 = the unit answers one class only, \
+         0 = indifferent. Classes per active unit: classes whose largest activation exceeds the threshold × the unit's maximum."
     ));
-    match frame.reference {
+    match reference {
         Some((name, reference)) => ui.small(format!("{name}'s detectors: {}", summary(reference))),
         None => ui.weak("Press \"Measure selectivity\" on the left to draw the constructed detectors beside these."),
     };
-    for (name, layer) in &frame.pass.layers {
+    for (name, layer) in layers {
         ui.label(format!("{name}: {}", summary(layer)));
         ui.horizontal(|ui| {
             let width = (ui.available_width() / 2.0 - 8.0).max(120.0);
-            index_histogram_ui(ui, name, layer, frame.reference, width);
-            threshold_curve_ui(ui, name, layer, frame.reference, width);
+            index_histogram_ui(ui, name, layer, reference, width);
+            threshold_curve_ui(ui, name, layer, reference, width);
         });
     }
 }

@@ -1,8 +1,10 @@
 //! The Training view's architecture editor: the presets (the paper's network on the fused fast
-//! path, issue 18's `deep` network with its momentum), 1 to 4 convolution blocks (kernel, filters,
-//! stride, dilation, optional 2×2 max-pool) and an optional hidden fully connected layer. What
-//! `Arch::validate` says is shown under the block or field it names, so Start is never dead
-//! without a reason on screen.
+//! path, issue 18's `deep` network with its momentum, and N2's own layers trained by SGD with
+//! their wiring and start), 1 to 4 convolution blocks (kernel, filters, stride, dilation, optional
+//! 2×2 max-pool) and an optional hidden fully connected layer. What `Arch::validate` says is shown
+//! under the block or field it names, so Start is never dead without a reason on screen; an
+//! n2-shaped network is checked when its run builds it (that needs N2, too slow for a frame), and
+//! the run then says why it cannot start.
 
 use crate::app::theme;
 use crate::app::training_job::TrainingConfig;
@@ -10,6 +12,7 @@ use crate::app::widgets::number;
 use crate::core::nn::arch::{ArchError, MAX_HIDDEN, MAX_KERNEL};
 use crate::core::nn::cnn::MAX_FILTERS;
 use crate::core::nn::layers::{Layers, MAX_EDITED_BLOCKS};
+use crate::core::nn::n2_shaped::{Init, ShapedSettings, Wiring};
 use crate::core::nn::train::Hyper;
 
 /// Units a newly added hidden layer starts with.
@@ -20,15 +23,17 @@ const DEFAULT_HIDDEN: usize = 64;
 enum Preset {
     Paper,
     Deep,
+    N2Shaped,
 }
 
 impl Preset {
-    const ALL: [Self; 2] = [Self::Paper, Self::Deep];
+    const ALL: [Self; 3] = [Self::Paper, Self::Deep, Self::N2Shaped];
 
     fn name(self) -> &'static str {
         match self {
             Self::Paper => "Paper",
             Self::Deep => "Deep",
+            Self::N2Shaped => "N2-shaped",
         }
     }
 
@@ -36,19 +41,30 @@ impl Preset {
         match self {
             Self::Paper => "conv 5×5 ×12, ReLU, fully connected; plain SGD lr 0.03 (the paper's network, fast path)",
             Self::Deep => "conv 3×3×16, pool, conv 3×3×32, pool, fully connected; SGD momentum 0.9, lr 0.01",
+            Self::N2Shaped => {
+                "N2's layers for this tile set (1×1 values, 2×2 blocks with dilation 1, 2, 4, …, detection, output) \
+                 trained by SGD; momentum 0.9, lr 0.01"
+            }
         }
     }
 
-    /// Sets the architecture and the optimiser of the preset; data sizes and seed stay.
+    /// Sets the architecture and the optimiser of the preset; data sizes and seed stay, and so do
+    /// an n2-shaped network's wiring and start.
     fn apply(self, config: &mut TrainingConfig) {
         let defaults = TrainingConfig::default();
         match self {
             Self::Paper => {
                 (config.layers, config.filters, config.kernel) = (None, defaults.filters, defaults.kernel);
+                config.n2_shaped = None;
                 config.hyper = Hyper::paper_fashion();
             }
             Self::Deep => {
-                config.layers = Some(Layers::deep());
+                (config.layers, config.n2_shaped) = (Some(Layers::deep()), None);
+                config.hyper = Hyper::deep();
+            }
+            Self::N2Shaped => {
+                (config.layers, config.n2_shaped) = (None, Some(config.n2_shaped.unwrap_or_default()));
+                // The depth experiment trains N2's shape with the deep preset's SGD.
                 config.hyper = Hyper::deep();
             }
         }
@@ -72,14 +88,43 @@ pub fn ui(ui: &mut egui::Ui, config: &mut TrainingConfig, size: (usize, usize, u
                 preset.apply(config);
             }
         }
-        let mut blocks = config.layers.is_some();
-        if ui.checkbox(&mut blocks, "Edit blocks").on_hover_text("Train any stack of convolution blocks").changed() {
-            config.layers = blocks.then(|| paper_as_blocks(config));
+        if config.n2_shaped.is_none() {
+            let mut blocks = config.layers.is_some();
+            let edit = ui.checkbox(&mut blocks, "Edit blocks").on_hover_text("Train any stack of convolution blocks");
+            if edit.changed() {
+                config.layers = blocks.then(|| paper_as_blocks(config));
+            }
         }
     });
-    if let Some(layers) = config.layers.as_mut() {
+    if let Some(shaped) = config.n2_shaped.as_mut() {
+        shaped_ui(ui, shaped);
+    } else if let Some(layers) = config.layers.as_mut() {
         layers_ui(ui, layers, size);
     }
+}
+
+/// The wiring and the start of an n2-shaped network.
+fn shaped_ui(ui: &mut egui::Ui, shaped: &mut ShapedSettings) {
+    ui.horizontal(|ui| {
+        ui.label("Wiring");
+        let sparse = "N2's connections only: each channel reads the channels and taps N2's does";
+        let dense = "every channel reads every channel below at every tap (refused above a cost per sample)";
+        for (wiring, hint) in [(Wiring::Sparse, sparse), (Wiring::Dense, dense)] {
+            if ui.selectable_label(shaped.wiring == wiring, wiring.name()).on_hover_text(hint).clicked() {
+                shaped.wiring = wiring;
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("Start from");
+        let starts = [(Init::Random, "random weights"), (Init::N2, "N2's weights")];
+        for (init, name) in starts {
+            if ui.selectable_label(shaped.init == init, name).clicked() {
+                shaped.init = init;
+            }
+        }
+    });
+    ui.small("Built for the current tile set and image size when the run starts.");
 }
 
 /// The paper's network of `filters` and `kernel` as one block, to edit further.

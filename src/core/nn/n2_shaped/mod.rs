@@ -78,6 +78,13 @@ impl Init {
     }
 }
 
+/// How an n2-shaped network is wired and where its weights start, as the app and scenes keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ShapedSettings {
+    pub wiring: Wiring,
+    pub init: Init,
+}
+
 /// Why an n2-shaped network cannot be built.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ShapedError {
