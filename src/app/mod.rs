@@ -317,22 +317,14 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                let enabled = match command {
-                    Command::AskPath(purpose) => storage::FILE_PATHS || purpose.works_in_a_browser(),
-                    _ => true,
-                };
-                if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
+                if ui.add(button).clicked() {
                     self.push(command);
                 }
             }
             ui.separator();
             self.scene_menu_ui(ui);
             ui.separator();
-            if storage::FILE_PATHS {
-                export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
-            } else {
-                ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
-            }
+            export_menu::menu_ui(ui, &self.state, &mut self.views.exports, &mut self.commands);
             ui.menu_button("Examples", |ui| {
                 for (name, text) in crate::core::scene::BUNDLED {
                     if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
@@ -580,11 +572,9 @@ impl TilelabApp {
     }
 
     /// The web build's stand-in for a path window: a save becomes a download under the proposed
-    /// name, an open the browser's file picker; what a page cannot do says so.
+    /// name, an open the browser's file picker.
     fn ask_file_in_the_browser(&mut self, ctx: &egui::Context, purpose: PathPurpose) {
-        if !purpose.works_in_a_browser() {
-            self.state.warn(storage::NO_FILE_PATHS);
-        } else if purpose.is_save() {
+        if purpose.is_save() {
             match PathDialog::new(purpose, purpose.default_name().to_owned()).command(&self.state) {
                 Ok(command) => self.push(command),
                 Err(error) => self.state.error(error),
@@ -599,9 +589,7 @@ impl TilelabApp {
     fn open_files_picked_in_the_browser(&mut self) {
         for picked in web_files::take_picked() {
             match picked {
-                Ok(web_files::Picked { purpose, name, bytes }) => {
-                    self.push(Command::OpenPicked { purpose, name, bytes })
-                }
+                Ok(web_files::Picked { purpose, files }) => self.push(Command::OpenPicked { purpose, files }),
                 Err(error) => self.state.error(error),
             }
         }
@@ -661,7 +649,7 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
 /// The desktop has path windows instead of the browser's file picker.
 #[cfg(not(target_arch = "wasm32"))]
 fn pick_in_the_browser(_ctx: &egui::Context, _purpose: PathPurpose) -> Result<(), String> {
-    Err(storage::NO_FILE_PATHS.to_owned())
+    Err("the desktop opens files through its path windows".to_owned())
 }
 
 /// What "Copy link to this scene" copies on the desktop: the bare link (the web build copies the
