@@ -81,7 +81,10 @@ fn picked_idx_files_that_do_not_pair_say_why() {
         (&[("labels.gz", "mnist-subset-labels-idx1-ubyte.gz")], "labels.gz: "),
         // Two image files: the second is read as labels.
         (
-            &[("mnist.gz", "mnist-subset-images-idx3-ubyte.gz"), ("fashion.gz", "fashion-mnist-subset-images-idx3-ubyte.gz")],
+            &[
+                ("mnist.gz", "mnist-subset-images-idx3-ubyte.gz"),
+                ("fashion.gz", "fashion-mnist-subset-images-idx3-ubyte.gz"),
+            ],
             "fashion.gz: ",
         ),
         (
@@ -111,7 +114,11 @@ fn a_picked_image_becomes_the_background_and_a_bad_one_is_refused() {
     let before = harness.state().state.session.dataset.background.clone();
     pick(&mut harness, PathPurpose::BackgroundImage, &[("notes.png", b"not an image".to_vec())]);
     assert_eq!(harness.state().state.session.dataset.background, before);
-    assert!(last_message(&harness).starts_with("cannot use this background: notes.png: "), "{}", last_message(&harness));
+    assert!(
+        last_message(&harness).starts_with("cannot use this background: notes.png: "),
+        "{}",
+        last_message(&harness)
+    );
     pick(&mut harness, PathPurpose::BackgroundImage, &[("wide.png", png(1025, 2))]);
     assert_eq!(harness.state().state.session.dataset.background, before);
     let message = last_message(&harness);

@@ -297,7 +297,10 @@ impl GallerySource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GalleryKey {
     Bundled(BundledSet),
-    Idx { images: PathBuf, labels: Option<PathBuf> },
+    Idx {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+    },
     /// IDX files picked in the browser.
     Picked(PickedIdx),
 }

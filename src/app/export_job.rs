@@ -21,12 +21,12 @@ use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
 use crate::core::export::view_figures::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
 use crate::core::export::{NamedFile, sparse_json, weights_npy, write_folder, zip};
+use crate::core::figures;
 use crate::core::interop::dataset_files::dataset_files;
 use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
 use crate::core::plot::{Figure, Format, render};
 use crate::core::tile::ClassSet;
-use crate::core::figures;
 
 /// Seed of the figure pack's samples.
 pub const FIGURE_PACK_SEED: u64 = 1;
@@ -123,7 +123,7 @@ pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf
 }
 
 /// The archive a folder export becomes where there are no folders to write: `name.zip`.
-pub fn zip_name(folder: &Path) -> PathBuf {
+fn zip_name(folder: &Path) -> PathBuf {
     let mut name = folder.as_os_str().to_owned();
     name.push(".zip");
     PathBuf::from(name)
@@ -526,6 +526,34 @@ mod tests {
         for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
             image::open(file).unwrap();
         }
+    }
+
+    #[test]
+    fn a_folder_export_makes_the_files_it_writes_so_its_zip_holds_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Networks);
+        let kinds = [
+            ExportKind::DatasetNpy,
+            ExportKind::Activations { net: Net::N2, npy: true },
+            ExportKind::Weights { net: Net::N2, npy: true },
+        ];
+        for kind in kinds {
+            let Ok(Output::Folder(files)) = output(kind, &s) else { panic!("{kind:?} makes a folder") };
+            let folder = dir.path().join(kind.default_name(View::Networks));
+            run(kind, &s, &folder).unwrap();
+            let names = |files: &[NamedFile]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            let written: Vec<NamedFile> = folder_bytes(&folder)
+                .into_iter()
+                .map(|(name, bytes)| (name.to_string_lossy().into_owned(), bytes))
+                .collect();
+            let mut made = files.clone();
+            made.sort();
+            assert_eq!(names(&made), names(&written), "{kind:?}: the same names");
+            assert_eq!(made, written, "{kind:?}: the same bytes");
+            assert_eq!(&zip::zip(&files).unwrap()[..4], b"PK\x03\x04");
+        }
+        assert_eq!(zip_name(Path::new("figures")), Path::new("figures.zip"));
+        assert!(matches!(output(ExportKind::ViewFigure { png_scale: None }, &s), Ok(Output::File(_))));
     }
 
     #[test]

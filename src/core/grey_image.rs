@@ -70,6 +70,9 @@ mod tests {
         let picked = decode_grey_image(&std::fs::read(&path).unwrap(), "g.png").unwrap();
         assert_eq!(picked, loaded, "bytes decode as the file does");
         let error = decode_grey_image(b"not a png", "bad.png").unwrap_err();
-        assert!(matches!(error, GreyImageError::Decode { .. }) && error.to_string().starts_with("bad.png: "), "{error}");
+        assert!(
+            matches!(error, GreyImageError::Decode { .. }) && error.to_string().starts_with("bad.png: "),
+            "{error}"
+        );
     }
 }

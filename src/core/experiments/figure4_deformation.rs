@@ -289,7 +289,9 @@ pub fn write_outputs(
 }
 
 /// The files of [`write_outputs`], by name.
-pub fn output_files(study: &DeformationStudy) -> Result<Vec<crate::core::export::NamedFile>, super::figure4::OutputError> {
+pub fn output_files(
+    study: &DeformationStudy,
+) -> Result<Vec<crate::core::export::NamedFile>, super::figure4::OutputError> {
     Ok(vec![
         ("figure4_deformation.csv".to_owned(), to_csv(study).into_bytes()),
         ("figure4_deformation.json".to_owned(), serde_json::to_string_pretty(study)?.into_bytes()),

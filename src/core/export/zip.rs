@@ -93,7 +93,8 @@ fn put_common(archive: &mut Vec<u8>, entry: &Entry<'_>) -> Result<(), ExportErro
     put_u32(archive, entry.crc);
     put_u32(archive, entry.compressed);
     put_u32(archive, entry.size);
-    let name_length = u16::try_from(entry.name.len()).map_err(|_| ExportError::Zip(format!("{}: name too long", entry.name)))?;
+    let name_length =
+        u16::try_from(entry.name.len()).map_err(|_| ExportError::Zip(format!("{}: name too long", entry.name)))?;
     put_u16(archive, name_length);
     Ok(())
 }
@@ -139,7 +140,8 @@ mod tests {
         for _ in 0..count {
             assert_eq!(u32_at(archive, at), CENTRAL_HEADER as usize);
             assert_eq!(u16_at(archive, at + 10), usize::from(DEFLATE));
-            let (crc, compressed, size) = (u32_at(archive, at + 16), u32_at(archive, at + 20), u32_at(archive, at + 24));
+            let (crc, compressed, size) =
+                (u32_at(archive, at + 16), u32_at(archive, at + 20), u32_at(archive, at + 24));
             let name_length = u16_at(archive, at + 28);
             let name = String::from_utf8(archive[at + 46..at + 46 + name_length].to_vec()).unwrap();
             let local = u32_at(archive, at + 42);

@@ -149,7 +149,11 @@ pub fn save_dataset(
 }
 
 /// Every file of the table above, by name.
-pub fn dataset_files(classes: &ClassSet, spec: &DatasetSpec, dataset: &Dataset) -> Result<Vec<NamedFile>, InteropError> {
+pub fn dataset_files(
+    classes: &ClassSet,
+    spec: &DatasetSpec,
+    dataset: &Dataset,
+) -> Result<Vec<NamedFile>, InteropError> {
     let arrays = dataset_arrays(classes, dataset, spec.height, spec.width);
     let info = DatasetInfo {
         format: "tilelab-dataset",
