@@ -65,7 +65,7 @@ pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]
-use web::scene_address;
+use web::{scene_address, toggle_full_screen};
 #[cfg(target_arch = "wasm32")]
 pub mod web_files;
 #[cfg(target_arch = "wasm32")]
@@ -255,6 +255,8 @@ impl TilelabApp {
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::O), Command::AskPath(PathPurpose::OpenTileSet)),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Q), Command::Quit),
         ];
+        // A page is closed by its tab: the web build has no Quit.
+        let table = table.into_iter().filter(|(_, command)| storage::FILE_PATHS || *command != Command::Quit);
         for (shortcut, command) in table {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
                 self.push(command);
@@ -443,8 +445,7 @@ impl TilelabApp {
             ui.separator();
             egui::gui_zoom::zoom_menu_buttons(ui);
             if ui.add(egui::Button::new("Full screen").shortcut_text("F11")).clicked() {
-                let fullscreen = ui.input(|i| i.viewport().fullscreen.unwrap_or(false));
-                ui.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+                toggle_full_screen(ui.ctx());
             }
         });
     }
@@ -650,6 +651,13 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
 #[cfg(not(target_arch = "wasm32"))]
 fn pick_in_the_browser(_ctx: &egui::Context, _purpose: PathPurpose) -> Result<(), String> {
     Err("the desktop opens files through its path windows".to_owned())
+}
+
+/// Puts the window in full screen or back (the web build asks the browser for the page).
+#[cfg(not(target_arch = "wasm32"))]
+fn toggle_full_screen(ctx: &egui::Context) {
+    let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
 }
 
 /// What "Copy link to this scene" copies on the desktop: the bare link (the web build copies the
