@@ -9,7 +9,6 @@ use std::hash::{Hash, Hasher};
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 
 use crate::app::storage;
-use crate::core::atomic;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 

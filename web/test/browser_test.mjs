@@ -48,8 +48,8 @@ const FILE_ITEMS = {
 };
 // Items of File → Export, once the submenu is open (the Tiles view's).
 const EXPORT_ITEMS = {
-  figurePng: [250, 402],
-  figurePack: [250, 563],
+  figurePng: [234, 396],
+  figurePack: [214, 599],
 };
 /// Bytes of a file larger than the page reads (64 MB, as the desktop's limit for scenes).
 const TOO_LARGE_BYTES = 65 * 1024 * 1024;
@@ -185,16 +185,16 @@ function sceneLink(file) {
 /// File → an item of the web build's File menu.
 async function fileMenu(page, item) {
   await page.mouse.click(...FILE_MENU);
-  await page.waitForTimeout(400);
+  await page.waitForTimeout(1000);
   await page.mouse.click(...FILE_ITEMS[item]);
 }
 
 /// File → Export → an item of the submenu.
 async function exportMenu(page, item) {
   await page.mouse.click(...FILE_MENU);
-  await page.waitForTimeout(400);
+  await page.waitForTimeout(1000);
   await page.mouse.click(...FILE_ITEMS.export);
-  await page.waitForTimeout(400);
+  await page.waitForTimeout(1000);
   await page.mouse.click(...EXPORT_ITEMS[item]);
 }
 
