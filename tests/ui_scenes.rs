@@ -17,7 +17,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tilelab::app::TilelabApp;
-use tilelab::app::command::{Command, Edit, Node};
+use tilelab::app::command::{Command, Edit, Node, PickedFile};
 use tilelab::app::ids::{PathPurpose, View};
 use tilelab::app::training_job::{Control, Limits, Speed, TrainingStart};
 use tilelab::core::construct::Which;
@@ -220,8 +220,7 @@ fn a_scene_picked_in_the_browser_opens_by_its_name_and_a_binary_one_is_refused()
     let mut harness = harness(dir.path());
     let picked = |name: &str, bytes: Vec<u8>| Command::OpenPicked {
         purpose: PathPurpose::OpenScene,
-        name: name.to_owned(),
-        bytes,
+        files: vec![PickedFile { name: name.to_owned(), bytes }],
     };
     harness.state_mut().push(picked("garbage.tilelab", vec![0xff, 0xfe, 0x00]));
     settle(&mut harness);

@@ -26,6 +26,7 @@ use crate::core::nn::sparse::{Activation, LayerWindow, MAX_KEPT_ACTIVATIONS, Spa
 use crate::core::selectivity::{self, ClassMaxima};
 use crate::core::tile::{ClassSet, TileId};
 
+use super::command::PickedFile;
 use super::export_job::{self, Source};
 use super::ids::ExportKind;
 use super::imported::{ImportedForward, ImportedNetwork};
@@ -308,7 +309,37 @@ impl GallerySource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GalleryKey {
     Bundled(BundledSet),
-    Idx { images: PathBuf, labels: Option<PathBuf> },
+    Idx {
+        images: PathBuf,
+        labels: Option<PathBuf>,
+    },
+    /// IDX files picked in the browser.
+    Picked(PickedIdx),
+}
+
+impl GalleryKey {
+    /// True for files the user opened (not a bundled subset).
+    pub fn is_opened(&self) -> bool {
+        !matches!(self, Self::Bundled(_))
+    }
+}
+
+/// IDX files picked in the browser (an images file, and maybe its labels, in either order). Keys
+/// are compared every frame: these compare by identity, not by their megabytes.
+#[derive(Debug, Clone)]
+pub struct PickedIdx(Arc<Vec<PickedFile>>);
+
+impl PickedIdx {
+    /// The picked files, as one key.
+    pub fn new(files: Vec<PickedFile>) -> Self {
+        Self(Arc::new(files))
+    }
+}
+
+impl PartialEq for PickedIdx {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Reads the images (and labels) `key` names.
@@ -333,15 +364,39 @@ fn load_gallery(key: GalleryKey) -> Result<GallerySource, String> {
                 Some(path) => Some(idx::load_labels(path).map_err(|e| format!("{}: {e}", path.display()))?),
                 None => None,
             };
-            if let Some(labels) = &labels
-                && labels.len() != pixels.len()
-            {
-                return Err(format!("{} images but {} labels", pixels.len(), labels.len()));
-            }
             let name = images.file_name().map_or_else(|| "IDX file".to_owned(), |n| n.to_string_lossy().into_owned());
-            Ok(GallerySource { name, images: pixels, labels, class_names: None })
+            opened_source(name, pixels, labels)
         }
+        GalleryKey::Picked(PickedIdx(files)) => picked_idx(&files),
     }
+}
+
+/// The images of picked IDX files: one images file, or an images file and its labels in either
+/// order (the file whose header says images holds them), each read once.
+fn picked_idx(files: &[PickedFile]) -> Result<GallerySource, String> {
+    let images = |file: &PickedFile| idx::read_images(&file.bytes).map_err(|e| format!("{}: {e}", file.name));
+    let labels = |file: &PickedFile| idx::read_labels(&file.bytes).map_err(|e| format!("{}: {e}", file.name));
+    match files {
+        [only] => opened_source(only.name.clone(), images(only)?, None),
+        [first, second] => match images(first) {
+            Ok(pixels) => opened_source(first.name.clone(), pixels, Some(labels(second)?)),
+            Err(first_error) => match images(second) {
+                Ok(pixels) => opened_source(second.name.clone(), pixels, Some(labels(first)?)),
+                Err(_) => Err(first_error),
+            },
+        },
+        _ => Err(format!("{} files picked: pick an IDX images file and, if you have it, its labels file", files.len())),
+    }
+}
+
+/// Opened images with their labels, as many of each.
+fn opened_source(name: String, images: IdxImages, labels: Option<Vec<u8>>) -> Result<GallerySource, String> {
+    if let Some(labels) = &labels
+        && labels.len() != images.len()
+    {
+        return Err(format!("{} images but {} labels", images.len(), labels.len()));
+    }
+    Ok(GallerySource { name, images, labels, class_names: None })
 }
 
 /// Something the log should say about a finished build or generation.
@@ -704,7 +759,7 @@ impl Cache {
 
     /// Starts reading the gallery images `key` names unless they are read, failed or being read.
     pub fn load_gallery(&mut self, ctx: Option<&egui::Context>, key: GalleryKey) {
-        let name = if matches!(key, GalleryKey::Idx { .. }) { "reading IDX files" } else { "loading the gallery" };
+        let name = if key.is_opened() { "reading IDX files" } else { "loading the gallery" };
         self.gallery.request(key.clone(), || Job::spawn(name, ctx.cloned(), move |_| load_gallery(key)));
     }
 

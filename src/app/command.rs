@@ -221,9 +221,9 @@ pub enum Command {
     AskExport(ExportKind),
     /// Loads an ONNX classifier to stand on the trained side of the networks and invariance views.
     OpenNetwork(PathBuf),
-    /// Opens a file the user picked in the browser (a scene, an ONNX model or a tile image), by
-    /// its name and contents: a web page sees no paths.
-    OpenPicked { purpose: PathPurpose, name: String, bytes: Vec<u8> },
+    /// Opens the files the user picked in the browser for `purpose` (one, or for IDX the images
+    /// and their labels), by their names and contents: a web page sees no paths.
+    OpenPicked { purpose: PathPurpose, files: Vec<PickedFile> },
     /// Puts the trained side back to the SGD run.
     CloseNetwork,
     /// Replaces the training run by a fresh one with these settings on the current data; when it
@@ -255,6 +255,15 @@ pub enum Command {
     LoadGallery(GalleryKey),
     /// Remembers the folder of the last path confirmed in a path window (the next one starts there).
     SetLastFolder(Option<PathBuf>),
+}
+
+/// A file picked in the browser: its name (a page sees no path) and its contents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickedFile {
+    /// The file's name.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Where a scene to open comes from.

@@ -2,7 +2,8 @@
 //! taken on the UI thread when the user confirms) and [`run`], the body of the export job that
 //! `app::cache::export` starts. Building N1/N2, forward passes, rendering and writing all happen
 //! there. The formats are written by `core::export` and `core::interop` (the same functions, the
-//! same bytes as `tilelab export` and `tilelab activations`), every file through `core::atomic`.
+//! same bytes as `tilelab export` and `tilelab activations`), every file through `core::atomic`;
+//! in the web build a file is downloaded instead, and a folder as one ZIP archive.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use ndarray::Array2;
 
 use crate::app::ids::{ExportKind, Net, View};
 use crate::app::settings::DatasetSettings;
+use crate::app::storage;
 use crate::core::construct::{Constructed, Which};
 use crate::core::dataset::{Dataset, DatasetSpec};
 use crate::core::experiments::figure4::{self, Classifier, InvarianceResult};
@@ -18,15 +20,15 @@ use crate::core::experiments::figure4_deformation::{self, DeformationStudy};
 use crate::core::export::activations::{self, NamedArray};
 use crate::core::export::tables::CurvePoint;
 use crate::core::export::view_figures::{self, NO_INVARIANCE, ViewExportError, ViewKind, ViewNumbers};
-use crate::core::export::{sparse_json, weights_npy};
-use crate::core::interop::dataset_files::save_dataset;
+use crate::core::export::{NamedFile, sparse_json, weights_npy, write_folder, zip};
+use crate::core::figures;
+use crate::core::interop::dataset_files::dataset_files;
 use crate::core::interop::onnx_export::{ConstructedKind, export_cnn, export_constructed};
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::deep::DeepNet;
 use crate::core::nn::n2_shaped::N2Shaped;
 use crate::core::plot::{Figure, Format, render};
 use crate::core::tile::ClassSet;
-use crate::core::{atomic, figures};
 
 /// Seed of the figure pack's samples.
 pub const FIGURE_PACK_SEED: u64 = 1;
@@ -105,49 +107,74 @@ impl Source {
 /// Why an export of the dataset is refused when there is none.
 pub const NO_DATASET: &str = "no dataset yet: generate the dataset first (Dataset view)";
 
-/// Runs an export into `path`; returns the files written.
+/// What an export makes: one file's bytes, or the named files of a folder.
+pub enum Output {
+    /// The bytes of one file.
+    File(Vec<u8>),
+    /// The files of a folder, by name.
+    Folder(Vec<NamedFile>),
+}
+
+/// Runs an export into `path` (a file, or a folder it creates); returns the files written. Where
+/// there are no file paths (the web build) the file is downloaded under the name `path` ends in,
+/// and a folder as one ZIP archive named after it.
 pub fn run(kind: ExportKind, source: &Source, path: &Path) -> Result<Vec<PathBuf>, String> {
+    match output(kind, source)? {
+        Output::File(bytes) => {
+            write(path, &bytes)?;
+            Ok(vec![path.to_owned()])
+        }
+        Output::Folder(files) if storage::FILE_PATHS => write_folder(path, &files).map_err(|e| e.to_string()),
+        Output::Folder(files) => {
+            let archive = zip_name(path);
+            write(&archive, &zip::zip(&files).map_err(|e| e.to_string())?)?;
+            Ok(vec![archive])
+        }
+    }
+}
+
+/// The archive a folder export becomes where there are no folders to write: `name.zip`.
+fn zip_name(folder: &Path) -> PathBuf {
+    let mut name = folder.as_os_str().to_owned();
+    name.push(".zip");
+    PathBuf::from(name)
+}
+
+/// What the export `kind` makes of `source`: the bytes `run` writes.
+pub fn output(kind: ExportKind, source: &Source) -> Result<Output, String> {
+    let file = |bytes: Result<Vec<u8>, String>| bytes.map(Output::File);
+    let folder = |files: Result<Vec<NamedFile>, String>| files.map(Output::Folder);
     match kind {
         ExportKind::ViewFigure { png_scale } => {
             let figure = view_figure(source)?;
             let format = png_scale.map_or(Format::Svg, |scale| Format::Png { scale });
-            let bytes = render(&figure, format).map_err(|e| e.to_string())?;
-            write(path, &bytes)?;
-            Ok(vec![path.to_owned()])
+            file(render(&figure, format).map_err(|e| e.to_string()))
         }
-        ExportKind::ViewData => {
-            write(path, &view_csv(source)?)?;
-            Ok(vec![path.to_owned()])
-        }
+        ExportKind::ViewData => file(view_csv(source)),
         ExportKind::Activations { net, npy } => {
             let layers = layer_outputs(source, net)?;
             if npy {
-                activations::write_npy_folder(path, &layers).map_err(|e| e.to_string())
+                folder(activations::npy_folder_files(&layers).map_err(|e| e.to_string()))
             } else {
-                let bytes = activations::csv(&layers).map_err(|e| e.to_string())?;
-                write(path, &bytes).map(|()| vec![path.to_owned()])
+                file(activations::csv(&layers).map_err(|e| e.to_string()))
             }
         }
-        ExportKind::Weights { net, npy } => weights(source, net, npy, path),
-        ExportKind::Onnx { net, safetensors } => {
-            let bytes = onnx_bytes(source, net, safetensors)?;
-            write(path, &bytes)?;
-            Ok(vec![path.to_owned()])
-        }
+        ExportKind::Weights { net, npy } => weights(source, net, npy),
+        ExportKind::Onnx { net, safetensors } => file(onnx_bytes(source, net, safetensors)),
         ExportKind::DatasetNpy => {
             let (dataset, spec) = source.current_dataset()?;
-            save_dataset(path, &source.classes, &spec, dataset).map_err(|e| e.to_string())
+            folder(dataset_files(&source.classes, &spec, dataset).map_err(|e| e.to_string()))
         }
         ExportKind::FigurePack => {
-            figures::figure_pack(&source.classes, path, FIGURE_PACK_SEED).map_err(|e| e.to_string())
+            folder(figures::figure_pack_files(&source.classes, FIGURE_PACK_SEED).map_err(|e| e.to_string()))
         }
         ExportKind::Figure4Study => {
             let shown = source.invariance.as_ref().ok_or(NO_INVARIANCE)?;
-            let mut written = figure4::write_outputs(&shown.result, path).map_err(|e| e.to_string())?;
+            let mut files = figure4::output_files(&shown.result).map_err(|e| e.to_string())?;
             if let Some(study) = &shown.deformation {
-                written.extend(figure4_deformation::write_outputs(study, path).map_err(|e| e.to_string())?);
+                files.extend(figure4_deformation::output_files(study).map_err(|e| e.to_string())?);
             }
-            Ok(written)
+            Ok(Output::Folder(files))
         }
     }
 }
@@ -163,11 +190,12 @@ fn onnx_bytes(source: &Source, net: Net, safetensors: bool) -> Result<Vec<u8>, S
     if safetensors { graph.safetensors_bytes().map_err(|e| e.to_string()) } else { Ok(graph.onnx_bytes()) }
 }
 
+/// Writes one file (a download in the web build, whose path is just the name).
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    atomic::write_atomic(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    storage::write_user_file(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The logits of direct φ, N1, N2 and (if trained) the CNN on the current input.
@@ -222,22 +250,22 @@ pub fn layer_outputs(source: &Source, net: Net) -> Result<Vec<NamedArray>, Strin
     layers.map_err(|e| e.to_string())
 }
 
-/// Writes `net`'s weights as JSON (a file) or NPY (a folder).
-fn weights(source: &Source, net: Net, npy: bool, path: &Path) -> Result<Vec<PathBuf>, String> {
-    match (net, npy) {
+/// `net`'s weights as JSON (a file) or NPY (a folder).
+fn weights(source: &Source, net: Net, npy: bool) -> Result<Output, String> {
+    let output = match (net, npy) {
         (Net::Trained, false) => {
             let text = crate::core::nn::weights_file::to_json(source.cnn()?).map_err(|e| e.to_string())?;
-            write(path, text.as_bytes())?;
-            Ok(vec![path.to_owned()])
+            Output::File(text.into_bytes())
         }
-        (Net::Trained, true) => weights_npy::write_trained(source.cnn()?, path).map_err(|e| e.to_string()),
+        (Net::Trained, true) => Output::Folder(weights_npy::trained_files(source.cnn()?).map_err(|e| e.to_string())?),
         (_, false) => {
-            let bytes = sparse_json::to_bytes(&source.constructed(net)?.network).map_err(|e| e.to_string())?;
-            write(path, &bytes)?;
-            Ok(vec![path.to_owned()])
+            Output::File(sparse_json::to_bytes(&source.constructed(net)?.network).map_err(|e| e.to_string())?)
         }
-        (_, true) => weights_npy::write_dense(&source.constructed(net)?.network, path).map_err(|e| e.to_string()),
-    }
+        (_, true) => {
+            Output::Folder(weights_npy::dense_files(&source.constructed(net)?.network).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok(output)
 }
 
 #[cfg(test)]
@@ -538,6 +566,34 @@ mod tests {
         for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
             image::open(file).unwrap();
         }
+    }
+
+    #[test]
+    fn a_folder_export_makes_the_files_it_writes_so_its_zip_holds_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = source(View::Networks);
+        let kinds = [
+            ExportKind::DatasetNpy,
+            ExportKind::Activations { net: Net::N2, npy: true },
+            ExportKind::Weights { net: Net::N2, npy: true },
+        ];
+        for kind in kinds {
+            let Ok(Output::Folder(files)) = output(kind, &s) else { panic!("{kind:?} makes a folder") };
+            let folder = dir.path().join(kind.default_name(View::Networks));
+            run(kind, &s, &folder).unwrap();
+            let names = |files: &[NamedFile]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            let written: Vec<NamedFile> = folder_bytes(&folder)
+                .into_iter()
+                .map(|(name, bytes)| (name.to_string_lossy().into_owned(), bytes))
+                .collect();
+            let mut made = files.clone();
+            made.sort();
+            assert_eq!(names(&made), names(&written), "{kind:?}: the same names");
+            assert_eq!(made, written, "{kind:?}: the same bytes");
+            assert_eq!(&zip::zip(&files).unwrap()[..4], b"PK\x03\x04");
+        }
+        assert_eq!(zip_name(Path::new("figures")), Path::new("figures.zip"));
+        assert!(matches!(output(ExportKind::ViewFigure { png_scale: None }, &s), Ok(Output::File(_))));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! figure pack.
 //!
 //! A menu click opens a small path window (a text field that always works, plus "Browse…" through
-//! `rfd` on a helper thread, so the UI never blocks). On "Export" the window asks for
+//! `rfd` on a helper thread, so the UI never blocks); in the web build, which has no paths, it asks
+//! for the export at once, downloaded under the default name. On "Export" the window asks for
 //! `Command::Export`; the app copies the inputs ([`source`]) and the export runs as a background
 //! job (`app::export_job`, started by `app::cache::export`).
 
@@ -21,6 +22,7 @@ use crate::app::ids::{ExportKind, Net};
 use crate::app::jobs::Job;
 use crate::app::settings::DatasetSettings;
 use crate::app::state::AppState;
+use crate::app::storage;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::path_field::{create_folder_ui, default_folder, expand_typed, missing_folder, path_field_ui};
 use crate::core::construct::Which;
@@ -111,18 +113,24 @@ pub struct ExportState {
 }
 
 impl ExportState {
-    /// Opens the path window for `kind`: what was typed for it last, else the view's default name
-    /// in an absolute folder the user sees (the last one used, or the tile set's).
-    pub fn ask(&mut self, kind: ExportKind, app: &AppState) {
+    /// Asks for the export `kind`: the path window opens, with what was typed for it last, else
+    /// the view's default name in an absolute folder the user sees (the last one used, or the tile
+    /// set's). Without file paths (the web build) the export itself is returned instead: it
+    /// downloads under the default name.
+    pub fn ask(&mut self, kind: ExportKind, app: &AppState) -> Option<Command> {
+        let session = &app.session;
+        if !storage::FILE_PATHS {
+            return Some(Command::Export { kind, path: PathBuf::from(kind.default_name(session.view)) });
+        }
         let path = match &self.last_typed {
             Some((last, typed)) if *last == kind => typed.clone(),
             _ => {
-                let session = &app.session;
                 let folder = default_folder(session.last_folder.as_deref(), session.tileset_path.as_deref());
                 folder.join(kind.default_name(session.view)).display().to_string()
             }
         };
         self.dialog = Some(ExportDialog { kind, path, browse: None, note: None, missing: None });
+        None
     }
 
     /// True while an export runs.
@@ -151,13 +159,14 @@ impl ExportState {
     }
 }
 
-/// The File → Export submenu.
-pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState) {
+/// The File → Export submenu. In the web build an item downloads at once: it has no "…".
+pub fn menu_ui(ui: &mut egui::Ui, app: &AppState, exports: &mut ExportState, commands: &mut Vec<Command>) {
     let view = app.session.view;
     ui.menu_button("Export", |ui| {
         let mut pick = |ui: &mut egui::Ui, label: &str, kind: ExportKind| {
+            let label = if storage::FILE_PATHS { label } else { label.trim_end_matches('…') };
             if ui.add_enabled(!exports.is_running(), egui::Button::new(label)).clicked() {
-                exports.ask(kind, app);
+                commands.extend(exports.ask(kind, app));
             }
         };
         ui.label(egui::RichText::new(format!("{} view", view.label())).weak());

@@ -136,13 +136,6 @@ impl PathPurpose {
         }
     }
 
-    /// True when the web build offers it: the browser's file picker opens a scene, an ONNX model
-    /// or a tile image, and every save is a download. (IDX pairs, background images and tile-set
-    /// files are opened in the desktop app.)
-    pub fn works_in_a_browser(self) -> bool {
-        self.is_save() || matches!(self, Self::OpenScene | Self::OpenNetwork | Self::ImportTileImage)
-    }
-
     /// The file name proposed when saving.
     pub fn default_name(self) -> &'static str {
         match self {

@@ -65,7 +65,7 @@ pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]
-use web::scene_address;
+use web::{scene_address, toggle_full_screen};
 #[cfg(target_arch = "wasm32")]
 pub mod web_files;
 #[cfg(target_arch = "wasm32")]
@@ -255,6 +255,8 @@ impl TilelabApp {
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::O), Command::AskPath(PathPurpose::OpenTileSet)),
             (KeyboardShortcut::new(Modifiers::COMMAND, Key::Q), Command::Quit),
         ];
+        // A page is closed by its tab: the web build has no Quit.
+        let table = table.into_iter().filter(|(_, command)| storage::FILE_PATHS || *command != Command::Quit);
         // In the Training view, undo and redo act on the settings being edited there.
         let editing_training = self.state.session.view == View::Training && !self.views.lecture.active;
         for (shortcut, command) in table {
@@ -327,22 +329,14 @@ impl TilelabApp {
                 let button = egui::Button::new(label);
                 // An empty shortcut text would still add a space to the accessible label.
                 let button = if shortcut.is_empty() { button } else { button.shortcut_text(shortcut) };
-                let enabled = match command {
-                    Command::AskPath(purpose) => storage::FILE_PATHS || purpose.works_in_a_browser(),
-                    _ => true,
-                };
-                if ui.add_enabled(enabled, button).on_disabled_hover_text(storage::NO_FILE_PATHS).clicked() {
+                if ui.add(button).clicked() {
                     self.push(command);
                 }
             }
             ui.separator();
             self.scene_menu_ui(ui);
             ui.separator();
-            if storage::FILE_PATHS {
-                export_menu::menu_ui(ui, &self.state, &mut self.views.exports);
-            } else {
-                ui.add_enabled(false, egui::Button::new("Export")).on_disabled_hover_text(storage::NO_FILE_PATHS);
-            }
+            export_menu::menu_ui(ui, &self.state, &mut self.views.exports, &mut self.commands);
             ui.menu_button("Examples", |ui| {
                 for (name, text) in crate::core::scene::BUNDLED {
                     if ui.button(name).on_hover_text(crate::core::scene::title_of(text)).clicked() {
@@ -461,8 +455,7 @@ impl TilelabApp {
             ui.separator();
             egui::gui_zoom::zoom_menu_buttons(ui);
             if ui.add(egui::Button::new("Full screen").shortcut_text("F11")).clicked() {
-                let fullscreen = ui.input(|i| i.viewport().fullscreen.unwrap_or(false));
-                ui.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+                toggle_full_screen(ui.ctx());
             }
         });
     }
@@ -590,11 +583,9 @@ impl TilelabApp {
     }
 
     /// The web build's stand-in for a path window: a save becomes a download under the proposed
-    /// name, an open the browser's file picker; what a page cannot do says so.
+    /// name, an open the browser's file picker.
     fn ask_file_in_the_browser(&mut self, ctx: &egui::Context, purpose: PathPurpose) {
-        if !purpose.works_in_a_browser() {
-            self.state.warn(storage::NO_FILE_PATHS);
-        } else if purpose.is_save() {
+        if purpose.is_save() {
             match PathDialog::new(purpose, purpose.default_name().to_owned()).command(&self.state) {
                 Ok(command) => self.push(command),
                 Err(error) => self.state.error(error),
@@ -609,9 +600,7 @@ impl TilelabApp {
     fn open_files_picked_in_the_browser(&mut self) {
         for picked in web_files::take_picked() {
             match picked {
-                Ok(web_files::Picked { purpose, name, bytes }) => {
-                    self.push(Command::OpenPicked { purpose, name, bytes })
-                }
+                Ok(web_files::Picked { purpose, files }) => self.push(Command::OpenPicked { purpose, files }),
                 Err(error) => self.state.error(error),
             }
         }
@@ -671,7 +660,14 @@ pub fn run(scene: Option<PathBuf>) -> anyhow::Result<()> {
 /// The desktop has path windows instead of the browser's file picker.
 #[cfg(not(target_arch = "wasm32"))]
 fn pick_in_the_browser(_ctx: &egui::Context, _purpose: PathPurpose) -> Result<(), String> {
-    Err(storage::NO_FILE_PATHS.to_owned())
+    Err("the desktop opens files through its path windows".to_owned())
+}
+
+/// Puts the window in full screen or back (the web build asks the browser for the page).
+#[cfg(not(target_arch = "wasm32"))]
+fn toggle_full_screen(ctx: &egui::Context) {
+    let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
 }
 
 /// What "Copy link to this scene" copies on the desktop: the bare link (the web build copies the

@@ -8,13 +8,15 @@ use crate::core::tileset_file;
 use crate::core::tileset_file::ImportOptions;
 
 use super::TilelabApp;
-use super::cache::{self, GalleryKey};
-use super::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, SceneSource};
+use super::cache::{self, GalleryKey, PickedIdx};
+use super::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, PickedFile, SceneSource};
 use super::ids::PathPurpose;
 use super::imported::Loaded;
+use super::settings::BackgroundChoice;
 use super::storage;
 use super::training_job::{Control, TrainingJob, TrainingStart};
-use crate::core::grey_image::load_grey_image;
+use crate::core::grey_image::{decode_grey_image, load_grey_image};
+use crate::core::scene::file::MAX_BACKGROUND_SIDE;
 
 /// Largest image file the importer reads.
 const MAX_IMPORT_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -107,7 +109,7 @@ impl TilelabApp {
             Command::LoadGallery(key) => state.cache.load_gallery(Some(ctx), key),
             Command::SetBackgroundImage(path) => match load_grey_image(&path) {
                 Ok(_) => {
-                    state.session.dataset.background = super::settings::BackgroundChoice::ImageFile { path };
+                    state.session.dataset.background = BackgroundChoice::ImageFile { path };
                     state.changed();
                 }
                 Err(error) => state.error(format!("cannot use this background: {error}")),
@@ -190,9 +192,13 @@ impl TilelabApp {
                     self.views.dialogs.rename = Some((node, name));
                 }
             }
-            Command::AskExport(kind) => self.views.exports.ask(kind, state),
+            Command::AskExport(kind) => {
+                if let Some(export) = self.views.exports.ask(kind, state) {
+                    self.run_command(ctx, export);
+                }
+            }
             Command::OpenNetwork(path) => state.imported.open(&path, cache::open_network(Some(ctx), &path)),
-            Command::OpenPicked { purpose, name, bytes } => self.open_picked(ctx, purpose, name, bytes),
+            Command::OpenPicked { purpose, files } => self.open_picked(ctx, purpose, files),
             Command::CloseNetwork => {
                 state.imported.close();
                 state.session.network_path = None;
@@ -326,15 +332,30 @@ impl TilelabApp {
 }
 
 impl TilelabApp {
-    /// Opens a file picked in the browser: a scene, an ONNX model, or an image imported as a new
-    /// class with the import window's starting settings.
-    fn open_picked(&mut self, ctx: &egui::Context, purpose: PathPurpose, name: String, bytes: Vec<u8>) {
+    /// Opens files picked in the browser, with the desktop's checks: a scene, a tile set, an ONNX
+    /// model, an image imported as a new class (with the import window's starting settings), an
+    /// image as the dataset background, or IDX images (and labels) in the gallery.
+    fn open_picked(&mut self, ctx: &egui::Context, purpose: PathPurpose, files: Vec<PickedFile>) {
+        if purpose == PathPurpose::OpenIdx {
+            self.views.gallery.open = true;
+            self.state.cache.load_gallery(Some(ctx), GalleryKey::Picked(PickedIdx::new(files)));
+            return;
+        }
+        // Every other picker takes one file.
+        let Some(PickedFile { name, bytes }) = files.into_iter().next() else { return };
         let state = &mut self.state;
         match purpose {
             PathPurpose::OpenScene => match String::from_utf8(bytes) {
                 Ok(text) => self.run_command(ctx, Command::OpenScene(SceneSource::Picked { name, text })),
                 Err(_) => state.error(format!("could not open the scene {name}: it is not a text file")),
             },
+            PathPurpose::OpenTileSet => {
+                let classes = std::str::from_utf8(&bytes).map_err(|_| "it is not a text file".to_owned());
+                match classes.and_then(|text| tileset_file::from_json(text).map_err(|e| e.to_string())) {
+                    Ok(classes) => self.replace_set(classes, &name),
+                    Err(error) => state.error(format!("could not open {name}: {error}")),
+                }
+            }
             PathPurpose::OpenNetwork => {
                 state.imported.open(Path::new(&name), cache::open_picked_network(Some(ctx), bytes));
             }
@@ -350,9 +371,36 @@ impl TilelabApp {
                     Err(error) => state.error(format!("could not import {name}: {error}")),
                 }
             }
-            _ => state.warn(storage::NO_FILE_PATHS),
+            PathPurpose::BackgroundImage => match picked_background(&bytes, &name) {
+                Ok(picture) => {
+                    state.session.dataset.background = BackgroundChoice::Picture(picture);
+                    state.changed();
+                    state.info(format!("the dataset background is {name}"));
+                }
+                Err(error) => state.error(format!("cannot use this background: {error}")),
+            },
+            // A picker opens files to read; saves are downloads.
+            PathPurpose::SaveTileSetAs
+            | PathPurpose::ExportAtlas
+            | PathPurpose::ExportTilePng
+            | PathPurpose::SaveSceneAs
+            | PathPurpose::SaveLectureScene
+            | PathPurpose::OpenIdx => {}
         }
     }
+}
+
+/// A background picked in the browser: decoded as the desktop reads a file, and kept with the
+/// work as a picture (a page cannot read a path again), so at most the side a scene holds.
+fn picked_background(bytes: &[u8], name: &str) -> Result<ndarray::Array2<f32>, String> {
+    let picture = decode_grey_image(bytes, name).map_err(|e| e.to_string())?;
+    let (height, width) = picture.dim();
+    if height.max(width) > MAX_BACKGROUND_SIDE {
+        return Err(format!(
+            "{name} is {width}×{height} pixels; a background kept with your work is at most {MAX_BACKGROUND_SIDE} per side"
+        ));
+    }
+    Ok(picture)
 }
 
 fn import_image(path: &Path, options: &ImportOptions) -> Result<crate::core::tile::Tile, String> {

@@ -6,11 +6,8 @@
 use std::path::{Path, PathBuf};
 
 /// False in the web build: a page gets no file paths, so the path windows are not offered there;
-/// the browser's file picker and downloads stand in where they can (`PathPurpose::works_in_a_browser`).
+/// the browser's file picker and downloads stand in for them.
 pub const FILE_PATHS: bool = !cfg!(target_arch = "wasm32");
-/// Why the web build does not offer something that needs file paths.
-pub const NO_FILE_PATHS: &str =
-    "a web page sees no file paths: open these files in the desktop app (your work is kept in this browser)";
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::{default_data_dir, read_text, write_text, write_user_file};

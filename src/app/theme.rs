@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 
-use crate::core::atomic;
+use crate::app::storage;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
@@ -271,10 +271,11 @@ pub fn write_png(path: &std::path::Path, image: &ColorImage) -> Result<(), Strin
     buffer
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .map_err(|e| format!("PNG encoding failed: {e}"))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    // A page has no folders: there the file is downloaded under its name.
+    if let Some(dir) = path.parent().filter(|d| storage::FILE_PATHS && !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    storage::write_user_file(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -97,6 +97,18 @@ pub fn scene_address(link: &str) -> String {
     format!("{page}{}{link}", crate::core::scene::URL_FRAGMENT)
 }
 
+/// View → Full screen: asks the browser to show the page full screen, or to leave it (eframe's
+/// web runner does not act on the viewport's full-screen command).
+pub fn toggle_full_screen(_ctx: &egui::Context) {
+    let Some(document) = document() else { return };
+    if document.fullscreen_element().is_some() {
+        document.exit_fullscreen();
+    } else if let Some(page) = document.document_element() {
+        // Refused without a recent click (the menu item is one) or where full screen is not allowed.
+        let _ = page.request_fullscreen();
+    }
+}
+
 /// The scene link of `index.html#scene=…`, if the address has one.
 fn scene_link_in_address() -> Option<String> {
     let hash = web_sys::window()?.location().hash().ok()?;

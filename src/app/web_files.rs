@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
+use super::command::PickedFile;
 use super::ids::PathPurpose;
 
 /// Most bytes a picked file may have: the desktop's limit for scenes, tile sets and images; a
@@ -20,11 +21,10 @@ const MEGABYTE: f64 = 1024.0 * 1024.0;
 /// How long a download's object URL is kept before it is released.
 const DOWNLOAD_URL_LIFETIME_MS: i32 = 60_000;
 
-/// A file the user picked: what for, its name and its contents.
+/// Files the user picked: what for, and each one's name and contents.
 pub struct Picked {
     pub purpose: PathPurpose,
-    pub name: String,
-    pub bytes: Vec<u8>,
+    pub files: Vec<PickedFile>,
 }
 
 thread_local! {
@@ -37,8 +37,9 @@ pub fn take_picked() -> Vec<Result<Picked, String>> {
     PICKED.with(|picked| std::mem::take(&mut *picked.borrow_mut()))
 }
 
-/// Opens the browser's file picker for `purpose` (its file types); the file arrives through
-/// [`take_picked`] once read, nothing when the user cancels.
+/// Opens the browser's file picker for `purpose` (its file types; for IDX files the images and
+/// their labels together); the files arrive through [`take_picked`] once read, nothing when the
+/// user cancels.
 pub fn pick(ctx: &egui::Context, purpose: PathPurpose) -> Result<(), String> {
     let input = document()?
         .create_element("input")
@@ -46,14 +47,19 @@ pub fn pick(ctx: &egui::Context, purpose: PathPurpose) -> Result<(), String> {
         .and_then(|element| element.dyn_into::<web_sys::HtmlInputElement>().ok())
         .ok_or("the page cannot make a file picker")?;
     input.set_type("file");
+    input.set_multiple(purpose == PathPurpose::OpenIdx);
     let (_, extensions) = purpose.filter();
     input.set_accept(&extensions.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(","));
     let chosen = input.clone();
     let ctx = ctx.clone();
     let on_change = Closure::once_into_js(move || {
-        let Some(file) = chosen.files().and_then(|files| files.get(0)) else { return };
+        let Some(list) = chosen.files() else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        if files.is_empty() {
+            return;
+        }
         wasm_bindgen_futures::spawn_local(async move {
-            let picked = read(purpose, file).await;
+            let picked = read_all(purpose, files).await;
             PICKED.with(|list| list.borrow_mut().push(picked));
             ctx.request_repaint();
         });
@@ -63,8 +69,17 @@ pub fn pick(ctx: &egui::Context, purpose: PathPurpose) -> Result<(), String> {
     Ok(())
 }
 
+/// Every picked file's contents; the first that cannot be read stops the rest.
+async fn read_all(purpose: PathPurpose, files: Vec<web_sys::File>) -> Result<Picked, String> {
+    let mut read_files = Vec::with_capacity(files.len());
+    for file in files {
+        read_files.push(read(purpose, file).await?);
+    }
+    Ok(Picked { purpose, files: read_files })
+}
+
 /// The contents of `file`, refused before reading when it is larger than its purpose allows.
-async fn read(purpose: PathPurpose, file: web_sys::File) -> Result<Picked, String> {
+async fn read(purpose: PathPurpose, file: web_sys::File) -> Result<PickedFile, String> {
     let name = file.name();
     let limit = if purpose == PathPurpose::OpenNetwork { MAX_PICKED_MODEL_BYTES } else { MAX_PICKED_BYTES };
     if file.size() > limit {
@@ -77,7 +92,7 @@ async fn read(purpose: PathPurpose, file: web_sys::File) -> Result<Picked, Strin
     let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
         .await
         .map_err(|_| format!("the browser could not read {name} (too large for its memory?)"))?;
-    Ok(Picked { purpose, name, bytes: js_sys::Uint8Array::new(&buffer).to_vec() })
+    Ok(PickedFile { name, bytes: js_sys::Uint8Array::new(&buffer).to_vec() })
 }
 
 /// Offers `bytes` as a download named `name` (the browser saves it where the user chooses).

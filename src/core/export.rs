@@ -12,12 +12,17 @@
 //! - [`sparse_json`]: N1/N2 as sparse JSON; [`weights_npy`]: N1/N2 dense and the trained CNN as NPY.
 //! - [`tables`]: the tables behind the views (tiles, placements, logits, training curves);
 //!   [`view_figures`]: each view's figure and CSV (File → Export and `tilelab figures --scene`).
+//! - [`zip`]: a folder export as one ZIP archive (the web build downloads folders this way).
+//!
+//! A folder export is made as a list of [`NamedFile`]s first and written by [`write_folder`], so
+//! the same files can go to disk or into an archive.
 
 pub mod activations;
 pub mod sparse_json;
 pub mod tables;
 pub mod view_figures;
 pub mod weights_npy;
+pub mod zip;
 
 use std::io::Cursor;
 use std::mem::size_of;
@@ -83,6 +88,9 @@ pub enum ExportError {
     /// A JSON file could not be encoded.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A folder could not be packed as a ZIP archive.
+    #[error("ZIP: {0}")]
+    Zip(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -308,13 +316,33 @@ pub fn save_figure(path: &Path, figure: &Figure) -> Result<(), ExportError> {
 
 /// Like [`save_figure`] with an explicit PNG pixel multiplier (ignored for SVG).
 pub fn save_figure_scaled(path: &Path, figure: &Figure, png_scale: f32) -> Result<(), ExportError> {
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    write_file(path, &figure_bytes(path, figure, png_scale)?)
+}
+
+/// The figure as the bytes of a file named `name`: PNG (at `png_scale`) or SVG, chosen by the extension.
+pub fn figure_bytes(name: &Path, figure: &Figure, png_scale: f32) -> Result<Vec<u8>, ExportError> {
+    let extension = name.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let format = match extension.as_deref() {
         Some("png") => Format::Png { scale: png_scale },
         Some("svg") => Format::Svg,
-        _ => return Err(ExportError::FigureExtension(path.to_path_buf())),
+        _ => return Err(ExportError::FigureExtension(name.to_path_buf())),
     };
-    write_file(path, &render(figure, format)?)
+    Ok(render(figure, format)?)
+}
+
+/// A file of a folder export: its name inside the folder and its bytes.
+pub type NamedFile = (String, Vec<u8>);
+
+/// Writes `files` into `dir` (created if missing), each atomically; returns their paths in order.
+pub fn write_folder(dir: &Path, files: &[NamedFile]) -> Result<Vec<PathBuf>, ExportError> {
+    create_folder(dir)?;
+    files
+        .iter()
+        .map(|(name, bytes)| {
+            let path = dir.join(name);
+            write_file(&path, bytes).map(|()| path)
+        })
+        .collect()
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -12,7 +12,9 @@ use ndarray::Axis;
 use crate::core::construct::{ConstructError, Constructed, build_n2};
 use crate::core::dataset::{self, Dataset, DatasetError, DatasetSpec, Sample};
 use crate::core::detect;
-use crate::core::export::{CsvValue, ExportError, Table, save_csv, save_figure};
+use crate::core::export::{
+    CsvValue, DEFAULT_PNG_SCALE, ExportError, NamedFile, Table, csv_bytes, figure_bytes, write_folder,
+};
 use crate::core::nn::sparse::{Activation, LayerKind, SparseError};
 use crate::core::plot::{BarChart, BarSeries, Colormap, Figure, FigureKind, Heatmap, HeatmapGrid};
 use crate::core::tile::{ClassSet, TileError};
@@ -39,25 +41,21 @@ pub enum FigureError {
     /// N2's forward pass failed.
     #[error("N2 forward pass: {0}")]
     Forward(#[from] SparseError),
-    /// A figure or table could not be rendered or written.
+    /// A figure or table could not be rendered, or the folder not written.
     #[error(transparent)]
     Export(#[from] ExportError),
-    /// The output folder could not be created.
-    #[error("{path}: {source}")]
-    Io {
-        /// The folder.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
 }
 
 /// Writes the figure pack for `classes` into `out_dir` (created if missing); returns the files.
 ///
 /// The samples come from [`dataset::generate`] with `seed`, so the pack is reproducible.
 pub fn figure_pack(classes: &ClassSet, out_dir: &Path, seed: u64) -> Result<Vec<PathBuf>, FigureError> {
+    Ok(write_folder(out_dir, &figure_pack_files(classes, seed)?)?)
+}
+
+/// The files of [`figure_pack`], by name.
+pub fn figure_pack_files(classes: &ClassSet, seed: u64) -> Result<Vec<NamedFile>, FigureError> {
     classes.validate()?;
-    std::fs::create_dir_all(out_dir).map_err(|source| FigureError::Io { path: out_dir.to_path_buf(), source })?;
     let spec = pack_spec(classes, seed);
     let dataset = dataset::generate(classes, &spec)?;
     let n2 = build_n2(classes, spec.height, spec.width)?;
@@ -66,11 +64,9 @@ pub fn figure_pack(classes: &ClassSet, out_dir: &Path, seed: u64) -> Result<Vec<
     };
     let activations = n2.network.forward(sample.image.view())?;
 
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     let mut save = |name: &str, figure: &Figure| -> Result<(), FigureError> {
-        let path = out_dir.join(name);
-        save_figure(&path, figure)?;
-        written.push(path);
+        files.push((name.to_owned(), figure_bytes(Path::new(name), figure, DEFAULT_PNG_SCALE)?));
         Ok(())
     };
     let tiles = tiles_figure(classes);
@@ -86,10 +82,8 @@ pub fn figure_pack(classes: &ClassSet, out_dir: &Path, seed: u64) -> Result<Vec<
     save("logits_phi_vs_n2.png", &logits)?;
     save("logits_phi_vs_n2.svg", &logits)?;
 
-    let report = out_dir.join("n2_layers.csv");
-    save_csv(&report, &report_table(&n2))?;
-    written.push(report);
-    Ok(written)
+    files.push(("n2_layers.csv".to_owned(), csv_bytes(&report_table(&n2))?));
+    Ok(files)
 }
 
 /// The pack's dataset: the paper's 40×40 uniform noise, grown so the largest tile fits with room

@@ -1,6 +1,7 @@
 //! Grey images read from PNG/JPEG files (a dataset background): values in [0, 1], with the
 //! decoder's size and memory limits set before anything is decoded.
 
+use std::io::{BufRead, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
@@ -23,14 +24,27 @@ pub enum GreyImageError {
 /// Reads an image file as grey values in [0, 1], shaped `(height, width)`.
 pub fn load_grey_image(path: &Path) -> Result<Array2<f32>, GreyImageError> {
     let open = |source| GreyImageError::Open { path: path.to_owned(), source };
-    let decode = |source| GreyImageError::Decode { path: path.to_owned(), source };
-    let mut reader = image::ImageReader::open(path).map_err(open)?.with_guessed_format().map_err(open)?;
+    let reader = image::ImageReader::open(path).map_err(open)?.with_guessed_format().map_err(open)?;
+    grey_values(reader).map_err(|source| GreyImageError::Decode { path: path.to_owned(), source })
+}
+
+/// Decodes the bytes of an image file named `name` (a file picked in a browser) as grey values in
+/// [0, 1], shaped `(height, width)`, with the same limits as [`load_grey_image`].
+pub fn decode_grey_image(bytes: &[u8], name: &str) -> Result<Array2<f32>, GreyImageError> {
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| GreyImageError::Open { path: PathBuf::from(name), source })?;
+    grey_values(reader).map_err(|source| GreyImageError::Decode { path: PathBuf::from(name), source })
+}
+
+/// Decodes with the size and memory limits set first.
+fn grey_values<R: BufRead + Seek>(mut reader: image::ImageReader<R>) -> Result<Array2<f32>, image::ImageError> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_ALLOC);
     reader.limits(limits);
-    let grey = reader.decode().map_err(decode)?.into_luma8();
+    let grey = reader.decode()?.into_luma8();
     let (width, height) = (grey.width() as usize, grey.height() as usize);
     let values = grey.into_raw().into_iter().map(|v| f32::from(v) / 255.0).collect();
     // The decoder returns exactly width × height bytes, so the shape always fits.
@@ -53,5 +67,12 @@ mod tests {
         assert!(matches!(load_grey_image(&dir.path().join("missing.png")), Err(GreyImageError::Open { .. })));
         std::fs::write(dir.path().join("bad.png"), b"not a png").unwrap();
         assert!(matches!(load_grey_image(&dir.path().join("bad.png")), Err(GreyImageError::Decode { .. })));
+        let picked = decode_grey_image(&std::fs::read(&path).unwrap(), "g.png").unwrap();
+        assert_eq!(picked, loaded, "bytes decode as the file does");
+        let error = decode_grey_image(b"not a png", "bad.png").unwrap_err();
+        assert!(
+            matches!(error, GreyImageError::Decode { .. }) && error.to_string().starts_with("bad.png: "),
+            "{error}"
+        );
     }
 }

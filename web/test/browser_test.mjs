@@ -36,12 +36,20 @@ const LECTURE_BUTTON = [652, 43];
 const FILE_MENU = [18, 12];
 // Items of the web build's File menu, once it is open.
 const FILE_ITEMS = {
+  openTileSet: [60, 62],
+  saveTileSetAs: [60, 108],
   importTileImage: [60, 131],
   openNetwork: [60, 200],
   exportAtlas: [60, 223],
   openScene: [60, 278],
   saveScene: [60, 301],
   copyLink: [60, 347],
+  export: [60, 379],
+};
+// Items of File → Export, once the submenu is open (the Tiles view's).
+const EXPORT_ITEMS = {
+  figurePng: [234, 396],
+  figurePack: [214, 599],
 };
 /// Bytes of a file larger than the page reads (64 MB, as the desktop's limit for scenes).
 const TOO_LARGE_BYTES = 65 * 1024 * 1024;
@@ -177,13 +185,37 @@ function sceneLink(file) {
 /// File → an item of the web build's File menu.
 async function fileMenu(page, item) {
   await page.mouse.click(...FILE_MENU);
-  await page.waitForTimeout(400);
+  await page.waitForTimeout(1000);
   await page.mouse.click(...FILE_ITEMS[item]);
 }
 
+/// File → Export → an item of the submenu.
+async function exportMenu(page, item) {
+  await page.mouse.click(...FILE_MENU);
+  await page.waitForTimeout(1000);
+  await page.mouse.click(...FILE_ITEMS.export);
+  await page.waitForTimeout(1000);
+  await page.mouse.click(...EXPORT_ITEMS[item]);
+}
+
+/// The names of the files in a ZIP archive (from its central directory).
+function zipNames(archive) {
+  const end = archive.length - 22;
+  if (archive.readUInt32LE(end) !== 0x06054b50) throw new Error("FAILED: not a ZIP archive");
+  const names = [];
+  let at = archive.readUInt32LE(end + 16);
+  for (let n = archive.readUInt16LE(end + 10); n > 0; n--) {
+    const length = archive.readUInt16LE(at + 28);
+    names.push(archive.toString("utf8", at + 46, at + 46 + length));
+    at += 46 + length + archive.readUInt16LE(at + 30) + archive.readUInt16LE(at + 32);
+  }
+  return names;
+}
+
 /// Files and links in the browser, on a fresh page: File → Copy link to this scene (read back from
-/// the clipboard, and opened), Save scene and Export atlas PNG as downloads, Open scene through
-/// the browser's file picker (the downloaded scene), and a file too large for the page refused.
+/// the clipboard, and opened), Save scene, Export atlas PNG and two items of File → Export (a
+/// figure, the figure pack as a ZIP) as downloads, Open scene and Open… (a tile set) through the
+/// browser's file picker, and a file too large for the page refused.
 async function filesAndLinks(browser, url, errors, lines) {
   const context = await browser.newContext({
     viewport: { width: WIDTH, height: HEIGHT },
@@ -192,7 +224,10 @@ async function filesAndLinks(browser, url, errors, lines) {
   const page = await context.newPage();
   page.on("console", (message) => {
     lines.push(message.text());
-    if (message.type() === "error" && !/more than the 64 MB/.test(message.text())) errors.push(message.text());
+    // The refusals this test provokes are logged as errors on purpose.
+    if (message.type() === "error" && !/more than the 64 MB|could not open broken-tiles/.test(message.text())) {
+      errors.push(message.text());
+    }
   });
   page.on("pageerror", (error) => errors.push(String(error)));
   try {
@@ -211,9 +246,9 @@ async function filesAndLinks(browser, url, errors, lines) {
     const reopened = await openAndRead(browser, clipboard, /opened the scene from the link.*|could not open the scene.*/, "the copied link");
     check(reopened[0].startsWith("opened"), `the copied link opens in a new page ("${reopened[0]}")`);
 
-    const downloadOf = async (item) => {
-      const waiting = page.waitForEvent("download", { timeout: 15_000 });
-      await fileMenu(page, item);
+    const downloadOf = async (item, open = fileMenu, timeout = 15_000) => {
+      const waiting = page.waitForEvent("download", { timeout });
+      await open(page, item);
       const download = await waiting;
       const path = join(OUT, download.suggestedFilename());
       await download.saveAs(path);
@@ -224,6 +259,19 @@ async function filesAndLinks(browser, url, errors, lines) {
     check(sceneName === "scene.tilelab" && saved.format === "tilelab-scene", `Save scene downloads ${sceneName}, a scene file`);
     const [atlasName, atlasBytes] = await downloadOf("exportAtlas");
     check(atlasName === "atlas.png" && atlasBytes.subarray(1, 4).toString() === "PNG", `Export atlas PNG downloads ${atlasName}, a PNG`);
+    const [figureName, figureBytes] = await downloadOf("figurePng", exportMenu);
+    check(
+      figureName === "tiles.png" && figureBytes.length > 1000 && figureBytes.subarray(1, 4).toString() === "PNG",
+      `File → Export → Figure as PNG downloads ${figureName}, a PNG of ${figureBytes.length} bytes`,
+    );
+    const [packName, packBytes] = await downloadOf("figurePack", exportMenu, 120_000);
+    const packed = zipNames(packBytes);
+    check(
+      packName === "figures.zip" && ["tiles.png", "tiles.svg", "n2_layers.csv"].every((name) => packed.includes(name)),
+      `File → Export → Figure pack downloads ${packName}, a ZIP of ${packed.length} files (${packed.slice(0, 3).join(", ")}, …)`,
+    );
+    const [tilesName, tilesBytes] = await downloadOf("saveTileSetAs");
+    check(tilesName === "tileset.json" && JSON.parse(tilesBytes.toString("utf8")).classes.length > 0, `Save as… downloads ${tilesName}, a tile set`);
 
     const pickFile = async (item, path) => {
       const choosing = page.waitForEvent("filechooser", { timeout: 10_000 });
@@ -234,6 +282,19 @@ async function filesAndLinks(browser, url, errors, lines) {
     await pickFile("openScene", scenePath);
     const opened = await waitForLine(lines, /opened the scene scene\.tilelab: (.*)/, 20_000, "Open scene…", from);
     check(true, `Open scene… opened the downloaded scene through the file picker ("${opened[1]}")`);
+
+    const picked = join(OUT, "picked-tiles.json");
+    await writeFile(picked, tilesBytes);
+    from = lines.length;
+    await pickFile("openTileSet", picked);
+    await waitForLine(lines, /loaded picked-tiles\.json/, 20_000, "File → Open… of a tile set", from);
+    check(true, "File → Open… loaded a tile-set file picked through the file chooser");
+    const broken = join(OUT, "broken-tiles.json");
+    await writeFile(broken, "{ not a tile set");
+    from = lines.length;
+    await pickFile("openTileSet", broken);
+    const brokenLine = await waitForLine(lines, /could not open broken-tiles\.json: .*/, 20_000, "a broken tile set", from);
+    check(true, `a broken tile-set file is refused ("${brokenLine[0]}")`);
 
     const big = join(OUT, "too-large.tilelab");
     await writeFile(big, "");

@@ -105,7 +105,7 @@ fn background_ui(ui: &mut egui::Ui, settings: &mut DatasetSettings, commands: &m
         BackgroundChoice::Constant { .. } => "Constant",
         BackgroundChoice::Gradient { .. } => "Gradient",
         BackgroundChoice::ImageFile { .. } => "Image from file",
-        BackgroundChoice::Picture(_) => "Picture from the scene",
+        BackgroundChoice::Picture(_) => "Picture",
     };
     let choices = [
         BackgroundChoice::Uniform,
@@ -142,7 +142,7 @@ fn background_ui(ui: &mut egui::Ui, settings: &mut DatasetSettings, commands: &m
             ui.label(format!("Image: {}", path.display()));
         }
         BackgroundChoice::Picture(picture) => {
-            ui.label(format!("A {}×{} picture the scene holds", picture.nrows(), picture.ncols()));
+            ui.label(format!("A {}×{} picture kept with the work", picture.nrows(), picture.ncols()));
         }
     }
 }

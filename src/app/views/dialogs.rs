@@ -7,6 +7,7 @@ use crate::app::command::Level;
 use crate::app::command::{Command, Edit, InsertAt, NEW_TILE_EPSILON, Node, SceneSource};
 use crate::app::ids::PathPurpose;
 use crate::app::state::AppState;
+use crate::app::storage;
 use crate::app::theme;
 use crate::app::widgets::browse::{self, Browse, Pick};
 use crate::app::widgets::number;
@@ -388,7 +389,8 @@ fn info_windows_ui(ctx: &egui::Context, app: &AppState, dialogs: &mut Dialogs) {
     });
     egui::Window::new("Keyboard shortcuts").open(&mut dialogs.shortcuts).collapsible(false).show(ctx, |ui| {
         egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-            for (keys, action) in SHORTCUTS {
+            // A page is closed by its tab: the web build has no Quit.
+            for (keys, action) in SHORTCUTS.into_iter().filter(|(_, action)| storage::FILE_PATHS || *action != "Quit") {
                 ui.monospace(keys);
                 ui.label(action);
                 ui.end_row();

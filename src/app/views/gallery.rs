@@ -83,13 +83,13 @@ impl GalleryState {
         let slot = match key {
             GalleryKey::Bundled(BundledSet::FashionMnist) => &mut self.fashion,
             GalleryKey::Bundled(BundledSet::Mnist) => &mut self.mnist,
-            GalleryKey::Idx { .. } => &mut self.opened,
+            GalleryKey::Idx { .. } | GalleryKey::Picked(_) => &mut self.opened,
         };
         if slot.as_ref().is_some_and(|held| Arc::ptr_eq(held, source)) {
             return;
         }
         *slot = Some(Arc::clone(source));
-        if matches!(key, GalleryKey::Idx { .. }) {
+        if key.is_opened() {
             self.choice = SourceChoice::Opened;
             self.class_filter = None;
             self.page = 0;
@@ -111,7 +111,7 @@ pub fn window_ui(
     if !gallery.open {
         return;
     }
-    let opened = loaded.done().map(|(key, _)| key).filter(|key| matches!(key, GalleryKey::Idx { .. }));
+    let opened = loaded.done().map(|(key, _)| key).filter(|key| key.is_opened());
     if gallery.source().is_none()
         && let Some(key) = gallery.wanted(opened)
         && loaded.needs(&key)

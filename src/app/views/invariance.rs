@@ -20,6 +20,7 @@ use crate::app::command::Command;
 use crate::app::export_job::InvarianceShown;
 use crate::app::ids::ExportKind;
 use crate::app::state::AppState;
+use crate::app::storage;
 use crate::app::theme;
 use crate::app::widgets::heatmap;
 use crate::app::widgets::number;
@@ -225,25 +226,33 @@ fn settings_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState
 
 fn export_ui(ui: &mut egui::Ui, app: &AppState, view: &mut InvarianceViewState, commands: &mut Vec<Command>) {
     ui.label(RichText::new("Export").strong());
-    if view.export_dir.is_empty() {
-        let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
-        view.export_dir = folder.join("figure4").display().to_string();
+    // A page has no folders: there the study downloads as one ZIP archive.
+    if storage::FILE_PATHS {
+        if view.export_dir.is_empty() {
+            let folder = default_folder(app.session.last_folder.as_deref(), app.session.tileset_path.as_deref());
+            view.export_dir = folder.join("figure4").display().to_string();
+        }
+        ui.horizontal(|ui| {
+            ui.label("Folder");
+            ui.text_edit_singleline(&mut view.export_dir);
+        });
     }
-    ui.horizontal(|ui| {
-        ui.label("Folder");
-        ui.text_edit_singleline(&mut view.export_dir);
-    });
     if shown_study(&app.cache).is_none() {
         return;
     }
+    let label = if storage::FILE_PATHS { "Export PNG, SVG and CSV" } else { "Download PNG, SVG and CSV (ZIP)" };
     if ui
-        .button("Export PNG, SVG and CSV")
+        .button(label)
         .on_hover_text("Both networks' histograms as PNG and SVG, every logit as CSV, a JSON summary")
         .clicked()
     {
-        let dir = resolve_dir(app, &view.export_dir);
-        commands.push(Command::SetLastFolder(dir.parent().map(PathBuf::from)));
-        commands.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
+        if storage::FILE_PATHS {
+            let dir = resolve_dir(app, &view.export_dir);
+            commands.push(Command::SetLastFolder(dir.parent().map(PathBuf::from)));
+            commands.push(Command::Export { kind: ExportKind::Figure4Study, path: dir });
+        } else {
+            commands.push(Command::AskExport(ExportKind::Figure4Study));
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::app::command::Command;
 use crate::app::ids::PathPurpose;
 use crate::app::lecture::{self, LectureState, Nav, Step, compare, layers, preferred, steps, wavelets};
 use crate::app::state::AppState;
+use crate::app::storage;
 use crate::app::theme::{self, TextureCache};
 
 /// Size of the step title, in points (before the lecture zoom).
@@ -101,7 +102,11 @@ fn top_bar_ui(ui: &mut egui::Ui, lecture: &mut LectureState, commands: &mut Vec<
         }
         ui.checkbox(&mut lecture.pointer, "Pointer highlight");
         ui.separator();
-        let hint = format!("Writes lecture-<step>.png into {}", lecture.export_dir.display());
+        let hint = if storage::FILE_PATHS {
+            format!("Writes lecture-<step>.png into {}", lecture.export_dir.display())
+        } else {
+            "Downloads lecture-<step>.png".to_owned()
+        };
         if ui.add_enabled(!lecture.is_exporting(), egui::Button::new("Save step as PNG")).on_hover_text(hint).clicked()
         {
             lecture.request_png(&ctx);

@@ -21,6 +21,7 @@ use super::ExperimentError;
 use crate::core::atomic::write_atomic;
 use crate::core::construct::build_n1;
 use crate::core::dataset::{Background, background, paste, valid_offsets};
+use crate::core::export::NamedFile;
 use crate::core::interop::onnx_import::OnnxModel;
 use crate::core::nn::cnn::{Cnn, argmax};
 use crate::core::nn::deep::DeepNet;
@@ -484,20 +485,33 @@ pub enum OutputError {
 
 /// Writes the CSV, the JSON summary and PNG + SVG histograms of both networks into `dir`.
 pub fn write_outputs(result: &InvarianceResult, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
-    std::fs::create_dir_all(dir)?;
-    let mut files: Vec<(PathBuf, Vec<u8>)> = vec![
-        (dir.join("figure4_logits.csv"), to_csv(result).into_bytes()),
-        (dir.join("figure4_summary.json"), serde_json::to_string_pretty(&result.summary())?.into_bytes()),
+    write_named(dir, output_files(result)?)
+}
+
+/// The files of [`write_outputs`], by name.
+pub fn output_files(result: &InvarianceResult) -> Result<Vec<NamedFile>, OutputError> {
+    let mut files: Vec<NamedFile> = vec![
+        ("figure4_logits.csv".to_owned(), to_csv(result).into_bytes()),
+        ("figure4_summary.json".to_owned(), serde_json::to_string_pretty(&result.summary())?.into_bytes()),
     ];
     for (constructed, stem) in [(false, "figure4_trained"), (true, "figure4_n1")] {
         let figure = figure(result, constructed);
-        files.push((dir.join(format!("{stem}.svg")), plot::render(&figure, Format::Svg)?));
-        files.push((dir.join(format!("{stem}.png")), plot::render(&figure, Format::Png { scale: 1.0 })?));
+        files.push((format!("{stem}.svg"), plot::render(&figure, Format::Svg)?));
+        files.push((format!("{stem}.png"), plot::render(&figure, Format::Png { scale: 1.0 })?));
     }
-    for (path, bytes) in &files {
-        write_atomic(path, bytes)?;
+    Ok(files)
+}
+
+/// Writes `files` into `dir` (created if missing), each atomically; returns their paths.
+pub(crate) fn write_named(dir: &Path, files: Vec<NamedFile>) -> Result<Vec<PathBuf>, OutputError> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
     }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    Ok(written)
 }
 
 #[cfg(test)]

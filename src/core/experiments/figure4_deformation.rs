@@ -14,7 +14,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::ExperimentError;
-use crate::core::atomic::write_atomic;
 use crate::core::construct::{ConstructError, build_n1, build_n2};
 use crate::core::dataset::{Background, background, paste, valid_offsets};
 use crate::core::deform::DisplacementField;
@@ -286,13 +285,15 @@ pub fn write_outputs(
     study: &DeformationStudy,
     dir: &std::path::Path,
 ) -> Result<Vec<std::path::PathBuf>, super::figure4::OutputError> {
-    std::fs::create_dir_all(dir)?;
-    let files = [
-        (dir.join("figure4_deformation.csv"), to_csv(study).into_bytes()),
-        (dir.join("figure4_deformation.json"), serde_json::to_string_pretty(study)?.into_bytes()),
-    ];
-    for (path, bytes) in &files {
-        write_atomic(path, bytes)?;
-    }
-    Ok(files.into_iter().map(|(p, _)| p).collect())
+    super::figure4::write_named(dir, output_files(study)?)
+}
+
+/// The files of [`write_outputs`], by name.
+pub fn output_files(
+    study: &DeformationStudy,
+) -> Result<Vec<crate::core::export::NamedFile>, super::figure4::OutputError> {
+    Ok(vec![
+        ("figure4_deformation.csv".to_owned(), to_csv(study).into_bytes()),
+        ("figure4_deformation.json".to_owned(), serde_json::to_string_pretty(study)?.into_bytes()),
+    ])
 }

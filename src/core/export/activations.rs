@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, ArrayView2, Dimension};
 use serde_json::json;
 
-use super::{CsvValue, ExportError, Table, create_folder, csv_bytes, json_bytes, save_npy, write_file};
+use super::{CsvValue, ExportError, NamedFile, Table, csv_bytes, json_bytes, npy_bytes, write_folder};
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::sparse::{Activation, SparseNetwork};
 
@@ -70,20 +70,20 @@ pub fn csv(layers: &[NamedArray]) -> Result<Vec<u8>, ExportError> {
 /// A folder with `layerNN.npy` per layer and `layers.json` naming each file and its shape; returns
 /// the files written, the manifest last.
 pub fn write_npy_folder(dir: &Path, layers: &[NamedArray]) -> Result<Vec<PathBuf>, ExportError> {
-    create_folder(dir)?;
-    let mut written = Vec::new();
+    write_folder(dir, &npy_folder_files(layers)?)
+}
+
+/// The files of [`write_npy_folder`], by name, the manifest last.
+pub fn npy_folder_files(layers: &[NamedArray]) -> Result<Vec<NamedFile>, ExportError> {
+    let mut files = Vec::new();
     let mut index = Vec::new();
     for (n, layer) in layers.iter().enumerate() {
         let file = format!("layer{n:02}.npy");
-        let path = dir.join(&file);
-        save_npy(&path, &layer.values)?;
         index.push(json!({ "file": file, "name": layer.name, "shape": layer.values.shape() }));
-        written.push(path);
+        files.push((file, npy_bytes(&layer.values)?));
     }
-    let manifest = dir.join("layers.json");
-    write_file(&manifest, &json_bytes(&json!({ "layers": index }))?)?;
-    written.push(manifest);
-    Ok(written)
+    files.push(("layers.json".to_owned(), json_bytes(&json!({ "layers": index }))?));
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayD;
 use serde_json::json;
 
-use super::{ExportError, create_folder, json_bytes, save_npy, write_file};
+use super::{ExportError, NamedFile, json_bytes, npy_bytes, write_folder};
 use crate::core::nn::cnn::Cnn;
 use crate::core::nn::dense::Layer;
 use crate::core::nn::sparse::SparseNetwork;
@@ -19,13 +19,15 @@ pub const MAX_DENSE_PARAMS: usize = 20_000_000;
 /// `network.json` listing every layer (pad sizes, dilation, ReLU/flatten) in order; returns the
 /// files written, the manifest last.
 pub fn write_dense(network: &SparseNetwork, dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
+    write_folder(dir, &dense_files(network)?)
+}
+
+/// The files of [`write_dense`], by name, the manifest last.
+pub fn dense_files(network: &SparseNetwork) -> Result<Vec<NamedFile>, ExportError> {
     let dense = network.to_dense(MAX_DENSE_PARAMS).map_err(ExportError::DenseForm)?;
-    create_folder(dir)?;
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     let mut save = |file: String, values: ArrayD<f32>| -> Result<String, ExportError> {
-        let path = dir.join(&file);
-        save_npy(&path, &values)?;
-        written.push(path);
+        files.push((file.clone(), npy_bytes(&values)?));
         Ok(file)
     };
     let mut entries = Vec::new();
@@ -48,37 +50,36 @@ pub fn write_dense(network: &SparseNetwork, dir: &Path) -> Result<Vec<PathBuf>, 
         entries.push(entry);
     }
     let (height, width) = network.input();
-    let manifest = dir.join("network.json");
-    write_file(&manifest, &json_bytes(&json!({ "input": [1, height, width], "layers": entries }))?)?;
-    written.push(manifest);
-    Ok(written)
+    let manifest = json_bytes(&json!({ "input": [1, height, width], "layers": entries }))?;
+    files.push(("network.json".to_owned(), manifest));
+    Ok(files)
 }
 
 /// The trained CNN: `conv_weight.npy [F,1,k,k]`, `conv_bias.npy [F]`, `fc_weight.npy [L, F·H'·W']`,
 /// `fc_bias.npy [L]` and `network.json` with the architecture; returns the files written.
 pub fn write_trained(cnn: &Cnn, dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
-    create_folder(dir)?;
+    write_folder(dir, &trained_files(cnn)?)
+}
+
+/// The files of [`write_trained`], by name, the manifest last.
+pub fn trained_files(cnn: &Cnn) -> Result<Vec<NamedFile>, ExportError> {
     let arrays: [(&str, ArrayD<f32>); 4] = [
         ("conv_weight", cnn.conv().weight.clone().into_dyn()),
         ("conv_bias", cnn.conv().bias.clone().into_dyn()),
         ("fc_weight", cnn.fc().weight.clone().into_dyn()),
         ("fc_bias", cnn.fc().bias.clone().into_dyn()),
     ];
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     for (name, values) in &arrays {
-        let path = dir.join(format!("{name}.npy"));
-        save_npy(&path, values)?;
-        written.push(path);
+        files.push((format!("{name}.npy"), npy_bytes(values)?));
     }
     let spec = cnn.spec();
     let manifest = json!({
         "architecture": "conv k×k (stride 1, no padding) → ReLU → flatten (F, H', W') → linear",
         "height": spec.height, "width": spec.width, "kernel": spec.kernel, "filters": spec.filters, "classes": spec.classes,
     });
-    let path = dir.join("network.json");
-    write_file(&path, &json_bytes(&manifest)?)?;
-    written.push(path);
-    Ok(written)
+    files.push(("network.json".to_owned(), json_bytes(&manifest)?));
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::InteropError;
 use crate::core::atomic::write_atomic;
 use crate::core::dataset::{Dataset, DatasetSpec};
-use crate::core::export::npy_bytes;
+use crate::core::export::{NamedFile, npy_bytes};
 use crate::core::tile::ClassSet;
 
 /// Samples per class shown on the contact sheet.
@@ -137,7 +137,23 @@ pub fn save_dataset(
     spec: &DatasetSpec,
     dataset: &Dataset,
 ) -> Result<Vec<PathBuf>, InteropError> {
+    let files = dataset_files(classes, spec, dataset)?;
     std::fs::create_dir_all(dir).map_err(|source| InteropError::Io { path: dir.to_path_buf(), source })?;
+    let mut written = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes).map_err(|source| InteropError::Io { path: path.clone(), source })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Every file of the table above, by name.
+pub fn dataset_files(
+    classes: &ClassSet,
+    spec: &DatasetSpec,
+    dataset: &Dataset,
+) -> Result<Vec<NamedFile>, InteropError> {
     let arrays = dataset_arrays(classes, dataset, spec.height, spec.width);
     let info = DatasetInfo {
         format: "tilelab-dataset",
@@ -147,24 +163,17 @@ pub fn save_dataset(
         rejected_draws: dataset.rejections.total,
         files: ["images.npy", "labels.npy", "offsets.npy", "tiles.npy", "contact_sheet.png"],
     };
-    let files: Vec<(&str, Vec<u8>)> = vec![
-        ("images.npy", npy_bytes(&arrays.images)?),
-        ("labels.npy", npy_bytes(&arrays.labels)?),
-        ("offsets.npy", npy_bytes(&arrays.offsets)?),
-        ("tiles.npy", npy_bytes(&arrays.tiles)?),
-        ("dataset.json", serde_json::to_vec_pretty(&info)?),
-        ("contact_sheet.png", {
+    Ok(vec![
+        ("images.npy".to_owned(), npy_bytes(&arrays.images)?),
+        ("labels.npy".to_owned(), npy_bytes(&arrays.labels)?),
+        ("offsets.npy".to_owned(), npy_bytes(&arrays.offsets)?),
+        ("tiles.npy".to_owned(), npy_bytes(&arrays.tiles)?),
+        ("dataset.json".to_owned(), serde_json::to_vec_pretty(&info)?),
+        ("contact_sheet.png".to_owned(), {
             let (rows, columns, scale) = sheet_layout(classes.len(), spec.height, spec.width);
             contact_sheet_png(dataset, rows, columns, scale)?
         }),
-    ];
-    let mut written = Vec::with_capacity(files.len());
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes).map_err(|source| InteropError::Io { path: path.clone(), source })?;
-        written.push(path);
-    }
-    Ok(written)
+    ])
 }
 
 #[cfg(test)]
