@@ -21,8 +21,8 @@ mod scattering;
 pub mod selectivity_panel;
 mod trained;
 mod trained_layers;
-pub mod unit_inspector;
 mod trained_shaped;
+pub mod unit_inspector;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -152,9 +152,8 @@ pub fn ui(
                     view,
                     textures,
                     key,
-                    (trained.as_ref(), imported.as_deref(), scattering.as_ref()),
+                    (trained.as_ref(), other_trained_logits, imported.as_deref(), scattering.as_ref()),
                     (&sides, commands),
-                    other_trained_logits,
                 );
                 interpret_scores::section_ui(ui, app, &mut view.scores, &sides, commands);
                 if let Some(model) = scattering.as_ref().and_then(|r| app.cache.scattering_model().get(&r.model?)) {
@@ -442,9 +441,13 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, imported, scattering): (Option<&TrainedPass>, Option<&ImportedForward>, Option<&ScatteringRequest>),
+    (trained, other_trained_logits, imported, scattering): (
+        Option<&TrainedPass>,
+        Option<Vec<f32>>,
+        Option<&ImportedForward>,
+        Option<&ScatteringRequest>,
+    ),
     (sides, commands): (&attribution::Sides, &mut Vec<Command>),
-    other_trained_logits: Option<Vec<f32>>,
 ) {
     let Some(input) = view.input.as_mut() else {
         match &view.input_error {
