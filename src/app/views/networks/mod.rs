@@ -74,6 +74,11 @@ pub struct Hover {
 /// What a constructed network is built from: tile-set version, image size, which network.
 type BuildKey = (u64, usize, usize, Which);
 
+/// What the trained side shows: the paper network's pass, the logits of another architecture's
+/// run, an opened model's pass, the scattering network.
+type TrainedSide<'a> =
+    (Option<&'a TrainedPass>, Option<Vec<f32>>, Option<&'a ImportedForward>, Option<&'a ScatteringRequest>);
+
 /// What the networks view remembers between frames.
 #[derive(Default)]
 pub struct NetworksViewState {
@@ -441,12 +446,7 @@ fn left_column_ui(
     view: &mut NetworksViewState,
     textures: &mut TextureCache,
     key: BuildKey,
-    (trained, other_trained_logits, imported, scattering): (
-        Option<&TrainedPass>,
-        Option<Vec<f32>>,
-        Option<&ImportedForward>,
-        Option<&ScatteringRequest>,
-    ),
+    (trained, other_trained_logits, imported, scattering): TrainedSide,
     (sides, commands): (&attribution::Sides, &mut Vec<Command>),
 ) {
     let Some(input) = view.input.as_mut() else {
