@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::{harness_sized, readme_snapshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
 use tilelab::app::cache::{Attribution, AttributionKey, ExplainedId, MethodKind, Side};
 use tilelab::app::training_job::{Control, TrainingJob};
@@ -120,8 +120,12 @@ fn the_score_table_scores_n1_against_ground_truth() {
     harness.get_by_label("Scores against ground truth").click();
     harness.run_steps(2);
     harness.state_mut().views.networks.scores.samples = 2;
+    // The button waits for N1, which is built in the background after the dataset.
+    wait_for_screen(&mut harness, 60.0, "N1 built", |h| {
+        !h.get_by_label("Score both networks").accesskit_node().is_disabled()
+    });
     harness.get_by_label("Score both networks").click();
-    wait_for_screen(&mut harness, 600.0, "the score table", |h| {
+    wait_for_screen(&mut harness, 120.0, "the score table", |h| {
         let scores = h.state().state.cache.interpret_scores();
         scores.done().is_some() || scores.failed().is_some()
     });
