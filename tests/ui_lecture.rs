@@ -479,8 +479,9 @@ fn steps_seven_and_eight_train_and_measure() {
     press(&mut harness, Key::F5);
     wait_until(&mut harness, "the dataset", |app| app.state.dataset().is_some());
     press(&mut harness, Key::End);
-    press(&mut harness, Key::ArrowLeft);
-    press(&mut harness, Key::ArrowLeft);
+    for _ in 0..3 {
+        press(&mut harness, Key::ArrowLeft);
+    }
     assert_on_step(&harness, 6);
     harness.get_by_label("Start training (paper's settings)").click();
     harness.run_steps(2);
@@ -506,6 +507,8 @@ fn steps_seven_and_eight_train_and_measure() {
     let speed = harness.state().state.training.as_ref().map(tilelab::app::training_job::TrainingJob::speed);
     assert!(matches!(speed, Some(tilelab::app::training_job::Speed::SamplesPerSecond(_))), "{speed:?}");
     press(&mut harness, Key::ArrowRight);
+    press(&mut harness, Key::ArrowRight);
+    assert_on_step(&harness, 8);
     harness.get_by_label_contains("Compute (100 images").click();
     wait_until(&mut harness, "invariance", |app| app.state.cache.figure4().latest(|k| k.weights.is_some()).is_some());
     let study = harness.state().state.cache.figure4().latest(|k| k.weights.is_some()).unwrap();

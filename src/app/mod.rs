@@ -257,18 +257,18 @@ impl TilelabApp {
         ];
         // A page is closed by its tab: the web build has no Quit.
         let table = table.into_iter().filter(|(_, command)| storage::FILE_PATHS || *command != Command::Quit);
-        // In the Training view, undo and redo act on the settings being edited there.
+        // In the Training view, undo and redo act on the settings edited there while they have
+        // edits to take back or make again, then on the work (a scene opened from there, a tile set).
         let editing_training = self.state.session.view == View::Training && !self.views.lecture.active;
         for (shortcut, command) in table {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
-                match command {
-                    Command::Undo if editing_training => {
-                        self.views.training.undo_edit();
-                    }
-                    Command::Redo if editing_training => {
-                        self.views.training.redo_edit();
-                    }
-                    command => self.push(command),
+                let handled = match command {
+                    Command::Undo if editing_training => self.views.training.undo_edit(),
+                    Command::Redo if editing_training => self.views.training.redo_edit(),
+                    _ => false,
+                };
+                if !handled {
+                    self.push(command);
                 }
             }
         }
