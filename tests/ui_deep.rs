@@ -7,38 +7,18 @@
 
 mod common;
 
-use common::{harness, readme_screenshot_when_updating, wait_for_screen};
+use common::{harness, progress, readme_screenshot_when_updating, training_preset_with_small_data, wait_for_screen};
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use tilelab::app::TilelabApp;
-use tilelab::app::training_job::Progress;
 use tilelab::core::construct::Which;
 use tilelab::core::construct::choice::BuiltNetwork;
 use tilelab::core::nn::layers::Layers;
-
-fn progress(app: &TilelabApp) -> Option<Progress> {
-    app.state.training.as_ref().map(|job| job.progress().clone())
-}
-
-/// Opens the Training view, picks the Deep preset and makes the data small.
-fn deep_preset(harness: &mut Harness<'_, TilelabApp>) {
-    harness.get_by_label("Training").click();
-    harness.run_steps(2);
-    harness.get_by_label("Deep").click();
-    harness.run_steps(2);
-    let view = &mut harness.state_mut().views.training;
-    view.config.train_per_class = 60;
-    view.config.test_per_class = 20;
-    view.config.hyper.batch_size = 20;
-    harness.run_steps(2);
-}
 
 #[test]
 fn the_deep_preset_trains_and_the_networks_view_shows_its_layers_and_selectivity() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    deep_preset(&mut harness);
+    training_preset_with_small_data(&mut harness, "Deep");
     let config = harness.state().views.training.config;
     assert_eq!(config.layers, Some(Layers::deep()), "the preset's blocks");
     assert!((config.hyper.momentum - 0.9).abs() < 1e-6, "and its momentum");
@@ -94,7 +74,7 @@ fn the_deep_preset_trains_and_the_networks_view_shows_its_layers_and_selectivity
 fn a_block_the_image_cannot_fit_is_refused_under_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    deep_preset(&mut harness);
+    training_preset_with_small_data(&mut harness, "Deep");
     if let Some(layers) = harness.state_mut().views.training.config.layers.as_mut() {
         layers.blocks_mut()[1].kernel = 60;
     }
@@ -113,7 +93,7 @@ fn a_block_the_image_cannot_fit_is_refused_under_it() {
 fn figure4_and_lecture_step_7_take_the_deep_network() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    deep_preset(&mut harness);
+    training_preset_with_small_data(&mut harness, "Deep");
     harness.get_by_label("Step").click();
     wait_for_screen(&mut harness, 60.0, "a first step", |h| progress(h.state()).is_some_and(|p| p.step >= 1));
     // Step 7 measures the layers over the dataset's samples.

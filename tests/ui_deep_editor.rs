@@ -6,32 +6,15 @@
 
 mod common;
 
-use common::{harness, wait_for_screen};
+use common::{harness, progress, training_preset_with_small_data, wait_for_screen};
 use egui::accesskit::Role;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tilelab::app::TilelabApp;
-use tilelab::app::training_job::{Phase, Progress, load_run};
+use tilelab::app::training_job::{Phase, load_run};
 use tilelab::core::nn::layers::Layers;
 use tilelab::core::nn::n2_shaped::{Init, ShapedSettings, Wiring};
-
-fn progress(app: &TilelabApp) -> Option<Progress> {
-    app.state.training.as_ref().map(|job| job.progress().clone())
-}
-
-/// Opens the Training view, picks the N2-shaped kind and makes the data small.
-fn n2_shaped(harness: &mut Harness<'_, TilelabApp>) {
-    harness.get_by_label("Training").click();
-    harness.run_steps(2);
-    harness.get_by_label("N2-shaped").click();
-    harness.run_steps(2);
-    let view = &mut harness.state_mut().views.training;
-    view.config.train_per_class = 60;
-    view.config.test_per_class = 20;
-    view.config.hyper.batch_size = 20;
-    harness.run_steps(2);
-}
 
 /// Clicks Step `steps` times and waits until the run has made them.
 fn step(harness: &mut Harness<'_, TilelabApp>, steps: u64) {
@@ -48,7 +31,7 @@ fn step(harness: &mut Harness<'_, TilelabApp>, steps: u64) {
 fn an_n2_shaped_network_trains_live_and_the_networks_view_shows_its_layers() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    n2_shaped(&mut harness);
+    training_preset_with_small_data(&mut harness, "N2-shaped");
     let config = harness.state().views.training.config;
     assert_eq!(config.n2_shaped, Some(ShapedSettings { wiring: Wiring::Sparse, init: Init::Random }));
     assert!((config.hyper.momentum - 0.9).abs() < 1e-6, "the depth experiment's SGD");
@@ -92,7 +75,7 @@ fn an_n2_shaped_network_trains_live_and_the_networks_view_shows_its_layers() {
 fn a_dense_wiring_n2_cannot_afford_is_refused_with_the_core_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = harness(dir.path());
-    n2_shaped(&mut harness);
+    training_preset_with_small_data(&mut harness, "N2-shaped");
     harness.get_by_label("dense").click();
     harness.run_steps(2);
     harness.get_by_role_and_label(Role::Button, "Start").click();
@@ -107,7 +90,7 @@ fn an_n2_shaped_run_comes_back_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let trained = {
         let mut harness = harness(dir.path());
-        n2_shaped(&mut harness);
+        training_preset_with_small_data(&mut harness, "N2-shaped");
         step(&mut harness, 3);
         wait_for_screen(&mut harness, 30.0, "the autosave", |_| {
             load_run(dir.path()).ok().flatten().is_some_and(|run| run.position.step == 3)

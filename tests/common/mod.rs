@@ -3,7 +3,7 @@
 //!
 //! A snapshot test fails when the window looks different from its stored image (beyond
 //! [`SNAPSHOT_THRESHOLD`] and [`SNAPSHOT_MAX_FAILED_PIXELS`]). Images change only on purpose:
-//! `UPDATE_SNAPSHOTS=1 cargo test --release --test ui --test ui_networks --test ui_lecture --test ui_new_user --test ui_scenes --test ui_interpret`
+//! `UPDATE_SNAPSHOTS=1 cargo test --release --test ui --test ui_networks --test ui_lecture --test ui_new_user --test ui_scenes --test ui_attribution --test ui_interpret`
 //! rewrites the stored images that differ (and copies the README's screenshots into `screenshots/`).
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -121,4 +121,22 @@ pub fn confirm_export(harness: &mut Harness<'_, TilelabApp>) -> Vec<PathBuf> {
     wait_until(harness, "the export", |app| !app.views.exports.is_running());
     let files = harness.state_mut().views.exports.last.take();
     files.unwrap_or_else(|| panic!("the export failed: {:?}", harness.state().state.last_message().map(|m| &m.text)))
+}
+
+/// The training run's progress, if there is a run.
+pub fn progress(app: &TilelabApp) -> Option<tilelab::app::training_job::Progress> {
+    app.state.training.as_ref().map(|job| job.progress().clone())
+}
+
+/// Opens the Training view, picks the architecture `preset` and makes the data small.
+pub fn training_preset_with_small_data(harness: &mut Harness<'_, TilelabApp>, preset: &str) {
+    harness.get_by_label("Training").click();
+    harness.run_steps(2);
+    harness.get_by_label(preset).click();
+    harness.run_steps(2);
+    let view = &mut harness.state_mut().views.training;
+    view.config.train_per_class = 60;
+    view.config.test_per_class = 20;
+    view.config.hyper.batch_size = 20;
+    harness.run_steps(2);
 }
