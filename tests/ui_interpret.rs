@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{harness, readme_snapshot, wait_for_screen};
+use common::{harness, open_network, readme_snapshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -192,20 +192,4 @@ fn write_onnx_model(harness: &Harness<'_, TilelabApp>, path: &Path) {
     let run = train_epochs(cnn_spec, Hyper::plain(0.03, 20), set.clone(), set, 1, 10, &mut |_| {}).unwrap();
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     std::fs::write(path, export_cnn(&run.trained, &names).unwrap().onnx_bytes()).unwrap();
-}
-
-fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
-    harness.get_by_label("File").click();
-    harness.run_steps(2);
-    harness.get_by_label("Open network (ONNX)…").click();
-    harness.run_steps(3);
-    harness.get_by_role(Role::TextInput).focus();
-    harness.run_steps(1);
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
-    harness.run_steps(2);
-    harness.get_by_label("Open").click();
-    wait_for_screen(harness, 30.0, "the model to load", |h| {
-        h.state().state.imported.network.as_ref().is_some_and(|n| n.path == path)
-    });
 }

@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{harness, readme_screenshot_when_updating, readme_snapshot, snapshot, wait_for_screen};
+use common::{harness, open_network, readme_screenshot_when_updating, readme_snapshot, snapshot, wait_for_screen};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -266,23 +266,6 @@ fn user_model(harness: &Harness<'_, TilelabApp>, path: &Path) {
     assert!(run.test.accuracy > 0.6, "the model learnt something: {}", run.test.accuracy);
     let names: Vec<String> = app.classes.classes.iter().map(|o| o.name.clone()).collect();
     std::fs::write(path, export_cnn(&run.trained, &names).unwrap().onnx_bytes()).unwrap();
-}
-
-fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
-    harness.get_by_label("File").click();
-    harness.run_steps(2);
-    harness.get_by_label("Open network (ONNX)…").click();
-    harness.run_steps(3);
-    harness.get_by_role(Role::TextInput).focus();
-    harness.run_steps(1);
-    // Replace the proposed folder.
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
-    harness.run_steps(2);
-    harness.get_by_label("Open").click();
-    wait_for_screen(harness, 30.0, "the model to load", |h| {
-        h.state().state.imported.network.as_ref().is_some_and(|n| n.path == path)
-    });
 }
 
 #[test]

@@ -140,3 +140,21 @@ pub fn training_preset_with_small_data(harness: &mut Harness<'_, TilelabApp>, pr
     view.config.hyper.batch_size = 20;
     harness.run_steps(2);
 }
+
+/// File → Open network (ONNX)… with `path` typed in, until the model is loaded.
+pub fn open_network(harness: &mut Harness<'_, TilelabApp>, path: &Path) {
+    harness.get_by_label("File").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open network (ONNX)…").click();
+    harness.run_steps(3);
+    harness.get_by_role(Role::TextInput).focus();
+    harness.run_steps(1);
+    // Replace the proposed folder.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.get_by_role(Role::TextInput).type_text(&path.display().to_string());
+    harness.run_steps(2);
+    harness.get_by_label("Open").click();
+    wait_for_screen(harness, 30.0, "the model to load", |h| {
+        h.state().state.imported.network.as_ref().is_some_and(|n| n.path == path)
+    });
+}
